@@ -1,0 +1,111 @@
+// `mailwarden config ...`: import, check, export, history, diff, rollback.
+
+import type { Command } from 'commander';
+import { CliExit, EXIT_REFUSED, meta, parseRevisionNumber, printFindings, printJson, readSettingsFile, withService } from './io.ts';
+import { formatChange } from '../config/diff.ts';
+import { formatSettings } from '../config/text.ts';
+import type { ApplyResult } from '../admin/config-service.ts';
+
+function report(r: ApplyResult, json: boolean): void {
+  if (json) printJson(r);
+  else {
+    printFindings(r.errors, r.warnings);
+    if (r.ok && r.revision) {
+      for (const c of r.changes) process.stdout.write(`${formatChange(c)}\n`);
+      process.stdout.write(`applied: revision ${r.revision.number} is active (${r.changes.length} change${r.changes.length === 1 ? '' : 's'})\n`);
+    } else if (r.ok) process.stdout.write('nothing changed\n');
+  }
+  if (!r.ok) throw new CliExit(EXIT_REFUSED, `refused: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}; the active revision is unchanged`);
+}
+
+export function registerConfigCommands(program: Command, dataOption: () => string): void {
+  const config = program.command('config').description('the settings document and its revisions');
+
+  config
+    .command('import')
+    .description('validate FILE and make it the active revision')
+    .argument('<file>', 'YAML or JSON settings document')
+    .option('--comment <text>', 'why this change')
+    .option('--author <name>', 'who made it (default: cli:<login>)')
+    .option('--json', 'print the result as JSON')
+    .action((file: string, opts: { comment?: string; author?: string; json?: boolean }) => {
+      const raw = readSettingsFile(file);
+      withService(dataOption(), (svc) => report(svc.apply(raw, meta(opts, `import ${file}`)), opts.json === true));
+    });
+
+  config
+    .command('check')
+    .description('validate FILE without applying it; show what would change')
+    .argument('<file>', 'YAML or JSON settings document')
+    .option('--json', 'print the result as JSON')
+    .action((file: string, opts: { json?: boolean }) => {
+      const raw = readSettingsFile(file);
+      withService(dataOption(), (svc) => {
+        const r = svc.check(raw);
+        if (opts.json) printJson(r);
+        else {
+          printFindings(r.errors, r.warnings);
+          if (r.ok) {
+            for (const c of r.changes) process.stdout.write(`${formatChange(c)}\n`);
+            process.stdout.write(`valid (${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}, ${r.changes.length} change${r.changes.length === 1 ? '' : 's'} against the active revision)\n`);
+          }
+        }
+        if (!r.ok) throw new CliExit(EXIT_REFUSED, `invalid: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}`);
+      });
+    });
+
+  config
+    .command('export')
+    .description('print the active settings (password hashes left out unless --with-secrets)')
+    .option('--with-secrets', 'include password hashes and the smarthost password')
+    .option('--revision <n>', 'a past revision instead of the active one')
+    .option('--json', 'JSON instead of YAML')
+    .action((opts: { withSecrets?: boolean; revision?: string; json?: boolean }) => {
+      withService(dataOption(), (svc) => {
+        const s = svc.export({ withSecrets: opts.withSecrets === true, ...(opts.revision ? { revision: parseRevisionNumber(opts.revision) } : {}) });
+        process.stdout.write(formatSettings(s, opts.json ? 'json' : 'yaml'));
+      });
+    });
+
+  config
+    .command('history')
+    .description('list the applied revisions, newest first')
+    .option('--json', 'print as JSON')
+    .action((opts: { json?: boolean }) => {
+      withService(dataOption(), (svc) => {
+        const active = svc.activeRevision();
+        const h = svc.history();
+        if (opts.json) return printJson(h.map((r) => ({ ...r, active: r.number === active })));
+        for (const r of h) process.stdout.write(`${r.number === active ? '*' : ' '} ${String(r.number).padStart(4)}  ${r.created}  ${r.author}  ${r.comment}\n`);
+      });
+    });
+
+  config
+    .command('diff')
+    .description('what changed from revision A to revision B (default: the active one)')
+    .argument('<a>', 'revision number')
+    .argument('[b]', 'revision number')
+    .option('--json', 'print as JSON')
+    .action((a: string, b: string | undefined, opts: { json?: boolean }) => {
+      withService(dataOption(), (svc) => {
+        const from = parseRevisionNumber(a);
+        const to = b === undefined ? (svc.activeRevision() ?? 0) : parseRevisionNumber(b);
+        const changes = svc.diff(from, to);
+        if (opts.json) return printJson(changes);
+        for (const c of changes) process.stdout.write(`${formatChange(c)}\n`);
+        if (changes.length === 0) process.stdout.write('no differences\n');
+      });
+    });
+
+  config
+    .command('rollback')
+    .description('make the settings of revision N active again (as a new revision)')
+    .argument('<n>', 'revision number')
+    .option('--comment <text>', 'why')
+    .option('--author <name>', 'who')
+    .option('--json', 'print the result as JSON')
+    .action((n: string, opts: { comment?: string; author?: string; json?: boolean }) => {
+      const num = parseRevisionNumber(n);
+      withService(dataOption(), (svc) => report(svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true));
+    });
+}

@@ -1,0 +1,45 @@
+// `mailwarden init`: prepares a data directory with the embedded defaults,
+// and `mailwarden status`: what the active revision makes of this relay.
+
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { meta, withService } from './io.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+
+export function describeRelay(snap: Snapshot): string[] {
+  const s = snap.settings;
+  const r = s.relaying;
+  const lines = [`revision ${snap.revision}, host name ${s.hostname}`];
+  for (const l of s.listeners) lines.push(`listener ${l.name}: ${l.address}:${l.port} (${l.mode})`);
+  if (s.listeners.length === 0) lines.push('no listeners');
+  lines.push(`local domains: ${s.domains.map((d) => d.name).join(', ') || 'none'}`);
+  lines.push(`host-based relay for: ${r.allowed_hosts.join(', ') || 'nobody'}`);
+  lines.push(`authenticated relay: ${r.authenticated_relay.enabled ? `on for users [${r.authenticated_relay.users.join(', ')}] and groups [${r.authenticated_relay.groups.join(', ')}]` : 'off'}`);
+  lines.push(`upstream hosts: ${r.upstream_hosts.join(', ') || 'none'}${r.upstream_only ? ' (upstream/relay hosts only)' : ''}`);
+  if (r.blacklist.length) lines.push(`blacklist: ${r.blacklist.join(', ')}`);
+  if (r.open_relay_acknowledged) lines.push('OPEN RELAY ACKNOWLEDGED: check relaying.allowed_hosts');
+  return lines;
+}
+
+export function registerInitCommand(program: Command, dataOption: () => string): void {
+  program
+    .command('init')
+    .description('create the data directory with the embedded defaults (does nothing when it has settings)')
+    .action(() => {
+      const dir = resolve(dataOption());
+      withService(dir, (svc) => {
+        const created = svc.initialise(meta({ author: 'mailwarden' }, 'embedded defaults'));
+        process.stdout.write(created ? `initialised ${dir} with the embedded defaults\n` : `${dir} already has settings\n`);
+        for (const line of describeRelay(svc.snapshot())) process.stdout.write(`  ${line}\n`);
+      });
+    });
+
+  program
+    .command('status')
+    .description('what the active settings make of this relay')
+    .action(() => {
+      withService(dataOption(), (svc) => {
+        for (const line of describeRelay(svc.snapshot())) process.stdout.write(`${line}\n`);
+      });
+    });
+}

@@ -1,0 +1,54 @@
+// The `mailwarden` command. Exit statuses: 0 done or accepted, 1 refused or
+// failed, 2 bad arguments.
+
+import { Command, CommanderError } from 'commander';
+import { CliExit, EXIT_REFUSED, EXIT_USAGE } from './io.ts';
+import { formatFinding } from '../config/issues.ts';
+import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
+import { registerConfigCommands } from './config-commands.ts';
+import { registerObjectCommands } from './object-commands.ts';
+import { registerPolicyCommands } from './policy-commands.ts';
+import { registerInitCommand } from './init-command.ts';
+
+const program = new Command();
+program
+  .name('mailwarden')
+  .description('SMTP proxy and mail relay')
+  .option('--data <dir>', `data directory (default: ${DEFAULT_DATA_DIR})`)
+  .exitOverride()
+  .showHelpAfterError(false)
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const dataOption = (): string => program.opts<{ data?: string }>().data ?? DEFAULT_DATA_DIR;
+
+registerInitCommand(program, dataOption);
+registerConfigCommands(program, dataOption);
+registerObjectCommands(program, dataOption);
+registerPolicyCommands(program, dataOption);
+
+for (const cmd of program.commands) {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) sub.exitOverride();
+}
+
+function main(): void {
+  try {
+    program.parse(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exitCode = ok ? 0 : EXIT_USAGE;
+      return;
+    }
+    if (err instanceof CliExit) {
+      for (const d of err.details) process.stderr.write(`error: ${formatFinding(d)}\n`);
+      process.stderr.write(`mailwarden: ${err.message}\n`);
+      process.exitCode = err.status;
+      return;
+    }
+    process.stderr.write(`mailwarden: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = EXIT_REFUSED;
+  }
+}
+
+main();

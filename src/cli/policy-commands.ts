@@ -1,0 +1,106 @@
+// `mailwarden policy explain|test-open-relay`: ask the relay rules about a
+// transaction without sending mail, from an installation (--data) or from a
+// settings file (--config).
+
+import type { Command } from 'commander';
+import { CliExit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, printJson, readSettingsFile, withService } from './io.ts';
+import { validate } from '../config/validate.ts';
+import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
+import { explain, ExplainInputError, openRelayBattery, parseClient, type Explanation } from '../policy/explain.ts';
+
+interface SourceOpts {
+  data?: string | undefined;
+  config?: string | undefined;
+}
+
+function loadSnapshot(opts: SourceOpts, dataOption: () => string): Snapshot {
+  if (opts.config !== undefined && opts.data !== undefined) throw new CliExit(EXIT_USAGE, 'give --data or --config, not both');
+  if (opts.config !== undefined) {
+    const v = validate(readSettingsFile(opts.config, EXIT_USAGE));
+    if (v.errors.length > 0) throw new CliExit(EXIT_USAGE, `${opts.config} is not a valid settings document`, v.errors);
+    return compileSnapshot(v.settings, 0, v.networks);
+  }
+  return withService(opts.data ?? dataOption(), (svc) => svc.snapshot());
+}
+
+function asJson(x: Explanation, revision: number): Record<string, unknown> {
+  const d = x.decision;
+  return {
+    action: d.action,
+    code: d.code,
+    enhanced: d.enhanced,
+    text: d.text,
+    kind: d.kind,
+    stage: d.stage,
+    rule: d.rule,
+    trail: d.trail,
+    listener: x.listener,
+    relay_right: x.relayRight,
+    scanned: x.scanned,
+    revision,
+  };
+}
+
+function guarded<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ExplainInputError) throw new CliExit(EXIT_USAGE, err.message);
+    throw err;
+  }
+}
+
+export function registerPolicyCommands(program: Command, dataOption: () => string): void {
+  const policy = program.command('policy').description('ask the relay rules without sending mail');
+
+  policy
+    .command('explain')
+    .description('the decision for one transaction, with the rules and objects that decided it')
+    .option('--config <file>', 'use this settings file instead of the installation')
+    .requiredOption('--client <ip>', 'client address')
+    .option('--user <name>', 'the client authenticated as this user')
+    .option('--listener <name>', 'the listener it connected to (default: the first mx listener)')
+    .option('--from <address>', 'MAIL FROM (default: <>)', '<>')
+    .requiredOption('--to <address>', 'RCPT TO')
+    .option('--json', 'print one JSON object')
+    .action((opts: SourceOpts & { client: string; user?: string; listener?: string; from: string; to: string; json?: boolean }, cmd: Command) => {
+      const snap = loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
+      const x = guarded(() => explain(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }));
+      const d = x.decision;
+      if (opts.json) printJson(asJson(x, snap.revision));
+      else {
+        process.stdout.write(`${d.action}: ${d.code} ${d.enhanced} ${d.text}\n`);
+        process.stdout.write(`  stage ${d.stage}, ${d.rule}${d.kind ? `, ${d.kind}` : ''}${x.scanned === null ? '' : x.scanned ? ', content scanned' : ', not content scanned'}\n`);
+        for (const t of d.trail) process.stdout.write(`  - ${t}\n`);
+      }
+      process.exitCode = d.action === 'accept' ? EXIT_OK : EXIT_REFUSED;
+    });
+
+  policy
+    .command('test-open-relay')
+    .description('run the classic open-relay battery through the rules for one client; exit 1 if any address would be relayed')
+    .option('--config <file>', 'use this settings file instead of the installation')
+    .requiredOption('--client <ip>', 'client address')
+    .option('--user <name>', 'the client authenticated as this user')
+    .option('--domain <domain>', 'our domain in the battery (default: the first local domain, else the host name)')
+    .option('--json', 'print as JSON')
+    .action((opts: SourceOpts & { client: string; user?: string; domain?: string; json?: boolean }, cmd: Command) => {
+      const snap = loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
+      guarded(() => parseClient(opts.client));
+      const ours = opts.domain ?? snap.settings.domains[0]?.name ?? snap.settings.hostname;
+      const rows = openRelayBattery(ours).map((to) => {
+        const x = guarded(() => explain(snap, { client: opts.client, user: opts.user ?? null, to, from: '<probe@example.net>' }));
+        const d = x.decision;
+        const relayed = d.action === 'accept' && d.kind === 'relay';
+        return { to, relayed, action: d.action, code: d.code, enhanced: d.enhanced, kind: d.kind, rule: d.rule };
+      });
+      const open = rows.filter((r) => r.relayed).length;
+      if (opts.json) printJson({ client: opts.client, domain: ours, relayed: open, results: rows });
+      else {
+        for (const r of rows) process.stdout.write(`${r.relayed ? 'RELAYED ' : r.action === 'accept' ? 'local   ' : 'refused '} ${r.code} ${r.enhanced}  ${r.to}  (${r.rule})\n`);
+        process.stdout.write(open > 0 ? `${open} of ${rows.length} addresses would be relayed for ${opts.client}\n` : `no address of ${rows.length} would be relayed for ${opts.client}\n`);
+      }
+      process.exitCode = open > 0 ? EXIT_REFUSED : EXIT_OK;
+    });
+}
+

@@ -1,0 +1,58 @@
+// Secrets in the settings document: user password hashes and the smarthost
+// password. They are hashed on the way in, left out of exports unless asked
+// for, and carried over from the active revision when a document comes back
+// without them (so export → edit → import does not wipe every password).
+
+import type { Settings } from './document.ts';
+import { hashPassword } from '../objects/password.ts';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * On the raw document, before validation: a user given with no password and
+ * no hash keeps the hash of the same user in `previous`; a smarthost given
+ * without a password keeps the password it had for the same host and user.
+ */
+export function carrySecrets(raw: unknown, previous: Settings | null): unknown {
+  if (!previous || !isObj(raw)) return raw;
+  const out: Obj = { ...raw };
+  if (Array.isArray(raw.users)) {
+    const hashes = new Map(previous.users.filter((u) => u.password_hash).map((u) => [u.name, u.password_hash]));
+    out.users = raw.users.map((u: unknown) => {
+      if (!isObj(u) || u.password !== undefined || u.password_hash !== undefined || typeof u.name !== 'string') return u;
+      const hash = hashes.get(u.name);
+      return hash ? { ...u, password_hash: hash } : u;
+    });
+  }
+  const prevSh = previous.delivery.smarthost;
+  if (isObj(raw.delivery) && isObj(raw.delivery.smarthost) && prevSh?.password !== undefined) {
+    const sh = raw.delivery.smarthost;
+    if (sh.password === undefined && sh.host === prevSh.host && sh.username === prevSh.username) {
+      out.delivery = { ...raw.delivery, smarthost: { ...sh, password: prevSh.password } };
+    }
+  }
+  return out;
+}
+
+/** Replaces clear-text user passwords by scrypt hashes. */
+export function hashSecrets(s: Settings): Settings {
+  return {
+    ...s,
+    users: s.users.map((u) => {
+      if (u.password === undefined) return u;
+      const { password, ...rest } = u;
+      return { ...rest, password_hash: hashPassword(password) };
+    }),
+  };
+}
+
+/** A copy without password hashes and the smarthost password. */
+export function redactSecrets(s: Settings): Settings {
+  const sh = s.delivery.smarthost;
+  return {
+    ...s,
+    users: s.users.map(({ password_hash: _h, password: _p, ...rest }) => rest),
+    delivery: { ...s.delivery, smarthost: sh ? (({ password: _p, ...rest }) => rest)(sh) : null },
+  };
+}

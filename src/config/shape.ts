@@ -1,0 +1,270 @@
+// Reads an untrusted value (parsed YAML or JSON) into the Settings shape.
+// Every problem is recorded with its path; nothing stops at the first one.
+// Unknown keys are errors: a misspelt setting silently ignored is how relays
+// end up doing something nobody asked for. Absent sections take safe defaults
+// (no listeners, no objects, no relay rights).
+
+import { hostname as osHostname } from 'node:os';
+import { at, Findings } from './issues.ts';
+import type { DomainDef, GroupDef, ListenerDef, NetworkDef, Relaying, Settings, Smarthost, UserDef } from './document.ts';
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+class Reader {
+  readonly f: Findings;
+  constructor(f: Findings) {
+    this.f = f;
+  }
+
+  object(path: string, v: unknown, keys: readonly string[]): Obj | null {
+    if (v === undefined) return {};
+    if (!isObj(v)) {
+      this.f.error(path || '(document)', `expected a mapping, got ${describe(v)}`);
+      return null;
+    }
+    for (const k of Object.keys(v)) {
+      if (!keys.includes(k)) this.f.error(at(path, k), `unknown setting "${k}"${suggest(k, keys)}`);
+    }
+    return v;
+  }
+
+  string(path: string, v: unknown, opts: { required?: boolean; def?: string; max?: number } = {}): string | undefined {
+    if (v === undefined || v === null) {
+      if (opts.required) this.f.error(path, 'is required');
+      return opts.def;
+    }
+    if (typeof v !== 'string') {
+      this.f.error(path, `expected a string, got ${describe(v)}`);
+      return opts.def;
+    }
+    if (opts.required && v.trim() === '') {
+      this.f.error(path, 'must not be empty');
+      return opts.def;
+    }
+    if (v.length > (opts.max ?? 1024)) {
+      this.f.error(path, `longer than ${opts.max ?? 1024} characters`);
+      return opts.def;
+    }
+    return v;
+  }
+
+  bool(path: string, v: unknown, def: boolean): boolean {
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'boolean') {
+      this.f.error(path, `expected true or false, got ${describe(v)}`);
+      return def;
+    }
+    return v;
+  }
+
+  int(path: string, v: unknown, def: number, min: number, max: number, required = false): number {
+    if (v === undefined || v === null) {
+      if (required) this.f.error(path, 'is required');
+      return def;
+    }
+    if (typeof v !== 'number' || !Number.isInteger(v)) {
+      this.f.error(path, `expected a whole number, got ${describe(v)}`);
+      return def;
+    }
+    if (v < min || v > max) {
+      this.f.error(path, `must be between ${min} and ${max}, got ${v}`);
+      return def;
+    }
+    return v;
+  }
+
+  oneOf<T extends string>(path: string, v: unknown, choices: readonly T[], def?: T): T | undefined {
+    if (v === undefined || v === null) {
+      if (def === undefined) this.f.error(path, `is required (one of ${choices.join(', ')})`);
+      return def;
+    }
+    if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) {
+      this.f.error(path, `must be one of ${choices.join(', ')}, got ${describe(v)}`);
+      return def;
+    }
+    return v as T;
+  }
+
+  list<T>(path: string, v: unknown, each: (p: string, item: unknown) => T | undefined): T[] {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) {
+      this.f.error(path, `expected a list, got ${describe(v)}`);
+      return [];
+    }
+    const out: T[] = [];
+    v.forEach((item, i) => {
+      const r = each(at(path, i), item);
+      if (r !== undefined) out.push(r);
+    });
+    return out;
+  }
+
+  names(path: string, v: unknown): string[] {
+    return this.list(path, v, (p, item) => this.string(p, item, { required: true, max: 128 }));
+  }
+}
+
+/** "did you mean" for a misspelt key, when one known key is close. */
+function suggest(key: string, keys: readonly string[]): string {
+  let best: string | null = null;
+  let bestDist = 3;
+  for (const k of keys) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDist) {
+      bestDist = d;
+      best = k;
+    }
+  }
+  return best ? ` (did you mean "${best}"?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 99;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur.push(Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 99;
+}
+
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'limits'] as const;
+
+/** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
+export function readSettings(raw: unknown, f: Findings): Settings {
+  const r = new Reader(f);
+  const top = r.object('', raw, TOP_KEYS) ?? {};
+
+  let hostname = r.string('hostname', top.hostname, { max: 255 });
+  if (hostname === undefined) {
+    hostname = osHostname() || 'localhost';
+    f.warn('hostname', `not set; using this machine's name "${hostname}"`);
+  }
+
+  const listeners = r.list('listeners', top.listeners, (p, v): ListenerDef | undefined => {
+    const o = r.object(p, v, ['name', 'address', 'port', 'mode', 'trusted_proxies']);
+    if (!o) return undefined;
+    return {
+      name: r.string(at(p, 'name'), o.name, { required: true, max: 64 }) ?? '',
+      address: r.string(at(p, 'address'), o.address, { required: true, max: 64 }) ?? '',
+      port: r.int(at(p, 'port'), o.port, 0, 1, 65535, true),
+      mode: r.oneOf(at(p, 'mode'), o.mode, ['mx', 'submission', 'smtps'] as const) ?? 'mx',
+      trusted_proxies: r.names(at(p, 'trusted_proxies'), o.trusted_proxies),
+    };
+  });
+
+  let tls: Settings['tls'] = null;
+  if (top.tls !== undefined && top.tls !== null) {
+    const o = r.object('tls', top.tls, ['cert', 'key']);
+    if (o) tls = { cert: r.string('tls.cert', o.cert, { required: true }) ?? '', key: r.string('tls.key', o.key, { required: true }) ?? '' };
+  }
+
+  const networks = r.list('networks', top.networks, (p, v): NetworkDef | undefined => {
+    const o = r.object(p, v, ['name', 'type', 'address', 'from', 'to', 'members', 'comment']);
+    if (!o) return undefined;
+    const type = r.oneOf(at(p, 'type'), o.type, ['host', 'network', 'range', 'group'] as const);
+    const def: NetworkDef = { name: r.string(at(p, 'name'), o.name, { required: true, max: 128 }) ?? '', type: type ?? 'host' };
+    const wants = { host: ['address'], network: ['address'], range: ['from', 'to'], group: ['members'] }[def.type];
+    for (const key of ['address', 'from', 'to', 'members'] as const) {
+      if (type && o[key] !== undefined && !wants.includes(key)) f.error(at(p, key), `not used by a network object of type ${type}`);
+    }
+    if (wants.includes('address')) def.address = r.string(at(p, 'address'), o.address, { required: true, max: 64 });
+    if (wants.includes('from')) {
+      def.from = r.string(at(p, 'from'), o.from, { required: true, max: 64 });
+      def.to = r.string(at(p, 'to'), o.to, { required: true, max: 64 });
+    }
+    if (wants.includes('members')) def.members = r.names(at(p, 'members'), o.members);
+    const comment = r.string(at(p, 'comment'), o.comment);
+    if (comment !== undefined) def.comment = comment;
+    return def;
+  });
+
+  const groups = r.list('groups', top.groups, (p, v): GroupDef | undefined => {
+    const o = r.object(p, v, ['name', 'comment']);
+    if (!o) return undefined;
+    const g: GroupDef = { name: r.string(at(p, 'name'), o.name, { required: true, max: 128 }) ?? '' };
+    const comment = r.string(at(p, 'comment'), o.comment);
+    if (comment !== undefined) g.comment = comment;
+    return g;
+  });
+
+  const users = r.list('users', top.users, (p, v): UserDef | undefined => {
+    const o = r.object(p, v, ['name', 'password', 'password_hash', 'groups', 'enabled', 'comment']);
+    if (!o) return undefined;
+    const u: UserDef = {
+      name: r.string(at(p, 'name'), o.name, { required: true, max: 128 }) ?? '',
+      groups: r.names(at(p, 'groups'), o.groups),
+      enabled: r.bool(at(p, 'enabled'), o.enabled, true),
+    };
+    const password = r.string(at(p, 'password'), o.password, { max: 1024 });
+    if (password !== undefined) u.password = password;
+    const hash = r.string(at(p, 'password_hash'), o.password_hash, { max: 1024 });
+    if (hash !== undefined) u.password_hash = hash;
+    if (password !== undefined && hash !== undefined) f.error(p, 'give either password or password_hash, not both');
+    const comment = r.string(at(p, 'comment'), o.comment);
+    if (comment !== undefined) u.comment = comment;
+    return u;
+  });
+
+  const domains = r.list('domains', top.domains, (p, v): DomainDef | undefined => {
+    const o = r.object(p, v, ['name', 'route']);
+    if (!o) return undefined;
+    const route = r.object(at(p, 'route'), o.route, ['hosts']) ?? {};
+    return { name: r.string(at(p, 'name'), o.name, { required: true, max: 255 }) ?? '', route: { hosts: r.names(at(p, 'route.hosts'), route.hosts) } };
+  });
+
+  const rel = r.object('relaying', top.relaying, ['upstream_hosts', 'upstream_only', 'authenticated_relay', 'allowed_hosts', 'blacklist', 'scan_relayed', 'open_relay_acknowledged']) ?? {};
+  const auth = r.object('relaying.authenticated_relay', rel.authenticated_relay, ['enabled', 'users', 'groups']) ?? {};
+  const relaying: Relaying = {
+    upstream_hosts: r.names('relaying.upstream_hosts', rel.upstream_hosts),
+    upstream_only: r.bool('relaying.upstream_only', rel.upstream_only, false),
+    authenticated_relay: {
+      enabled: r.bool('relaying.authenticated_relay.enabled', auth.enabled, false),
+      users: r.names('relaying.authenticated_relay.users', auth.users),
+      groups: r.names('relaying.authenticated_relay.groups', auth.groups),
+    },
+    allowed_hosts: r.names('relaying.allowed_hosts', rel.allowed_hosts),
+    blacklist: r.names('relaying.blacklist', rel.blacklist),
+    scan_relayed: r.bool('relaying.scan_relayed', rel.scan_relayed, true),
+    open_relay_acknowledged: r.bool('relaying.open_relay_acknowledged', rel.open_relay_acknowledged, false),
+  };
+
+  const del = r.object('delivery', top.delivery, ['smarthost']) ?? {};
+  let smarthost: Smarthost | null = null;
+  if (del.smarthost !== undefined && del.smarthost !== null) {
+    const o = r.object('delivery.smarthost', del.smarthost, ['host', 'port', 'username', 'password', 'tls']);
+    if (o) {
+      smarthost = {
+        host: r.string('delivery.smarthost.host', o.host, { required: true, max: 255 }) ?? '',
+        port: r.int('delivery.smarthost.port', o.port, 25, 1, 65535),
+        tls: r.oneOf('delivery.smarthost.tls', o.tls, ['required', 'opportunistic'] as const, 'opportunistic') ?? 'opportunistic',
+      };
+      const username = r.string('delivery.smarthost.username', o.username, { max: 255 });
+      if (username !== undefined) smarthost.username = username;
+      const password = r.string('delivery.smarthost.password', o.password, { max: 1024 });
+      if (password !== undefined) smarthost.password = password;
+      if (password !== undefined && username === undefined) f.error('delivery.smarthost.password', 'a password needs a username');
+    }
+  }
+
+  const lim = r.object('limits', top.limits, ['max_message_size', 'max_recipients']) ?? {};
+  const limits = {
+    max_message_size: r.int('limits.max_message_size', lim.max_message_size, 52_428_800, 1024, 2 ** 31 - 1),
+    max_recipients: r.int('limits.max_recipients', lim.max_recipients, 100, 1, 100_000),
+  };
+
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery: { smarthost }, limits };
+}

@@ -1,0 +1,199 @@
+// Validates a whole settings document: its shape, the references between
+// objects, and the relay safety rules (the open-relay guard, rule 8, and the
+// blacklist overlaps of rule 1). Every finding is collected; an apply goes
+// ahead only when there is no error.
+
+import { at, Findings } from './issues.ts';
+import { readSettings } from './shape.ts';
+import { ANY, type Settings } from './document.ts';
+import { NetworkIndex } from '../objects/networks.ts';
+import { coveredCount, IPV4_SPACE, IPV6_GLOBAL, parseIp, publicCount, rangeSize, rangesOverlap } from '../objects/ip.ts';
+import { isPasswordHash } from '../objects/password.ts';
+import { isDomainName, normaliseDomain } from '../address/path.ts';
+import { parseHostPort } from '../address/host-port.ts';
+
+export interface Validation {
+  settings: Settings;
+  networks: NetworkIndex;
+  errors: Findings['errors'];
+  warnings: Findings['warnings'];
+}
+
+/** Relay rights beyond this many public addresses draw a warning. */
+const WIDE_V4 = 1n << 16n;
+const WIDE_V6 = 1n << 80n;
+/** From this much of the public Internet on, a relay right is an open relay. */
+const OPEN_V4 = 1n << 31n;
+const OPEN_V6 = 1n << 124n;
+
+export function validate(raw: unknown): Validation {
+  const f = new Findings();
+  const settings = readSettings(raw, f);
+  const networks = NetworkIndex.build(settings.networks, f);
+
+  checkHostname(settings, f);
+  checkUnique(settings.groups.map((g) => g.name), 'groups', 'user group', f);
+  checkUnique(settings.users.map((u) => u.name), 'users', 'user', f);
+  checkUnique(settings.domains.map((d) => normaliseDomain(d.name)), 'domains', 'domain', f);
+  checkUnique(settings.listeners.map((l) => l.name), 'listeners', 'listener', f);
+  checkListeners(settings, networks, f);
+  checkUsers(settings, f);
+  checkDomains(settings, f);
+  checkRelaying(settings, networks, f);
+  checkSmarthost(settings, f);
+  return { settings, networks, errors: f.errors, warnings: f.warnings };
+}
+
+function checkHostname(s: Settings, f: Findings): void {
+  if (!isDomainName(s.hostname)) f.error('hostname', `"${s.hostname}" is not a valid host name`);
+}
+
+function checkUnique(names: string[], path: string, what: string, f: Findings): void {
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    if (!n) return;
+    const prev = seen.get(n);
+    if (prev !== undefined) f.error(at(at(path, i), 'name'), `${what} "${n}" is already defined at ${path}[${prev}]`);
+    else seen.set(n, i);
+  });
+}
+
+function checkNetworkRefs(path: string, names: string[], networks: NetworkIndex, f: Findings): void {
+  const seen = new Set<string>();
+  names.forEach((n, i) => {
+    const p = at(path, i);
+    if (!networks.has(n)) f.error(p, `unknown network object "${n}"${networks.suggest(n)}`);
+    else if (seen.has(n)) f.warn(p, `"${n}" is listed twice`);
+    seen.add(n);
+  });
+}
+
+function checkListeners(s: Settings, networks: NetworkIndex, f: Findings): void {
+  if (s.listeners.length === 0) f.warn('listeners', 'no listeners: the relay will not accept any connection');
+  const bound = new Map<string, number>();
+  s.listeners.forEach((l, i) => {
+    const p = at('listeners', i);
+    const ip = parseIp(l.address);
+    if (l.address && !ip.ok) f.error(at(p, 'address'), `"${l.address}": ${ip.reason}`);
+    const key = `${ip.ok ? ip.value : l.address}:${l.port}`;
+    const prev = bound.get(key);
+    if (prev !== undefined) f.error(at(p, 'port'), `listeners[${prev}] already uses ${l.address} port ${l.port}`);
+    else bound.set(key, i);
+    checkNetworkRefs(at(p, 'trusted_proxies'), l.trusted_proxies, networks, f);
+    // A trusted proxy chooses the client address every rule sees: trusting
+    // everyone would let anyone claim to be a relay host.
+    const proxies = l.trusted_proxies.filter((n) => networks.has(n)).flatMap((n) => networks.ranges(n));
+    if (publicCount(proxies, 4) >= OPEN_V4 || publicCount(proxies, 6) >= OPEN_V6) {
+      f.error(at(p, 'trusted_proxies'), 'trusting PROXY headers from (nearly) every address would let any client claim any address, including a relay host\'s; name only your proxies');
+    }
+  });
+}
+
+function checkUsers(s: Settings, f: Findings): void {
+  const groups = new Set(s.groups.map((g) => g.name));
+  s.users.forEach((u, i) => {
+    const p = at('users', i);
+    if (u.name && !/^[^\s:\x00-\x1f\x7f]+$/u.test(u.name)) f.error(at(p, 'name'), 'a user name cannot contain spaces, colons or control characters');
+    u.groups.forEach((g, j) => {
+      if (!groups.has(g)) f.error(at(at(p, 'groups'), j), `unknown user group "${g}"`);
+    });
+    if (u.password_hash !== undefined && !isPasswordHash(u.password_hash)) f.error(at(p, 'password_hash'), 'not a password hash written by mailwarden (scrypt$N$r$p$salt$hash)');
+    if (u.password !== undefined && u.password.length === 0) f.error(at(p, 'password'), 'must not be empty');
+    if (u.password === undefined && u.password_hash === undefined) f.warn(p, `user "${u.name}" has no password and cannot log in`);
+  });
+}
+
+function checkDomains(s: Settings, f: Findings): void {
+  s.domains.forEach((d, i) => {
+    const p = at('domains', i);
+    if (d.name && !isDomainName(d.name)) f.error(at(p, 'name'), `"${d.name}" is not a valid domain name`);
+    if (d.route.hosts.length === 0) f.error(at(p, 'route.hosts'), 'a local domain needs at least one host to deliver to');
+    d.route.hosts.forEach((h, j) => {
+      const hp = parseHostPort(h, 25);
+      if (!hp.ok) f.error(at(at(p, 'route.hosts'), j), hp.reason);
+    });
+  });
+}
+
+function checkSmarthost(s: Settings, f: Findings): void {
+  const sh = s.delivery.smarthost;
+  if (!sh || !sh.host) return;
+  const hp = parseHostPort(sh.host, sh.port);
+  if (!hp.ok || sh.host.includes(':') && !sh.host.startsWith('[')) f.error('delivery.smarthost.host', hp.ok ? 'give the port in delivery.smarthost.port' : hp.reason);
+}
+
+function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {
+  const r = s.relaying;
+  checkNetworkRefs('relaying.upstream_hosts', r.upstream_hosts, networks, f);
+  checkNetworkRefs('relaying.allowed_hosts', r.allowed_hosts, networks, f);
+  checkNetworkRefs('relaying.blacklist', r.blacklist, networks, f);
+
+  const users = new Map(s.users.map((u) => [u.name, u]));
+  const groups = new Set(s.groups.map((g) => g.name));
+  r.authenticated_relay.users.forEach((u, i) => {
+    const p = at('relaying.authenticated_relay.users', i);
+    const user = users.get(u);
+    if (!user) f.error(p, `unknown user "${u}"`);
+    else if (!user.enabled) f.warn(p, `user "${u}" is disabled and cannot relay until enabled`);
+  });
+  r.authenticated_relay.groups.forEach((g, i) => {
+    if (!groups.has(g)) f.error(at('relaying.authenticated_relay.groups', i), `unknown user group "${g}"`);
+  });
+  if (r.authenticated_relay.enabled && r.authenticated_relay.users.length === 0 && r.authenticated_relay.groups.length === 0) {
+    f.warn('relaying.authenticated_relay', 'enabled, but no user or group is named, so nobody can relay by logging in');
+  }
+
+  checkOpenRelay(s, networks, f);
+
+  const known = (names: string[]) => names.filter((n) => networks.has(n));
+  if (r.upstream_only && known(r.upstream_hosts).length === 0 && known(r.allowed_hosts).length === 0) {
+    f.warn('relaying.upstream_only', 'on, but there are no upstream or relay hosts: every connection will be refused');
+  }
+  if (known(r.upstream_hosts).some((n) => coveredCount(networks.ranges(n), IPV4_SPACE) === rangeSize(IPV4_SPACE))) {
+    f.warn('relaying.upstream_hosts', 'covers every IPv4 address: spam checks cannot find the real origin of any message');
+  }
+
+  // Rule 1: an allowed or upstream host inside a blocked network stays allowed.
+  for (const [bi, b] of r.blacklist.entries()) {
+    if (!networks.has(b)) continue;
+    for (const [listName, list] of [['allowed_hosts', r.allowed_hosts], ['upstream_hosts', r.upstream_hosts]] as const) {
+      for (const a of known(list)) {
+        const overlaps = networks.ranges(a).some((ar) => networks.ranges(b).some((br) => rangesOverlap(ar, br)));
+        if (overlaps) {
+          f.warn(at('relaying.blacklist', bi), `"${b}" overlaps "${a}" of relaying.${listName}; addresses in "${a}" stay allowed`);
+        }
+      }
+    }
+  }
+}
+
+function checkOpenRelay(s: Settings, networks: NetworkIndex, f: Findings): void {
+  const r = s.relaying;
+  const open: string[] = [];
+  r.allowed_hosts.forEach((n, i) => {
+    if (!networks.has(n)) return;
+    const ranges = networks.ranges(n);
+    const v4 = publicCount(ranges, 4);
+    const v6 = publicCount(ranges, 6);
+    const why = n === ANY ? `"${ANY}" matches every address` : v4 >= OPEN_V4 || v6 >= OPEN_V6 ? `"${n}" covers ${v4 >= OPEN_V4 ? 'all or most of the IPv4 Internet' : 'all or most of the IPv6 Internet'}` : null;
+    if (why) open.push(`${at('relaying.allowed_hosts', i)}: ${why}`);
+    else if (v4 > WIDE_V4 || v6 > WIDE_V6) {
+      f.warn(at('relaying.allowed_hosts', i), `"${n}" gives relay rights to ${v4 > WIDE_V4 ? `${v4} public IPv4 addresses` : 'more than a /48 of public IPv6 addresses'}; relay hosts should be your own mail servers and clients`);
+    }
+  });
+  if (open.length === 0) {
+    // Several entries that are harmless alone can cover the Internet together.
+    const all = r.allowed_hosts.filter((n) => networks.has(n)).flatMap((n) => networks.ranges(n));
+    if (publicCount(all, 4) >= OPEN_V4 || coveredCount(all, IPV6_GLOBAL) >= OPEN_V6) open.push('relaying.allowed_hosts: together the entries cover all or most of the Internet');
+  }
+  if (open.length === 0) {
+    if (r.open_relay_acknowledged) f.warn('relaying.open_relay_acknowledged', 'set, but the relay is not open; remove it so that a future mistake is still caught');
+    return;
+  }
+  const detail = open.join('; ');
+  if (r.open_relay_acknowledged) {
+    f.warn('relaying.allowed_hosts', `OPEN RELAY: anyone on the Internet can send mail through this relay (${detail}). Spammers find open relays within hours and your address will be blacklisted.`);
+  } else {
+    f.error('relaying.allowed_hosts', `this would make an open relay: anyone on the Internet could send mail through it (${detail}). Name only your own mail servers and networks; if you really want an open relay, also set relaying.open_relay_acknowledged: true`);
+  }
+}

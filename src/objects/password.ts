@@ -1,0 +1,39 @@
+// Password hashing for SMTP users: scrypt from node:crypto with a per-user
+// random salt. The stored form names its parameters so they can be raised
+// later without breaking existing hashes:
+//   scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>
+
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+
+const N = 16384;
+const R = 8;
+const P = 1;
+const KEYLEN = 32;
+const FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/;
+
+export function hashPassword(password: string): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(password.normalize('NFC'), salt, KEYLEN, { N, r: R, p: P });
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+export function isPasswordHash(text: string): boolean {
+  const m = FORMAT.exec(text);
+  if (!m) return false;
+  const n = Number(m[1]);
+  // N must be a power of two; keep the cost within what a relay can afford per login.
+  return n >= 1024 && n <= 1 << 20 && (n & (n - 1)) === 0 && Number(m[2]) >= 1 && Number(m[2]) <= 32 && Number(m[3]) >= 1 && Number(m[3]) <= 16;
+}
+
+export function verifyPassword(password: string, stored: string): boolean {
+  const m = FORMAT.exec(stored);
+  if (!m || !isPasswordHash(stored)) return false;
+  const expected = Buffer.from(m[5] ?? '', 'base64');
+  const actual = scryptSync(password.normalize('NFC'), Buffer.from(m[4] ?? '', 'base64'), expected.length, {
+    N: Number(m[1]),
+    r: Number(m[2]),
+    p: Number(m[3]),
+    maxmem: 256 * 1024 * 1024,
+  });
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
