@@ -5,7 +5,7 @@
 import type { ListenerDef, Settings, UserDef } from './document.ts';
 import { NetworkIndex } from '../objects/networks.ts';
 import { Findings } from './issues.ts';
-import { normaliseDomain } from '../address/path.ts';
+import { domainKey } from '../address/path.ts';
 
 /** A relaying list (upstream hosts, allowed hosts, blacklist) ready to match. */
 export interface NetworkList {
@@ -20,6 +20,7 @@ export interface Snapshot {
   readonly upstream: NetworkList;
   readonly allowed: NetworkList;
   readonly blacklist: NetworkList;
+  /** Keys as `domainKey` makes them. */
   readonly localDomains: ReadonlySet<string>;
   readonly users: ReadonlyMap<string, UserDef>;
   readonly listeners: ReadonlyMap<string, ListenerDef>;
@@ -48,7 +49,7 @@ export function compileSnapshot(settings: Settings, revision: number, networks?:
     upstream: listOf(index, r.upstream_hosts),
     allowed: listOf(index, r.allowed_hosts),
     blacklist: listOf(index, r.blacklist),
-    localDomains: new Set(settings.domains.map((d) => normaliseDomain(d.name))),
+    localDomains: new Set(settings.domains.map((d) => domainKey(d.name))),
     users: new Map(settings.users.map((u) => [u.name, u])),
     listeners: new Map(settings.listeners.map((l) => [l.name, l])),
   };

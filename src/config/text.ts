@@ -6,6 +6,14 @@ import { parseDocument, stringify } from 'yaml';
 import type { Finding } from './issues.ts';
 
 export function parseSettingsText(text: string): { ok: true; value: unknown } | { ok: false; errors: Finding[] } {
+  // Text that looks like JSON must be JSON: YAML would read `{"a": }` as a null.
+  if (/^\s*[{[]/.test(text)) {
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      return { ok: false, errors: [{ path: '', message: `not valid JSON: ${(err as Error).message}` }] };
+    }
+  }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true, schema: 'core' });
   if (doc.errors.length > 0) {
     return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${(e.linePos?.[0]?.line ?? 0)}`, message: e.message.split('\n')[0] ?? e.message })) };

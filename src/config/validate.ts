@@ -9,7 +9,7 @@ import { ANY, type Settings } from './document.ts';
 import { NetworkIndex } from '../objects/networks.ts';
 import { coveredCount, IPV4_SPACE, IPV6_GLOBAL, parseIp, publicCount, rangeSize, rangesOverlap } from '../objects/ip.ts';
 import { isPasswordHash } from '../objects/password.ts';
-import { isDomainName, normaliseDomain } from '../address/path.ts';
+import { domainKey, isDomainName } from '../address/path.ts';
 import { parseHostPort } from '../address/host-port.ts';
 
 export interface Validation {
@@ -34,7 +34,7 @@ export function validate(raw: unknown): Validation {
   checkHostname(settings, f);
   checkUnique(settings.groups.map((g) => g.name), 'groups', 'user group', f);
   checkUnique(settings.users.map((u) => u.name), 'users', 'user', f);
-  checkUnique(settings.domains.map((d) => normaliseDomain(d.name)), 'domains', 'domain', f);
+  checkUnique(settings.domains.map((d) => domainKey(d.name)), 'domains', 'domain', f);
   checkUnique(settings.listeners.map((l) => l.name), 'listeners', 'listener', f);
   checkListeners(settings, networks, f);
   checkUsers(settings, f);
@@ -119,7 +119,8 @@ function checkSmarthost(s: Settings, f: Findings): void {
   const sh = s.delivery.smarthost;
   if (!sh || !sh.host) return;
   const hp = parseHostPort(sh.host, sh.port);
-  if (!hp.ok || sh.host.includes(':') && !sh.host.startsWith('[')) f.error('delivery.smarthost.host', hp.ok ? 'give the port in delivery.smarthost.port' : hp.reason);
+  const hasPort = /\]:|^[^[]*:/.test(sh.host);
+  if (!hp.ok || hasPort) f.error('delivery.smarthost.host', hp.ok ? 'give the port in delivery.smarthost.port, not in the host' : hp.reason);
 }
 
 function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {

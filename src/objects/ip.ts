@@ -26,7 +26,7 @@ export const IPV4_SPACE: IpRange = { from: V4_BASE, to: V4_BASE + 0xffff_ffffn }
 /** Every address of both families. */
 export const ALL_ADDRESSES: IpRange = { from: 0n, to: MAX128 };
 /** Global unicast IPv6 (2000::/3): what "all of the IPv6 Internet" means in practice. */
-export const IPV6_GLOBAL: IpRange = { from: 0x2n << 125n, to: (0x4n << 125n) - 1n };
+export const IPV6_GLOBAL: IpRange = { from: 1n << 125n, to: (2n << 125n) - 1n };
 
 export function isV4(value: bigint): boolean {
   return value >= IPV4_SPACE.from && value <= IPV4_SPACE.to;

@@ -6,7 +6,7 @@
 import { accept, reject, type Decision, type RelayRight } from '../core/decision.ts';
 import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
-import { parsePath } from '../address/path.ts';
+import { domainKey, parsePath } from '../address/path.ts';
 
 export interface Client {
   /** The address in the 128-bit space of `objects/ip.ts`. */
@@ -52,8 +52,15 @@ export function decideConnect(snap: Snapshot, client: Client): Decision {
     trail.push('rule 2: upstream/relay hosts only, and the client is neither: refused');
     return reject({ stage: 'connect', rule: 'rule 2', code: 554, enhanced: '5.7.1', text: ACCESS_DENIED, trail });
   }
-  trail.push(snap.settings.relaying.upstream_only ? 'rule 2: upstream/relay hosts only, and the client is one: connection accepted' : 'connection accepted');
-  return accept({ stage: 'connect', rule: c.blacklisted ? 'rule 1' : 'rule 2', code: 220, enhanced: '2.0.0', text: `${snap.settings.hostname} ESMTP`, trail });
+  const rule = snap.settings.relaying.upstream_only ? 'rule 2' : c.blacklisted ? 'rule 1' : 'rules 1-2';
+  trail.push(
+    rule === 'rule 2'
+      ? 'rule 2: upstream/relay hosts only, and the client is one: connection accepted'
+      : rule === 'rule 1'
+        ? 'rule 1: connection accepted'
+        : 'rules 1-2: not blacklisted, and connections are not limited to upstream/relay hosts: connection accepted',
+  );
+  return accept({ stage: 'connect', rule, code: 220, enhanced: '2.0.0', text: `${snap.settings.hostname} ESMTP`, trail });
 }
 
 /**
@@ -70,8 +77,8 @@ export function decideAuth(snap: Snapshot, userName: string): Decision {
     trail.push(why);
     return reject({ stage: 'auth', rule: 'rule 4', code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid', trail });
   };
-  if (!user) return refuse('no such user: refused');
-  if (!user.enabled) return refuse('user is disabled: refused');
+  if (!user) return refuse('rule 4: no such user: refused');
+  if (!user.enabled) return refuse('rule 4: user is disabled: refused');
   if (!ar.enabled) return refuse('rule 4: authenticated relay is off: refused');
   if (ar.users.includes(userName)) {
     trail.push(`rule 4: named in relaying.authenticated_relay.users: authenticated`);
@@ -147,7 +154,7 @@ export function decideRecipient(snap: Snapshot, facts: TransactionFacts, recipie
   if (m.routingOperators.length > 0 && right === null) {
     return denied('rule 5', `rule 5: local part of ${m.address} carries routing operator ${m.routingOperators.map((o) => JSON.stringify(o)).join(', ')} and the client has no relay right: refused`);
   }
-  if (m.literal === null && snap.localDomains.has(m.domain)) {
+  if (m.literal === null && snap.localDomains.has(domainKey(m.domain))) {
     trail.push(`rule 3: ${m.domain} is a local domain: accepted as inbound`);
     return accept({ stage: 'rcpt', rule: 'rule 3', code: 250, enhanced: '2.1.5', text: 'Recipient ok', kind: 'inbound', trail });
   }

@@ -12,7 +12,10 @@ const ROOT = resolve(import.meta.dirname, '../..');
 
 function runner(args: string[]): Promise<{ status: number; output: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [join(ROOT, 'scripts/run-tests.ts'), ...args], { cwd: ROOT }, (err, stdout, stderr) => {
+    // A runner started inside a test would otherwise report to this test
+    // process instead of counting for itself.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    execFile(process.execPath, [join(ROOT, 'scripts/run-tests.ts'), ...args], { cwd: ROOT, env }, (err, stdout, stderr) => {
       done({ status: err ? Number(err.code) : 0, output: stdout + stderr });
     });
   });
