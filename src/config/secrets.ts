@@ -20,7 +20,7 @@ export function carrySecrets(raw: unknown, previous: Settings | null): unknown {
   if (Array.isArray(raw.users)) {
     const hashes = new Map(previous.users.filter((u) => u.password_hash).map((u) => [u.name, u.password_hash]));
     out.users = raw.users.map((u: unknown) => {
-      if (!isObj(u) || u.password !== undefined || u.password_hash !== undefined || typeof u.name !== 'string') return u;
+      if (!isObj(u) || u.password != null || u.password_hash != null || typeof u.name !== 'string') return u;
       const hash = hashes.get(u.name);
       return hash ? { ...u, password_hash: hash } : u;
     });
@@ -28,7 +28,7 @@ export function carrySecrets(raw: unknown, previous: Settings | null): unknown {
   const prevSh = previous.delivery.smarthost;
   if (isObj(raw.delivery) && isObj(raw.delivery.smarthost) && prevSh?.password !== undefined) {
     const sh = raw.delivery.smarthost;
-    if (sh.password === undefined && sh.host === prevSh.host && sh.username === prevSh.username) {
+    if (sh.password == null && sh.host === prevSh.host && sh.username === prevSh.username) {
       out.delivery = { ...raw.delivery, smarthost: { ...sh, password: prevSh.password } };
     }
   }

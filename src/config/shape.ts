@@ -176,10 +176,14 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     const o = r.object(p, v, ['name', 'type', 'address', 'from', 'to', 'members', 'comment']);
     if (!o) return undefined;
     const type = r.oneOf(at(p, 'type'), o.type, ['host', 'network', 'range', 'group'] as const);
-    const def: NetworkDef = { name: r.string(at(p, 'name'), o.name, { required: true, max: 128 }) ?? '', type: type ?? 'host' };
+    const name = r.string(at(p, 'name'), o.name, { required: true, max: 128 }) ?? '';
+    // An unknown type was already reported; keep the name (so references to
+    // it do not also fail) as an object that matches nothing.
+    if (!type) return { name, type: 'group', members: [] };
+    const def: NetworkDef = { name, type };
     const wants = { host: ['address'], network: ['address'], range: ['from', 'to'], group: ['members'] }[def.type];
     for (const key of ['address', 'from', 'to', 'members'] as const) {
-      if (type && o[key] !== undefined && !wants.includes(key)) f.error(at(p, key), `not used by a network object of type ${type}`);
+      if (o[key] !== undefined && !wants.includes(key)) f.error(at(p, key), `not used by a network object of type ${type}`);
     }
     if (wants.includes('address')) def.address = r.string(at(p, 'address'), o.address, { required: true, max: 64 });
     if (wants.includes('from')) {

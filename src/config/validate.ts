@@ -22,9 +22,9 @@ export interface Validation {
 /** Relay rights beyond this many public addresses draw a warning. */
 const WIDE_V4 = 1n << 16n;
 const WIDE_V6 = 1n << 80n;
-/** From this much of the public Internet on, a relay right is an open relay. */
-const OPEN_V4 = 1n << 31n;
-const OPEN_V6 = 1n << 124n;
+/** From half of the public Internet on, a relay right is an open relay. */
+const OPEN_V4 = publicCount([IPV4_SPACE], 4) / 2n;
+const OPEN_V6 = publicCount([IPV6_GLOBAL], 6) / 2n;
 
 export function validate(raw: unknown): Validation {
   const f = new Findings();
@@ -70,15 +70,20 @@ function checkNetworkRefs(path: string, names: string[], networks: NetworkIndex,
 
 function checkListeners(s: Settings, networks: NetworkIndex, f: Findings): void {
   if (s.listeners.length === 0) f.warn('listeners', 'no listeners: the relay will not accept any connection');
-  const bound = new Map<string, number>();
+  const bound: { addr: bigint | string; wildcard: boolean; port: number; i: number }[] = [];
   s.listeners.forEach((l, i) => {
     const p = at('listeners', i);
     const ip = parseIp(l.address);
     if (l.address && !ip.ok) f.error(at(p, 'address'), `"${l.address}": ${ip.reason}`);
-    const key = `${ip.ok ? ip.value : l.address}:${l.port}`;
-    const prev = bound.get(key);
-    if (prev !== undefined) f.error(at(p, 'port'), `listeners[${prev}] already uses ${l.address} port ${l.port}`);
-    else bound.set(key, i);
+    // A wildcard address (0.0.0.0, ::) takes the port on every address, so
+    // it cannot share a port with any other listener.
+    const here = { addr: ip.ok ? ip.value : l.address, wildcard: ip.ok && (ip.value === 0n || l.address === '0.0.0.0'), port: l.port, i };
+    const clash = bound.find((b) => b.port === here.port && (b.addr === here.addr || b.wildcard || here.wildcard));
+    if (clash) {
+      const other = s.listeners[clash.i]?.address ?? '';
+      f.error(at(p, 'port'), `listeners[${clash.i}] already uses ${other} port ${l.port}${clash.addr === here.addr ? '' : ' (a wildcard address takes the port on every address)'}`);
+    }
+    bound.push(here);
     checkNetworkRefs(at(p, 'trusted_proxies'), l.trusted_proxies, networks, f);
     // A trusted proxy chooses the client address every rule sees: trusting
     // everyone would let anyone claim to be a relay host.
@@ -176,7 +181,7 @@ function checkOpenRelay(s: Settings, networks: NetworkIndex, f: Findings): void 
     const ranges = networks.ranges(n);
     const v4 = publicCount(ranges, 4);
     const v6 = publicCount(ranges, 6);
-    const why = n === ANY ? `"${ANY}" matches every address` : v4 >= OPEN_V4 || v6 >= OPEN_V6 ? `"${n}" covers ${v4 >= OPEN_V4 ? 'all or most of the IPv4 Internet' : 'all or most of the IPv6 Internet'}` : null;
+    const why = n === ANY ? `"${ANY}" matches every address` : v4 >= OPEN_V4 || v6 >= OPEN_V6 ? `"${n}" covers ${v4 >= OPEN_V4 ? 'half or more of the IPv4 Internet' : 'half or more of the IPv6 Internet'}` : null;
     if (why) open.push(`${at('relaying.allowed_hosts', i)}: ${why}`);
     else if (v4 > WIDE_V4 || v6 > WIDE_V6) {
       f.warn(at('relaying.allowed_hosts', i), `"${n}" gives relay rights to ${v4 > WIDE_V4 ? `${v4} public IPv4 addresses` : 'more than a /48 of public IPv6 addresses'}; relay hosts should be your own mail servers and clients`);
@@ -185,7 +190,7 @@ function checkOpenRelay(s: Settings, networks: NetworkIndex, f: Findings): void 
   if (open.length === 0) {
     // Several entries that are harmless alone can cover the Internet together.
     const all = r.allowed_hosts.filter((n) => networks.has(n)).flatMap((n) => networks.ranges(n));
-    if (publicCount(all, 4) >= OPEN_V4 || coveredCount(all, IPV6_GLOBAL) >= OPEN_V6) open.push('relaying.allowed_hosts: together the entries cover all or most of the Internet');
+    if (publicCount(all, 4) >= OPEN_V4 || publicCount(all, 6) >= OPEN_V6) open.push('relaying.allowed_hosts: together the entries cover half or more of the Internet');
   }
   if (open.length === 0) {
     if (r.open_relay_acknowledged) f.warn('relaying.open_relay_acknowledged', 'set, but the relay is not open; remove it so that a future mistake is still caught');

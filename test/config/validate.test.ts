@@ -274,6 +274,13 @@ describe('errors: duplicate names, per kind', () => {
     assert.ok(here.some((e) => /already defined at domains\[0\]/.test(e.message)), JSON.stringify(check(doc).rawErrors));
   });
 
+  it('two domains with the same name, once in Unicode and once in A-labels', () => {
+    const doc = base();
+    doc.domains.push({ name: 'b\u00fccher.example', route: { hosts: ['10.1.2.4'] } });
+    doc.domains.push({ name: 'xn--bcher-kva.example', route: { hosts: ['10.1.2.4'] } });
+    onlyError(doc, 'domains[2].name', /already defined at domains\[1\]/);
+  });
+
   it('the same name in different kinds is fine', () => {
     const doc = base();
     doc.networks.push({ name: 'staff', type: 'host', address: '10.9.9.9' });
@@ -501,6 +508,19 @@ describe('errors: listeners', () => {
     doc.listeners[1].address = '::ffff:127.0.0.1';
     doc.listeners[1].port = 2525;
     onlyError(doc, 'listeners[1].port', /already uses/);
+  });
+
+  it('a wildcard address and a specific address on the same port cannot both be bound', () => {
+    // Linux (and Node's dual-stack "::") refuse the second bind with
+    // EADDRINUSE, so such a document validates but the relay cannot start.
+    for (const [a, b] of [['0.0.0.0', '127.0.0.1'], ['127.0.0.1', '0.0.0.0'], ['::', '0.0.0.0'], ['::', '127.0.0.1']]) {
+      const doc = base();
+      doc.listeners[0].address = a;
+      doc.listeners[1].address = b;
+      doc.listeners[1].port = 2525;
+      const here = errorsAt(doc, 'listeners[1].port');
+      assert.equal(here.length, 1, `${a} and ${b} on port 2525: ${JSON.stringify(check(doc).rawErrors)}`);
+    }
   });
 
   it('the same port on two addresses, or two ports on one address, is fine', () => {

@@ -279,6 +279,18 @@ describe('NetworkIndex: cycles', () => {
     assert.deepEqual(index.ranges('top'), [cidr('10.1.0.0/16')]);
   });
 
+  it('a group reached along two paths is resolved along both', () => {
+    const { index, f } = build([
+      office,
+      { name: 'inner', type: 'group', members: ['office'] },
+      { name: 'l', type: 'group', members: ['inner'] },
+      { name: 'r', type: 'group', members: ['inner'] },
+      { name: 'top', type: 'group', members: ['l', 'r'] },
+    ]);
+    assert.deepEqual(f.errors, []);
+    assert.deepEqual(index.leaves('top').map((l) => l.path), [['top', 'l', 'inner', 'office'], ['top', 'r', 'inner', 'office']]);
+  });
+
   it('a group that merely reaches a cycle is not reported as one', () => {
     const { f } = build([
       { name: 'outside', type: 'group', members: ['a'] },
