@@ -9,6 +9,8 @@ import { registerConfigCommands } from './config-commands.ts';
 import { registerObjectCommands } from './object-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerInitCommand } from './init-command.ts';
+import { registerStartCommand } from './start-command.ts';
+import { registerQueueCommands } from './queue-commands.ts';
 
 const program = new Command();
 program
@@ -25,15 +27,17 @@ registerInitCommand(program, dataOption);
 registerConfigCommands(program, dataOption);
 registerObjectCommands(program, dataOption);
 registerPolicyCommands(program, dataOption);
+registerStartCommand(program, dataOption);
+registerQueueCommands(program, dataOption);
 
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();
 }
 
-function main(): void {
+async function main(): Promise<void> {
   try {
-    program.parse(process.argv);
+    await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
@@ -51,4 +55,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

@@ -78,7 +78,50 @@ export interface Settings {
   domains: DomainDef[];
   relaying: Relaying;
   delivery: { smarthost: Smarthost | null };
-  limits: { max_message_size: number; max_recipients: number };
+  limits: Limits;
+}
+
+export interface Limits {
+  max_message_size: number;
+  max_recipients: number;
+  /** Received headers beyond this many mean a mail loop (554 5.4.6). */
+  max_received: number;
+  /** Longest command line in octets (500 5.5.2 beyond). */
+  max_line_length: number;
+  /** Bad commands in one session before 421. */
+  max_errors: number;
+  max_connections: number;
+  max_connections_per_client: number;
+  /** Failed AUTH attempts from one client address before 421 4.7.0. */
+  max_auth_failures: number;
+  /** Added to the reply of each failed AUTH, times the failures so far. */
+  auth_failure_delay: string;
+  /** How long failed AUTH attempts are remembered per client address. */
+  auth_failure_window: string;
+  /** A client silent this long gets 421 4.4.2. */
+  idle_timeout: string;
+  /** Below this much free space in the data directory, MAIL gets 452 4.3.1. */
+  min_free_space: number;
+  /** On SIGTERM, how long transactions in flight may take to finish. */
+  shutdown_grace: string;
+}
+
+export function defaultLimits(): Limits {
+  return {
+    max_message_size: 52_428_800,
+    max_recipients: 100,
+    max_received: 50,
+    max_line_length: 2048,
+    max_errors: 10,
+    max_connections: 1000,
+    max_connections_per_client: 100,
+    max_auth_failures: 5,
+    auth_failure_delay: '1s',
+    auth_failure_window: '15m',
+    idle_timeout: '5m',
+    min_free_space: 104_857_600,
+    shutdown_grace: '30s',
+  };
 }
 
 /** The name of the built-in network object that matches every address. */
@@ -111,6 +154,6 @@ export function embeddedDefaults(): Settings {
       open_relay_acknowledged: false,
     },
     delivery: { smarthost: null },
-    limits: { max_message_size: 52_428_800, max_recipients: 100 },
+    limits: defaultLimits(),
   };
 }

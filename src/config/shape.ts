@@ -6,7 +6,8 @@
 
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
-import type { DomainDef, GroupDef, ListenerDef, NetworkDef, Relaying, Settings, Smarthost, UserDef } from './document.ts';
+import { defaultLimits, type DomainDef, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
+import { parseDuration } from '../core/duration.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -264,10 +265,30 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     }
   }
 
-  const lim = r.object('limits', top.limits, ['max_message_size', 'max_recipients']) ?? {};
-  const limits = {
-    max_message_size: r.int('limits.max_message_size', lim.max_message_size, 52_428_800, 1024, 2 ** 31 - 1),
-    max_recipients: r.int('limits.max_recipients', lim.max_recipients, 100, 1, 100_000),
+  const lim = r.object('limits', top.limits, Object.keys(defaultLimits())) ?? {};
+  const d = defaultLimits();
+  const dur = (key: 'auth_failure_delay' | 'auth_failure_window' | 'idle_timeout' | 'shutdown_grace', min: number, max: number): string => {
+    const p = `limits.${key}`;
+    const text = r.string(p, lim[key], { def: d[key], max: 32 }) ?? d[key];
+    const parsed = parseDuration(text);
+    if (!parsed.ok) f.error(p, parsed.reason);
+    else if (parsed.ms < min || parsed.ms > max) f.error(p, `must be between ${min} ms and ${max / 1000} s`);
+    return parsed.ok ? text : d[key];
+  };
+  const limits: Limits = {
+    max_message_size: r.int('limits.max_message_size', lim.max_message_size, d.max_message_size, 1024, 2 ** 31 - 1),
+    max_recipients: r.int('limits.max_recipients', lim.max_recipients, d.max_recipients, 1, 100_000),
+    max_received: r.int('limits.max_received', lim.max_received, d.max_received, 1, 1000),
+    max_line_length: r.int('limits.max_line_length', lim.max_line_length, d.max_line_length, 512, 65536),
+    max_errors: r.int('limits.max_errors', lim.max_errors, d.max_errors, 1, 1000),
+    max_connections: r.int('limits.max_connections', lim.max_connections, d.max_connections, 1, 1_000_000),
+    max_connections_per_client: r.int('limits.max_connections_per_client', lim.max_connections_per_client, d.max_connections_per_client, 1, 1_000_000),
+    max_auth_failures: r.int('limits.max_auth_failures', lim.max_auth_failures, d.max_auth_failures, 1, 1000),
+    auth_failure_delay: dur('auth_failure_delay', 0, 60_000),
+    auth_failure_window: dur('auth_failure_window', 1000, 86_400_000),
+    idle_timeout: dur('idle_timeout', 1000, 3_600_000),
+    min_free_space: r.int('limits.min_free_space', lim.min_free_space, d.min_free_space, 0, Number.MAX_SAFE_INTEGER),
+    shutdown_grace: dur('shutdown_grace', 0, 3_600_000),
   };
 
   return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery: { smarthost }, limits };

@@ -23,6 +23,8 @@ export interface Revision extends RevisionInfo {
 export interface ConfigStore {
   /** The active revision, or null on a fresh store. */
   active(): Revision | null;
+  /** The number of the active revision, cheaply (asked on every new connection). */
+  activeNumber(): number | null;
   get(number: number): Revision | null;
   /** Newest first. */
   history(limit?: number): RevisionInfo[];

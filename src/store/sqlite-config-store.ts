@@ -45,6 +45,11 @@ export class SqliteConfigStore implements ConfigStore {
     return row ? toRevision(row) : null;
   }
 
+  activeNumber(): number | null {
+    const row = this.db.prepare('SELECT number FROM config_active WHERE id = 1').get() as { number: number } | undefined;
+    return row?.number ?? null;
+  }
+
   get(number: number): Revision | null {
     const row = this.db.prepare('SELECT * FROM config_revision WHERE number = ?').get(number) as Row | undefined;
     return row ? toRevision(row) : null;

@@ -1,0 +1,54 @@
+// `mailwarden start`: runs the relay in the foreground until SIGTERM/SIGINT.
+
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { CliExit, EXIT_REFUSED, meta, readSettingsFile } from './io.ts';
+import { startDaemon, StartError } from '../daemon.ts';
+import { jsonLogger } from '../log/logger.ts';
+import { ListenError } from '../smtp/listeners.ts';
+
+export function registerStartCommand(program: Command, dataOption: () => string): void {
+  program
+    .command('start')
+    .description('run the relay in the foreground (JSON log lines on stdout; SIGTERM stops it gracefully)')
+    .option('--config <file>', 'apply this settings file as a new revision first')
+    .option('--banner', 'print where it listens and how to change the settings (on stderr)')
+    .action(async (opts: { config?: string; banner?: boolean }) => {
+      const dataDir = resolve(dataOption());
+      const config = opts.config ? { raw: readSettingsFile(opts.config), meta: meta({}, `start --config ${opts.config}`) } : undefined;
+      let daemon;
+      try {
+        daemon = await startDaemon({ dataDir, config, logger: jsonLogger() });
+      } catch (err) {
+        if (err instanceof StartError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
+        if (err instanceof ListenError) throw new CliExit(EXIT_REFUSED, err.message);
+        throw err;
+      }
+      if (opts.banner) {
+        const lines = [
+          '',
+          `mailwarden is running (settings revision ${daemon.revision}, data in ${dataDir})`,
+          ...daemon.listeners.map((l) => `  ${l.mode.padEnd(10)} smtp${l.mode === 'smtps' ? 's' : ''}://${l.address}:${l.port}  (listener "${l.name}")`),
+          '',
+          'Host-based relay is allowed from the networks in relaying.allowed_hosts (default: 127.0.0.1 only).',
+          'To send with a login: echo PASSWORD | ./bin/mailwarden user add NAME --password-stdin, then name the user',
+          '  in relaying.authenticated_relay (config export > f.yaml; edit; config import f.yaml).',
+          'Change the settings:   ./bin/mailwarden config export > settings.yaml; ./bin/mailwarden config import settings.yaml',
+          'Ask the rules:         ./bin/mailwarden policy explain --client 127.0.0.1 --to someone@example.org',
+          'See the queue:         ./bin/mailwarden queue list',
+          'Stop: Ctrl-C (finishes transactions in flight).',
+          '',
+        ];
+        process.stderr.write(lines.join('\n') + '\n');
+      }
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          void daemon.stop().then(done);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+    });
+}

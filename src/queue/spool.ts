@@ -1,0 +1,205 @@
+// The spool: where accepted messages wait, as two files per message in
+// DATA/spool/queue/: `<id>.eml` (the raw message, our Received header first)
+// and `<id>.json` (its envelope). Both are written under tmp/, fsynced,
+// renamed into queue/ (message first, envelope last), and the directory is
+// fsynced: the envelope's rename is the commit point. Only after commit()
+// resolves may the client hear 250.
+//
+// At open, the spool recovers from a crash: tmp/ is emptied, a message in
+// queue/ without an envelope (never committed) is removed, and a file that
+// cannot be read moves to corrupt/ with a log line.
+
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, existsSync, statSync } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isEnvelope, type Envelope } from './envelope.ts';
+import { QUEUE_ID } from './queue-id.ts';
+import type { Logger } from '../log/logger.ts';
+
+const FLUSH_AT = 64 * 1024;
+
+export interface SpooledMessage {
+  envelope: Envelope;
+  messagePath: string;
+}
+
+export class Spool {
+  readonly root: string;
+  readonly tmpDir: string;
+  readonly queueDir: string;
+  readonly corruptDir: string;
+  private readonly logger: Logger;
+
+  constructor(dataDir: string, logger: Logger) {
+    this.root = join(dataDir, 'spool');
+    this.tmpDir = join(this.root, 'tmp');
+    this.queueDir = join(this.root, 'queue');
+    this.corruptDir = join(this.root, 'corrupt');
+    this.logger = logger;
+  }
+
+  /** Creates the directories and recovers from an interrupted run. */
+  open(): void {
+    for (const d of [this.root, this.tmpDir, this.queueDir, this.corruptDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+    const names = new Set(readdirSync(this.queueDir));
+    for (const name of names) {
+      const id = name.replace(/\.(eml|json)$/, '');
+      if (name.endsWith('.eml') && !names.has(`${id}.json`)) {
+        rmSync(join(this.queueDir, name), { force: true });
+        this.logger.log('spool.orphan_removed', { id, reason: 'message without envelope: never committed' });
+      } else if (name.endsWith('.json') && !names.has(`${id}.eml`)) {
+        this.quarantineCorrupt(name, 'envelope without message');
+      } else if (!name.endsWith('.eml') && !name.endsWith('.json')) {
+        this.quarantineCorrupt(name, 'unexpected file');
+      }
+    }
+    for (const name of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, name), { force: true, recursive: true });
+  }
+
+  begin(id: string): SpoolWriter {
+    if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
+    return new SpoolWriter(this, id);
+  }
+
+  /** Free octets for unprivileged writers on the spool's file system. */
+  freeSpace(): number {
+    const s = statfsSync(this.root);
+    return Number(s.bavail) * Number(s.bsize);
+  }
+
+  /** Every committed message, oldest first. Unreadable ones move to corrupt/. */
+  list(): SpooledMessage[] {
+    const out: SpooledMessage[] = [];
+    if (!existsSync(this.queueDir)) return out;
+    for (const name of readdirSync(this.queueDir).sort()) {
+      if (!name.endsWith('.json')) continue;
+      const m = this.read(name.slice(0, -5));
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  read(id: string): SpooledMessage | null {
+    if (!QUEUE_ID.test(id)) return null;
+    const jsonPath = join(this.queueDir, `${id}.json`);
+    const messagePath = join(this.queueDir, `${id}.eml`);
+    if (!existsSync(jsonPath)) return null;
+    let envelope: unknown;
+    try {
+      envelope = JSON.parse(readFileSync(jsonPath, 'utf8'));
+    } catch {
+      this.quarantineCorrupt(`${id}.json`, 'envelope is not JSON');
+      return null;
+    }
+    if (!isEnvelope(envelope) || envelope.id !== id) {
+      this.quarantineCorrupt(`${id}.json`, 'envelope lacks required fields');
+      return null;
+    }
+    if (!existsSync(messagePath) || statSync(messagePath).size !== envelope.size) {
+      this.quarantineCorrupt(`${id}.json`, 'message file missing or of the wrong size');
+      return null;
+    }
+    return { envelope, messagePath };
+  }
+
+  private quarantineCorrupt(name: string, reason: string): void {
+    const id = name.replace(/\.(eml|json)$/, '');
+    for (const n of [`${id}.json`, `${id}.eml`, name]) {
+      const from = join(this.queueDir, n);
+      if (existsSync(from)) renameSync(from, join(this.corruptDir, n));
+    }
+    this.logger.log('spool.corrupt', { id, reason, moved_to: this.corruptDir });
+  }
+}
+
+export class SpoolWriter {
+  readonly id: string;
+  private readonly spool: Spool;
+  private fh: FileHandle | null = null;
+  private opening: Promise<FileHandle> | null = null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private written = 0;
+  private done = false;
+
+  constructor(spool: Spool, id: string) {
+    this.spool = spool;
+    this.id = id;
+  }
+
+  get size(): number {
+    return this.written + this.pendingBytes;
+  }
+
+  private get tmpMessage(): string {
+    return join(this.spool.tmpDir, `${this.id}.eml`);
+  }
+
+  private get tmpEnvelope(): string {
+    return join(this.spool.tmpDir, `${this.id}.json`);
+  }
+
+  private handle(): Promise<FileHandle> {
+    this.opening ??= open(this.tmpMessage, 'wx', 0o600).then((fh) => (this.fh = fh));
+    return this.opening;
+  }
+
+  /** Buffers small writes; resolves once the data is handed to the file (or buffered). */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.done) throw new Error('spool writer already finished');
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= FLUSH_AT) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const fh = await this.handle();
+    if (this.pendingBytes === 0) return;
+    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.written += data.length;
+    this.pendingBytes = 0;
+    let off = 0;
+    while (off < data.length) off += (await fh.write(data, off)).bytesWritten;
+  }
+
+  /** Makes the message durable under its queue id; 250 may follow when this resolves. */
+  async commit(envelope: Omit<Envelope, 'size' | 'id'>): Promise<Envelope> {
+    if (this.done) throw new Error('spool writer already finished');
+    await this.flush();
+    const fh = await this.handle();
+    await fh.sync();
+    await fh.close();
+    this.fh = null;
+    const full: Envelope = { ...envelope, id: this.id, size: this.written };
+    const ef = await open(this.tmpEnvelope, 'wx', 0o600);
+    try {
+      await ef.writeFile(JSON.stringify(full, null, 1) + '\n');
+      await ef.sync();
+    } finally {
+      await ef.close();
+    }
+    const queue = this.spool.queueDir;
+    await rename(this.tmpMessage, join(queue, `${this.id}.eml`));
+    await rename(this.tmpEnvelope, join(queue, `${this.id}.json`));
+    const dir = await open(queue, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    this.done = true;
+    return full;
+  }
+
+  /** Drops everything written so far. Safe to call more than once. */
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.pending = [];
+    const fh = this.fh ?? (this.opening ? await this.opening.catch(() => null) : null);
+    await fh?.close().catch(() => {});
+    await unlink(this.tmpMessage).catch(() => {});
+    await unlink(this.tmpEnvelope).catch(() => {});
+  }
+}

@@ -1,0 +1,274 @@
+// The SMTP handlers of one listener: every wire command asks the relay rules
+// (src/policy/rules.ts) with the snapshot the connection pinned at connect,
+// and DATA streams through the DataGuard into the spool. A 250 after DATA
+// comes only once the spool has committed the message (fsync, rename,
+// directory fsync). Anything unexpected answers 4xx: the sender keeps the mail.
+
+import { scrypt } from 'node:crypto';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { ListenerDef } from '../config/document.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+import type { Decision } from '../core/decision.ts';
+import { durationMs } from '../core/duration.ts';
+import type { Logger } from '../log/logger.ts';
+import { formatIp, parseIp } from '../objects/ip.ts';
+import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
+import type { Envelope, EnvelopeRecipient } from '../queue/envelope.ts';
+import { newQueueId } from '../queue/queue-id.ts';
+import type { Spool } from '../queue/spool.ts';
+import { AuthThrottle } from './auth-throttle.ts';
+import { ConnectionLimits } from './connection-limits.ts';
+import { DataGuard, type DataProblem } from './data-guard.ts';
+import { receivedHeader } from './received.ts';
+import { decisionError, smtpError } from './smtp-reply.ts';
+
+/** What the whole daemon shares between listeners. */
+export interface FrontEndShared {
+  snapshot(): Snapshot;
+  spool: Spool;
+  logger: Logger;
+  throttle: AuthThrottle;
+  connections: ConnectionLimits;
+  /** In-flight DATA commits, so that shutdown can wait for them. */
+  inFlight: { count: number; idle: () => void };
+}
+
+interface Transaction {
+  sender: string;
+  recipients: { address: string; decision: Decision }[];
+}
+
+interface ConnState {
+  snap: Snapshot;
+  client: Client;
+  counted: boolean;
+  user: string | null;
+  errors: number;
+  tx: Transaction | null;
+}
+
+const PROBLEM_REPLY: Record<DataProblem, [number, string, string]> = {
+  too_big: [552, '5.3.4', 'Message too big'],
+  bare_cr: [550, '5.5.2', 'Bare CR in message: lines must end with CRLF'],
+  bare_lf: [550, '5.5.2', 'Bare LF in message: lines must end with CRLF'],
+  nul: [550, '5.5.2', 'NUL in message'],
+  loop: [554, '5.4.6', 'Too many Received headers: mail loop'],
+};
+
+function verifyAsync(password: string, stored: string | undefined): Promise<boolean> {
+  const m = stored ? /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/.exec(stored) : null;
+  // Unknown users still cost a scrypt, so that timing does not tell which names exist.
+  const [n, r, p, salt, hash] = m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] ?? '', m[5] ?? ''] : [16384, 8, 1, 'AAAAAAAAAAAAAAAAAAAAAA==', ''];
+  const expected = Buffer.from(hash, 'base64');
+  return new Promise((done) => {
+    scrypt(password.normalize('NFC'), Buffer.from(salt, 'base64'), expected.length || 32, { N: n, r, p, maxmem: 256 * 1024 * 1024 }, (err, key) => {
+      done(!err && m !== null && expected.length > 0 && key.equals(expected));
+    });
+  });
+}
+
+/** Whether an address may go through without SMTPUTF8, or is broken UTF-8. */
+function utf8Problem(address: string, smtputf8: boolean): Error | null {
+  if (address.includes('\ufffd')) return smtpError(501, '5.5.2', 'Invalid UTF-8 in address');
+  if (!smtputf8 && /[^\x00-\x7f]/.test(address)) return smtpError(553, '5.6.7', 'Non-ASCII address needs SMTPUTF8');
+  return null;
+}
+
+export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, base: SMTPServerOptions): SMTPServerOptions {
+  const states = new Map<string, ConnState>();
+  const { logger } = shared;
+  const state = (session: SMTPServerSession): ConnState | undefined => states.get(session.id);
+  const facts = (st: ConnState) => ({ client: st.client, listener, user: st.user });
+
+  /** Counts a refused command; past max_errors the connection is closed with 421. */
+  const refused = (st: ConnState, err: Error): Error => {
+    st.errors++;
+    if (st.errors >= st.snap.settings.limits.max_errors) return smtpError(421, '4.7.0', 'Too many errors, closing connection');
+    return err;
+  };
+
+  return {
+    ...base,
+    onConnect(session, cb) {
+      let snap: Snapshot;
+      try {
+        snap = shared.snapshot();
+      } catch (err) {
+        logger.log('connect.error', { cid: session.id, listener: listener.name, error: String(err) });
+        return cb(smtpError(421, '4.3.0', 'Service temporarily unavailable'));
+      }
+      const ip = parseIp(session.remoteAddress);
+      if (!ip.ok) return cb(smtpError(421, '4.3.0', 'Cannot read client address'));
+      const client: Client = { ip: ip.value, text: formatIp(ip.value) };
+      const lim = snap.settings.limits;
+      const slot = shared.connections.acquire(client.text, lim.max_connections, lim.max_connections_per_client);
+      if (slot !== 'ok') {
+        logger.log('connect.limit', { cid: session.id, client: client.text, listener: listener.name, limit: slot === 'total' ? 'max_connections' : 'max_connections_per_client' });
+        return cb(smtpError(421, '4.7.0', 'Too many connections, try again later'));
+      }
+      // AUTH is neither offered nor accepted before TLS (it comes back in onSecure).
+      if (!session.secure) session.disabledCommands = ['AUTH'];
+      const st: ConnState = { snap, client, counted: true, user: null, errors: 0, tx: null };
+      states.set(session.id, st);
+      const d = decideConnect(snap, client);
+      logger.log('connect', { cid: session.id, client: client.text, listener: listener.name, revision: snap.revision, action: d.action, rule: d.rule, trail: d.trail });
+      cb(d.action === 'accept' ? null : decisionError(d));
+    },
+
+    onSecure(_socket, session, cb) {
+      session.disabledCommands = [];
+      cb();
+    },
+
+    onAuth(auth: SMTPServerAuthentication, session, cb) {
+      const st = state(session);
+      if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
+      const lim = st.snap.settings.limits;
+      const throttle = { maxFailures: lim.max_auth_failures, delayMs: durationMs(lim.auth_failure_delay), windowMs: durationMs(lim.auth_failure_window) };
+      if (shared.throttle.blocked(st.client.text, throttle)) {
+        logger.log('auth.blocked', { cid: session.id, client: st.client.text });
+        return cb(smtpError(421, '4.7.0', 'Too many failed logins, closing connection'));
+      }
+      const name = auth.username ?? '';
+      const user = st.snap.users.get(name);
+      verifyAsync(auth.password ?? '', user?.password_hash)
+        .then((ok) => {
+          const d = ok ? decideAuth(st.snap, name) : null;
+          if (d?.action === 'accept') {
+            shared.throttle.success(st.client.text);
+            st.user = name;
+            logger.log('auth', { cid: session.id, client: st.client.text, user: name, action: 'accept', rule: d.rule });
+            return cb(null, { user: name });
+          }
+          const f = shared.throttle.fail(st.client.text, throttle);
+          logger.log('auth', { cid: session.id, client: st.client.text, user: name, action: 'reject', reason: ok ? d?.trail.at(-1) : 'wrong password or unknown user', failures_close: f.close });
+          setTimeout(() => cb(f.close ? smtpError(421, '4.7.0', 'Too many failed logins, closing connection') : smtpError(535, '5.7.8', 'Authentication credentials invalid')), f.delayMs).unref();
+        })
+        .catch(() => cb(smtpError(454, '4.7.0', 'Temporary authentication failure')));
+    },
+
+    onMailFrom(address: SMTPServerAddress, session, cb) {
+      const st = state(session);
+      if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
+      st.tx = null;
+      const bad = utf8Problem(address.address, session.envelope.smtpUtf8 === true);
+      if (bad) return cb(refused(st, bad));
+      const d = decideSender(st.snap, facts(st), address.address === '' ? '<>' : address.address);
+      if (d.action !== 'accept') {
+        logger.log('mail', { cid: session.id, client: st.client.text, sender: address.address, action: d.action, rule: d.rule, trail: d.trail });
+        return cb(refused(st, decisionError(d)));
+      }
+      try {
+        if (shared.spool.freeSpace() < st.snap.settings.limits.min_free_space) {
+          logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space });
+          return cb(smtpError(452, '4.3.1', 'Insufficient system storage'));
+        }
+      } catch {
+        return cb(smtpError(451, '4.3.0', 'Temporary local problem'));
+      }
+      st.tx = { sender: address.address, recipients: [] };
+      cb();
+    },
+
+    onRcptTo(address: SMTPServerAddress, session, cb) {
+      const st = state(session);
+      if (!st?.tx) return cb(smtpError(503, '5.5.1', 'Bad sequence of commands'));
+      if (st.tx.recipients.length >= st.snap.settings.limits.max_recipients) return cb(smtpError(452, '4.5.3', 'Too many recipients'));
+      const bad = utf8Problem(address.address, session.envelope.smtpUtf8 === true);
+      if (bad) return cb(refused(st, bad));
+      const d = decideRecipient(st.snap, facts(st), address.address);
+      logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user, recipient: address.address, action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
+      if (d.action !== 'accept') return cb(refused(st, decisionError(d)));
+      st.tx.recipients.push({ address: address.address, decision: d });
+      cb();
+    },
+
+    onData(stream: SMTPServerDataStream, session, cb) {
+      const st = state(session);
+      const tx = st?.tx;
+      if (!st || !tx || tx.recipients.length === 0) {
+        stream.resume();
+        stream.on('end', () => cb(smtpError(503, '5.5.1', 'No valid recipients')));
+        return;
+      }
+      const id = newQueueId();
+      const lim = st.snap.settings.limits;
+      const guard = new DataGuard(lim.max_message_size, lim.max_received);
+      // A client that drops mid-DATA destroys the stream: the loop below
+      // throws and the writer is aborted, leaving nothing behind.
+      const writer = shared.spool.begin(id);
+      const tls = session.secure && session.tlsOptions ? { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } : null;
+      const header = receivedHeader({
+        helo: session.hostNameAppearsAs || 'unknown',
+        clientAddress: st.client.text,
+        hostname: st.snap.settings.hostname,
+        listener: listener.name,
+        id,
+        tls,
+        authenticated: st.user !== null,
+        recipient: tx.recipients.length === 1 ? (tx.recipients[0]?.address ?? null) : null,
+        date: new Date(),
+      });
+      shared.inFlight.count++;
+      const finish = (err: Error | null, message?: string) => {
+        st.tx = null;
+        shared.inFlight.count--;
+        if (shared.inFlight.count === 0) shared.inFlight.idle();
+        cb(err, message);
+      };
+      (async () => {
+        await writer.write(Buffer.from(header, 'latin1'));
+        let writing = true;
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          if (writing && guard.feed(chunk)) await writer.write(chunk);
+          else writing = false;
+        }
+        const problem = guard.finish();
+        if (problem) {
+          await writer.abort();
+          const [code, enhanced, text] = PROBLEM_REPLY[problem];
+          logger.log('data.refused', { id, cid: session.id, client: st.client.text, problem, bytes: guard.bytes, code, enhanced });
+          return finish(smtpError(code, enhanced, text));
+        }
+        const right = relayRight(st.snap, facts(st)).right;
+        const recipients: EnvelopeRecipient[] = tx.recipients.map((r) => ({ address: r.address, kind: r.decision.kind ?? 'inbound', rule: r.decision.rule, status: 'queued' }));
+        const envelope: Omit<Envelope, 'size' | 'id'> = {
+          version: 1,
+          received_at: new Date().toISOString(),
+          sender: tx.sender,
+          recipients,
+          client: { address: st.client.text, helo: session.hostNameAppearsAs || '', user: st.user, tls: session.secure, listener: listener.name },
+          relayed: right !== null,
+          revision: st.snap.revision,
+          body: session.envelope.bodyType === '8bitmime' ? '8bitmime' : '7bit',
+          smtputf8: session.envelope.smtpUtf8 === true,
+        };
+        const saved = await writer.commit(envelope);
+        logger.log('queued', {
+          id,
+          cid: session.id,
+          client: st.client.text,
+          user: st.user,
+          sender: tx.sender,
+          recipients: recipients.map((r) => ({ address: r.address, kind: r.kind, rule: r.rule })),
+          relayed: envelope.relayed,
+          size: saved.size,
+          revision: st.snap.revision,
+        });
+        finish(null, `2.0.0 Ok: queued as ${id}`);
+      })().catch(async (err: unknown) => {
+        await writer.abort();
+        logger.log('data.error', { id, cid: session.id, error: err instanceof Error ? err.message : String(err) });
+        finish(smtpError(451, '4.3.0', 'Temporary local problem, please try again'));
+      });
+    },
+
+    onClose(session) {
+      const st = states.get(session.id);
+      if (!st) return;
+      states.delete(session.id);
+      if (st.counted) shared.connections.release(st.client.text);
+      logger.log('disconnect', { cid: session.id, client: st.client.text });
+    },
+  };
+}

@@ -1,0 +1,42 @@
+// Our Received header (RFC 5321 4.4, RFC 5322 3.6.7), prepended to every
+// accepted message. It names the listener, the TLS in use and, for an
+// authenticated client, that it authenticated, never the password.
+
+export interface ReceivedFacts {
+  helo: string;
+  clientAddress: string;
+  hostname: string;
+  listener: string;
+  id: string;
+  tls: { protocol: string; cipher: string } | null;
+  authenticated: boolean;
+  /** The single recipient, when there is exactly one. */
+  recipient: string | null;
+  date: Date;
+}
+
+/** Keeps client-supplied text from breaking the header: printable ASCII, no parentheses. */
+function clean(text: string, max: number): string {
+  const s = text.replace(/[^\x21-\x7e]/g, '?').replace(/[()\\]/g, '?');
+  return s.length > max ? s.slice(0, max) + '...' : s || 'unknown';
+}
+
+function rfc5322Date(d: Date): string {
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+export function receivedHeader(f: ReceivedFacts): string {
+  const proto = `ESMTP${f.tls ? 'S' : ''}${f.authenticated ? 'A' : ''}`;
+  const addr = f.clientAddress.includes(':') ? `IPv6:${f.clientAddress}` : f.clientAddress;
+  const tls = f.tls ? ` (${clean(f.tls.protocol, 16)} ${clean(f.tls.cipher, 64)})` : '';
+  const auth = f.authenticated ? ' (authenticated sender)' : '';
+  const forPart = f.recipient ? `\r\n\tfor <${f.recipient.replace(/[\r\n<>]/g, '')}>` : '';
+  return (
+    `Received: from ${clean(f.helo, 255)} ([${addr}])\r\n` +
+    `\tby ${f.hostname} (mailwarden, listener ${clean(f.listener, 64)}) with ${proto} id ${f.id}${tls}${auth}${forPart};\r\n` +
+    `\t${rfc5322Date(f.date)}\r\n`
+  );
+}

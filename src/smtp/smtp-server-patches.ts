@@ -1,0 +1,90 @@
+// Where smtp-server 3.21.6 falls short of what mailwarden needs, closed in one
+// place. Each patch is small, tied to the exact pinned version (a different
+// version refuses to start rather than silently losing a patch), and proved by
+// test/smtp/patches.test.ts:
+//
+// 1. Greeting at once. The library waits a fixed 100 ms before every greeting
+//    (its early-talker check), capping one-connection-per-message clients at
+//    10 messages/s. We greet immediately; input that is already buffered
+//    before the greeting (e.g. pipelined behind a PROXY header) is still
+//    refused as an early talker.
+// 2. Our enhanced status codes. The library picks the enhanced code from a
+//    table by reply code (554 → 5.6.0), so a relay refusal could not say
+//    5.7.1. A reply text that starts with an enhanced code keeps it.
+// 3. An over-long command line is answered 500 5.5.2 (the library: 421).
+// 4. Trusted proxies by network object. The library matches PROXY senders by
+//    exact IP only; the listener supplies a predicate instead.
+
+import { createRequire } from 'node:module';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { Socket } from 'node:net';
+
+const PINNED = '3.21.6';
+const ENHANCED = /^[245]\.[0-9]{1,3}\.[0-9]{1,3} /;
+
+const version = (createRequire(import.meta.url)('smtp-server/package.json') as { version: string }).version;
+if (version !== PINNED) throw new Error(`mailwarden's smtp-server patches are written for ${PINNED}, found ${version}; review src/smtp/smtp-server-patches.ts`);
+
+// Internals the patches reach; present in the pinned version (checked above).
+interface ConnectionInternals {
+  _socket: Socket;
+  _server: SMTPServer & { options: SMTPServerOptions & { maxClients?: number } };
+  _setListeners(cb: () => void): void;
+  connectionReady(next?: () => void): void;
+  send(code: number, data?: string | string[] | null, context?: string | false): void;
+  close(): void;
+  name: string;
+}
+
+const proto = SMTPConnection.prototype as unknown as ConnectionInternals & { init(): void; _createParser(): NodeJS.EventEmitter };
+
+// 1. Greeting at once.
+proto.init = function init(this: ConnectionInternals): void {
+  this._setListeners(() => {
+    if (this._socket.readableLength > 0) {
+      this.send(421, `4.7.0 ${this.name} You talk too soon`);
+      return;
+    }
+    this.connectionReady();
+  });
+};
+
+// 2. Enhanced codes given in the text win over the library's table.
+const originalSend = proto.send;
+proto.send = function send(this: ConnectionInternals, code: number, data?: string | string[] | null, context?: string | false): void {
+  if (typeof data === 'string' && ENHANCED.test(data)) return originalSend.call(this, code, data, false);
+  return originalSend.call(this, code, data, context);
+};
+
+// 3. Over-long command lines: 500 5.5.2, then close (the parser cannot resume).
+const originalCreateParser = proto._createParser;
+proto._createParser = function _createParser(this: ConnectionInternals): NodeJS.EventEmitter {
+  const parser = originalCreateParser.call(this);
+  parser.removeAllListeners('error');
+  parser.on('error', (err: Error) => {
+    if (/too long/i.test(err.message)) {
+      this.send(500, '5.5.2 Line too long');
+      this.close();
+    } else {
+      this.send(421, `4.3.0 ${err.message}`);
+    }
+  });
+  return parser;
+};
+
+/** An SMTPServer that asks `trustProxy` whether a peer may send a PROXY header (4). */
+export class PatchedSMTPServer extends SMTPServer {
+  trustProxy: (address: string) => boolean = () => false;
+
+  constructor(options: SMTPServerOptions, trustProxy?: (address: string) => boolean) {
+    super({ ...options, useProxy: trustProxy ? true : false });
+    if (trustProxy) this.trustProxy = trustProxy;
+  }
+
+  override _expectsProxyHeader(socket: Socket): boolean {
+    return this.options.useProxy ? this.trustProxy(socket.remoteAddress ?? '') : false;
+  }
+}
+
+export { SMTPConnection };
