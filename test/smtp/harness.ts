@@ -1,0 +1,246 @@
+// Starts the real daemon (`bin/mailwarden start`) in a child process on free
+// loopback ports, waits for its "started" log line (no sleeps), and offers
+// small raw-socket and swaks helpers. Every server listens on 127.0.0.1 only.
+
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/mailwarden');
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => done(port));
+    });
+  });
+}
+
+export interface LogLine {
+  event: string;
+  [k: string]: unknown;
+}
+
+export interface Relay {
+  dataDir: string;
+  ports: { mx: number; submission: number; smtps: number };
+  logs: LogLine[];
+  child: ChildProcess;
+  /** Resolves with the first log line (already seen or future) that matches. */
+  waitLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+  stderr(): string;
+}
+
+/** A settings document with three listeners on free ports; `extra` is merged over it. */
+export async function relayDoc(extra: Record<string, unknown> = {}): Promise<{ doc: Record<string, unknown>; ports: Relay['ports'] }> {
+  const ports = { mx: await freePort(), submission: await freePort(), smtps: await freePort() };
+  const doc: Record<string, unknown> = {
+    hostname: 'mx.test.example',
+    listeners: [
+      { name: 'mx', address: '127.0.0.1', port: ports.mx, mode: 'mx' },
+      { name: 'submission', address: '127.0.0.1', port: ports.submission, mode: 'submission' },
+      { name: 'smtps', address: '127.0.0.1', port: ports.smtps, mode: 'smtps' },
+    ],
+    networks: [{ name: 'localhost', type: 'host', address: '127.0.0.1' }],
+    relaying: { allowed_hosts: ['localhost'] },
+    ...extra,
+  };
+  return { doc, ports };
+}
+
+export function tempDataDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mailwarden-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts the daemon with `doc` as its settings; resolves once it listens. */
+export async function startRelay(t: { after: (fn: () => void | Promise<void>) => void }, doc: Record<string, unknown>, ports: Relay['ports'], dataDir = tempDataDir(t)): Promise<Relay> {
+  const file = join(dataDir, 'settings.yaml');
+  writeFileSync(file, stringify(doc));
+  return launch(t, ['start', '--data', dataDir, '--config', file], dataDir, ports);
+}
+
+/** Starts the daemon on an existing data directory (after a crash, say). */
+export async function restartRelay(t: { after: (fn: () => void | Promise<void>) => void }, dataDir: string, ports: Relay['ports']): Promise<Relay> {
+  return launch(t, ['start', '--data', dataDir], dataDir, ports);
+}
+
+async function launch(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports']): Promise<Relay> {
+  const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogLine[] = [];
+  const waiters: { pred: (l: LogLine) => boolean; done: (l: LogLine) => void }[] = [];
+  let err = '';
+  let buf = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let parsed: LogLine;
+      try {
+        parsed = JSON.parse(line) as LogLine;
+      } catch {
+        continue;
+      }
+      logs.push(parsed);
+      for (const w of [...waiters]) {
+        if (w.pred(parsed)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.done(parsed);
+        }
+      }
+    }
+  });
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => (err += d));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+
+  const waitLog = (pred: (l: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> => {
+    const seen = logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((done, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${err}`)), timeoutMs);
+      waiters.push({ pred, done: (l) => (clearTimeout(timer), done(l)) });
+      void exited.then((code) => fail(new Error(`daemon exited (${code}) before the log line; stderr: ${err}`)));
+    });
+  };
+
+  const relay: Relay = {
+    dataDir,
+    ports,
+    logs,
+    child,
+    waitLog,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    stderr: () => err,
+  };
+  t.after(() => relay.kill());
+  await waitLog((l) => l.event === 'started');
+  return relay;
+}
+
+/** A raw SMTP conversation: send lines, read replies. */
+export class RawClient {
+  readonly socket: Socket;
+  private buffer = '';
+  private waiting: (() => void) | null = null;
+  closed = false;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      this.buffer += d;
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiting?.();
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number, localAddress = '127.0.0.1'): Promise<RawClient> {
+    return new Promise((done, fail) => {
+      const s = connect({ port, host: '127.0.0.1', localAddress });
+      s.once('connect', () => done(new RawClient(s)));
+      s.once('error', fail);
+    });
+  }
+
+  /** The next complete reply (all its lines), or null when the connection closed first. */
+  async reply(timeoutMs = 10_000): Promise<string | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(this.buffer);
+      if (m) {
+        this.buffer = this.buffer.slice(m[0].length);
+        return m[0].trimEnd();
+      }
+      if (this.closed) return null;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no reply within ${timeoutMs} ms; have: ${JSON.stringify(this.buffer)}`);
+      await new Promise<void>((done) => {
+        const timer = setTimeout(done, left);
+        this.waiting = () => {
+          clearTimeout(timer);
+          this.waiting = null;
+          done();
+        };
+      });
+    }
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  }
+
+  /** Sends one command line and returns its reply. */
+  async cmd(line: string): Promise<string | null> {
+    this.write(line + '\r\n');
+    return this.reply();
+  }
+
+  /** Resolves when the server has closed the connection. */
+  async closedByServer(timeoutMs = 10_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) {
+      await new Promise<void>((done) => {
+        const timer = setTimeout(done, deadline - Date.now());
+        this.waiting = () => {
+          clearTimeout(timer);
+          this.waiting = null;
+          done();
+        };
+      });
+      this.buffer = '';
+    }
+    return this.closed;
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Runs swaks (Debian's package) and returns its exit code and transcript. */
+export function swaks(args: string[]): Promise<{ status: number; out: string }> {
+  return new Promise((done) => {
+    execFile('swaks', ['--timeout', '20', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      done({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout + stderr });
+    });
+  });
+}
+
+/** swaks is installed by `make test` when it runs as root; otherwise tests that need it say they are skipped. */
+export function swaksMissing(): string | false {
+  try {
+    execFileSync('sh', ['-c', 'command -v swaks'], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return 'swaks is not installed (make test installs Debian\'s swaks when run as root)';
+  }
+}
