@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DATA ?= ./data
 
-.PHONY: install run test typecheck unit clean
+.PHONY: install run test typecheck unit clean system-deps
 
 install: node_modules/.installed
 
@@ -16,13 +16,21 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 run: install
-	@./bin/mailwarden init --data $(DATA)
-	@echo
-	@echo "Settings live in $(DATA) (revision history in $(DATA)/mailwarden.db)."
-	@echo "  see them:       ./bin/mailwarden config export --data $(DATA)"
-	@echo "  change them:    ./bin/mailwarden config import FILE --data $(DATA)   (check first: config check FILE)"
-	@echo "  ask the rules:  ./bin/mailwarden policy explain --data $(DATA) --client 127.0.0.1 --to user@example.org"
-	@echo "The SMTP listeners are not built yet (issue #3); 'make run' starts them once they are."
+	./bin/mailwarden start --data $(DATA) --banner
+
+# Debian packages the tests use (real clients and, later, real scanners).
+# Installed when running as root on Debian; otherwise the tests that need
+# them say they are skipped and why.
+DEBIAN_PACKAGES := swaks
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "NOTE: not root, so these Debian packages are not installed:$$missing; tests that need them are skipped"; \
+	fi
 
 typecheck: install
 	tsc --noEmit -p .
@@ -30,7 +38,7 @@ typecheck: install
 unit: install
 	node scripts/run-tests.ts
 
-test: install
+test: install system-deps
 	tsc --noEmit -p .
 	node scripts/run-tests.ts
 

@@ -1,4 +1,4 @@
-// `mailwarden start`: opens the data directory, applies --config when given,
+// `mailwarden start`: locks and opens the data directory, applies --config when given,
 // recovers the spool, starts the listeners of the active revision, and stops
 // gracefully on request. Logs one JSON line per event.
 
@@ -15,6 +15,7 @@ import type { FrontEndShared } from './smtp/front-end.ts';
 import { startListeners, stopListeners, type RunningListener } from './smtp/listeners.ts';
 import { loadTls } from './smtp/tls.ts';
 import { openConfigStore } from './store/data-dir.ts';
+import { lockDataDir } from './store/data-dir-lock.ts';
 import type { RevisionMeta } from './store/config-store.ts';
 
 export class StartError extends Error {
@@ -41,7 +42,16 @@ export interface Daemon {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const dataDir = resolve(opts.dataDir);
   const { logger } = opts;
-  const store = openConfigStore(dataDir);
+  // Before anything touches the directory: a second daemon must not recover
+  // (and so delete) the first one's spool files in flight.
+  const lock = lockDataDir(dataDir);
+  let store: ReturnType<typeof openConfigStore>;
+  try {
+    store = openConfigStore(dataDir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   try {
     const svc = new ConfigService(store);
     if (opts.config) {
@@ -84,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           logger.log('stopping', { in_flight: shared.inFlight.count });
           await stopListeners(running, shared, durationMs(source.get().settings.limits.shutdown_grace));
           store.close();
+          lock.release();
           logger.log('stopped', {});
         })();
         return stopping;
@@ -91,6 +102,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     };
   } catch (err) {
     store.close();
+    lock.release();
     throw err;
   }
 }

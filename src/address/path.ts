@@ -32,6 +32,8 @@ export interface Mailbox {
   utf8: boolean;
   /** `${local}@${domain}` with the normalised domain. */
   address: string;
+  /** The mailbox exactly as sent, source route dropped: what we store and pass on. */
+  given: string;
 }
 
 export interface PathOptions {
@@ -238,6 +240,7 @@ function parseMailbox(text: string, sourceRoute: string[], routeUtf8: boolean): 
       routingOperators,
       utf8: routeUtf8 || local.utf8 || domainUtf8,
       address: `${localText}@${domain}`,
+      given: text,
     },
   };
 }

@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, meta, readSettingsFile } from './io.ts';
-import { startDaemon, StartError } from '../daemon.ts';
+import { startDaemon, StartError, type Daemon } from '../daemon.ts';
+import { DataDirInUse } from '../store/data-dir-lock.ts';
 import { jsonLogger } from '../log/logger.ts';
 import { ListenError } from '../smtp/listeners.ts';
 
@@ -16,14 +17,29 @@ export function registerStartCommand(program: Command, dataOption: () => string)
     .action(async (opts: { config?: string; banner?: boolean }) => {
       const dataDir = resolve(dataOption());
       const config = opts.config ? { raw: readSettingsFile(opts.config), meta: meta({}, `start --config ${opts.config}`) } : undefined;
-      let daemon;
+      // Signals are ours from the first moment: a SIGTERM while starting
+      // means "stop as soon as you are up", never death by signal.
+      let stopRequested = false;
+      let daemon: Daemon | undefined;
+      let stopped: Promise<void> | undefined;
+      let resolveStopped: () => void = () => {};
+      const finished = new Promise<void>((done) => (resolveStopped = done));
+      const stop = () => {
+        stopRequested = true;
+        if (daemon && !stopped) stopped = daemon.stop().then(resolveStopped);
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
       try {
         daemon = await startDaemon({ dataDir, config, logger: jsonLogger() });
       } catch (err) {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
         if (err instanceof StartError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
-        if (err instanceof ListenError) throw new CliExit(EXIT_REFUSED, err.message);
+        if (err instanceof ListenError || err instanceof DataDirInUse) throw new CliExit(EXIT_REFUSED, err.message);
         throw err;
       }
+      if (stopRequested) stop();
       if (opts.banner) {
         const lines = [
           '',
@@ -41,14 +57,8 @@ export function registerStartCommand(program: Command, dataOption: () => string)
         ];
         process.stderr.write(lines.join('\n') + '\n');
       }
-      await new Promise<void>((done) => {
-        const stop = () => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          void daemon.stop().then(done);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      await finished;
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
     });
 }

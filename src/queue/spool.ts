@@ -50,7 +50,7 @@ export class Spool {
       } else if (name.endsWith('.json') && !names.has(`${id}.eml`)) {
         this.quarantineCorrupt(name, 'envelope without message');
       } else if (!name.endsWith('.eml') && !name.endsWith('.json')) {
-        this.quarantineCorrupt(name, 'unexpected file');
+        this.quarantineCorrupt(name, 'unexpected file', false);
       }
     }
     for (const name of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, name), { force: true, recursive: true });
@@ -102,13 +102,19 @@ export class Spool {
     return { envelope, messagePath };
   }
 
-  private quarantineCorrupt(name: string, reason: string): void {
+  /**
+   * Moves a broken message (both files) to corrupt/. With `wholeMessage`
+   * false only the named file moves: a stray "<id>" beside a good message
+   * must not take the message with it.
+   */
+  private quarantineCorrupt(name: string, reason: string, wholeMessage = true): void {
     const id = name.replace(/\.(eml|json)$/, '');
-    for (const n of [`${id}.json`, `${id}.eml`, name]) {
+    const names = wholeMessage ? [`${id}.json`, `${id}.eml`] : [name];
+    for (const n of names) {
       const from = join(this.queueDir, n);
       if (existsSync(from)) renameSync(from, join(this.corruptDir, n));
     }
-    this.logger.log('spool.corrupt', { id, reason, moved_to: this.corruptDir });
+    this.logger.log('spool.corrupt', { id, file: wholeMessage ? undefined : name, reason, moved_to: this.corruptDir });
   }
 }
 

@@ -1,7 +1,9 @@
 // Slows down password guessing: each failed AUTH from a client address adds
 // a delay to the reply, and past a limit within a window the connection is
 // closed with 421 4.7.0. Kept per address across connections, in memory, with
-// a bounded number of entries.
+// a bounded number of entries. A successful login does not forgive the
+// failures of the window: otherwise a guesser who owns one account could log
+// in between guesses and never be slowed down.
 
 export interface ThrottleSettings {
   maxFailures: number;
@@ -38,9 +40,6 @@ export class AuthThrottle {
     return e !== undefined && now - e.first <= s.windowMs && e.failures >= s.maxFailures;
   }
 
-  success(client: string): void {
-    this.entries.delete(client);
-  }
 
   private prune(windowMs: number, now: number): void {
     for (const [k, e] of this.entries) {

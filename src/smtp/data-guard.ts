@@ -40,7 +40,8 @@ export class DataGuard {
       if (this.prev === CR && b !== LF) return this.fail('bare_cr');
       if (b === LF && this.prev !== CR) return this.fail('bare_lf');
       if (b === NUL) return this.fail('nul');
-      if (this.inHeaders) this.header(b);
+      this.header(b);
+      if (this.problem !== null) return false;
       this.prev = b;
     }
     return true;
@@ -71,7 +72,7 @@ export class DataGuard {
   }
 
   private fail(p: DataProblem): false {
-    this.problem = p;
+    this.problem ??= p;
     return false;
   }
 
@@ -87,7 +88,7 @@ export class DataGuard {
       this.lineStart.push(b >= 0x41 && b <= 0x5a ? b + 32 : b);
       if (this.lineLen === RECEIVED.length - 1 && Buffer.from(this.lineStart).equals(RECEIVED)) {
         this.received++;
-        if (this.received > this.maxReceived) this.problem = 'loop';
+        if (this.received > this.maxReceived) this.problem ??= 'loop';
       }
     }
     this.lineLen++;

@@ -12,6 +12,7 @@ import type { Decision } from '../core/decision.ts';
 import { durationMs } from '../core/duration.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
+import { domainKey, parsePath } from '../address/path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
 import type { Envelope, EnvelopeRecipient } from '../queue/envelope.ts';
 import { newQueueId } from '../queue/queue-id.ts';
@@ -20,7 +21,8 @@ import { AuthThrottle } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { DataGuard, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
-import { decisionError, smtpError } from './smtp-reply.ts';
+import type { WirePath } from './smtp-server-patches.ts';
+import { decisionError, smtpError, type ReplyError } from './smtp-reply.ts';
 
 /** What the whole daemon shares between listeners. */
 export interface FrontEndShared {
@@ -34,8 +36,11 @@ export interface FrontEndShared {
 }
 
 interface Transaction {
+  /** '' for the null sender; otherwise the mailbox with its domain normalised. */
   sender: string;
   recipients: { address: string; decision: Decision }[];
+  /** Mailbox keys of the recipients so far, to take each mailbox once. */
+  seen: Set<string>;
 }
 
 interface ConnState {
@@ -68,10 +73,27 @@ function verifyAsync(password: string, stored: string | undefined): Promise<bool
 }
 
 /** Whether an address may go through without SMTPUTF8, or is broken UTF-8. */
-function utf8Problem(address: string, smtputf8: boolean): Error | null {
+function utf8Problem(address: string, smtputf8: boolean): ReplyError | null {
   if (address.includes('\ufffd')) return smtpError(501, '5.5.2', 'Invalid UTF-8 in address');
   if (!smtputf8 && /[^\x00-\x7f]/.test(address)) return smtpError(553, '5.6.7', 'Non-ASCII address needs SMTPUTF8');
   return null;
+}
+
+/**
+ * A path the rules accepted: `stored` is kept as the client sent it ('' for
+ * <>, source route dropped); `key` is how two recipients are the same
+ * mailbox (local part exact, domain normalised).
+ */
+function acceptedPath(raw: string): { stored: string; key: string } {
+  const p = parsePath(raw, { allowNull: true, requireBrackets: true });
+  if (!p.ok || p.kind === 'null') return { stored: '', key: '' };
+  if (p.kind === 'postmaster') return { stored: p.local, key: 'postmaster' };
+  return { stored: p.mailbox.given, key: `${p.mailbox.local}@${domainKey(p.mailbox.domain)}` };
+}
+
+/** For log lines: the path without its brackets, as a person would write it. */
+function unbracketed(raw: string): string {
+  return raw.length >= 2 && raw.startsWith('<') && raw.endsWith('>') ? raw.slice(1, -1) : raw;
 }
 
 export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, base: SMTPServerOptions): SMTPServerOptions {
@@ -135,7 +157,6 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         .then((ok) => {
           const d = ok ? decideAuth(st.snap, name) : null;
           if (d?.action === 'accept') {
-            shared.throttle.success(st.client.text);
             st.user = name;
             logger.log('auth', { cid: session.id, client: st.client.text, user: name, action: 'accept', rule: d.rule });
             return cb(null, { user: name });
@@ -151,13 +172,17 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const st = state(session);
       if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
       st.tx = null;
-      const bad = utf8Problem(address.address, session.envelope.smtpUtf8 === true);
-      if (bad) return cb(refused(st, bad));
-      const d = decideSender(st.snap, facts(st), address.address === '' ? '<>' : address.address);
-      if (d.action !== 'accept') {
-        logger.log('mail', { cid: session.id, client: st.client.text, sender: address.address, action: d.action, rule: d.rule, trail: d.trail });
-        return cb(refused(st, decisionError(d)));
-      }
+      const raw = (address as unknown as WirePath).address;
+      const refuse = (err: ReplyError, rule: string, why: readonly string[]) => {
+        logger.log('mail', { cid: session.id, client: st.client.text, sender: unbracketed(raw), action: 'reject', code: err.responseCode, rule, trail: why });
+        return cb(refused(st, err));
+      };
+      const param = (address as unknown as WirePath).paramError;
+      if (param) return refuse(smtpError(501, '5.5.4', 'Invalid parameter'), 'syntax', [param]);
+      const bad = utf8Problem(raw, session.envelope.smtpUtf8 === true);
+      if (bad) return refuse(bad, 'syntax', [bad.message]);
+      const d = decideSender(st.snap, facts(st), raw, { wire: true });
+      if (d.action !== 'accept') return refuse(decisionError(d), d.rule, d.trail);
       try {
         if (shared.spool.freeSpace() < st.snap.settings.limits.min_free_space) {
           logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space });
@@ -166,20 +191,44 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       } catch {
         return cb(smtpError(451, '4.3.0', 'Temporary local problem'));
       }
-      st.tx = { sender: address.address, recipients: [] };
+      st.tx = { sender: acceptedPath(raw).stored, recipients: [], seen: new Set() };
       cb();
     },
 
     onRcptTo(address: SMTPServerAddress, session, cb) {
       const st = state(session);
       if (!st?.tx) return cb(smtpError(503, '5.5.1', 'Bad sequence of commands'));
-      if (st.tx.recipients.length >= st.snap.settings.limits.max_recipients) return cb(smtpError(452, '4.5.3', 'Too many recipients'));
-      const bad = utf8Problem(address.address, session.envelope.smtpUtf8 === true);
-      if (bad) return cb(refused(st, bad));
-      const d = decideRecipient(st.snap, facts(st), address.address);
-      logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user, recipient: address.address, action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
-      if (d.action !== 'accept') return cb(refused(st, decisionError(d)));
-      st.tx.recipients.push({ address: address.address, decision: d });
+      const tx = st.tx;
+      const raw = (address as unknown as WirePath).address;
+      const log = (fields: Record<string, unknown>) => logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user, recipient: unbracketed(raw), ...fields });
+      const param = (address as unknown as WirePath).paramError;
+      if (param) {
+        log({ action: 'reject', code: 501, rule: 'syntax', trail: [param] });
+        return cb(refused(st, smtpError(501, '5.5.4', 'Invalid parameter')));
+      }
+      const bad = utf8Problem(raw, session.envelope.smtpUtf8 === true);
+      if (bad) {
+        log({ action: 'reject', code: bad.responseCode, rule: 'syntax', trail: [bad.message] });
+        return cb(refused(st, bad));
+      }
+      const d = decideRecipient(st.snap, facts(st), raw, { wire: true });
+      if (d.action !== 'accept') {
+        log({ action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
+        return cb(refused(st, decisionError(d)));
+      }
+      const { stored, key } = acceptedPath(raw);
+      // One mailbox, one delivery: a repeat is acknowledged and costs no recipient slot.
+      if (tx.seen.has(key)) {
+        log({ action: 'accept', duplicate: true, code: d.code, kind: d.kind, rule: d.rule });
+        return cb();
+      }
+      if (tx.recipients.length >= st.snap.settings.limits.max_recipients) {
+        log({ action: 'reject', code: 452, rule: 'limits.max_recipients' });
+        return cb(smtpError(452, '4.5.3', 'Too many recipients'));
+      }
+      log({ action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
+      tx.seen.add(key);
+      tx.recipients.push({ address: stored, decision: d });
       cb();
     },
 
@@ -217,7 +266,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         cb(err, message);
       };
       (async () => {
-        await writer.write(Buffer.from(header, 'latin1'));
+        await writer.write(Buffer.from(header, 'utf8'));
         let writing = true;
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           if (writing && guard.feed(chunk)) await writer.write(chunk);

@@ -1,6 +1,7 @@
 // Our Received header (RFC 5321 4.4, RFC 5322 3.6.7), prepended to every
 // accepted message. It names the listener, the TLS in use and, for an
-// authenticated client, that it authenticated, never the password.
+// authenticated client, that it authenticated, never the password. The text
+// is meant to be written as UTF-8 (an SMTPUTF8 recipient stays as it came).
 
 export interface ReceivedFacts {
   helo: string;
@@ -21,6 +22,14 @@ function clean(text: string, max: number): string {
   return s.length > max ? s.slice(0, max) + '...' : s || 'unknown';
 }
 
+/**
+ * An SMTPUTF8 address stays readable (the header is written as UTF-8), but no
+ * control character, line separator or angle bracket gets through.
+ */
+function cleanAddress(address: string): string {
+  return address.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029<>]/g, '?').slice(0, 512);
+}
+
 function rfc5322Date(d: Date): string {
   const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -33,7 +42,7 @@ export function receivedHeader(f: ReceivedFacts): string {
   const addr = f.clientAddress.includes(':') ? `IPv6:${f.clientAddress}` : f.clientAddress;
   const tls = f.tls ? ` (${clean(f.tls.protocol, 16)} ${clean(f.tls.cipher, 64)})` : '';
   const auth = f.authenticated ? ' (authenticated sender)' : '';
-  const forPart = f.recipient ? `\r\n\tfor <${f.recipient.replace(/[\r\n<>]/g, '')}>` : '';
+  const forPart = f.recipient ? `\r\n\tfor <${cleanAddress(f.recipient)}>` : '';
   return (
     `Received: from ${clean(f.helo, 255)} ([${addr}])\r\n` +
     `\tby ${f.hostname} (mailwarden, listener ${clean(f.listener, 64)}) with ${proto} id ${f.id}${tls}${auth}${forPart};\r\n` +

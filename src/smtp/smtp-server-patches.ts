@@ -1,24 +1,35 @@
 // Where smtp-server 3.21.6 falls short of what mailwarden needs, closed in one
 // place. Each patch is small, tied to the exact pinned version (a different
-// version refuses to start rather than silently losing a patch), and proved by
-// test/smtp/patches.test.ts:
+// version refuses to start rather than silently losing a patch), and proved on
+// the wire by the tests named with each:
 //
 // 1. Greeting at once. The library waits a fixed 100 ms before every greeting
 //    (its early-talker check), capping one-connection-per-message clients at
 //    10 messages/s. We greet immediately; input that is already buffered
 //    before the greeting (e.g. pipelined behind a PROXY header) is still
-//    refused as an early talker.
+//    refused as an early talker. (test/smtp/bad-input, proxy)
 // 2. Our enhanced status codes. The library picks the enhanced code from a
 //    table by reply code (554 → 5.6.0), so a relay refusal could not say
 //    5.7.1. A reply text that starts with an enhanced code keeps it.
+//    (test/smtp/wire-rules)
 // 3. An over-long command line is answered 500 5.5.2 (the library: 421).
+//    (test/smtp/bad-input, limits)
 // 4. Trusted proxies by network object. The library matches PROXY senders by
 //    exact IP only; the listener supplies a predicate instead.
+//    (test/smtp/proxy)
+// 5. Paths reach our handlers as sent. The library's own address check
+//    answered 501 before our rules saw the path: it split quoted local parts
+//    at spaces, refused forms RFC 5321 allows (a trailing dot, "a@b"@c) and
+//    stripped source routes, and its refusals were neither logged nor counted
+//    in limits.max_errors. `address` is now the raw path token, brackets
+//    included ('' when none was given), and src/address/path.ts decides.
+//    (test/smtp/wire-rules, limits; test/smtp/address-command)
 
 import { createRequire } from 'node:module';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
+import { splitAddressCommand } from './address-command.ts';
 
 const PINNED = '3.21.6';
 const ENHANCED = /^[245]\.[0-9]{1,3}\.[0-9]{1,3} /;
@@ -37,7 +48,21 @@ interface ConnectionInternals {
   name: string;
 }
 
-const proto = SMTPConnection.prototype as unknown as ConnectionInternals & { init(): void; _createParser(): NodeJS.EventEmitter };
+const proto = SMTPConnection.prototype as unknown as ConnectionInternals & {
+  init(): void;
+  _createParser(): NodeJS.EventEmitter;
+  _parseAddressCommand(name: string, command: string | Buffer): WirePath;
+};
+
+/** What our handlers get as `address` for MAIL FROM and RCPT TO (patch 5). */
+export interface WirePath {
+  /** The path token as sent, brackets included. */
+  address: string;
+  args: Record<string, string | true> | false;
+  duplicate?: string;
+  /** Set when a parameter had to be dropped; the handler refuses the command. */
+  paramError?: string;
+}
 
 // 1. Greeting at once.
 proto.init = function init(this: ConnectionInternals): void {
@@ -71,6 +96,15 @@ proto._createParser = function _createParser(this: ConnectionInternals): NodeJS.
     }
   });
   return parser;
+};
+
+// 5. Paths as sent.
+proto._parseAddressCommand = function _parseAddressCommand(name: string, command: string | Buffer): WirePath {
+  const split = splitAddressCommand(name, String(command ?? '')) ?? { path: '', args: false };
+  const out: WirePath = { address: split.path, args: split.args };
+  if (split.duplicate !== undefined) out.duplicate = split.duplicate;
+  if (split.paramError !== undefined) out.paramError = split.paramError;
+  return out;
 };
 
 /** An SMTPServer that asks `trustProxy` whether a peer may send a PROXY header (4). */

@@ -99,7 +99,13 @@ describe('a valid document', () => {
     delete doc.limits;
     delete doc.relaying.scan_relayed;
     const v = validate(doc);
-    assert.deepEqual(v.settings.limits, { max_message_size: 52428800, max_recipients: 100 });
+    assert.deepEqual(v.settings.limits, {
+      max_message_size: 52428800, max_recipients: 100, max_received: 50, max_line_length: 2048, max_errors: 10,
+      max_connections: 1000, max_connections_per_client: 100, max_auth_failures: 5, auth_failure_delay: '1s',
+      auth_failure_window: '15m', idle_timeout: '5m', min_free_space: 104857600, shutdown_grace: '30s',
+    });
+    assert.equal(v.settings.limits.max_message_size, 52428800);
+    assert.equal(v.settings.limits.max_recipients, 100);
     assert.equal(v.settings.relaying.scan_relayed, true);
     assert.equal(v.settings.users[0]?.enabled, true);
     assert.deepEqual(v.settings.listeners[0]?.trusted_proxies, []);

@@ -3,8 +3,10 @@
 // small raw-socket and swaks helpers. Every server listens on 127.0.0.1 only.
 
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { Envelope } from '../../src/queue/envelope.ts';
 import { createServer, connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -142,18 +144,22 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
   return relay;
 }
 
-/** A raw SMTP conversation: send lines, read replies. */
+/** A raw SMTP conversation: send lines, read replies; plain, STARTTLS or implicit TLS. */
 export class RawClient {
-  readonly socket: Socket;
+  socket: Socket;
   private buffer = '';
   private waiting: (() => void) | null = null;
   closed = false;
 
   private constructor(socket: Socket) {
     this.socket = socket;
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.buffer += d;
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    socket.on('data', (d: Buffer | string) => {
+      this.buffer += typeof d === 'string' ? d : d.toString('latin1');
       this.waiting?.();
     });
     socket.on('close', () => {
@@ -168,6 +174,30 @@ export class RawClient {
       const s = connect({ port, host: '127.0.0.1', localAddress });
       s.once('connect', () => done(new RawClient(s)));
       s.once('error', fail);
+    });
+  }
+
+  /** Implicit TLS (smtps), certificate not checked (the relay's is self-signed). */
+  static connectTls(port: number, localAddress = '127.0.0.1'): Promise<RawClient> {
+    return new Promise((done, fail) => {
+      const s = tlsConnect({ socket: connect({ port, host: '127.0.0.1', localAddress }), rejectUnauthorized: false, servername: 'mx.test.example' });
+      const c = new RawClient(s);
+      s.once('secureConnect', () => done(c));
+      s.once('error', fail);
+    });
+  }
+
+  /** STARTTLS and the TLS handshake on the same connection; rejects unless the reply is 220. */
+  async starttls(): Promise<void> {
+    const r = (await this.cmd('STARTTLS')) ?? '(closed)';
+    if (!r.startsWith('220 ')) throw new Error(`STARTTLS answered ${r}`);
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    await new Promise<void>((done, fail) => {
+      const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'mx.test.example' }, () => done());
+      s.once('error', fail);
+      this.attach(s);
     });
   }
 
@@ -243,4 +273,42 @@ export function swaksMissing(): string | false {
   } catch {
     return 'swaks is not installed (make test installs Debian\'s swaks when run as root)';
   }
+}
+
+/** Runs the mailwarden CLI; never rejects. */
+export function runCli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(BIN, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      done({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The queue id in a "250 2.0.0 Ok: queued as ID" reply somewhere in `text`. */
+export function queuedId(text: string): string {
+  const m = /250 2\.0\.0 Ok: queued as ([0-9a-z]{16})\b/.exec(text);
+  if (!m?.[1]) throw new Error(`no "queued as" reply in:\n${text}`);
+  return m[1];
+}
+
+/** `mailwarden queue list --json`: what an operator sees. */
+export async function queueEnvelopes(relay: Relay): Promise<Envelope[]> {
+  const r = await runCli(['queue', 'list', '--json', '--data', relay.dataDir]);
+  if (r.status !== 0) throw new Error(`queue list failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Envelope[];
+}
+
+/** The file names in spool/queue and spool/tmp, sorted. */
+export function spoolFiles(relay: Relay): { queue: string[]; tmp: string[] } {
+  return {
+    queue: readdirSync(join(relay.dataDir, 'spool', 'queue')).sort(),
+    tmp: readdirSync(join(relay.dataDir, 'spool', 'tmp')).sort(),
+  };
+}
+
+/** Ids of committed messages (one `.json` per message). */
+export function queuedIds(relay: Relay): string[] {
+  return spoolFiles(relay)
+    .queue.filter((n) => n.endsWith('.json'))
+    .map((n) => n.slice(0, -5));
 }

@@ -1,0 +1,61 @@
+// The MAIL FROM / RCPT TO argument splitter (patch 5): the path comes out as
+// sent, whitespace inside quotes included; parameters as smtp-server reads them.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { splitAddressCommand } from '../../src/smtp/address-command.ts';
+
+const split = (line: string, name = 'MAIL FROM') => splitAddressCommand(name, line);
+
+test('a plain path with no parameters', () => {
+  assert.deepEqual(split('MAIL FROM:<a@example.com>'), { path: '<a@example.com>', args: false });
+  assert.deepEqual(split('RCPT TO:<b@example.org>', 'RCPT TO'), { path: '<b@example.org>', args: false });
+});
+
+test('the verb is case-insensitive and a space after the colon is tolerated', () => {
+  assert.equal(split('mail from: <a@example.com>')?.path, '<a@example.com>');
+  assert.equal(split('MAIL  FROM:<a@example.com>')?.path, '<a@example.com>');
+});
+
+test('another verb or no colon is not this command', () => {
+  assert.equal(split('MAIL FRM:<a@example.com>'), null);
+  assert.equal(split('MAIL FROM <a@example.com>'), null);
+  assert.equal(split('RCPT TO:<a@example.com>'), null);
+});
+
+test('a quoted local part keeps its spaces; the parameters follow it', () => {
+  assert.deepEqual(split('MAIL FROM:<"john doe"@example.com> SIZE=100 BODY=8BITMIME'), {
+    path: '<"john doe"@example.com>',
+    args: { SIZE: '100', BODY: '8BITMIME' },
+  });
+  assert.equal(split('MAIL FROM:<"a\\" b"@example.com> SMTPUTF8')?.path, '<"a\\" b"@example.com>');
+});
+
+test('an unterminated quote runs to the end of the line (the path parser refuses it)', () => {
+  assert.deepEqual(split('MAIL FROM:<"john doe@example.com> SIZE=1'), { path: '<"john doe@example.com> SIZE=1', args: false });
+});
+
+test('the path is left exactly as sent, source routes, null path and junk included', () => {
+  assert.equal(split('RCPT TO:<@relay.example:u@example.com>', 'RCPT TO')?.path, '<@relay.example:u@example.com>');
+  assert.equal(split('MAIL FROM:<>')?.path, '<>');
+  assert.equal(split('MAIL FROM:broken')?.path, 'broken');
+  assert.equal(split('MAIL FROM:<<>>')?.path, '<<>>');
+  assert.equal(split('MAIL FROM:<a@b>x SIZE=1')?.path, '<a@b>x');
+  assert.equal(split('MAIL FROM:')?.path, '');
+});
+
+test('parameters: keywords upper-cased, no value is true, xtext decoded', () => {
+  assert.deepEqual(split('MAIL FROM:<a@b.example> smtputf8 envid=a+2Bb size=')?.args, { SMTPUTF8: true, ENVID: 'a+b', SIZE: true });
+  assert.deepEqual(split('MAIL FROM:<a@b.example> X=1=2')?.args, { X: '1=2' });
+});
+
+test('a repeated keyword is reported as a duplicate', () => {
+  assert.equal(split('MAIL FROM:<a@b.example> SIZE=1 size=2')?.duplicate, 'SIZE');
+  assert.equal(split('MAIL FROM:<a@b.example> SIZE=1')?.duplicate, undefined);
+});
+
+test('a CR or LF smuggled through xtext drops the parameter and says why', () => {
+  const r = split('MAIL FROM:<a@b.example> ENVID=a+0D+0Ab SIZE=5');
+  assert.deepEqual(r?.args, { SIZE: '5' });
+  assert.match(r?.paramError ?? '', /control character in the ENVID parameter/);
+});
