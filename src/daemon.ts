@@ -9,6 +9,8 @@ import { SnapshotSource } from './config/snapshot-source.ts';
 import { durationMs } from './core/duration.ts';
 import type { Logger } from './log/logger.ts';
 import { Spool } from './queue/spool.ts';
+import { QueueManager } from './queue/manager.ts';
+import { startControl } from './queue/control.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { FrontEndShared } from './smtp/front-end.ts';
@@ -62,7 +64,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     } else if (svc.initialise({ author: 'mailwarden', comment: 'embedded defaults' })) {
       logger.log('config.initialised', { revision: svc.activeRevision(), data: dataDir });
     }
-    const source = new SnapshotSource(store, (snap) => logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener changes need a restart' }));
+    let onNewRevision = () => {};
+    const source = new SnapshotSource(store, (snap) => {
+      logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener changes need a restart' });
+      onNewRevision();
+    });
     const snap = source.get();
     if (snap.settings.listeners.length === 0) throw new StartError('the active settings have no listener: nothing to start (add one under listeners:)');
     if (snap.settings.relaying.open_relay_acknowledged) {
@@ -81,7 +87,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
     };
+    const manager = new QueueManager({ spool, snapshot: () => source.get(), logger, deliver: true });
+    shared.onQueued = (env) => manager.enqueue(env);
+    onNewRevision = () => manager.settingsChanged();
     const running: RunningListener[] = await startListeners(snap, shared, tls);
+    manager.load();
+    const control = await startControl(dataDir, manager, logger);
     const listeners = running.map((r) => ({ name: r.def.name, address: r.def.address, port: r.port, mode: r.def.mode }));
     logger.log('started', { revision: snap.revision, data: dataDir, tls: tls.source, listeners });
 
@@ -92,7 +103,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stop() {
         stopping ??= (async () => {
           logger.log('stopping', { in_flight: shared.inFlight.count });
-          await stopListeners(running, shared, durationMs(source.get().settings.limits.shutdown_grace));
+          const grace = durationMs(source.get().settings.limits.shutdown_grace);
+          await stopListeners(running, shared, grace);
+          await control.close();
+          await manager.stop(grace);
           store.close();
           lock.release();
           logger.log('stopped', {});

@@ -66,6 +66,38 @@ export interface Smarthost {
   username?: string;
   password?: string;
   tls: TlsPolicy;
+  /** PEM file of the CA that signs the smarthost's certificate (tls: required); default: the system's CAs. */
+  ca?: string;
+}
+
+export interface Delivery {
+  /** false: accept and queue, but deliver nothing until it is true again (maintenance). */
+  enabled: boolean;
+  smarthost: Smarthost | null;
+  /** Port of MX hosts (25; other values only for tests and special setups). */
+  mx_port: number;
+  /** Connecting and the greeting together. */
+  connect_timeout: string;
+  /** Silence from the next hop at any later step. */
+  reply_timeout: string;
+  /** Connections out at once, in total and per next hop. */
+  max_connections: number;
+  max_connections_per_destination: number;
+}
+
+export interface QueueSettings {
+  retry: { first: string; max: string };
+  /** How long a message may stay in the queue before it bounces. */
+  lifetime: string;
+  /** A delay warning to the sender after this long, or null (off). */
+  delay_warning: string | null;
+  /** Bounces with RET=FULL carry the whole message up to this size, else its headers. */
+  bounce_max_size: number;
+}
+
+export interface DnsSettings {
+  /** "host[:port]" of the resolvers to ask; empty: the system's. */
+  servers: string[];
 }
 
 export interface Settings {
@@ -77,8 +109,20 @@ export interface Settings {
   users: UserDef[];
   domains: DomainDef[];
   relaying: Relaying;
-  delivery: { smarthost: Smarthost | null };
+  delivery: Delivery;
+  queue: QueueSettings;
+  dns: DnsSettings;
+  /** Where bounces that cannot be delivered go (and then no further); null: they are dropped with a log line. */
+  postmaster: string | null;
   limits: Limits;
+}
+
+export function defaultDelivery(): Delivery {
+  return { enabled: true, smarthost: null, mx_port: 25, connect_timeout: '30s', reply_timeout: '5m', max_connections: 100, max_connections_per_destination: 10 };
+}
+
+export function defaultQueue(): QueueSettings {
+  return { retry: { first: '5m', max: '1h' }, lifetime: '5d', delay_warning: null, bounce_max_size: 1_048_576 };
 }
 
 export interface Limits {
@@ -153,7 +197,10 @@ export function embeddedDefaults(): Settings {
       scan_relayed: true,
       open_relay_acknowledged: false,
     },
-    delivery: { smarthost: null },
+    delivery: defaultDelivery(),
+    queue: defaultQueue(),
+    dns: { servers: [] },
+    postmaster: null,
     limits: defaultLimits(),
   };
 }

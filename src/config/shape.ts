@@ -6,7 +6,7 @@
 
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
-import { defaultLimits, type DomainDef, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
+import { defaultDelivery, defaultLimits, defaultQueue, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
 type Obj = Record<string, unknown>;
@@ -142,7 +142,7 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 99;
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'limits'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'limits'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -247,10 +247,11 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     open_relay_acknowledged: r.bool('relaying.open_relay_acknowledged', rel.open_relay_acknowledged, false),
   };
 
-  const del = r.object('delivery', top.delivery, ['smarthost']) ?? {};
+  const dd = defaultDelivery();
+  const del = r.object('delivery', top.delivery, Object.keys(dd)) ?? {};
   let smarthost: Smarthost | null = null;
   if (del.smarthost !== undefined && del.smarthost !== null) {
-    const o = r.object('delivery.smarthost', del.smarthost, ['host', 'port', 'username', 'password', 'tls']);
+    const o = r.object('delivery.smarthost', del.smarthost, ['host', 'port', 'username', 'password', 'tls', 'ca']);
     if (o) {
       smarthost = {
         host: r.string('delivery.smarthost.host', o.host, { required: true, max: 255 }) ?? '',
@@ -262,8 +263,44 @@ export function readSettings(raw: unknown, f: Findings): Settings {
       const password = r.string('delivery.smarthost.password', o.password, { max: 1024 });
       if (password !== undefined) smarthost.password = password;
       if (password !== undefined && username === undefined) f.error('delivery.smarthost.password', 'a password needs a username');
+      const ca = r.string('delivery.smarthost.ca', o.ca, { max: 4096 });
+      if (ca !== undefined) smarthost.ca = ca;
     }
   }
+  const duration = (p: string, v: unknown, def: string, min: number, max: number): string => {
+    const text = r.string(p, v, { def, max: 32 }) ?? def;
+    const parsed = parseDuration(text);
+    if (!parsed.ok) f.error(p, parsed.reason);
+    else if (parsed.ms < min || parsed.ms > max) f.error(p, `must be between ${min} ms and ${max / 1000} s`);
+    return parsed.ok ? text : def;
+  };
+  const delivery: Delivery = {
+    enabled: r.bool('delivery.enabled', del.enabled, dd.enabled),
+    smarthost,
+    mx_port: r.int('delivery.mx_port', del.mx_port, dd.mx_port, 1, 65535),
+    connect_timeout: duration('delivery.connect_timeout', del.connect_timeout, dd.connect_timeout, 100, 600_000),
+    reply_timeout: duration('delivery.reply_timeout', del.reply_timeout, dd.reply_timeout, 100, 3_600_000),
+    max_connections: r.int('delivery.max_connections', del.max_connections, dd.max_connections, 1, 10_000),
+    max_connections_per_destination: r.int('delivery.max_connections_per_destination', del.max_connections_per_destination, dd.max_connections_per_destination, 1, 10_000),
+  };
+
+  const dq = defaultQueue();
+  const q = r.object('queue', top.queue, Object.keys(dq)) ?? {};
+  const retry = r.object('queue.retry', q.retry, ['first', 'max']) ?? {};
+  const DAY = 86_400_000;
+  const queue: QueueSettings = {
+    retry: {
+      first: duration('queue.retry.first', retry.first, dq.retry.first, 100, DAY),
+      max: duration('queue.retry.max', retry.max, dq.retry.max, 100, 7 * DAY),
+    },
+    lifetime: duration('queue.lifetime', q.lifetime, dq.lifetime, 1000, 60 * DAY),
+    delay_warning: q.delay_warning === null || q.delay_warning === undefined ? null : duration('queue.delay_warning', q.delay_warning, '4h', 1000, 60 * DAY),
+    bounce_max_size: r.int('queue.bounce_max_size', q.bounce_max_size, dq.bounce_max_size, 0, 2 ** 31 - 1),
+  };
+
+  const dnsObj = r.object('dns', top.dns, ['servers']) ?? {};
+  const dns: DnsSettings = { servers: r.names('dns.servers', dnsObj.servers) };
+  const postmaster = top.postmaster === null || top.postmaster === undefined ? null : (r.string('postmaster', top.postmaster, { max: 320 }) ?? null);
 
   const lim = r.object('limits', top.limits, Object.keys(defaultLimits())) ?? {};
   const d = defaultLimits();
@@ -291,5 +328,5 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     shutdown_grace: dur('shutdown_grace', 0, 3_600_000),
   };
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery: { smarthost }, limits };
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, limits };
 }

@@ -9,7 +9,9 @@ import { ANY, type Settings } from './document.ts';
 import { NetworkIndex } from '../objects/networks.ts';
 import { coveredCount, IPV4_SPACE, IPV6_GLOBAL, parseIp, publicCount, rangeSize, rangesOverlap } from '../objects/ip.ts';
 import { isPasswordHash } from '../objects/password.ts';
-import { domainKey, isDomainName } from '../address/path.ts';
+import { domainKey, isDomainName, parsePath } from '../address/path.ts';
+import { durationMs } from '../core/duration.ts';
+import { existsSync } from 'node:fs';
 import { parseHostPort } from '../address/host-port.ts';
 
 export interface Validation {
@@ -41,6 +43,7 @@ export function validate(raw: unknown): Validation {
   checkDomains(settings, f);
   checkRelaying(settings, networks, f);
   checkSmarthost(settings, f);
+  checkQueueAndDns(settings, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
@@ -126,6 +129,23 @@ function checkSmarthost(s: Settings, f: Findings): void {
   const hp = parseHostPort(sh.host, sh.port);
   const hasPort = /\]:|^[^[]*:/.test(sh.host);
   if (!hp.ok || hasPort) f.error('delivery.smarthost.host', hp.ok ? 'give the port in delivery.smarthost.port, not in the host' : hp.reason);
+}
+
+function checkQueueAndDns(s: Settings, f: Findings): void {
+  s.dns.servers.forEach((server, i) => {
+    const hp = parseHostPort(server, 53);
+    if (!hp.ok) f.error(at('dns.servers', i), hp.reason);
+    else if (!parseIp(hp.value.host).ok) f.error(at('dns.servers', i), 'a DNS server is given by its IP address');
+  });
+  if (durationMs(s.queue.retry.first) > durationMs(s.queue.retry.max)) f.error('queue.retry.first', 'must not be longer than queue.retry.max');
+  if (durationMs(s.queue.retry.first) > durationMs(s.queue.lifetime)) f.warn('queue.retry.first', 'longer than queue.lifetime: a message that fails once bounces at its next attempt');
+  if (s.queue.delay_warning !== null && durationMs(s.queue.delay_warning) >= durationMs(s.queue.lifetime)) f.warn('queue.delay_warning', 'not shorter than queue.lifetime: no warning will ever be sent');
+  if (s.postmaster !== null) {
+    const p = parsePath(s.postmaster);
+    if (!p.ok || p.kind !== 'mailbox') f.error('postmaster', `"${s.postmaster}" is not a mail address${p.ok ? '' : `: ${p.reason}`}`);
+  }
+  const ca = s.delivery.smarthost?.ca;
+  if (ca !== undefined && !existsSync(ca)) f.warn('delivery.smarthost.ca', `${ca} does not exist (yet): delivery through the smarthost will fail until it does`);
 }
 
 function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {

@@ -6,12 +6,37 @@ import type { Kind } from '../core/decision.ts';
 
 export type RecipientStatus = 'queued' | 'delivered' | 'deferred' | 'failed';
 
+export type NotifyOn = 'SUCCESS' | 'FAILURE' | 'DELAY' | 'NEVER';
+
 export interface EnvelopeRecipient {
   address: string;
   kind: Kind;
   /** The rule that accepted this recipient, e.g. "rule 4". */
   rule: string;
   status: RecipientStatus;
+  /** RCPT NOTIFY= (RFC 3461); absent: failures and delays are reported. */
+  notify?: NotifyOn[];
+  /** RCPT ORCPT= as given ("rfc822;user@example.com"). */
+  orcpt?: string;
+  /** Delivery attempts that ended without a final answer, or with one. */
+  attempts?: number;
+  /** Last reply or local reason, and its RFC 3463 status. */
+  last_error?: string;
+  last_status?: string;
+  /** The host that gave the last answer: "name [ip]:port". */
+  remote?: string;
+  /** ISO time of the next attempt (deferred only). */
+  next_attempt?: string;
+  /** ISO time the recipient reached delivered or failed. */
+  done_at?: string;
+}
+
+export type BounceType = 'failure' | 'delay' | 'success';
+
+export interface HistoryEntry {
+  at: string;
+  event: string;
+  detail?: string;
 }
 
 export interface Envelope {
@@ -38,6 +63,16 @@ export interface Envelope {
   size: number;
   body: '7bit' | '8bitmime';
   smtputf8: boolean;
+  /** MAIL RET= and ENVID= (RFC 3461). */
+  dsn?: { ret: 'FULL' | 'HDRS' | null; envid: string | null };
+  /** Held by an admin: not delivered until released. */
+  held?: boolean;
+  /** A notification we generated: level 1 goes to the sender, level 2 (a failed level 1) to the postmaster. */
+  bounce?: { of: string; level: 1 | 2; type: BounceType };
+  /** A delay warning was sent. */
+  delay_warned?: boolean;
+  /** What happened to the message, newest last (bounded). */
+  history?: HistoryEntry[];
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

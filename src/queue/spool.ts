@@ -23,6 +23,15 @@ export interface SpooledMessage {
   messagePath: string;
 }
 
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 export class Spool {
   readonly root: string;
   readonly tmpDir: string;
@@ -107,6 +116,55 @@ export class Spool {
    * false only the named file moves: a stray "<id>" beside a good message
    * must not take the message with it.
    */
+  /**
+   * Rewrites a committed message's envelope atomically (temporary file,
+   * fsync, rename, directory fsync): a crash leaves the old or the new one.
+   */
+  async update(envelope: Envelope): Promise<void> {
+    if (!QUEUE_ID.test(envelope.id)) throw new Error(`bad queue id ${envelope.id}`);
+    const tmp = join(this.tmpDir, `${envelope.id}.json.${process.pid}.${Date.now()}`);
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(envelope, null, 1) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.queueDir, `${envelope.id}.json`));
+    await syncDir(this.queueDir);
+  }
+
+  /**
+   * Removes a message that is done. The envelope goes first: a crash between
+   * the two leaves a message without envelope, which recovery removes. No
+   * directory fsync: if the removal is lost in a crash the message is only
+   * delivered again (at least once).
+   */
+  async remove(id: string): Promise<void> {
+    if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
+    await unlink(join(this.queueDir, `${id}.json`)).catch(() => {});
+    await unlink(join(this.queueDir, `${id}.eml`)).catch(() => {});
+  }
+
+  messagePath(id: string): string {
+    if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
+    return join(this.queueDir, `${id}.eml`);
+  }
+
+  /** The header section of a message (without the blank line), at most `max` octets. */
+  async headers(id: string, max = 256 * 1024): Promise<Buffer> {
+    const fh = await open(this.messagePath(id), 'r');
+    try {
+      const buf = Buffer.alloc(max);
+      const { bytesRead } = await fh.read(buf, 0, max, 0);
+      const data = buf.subarray(0, bytesRead);
+      const end = data.indexOf('\r\n\r\n');
+      return Buffer.from(end >= 0 ? data.subarray(0, end + 2) : data);
+    } finally {
+      await fh.close();
+    }
+  }
+
   private quarantineCorrupt(name: string, reason: string, wholeMessage = true): void {
     const id = name.replace(/\.(eml|json)$/, '');
     const names = wholeMessage ? [`${id}.json`, `${id}.eml`] : [name];
@@ -188,12 +246,7 @@ export class SpoolWriter {
     const queue = this.spool.queueDir;
     await rename(this.tmpMessage, join(queue, `${this.id}.eml`));
     await rename(this.tmpEnvelope, join(queue, `${this.id}.json`));
-    const dir = await open(queue, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await syncDir(queue);
     this.done = true;
     return full;
   }

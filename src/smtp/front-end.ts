@@ -14,7 +14,7 @@ import type { Logger } from '../log/logger.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
 import { domainKey, parsePath } from '../address/path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
-import type { Envelope, EnvelopeRecipient } from '../queue/envelope.ts';
+import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import type { Spool } from '../queue/spool.ts';
 import { AuthThrottle } from './auth-throttle.ts';
@@ -31,6 +31,8 @@ export interface FrontEndShared {
   logger: Logger;
   throttle: AuthThrottle;
   connections: ConnectionLimits;
+  /** Told of every committed message (the queue manager starts its delivery). */
+  onQueued?: (envelope: Envelope) => void;
   /** In-flight DATA commits, so that shutdown can wait for them. */
   inFlight: { count: number; idle: () => void };
 }
@@ -38,7 +40,7 @@ export interface FrontEndShared {
 interface Transaction {
   /** '' for the null sender; otherwise the mailbox with its domain normalised. */
   sender: string;
-  recipients: { address: string; decision: Decision }[];
+  recipients: { address: string; decision: Decision; notify?: NotifyOn[]; orcpt?: string }[];
   /** Mailbox keys of the recipients so far, to take each mailbox once. */
   seen: Set<string>;
 }
@@ -228,7 +230,11 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       }
       log({ action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
       tx.seen.add(key);
-      tx.recipients.push({ address: stored, decision: d });
+      const dsn = (address as unknown as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
+      const entry: Transaction['recipients'][number] = { address: stored, decision: d };
+      if (dsn?.notify?.length) entry.notify = dsn.notify.map((n) => n.toUpperCase() as NotifyOn);
+      if (dsn?.orcpt) entry.orcpt = dsn.orcpt;
+      tx.recipients.push(entry);
       cb();
     },
 
@@ -280,7 +286,13 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           return finish(smtpError(code, enhanced, text));
         }
         const right = relayRight(st.snap, facts(st)).right;
-        const recipients: EnvelopeRecipient[] = tx.recipients.map((r) => ({ address: r.address, kind: r.decision.kind ?? 'inbound', rule: r.decision.rule, status: 'queued' }));
+        const recipients: EnvelopeRecipient[] = tx.recipients.map((r) => {
+          const e: EnvelopeRecipient = { address: r.address, kind: r.decision.kind ?? 'inbound', rule: r.decision.rule, status: 'queued' };
+          if (r.notify) e.notify = r.notify;
+          if (r.orcpt) e.orcpt = r.orcpt;
+          return e;
+        });
+        const dsn = session.envelope.dsn as { ret?: string | null; envid?: string | null } | undefined;
         const envelope: Omit<Envelope, 'size' | 'id'> = {
           version: 1,
           received_at: new Date().toISOString(),
@@ -292,6 +304,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           body: session.envelope.bodyType === '8bitmime' ? '8bitmime' : '7bit',
           smtputf8: session.envelope.smtpUtf8 === true,
         };
+        if (dsn?.ret || dsn?.envid) envelope.dsn = { ret: dsn.ret === 'FULL' || dsn.ret === 'HDRS' ? dsn.ret : null, envid: dsn.envid ?? null };
         const saved = await writer.commit(envelope);
         logger.log('queued', {
           id,
@@ -305,6 +318,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           revision: st.snap.revision,
         });
         finish(null, `2.0.0 Ok: queued as ${id}`);
+        shared.onQueued?.(saved);
       })().catch(async (err: unknown) => {
         await writer.abort();
         logger.log('data.error', { id, cid: session.id, error: err instanceof Error ? err.message : String(err) });

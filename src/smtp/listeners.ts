@@ -28,7 +28,7 @@ function baseOptions(def: ListenerDef, snap: Snapshot, tls: TlsMaterial): SMTPSe
     banner: 'mailwarden',
     size: lim.max_message_size,
     hideENHANCEDSTATUSCODES: false,
-    hideDSN: true,
+    hideDSN: false,
     hideREQUIRETLS: true,
     disableReverseLookup: true,
     authMethods: ['PLAIN', 'LOGIN'],

@@ -56,6 +56,9 @@ export async function relayDoc(extra: Record<string, unknown> = {}): Promise<{ d
     ],
     networks: [{ name: 'localhost', type: 'host', address: '127.0.0.1' }],
     relaying: { allowed_hosts: ['localhost'] },
+    // The front-end suites only queue: nothing leaves, so no route or MX of a
+    // test document is ever contacted. Delivery suites turn it on.
+    delivery: { enabled: false },
     ...extra,
   };
   return { doc, ports };

@@ -1,0 +1,196 @@
+// One outbound SMTP connection to a next hop, on nodemailer's smtp-connection:
+// tries the targets in order (a connection failure, a TLS failure or a 4xx/5xx
+// greeting moves on to the next), EHLO with our hostname, STARTTLS when offered
+// (certificates checked only when the route requires TLS), AUTH when the route
+// has credentials, then any number of transactions on the same connection,
+// each answered per recipient. TCP_NODELAY is set on the socket: without it a
+// message written in pieces waits on delayed ACKs.
+
+import type { Readable } from 'node:stream';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { allRecipients, errorText, fateOf, statusOf, type RecipientOutcome, type SmtpClientError } from './outcome.ts';
+
+export interface Target {
+  /** IP address to connect to. */
+  host: string;
+  port: number;
+  /** The name we looked up (MX host, route host), for TLS and for reports. */
+  name: string;
+}
+
+export interface OutboundOptions {
+  hostname: string;
+  connectTimeoutMs: number;
+  replyTimeoutMs: number;
+  tls: 'required' | 'opportunistic';
+  /** CA to check the peer against when tls is required; default: the system's. */
+  ca?: string | Buffer | undefined;
+  auth?: { user: string; pass: string } | undefined;
+}
+
+export interface OutboundMessage {
+  from: string;
+  to: string[];
+  size: number;
+  eightBit: boolean;
+  stream: Readable;
+}
+
+/** Why no connection could be made: what every recipient of the destination gets. */
+export interface ConnectFailure {
+  code: number | null;
+  reply: string;
+  remote: string | null;
+  /** Every target was tried. */
+  tried: string[];
+}
+
+const label = (t: Target) => (t.name === t.host ? `[${t.host}]:${t.port}` : `${t.name} [${t.host}]:${t.port}`);
+
+function openOne(t: Target, o: OutboundOptions): Promise<SMTPConnection> {
+  const conn = new SMTPConnection({
+    host: t.host,
+    port: t.port,
+    name: o.hostname,
+    servername: t.name !== t.host ? t.name : undefined,
+    connectionTimeout: o.connectTimeoutMs,
+    greetingTimeout: o.connectTimeoutMs,
+    socketTimeout: o.replyTimeoutMs,
+    socketCloseTimeout: 1000,
+    requireTLS: o.tls === 'required',
+    tls: o.tls === 'required' ? { rejectUnauthorized: true, ca: o.ca, servername: t.name } : { rejectUnauthorized: false },
+    logger: false,
+  });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      conn.close();
+      reject(err);
+    };
+    conn.once('error', fail);
+    conn.once('end', () => fail(Object.assign(new Error('connection closed by the next hop'), { code: 'ECONNECTION' })));
+    conn.connect(() => {
+      const socket = (conn as unknown as { _socket?: { setNoDelay?: (on: boolean) => void } })._socket;
+      socket?.setNoDelay?.(true);
+      if (!o.auth) {
+        settled = true;
+        conn.removeListener('error', fail);
+        return resolve(conn);
+      }
+      conn.login({ user: o.auth.user, pass: o.auth.pass }, (err) => {
+        if (err) return fail(err);
+        settled = true;
+        conn.removeListener('error', fail);
+        resolve(conn);
+      });
+    });
+  });
+}
+
+export class OutboundSession {
+  readonly target: Target;
+  readonly remote: string;
+  private readonly conn: SMTPConnection;
+  private broken = false;
+  private dirty = false;
+
+  private constructor(conn: SMTPConnection, target: Target) {
+    this.conn = conn;
+    this.target = target;
+    this.remote = label(target);
+    // Errors after the handshake reach the send callback; this keeps them from being unhandled.
+    conn.on('error', () => {
+      this.broken = true;
+    });
+    conn.on('end', () => {
+      this.broken = true;
+    });
+  }
+
+  /** Connects to the first target that greets and (when asked) authenticates. */
+  static async open(targets: readonly Target[], o: OutboundOptions): Promise<{ ok: true; session: OutboundSession } | { ok: false; failure: ConnectFailure }> {
+    const tried: string[] = [];
+    let last: ConnectFailure = { code: null, reply: 'no host to connect to', remote: null, tried };
+    for (const t of targets) {
+      tried.push(label(t));
+      try {
+        const conn = await openOne(t, o);
+        return { ok: true, session: new OutboundSession(conn, t) };
+      } catch (e) {
+        const err = e as SmtpClientError;
+        // An AUTH refusal is our configuration's problem, not the mail's: never a bounce.
+        last = { code: err.code === 'EAUTH' ? null : (err.responseCode ?? null), reply: `${label(t)}: ${errorText(err)}`, remote: label(t), tried };
+        if (err.code === 'EAUTH') break;
+      }
+    }
+    return { ok: false, failure: { ...last, tried } };
+  }
+
+  get usable(): boolean {
+    return !this.broken;
+  }
+
+  /** One transaction; every recipient comes back with its fate. */
+  async send(m: OutboundMessage): Promise<RecipientOutcome[]> {
+    if (this.dirty) await this.reset();
+    if (this.broken) return allRecipients(m.to, null, 'connection lost before the transaction', this.remote);
+    return new Promise((resolve) => {
+      this.conn.send({ from: m.from, to: m.to, size: m.size, use8BitMime: m.eightBit }, m.stream, (err, info) => {
+        if (err) {
+          this.dirty = true;
+          resolve(this.failed(err as SmtpClientError, m.to));
+          return;
+        }
+        const response = String(info?.response ?? '250');
+        const rejected = new Map<string, SmtpClientError>();
+        for (const r of (info?.rejectedErrors ?? []) as SmtpClientError[]) if (r.recipient) rejected.set(r.recipient, r);
+        resolve(
+          m.to.map((address) => {
+            const r = rejected.get(address);
+            if (r) return this.fromReply(address, r.responseCode ?? null, errorText(r));
+            return this.fromReply(address, Number(response.slice(0, 3)) || 250, response);
+          }),
+        );
+      });
+    });
+  }
+
+  private fromReply(address: string, code: number | null, reply: string): RecipientOutcome {
+    return { address, fate: code === null ? 'deferred' : fateOf(code), code, status: statusOf(code, reply), diagnostic: reply, remote: this.remote };
+  }
+
+  /** A transaction that failed as a whole, or per recipient when every one was refused. */
+  private failed(err: SmtpClientError, to: string[]): RecipientOutcome[] {
+    if (err.rejectedErrors?.length && err.command === 'RCPT TO') {
+      const byAddress = new Map(err.rejectedErrors.map((r) => [r.recipient ?? '', r]));
+      return to.map((address) => {
+        const r = byAddress.get(address);
+        return r ? this.fromReply(address, r.responseCode ?? null, errorText(r)) : this.fromReply(address, null, errorText(err));
+      });
+    }
+    // A size refusal before sending (the peer's SIZE) is permanent.
+    if (err.code === 'EMESSAGE' && !err.responseCode && /size/i.test(err.message)) {
+      return allRecipients(to, 552, `552 5.3.4 ${err.message}`, this.remote, 'failed');
+    }
+    if (!err.responseCode) this.broken = true;
+    return allRecipients(to, err.responseCode ?? null, errorText(err), this.remote);
+  }
+
+  private reset(): Promise<void> {
+    return new Promise((resolve) => {
+      this.conn.reset((err) => {
+        if (err) this.broken = true;
+        this.dirty = false;
+        resolve();
+      });
+    });
+  }
+
+  /** QUIT when the connection is still good, else just close. */
+  close(): void {
+    if (this.broken) this.conn.close();
+    else this.conn.quit();
+  }
+}

@@ -1,0 +1,55 @@
+// How a next hop's answer becomes the fate of each recipient: 2xx delivered,
+// 4xx and every connection or TLS failure deferred, 5xx failed. Pure.
+
+export type Fate = 'delivered' | 'deferred' | 'failed';
+
+export interface RecipientOutcome {
+  address: string;
+  fate: Fate;
+  /** The reply code, or null when there was no reply (connection trouble). */
+  code: number | null;
+  /** RFC 3463 status: from the reply when it has one, else derived. */
+  status: string;
+  /** What to tell the sender and the log: the reply line, or the local reason. */
+  diagnostic: string;
+  /** "name [ip]:port" of the host that answered, when one did. */
+  remote: string | null;
+}
+
+const ENHANCED = /^[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b/;
+
+export function fateOf(code: number): Fate {
+  if (code >= 200 && code < 300) return 'delivered';
+  if (code >= 500 && code < 600) return 'failed';
+  return 'deferred';
+}
+
+/** The enhanced status of a reply, or the generic one for its class. */
+export function statusOf(code: number | null, reply: string): string {
+  const m = ENHANCED.exec(reply);
+  if (m?.[1] && m[1][0] === String(code ?? 0)[0]) return m[1];
+  if (code === null) return '4.4.1';
+  return `${String(code)[0]}.0.0`;
+}
+
+/** One reply for every recipient of a transaction (MAIL refused, DATA refused, connection lost). */
+export function allRecipients(addresses: readonly string[], code: number | null, reply: string, remote: string | null, fate: Fate = code === null ? 'deferred' : fateOf(code)): RecipientOutcome[] {
+  const status = statusOf(code, reply);
+  return addresses.map((address) => ({ address, fate, code, status, diagnostic: reply, remote }));
+}
+
+/** Fields smtp-connection puts on its errors. */
+export interface SmtpClientError extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+  rejectedErrors?: SmtpClientError[];
+  recipient?: string;
+}
+
+/** The one-line text of a client error: the server's reply when there was one. */
+export function errorText(err: SmtpClientError): string {
+  if (err.response) return err.response.split(/\r?\n/).join(' ').slice(0, 500);
+  return `${err.code ?? 'ERROR'}: ${err.message}`.slice(0, 500);
+}

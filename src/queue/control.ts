@@ -1,0 +1,120 @@
+// The daemon's control socket (DATA/control.sock, owner only): how the CLI's
+// queue commands reach the running queue manager, so that a hold or a delete
+// never races a delivery in flight. One JSON request line, one JSON answer
+// line. With no daemon running the CLI works on the files itself.
+
+import { chmodSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.ts';
+import { QueueError, type QueueManager } from './manager.ts';
+import { QUEUE_ID } from './queue-id.ts';
+
+export type ControlOp = 'retry' | 'hold' | 'release' | 'delete' | 'bounce';
+export interface ControlRequest {
+  op: ControlOp;
+  /** A queue id, or null with op "retry" for every message. */
+  id: string | null;
+}
+export type ControlAnswer = { ok: true; count: number } | { ok: false; error: string };
+
+export const controlPath = (dataDir: string) => join(dataDir, 'control.sock');
+
+/** Carries out one request on a manager (the daemon's, or the CLI's own when none runs). */
+export async function perform(manager: QueueManager, req: ControlRequest): Promise<ControlAnswer> {
+  try {
+    if (req.id !== null && !QUEUE_ID.test(req.id)) return { ok: false, error: `"${String(req.id)}" is not a queue id` };
+    if (req.id === null) {
+      if (req.op !== 'retry') return { ok: false, error: `${req.op} needs a queue id` };
+      return { ok: true, count: await manager.retry(null) };
+    }
+    switch (req.op) {
+      case 'retry':
+        return { ok: true, count: await manager.retry(req.id) };
+      case 'hold':
+        await manager.hold(req.id);
+        break;
+      case 'release':
+        await manager.release(req.id);
+        break;
+      case 'delete':
+        await manager.delete(req.id);
+        break;
+      case 'bounce':
+        await manager.bounce(req.id);
+        break;
+      default:
+        return { ok: false, error: `unknown operation ${String(req.op)}` };
+    }
+    return { ok: true, count: 1 };
+  } catch (err) {
+    if (err instanceof QueueError) return { ok: false, error: err.message };
+    return { ok: false, error: `failed: ${(err as Error).message}` };
+  }
+}
+
+export async function startControl(dataDir: string, manager: QueueManager, logger: Logger): Promise<{ close(): Promise<void> }> {
+  const path = controlPath(dataDir);
+  rmSync(path, { force: true }); // a stale socket of a crashed daemon (we hold the data-dir lock)
+  const server: Server = createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('error', () => {});
+    sock.on('data', (d: string) => {
+      buf += d;
+      if (buf.length > 4096) return void sock.destroy();
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      let req: ControlRequest;
+      try {
+        req = JSON.parse(buf.slice(0, nl)) as ControlRequest;
+      } catch {
+        return void sock.end(JSON.stringify({ ok: false, error: 'bad request' }) + '\n');
+      }
+      void perform(manager, req).then((answer) => {
+        logger.log('queue.admin', { op: req.op, id: req.id, ok: answer.ok, error: answer.ok ? undefined : answer.error });
+        sock.end(JSON.stringify(answer) + '\n');
+      });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        rmSync(path, { force: true });
+      }),
+  };
+}
+
+/** Sends a request to the running daemon; null when no daemon listens. */
+export function askDaemon(dataDir: string, req: ControlRequest, timeoutMs = 30_000): Promise<ControlAnswer | null> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(controlPath(dataDir));
+    let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error('the daemon did not answer on its control socket'));
+    }, timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('data', (d: string) => (buf += d));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(null);
+      else reject(err);
+    });
+    sock.on('end', () => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(buf) as ControlAnswer);
+      } catch {
+        reject(new Error('bad answer from the daemon'));
+      }
+    });
+  });
+}

@@ -1,0 +1,600 @@
+// The queue manager: takes every committed message to its next hops. Each
+// recipient ends delivered, deferred (with its last error and next attempt)
+// or failed; the state lives in the envelope file, so a restart (or a
+// SIGKILL) resumes where the queue was, delivering at least once. Recipients
+// are grouped per destination (a local domain's route, the smarthost, or a
+// domain's MX hosts); a destination's jobs share connections, with a limit on
+// connections per destination and in total. Failures, expiry, NOTIFY=SUCCESS
+// and delay warnings produce delivery status notifications, which are queued
+// like any other message. The admin operations (hold, release, retry, delete,
+// bounce) act here too, so that they never race a delivery in flight.
+
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Snapshot } from '../config/snapshot.ts';
+import type { Settings } from '../config/document.ts';
+import { durationMs } from '../core/duration.ts';
+import { composeDsn, type DsnRecipient } from '../dsn/compose.ts';
+import { LineLimit } from '../delivery/line-limit.ts';
+import { OutboundSession, type OutboundOptions } from '../delivery/outbound.ts';
+import type { RecipientOutcome } from '../delivery/outcome.ts';
+import { createDns, type Dns } from '../delivery/resolver.ts';
+import { planRoute, recipientDomain, resolveTargets, routeOptions, type RoutePlan } from '../delivery/routes.ts';
+import type { Logger } from '../log/logger.ts';
+import { nextAttempt } from './backoff.ts';
+import type { BounceType, Envelope, EnvelopeRecipient } from './envelope.ts';
+import { newQueueId } from './queue-id.ts';
+import type { Spool } from './spool.ts';
+
+const HISTORY_MAX = 30;
+
+interface Entry {
+  env: Envelope;
+  /** When the next attempt is due; null when nothing is pending or the message is held. */
+  due: number | null;
+  /** Jobs of the current attempt still running. */
+  active: number;
+  deleted: boolean;
+  /** Recipients that reached a final state during the current attempt. */
+  changed: Set<EnvelopeRecipient>;
+  /** Set by `bounce` while jobs run: fail what is left once they end. */
+  bounceRequested: boolean;
+}
+
+interface Job {
+  entry: Entry;
+  recipients: EnvelopeRecipient[];
+  /** The address each recipient is sent as (a bare "postmaster" gets a domain). */
+  sendAs: Map<EnvelopeRecipient, string>;
+}
+
+interface Destination {
+  key: string;
+  plan: RoutePlan;
+  jobs: Job[];
+  workers: number;
+}
+
+export interface ManagerDeps {
+  spool: Spool;
+  snapshot: () => Snapshot;
+  logger: Logger;
+  /** Deliver (the daemon) or only manage the files (the CLI with no daemon running). */
+  deliver: boolean;
+  now?: () => number;
+  random?: () => number;
+  /** For tests: a DNS other than the one of dns.servers. */
+  dns?: Dns;
+}
+
+export interface QueueSummary {
+  id: string;
+  received_at: string;
+  sender: string;
+  size: number;
+  held: boolean;
+  state: 'active' | 'queued' | 'deferred' | 'held';
+  recipients: EnvelopeRecipient[];
+  bounce?: Envelope['bounce'];
+}
+
+const pending = (r: EnvelopeRecipient) => r.status === 'queued' || r.status === 'deferred';
+const notifies = (r: EnvelopeRecipient, on: 'SUCCESS' | 'FAILURE' | 'DELAY') => (r.notify ? r.notify.includes(on) : on !== 'SUCCESS');
+
+export class QueueManager {
+  private readonly deps: ManagerDeps;
+  private readonly entries = new Map<string, Entry>();
+  private readonly destinations = new Map<string, Destination>();
+  private workers = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private stopping = false;
+  private idle: (() => void) | null = null;
+  private dnsCache: { servers: string; dns: Dns } | null = null;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(deps: ManagerDeps) {
+    this.deps = deps;
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+  }
+
+  /** Reads the spool; with `deliver`, starts on everything that is due. */
+  load(): void {
+    for (const m of this.deps.spool.list()) this.track(m.envelope);
+    if (!this.deps.deliver) return;
+    this.wake();
+    // A revision applied from another process is noticed when the settings
+    // are next read; this makes sure they are read even when no mail moves.
+    this.heartbeat = setInterval(() => this.settings(), 5000);
+    this.heartbeat.unref();
+  }
+
+  private track(env: Envelope): Entry {
+    const e: Entry = { env, due: null, active: 0, deleted: false, changed: new Set(), bounceRequested: false };
+    e.due = this.dueOf(env);
+    this.entries.set(env.id, e);
+    return e;
+  }
+
+  private dueOf(env: Envelope): number | null {
+    if (env.held) return null;
+    let due: number | null = null;
+    for (const r of env.recipients) {
+      if (!pending(r)) continue;
+      const at = r.status === 'deferred' && r.next_attempt ? Date.parse(r.next_attempt) : 0;
+      due = due === null ? at : Math.min(due, at);
+    }
+    return due;
+  }
+
+  /** A message the front end has just committed. */
+  enqueue(env: Envelope): void {
+    const e = this.track(env);
+    if (this.deps.deliver && !this.stopping) this.dispatch(e);
+  }
+
+  // ------------------------------------------------------------ scheduling
+
+  /** A new revision is active: delivery may have been switched on, or routes changed. */
+  settingsChanged(): void {
+    if (this.deps.deliver) setImmediate(() => this.wake());
+  }
+
+  private wake(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+    if (this.stopping || !this.settings().delivery.enabled) return;
+    const now = this.now();
+    for (const e of this.entries.values()) {
+      if (e.due !== null && e.due <= now && e.active === 0) this.dispatch(e);
+    }
+    this.arm();
+  }
+
+  /** One timer, set for the earliest due message (at most every 100 ms). */
+  private arm(): void {
+    if (!this.deps.deliver || this.stopping || !this.settings().delivery.enabled) return;
+    let next = Infinity;
+    for (const e of this.entries.values()) if (e.due !== null && e.active === 0 && e.due < next) next = e.due;
+    if (next === Infinity || next >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => this.wake(), Math.max(100, next - this.now()));
+    this.timer.unref();
+  }
+
+  private settings(): Settings {
+    return this.deps.snapshot().settings;
+  }
+
+  private dns(): Dns {
+    if (this.deps.dns) return this.deps.dns;
+    const servers = this.settings().dns.servers;
+    const key = servers.join(',');
+    if (!this.dnsCache || this.dnsCache.servers !== key) this.dnsCache = { servers: key, dns: createDns(servers) };
+    return this.dnsCache.dns;
+  }
+
+  /** The address a recipient is sent as: a bare "postmaster" goes to the postmaster setting. */
+  private sendAddress(s: Settings, r: EnvelopeRecipient): string | null {
+    if (r.address.includes('@')) return r.address;
+    if (s.postmaster) return s.postmaster;
+    const first = s.domains[0];
+    return first ? `postmaster@${first.name}` : null;
+  }
+
+  private dispatch(e: Entry): void {
+    if (e.active > 0 || e.deleted || e.env.held || !this.settings().delivery.enabled) return;
+    const now = this.now();
+    const s = this.settings();
+    const jobs = new Map<string, { plan: RoutePlan; job: Job }>();
+    for (const r of e.env.recipients) {
+      if (!pending(r)) continue;
+      if (r.status === 'deferred' && r.next_attempt && Date.parse(r.next_attempt) > now) continue;
+      const to = this.sendAddress(s, r);
+      if (to === null) {
+        this.apply(e, r, { address: r.address, fate: 'failed', code: null, status: '5.1.1', diagnostic: 'no postmaster address is configured for a bare <postmaster>', remote: null });
+        continue;
+      }
+      const plan = planRoute(s, recipientDomain(to));
+      let slot = jobs.get(plan.key);
+      if (!slot) {
+        slot = { plan, job: { entry: e, recipients: [], sendAs: new Map() } };
+        jobs.set(plan.key, slot);
+      }
+      slot.job.recipients.push(r);
+      slot.job.sendAs.set(r, to);
+    }
+    e.due = null;
+    if (jobs.size === 0) {
+      void this.finish(e);
+      return;
+    }
+    for (const { plan, job } of jobs.values()) {
+      e.active++;
+      let d = this.destinations.get(plan.key);
+      if (!d) {
+        d = { key: plan.key, plan, jobs: [], workers: 0 };
+        this.destinations.set(plan.key, d);
+      }
+      d.plan = plan;
+      d.jobs.push(job);
+    }
+    this.pump();
+  }
+
+  /** Starts workers where jobs wait, within the connection limits. */
+  private pump(): void {
+    const s = this.settings().delivery;
+    for (const d of this.destinations.values()) {
+      while (d.jobs.length > d.workers && d.workers < s.max_connections_per_destination && this.workers < s.max_connections) {
+        d.workers++;
+        this.workers++;
+        void this.work(d).finally(() => {
+          d.workers--;
+          this.workers--;
+          if (d.workers === 0 && d.jobs.length === 0) this.destinations.delete(d.key);
+          if (this.workers === 0 && this.idle) this.idle();
+          if (!this.stopping) this.pump();
+        });
+      }
+      if (this.workers >= s.max_connections) return;
+    }
+  }
+
+  // ------------------------------------------------------------ delivery
+
+  private async work(d: Destination): Promise<void> {
+    const s = this.settings();
+    const targets = await resolveTargets(d.plan, this.dns(), s.delivery.mx_port, this.random);
+    if (!targets.ok) {
+      // Every job waiting for this destination shares the answer.
+      for (const job of d.jobs.splice(0)) {
+        await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate: targets.fate, code: null, status: targets.status, diagnostic: targets.reason, remote: null })));
+      }
+      return;
+    }
+    const ro = routeOptions(s, d.plan);
+    const opts: OutboundOptions = {
+      hostname: s.hostname,
+      connectTimeoutMs: durationMs(s.delivery.connect_timeout),
+      replyTimeoutMs: durationMs(s.delivery.reply_timeout),
+      tls: ro.tls,
+      auth: ro.auth,
+    };
+    if (ro.caFile) {
+      try {
+        opts.ca = await readFile(ro.caFile);
+      } catch (err) {
+        for (const job of d.jobs.splice(0)) {
+          await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate: 'deferred', code: null, status: '4.7.5', diagnostic: `cannot read delivery.smarthost.ca: ${(err as Error).message}`, remote: null })));
+        }
+        return;
+      }
+    }
+    const opened = await OutboundSession.open(targets.targets, opts);
+    if (!opened.ok) {
+      const f = opened.failure;
+      const fate = f.code !== null && f.code >= 500 && d.plan.kind !== 'local' ? 'failed' : 'deferred';
+      const status = f.code === null ? '4.4.1' : `${fate === 'failed' ? 5 : 4}.4.1`;
+      const diagnostic = f.tried.length > 1 ? `${f.reply} (tried ${f.tried.join(', ')})` : f.reply;
+      this.deps.logger.log('delivery.connect_failed', { destination: d.key, tried: f.tried, code: f.code, error: f.reply });
+      for (const job of d.jobs.splice(0)) {
+        await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate, code: f.code, status, diagnostic, remote: f.remote })));
+      }
+      return;
+    }
+    const session = opened.session;
+    try {
+      for (;;) {
+        if (this.stopping || !session.usable) break;
+        const job = d.jobs.shift();
+        if (!job) break;
+        const env = job.entry.env;
+        const to = job.recipients.map((r) => job.sendAs.get(r) ?? r.address);
+        const stream = createReadStream(this.deps.spool.messagePath(env.id), { highWaterMark: 256 * 1024 }).pipe(new LineLimit());
+        const outcomes = await session.send({ from: env.sender, to, size: env.size, eightBit: env.body === '8bitmime', stream });
+        // Map back from the address sent to the recipient in the envelope.
+        const byTo = new Map(outcomes.map((o) => [o.address, o]));
+        await this.jobDone(
+          job,
+          job.recipients.map((r) => ({ ...(byTo.get(job.sendAs.get(r) ?? r.address) ?? outcomes[0]!), address: r.address })),
+        );
+      }
+    } finally {
+      session.close();
+    }
+  }
+
+  private async jobDone(job: Job, outcomes: RecipientOutcome[]): Promise<void> {
+    const e = job.entry;
+    job.recipients.forEach((r, i) => {
+      const o = outcomes[i];
+      if (o) this.apply(e, r, o);
+    });
+    e.active--;
+    if (e.active === 0) await this.finish(e);
+  }
+
+  /** Records one recipient's outcome in its envelope entry (in memory; finish() persists). */
+  private apply(e: Entry, r: EnvelopeRecipient, o: RecipientOutcome): void {
+    const now = this.now();
+    r.attempts = (r.attempts ?? 0) + 1;
+    r.last_error = o.fate === 'delivered' ? undefined : o.diagnostic;
+    r.last_status = o.status;
+    if (o.remote) r.remote = o.remote;
+    let fate = o.fate;
+    if (fate === 'deferred') {
+      const q = this.settings().queue;
+      const step = nextAttempt({ firstMs: durationMs(q.retry.first), maxMs: durationMs(q.retry.max), lifetimeMs: durationMs(q.lifetime) }, r.attempts, Date.parse(e.env.received_at), now, this.random);
+      if (step.kind === 'retry') {
+        r.next_attempt = new Date(step.at).toISOString();
+      } else {
+        fate = 'failed';
+        r.last_status = '4.4.7';
+        r.last_error = `message expired in the queue after ${r.attempts} attempts; last error: ${o.diagnostic}`;
+      }
+    }
+    r.status = fate;
+    if (fate !== 'deferred') {
+      delete r.next_attempt;
+      r.done_at = new Date(now).toISOString();
+      e.changed.add(r);
+    }
+    this.deps.logger.log('delivery', {
+      id: e.env.id,
+      recipient: r.address,
+      status: fate,
+      relay: o.remote,
+      code: o.code,
+      dsn: r.last_status,
+      response: o.diagnostic,
+      attempt: r.attempts,
+      delay_s: Math.round((now - Date.parse(e.env.received_at)) / 1000),
+      next_attempt: r.next_attempt ?? null,
+    });
+    if (r.last_error === undefined) delete r.last_error;
+  }
+
+  private history(env: Envelope, event: string, detail?: string): void {
+    const h = (env.history ??= []);
+    h.push(detail === undefined ? { at: new Date(this.now()).toISOString(), event } : { at: new Date(this.now()).toISOString(), event, detail });
+    if (h.length > HISTORY_MAX) h.splice(0, h.length - HISTORY_MAX);
+  }
+
+  /** After an attempt: notifications, then the envelope rewritten or the message removed. */
+  private async finish(e: Entry): Promise<void> {
+    const env = e.env;
+    try {
+      if (e.bounceRequested) this.failPending(e, 'bounced by the administrator');
+      if (e.deleted) {
+        await this.deps.spool.remove(env.id);
+        this.entries.delete(env.id);
+        this.deps.logger.log('queue.removed', { id: env.id, reason: 'deleted by the administrator' });
+        return;
+      }
+      const changed = [...e.changed];
+      e.changed.clear();
+      const counts = { delivered: 0, deferred: 0, failed: 0 };
+      for (const r of env.recipients) if (r.status !== 'queued') counts[r.status]++;
+      if (changed.length || counts.deferred) this.history(env, 'attempt', `delivered ${counts.delivered}, deferred ${counts.deferred}, failed ${counts.failed}`);
+      // Notifications are committed before the state that triggers them: a
+      // crash in between may send one twice, never lose one.
+      const failed = changed.filter((r) => r.status === 'failed' && notifies(r, 'FAILURE'));
+      if (failed.length) await this.notify(env, 'failure', failed);
+      const succeeded = changed.filter((r) => r.status === 'delivered' && r.notify?.includes('SUCCESS'));
+      if (succeeded.length) await this.notify(env, 'success', succeeded);
+      const warning = this.settings().queue.delay_warning;
+      if (warning !== null && !env.delay_warned && this.now() - Date.parse(env.received_at) >= durationMs(warning)) {
+        const delayed = env.recipients.filter((r) => r.status === 'deferred' && notifies(r, 'DELAY'));
+        if (delayed.length) {
+          await this.notify(env, 'delay', delayed);
+          env.delay_warned = true;
+        }
+      }
+      if (!env.recipients.some(pending)) {
+        await this.deps.spool.remove(env.id);
+        this.entries.delete(env.id);
+        this.deps.logger.log('queue.removed', { id: env.id, reason: 'every recipient is done', ...counts });
+        return;
+      }
+      await this.deps.spool.update(env);
+      e.due = this.dueOf(env);
+      this.arm();
+    } catch (err) {
+      // The files keep the last good state; the next start (or attempt) tries again.
+      this.deps.logger.log('queue.error', { id: env.id, error: (err as Error).message });
+      e.due = this.now() + 60_000;
+      this.arm();
+    }
+  }
+
+  private failPending(e: Entry, why: string): void {
+    for (const r of e.env.recipients) {
+      if (!pending(r)) continue;
+      r.status = 'failed';
+      r.last_status = '5.0.0';
+      r.last_error = why;
+      delete r.next_attempt;
+      r.done_at = new Date(this.now()).toISOString();
+      e.changed.add(r);
+      this.deps.logger.log('delivery', { id: e.env.id, recipient: r.address, status: 'failed', dsn: '5.0.0', response: why, attempt: r.attempts ?? 0 });
+    }
+  }
+
+  /** Queues one notification about `about` (recipients of `env`). */
+  private async notify(env: Envelope, type: BounceType, about: EnvelopeRecipient[]): Promise<void> {
+    const s = this.settings();
+    // Never a notification to <>; a failed notification of ours goes to the postmaster once.
+    let to: string | null = env.sender;
+    let level: 1 | 2 = 1;
+    if (env.sender === '') {
+      to = type === 'failure' && env.bounce?.level === 1 ? s.postmaster : null;
+      level = 2;
+    }
+    if (!to) {
+      this.deps.logger.log('dsn.dropped', { id: env.id, type, reason: env.sender === '' ? (env.bounce?.level === 2 ? 'a notification to the postmaster failed: no further' : 'the sender is <>') : 'no recipient' });
+      return;
+    }
+    const full = env.dsn?.ret === 'FULL' && env.size <= s.queue.bounce_max_size;
+    const headers = await this.deps.spool.headers(env.id);
+    const message = full ? await readFile(this.deps.spool.messagePath(env.id)) : null;
+    const recipients: DsnRecipient[] = about.map((r) => ({
+      address: r.address,
+      orcpt: r.orcpt,
+      action: type === 'failure' ? 'failed' : type === 'delay' ? 'delayed' : 'relayed',
+      status: r.last_status ?? (type === 'success' ? '2.0.0' : '4.0.0'),
+      remote: r.remote ?? null,
+      diagnostic: r.last_error ?? null,
+      lastAttempt: r.done_at ? new Date(r.done_at) : new Date(this.now()),
+      willRetryUntil: type === 'delay' ? new Date(Date.parse(env.received_at) + durationMs(s.queue.lifetime)) : null,
+    }));
+    const id = newQueueId(this.now());
+    const data = composeDsn({
+      type,
+      hostname: s.hostname,
+      queueId: env.id,
+      envid: env.dsn?.envid ?? null,
+      arrival: new Date(env.received_at),
+      now: new Date(this.now()),
+      recipients,
+      to,
+      originalHeaders: headers,
+      originalMessage: message,
+    });
+    const writer = this.deps.spool.begin(id);
+    try {
+      await writer.write(data);
+      const saved = await writer.commit({
+        version: 1,
+        received_at: new Date(this.now()).toISOString(),
+        sender: '',
+        recipients: [{ address: to, kind: 'relay', rule: 'dsn', status: 'queued', notify: ['NEVER'] }],
+        client: { address: '127.0.0.1', helo: s.hostname, user: null, tls: false, listener: 'dsn' },
+        relayed: true,
+        revision: this.deps.snapshot().revision,
+        body: '8bitmime',
+        smtputf8: /[^\x00-\x7f]/.test(to),
+        bounce: { of: env.id, level, type },
+      });
+      this.history(env, `dsn.${type}`, `${id} to <${to}>`);
+      this.deps.logger.log('dsn.queued', { id, of: env.id, type, to, level, recipients: about.map((r) => r.address) });
+      this.enqueue(saved);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------ admin operations
+
+  list(): QueueSummary[] {
+    const out: QueueSummary[] = [];
+    for (const e of this.entries.values()) out.push(this.summary(e));
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  private summary(e: Entry): QueueSummary {
+    const env = e.env;
+    const state: QueueSummary['state'] = env.held ? 'held' : e.active > 0 ? 'active' : env.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'queued';
+    const out: QueueSummary = { id: env.id, received_at: env.received_at, sender: env.sender, size: env.size, held: env.held === true, state, recipients: env.recipients };
+    if (env.bounce) out.bounce = env.bounce;
+    return out;
+  }
+
+  get(id: string): { envelope: Envelope; messagePath: string; state: QueueSummary['state'] } | null {
+    const e = this.entries.get(id);
+    if (!e) return null;
+    return { envelope: e.env, messagePath: this.deps.spool.messagePath(id), state: this.summary(e).state };
+  }
+
+  /** Due now: every deferred recipient of one message, or of all. Returns how many messages. */
+  async retry(id: string | null): Promise<number> {
+    const targets = id === null ? [...this.entries.values()] : [this.need(id)];
+    let n = 0;
+    for (const e of targets) {
+      if (e.env.held || e.active > 0) continue;
+      let any = false;
+      for (const r of e.env.recipients) {
+        if (r.status === 'deferred') {
+          delete r.next_attempt;
+          any = true;
+        }
+      }
+      if (!any) continue;
+      n++;
+      this.history(e.env, 'retry', 'by the administrator');
+      await this.deps.spool.update(e.env);
+      e.due = this.dueOf(e.env);
+      if (this.deps.deliver) this.dispatch(e);
+    }
+    return n;
+  }
+
+  async hold(id: string): Promise<void> {
+    const e = this.need(id);
+    e.env.held = true;
+    e.due = null;
+    this.history(e.env, 'hold', 'by the administrator');
+    await this.deps.spool.update(e.env);
+  }
+
+  async release(id: string): Promise<void> {
+    const e = this.need(id);
+    delete e.env.held;
+    for (const r of e.env.recipients) if (r.status === 'deferred') delete r.next_attempt;
+    this.history(e.env, 'release', 'by the administrator');
+    await this.deps.spool.update(e.env);
+    e.due = this.dueOf(e.env);
+    if (this.deps.deliver) this.dispatch(e);
+  }
+
+  async delete(id: string): Promise<void> {
+    const e = this.need(id);
+    e.deleted = true;
+    if (e.active > 0) return; // removed when the attempt in flight ends
+    await this.deps.spool.remove(id);
+    this.entries.delete(id);
+    this.deps.logger.log('queue.removed', { id, reason: 'deleted by the administrator' });
+  }
+
+  /** Fails every pending recipient now, with a notification to the sender. */
+  async bounce(id: string): Promise<void> {
+    const e = this.need(id);
+    if (e.active > 0) {
+      e.bounceRequested = true;
+      return;
+    }
+    this.failPending(e, 'bounced by the administrator');
+    await this.finish(e);
+  }
+
+  private need(id: string): Entry {
+    const e = this.entries.get(id);
+    if (!e) throw new QueueError(`no message ${id} in the queue`);
+    return e;
+  }
+
+  /** Stops starting attempts; resolves when those in flight have ended (or after `graceMs`). */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.workers === 0) return;
+    await new Promise<void>((done) => {
+      const t = setTimeout(done, graceMs);
+      t.unref();
+      this.idle = () => {
+        clearTimeout(t);
+        done();
+      };
+    });
+  }
+}
+
+export class QueueError extends Error {}
