@@ -21,9 +21,9 @@ run: install
 # Debian packages the tests use (real clients and, later, real scanners).
 # Installed when running as root on Debian; otherwise the tests that need
 # them say they are skipped and why.
-DEBIAN_PACKAGES := swaks
+DEBIAN_PACKAGES := swaks dnsmasq-base
 system-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Debian packages:$$missing"; \
