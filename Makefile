@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DATA ?= ./data
 
-.PHONY: install run test typecheck unit clean system-deps
+.PHONY: install run sink test typecheck unit clean system-deps
 
 install: node_modules/.installed
 
@@ -17,6 +17,10 @@ node_modules/.installed: package.json package-lock.json
 
 run: install
 	./bin/mailwarden start --data $(DATA) --banner
+
+# A next hop to try the relay with (see README): prints what it receives.
+sink: install
+	node scripts/dev-sink.ts
 
 # Debian packages the tests use (real clients and, later, real scanners).
 # Installed when running as root on Debian; otherwise the tests that need
