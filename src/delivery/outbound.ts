@@ -58,6 +58,8 @@ function openOne(t: Target, o: OutboundOptions): Promise<SMTPConnection> {
     socketTimeout: o.replyTimeoutMs,
     socketCloseTimeout: 1000,
     requireTLS: o.tls === 'required',
+    // Opportunistic: a STARTTLS that fails is not worth losing the delivery over.
+    opportunisticTLS: o.tls !== 'required',
     tls: o.tls === 'required' ? { rejectUnauthorized: true, ca: o.ca, servername: t.name } : { rejectUnauthorized: false },
     logger: false,
   });
@@ -120,8 +122,10 @@ export class OutboundSession {
         return { ok: true, session: new OutboundSession(conn, t) };
       } catch (e) {
         const err = e as SmtpClientError;
-        // An AUTH refusal is our configuration's problem, not the mail's: never a bounce.
-        last = { code: err.code === 'EAUTH' ? null : (err.responseCode ?? null), reply: `${label(t)}: ${errorText(err)}`, remote: label(t), tried };
+        // A refused AUTH or a TLS policy that cannot be met is our configuration's
+        // problem (or the peer's), not the mail's: never a bounce, always a deferral.
+        const policy = err.code === 'EAUTH' || err.code === 'ETLS';
+        last = { code: policy ? null : (err.responseCode ?? null), reply: `${label(t)}: ${errorText(err)}`, remote: label(t), tried };
         if (err.code === 'EAUTH') break;
       }
     }

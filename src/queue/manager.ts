@@ -296,7 +296,11 @@ export class QueueManager {
         if (!job) break;
         const env = job.entry.env;
         const to = job.recipients.map((r) => job.sendAs.get(r) ?? r.address);
-        const stream = createReadStream(this.deps.spool.messagePath(env.id), { highWaterMark: 256 * 1024 }).pipe(new LineLimit());
+        const file = createReadStream(this.deps.spool.messagePath(env.id), { highWaterMark: 256 * 1024 });
+        const stream = new LineLimit();
+        // pipe() does not forward errors: a file that cannot be read must fail the send, not stall it.
+        file.on('error', (err) => stream.destroy(err));
+        file.pipe(stream);
         const outcomes = await session.send({ from: env.sender, to, size: env.size, eightBit: env.body === '8bitmime', stream });
         // Map back from the address sent to the recipient in the envelope.
         const byTo = new Map(outcomes.map((o) => [o.address, o]));

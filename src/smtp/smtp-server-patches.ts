@@ -7,7 +7,8 @@
 //    (its early-talker check), capping one-connection-per-message clients at
 //    10 messages/s. We greet immediately; input that is already buffered
 //    before the greeting (e.g. pipelined behind a PROXY header) is still
-//    refused as an early talker. (test/smtp/bad-input, proxy)
+//    refused as an early talker. (test/smtp/bad-input, proxy) The socket
+//    also gets TCP_NODELAY here.
 // 2. Our enhanced status codes. The library picks the enhanced code from a
 //    table by reply code (554 → 5.6.0), so a relay refusal could not say
 //    5.7.1. A reply text that starts with an enhanced code keeps it.
@@ -66,6 +67,8 @@ export interface WirePath {
 
 // 1. Greeting at once.
 proto.init = function init(this: ConnectionInternals): void {
+  // Replies are small writes: Nagle would hold one back behind an unacknowledged one.
+  this._socket.setNoDelay?.(true);
   this._setListeners(() => {
     if (this._socket.readableLength > 0) {
       this.send(421, `4.7.0 ${this.name} You talk too soon`);
