@@ -49,6 +49,14 @@ function field(s: string): string {
   return s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 900);
 }
 
+/** "name [ip]:port" or "[ip]:port" → the name, or the address literal "[ip]" (RFC 3464 2.3.5: a dns name, no port). */
+function remoteName(remote: string): string {
+  const named = /^([^\s[]+) \[/.exec(remote);
+  if (named?.[1]) return named[1];
+  const literal = /^\[([^\]]+)\]/.exec(remote);
+  return literal?.[1] ? `[${literal[1]}]` : remote;
+}
+
 /** Address type per RFC 3464 / RFC 6533: rfc822 for ASCII, utf-8 otherwise. */
 function typed(address: string): string {
   return `${nonAscii(address) ? 'utf-8' : 'rfc822'}; ${field(address)}`;
@@ -86,7 +94,7 @@ function statusPart(input: DsnInput): string {
     lines.push('');
     if (r.orcpt) lines.push(`Original-Recipient: ${field(r.orcpt)}`);
     lines.push(`Final-Recipient: ${typed(r.address)}`, `Action: ${r.action}`, `Status: ${r.status}`);
-    if (r.remote) lines.push(`Remote-MTA: dns; ${field(r.remote.replace(/ \[.*$/, ''))}`);
+    if (r.remote) lines.push(`Remote-MTA: dns; ${field(remoteName(r.remote))}`);
     if (r.diagnostic) lines.push(`Diagnostic-Code: smtp; ${field(r.diagnostic)}`);
     if (r.lastAttempt) lines.push(`Last-Attempt-Date: ${rfc5322Date(r.lastAttempt)}`);
     if (r.willRetryUntil) lines.push(`Will-Retry-Until: ${rfc5322Date(r.willRetryUntil)}`);

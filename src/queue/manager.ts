@@ -388,7 +388,9 @@ export class QueueManager {
       if (changed.length || counts.deferred) this.history(env, 'attempt', `delivered ${counts.delivered}, deferred ${counts.deferred}, failed ${counts.failed}`);
       // Notifications are committed before the state that triggers them: a
       // crash in between may send one twice, never lose one.
-      const failed = changed.filter((r) => r.status === 'failed' && notifies(r, 'FAILURE'));
+      // Our own notifications carry NOTIFY=NEVER for the next hop's sake, but
+      // their failure still goes to the postmaster (notify() decides).
+      const failed = changed.filter((r) => r.status === 'failed' && (env.bounce !== undefined || notifies(r, 'FAILURE')));
       if (failed.length) await this.notify(env, 'failure', failed);
       const succeeded = changed.filter((r) => r.status === 'delivered' && r.notify?.includes('SUCCESS'));
       if (succeeded.length) await this.notify(env, 'success', succeeded);
