@@ -29,7 +29,9 @@ export function statusOf(code: number | null, reply: string): string {
   const m = ENHANCED.exec(reply);
   if (m?.[1] && m[1][0] === String(code ?? 0)[0]) return m[1];
   if (code === null) return '4.4.1';
-  return `${String(code)[0]}.0.0`;
+  const cls = String(code)[0];
+  // Only 2, 4 and 5 are RFC 3463 classes; anything else is treated as temporary.
+  return cls === '2' || cls === '5' ? `${cls}.0.0` : '4.0.0';
 }
 
 /** One reply for every recipient of a transaction (MAIL refused, DATA refused, connection lost). */

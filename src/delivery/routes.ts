@@ -33,13 +33,13 @@ export function planRoute(s: Settings, domain: string): RoutePlan {
     });
     return { kind: 'local', key: `route:${key}`, domain: key, hosts };
   }
-  if (key.startsWith('[')) {
-    const ip = key.slice(1, -1).replace(/^ipv6:/, '');
-    return { kind: 'literal', key: `literal:${ip}`, target: { host: ip, port: s.delivery.mx_port, name: ip } };
-  }
   if (s.delivery.smarthost) {
     const sh = s.delivery.smarthost;
     return { kind: 'smarthost', key: 'smarthost', hosts: [{ host: sh.host, port: sh.port }] };
+  }
+  if (key.startsWith('[')) {
+    const ip = key.slice(1, -1).replace(/^ipv6:/, '');
+    return { kind: 'literal', key: `literal:${ip}`, target: { host: ip, port: s.delivery.mx_port, name: ip } };
   }
   return { kind: 'mx', key: `mx:${key}`, domain: key };
 }

@@ -44,9 +44,22 @@ export function rfc5322Date(d: Date): string {
 
 const nonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
 
-/** Status-part field values: one line, no controls. */
+/** At most `max` UTF-8 octets, never cutting a character in half. */
+function octetCap(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  let out = '';
+  let n = 0;
+  for (const ch of s) {
+    n += Buffer.byteLength(ch);
+    if (n > max) break;
+    out += ch;
+  }
+  return out;
+}
+
+/** Field values: one line, no controls, short enough that the line stays under 998 octets. */
 function field(s: string): string {
-  return s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 900);
+  return octetCap(s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim(), 900);
 }
 
 /** "name [ip]:port" or "[ip]:port" → the name, or the address literal "[ip]" (RFC 3464 2.3.5: a dns name, no port). */
@@ -79,7 +92,7 @@ function intro(input: DsnInput): string {
   }
   lines.push('', `Queue id: ${input.queueId}`, '');
   for (const r of input.recipients) {
-    lines.push(`<${r.address}>: ${r.action}${r.remote ? ` (${r.remote})` : ''}`);
+    lines.push(`<${field(r.address)}>: ${r.action}${r.remote ? ` (${field(r.remote)})` : ''}`);
     if (r.diagnostic) lines.push(`    ${field(r.diagnostic)}`);
     if (r.willRetryUntil) lines.push(`    Will retry until ${rfc5322Date(r.willRetryUntil)}`);
   }
@@ -104,7 +117,8 @@ function statusPart(input: DsnInput): string {
 
 /** The whole notification, CRLF throughout. */
 export function composeDsn(input: DsnInput): Buffer {
-  const boundary = `${input.queueId}.${randomBytes(6).toString('hex')}/${input.hostname}`;
+  // RFC 2046 5.1.1: at most 70 characters, so no hostname in it.
+  const boundary = `=_mw.${input.queueId}.${randomBytes(6).toString('hex')}`;
   const utf8 = nonAscii(input.to) || input.recipients.some((r) => nonAscii(r.address) || nonAscii(r.orcpt ?? ''));
   const msgId = `<${input.queueId}.${input.type}.${randomBytes(4).toString('hex')}@${input.hostname}>`;
   const head = [
