@@ -84,6 +84,8 @@ const notifies = (r: EnvelopeRecipient, on: 'SUCCESS' | 'FAILURE' | 'DELAY') => 
 export class QueueManager {
   private readonly deps: ManagerDeps;
   private readonly entries = new Map<string, Entry>();
+  /** Entries with a due time (deferred, or new and not yet dispatched). */
+  private readonly waiting = new Set<Entry>();
   private readonly destinations = new Map<string, Destination>();
   private workers = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -114,9 +116,16 @@ export class QueueManager {
 
   private track(env: Envelope): Entry {
     const e: Entry = { env, due: null, active: 0, deleted: false, changed: new Set(), bounceRequested: false };
-    e.due = this.dueOf(env);
     this.entries.set(env.id, e);
+    this.setDue(e, this.dueOf(env));
     return e;
+  }
+
+  /** Keeps `waiting` (the entries with a due time) in step, so that scheduling never walks the whole queue. */
+  private setDue(e: Entry, due: number | null): void {
+    e.due = due;
+    if (due === null) this.waiting.delete(e);
+    else this.waiting.add(e);
   }
 
   private dueOf(env: Envelope): number | null {
@@ -149,7 +158,7 @@ export class QueueManager {
     this.timerAt = Infinity;
     if (this.stopping || !this.settings().delivery.enabled) return;
     const now = this.now();
-    for (const e of this.entries.values()) {
+    for (const e of [...this.waiting]) {
       if (e.due !== null && e.due <= now && e.active === 0) this.dispatch(e);
     }
     this.arm();
@@ -159,7 +168,7 @@ export class QueueManager {
   private arm(): void {
     if (!this.deps.deliver || this.stopping || !this.settings().delivery.enabled) return;
     let next = Infinity;
-    for (const e of this.entries.values()) if (e.due !== null && e.active === 0 && e.due < next) next = e.due;
+    for (const e of this.waiting) if (e.due !== null && e.active === 0 && e.due < next) next = e.due;
     if (next === Infinity || next >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = next;
@@ -209,7 +218,7 @@ export class QueueManager {
       slot.job.recipients.push(r);
       slot.job.sendAs.set(r, to);
     }
-    e.due = null;
+    this.setDue(e, null);
     if (jobs.size === 0) {
       void this.finish(e);
       return;
@@ -377,7 +386,7 @@ export class QueueManager {
       if (e.bounceRequested) this.failPending(e, 'bounced by the administrator');
       if (e.deleted) {
         await this.deps.spool.remove(env.id);
-        this.entries.delete(env.id);
+        this.forget(e);
         this.deps.logger.log('queue.removed', { id: env.id, reason: 'deleted by the administrator' });
         return;
       }
@@ -404,17 +413,17 @@ export class QueueManager {
       }
       if (!env.recipients.some(pending)) {
         await this.deps.spool.remove(env.id);
-        this.entries.delete(env.id);
+        this.forget(e);
         this.deps.logger.log('queue.removed', { id: env.id, reason: 'every recipient is done', ...counts });
         return;
       }
       await this.deps.spool.update(env);
-      e.due = this.dueOf(env);
+      this.setDue(e, this.dueOf(env));
       this.arm();
     } catch (err) {
       // The files keep the last good state; the next start (or attempt) tries again.
       this.deps.logger.log('queue.error', { id: env.id, error: (err as Error).message });
-      e.due = this.now() + 60_000;
+      this.setDue(e, this.now() + 60_000);
       this.arm();
     }
   }
@@ -535,7 +544,7 @@ export class QueueManager {
       n++;
       this.history(e.env, 'retry', 'by the administrator');
       await this.deps.spool.update(e.env);
-      e.due = this.dueOf(e.env);
+      this.setDue(e, this.dueOf(e.env));
       if (this.deps.deliver) this.dispatch(e);
     }
     return n;
@@ -544,7 +553,7 @@ export class QueueManager {
   async hold(id: string): Promise<void> {
     const e = this.need(id);
     e.env.held = true;
-    e.due = null;
+    this.setDue(e, null);
     this.history(e.env, 'hold', 'by the administrator');
     await this.deps.spool.update(e.env);
   }
@@ -555,7 +564,7 @@ export class QueueManager {
     for (const r of e.env.recipients) if (r.status === 'deferred') delete r.next_attempt;
     this.history(e.env, 'release', 'by the administrator');
     await this.deps.spool.update(e.env);
-    e.due = this.dueOf(e.env);
+    this.setDue(e, this.dueOf(e.env));
     if (this.deps.deliver) this.dispatch(e);
   }
 
@@ -564,7 +573,7 @@ export class QueueManager {
     e.deleted = true;
     if (e.active > 0) return; // removed when the attempt in flight ends
     await this.deps.spool.remove(id);
-    this.entries.delete(id);
+    this.forget(e);
     this.deps.logger.log('queue.removed', { id, reason: 'deleted by the administrator' });
   }
 
@@ -577,6 +586,11 @@ export class QueueManager {
     }
     this.failPending(e, 'bounced by the administrator');
     await this.finish(e);
+  }
+
+  private forget(e: Entry): void {
+    this.entries.delete(e.env.id);
+    this.waiting.delete(e);
   }
 
   private need(id: string): Entry {
