@@ -87,7 +87,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
     };
-    const manager = new QueueManager({ spool, snapshot: () => source.get(), logger, deliver: true });
+    // The manager reads settings many times per message: it takes the snapshot
+    // last seen, and its heartbeat (source.get()) notices new revisions.
+    const manager = new QueueManager({ spool, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
     shared.onQueued = (env) => manager.enqueue(env);
     onNewRevision = () => manager.settingsChanged();
     const running: RunningListener[] = await startListeners(snap, shared, tls);

@@ -19,6 +19,11 @@ export class SnapshotSource {
     this.current = compileSnapshot(active.settings, active.number);
   }
 
+  /** The snapshot last seen, without asking the store (for hot paths that call get() elsewhere regularly). */
+  peek(): Snapshot {
+    return this.current;
+  }
+
   /** The newest snapshot; one cheap query decides whether to recompile. */
   get(): Snapshot {
     const number = this.store.activeNumber();

@@ -32,6 +32,13 @@ export class LineLimit extends Transform {
     done();
   }
 
+  /** A whole message at once (what the stream would produce for it). */
+  static whole(message: Buffer): Buffer {
+    const l = new LineLimit();
+    const out = l.convert(message);
+    return l.pendingCR ? Buffer.concat([out, CRLF]) : out;
+  }
+
   /** Exposed for tests: converts one chunk, keeping state across calls. */
   convert(input: Buffer): Buffer {
     const chunk = this.pendingCR ? Buffer.concat([Buffer.from([CR]), input]) : input;

@@ -33,7 +33,8 @@ export interface OutboundMessage {
   to: string[];
   size: number;
   eightBit: boolean;
-  stream: Readable;
+  /** The message: a stream, or the whole of a small one. */
+  stream: Readable | Buffer;
 }
 
 /** Why no connection could be made: what every recipient of the destination gets. */

@@ -9,7 +9,8 @@
 // like any other message. The admin operations (hold, release, retry, delete,
 // bounce) act here too, so that they never race a delivery in flight.
 
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { Settings } from '../config/document.ts';
@@ -27,6 +28,8 @@ import { newQueueId } from './queue-id.ts';
 import type { Spool } from './spool.ts';
 
 const HISTORY_MAX = 30;
+/** Messages up to this size are read and sent in one piece; larger ones stream. */
+const READ_WHOLE = 256 * 1024;
 
 interface Entry {
   env: Envelope;
@@ -58,6 +61,8 @@ interface Destination {
 export interface ManagerDeps {
   spool: Spool;
   snapshot: () => Snapshot;
+  /** Asks the store for a newer revision (cheap, but not free): the heartbeat calls it. */
+  refresh?: () => void;
   logger: Logger;
   /** Deliver (the daemon) or only manage the files (the CLI with no daemon running). */
   deliver: boolean;
@@ -110,7 +115,7 @@ export class QueueManager {
     this.wake();
     // A revision applied from another process is noticed when the settings
     // are next read; this makes sure they are read even when no mail moves.
-    this.heartbeat = setInterval(() => this.settings(), 5000);
+    this.heartbeat = setInterval(() => (this.deps.refresh ?? this.deps.snapshot)(), 5000);
     this.heartbeat.unref();
   }
 
@@ -305,11 +310,22 @@ export class QueueManager {
         if (!job) break;
         const env = job.entry.env;
         const to = job.recipients.map((r) => job.sendAs.get(r) ?? r.address);
-        const file = createReadStream(this.deps.spool.messagePath(env.id), { highWaterMark: 256 * 1024 });
-        const stream = new LineLimit();
-        // pipe() does not forward errors: a file that cannot be read must fail the send, not stall it.
-        file.on('error', (err) => stream.destroy(err));
-        file.pipe(stream);
+        let stream: Readable | Buffer;
+        if (env.size <= READ_WHOLE) {
+          // Small messages (most of them) in one read and one write to the socket.
+          try {
+            stream = LineLimit.whole(readFileSync(this.deps.spool.messagePath(env.id)));
+          } catch (err) {
+            await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate: 'deferred', code: null, status: '4.3.0', diagnostic: `cannot read the spooled message: ${(err as Error).message}`, remote: null })));
+            continue;
+          }
+        } else {
+          const file = createReadStream(this.deps.spool.messagePath(env.id), { highWaterMark: 256 * 1024 });
+          const limited = new LineLimit();
+          // pipe() does not forward errors: a file that cannot be read must fail the send, not stall it.
+          file.on('error', (err) => limited.destroy(err));
+          stream = file.pipe(limited);
+        }
         const outcomes = await session.send({ from: env.sender, to, size: env.size, eightBit: env.body === '8bitmime', stream });
         // Map back from the address sent to the recipient in the envelope.
         const byTo = new Map(outcomes.map((o) => [o.address, o]));
@@ -385,7 +401,7 @@ export class QueueManager {
     try {
       if (e.bounceRequested) this.failPending(e, 'bounced by the administrator');
       if (e.deleted) {
-        await this.deps.spool.remove(env.id);
+        this.deps.spool.remove(env.id);
         this.forget(e);
         this.deps.logger.log('queue.removed', { id: env.id, reason: 'deleted by the administrator' });
         return;
@@ -412,7 +428,7 @@ export class QueueManager {
         }
       }
       if (!env.recipients.some(pending)) {
-        await this.deps.spool.remove(env.id);
+        this.deps.spool.remove(env.id);
         this.forget(e);
         this.deps.logger.log('queue.removed', { id: env.id, reason: 'every recipient is done', ...counts });
         return;
@@ -572,7 +588,7 @@ export class QueueManager {
     const e = this.need(id);
     e.deleted = true;
     if (e.active > 0) return; // removed when the attempt in flight ends
-    await this.deps.spool.remove(id);
+    this.deps.spool.remove(id);
     this.forget(e);
     this.deps.logger.log('queue.removed', { id, reason: 'deleted by the administrator' });
   }

@@ -9,8 +9,9 @@
 // queue/ without an envelope (never committed) is removed, and a file that
 // cannot be read moves to corrupt/ with a log line.
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, existsSync, statSync } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, existsSync, fsync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { isEnvelope, type Envelope } from './envelope.ts';
 import { QUEUE_ID } from './queue-id.ts';
@@ -23,21 +24,16 @@ export interface SpooledMessage {
   messagePath: string;
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 export class Spool {
   readonly root: string;
   readonly tmpDir: string;
   readonly queueDir: string;
   readonly corruptDir: string;
   private readonly logger: Logger;
+  private dirHandle: FileHandle | null = null;
+  private dirSyncRunning: Promise<void> | null = null;
+  private dirSyncNext: Promise<void> | null = null;
+  private space: { at: number; bytes: number } | null = null;
 
   constructor(dataDir: string, logger: Logger) {
     this.root = join(dataDir, 'spool');
@@ -72,8 +68,13 @@ export class Spool {
 
   /** Free octets for unprivileged writers on the spool's file system. */
   freeSpace(): number {
-    const s = statfsSync(this.root);
-    return Number(s.bavail) * Number(s.bsize);
+    // Asked at every MAIL: a statfs per second is plenty.
+    const now = Date.now();
+    if (this.space === null || now - this.space.at > 1000) {
+      const s = statfsSync(this.root);
+      this.space = { at: now, bytes: Number(s.bavail) * Number(s.bsize) };
+    }
+    return this.space.bytes;
   }
 
   /** Every committed message, oldest first. Unreadable ones move to corrupt/. */
@@ -123,15 +124,15 @@ export class Spool {
   async update(envelope: Envelope): Promise<void> {
     if (!QUEUE_ID.test(envelope.id)) throw new Error(`bad queue id ${envelope.id}`);
     const tmp = join(this.tmpDir, `${envelope.id}.json.${process.pid}.${Date.now()}`);
-    const fh = await open(tmp, 'wx', 0o600);
+    const fd = openSync(tmp, 'wx', 0o600);
     try {
-      await fh.writeFile(JSON.stringify(envelope, null, 1) + '\n');
-      await fh.sync();
+      writeAllSync(fd, Buffer.from(JSON.stringify(envelope, null, 1) + '\n'));
+      await fsyncAsync(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    await rename(tmp, join(this.queueDir, `${envelope.id}.json`));
-    await syncDir(this.queueDir);
+    renameSync(tmp, join(this.queueDir, `${envelope.id}.json`));
+    await this.syncQueueDir();
   }
 
   /**
@@ -140,10 +141,44 @@ export class Spool {
    * directory fsync: if the removal is lost in a crash the message is only
    * delivered again (at least once).
    */
-  async remove(id: string): Promise<void> {
+  remove(id: string): void {
     if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
-    await unlink(join(this.queueDir, `${id}.json`)).catch(() => {});
-    await unlink(join(this.queueDir, `${id}.eml`)).catch(() => {});
+    for (const name of [`${id}.json`, `${id}.eml`]) {
+      try {
+        unlinkSync(join(this.queueDir, name));
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /**
+   * Makes the renames into queue/ durable. Group commit: messages that
+   * finish together share one directory fsync. A rename is covered only by
+   * an fsync that starts after it, so a caller arriving while one runs waits
+   * for the next, which then covers everyone who arrived meanwhile.
+   */
+  syncQueueDir(): Promise<void> {
+    if (this.dirSyncRunning === null) {
+      const run = (async () => {
+        this.dirHandle ??= await open(this.queueDir, 'r');
+        await this.dirHandle.sync();
+      })();
+      this.dirSyncRunning = run.finally(() => {
+        this.dirSyncRunning = null;
+      });
+      return this.dirSyncRunning;
+    }
+    this.dirSyncNext ??= this.dirSyncRunning.then(
+      () => this.nextDirSync(),
+      () => this.nextDirSync(),
+    );
+    return this.dirSyncNext;
+  }
+
+  private nextDirSync(): Promise<void> {
+    this.dirSyncNext = null;
+    return this.syncQueueDir();
   }
 
   messagePath(id: string): string {
@@ -179,8 +214,7 @@ export class Spool {
 export class SpoolWriter {
   readonly id: string;
   private readonly spool: Spool;
-  private fh: FileHandle | null = null;
-  private opening: Promise<FileHandle> | null = null;
+  private fd: number | null = null;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private written = 0;
@@ -203,9 +237,9 @@ export class SpoolWriter {
     return join(this.spool.tmpDir, `${this.id}.json`);
   }
 
-  private handle(): Promise<FileHandle> {
-    this.opening ??= open(this.tmpMessage, 'wx', 0o600).then((fh) => (this.fh = fh));
-    return this.opening;
+  private file(): number {
+    this.fd ??= openSync(this.tmpMessage, 'wx', 0o600);
+    return this.fd;
   }
 
   /** Buffers small writes; resolves once the data is handed to the file (or buffered). */
@@ -216,37 +250,51 @@ export class SpoolWriter {
     if (this.pendingBytes >= FLUSH_AT) await this.flush();
   }
 
+  /** Hands the buffered data to the file; large writes go through the thread pool. */
   private async flush(): Promise<void> {
-    const fh = await this.handle();
+    const fd = this.file();
     if (this.pendingBytes === 0) return;
     const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.written += data.length;
     this.pendingBytes = 0;
     let off = 0;
-    while (off < data.length) off += (await fh.write(data, off)).bytesWritten;
+    while (off < data.length) off += await writeAsync(fd, data, off, data.length - off);
   }
 
-  /** Makes the message durable under its queue id; 250 may follow when this resolves. */
+  /**
+   * Makes the message durable under its queue id; 250 may follow when this
+   * resolves. Metadata calls (open, close, rename) are synchronous: they are
+   * quick and a trip through the thread pool each cost more CPU than they
+   * do. Only the fsyncs, which wait on the disk, leave the event loop; the
+   * message's and the envelope's run side by side.
+   */
   async commit(envelope: Omit<Envelope, 'size' | 'id'>): Promise<Envelope> {
     if (this.done) throw new Error('spool writer already finished');
-    await this.flush();
-    const fh = await this.handle();
-    await fh.sync();
-    await fh.close();
-    this.fh = null;
-    const full: Envelope = { ...envelope, id: this.id, size: this.written };
-    const ef = await open(this.tmpEnvelope, 'wx', 0o600);
-    try {
-      await ef.writeFile(JSON.stringify(full, null, 1) + '\n');
-      await ef.sync();
-    } finally {
-      await ef.close();
+    if (this.pendingBytes > 0 || this.fd === null) {
+      const fd = this.file();
+      const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.written += data.length;
+      this.pendingBytes = 0;
+      writeAllSync(fd, data);
     }
+    const full: Envelope = { ...envelope, id: this.id, size: this.written };
+    const ef = openSync(this.tmpEnvelope, 'wx', 0o600);
+    try {
+      writeAllSync(ef, Buffer.from(JSON.stringify(full, null, 1) + '\n'));
+      const results = await Promise.allSettled([fsyncAsync(this.fd as number), fsyncAsync(ef)]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    } finally {
+      closeSync(ef);
+    }
+    closeSync(this.fd as number);
+    this.fd = null;
     const queue = this.spool.queueDir;
-    await rename(this.tmpMessage, join(queue, `${this.id}.eml`));
-    await rename(this.tmpEnvelope, join(queue, `${this.id}.json`));
-    await syncDir(queue);
+    // Message first, envelope last: the envelope's rename is the commit point.
+    renameSync(this.tmpMessage, join(queue, `${this.id}.eml`));
+    renameSync(this.tmpEnvelope, join(queue, `${this.id}.json`));
+    await this.spool.syncQueueDir();
     this.done = true;
     return full;
   }
@@ -256,9 +304,26 @@ export class SpoolWriter {
     if (this.done) return;
     this.done = true;
     this.pending = [];
-    const fh = this.fh ?? (this.opening ? await this.opening.catch(() => null) : null);
-    await fh?.close().catch(() => {});
-    await unlink(this.tmpMessage).catch(() => {});
-    await unlink(this.tmpEnvelope).catch(() => {});
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // already closed
+      }
+      this.fd = null;
+    }
+    rmSync(this.tmpMessage, { force: true });
+    rmSync(this.tmpEnvelope, { force: true });
   }
+}
+
+const fsyncAsync = promisify(fsync);
+
+function writeAsync(fd: number, data: Buffer, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, data, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function writeAllSync(fd: number, data: Buffer): void {
+  let off = 0;
+  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
 }
