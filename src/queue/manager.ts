@@ -401,7 +401,7 @@ export class QueueManager {
     try {
       if (e.bounceRequested) this.failPending(e, 'bounced by the administrator');
       if (e.deleted) {
-        this.deps.spool.remove(env.id);
+        await this.deps.spool.remove(env.id);
         this.forget(e);
         this.deps.logger.log('queue.removed', { id: env.id, reason: 'deleted by the administrator' });
         return;
@@ -428,9 +428,10 @@ export class QueueManager {
         }
       }
       if (!env.recipients.some(pending)) {
-        this.deps.spool.remove(env.id);
+        // Not awaited (the worker moves on to its next job); a removal lost in
+        // a crash means delivering again, never losing. Logged once done.
         this.forget(e);
-        this.deps.logger.log('queue.removed', { id: env.id, reason: 'every recipient is done', ...counts });
+        void this.deps.spool.remove(env.id).then(() => this.deps.logger.log('queue.removed', { id: env.id, reason: 'every recipient is done', ...counts }));
         return;
       }
       await this.deps.spool.update(env);
@@ -588,7 +589,7 @@ export class QueueManager {
     const e = this.need(id);
     e.deleted = true;
     if (e.active > 0) return; // removed when the attempt in flight ends
-    this.deps.spool.remove(id);
+    await this.deps.spool.remove(id);
     this.forget(e);
     this.deps.logger.log('queue.removed', { id, reason: 'deleted by the administrator' });
   }

@@ -9,8 +9,8 @@
 // queue/ without an envelope (never committed) is removed, and a file that
 // cannot be read moves to corrupt/ with a log line.
 
-import { closeSync, existsSync, fsync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, existsSync, fsync, mkdirSync, open, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlink, write, writeSync } from 'node:fs';
+import { open as openHandle, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { isEnvelope, type Envelope } from './envelope.ts';
@@ -141,15 +141,13 @@ export class Spool {
    * directory fsync: if the removal is lost in a crash the message is only
    * delivered again (at least once).
    */
-  remove(id: string): void {
-    if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
-    for (const name of [`${id}.json`, `${id}.eml`]) {
-      try {
-        unlinkSync(join(this.queueDir, name));
-      } catch {
-        // already gone
-      }
-    }
+  remove(id: string): Promise<void> {
+    if (!QUEUE_ID.test(id)) return Promise.reject(new Error(`bad queue id ${id}`));
+    // Asynchronous: unlinking a file just written waits on the journal, and
+    // the event loop has better things to do meanwhile.
+    return new Promise((resolve) => {
+      unlink(join(this.queueDir, `${id}.json`), () => unlink(join(this.queueDir, `${id}.eml`), () => resolve()));
+    });
   }
 
   /**
@@ -161,7 +159,7 @@ export class Spool {
   syncQueueDir(): Promise<void> {
     if (this.dirSyncRunning === null) {
       const run = (async () => {
-        this.dirHandle ??= await open(this.queueDir, 'r');
+        this.dirHandle ??= await openHandle(this.queueDir, 'r');
         await this.dirHandle.sync();
       })();
       this.dirSyncRunning = run.finally(() => {
@@ -188,7 +186,7 @@ export class Spool {
 
   /** The header section of a message (without the blank line), at most `max` octets. */
   async headers(id: string, max = 256 * 1024): Promise<Buffer> {
-    const fh = await open(this.messagePath(id), 'r');
+    const fh = await openHandle(this.messagePath(id), 'r');
     try {
       const buf = Buffer.alloc(max);
       const { bytesRead } = await fh.read(buf, 0, max, 0);
@@ -214,7 +212,9 @@ export class Spool {
 export class SpoolWriter {
   readonly id: string;
   private readonly spool: Spool;
-  private fd: number | null = null;
+  /** Both temporary files are created as DATA starts, off the event loop, while the data arrives. */
+  private readonly messageFd: Promise<number>;
+  private readonly envelopeFd: Promise<number>;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private written = 0;
@@ -223,6 +223,11 @@ export class SpoolWriter {
   constructor(spool: Spool, id: string) {
     this.spool = spool;
     this.id = id;
+    this.messageFd = openAsync(this.tmpMessage);
+    this.envelopeFd = openAsync(this.tmpEnvelope);
+    // Awaited later (or settled by abort); never an unhandled rejection meanwhile.
+    this.messageFd.catch(() => {});
+    this.envelopeFd.catch(() => {});
   }
 
   get size(): number {
@@ -237,11 +242,6 @@ export class SpoolWriter {
     return join(this.spool.tmpDir, `${this.id}.json`);
   }
 
-  private file(): number {
-    this.fd ??= openSync(this.tmpMessage, 'wx', 0o600);
-    return this.fd;
-  }
-
   /** Buffers small writes; resolves once the data is handed to the file (or buffered). */
   async write(chunk: Buffer): Promise<void> {
     if (this.done) throw new Error('spool writer already finished');
@@ -250,71 +250,75 @@ export class SpoolWriter {
     if (this.pendingBytes >= FLUSH_AT) await this.flush();
   }
 
-  /** Hands the buffered data to the file; large writes go through the thread pool. */
-  private async flush(): Promise<void> {
-    const fd = this.file();
-    if (this.pendingBytes === 0) return;
+  private takePending(): Buffer {
     const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.written += data.length;
     this.pendingBytes = 0;
+    return data;
+  }
+
+  /** Hands the buffered data to the file; large writes go through the thread pool. */
+  private async flush(): Promise<void> {
+    const fd = await this.messageFd;
+    if (this.pendingBytes === 0) return;
+    const data = this.takePending();
     let off = 0;
     while (off < data.length) off += await writeAsync(fd, data, off, data.length - off);
   }
 
   /**
    * Makes the message durable under its queue id; 250 may follow when this
-   * resolves. Metadata calls (open, close, rename) are synchronous: they are
-   * quick and a trip through the thread pool each cost more CPU than they
-   * do. Only the fsyncs, which wait on the disk, leave the event loop; the
-   * message's and the envelope's run side by side.
+   * resolves. Small writes, close and rename are synchronous (page cache and
+   * metadata: quicker than a trip through the thread pool); the fsyncs, which
+   * wait on the disk, run in the pool side by side; the directory fsync is
+   * shared with the messages that finish at the same time.
    */
   async commit(envelope: Omit<Envelope, 'size' | 'id'>): Promise<Envelope> {
     if (this.done) throw new Error('spool writer already finished');
-    if (this.pendingBytes > 0 || this.fd === null) {
-      const fd = this.file();
-      const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [];
-      this.written += data.length;
-      this.pendingBytes = 0;
-      writeAllSync(fd, data);
-    }
+    const [fd, ef] = await Promise.all([this.messageFd, this.envelopeFd]);
+    if (this.pendingBytes > 0) writeAllSync(fd, this.takePending());
     const full: Envelope = { ...envelope, id: this.id, size: this.written };
-    const ef = openSync(this.tmpEnvelope, 'wx', 0o600);
-    try {
-      writeAllSync(ef, Buffer.from(JSON.stringify(full, null, 1) + '\n'));
-      const results = await Promise.allSettled([fsyncAsync(this.fd as number), fsyncAsync(ef)]);
-      for (const r of results) if (r.status === 'rejected') throw r.reason;
-    } finally {
-      closeSync(ef);
-    }
-    closeSync(this.fd as number);
-    this.fd = null;
+    writeAllSync(ef, Buffer.from(JSON.stringify(full, null, 1) + '\n'));
+    const results = await Promise.allSettled([fsyncAsync(fd), fsyncAsync(ef)]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    this.done = true;
+    closeSync(fd);
+    closeSync(ef);
     const queue = this.spool.queueDir;
     // Message first, envelope last: the envelope's rename is the commit point.
     renameSync(this.tmpMessage, join(queue, `${this.id}.eml`));
     renameSync(this.tmpEnvelope, join(queue, `${this.id}.json`));
     await this.spool.syncQueueDir();
-    this.done = true;
     return full;
   }
 
-  /** Drops everything written so far. Safe to call more than once. */
+  /** Drops everything written so far. Safe to call more than once, and after a failed commit. */
   async abort(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+    if (this.aborted) return;
+    this.aborted = true;
     this.pending = [];
-    if (this.fd !== null) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        // already closed
+    const committedFiles = this.done;
+    this.done = true;
+    if (!committedFiles) {
+      for (const r of await Promise.allSettled([this.messageFd, this.envelopeFd])) {
+        if (r.status !== 'fulfilled') continue;
+        try {
+          closeSync(r.value);
+        } catch {
+          // already closed
+        }
       }
-      this.fd = null;
     }
     rmSync(this.tmpMessage, { force: true });
     rmSync(this.tmpEnvelope, { force: true });
   }
+
+  private aborted = false;
+}
+
+function openAsync(path: string): Promise<number> {
+  return new Promise((resolve, reject) => open(path, 'wx', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
 const fsyncAsync = promisify(fsync);
