@@ -7,6 +7,7 @@
 // (no long line) copies nothing.
 
 import { Transform, type TransformCallback } from 'node:stream';
+import { streamedBytes } from '../core/memory.ts';
 
 export const MAX_LINE = 998;
 const CR = 0x0d;
@@ -21,6 +22,7 @@ export class LineLimit extends Transform {
   private pendingCR = false;
 
   override _transform(input: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    streamedBytes(input.length);
     const out = this.convert(input);
     if (out.length) this.push(out);
     done();

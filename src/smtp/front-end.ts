@@ -10,6 +10,7 @@ import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { Decision } from '../core/decision.ts';
 import { durationMs } from '../core/duration.ts';
+import { streamedBytes } from '../core/memory.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
 import { domainKey, parsePath } from '../address/path.ts';
@@ -275,6 +276,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         await writer.write(Buffer.from(header, 'utf8'));
         let writing = true;
         for await (const chunk of stream as AsyncIterable<Buffer>) {
+          streamedBytes(chunk.length);
           if (writing && guard.feed(chunk)) await writer.write(chunk);
           else writing = false;
         }

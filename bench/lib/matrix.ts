@@ -1,0 +1,120 @@
+// One cell of the load matrix against one relay: a fresh sink and a fresh
+// relay, a short warm-up, then the measured repeats. Each repeat runs
+// smtp-source (bounded in time) and measures: accepted msgs/s (COUNT over
+// smtp-source's wall time), end-to-end msgs/s (COUNT over the time until the
+// sink's counter has all COUNT), CPU ms per message of the relay's process
+// tree (from just before smtp-source starts until the sink has everything,
+// plus a short settle), and the peak of the tree's summed RSS (sampled).
+
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { run } from './procs.ts';
+import { cpuMs, Sampler } from './procfs.ts';
+import { Sink } from './sink.ts';
+import type { Relay, RelayInstance } from '../relays/types.ts';
+
+export const SMTP_SOURCE = '/usr/sbin/smtp-source';
+
+export interface Cell {
+  /** payload octets (-l) */
+  size: number;
+  sessions: number;
+  /** true: connections reused (smtp-source -d) */
+  reuse: boolean;
+  /** messages per repeat */
+  count: number;
+  warmup: number;
+}
+
+export interface Repeat {
+  acceptedPerSec: number;
+  e2ePerSec: number;
+  cpuMsPerMsg: number;
+  peakRss: number;
+}
+
+export interface CellResult {
+  relay: string;
+  cell: Cell;
+  repeats: Repeat[];
+  error?: string;
+  notes: string[];
+  seconds: number;
+}
+
+export interface Limits {
+  sourceTimeoutMs: number;
+  e2eTimeoutMs: number;
+  sampleMs: number;
+  settleMs: number;
+}
+
+export function cellId(c: Cell): string {
+  return `${c.size >= 1024 ? c.size / 1024 + 'k' : c.size + 'b'}-s${c.sessions}-${c.reuse ? 'reuse' : 'new'}`;
+}
+
+export function sourceArgs(c: { size: number; sessions: number; reuse: boolean }, count: number | string, port: number | string): string[] {
+  return [
+    ...(c.reuse ? ['-d'] : []),
+    '-s', String(c.sessions), '-m', String(count), '-l', String(c.size),
+    '-M', 'bench.test', '-f', 'a@bench.test', '-t', 'b@bench.test',
+    `127.0.0.1:${port}`,
+  ];
+}
+
+async function load(inst: RelayInstance, sink: Sink, c: Cell, count: number, limits: Limits, measure: boolean): Promise<Repeat> {
+  const base = sink.count;
+  const cpu0 = measure ? cpuMs(inst.roots()) : 0;
+  const sampler = measure ? new Sampler(() => inst.roots(), limits.sampleMs) : undefined;
+  try {
+    const t0 = performance.now();
+    const src = await run('smtp-source', SMTP_SOURCE, sourceArgs(c, count, inst.port), { timeoutMs: limits.sourceTimeoutMs });
+    const tAccepted = performance.now();
+    if (src.timedOut) throw new Error(`smtp-source did not finish within ${limits.sourceTimeoutMs / 1000} s (sink has ${sink.count - base} of ${count})`);
+    if (src.code !== 0) throw new Error(`smtp-source exited ${src.code}${src.signal ? ' ' + src.signal : ''}: ${(src.stderr || src.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    const all = await sink.waitFor(base + count, limits.e2eTimeoutMs);
+    const tAll = performance.now();
+    if (!all) throw new Error(`the sink had ${sink.count - base} of ${count} messages ${limits.e2eTimeoutMs / 1000} s after smtp-source finished`);
+    if (!measure) return { acceptedPerSec: 0, e2ePerSec: 0, cpuMsPerMsg: 0, peakRss: 0 };
+    await sleep(limits.settleMs);
+    const cpu1 = cpuMs(inst.roots());
+    const peakRss = sampler!.stop();
+    return {
+      acceptedPerSec: count / ((tAccepted - t0) / 1000),
+      e2ePerSec: count / ((tAll - t0) / 1000),
+      cpuMsPerMsg: (cpu1 - cpu0) / count,
+      peakRss,
+    };
+  } finally {
+    sampler?.stop();
+  }
+}
+
+export async function runCell(relay: Relay, c: Cell, repeats: number, dir: string, limits: Limits, log: (s: string) => void): Promise<CellResult> {
+  const t0 = performance.now();
+  const result: CellResult = { relay: relay.id, cell: c, repeats: [], notes: [], seconds: 0 };
+  let sink: Sink | undefined;
+  let inst: RelayInstance | undefined;
+  try {
+    sink = await Sink.start();
+    inst = await relay.start(join(dir, 'relay'), sink.port);
+    if (c.warmup > 0) await load(inst, sink, c, c.warmup, limits, false);
+    for (let r = 0; r < repeats; r++) {
+      await sleep(300);
+      const rep = await load(inst, sink, c, c.count, limits, true);
+      result.repeats.push(rep);
+      log(`    repeat ${r + 1}/${repeats}: accepted ${rep.acceptedPerSec.toFixed(0)}/s, e2e ${rep.e2ePerSec.toFixed(0)}/s, cpu ${rep.cpuMsPerMsg.toFixed(2)} ms/msg, peak RSS ${(rep.peakRss / 1e6).toFixed(0)} MB`);
+    }
+    const expected = c.warmup + c.count * repeats;
+    await sleep(200);
+    if (sink.count !== expected) result.notes.push(`the sink counted ${sink.count} messages, ${expected} were sent`);
+  } catch (e) {
+    result.error = (e as Error).message;
+    log(`    FAILED: ${result.error.split('\n')[0]}`);
+  } finally {
+    await inst?.stop().catch(() => {});
+    await sink?.stop().catch(() => {});
+    result.seconds = (performance.now() - t0) / 1000;
+  }
+  return result;
+}

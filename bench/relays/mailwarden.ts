@@ -1,0 +1,82 @@
+// mailwarden from this work tree, with its embedded defaults except what the
+// benchmark needs: one mx listener on 127.0.0.1:<port>, host-based relay for
+// 127.0.0.0/8, and the sink as smarthost. `bin/mailwarden start --data DIR/mw
+// --config DIR/settings.yaml`, JSON log lines to DIR/mailwarden.log; one node
+// process (bin/mailwarden execs node). SIGTERM stops it gracefully.
+
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { start, stopGroup, alive } from '../lib/procs.ts';
+import { freePort, waitForGreeting } from '../lib/net.ts';
+import { logTail, type Relay, type RelayInstance } from './types.ts';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+const BIN = join(REPO, 'bin', 'mailwarden');
+
+export function settings(port: number | string, sinkPort: number | string, extra = ''): string {
+  return [
+    'hostname: mailwarden.bench.invalid',
+    'listeners:',
+    `  - { name: mx, address: 127.0.0.1, port: ${port}, mode: mx }`,
+    'networks:',
+    '  - { name: loop, type: network, address: 127.0.0.0/8 }',
+    'relaying:',
+    '  allowed_hosts: [loop]',
+    'delivery:',
+    `  smarthost: { host: 127.0.0.1, port: ${sinkPort} }`,
+    extra,
+  ].join('\n');
+}
+
+/** The commit of the work tree and whether src/ differs from it (read-only git). */
+export function sourceState(): string {
+  try {
+    const head = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']).toString().trim();
+    const dirty = execFileSync('git', ['-C', REPO, '--no-optional-locks', 'status', '--porcelain', '--', 'src', 'bin', 'package.json']).toString().trim();
+    return dirty ? `${head} + uncommitted changes in src/ (${dirty.split('\n').length} files)` : head;
+  } catch {
+    return 'unknown commit';
+  }
+}
+
+export const mailwarden: Relay = {
+  id: 'mailwarden',
+  label: 'mailwarden',
+  isMailwarden: true,
+
+  version(): string {
+    const v = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+    return `mailwarden ${v} (${sourceState()}) on Node ${process.versions.node}`;
+  },
+
+  describe(): string[] {
+    return [
+      'mailwarden: `bin/mailwarden start --data DIR/mw --config DIR/settings.yaml > DIR/mailwarden.log`, stopped with SIGTERM; `DIR/settings.yaml`:',
+      '```yaml',
+      settings('<port>', '<sink port>').trimEnd(),
+      '```',
+    ];
+  },
+
+  async start(dir: string, sinkPort: number): Promise<RelayInstance> {
+    const port = await freePort();
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'settings.yaml');
+    writeFileSync(file, settings(port, sinkPort));
+    const logFile = join(dir, 'mailwarden.log');
+    const p = start('mailwarden', BIN, ['start', '--data', join(dir, 'mw'), '--config', file], { cwd: REPO, logFile });
+    try {
+      await waitForGreeting(port, 30_000, () => alive(p.pid));
+    } catch (e) {
+      await stopGroup(p.pid, 1000);
+      throw new Error(`mailwarden: ${(e as Error).message}\n${await logTail(logFile)}`);
+    }
+    return {
+      port,
+      logFile,
+      roots: () => [p.pid],
+      stop: () => stopGroup(p.pid, 10_000),
+    };
+  },
+};

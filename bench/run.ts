@@ -1,0 +1,181 @@
+// `make bench`: mailwarden against Postfix and Haraka on this machine (issue #5).
+//
+//   make bench                     the full matrix, 3 repeats (about 25 minutes); writes bench/RESULTS.md
+//   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.work/RESULTS-quick.md
+//   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd] [--repeats N]
+//                     [--no-matrix] [--no-extras] [--out FILE]
+//
+// Installs what is missing (Debian's postfix, Haraka from npm into
+// bench/.work/), then for every cell of the matrix and every relay: a fresh
+// smtp-sink and a fresh relay on 127.0.0.1, a warm-up, the repeats; then the
+// latency, idle-connection and large-message figures. Prints one markdown
+// report on stdout (progress on stderr). Every process it starts is stopped
+// when it ends, also on failure or Ctrl-C (see lib/procs.ts).
+
+import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { initRegistry, stopAll } from './lib/procs.ts';
+import { ensureHaraka, ensurePostfix } from './lib/install.ts';
+import { describeMachine } from './lib/machine.ts';
+import { runCell, cellId, sourceArgs, SMTP_SOURCE, type Cell, type CellResult, type Limits } from './lib/matrix.ts';
+import { latency, idle, big, CLIENT, latencyArgs, idleArgs, bigArgs, type LatencyResult, type IdleResult, type BigResult } from './lib/extras.ts';
+import { render } from './lib/report.ts';
+import { Sink } from './lib/sink.ts';
+import { postfix } from './relays/postfix.ts';
+import { haraka } from './relays/haraka.ts';
+import { mailwarden, REPO } from './relays/mailwarden.ts';
+import type { Relay } from './relays/types.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const value = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = flag('quick') || ['1', 'true', 'yes'].includes(process.env.BENCH_QUICK ?? '');
+
+const WORK = join(REPO, 'bench', '.work');
+const RUN = join(WORK, 'run');
+const OUT = value('out') ?? (quick ? join(WORK, 'RESULTS-quick.md') : join(REPO, 'bench', 'RESULTS.md'));
+
+// --- the plan -------------------------------------------------------------
+const SIZES = [1024, 102_400];
+const SESSIONS = quick ? [1, 20] : [1, 20, 100];
+function count(size: number, sessions: number): number {
+  if (quick) return size <= 1024 ? (sessions === 1 ? 30 : 200) : (sessions === 1 ? 10 : 60);
+  if (size <= 1024) return sessions === 1 ? 500 : 3000;
+  return sessions === 1 ? 300 : 1000;
+}
+const repeats = Number(value('repeats') ?? (quick ? 2 : 3));
+const cells: Cell[] = [];
+for (const size of SIZES) {
+  for (const sessions of SESSIONS) {
+    for (const reuse of [false, true]) {
+      const n = count(size, sessions);
+      cells.push({ size, sessions, reuse, count: n, warmup: quick ? 10 : Math.max(20, Math.round(n / 10)) });
+    }
+  }
+}
+const limits: Limits = quick
+  ? { sourceTimeoutMs: 60_000, e2eTimeoutMs: 60_000, sampleMs: 100, settleMs: 300 }
+  : { sourceTimeoutMs: 240_000, e2eTimeoutMs: 180_000, sampleMs: 100, settleMs: 300 };
+const LAT = quick ? { count: 200, warmup: 50 } : { count: 2000, warmup: 200 };
+const IDLE_CONNS = 1000;
+const BIG_BYTES = 50_000_000;
+const BUDGET_MS = (quick ? 15 : 55) * 60_000;
+
+function log(s: string): void {
+  process.stderr.write(s + '\n');
+}
+
+async function main(): Promise<number> {
+  const started = new Date();
+  const t0 = performance.now();
+  const deadline = Date.now() + BUDGET_MS;
+  mkdirSync(WORK, { recursive: true });
+  await initRegistry(join(WORK, 'procs.json'));
+
+  await ensurePostfix(log);
+  const harakaDir = await ensureHaraka(WORK, log);
+  const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir)];
+  const wanted = value('relays')?.split(',');
+  const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
+  if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);
+
+  rmSync(RUN, { recursive: true, force: true });
+  mkdirSync(RUN, { recursive: true });
+  log(`bench: ${quick ? 'QUICK' : 'full'} run, relays ${relays.map((r) => r.id).join(', ')}; scratch dir ${relative(REPO, RUN)}`);
+  const machine = describeMachine(WORK);
+  for (const l of machine) log('  ' + l);
+
+  const notes: string[] = [];
+  const latencies: LatencyResult[] = [];
+  let idleRes: IdleResult | undefined;
+  let bigRes: BigResult | undefined;
+  const matrix: CellResult[] = [];
+
+  if (!flag('no-extras')) {
+    for (const r of relays) {
+      log(`latency '.'→250, 20 sessions, ${LAT.count} msgs: ${r.label}`);
+      const l = await latency(r, join(RUN, `latency-${r.id}`), LAT.count, LAT.warmup);
+      log(l.error ? `    FAILED: ${l.error.split('\n')[0]}` : `    p50 ${l.p50!.toFixed(2)} ms, p99 ${l.p99!.toFixed(2)} ms`);
+      latencies.push(l);
+    }
+    const mw = relays.find((r) => r.isMailwarden);
+    if (mw) {
+      log(`${IDLE_CONNS} idle connections: ${mw.label}`);
+      idleRes = await idle(mw, join(RUN, 'idle-mailwarden'), IDLE_CONNS);
+      log(idleRes.error && idleRes.withIdle === undefined ? `    FAILED: ${idleRes.error.split('\n')[0]}` : `    RSS ${(idleRes.baseline! / 1e6).toFixed(1)} MB → ${(idleRes.withIdle! / 1e6).toFixed(1)} MB with ${idleRes.greeted} connections`);
+      log(`one ${BIG_BYTES.toLocaleString('en')}-octet message: ${mw.label}`);
+      bigRes = await big(mw, join(RUN, 'big-mailwarden'), BIG_BYTES);
+      log(bigRes.error ? `    FAILED: ${bigRes.error.split('\n')[0]}` : `    RSS +${(bigRes.growth! / 1e6).toFixed(1)} MB (peak ${(bigRes.peak! / 1e6).toFixed(1)} MB), 250 after ${bigRes.acceptSeconds!.toFixed(1)} s`);
+    }
+  }
+
+  if (!flag('no-matrix')) {
+    let i = 0;
+    const total = cells.length * relays.length;
+    for (const c of cells) {
+      for (const r of relays) {
+        i++;
+        if (Date.now() > deadline) {
+          matrix.push({ relay: r.id, cell: c, repeats: [], error: `skipped: the run's time budget of ${BUDGET_MS / 60_000} minutes was used up`, notes: [], seconds: 0 });
+          continue;
+        }
+        log(`[${i}/${total}] ${r.label}: ${c.size} B, ${c.sessions} sessions, ${c.reuse ? 'reused' : 'new'} connections, ${repeats} × ${c.count} msgs`);
+        const res = await runCell(r, c, repeats, join(RUN, `${cellId(c)}-${r.id}`), limits, log);
+        matrix.push(res);
+      }
+    }
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  machine.push(`- load average when the run ended: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  if (Date.now() > deadline) notes.push(`The run went past its time budget of ${BUDGET_MS / 60_000} minutes; the cells after that were skipped.`);
+
+  const method = [
+    '- **accepted msgs/s**: messages per run ÷ wall time of `smtp-source` (all its sessions done).',
+    '- **end-to-end msgs/s**: messages per run ÷ time from starting `smtp-source` until the sink (`smtp-sink -c`, whose running counter we read) has them all.',
+    '- **CPU ms/msg**: the increase of utime+stime+cutime+cstime (from /proc/PID/stat) summed over the relay\'s process tree (Postfix: the master and every child; Haraka: its master and cluster worker; mailwarden: its node process), from just before `smtp-source` starts until the sink has every message and 0.3 s more, ÷ messages. Reaped children count through their parent\'s cutime/cstime.',
+    '- **peak RSS**: the highest sum of RSS over the relay\'s process tree, sampled every 100 ms during the run (for Postfix every process counts its shared pages again).',
+    `- Each cell starts a fresh sink and a fresh relay (new scratch directory), sends a warm-up (10% of a run, at least 20 messages; not counted), then ${repeats} measured runs back to back; the relay and sink are stopped after the cell. Cells run in the order of the table, the relays one after the other in each cell.`,
+    `- **'.'→250**: \`bench/client.ts latency\`, 20 sessions over reused connections, ${LAT.warmup} warm-up then ${LAT.count} messages of 1 KiB; time from writing the final "\\r\\n.\\r\\n" to reading the 250 line; nearest-rank percentiles.`,
+    `- **idle connections**: \`bench/client.ts idle\` opens ${IDLE_CONNS} connections to mailwarden from 127.0.0.2 onwards (50 per source address, below the default limit of 100 per client), waits for every 220 greeting, waits 2 s, then the median of 5 RSS readings over 1 s; "before" is the same reading before connecting.`,
+    `- **50 MB message**: \`bench/client.ts big\` sends one message with a body of ${BIG_BYTES.toLocaleString('en')} octets (lines of 78 octets) with backpressure; the increase is the peak RSS (sampled every 50 ms from the first byte until the sink has the message) minus the median of 5 readings before.`,
+    '- Everything listens on 127.0.0.1; every run is bounded in count and time (smtp-source ' + limits.sourceTimeoutMs / 1000 + ' s, sink ' + limits.e2eTimeoutMs / 1000 + ' s after it; the whole run ' + BUDGET_MS / 60_000 + ' minutes).',
+  ];
+
+  const cellLines = cells.map((c) => `- ${cellId(c)}: \`${SMTP_SOURCE} ${sourceArgs(c, c.count, '<port>').join(' ')}\` (warm-up: \`-m ${c.warmup}\`)`);
+  const node = process.execPath.startsWith(REPO) ? relative(REPO, process.execPath) : process.execPath;
+  const commands = [
+    `Run from \`${REPO}\` as \`${quick ? 'BENCH_QUICK=1 make bench' : 'make bench'}\`, i.e. \`${node} bench/run.ts${quick ? ' --quick' : ''}\` (Node ${process.versions.node}). Ports are picked free on 127.0.0.1 for each start.`,
+    '',
+    `Sink: \`${Sink.commandLine()}\``,
+    '',
+    'Load, per cell (one line per cell):',
+    '',
+    ...cellLines,
+    '',
+    `Clients (with the project's Node): \`node ${relative(REPO, CLIENT)} ${latencyArgs('<port>', LAT.count, LAT.warmup).join(' ')}\`, \`node ${relative(REPO, CLIENT)} ${idleArgs('<port>', IDLE_CONNS).join(' ')}\`, \`node ${relative(REPO, CLIENT)} ${bigArgs('<port>', BIG_BYTES).join(' ')}\``,
+    '',
+    ...relays.flatMap((r) => [...r.describe(), '']),
+  ];
+
+  const { markdown, verdicts } = render({
+    quick, started, seconds, machine, versions: relays.map((r) => r.version()),
+    relays: relays.map((r) => ({ id: r.id, label: r.label })),
+    cells, repeats, matrix, latency: latencies, idle: idleRes, big: bigRes, notes, method, commands,
+  });
+  process.stdout.write(markdown + '\n');
+  writeFileSync(OUT, markdown + '\n');
+  log(`\nbench: done in ${(seconds / 60).toFixed(1)} minutes; targets ${verdicts.passed} pass, ${verdicts.failed} fail; written to ${relative(process.cwd(), OUT) || OUT}`);
+  return 0;
+}
+
+main()
+  .then(async (code) => { await stopAll(); process.exit(code); })
+  .catch(async (e: Error) => {
+    log(`bench: ${e.stack ?? e.message}`);
+    await stopAll();
+    process.exit(1);
+  });
