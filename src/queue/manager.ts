@@ -56,7 +56,12 @@ interface Destination {
   plan: RoutePlan;
   jobs: Job[];
   workers: number;
+  /** Workers whose connection is open and idle, waiting for a job: wake(true) hands one over, wake(false) closes. */
+  idle: { wake: (job: boolean) => void }[];
 }
+
+/** How long a connection to a next hop stays open, idle, for the next message. */
+const IDLE_MS = 2000;
 
 export interface ManagerDeps {
   spool: Spool;
@@ -232,7 +237,7 @@ export class QueueManager {
       e.active++;
       let d = this.destinations.get(plan.key);
       if (!d) {
-        d = { key: plan.key, plan, jobs: [], workers: 0 };
+        d = { key: plan.key, plan, jobs: [], workers: 0, idle: [] };
         this.destinations.set(plan.key, d);
       }
       d.plan = plan;
@@ -244,8 +249,15 @@ export class QueueManager {
   /** Starts workers where jobs wait, within the connection limits. */
   private pump(): void {
     const s = this.settings().delivery;
+    let blocked = false;
     for (const d of this.destinations.values()) {
-      while (d.jobs.length > d.workers && d.workers < s.max_connections_per_destination && this.workers < s.max_connections) {
+      // Idle connections first: a job waiting there needs no new connection.
+      for (let n = d.jobs.length; n > 0 && d.idle.length > 0; n--) d.idle.shift()?.wake(true);
+      while (d.jobs.length > d.workers - d.idle.length && d.workers < s.max_connections_per_destination) {
+        if (this.workers >= s.max_connections) {
+          blocked = true;
+          break;
+        }
         d.workers++;
         this.workers++;
         void this.work(d).finally(() => {
@@ -256,8 +268,29 @@ export class QueueManager {
           if (!this.stopping) this.pump();
         });
       }
-      if (this.workers >= s.max_connections) return;
     }
+    // Out of connections with work waiting: idle connections elsewhere give way.
+    if (blocked) for (const d of this.destinations.values()) while (d.idle.length > 0) d.idle.shift()?.wake(false);
+  }
+
+  /** Waits, connection open, for the next job of `d`; false when none came within IDLE_MS. */
+  private awaitJob(d: Destination): Promise<boolean> {
+    if (this.stopping) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        wake: (job: boolean) => {
+          clearTimeout(timer);
+          resolve(job);
+        },
+      };
+      const timer = setTimeout(() => {
+        const i = d.idle.indexOf(waiter);
+        if (i >= 0) d.idle.splice(i, 1);
+        resolve(false);
+      }, IDLE_MS);
+      timer.unref();
+      d.idle.push(waiter);
+    });
   }
 
   // ------------------------------------------------------------ delivery
@@ -307,7 +340,11 @@ export class QueueManager {
       for (;;) {
         if (this.stopping || !session.usable) break;
         const job = d.jobs.shift();
-        if (!job) break;
+        if (!job) {
+          // Keep the connection a moment for the next message to this next hop.
+          if (await this.awaitJob(d)) continue;
+          break;
+        }
         const env = job.entry.env;
         const to = job.recipients.map((r) => job.sendAs.get(r) ?? r.address);
         let stream: Readable | Buffer;
@@ -619,6 +656,7 @@ export class QueueManager {
   /** Stops starting attempts; resolves when those in flight have ended (or after `graceMs`). */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    for (const d of this.destinations.values()) while (d.idle.length > 0) d.idle.shift()?.wake(false);
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

@@ -14,16 +14,29 @@ import { stringify } from 'yaml';
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/mailwarden');
 
+const handedOut = new Set<number>();
+
+/**
+ * A port free on 127.0.0.1 now, chosen at random below the kernel's ephemeral
+ * range (32768 and up on Linux): every outbound connection of the tests and of
+ * the relays takes its local port from that range, and one of them grabbing a
+ * port handed out here before the daemon binds it made tests fail at random.
+ * Never a port this process handed out before.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => done(port));
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port)) continue;
+    const free = await new Promise<boolean>((done) => {
+      const s = createServer();
+      s.once('error', () => done(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => done(true)));
     });
-  });
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export interface LogLine {
