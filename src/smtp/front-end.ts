@@ -126,7 +126,11 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       if (!ip.ok) return cb(smtpError(421, '4.3.0', 'Cannot read client address'));
       const client: Client = { ip: ip.value, text: formatIp(ip.value) };
       const lim = snap.settings.limits;
-      const slot = shared.connections.acquire(client.text, lim.max_connections, lim.max_connections_per_client);
+      // Hosts with host-based relay rights (our own mail servers) are exempt
+      // from the per-client limit, as Postfix exempts $mynetworks: a busy
+      // internal server must not be throttled like a stranger.
+      const trusted = snap.allowed.match(client.ip) !== null;
+      const slot = shared.connections.acquire(client.text, lim.max_connections, trusted ? Infinity : lim.max_connections_per_client);
       if (slot !== 'ok') {
         logger.log('connect.limit', { cid: session.id, client: client.text, listener: listener.name, limit: slot === 'total' ? 'max_connections' : 'max_connections_per_client' });
         return cb(smtpError(421, '4.7.0', 'Too many connections, try again later'));

@@ -332,10 +332,10 @@ test('max_connections (3) and max_connections_per_client (2): 421 4.7.0 beyond, 
   const isConnect = (l: LogLine) => l.event === 'connect';
   const isDisconnect = (l: LogLine) => l.event === 'disconnect';
 
-  const a1 = await greeted(ports.mx, '127.0.0.1');
-  const a2 = await greeted(ports.mx, '127.0.0.1');
+  const a1 = await greeted(ports.mx, '127.0.0.4');
+  const a2 = await greeted(ports.mx, '127.0.0.4');
   // third from the same client: refused per client
-  const a3 = await RawClient.connect(ports.mx, '127.0.0.1');
+  const a3 = await RawClient.connect(ports.mx, '127.0.0.4');
   assert.match((await a3.reply()) ?? '', /^421 4\.7\.0 /);
   assert.ok(await a3.closedByServer());
   assert.equal((await relay.waitLog((l) => l.event === 'connect.limit')).limit, 'max_connections_per_client');
@@ -371,4 +371,17 @@ test('max_connections (3) and max_connections_per_client (2): 421 4.7.0 beyond, 
   for (const c of again) assert.match((await c.cmd('NOOP')) ?? '', /^250 /);
   for (const c of again) c.end();
   assert.equal(relay.logs.filter((l) => l.event === 'connect.limit').length, 2);
+});
+
+test('a host with host-based relay rights is exempt from max_connections_per_client, not from max_connections', async (t) => {
+  const { doc, ports } = await relayDoc({ limits: { max_connections: 4, max_connections_per_client: 2 } });
+  const relay = await startRelay(t, doc, ports);
+  // 127.0.0.1 is in relaying.allowed_hosts (network "localhost"): four at once are fine.
+  const mine = await Promise.all([1, 2, 3, 4].map(() => greeted(ports.mx, '127.0.0.1')));
+  for (const c of mine) assert.match((await c.cmd('NOOP')) ?? '', /^250 /);
+  // The fifth hits the total.
+  const fifth = await RawClient.connect(ports.mx, '127.0.0.1');
+  assert.match((await fifth.reply()) ?? '', /^421 4\.7\.0 /);
+  assert.equal((await relay.waitLog((l) => l.event === 'connect.limit')).limit, 'max_connections');
+  for (const c of mine) c.end();
 });
