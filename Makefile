@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DATA ?= ./data
 
-.PHONY: install run sink test typecheck unit clean system-deps
+.PHONY: install run sink test typecheck unit clean system-deps bench
 
 install: node_modules/.installed
 
@@ -45,6 +45,14 @@ unit: install
 test: install system-deps
 	tsc --noEmit -p .
 	node scripts/run-tests.ts
+
+# Benchmark against Postfix and Haraka on this machine (issue #5); not part of
+# `make test`. Installs postfix (Debian) and Haraka (npm, into bench/.scratch/)
+# when missing; about 17 minutes; prints the table and writes bench/RESULTS.md.
+# BENCH_QUICK=1 make bench runs a tiny matrix to check the harness (a few minutes,
+# written to bench/.scratch/RESULTS-quick.md).
+bench: install
+	@node bench/run.ts
 
 clean:
 	rm -rf node_modules

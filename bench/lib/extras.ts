@@ -117,7 +117,7 @@ export async function big(relay: Relay, dir: string, bytes: number): Promise<Big
     return await withRelay(relay, dir, async (inst, sink) => {
       await sleep(1000);
       const baseline = await steadyRss(() => inst.roots());
-      const sampler = new Sampler(() => inst.roots(), 50);
+      const sampler = new Sampler(() => inst.roots(), 50, 0);
       const t0 = performance.now();
       try {
         const r = await run('big client', process.execPath, [CLIENT, ...bigArgs(inst.port, bytes)], { timeoutMs: 200_000 });

@@ -9,11 +9,14 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './procs.ts';
-import { cpuMs, Sampler } from './procfs.ts';
+import { cpuMs, cpuReading, othersPct, Sampler } from './procfs.ts';
+import { summarize } from './stats.ts';
 import { Sink } from './sink.ts';
 import type { Relay, RelayInstance } from '../relays/types.ts';
 
 export const SMTP_SOURCE = '/usr/sbin/smtp-source';
+/** above this much CPU (% of one core) used by others during a repeat, the cell gets a note */
+export const OTHER_CPU_NOTE_PCT = 25;
 
 export interface Cell {
   /** payload octets (-l) */
@@ -31,6 +34,9 @@ export interface Repeat {
   e2ePerSec: number;
   cpuMsPerMsg: number;
   peakRss: number;
+  peakPss: number;
+  /** CPU used meanwhile by processes that are not ours, in % of one core */
+  otherCpuPct: number;
 }
 
 export interface CellResult {
@@ -64,6 +70,7 @@ export function sourceArgs(c: { size: number; sessions: number; reuse: boolean }
 
 async function load(inst: RelayInstance, sink: Sink, c: Cell, count: number, limits: Limits, measure: boolean): Promise<Repeat> {
   const base = sink.count;
+  const r0 = cpuReading();
   const cpu0 = measure ? cpuMs(inst.roots()) : 0;
   const sampler = measure ? new Sampler(() => inst.roots(), limits.sampleMs) : undefined;
   try {
@@ -75,7 +82,7 @@ async function load(inst: RelayInstance, sink: Sink, c: Cell, count: number, lim
     const all = await sink.waitFor(base + count, limits.e2eTimeoutMs);
     const tAll = performance.now();
     if (!all) throw new Error(`the sink had ${sink.count - base} of ${count} messages ${limits.e2eTimeoutMs / 1000} s after smtp-source finished`);
-    if (!measure) return { acceptedPerSec: 0, e2ePerSec: 0, cpuMsPerMsg: 0, peakRss: 0 };
+    if (!measure) return { acceptedPerSec: 0, e2ePerSec: 0, cpuMsPerMsg: 0, peakRss: 0, peakPss: 0, otherCpuPct: 0 };
     await sleep(limits.settleMs);
     const cpu1 = cpuMs(inst.roots());
     const peakRss = sampler!.stop();
@@ -84,6 +91,8 @@ async function load(inst: RelayInstance, sink: Sink, c: Cell, count: number, lim
       e2ePerSec: count / ((tAll - t0) / 1000),
       cpuMsPerMsg: (cpu1 - cpu0) / count,
       peakRss,
+      peakPss: sampler!.peakPss,
+      otherCpuPct: othersPct(r0, cpuReading()),
     };
   } finally {
     sampler?.stop();
@@ -103,8 +112,10 @@ export async function runCell(relay: Relay, c: Cell, repeats: number, dir: strin
       await sleep(300);
       const rep = await load(inst, sink, c, c.count, limits, true);
       result.repeats.push(rep);
-      log(`    repeat ${r + 1}/${repeats}: accepted ${rep.acceptedPerSec.toFixed(0)}/s, e2e ${rep.e2ePerSec.toFixed(0)}/s, cpu ${rep.cpuMsPerMsg.toFixed(2)} ms/msg, peak RSS ${(rep.peakRss / 1e6).toFixed(0)} MB`);
+      log(`    repeat ${r + 1}/${repeats}: accepted ${rep.acceptedPerSec.toFixed(0)}/s, e2e ${rep.e2ePerSec.toFixed(0)}/s, cpu ${rep.cpuMsPerMsg.toFixed(2)} ms/msg, peak RSS ${(rep.peakRss / 1e6).toFixed(0)} MB, PSS ${(rep.peakPss / 1e6).toFixed(0)} MB; others' CPU ${rep.otherCpuPct.toFixed(0)}%`);
     }
+    const others = summarize(result.repeats.map((x) => x.otherCpuPct));
+    if (others && others.max > OTHER_CPU_NOTE_PCT) result.notes.push(`processes that are not the benchmark's used up to ${others.max.toFixed(0)}% of a core (median ${others.median.toFixed(0)}%) during the repeats: these figures are disturbed`);
     const expected = c.warmup + c.count * repeats;
     await sleep(200);
     if (sink.count !== expected) result.notes.push(`the sink counted ${sink.count} messages, ${expected} were sent`);

@@ -22,7 +22,7 @@ export interface Tracked {
 
 let registryFile = '';
 const tracked = new Map<number, Tracked>();
-const children = new Map<number, ChildProcess>();
+const children = new Map<number, Spawned>();
 let handlersInstalled = false;
 let stopping = false;
 
@@ -115,7 +115,6 @@ export function start(name: string, cmd: string, args: string[], opts: { cwd?: s
     throw new Error(`could not start ${name}: ${cmd}`);
   }
   const pid = child.pid;
-  children.set(pid, child);
   track(name, pid, true);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('error', () => resolve({ code: -1, signal: null }));
@@ -125,7 +124,9 @@ export function start(name: string, cmd: string, args: string[], opts: { cwd?: s
       resolve({ code, signal: sig });
     });
   });
-  return { child, pid, exited };
+  const spawned = { child, pid, exited };
+  children.set(pid, spawned);
+  return spawned;
 }
 
 /** SIGTERM to the group, then SIGKILL after `graceMs` if the leader is still there. */
@@ -137,6 +138,9 @@ export async function stopGroup(pid: number, graceMs = 5000): Promise<void> {
   while (Date.now() < until && alive(pid)) await sleep(50);
   signal(t, 'SIGKILL'); // the rest of the group too, if anything lingers
   untrack(pid);
+  // reap our own child, so that none is left a zombie when we exit
+  const c = children.get(pid);
+  if (c) await Promise.race([c.exited, sleep(2000)]);
 }
 
 export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; timedOut: boolean; ms: number }
@@ -172,6 +176,7 @@ export async function stopAll(): Promise<void> {
   for (const t of all) signal(t, 'SIGKILL');
   tracked.clear();
   save();
+  await Promise.race([Promise.all([...children.values()].map((c) => c.exited)), sleep(2000)]);
 }
 
 function killAllSync(): void {

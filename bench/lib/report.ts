@@ -46,8 +46,17 @@ function ratio(a: Summary | undefined, b: Summary | undefined): number {
   return a && b && b.median > 0 ? a.median / b.median : NaN;
 }
 
+const TARGET_RATIOS = [0.5, 1, 1.5, 2];
+
+/** Two decimals, or three where two would round onto a target and hide which side it is on. */
 function ratioText(r: number): string {
-  return Number.isFinite(r) ? `${r.toFixed(2)}×` : '–';
+  if (!Number.isFinite(r)) return '–';
+  const two = r.toFixed(2);
+  return TARGET_RATIOS.some((t) => Number(two) === t && r !== t) ? `${r.toFixed(3)}×` : `${two}×`;
+}
+
+function sessionsText(n: number): string {
+  return `${n} session${n === 1 ? '' : 's'}`;
 }
 
 function sizeText(n: number): string {
@@ -64,7 +73,7 @@ export const IDLE_RSS_TARGET = 150 * MB;
 export const BIG_GROWTH_TARGET = 30 * MB;
 export const P99_TARGET_MS = 50;
 
-interface Figures { acc?: Summary; e2e?: Summary; cpu?: Summary; rss?: Summary; error?: string }
+interface Figures { acc?: Summary; e2e?: Summary; cpu?: Summary; rss?: Summary; pss?: Summary; error?: string }
 
 function figures(r: CellResult | undefined): Figures {
   if (!r) return { error: 'not run' };
@@ -73,6 +82,7 @@ function figures(r: CellResult | undefined): Figures {
     e2e: summarize(r.repeats.map((x) => x.e2ePerSec)),
     cpu: summarize(r.repeats.map((x) => x.cpuMsPerMsg)),
     rss: summarize(r.repeats.map((x) => x.peakRss)),
+    pss: summarize(r.repeats.map((x) => x.peakPss)),
   };
   if (r.error) f.error = r.error.split('\n')[0]!;
   return f;
@@ -95,8 +105,8 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
     'Throughput: higher is better; CPU and RSS: lower is better. MB = 10⁶ bytes.', '');
 
   out.push('## Load matrix (smtp-source → relay → smtp-sink)', '');
-  out.push('| size | sessions | connections | msgs/run | relay | accepted msgs/s | ×PF | end-to-end msgs/s | ×PF | CPU ms/msg | ×PF | peak RSS MB | ×PF | targets (mailwarden) |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| size | sessions | connections | msgs/run | relay | accepted msgs/s | ×PF | end-to-end msgs/s | ×PF | CPU ms/msg | ×PF | peak RSS MB | ×PF | peak PSS MB | ×PF | targets (mailwarden) |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const c of inp.cells) {
     const pf = figures(inp.matrix.find((r) => r.relay === 'postfix' && r.cell === c));
     for (const relay of inp.relays) {
@@ -107,7 +117,7 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
       let target = '';
       if (relay.id === 'mailwarden') {
         const t = throughputTarget(c);
-        const name = `${sizeText(c.size)}, ${c.sessions} sessions, ${c.reuse ? 'reused' : 'new'} connections`;
+        const name = `${sizeText(c.size)}, ${sessionsText(c.sessions)}, ${c.reuse ? 'reused' : 'new'} connections`;
         const parts: string[] = [];
         const check = (label: string, a: Summary | undefined, b: Summary | undefined, ok: (x: number) => boolean, goal: string) => {
           const x = ratio(a, b);
@@ -122,7 +132,7 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
         target = '(reference)';
       }
       const err = f.error ? ` **failed: ${f.error.replace(/\|/g, '/')}**` : '';
-      out.push(`| ${sizeText(c.size)} | ${c.sessions} | ${c.reuse ? 'reused (-d)' : 'new per msg'} | ${c.count} | ${relay.label} | ${cellText(f.acc)}${err} | ${rt(f.acc, pf.acc)} | ${cellText(f.e2e)} | ${rt(f.e2e, pf.e2e)} | ${cellText(f.cpu)} | ${rt(f.cpu, pf.cpu)} | ${cellText(f.rss, MB)} | ${rt(f.rss, pf.rss)} | ${target} |`);
+      out.push(`| ${sizeText(c.size)} | ${c.sessions} | ${c.reuse ? 'reused (-d)' : 'new per msg'} | ${c.count} | ${relay.label} | ${cellText(f.acc)}${err} | ${rt(f.acc, pf.acc)} | ${cellText(f.e2e)} | ${rt(f.e2e, pf.e2e)} | ${cellText(f.cpu)} | ${rt(f.cpu, pf.cpu)} | ${cellText(f.rss, MB)} | ${rt(f.rss, pf.rss)} | ${cellText(f.pss, MB)} | ${rt(f.pss, pf.pss)} | ${target} |`);
     }
   }
   out.push('');
@@ -170,7 +180,7 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
     for (const n of inp.notes) out.push(`- ${n}`);
     for (const r of problems) {
       const c = r.cell;
-      const where = `${r.relay}, ${sizeText(c.size)}, ${c.sessions} sessions, ${c.reuse ? 'reused' : 'new'} connections`;
+      const where = `${r.relay}, ${sizeText(c.size)}, ${sessionsText(c.sessions)}, ${c.reuse ? 'reused' : 'new'} connections`;
       if (r.error) out.push(`- ${where}: ${r.error.split('\n')[0]} (${r.repeats.length} of ${inp.repeats} repeats done)` + (r.error.includes('\n') ? '\n\n  ```\n' + r.error.split('\n').slice(1).map((l) => '  ' + l).join('\n') + '\n  ```' : ''));
       for (const n of r.notes) out.push(`- ${where}: ${n}`);
     }
