@@ -15,7 +15,6 @@ import { readFile } from 'node:fs/promises';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { Settings } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
-import { composeDsn, type DsnRecipient } from '../dsn/compose.ts';
 import { LineLimit } from '../delivery/line-limit.ts';
 import { OutboundSession, type OutboundOptions } from '../delivery/outbound.ts';
 import type { RecipientOutcome } from '../delivery/outcome.ts';
@@ -24,7 +23,7 @@ import { planRoute, recipientDomain, resolveTargets, routeOptions, type RoutePla
 import type { Logger } from '../log/logger.ts';
 import { nextAttempt } from './backoff.ts';
 import type { BounceType, Envelope, EnvelopeRecipient } from './envelope.ts';
-import { newQueueId } from './queue-id.ts';
+import { queueNotification } from './notifications.ts';
 import type { Spool } from './spool.ts';
 
 const HISTORY_MAX = 30;
@@ -75,17 +74,6 @@ export interface ManagerDeps {
   random?: () => number;
   /** For tests: a DNS other than the one of dns.servers. */
   dns?: Dns;
-}
-
-export interface QueueSummary {
-  id: string;
-  received_at: string;
-  sender: string;
-  size: number;
-  held: boolean;
-  state: 'active' | 'queued' | 'deferred' | 'held';
-  recipients: EnvelopeRecipient[];
-  bounce?: Envelope['bounce'];
 }
 
 const pending = (r: EnvelopeRecipient) => r.status === 'queued' || r.status === 'deferred';
@@ -495,91 +483,15 @@ export class QueueManager {
     }
   }
 
-  /** Queues one notification about `about` (recipients of `env`). */
+  /** Queues one notification about `about` (recipients of `env`) and starts its delivery. */
   private async notify(env: Envelope, type: BounceType, about: EnvelopeRecipient[]): Promise<void> {
-    const s = this.settings();
-    // Never a notification to <>; a failed notification of ours goes to the postmaster once.
-    let to: string | null = env.sender;
-    let level: 1 | 2 = 1;
-    if (env.sender === '') {
-      to = type === 'failure' && env.bounce?.level === 1 ? s.postmaster : null;
-      level = 2;
-    }
-    if (!to) {
-      this.deps.logger.log('dsn.dropped', { id: env.id, type, reason: env.sender === '' ? (env.bounce?.level === 2 ? 'a notification to the postmaster failed: no further' : 'the sender is <>') : 'no recipient' });
-      return;
-    }
-    const full = env.dsn?.ret === 'FULL' && env.size <= s.queue.bounce_max_size;
-    const headers = await this.deps.spool.headers(env.id);
-    const message = full ? await readFile(this.deps.spool.messagePath(env.id)) : null;
-    const recipients: DsnRecipient[] = about.map((r) => ({
-      address: r.address,
-      orcpt: r.orcpt,
-      action: type === 'failure' ? 'failed' : type === 'delay' ? 'delayed' : 'relayed',
-      status: r.last_status ?? (type === 'success' ? '2.0.0' : '4.0.0'),
-      remote: r.remote ?? null,
-      diagnostic: r.last_error ?? null,
-      lastAttempt: r.done_at ? new Date(r.done_at) : new Date(this.now()),
-      willRetryUntil: type === 'delay' ? new Date(Date.parse(env.received_at) + durationMs(s.queue.lifetime)) : null,
-    }));
-    const id = newQueueId(this.now());
-    const data = composeDsn({
-      type,
-      hostname: s.hostname,
-      queueId: env.id,
-      envid: env.dsn?.envid ?? null,
-      arrival: new Date(env.received_at),
-      now: new Date(this.now()),
-      recipients,
-      to,
-      originalHeaders: headers,
-      originalMessage: message,
-    });
-    const writer = this.deps.spool.begin(id);
-    try {
-      await writer.write(data);
-      const saved = await writer.commit({
-        version: 1,
-        received_at: new Date(this.now()).toISOString(),
-        sender: '',
-        recipients: [{ address: to, kind: 'relay', rule: 'dsn', status: 'queued', notify: ['NEVER'] }],
-        client: { address: '127.0.0.1', helo: s.hostname, user: null, tls: false, listener: 'dsn' },
-        relayed: true,
-        revision: this.deps.snapshot().revision,
-        body: '8bitmime',
-        smtputf8: /[^\x00-\x7f]/.test(to),
-        bounce: { of: env.id, level, type },
-      });
-      this.history(env, `dsn.${type}`, `${id} to <${to}>`);
-      this.deps.logger.log('dsn.queued', { id, of: env.id, type, to, level, recipients: about.map((r) => r.address) });
-      this.enqueue(saved);
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
+    const queued = await queueNotification({ spool: this.deps.spool, snapshot: this.deps.snapshot(), logger: this.deps.logger, now: this.now() }, env, type, about);
+    if (!queued) return;
+    this.history(env, `dsn.${type}`, `${queued.id} to <${queued.recipients[0]?.address ?? ''}>`);
+    this.enqueue(queued);
   }
 
   // ------------------------------------------------------------ admin operations
-
-  list(): QueueSummary[] {
-    const out: QueueSummary[] = [];
-    for (const e of this.entries.values()) out.push(this.summary(e));
-    return out.sort((a, b) => a.id.localeCompare(b.id));
-  }
-
-  private summary(e: Entry): QueueSummary {
-    const env = e.env;
-    const state: QueueSummary['state'] = env.held ? 'held' : e.active > 0 ? 'active' : env.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'queued';
-    const out: QueueSummary = { id: env.id, received_at: env.received_at, sender: env.sender, size: env.size, held: env.held === true, state, recipients: env.recipients };
-    if (env.bounce) out.bounce = env.bounce;
-    return out;
-  }
-
-  get(id: string): { envelope: Envelope; messagePath: string; state: QueueSummary['state'] } | null {
-    const e = this.entries.get(id);
-    if (!e) return null;
-    return { envelope: e.env, messagePath: this.deps.spool.messagePath(id), state: this.summary(e).state };
-  }
 
   /** Due now: every deferred recipient of one message, or of all. Returns how many messages. */
   async retry(id: string | null): Promise<number> {

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort, queueEnvelopes, queuedIds, RawClient, relayDoc, restartRelay, startRelay, type Relay } from '../smtp/harness.ts';
 import { startSink, type ReceivedMessage } from './sink.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 const MESSAGES = 300;
 const CLIENTS = 5;
@@ -29,17 +30,6 @@ const SLOW_MS: [number, number] = [20, 150];
 const LOAD_DEADLINE_MS = 55_000;
 const DRAIN_MS = 20_000;
 const TOTAL_MS = 85_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Msg {
   marker: string;

@@ -11,21 +11,11 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { LineLimit, MAX_LINE } from '../../src/delivery/line-limit.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const show = (buf: Buffer, max = 200) => JSON.stringify(buf.toString('latin1').slice(0, max)) + (buf.length > max ? `… (${buf.length} octets)` : '');

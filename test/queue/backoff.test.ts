@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nextAttempt, type RetryPolicy } from '../../src/queue/backoff.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 const S = 1000;
 const M = 60 * S;
@@ -15,17 +16,6 @@ const D = 24 * H;
 const policy: RetryPolicy = { firstMs: 5 * M, maxMs: H, lifetimeMs: 5 * D };
 const received = Date.UTC(2026, 0, 1, 12, 0, 0);
 const middle = () => 0.5; // jitter factor exactly 1
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function waitOf(p: RetryPolicy, attempts: number, now: number, random: () => number): number {
   const step = nextAttempt(p, attempts, received, now, random);

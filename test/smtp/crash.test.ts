@@ -17,6 +17,7 @@ import { RawClient, relayDoc, restartRelay, startRelay, type Relay } from './har
 import { mailwarden } from '../cli/helpers.ts';
 import { isEnvelope, type Envelope } from '../../src/queue/envelope.ts';
 import { QUEUE_ID } from '../../src/queue/queue-id.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 const MESSAGES = 300;
 const CLIENTS = 5;
@@ -24,17 +25,6 @@ const KILLS = 7; // at least 5 must happen
 const MIN_KILLS = 5;
 const MAX_ACKS_PER_ROUND = 25; // KILLS × this < MESSAGES, so the kills all fall inside the load
 const DEADLINE_MS = 70_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Msg {
   marker: string;
