@@ -19,6 +19,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { freePort, queueEnvelopes, queuedIds, RawClient, relayDoc, restartRelay, startRelay, type Relay } from '../smtp/harness.ts';
 import { startSink, type ReceivedMessage } from './sink.ts';
 import { mulberry32 } from '../support/prng.ts';
+import { conditions, deferred } from '../support/conditions.ts';
 
 const MESSAGES = 300;
 const CLIENTS = 5;
@@ -54,12 +55,6 @@ interface Worker {
 
 class Dead extends Error {}
 class Retry extends Error {}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = () => {};
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 /** One message with awkward lines: leading dots, a lone dot, 8-bit octets, a line just under the limit. */
 function makeMessage(rand: () => number, marker: string, w: Worker, big: boolean): Msg {
@@ -106,21 +101,7 @@ test('SIGKILL during delivery under load: every acknowledged message reaches the
   const loadDeadline = started + LOAD_DEADLINE_MS;
 
   // Everyone waits on state changes through this, never on a timer.
-  const waiters: { pred: () => boolean; done: () => void }[] = [];
-  const changed = () => {
-    for (const w of [...waiters]) if (w.pred()) waiters.splice(waiters.indexOf(w), 1), w.done();
-  };
-  const waitFor = (pred: () => boolean, what: string, ms: number): Promise<void> => {
-    if (pred()) return Promise.resolve();
-    return new Promise((done, fail) => {
-      const waiter = { pred, done: () => (clearTimeout(timer), done()) };
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        fail(new Error(`${ctx}: timed out after ${ms} ms waiting for ${what}`));
-      }, ms);
-      waiters.push(waiter);
-    });
-  };
+  const { changed, waitFor } = conditions(ctx);
 
   // The next hop: outlives every daemon; holds some messages for a while after
   // their final dot, before its 250 (a kill then lands mid-delivery).

@@ -18,6 +18,7 @@ import { mailwarden } from '../cli/helpers.ts';
 import { isEnvelope, type Envelope } from '../../src/queue/envelope.ts';
 import { QUEUE_ID } from '../../src/queue/queue-id.ts';
 import { mulberry32 } from '../support/prng.ts';
+import { conditions, deferred } from '../support/conditions.ts';
 
 const MESSAGES = 300;
 const CLIENTS = 5;
@@ -48,12 +49,6 @@ interface Worker {
 }
 
 class Dead extends Error {}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = () => {};
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 /** Builds one message with awkward lines: leading dots, a lone dot, 8-bit bytes, long lines. */
 function makeMessage(rand: () => number, marker: string, client: number, big: boolean): Msg {
@@ -118,21 +113,7 @@ test('SIGKILL at random moments under load loses no acknowledged message and lea
 
   // Everyone waits on state changes through this, never on a timer.
   let acks = 0;
-  const waiters: { pred: () => boolean; done: () => void }[] = [];
-  const changed = () => {
-    for (const w of [...waiters]) if (w.pred()) waiters.splice(waiters.indexOf(w), 1), w.done();
-  };
-  const waitFor = (pred: () => boolean, what: string, ms: number): Promise<void> => {
-    if (pred()) return Promise.resolve();
-    return new Promise((done, fail) => {
-      const waiter = { pred, done: () => (clearTimeout(timer), done()) };
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        fail(new Error(`${ctx}: timed out after ${ms} ms waiting for ${what}`));
-      }, ms);
-      waiters.push(waiter);
-    });
-  };
+  const { changed, waitFor } = conditions(ctx);
 
   let up = deferred();
   up.resolve();
