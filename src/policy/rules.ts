@@ -6,7 +6,7 @@
 import { accept, reject, type Decision, type RelayRight } from '../core/decision.ts';
 import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
-import { domainKey, parsePath } from '../address/path.ts';
+import { domainKey, parsePath, type PathResult } from '../address/path.ts';
 
 export interface Client {
   /** The address in the 128-bit space of `objects/ip.ts`. */
@@ -110,13 +110,19 @@ export function relayRight(snap: Snapshot, facts: TransactionFacts): { right: Re
 }
 
 /** MAIL FROM: the submission listener wants AUTH first; the path must parse. */
-export function decideSender(snap: Snapshot, facts: TransactionFacts, sender: string, opts: { wire?: boolean } = {}): Decision {
+/** `parsed`: the caller's own parsePath() of the same text with the same options, so that a hot path parses once. */
+export interface PathOpts {
+  wire?: boolean;
+  parsed?: PathResult;
+}
+
+export function decideSender(snap: Snapshot, facts: TransactionFacts, sender: string, opts: PathOpts = {}): Decision {
   const trail: string[] = [];
   if (facts.listener?.mode === 'submission' && facts.user === null) {
     trail.push(`listener "${facts.listener.name}" is a submission listener: AUTH is required before MAIL`);
     return reject({ stage: 'mail', rule: 'submission', code: 530, enhanced: '5.7.0', text: 'Authentication required', trail });
   }
-  const p = parsePath(sender, { allowNull: true, requireBrackets: opts.wire === true });
+  const p = opts.parsed ?? parsePath(sender, { allowNull: true, requireBrackets: opts.wire === true });
   if (!p.ok) {
     trail.push(`sender ${JSON.stringify(sender)}: ${p.reason}`);
     return reject({ stage: 'mail', rule: 'syntax', code: 501, enhanced: '5.1.7', text: 'Bad sender address syntax', trail });
@@ -126,7 +132,7 @@ export function decideSender(snap: Snapshot, facts: TransactionFacts, sender: st
 }
 
 /** RCPT TO: rules 3, 4, 5 and 6. */
-export function decideRecipient(snap: Snapshot, facts: TransactionFacts, recipient: string, opts: { wire?: boolean } = {}): Decision {
+export function decideRecipient(snap: Snapshot, facts: TransactionFacts, recipient: string, opts: PathOpts = {}): Decision {
   const trail: string[] = [];
   const { right, why } = relayRight(snap, facts);
   trail.push(why);
@@ -135,7 +141,7 @@ export function decideRecipient(snap: Snapshot, facts: TransactionFacts, recipie
     return reject({ stage: 'rcpt', rule, code: 554, enhanced: '5.7.1', text: RELAY_DENIED, trail });
   };
 
-  const p = parsePath(recipient, { allowNull: false, requireBrackets: opts.wire === true });
+  const p = opts.parsed ?? parsePath(recipient, { allowNull: false, requireBrackets: opts.wire === true });
   if (!p.ok) {
     if (p.routing && right === null) return denied('rule 5', `rule 5: recipient ${JSON.stringify(recipient)} carries a routing operator (${p.reason}) and the client has no relay right: refused`);
     trail.push(`recipient ${JSON.stringify(recipient)}: ${p.reason}`);

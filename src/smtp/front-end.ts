@@ -13,7 +13,7 @@ import { durationMs } from '../core/duration.ts';
 import { streamedBytes } from '../core/memory.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
-import { domainKey, parsePath } from '../address/path.ts';
+import { domainKey, parsePath, type PathResult } from '../address/path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
 import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
 import { newQueueId } from '../queue/queue-id.ts';
@@ -87,8 +87,7 @@ function utf8Problem(address: string, smtputf8: boolean): ReplyError | null {
  * <>, source route dropped); `key` is how two recipients are the same
  * mailbox (local part exact, domain normalised).
  */
-function acceptedPath(raw: string): { stored: string; key: string } {
-  const p = parsePath(raw, { allowNull: true, requireBrackets: true });
+function acceptedPath(p: PathResult): { stored: string; key: string } {
   if (!p.ok || p.kind === 'null') return { stored: '', key: '' };
   if (p.kind === 'postmaster') return { stored: p.local, key: 'postmaster' };
   return { stored: p.mailbox.given, key: `${p.mailbox.local}@${domainKey(p.mailbox.domain)}` };
@@ -188,7 +187,8 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       if (param) return refuse(smtpError(501, '5.5.4', 'Invalid parameter'), 'syntax', [param]);
       const bad = utf8Problem(raw, session.envelope.smtpUtf8 === true);
       if (bad) return refuse(bad, 'syntax', [bad.message]);
-      const d = decideSender(st.snap, facts(st), raw, { wire: true });
+      const parsed = parsePath(raw, { allowNull: true, requireBrackets: true });
+      const d = decideSender(st.snap, facts(st), raw, { wire: true, parsed });
       if (d.action !== 'accept') return refuse(decisionError(d), d.rule, d.trail);
       try {
         if (shared.spool.freeSpace() < st.snap.settings.limits.min_free_space) {
@@ -198,7 +198,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       } catch {
         return cb(smtpError(451, '4.3.0', 'Temporary local problem'));
       }
-      st.tx = { sender: acceptedPath(raw).stored, recipients: [], seen: new Set() };
+      st.tx = { sender: acceptedPath(parsed).stored, recipients: [], seen: new Set() };
       cb();
     },
 
@@ -218,12 +218,13 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         log({ action: 'reject', code: bad.responseCode, rule: 'syntax', trail: [bad.message] });
         return cb(refused(st, bad));
       }
-      const d = decideRecipient(st.snap, facts(st), raw, { wire: true });
+      const parsed = parsePath(raw, { allowNull: false, requireBrackets: true });
+      const d = decideRecipient(st.snap, facts(st), raw, { wire: true, parsed });
       if (d.action !== 'accept') {
         log({ action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
         return cb(refused(st, decisionError(d)));
       }
-      const { stored, key } = acceptedPath(raw);
+      const { stored, key } = acceptedPath(parsed);
       // One mailbox, one delivery: a repeat is acknowledged and costs no recipient slot.
       if (tx.seen.has(key)) {
         log({ action: 'accept', duplicate: true, code: d.code, kind: d.kind, rule: d.rule });
