@@ -11,6 +11,7 @@ import type { Logger } from './log/logger.ts';
 import { Spool } from './queue/spool.ts';
 import { QueueManager } from './queue/manager.ts';
 import { startControl } from './queue/control.ts';
+import { Quarantine } from './queue/quarantine.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { FrontEndShared } from './smtp/front-end.ts';
@@ -94,7 +95,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     onNewRevision = () => manager.settingsChanged();
     const running: RunningListener[] = await startListeners(snap, shared, tls);
     manager.load();
-    const control = await startControl(dataDir, manager, logger);
+    const control = await startControl(dataDir, manager, new Quarantine(spool), logger);
     const listeners = running.map((r) => ({ name: r.def.name, address: r.def.address, port: r.port, mode: r.def.mode }));
     logger.log('started', { revision: snap.revision, data: dataDir, tls: tls.source, listeners });
 

@@ -11,6 +11,7 @@ import { registerPolicyCommands } from './policy-commands.ts';
 import { registerInitCommand } from './init-command.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerQueueCommands } from './queue-commands.ts';
+import { registerQuarantineCommands } from './quarantine-commands.ts';
 
 const program = new Command();
 program
@@ -29,6 +30,7 @@ registerObjectCommands(program, dataOption);
 registerPolicyCommands(program, dataOption);
 registerStartCommand(program, dataOption);
 registerQueueCommands(program, dataOption);
+registerQuarantineCommands(program, dataOption);
 
 for (const cmd of program.commands) {
   cmd.exitOverride();

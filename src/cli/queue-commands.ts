@@ -15,6 +15,7 @@ import { recipientDomain } from '../delivery/routes.ts';
 import { domainKey } from '../address/path.ts';
 import { askDaemon, perform, type ControlAnswer, type ControlOp } from '../queue/control.ts';
 import { QueueManager } from '../queue/manager.ts';
+import { Quarantine } from '../queue/quarantine.ts';
 import { lockDataDir, DataDirInUse } from '../store/data-dir-lock.ts';
 import { openConfigStore } from '../store/data-dir.ts';
 import { SnapshotSource } from '../config/snapshot-source.ts';
@@ -22,7 +23,7 @@ import { SnapshotSource } from '../config/snapshot-source.ts';
 const STATES = ['queued', 'deferred', 'held'] as const;
 type State = (typeof STATES)[number];
 
-function openSpool(dataDir: string): Spool {
+export function openSpool(dataDir: string): Spool {
   // Corrupt files found while reading are moved aside; say so on stderr.
   return new Spool(resolve(dataDir), jsonLogger((l) => process.stderr.write(l)));
 }
@@ -33,7 +34,7 @@ export function stateOf(e: Envelope): State {
 }
 
 /** With no daemon running: the same operation on the files, under the lock. */
-async function offline(dataDir: string, op: ControlOp, id: string | null): Promise<ControlAnswer> {
+export async function offline(dataDir: string, op: ControlOp, id: string | null): Promise<ControlAnswer> {
   let lock;
   try {
     lock = lockDataDir(dataDir);
@@ -48,14 +49,14 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
     spool.open();
     const manager = new QueueManager({ spool, snapshot: () => source.get(), logger: jsonLogger((l) => process.stderr.write(l)), deliver: false });
     manager.load();
-    return await perform(manager, { op, id });
+    return await perform(manager, new Quarantine(spool), { op, id });
   } finally {
     store.close();
     lock.release();
   }
 }
 
-async function change(dataDir: string, op: ControlOp, id: string | null): Promise<number> {
+export async function change(dataDir: string, op: ControlOp, id: string | null): Promise<number> {
   const dir = resolve(dataDir);
   const answer = (await askDaemon(dir, { op, id })) ?? (await offline(dir, op, id));
   if (!answer.ok) throw new CliExit(EXIT_REFUSED, answer.error);

@@ -100,6 +100,44 @@ export interface DnsSettings {
   servers: string[];
 }
 
+/** What happens to a message when a required scan cannot be done. */
+export type ScanErrorPolicy = 'tempfail' | 'accept';
+
+export interface AntivirusSettings {
+  enabled: boolean;
+  /** clamd's address: "host:port" (TCP) or an absolute Unix socket path. */
+  clamd: string;
+  /** A message with malware: refused at end of DATA, kept in quarantine, or accepted and dropped. */
+  action: 'reject' | 'quarantine' | 'blackhole';
+  /** Larger messages are not sent to clamd (logged, and marked in a header). */
+  max_scan_size: number;
+  on_error: ScanErrorPolicy;
+  /** Silence from clamd while streaming, and the wait for its verdict. */
+  timeout: string;
+}
+
+export type SpamEngine = 'spamassassin' | 'rspamd';
+
+export interface AntispamSettings {
+  enabled: boolean;
+  engine: SpamEngine;
+  /** spamd's address: "host:port" or an absolute Unix socket path. */
+  spamd: string;
+  /** rspamd's base URL (its normal worker). */
+  rspamd: string;
+  /** From this score on, the message is refused at end of DATA; null: never. */
+  reject_score: number | null;
+  /** From this score on, the message is spam and spam_action applies. */
+  spam_score: number;
+  spam_action: 'quarantine' | 'tag' | 'off';
+  /** Put before the Subject of spam that is tagged; null: the Subject is left alone. */
+  subject_tag: string | null;
+  /** Larger messages are not sent to the engine (logged, and marked in a header). */
+  max_scan_size: number;
+  on_error: ScanErrorPolicy;
+  timeout: string;
+}
+
 export interface Settings {
   hostname: string;
   listeners: ListenerDef[];
@@ -114,6 +152,8 @@ export interface Settings {
   dns: DnsSettings;
   /** Where bounces that cannot be delivered go (and then no further); null: they are dropped with a log line. */
   postmaster: string | null;
+  antivirus: AntivirusSettings;
+  antispam: AntispamSettings;
   limits: Limits;
 }
 
@@ -123,6 +163,26 @@ export function defaultDelivery(): Delivery {
 
 export function defaultQueue(): QueueSettings {
   return { retry: { first: '5m', max: '1h' }, lifetime: '5d', delay_warning: null, bounce_max_size: 1_048_576 };
+}
+
+export function defaultAntivirus(): AntivirusSettings {
+  return { enabled: false, clamd: '127.0.0.1:3310', action: 'reject', max_scan_size: 52_428_800, on_error: 'tempfail', timeout: '60s' };
+}
+
+export function defaultAntispam(): AntispamSettings {
+  return {
+    enabled: false,
+    engine: 'spamassassin',
+    spamd: '127.0.0.1:783',
+    rspamd: 'http://127.0.0.1:11333',
+    reject_score: 15,
+    spam_score: 5,
+    spam_action: 'tag',
+    subject_tag: null,
+    max_scan_size: 1_048_576,
+    on_error: 'tempfail',
+    timeout: '30s',
+  };
 }
 
 export interface Limits {
@@ -201,6 +261,8 @@ export function embeddedDefaults(): Settings {
     queue: defaultQueue(),
     dns: { servers: [] },
     postmaster: null,
+    antivirus: defaultAntivirus(),
+    antispam: defaultAntispam(),
     limits: defaultLimits(),
   };
 }

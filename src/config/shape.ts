@@ -6,7 +6,7 @@
 
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
-import { defaultDelivery, defaultLimits, defaultQueue, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
+import { defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamSettings, type AntivirusSettings, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
 type Obj = Record<string, unknown>;
@@ -84,6 +84,19 @@ class Reader {
     return v;
   }
 
+  num(path: string, v: unknown, def: number, min: number, max: number): number {
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      this.f.error(path, `expected a number, got ${describe(v)}`);
+      return def;
+    }
+    if (v < min || v > max) {
+      this.f.error(path, `must be between ${min} and ${max}, got ${v}`);
+      return def;
+    }
+    return v;
+  }
+
   oneOf<T extends string>(path: string, v: unknown, choices: readonly T[], def?: T): T | undefined {
     if (v === undefined || v === null) {
       if (def === undefined) this.f.error(path, `is required (one of ${choices.join(', ')})`);
@@ -142,7 +155,7 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 99;
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'limits'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'limits'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -302,6 +315,32 @@ export function readSettings(raw: unknown, f: Findings): Settings {
   const dns: DnsSettings = { servers: r.names('dns.servers', dnsObj.servers) };
   const postmaster = top.postmaster === null || top.postmaster === undefined ? null : (r.string('postmaster', top.postmaster, { max: 320 }) ?? null);
 
+  const dav = defaultAntivirus();
+  const av = r.object('antivirus', top.antivirus, Object.keys(dav)) ?? {};
+  const antivirus: AntivirusSettings = {
+    enabled: r.bool('antivirus.enabled', av.enabled, dav.enabled),
+    clamd: r.string('antivirus.clamd', av.clamd, { def: dav.clamd, max: 1024 }) ?? dav.clamd,
+    action: r.oneOf('antivirus.action', av.action, ['reject', 'quarantine', 'blackhole'] as const, dav.action) ?? dav.action,
+    max_scan_size: r.int('antivirus.max_scan_size', av.max_scan_size, dav.max_scan_size, 1024, 2 ** 31 - 1),
+    on_error: r.oneOf('antivirus.on_error', av.on_error, ['tempfail', 'accept'] as const, dav.on_error) ?? dav.on_error,
+    timeout: duration('antivirus.timeout', av.timeout, dav.timeout, 100, 600_000),
+  };
+  const das = defaultAntispam();
+  const as = r.object('antispam', top.antispam, Object.keys(das)) ?? {};
+  const antispam: AntispamSettings = {
+    enabled: r.bool('antispam.enabled', as.enabled, das.enabled),
+    engine: r.oneOf('antispam.engine', as.engine, ['spamassassin', 'rspamd'] as const, das.engine) ?? das.engine,
+    spamd: r.string('antispam.spamd', as.spamd, { def: das.spamd, max: 1024 }) ?? das.spamd,
+    rspamd: r.string('antispam.rspamd', as.rspamd, { def: das.rspamd, max: 1024 }) ?? das.rspamd,
+    reject_score: as.reject_score === null ? null : r.num('antispam.reject_score', as.reject_score, das.reject_score ?? 15, -1000, 10_000),
+    spam_score: r.num('antispam.spam_score', as.spam_score, das.spam_score, -1000, 10_000),
+    spam_action: r.oneOf('antispam.spam_action', as.spam_action, ['quarantine', 'tag', 'off'] as const, das.spam_action) ?? das.spam_action,
+    subject_tag: as.subject_tag === null || as.subject_tag === undefined ? null : (r.string('antispam.subject_tag', as.subject_tag, { max: 64 }) ?? null),
+    max_scan_size: r.int('antispam.max_scan_size', as.max_scan_size, das.max_scan_size, 1024, 2 ** 31 - 1),
+    on_error: r.oneOf('antispam.on_error', as.on_error, ['tempfail', 'accept'] as const, das.on_error) ?? das.on_error,
+    timeout: duration('antispam.timeout', as.timeout, das.timeout, 100, 600_000),
+  };
+
   const lim = r.object('limits', top.limits, Object.keys(defaultLimits())) ?? {};
   const d = defaultLimits();
   const dur = (key: 'auth_failure_delay' | 'auth_failure_window' | 'idle_timeout' | 'shutdown_grace', min: number, max: number): string => {
@@ -328,5 +367,5 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     shutdown_grace: dur('shutdown_grace', 0, 3_600_000),
   };
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, limits };
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, limits };
 }

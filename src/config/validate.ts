@@ -13,6 +13,7 @@ import { domainKey, isDomainName, parsePath } from '../address/path.ts';
 import { durationMs } from '../core/duration.ts';
 import { existsSync } from 'node:fs';
 import { parseHostPort } from '../address/host-port.ts';
+import { parseEngineAddress } from '../scan/engine-address.ts';
 
 export interface Validation {
   settings: Settings;
@@ -44,6 +45,7 @@ export function validate(raw: unknown): Validation {
   checkRelaying(settings, networks, f);
   checkSmarthost(settings, f);
   checkQueueAndDns(settings, f);
+  checkScanning(settings, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
@@ -146,6 +148,32 @@ function checkQueueAndDns(s: Settings, f: Findings): void {
   }
   const ca = s.delivery.smarthost?.ca;
   if (ca !== undefined && !existsSync(ca)) f.warn('delivery.smarthost.ca', `${ca} does not exist (yet): delivery through the smarthost will fail until it does`);
+}
+
+function checkScanning(s: Settings, f: Findings): void {
+  const av = s.antivirus;
+  const clamd = parseEngineAddress(av.clamd, 3310);
+  if (!clamd.ok) f.error('antivirus.clamd', clamd.reason);
+  const as = s.antispam;
+  const spamd = parseEngineAddress(as.spamd, 783);
+  if (!spamd.ok) f.error('antispam.spamd', spamd.reason);
+  let url: URL | null = null;
+  try {
+    url = new URL(as.rspamd);
+  } catch {
+    f.error('antispam.rspamd', `"${as.rspamd}" is not a URL (e.g. http://127.0.0.1:11333)`);
+  }
+  if (url && url.protocol !== 'http:' && url.protocol !== 'https:') f.error('antispam.rspamd', 'must be an http:// or https:// URL');
+  if (as.reject_score !== null && as.reject_score <= as.spam_score && as.spam_action !== 'off') {
+    f.warn('antispam.reject_score', `not above spam_score (${as.spam_score}): every spam is refused and spam_action never applies`);
+  }
+  if (as.subject_tag !== null && !/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(as.subject_tag)) f.error('antispam.subject_tag', 'printable ASCII on one line, not starting or ending with a space (e.g. "[SPAM]")');
+  if (av.enabled && av.max_scan_size < s.limits.max_message_size) {
+    f.warn('antivirus.max_scan_size', `below limits.max_message_size (${s.limits.max_message_size}): larger messages pass without a malware scan (marked in a header)`);
+  }
+  if ((av.enabled || as.enabled) && !s.relaying.scan_relayed && (s.relaying.allowed_hosts.length > 0 || s.relaying.authenticated_relay.enabled)) {
+    f.warn('relaying.scan_relayed', 'off: mail from relay clients is not scanned');
+  }
 }
 
 function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {

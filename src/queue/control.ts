@@ -1,6 +1,7 @@
 // The daemon's control socket (DATA/control.sock, owner only): how the CLI's
-// queue commands reach the running queue manager, so that a hold or a delete
-// never races a delivery in flight. One JSON request line, one JSON answer
+// queue and quarantine commands reach the running queue manager, so that a
+// hold or a delete never races a delivery in flight, and a released
+// quarantined message is delivered at once. One JSON request line, one JSON answer
 // line. With no daemon running the CLI works on the files itself.
 
 import { chmodSync, rmSync } from 'node:fs';
@@ -9,8 +10,9 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.ts';
 import { QueueError, type QueueManager } from './manager.ts';
 import { QUEUE_ID } from './queue-id.ts';
+import type { Quarantine } from './quarantine.ts';
 
-export type ControlOp = 'retry' | 'hold' | 'release' | 'delete' | 'bounce';
+export type ControlOp = 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | 'quarantine-release' | 'quarantine-delete';
 export interface ControlRequest {
   op: ControlOp;
   /** A queue id, or null with op "retry" for every message. */
@@ -21,7 +23,7 @@ export type ControlAnswer = { ok: true; count: number } | { ok: false; error: st
 export const controlPath = (dataDir: string) => join(dataDir, 'control.sock');
 
 /** Carries out one request on a manager (the daemon's, or the CLI's own when none runs). */
-export async function perform(manager: QueueManager, req: ControlRequest): Promise<ControlAnswer> {
+export async function perform(manager: QueueManager, quarantine: Quarantine, req: ControlRequest): Promise<ControlAnswer> {
   try {
     if (req.id !== null && !QUEUE_ID.test(req.id)) return { ok: false, error: `"${String(req.id)}" is not a queue id` };
     if (req.id === null) {
@@ -43,6 +45,12 @@ export async function perform(manager: QueueManager, req: ControlRequest): Promi
       case 'bounce':
         await manager.bounce(req.id);
         break;
+      case 'quarantine-release':
+        await quarantine.release(req.id, manager);
+        break;
+      case 'quarantine-delete':
+        quarantine.delete(req.id);
+        break;
       default:
         return { ok: false, error: `unknown operation ${String(req.op)}` };
     }
@@ -53,7 +61,7 @@ export async function perform(manager: QueueManager, req: ControlRequest): Promi
   }
 }
 
-export async function startControl(dataDir: string, manager: QueueManager, logger: Logger): Promise<{ close(): Promise<void> }> {
+export async function startControl(dataDir: string, manager: QueueManager, quarantine: Quarantine, logger: Logger): Promise<{ close(): Promise<void> }> {
   const path = controlPath(dataDir);
   rmSync(path, { force: true }); // a stale socket of a crashed daemon (we hold the data-dir lock)
   const server: Server = createServer((sock) => {
@@ -71,8 +79,8 @@ export async function startControl(dataDir: string, manager: QueueManager, logge
       } catch {
         return void sock.end(JSON.stringify({ ok: false, error: 'bad request' }) + '\n');
       }
-      void perform(manager, req).then((answer) => {
-        logger.log('queue.admin', { op: req.op, id: req.id, ok: answer.ok, error: answer.ok ? undefined : answer.error });
+      void perform(manager, quarantine, req).then((answer) => {
+        logger.log(req.op.startsWith('quarantine-') ? 'quarantine.admin' : 'queue.admin', { op: req.op, id: req.id, ok: answer.ok, error: answer.ok ? undefined : answer.error });
         sock.end(JSON.stringify(answer) + '\n');
       });
     });

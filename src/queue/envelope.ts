@@ -71,6 +71,8 @@ export interface Envelope {
   bounce?: { of: string; level: 1 | 2; type: BounceType };
   /** A delay warning was sent. */
   delay_warned?: boolean;
+  /** Set while the message is in quarantine: why and when (src/scan). */
+  quarantine?: { at: string; rule: string; reason: string };
   /** What happened to the message, newest last (bounded). */
   history?: HistoryEntry[];
 }
@@ -83,4 +85,15 @@ export function isEnvelope(v: unknown): v is Envelope {
   if (!Array.isArray(v.recipients) || v.recipients.length === 0) return false;
   if (!v.recipients.every((r) => isObj(r) && typeof r.address === 'string' && (r.kind === 'inbound' || r.kind === 'relay') && typeof r.status === 'string')) return false;
   return isObj(v.client) && typeof v.client.address === 'string' && typeof v.size === 'number';
+}
+
+/** Entries kept in an envelope's history. */
+export const HISTORY_MAX = 30;
+
+/** Appends to an envelope's history, keeping the newest HISTORY_MAX entries. */
+export function addHistory(env: Envelope, at: number, event: string, detail?: string): void {
+  const h = (env.history ??= []);
+  const iso = new Date(at).toISOString();
+  h.push(detail === undefined ? { at: iso, event } : { at: iso, event, detail });
+  if (h.length > HISTORY_MAX) h.splice(0, h.length - HISTORY_MAX);
 }

@@ -22,11 +22,10 @@ import { createDns, type Dns } from '../delivery/resolver.ts';
 import { planRoute, recipientDomain, resolveTargets, routeOptions, type RoutePlan } from '../delivery/routes.ts';
 import type { Logger } from '../log/logger.ts';
 import { nextAttempt } from './backoff.ts';
-import type { BounceType, Envelope, EnvelopeRecipient } from './envelope.ts';
+import { addHistory, type BounceType, type Envelope, type EnvelopeRecipient } from './envelope.ts';
 import { queueNotification } from './notifications.ts';
 import type { Spool } from './spool.ts';
 
-const HISTORY_MAX = 30;
 /** Messages up to this size are read and sent in one piece; larger ones stream. */
 const READ_WHOLE = 256 * 1024;
 
@@ -415,9 +414,7 @@ export class QueueManager {
   }
 
   private history(env: Envelope, event: string, detail?: string): void {
-    const h = (env.history ??= []);
-    h.push(detail === undefined ? { at: new Date(this.now()).toISOString(), event } : { at: new Date(this.now()).toISOString(), event, detail });
-    if (h.length > HISTORY_MAX) h.splice(0, h.length - HISTORY_MAX);
+    addHistory(env, this.now(), event, detail);
   }
 
   /** After an attempt: notifications, then the envelope rewritten or the message removed. */

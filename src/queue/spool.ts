@@ -5,19 +5,69 @@
 // fsynced: the envelope's rename is the commit point. Only after commit()
 // resolves may the client hear 250.
 //
+// Quarantined messages (src/scan) are committed the same way into
+// quarantine/, which the queue manager never reads; a release moves them
+// into queue/ (message first, envelope last).
+//
 // At open, the spool recovers from a crash: tmp/ is emptied, a message in
-// queue/ without an envelope (never committed) is removed, and a file that
-// cannot be read moves to corrupt/ with a log line.
+// queue/ or quarantine/ without an envelope (never committed) is removed, and
+// a file that cannot be read moves to corrupt/ with a log line.
 
-import { closeSync, existsSync, fsync, mkdirSync, open, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlink, write, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsync, mkdirSync, open, openSync, read, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlink, write, writeSync } from 'node:fs';
 import { open as openHandle, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { isEnvelope, type Envelope } from './envelope.ts';
 import { QUEUE_ID } from './queue-id.ts';
 import type { Logger } from '../log/logger.ts';
+import { editHeaders, isEmptyEdit, type HeaderEdit } from '../scan/header-edit.ts';
+import type { MessageSource } from '../scan/spam-verdict.ts';
 
 const FLUSH_AT = 64 * 1024;
+/** How much of a message's start a header edit reads: header sections beyond this are only added to. */
+const HEAD_MAX = 256 * 1024;
+
+export type SpoolArea = 'queue' | 'quarantine';
+
+/**
+ * fsync of one directory, group-committed: messages that finish together
+ * share one. A rename is covered only by an fsync that starts after it, so a
+ * caller arriving while one runs waits for the next, which then covers
+ * everyone who arrived meanwhile.
+ */
+class DirSync {
+  private readonly path: string;
+  private handle: FileHandle | null = null;
+  private running: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  sync(): Promise<void> {
+    if (this.running === null) {
+      const run = (async () => {
+        this.handle ??= await openHandle(this.path, 'r');
+        await this.handle.sync();
+      })();
+      this.running = run.finally(() => {
+        this.running = null;
+      });
+      return this.running;
+    }
+    this.next ??= this.running.then(
+      () => this.again(),
+      () => this.again(),
+    );
+    return this.next;
+  }
+
+  private again(): Promise<void> {
+    this.next = null;
+    return this.sync();
+  }
+}
 
 export interface SpooledMessage {
   envelope: Envelope;
@@ -29,10 +79,10 @@ export class Spool {
   readonly tmpDir: string;
   readonly queueDir: string;
   readonly corruptDir: string;
+  readonly quarantineDir: string;
   private readonly logger: Logger;
-  private dirHandle: FileHandle | null = null;
-  private dirSyncRunning: Promise<void> | null = null;
-  private dirSyncNext: Promise<void> | null = null;
+  private readonly queueSync: DirSync;
+  private readonly quarantineSync: DirSync;
   private space: { at: number; bytes: number } | null = null;
 
   constructor(dataDir: string, logger: Logger) {
@@ -40,22 +90,32 @@ export class Spool {
     this.tmpDir = join(this.root, 'tmp');
     this.queueDir = join(this.root, 'queue');
     this.corruptDir = join(this.root, 'corrupt');
+    this.quarantineDir = join(this.root, 'quarantine');
     this.logger = logger;
+    this.queueSync = new DirSync(this.queueDir);
+    this.quarantineSync = new DirSync(this.quarantineDir);
+  }
+
+  dir(area: SpoolArea): string {
+    return area === 'queue' ? this.queueDir : this.quarantineDir;
   }
 
   /** Creates the directories and recovers from an interrupted run. */
   open(): void {
-    for (const d of [this.root, this.tmpDir, this.queueDir, this.corruptDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
-    const names = new Set(readdirSync(this.queueDir));
-    for (const name of names) {
-      const id = name.replace(/\.(eml|json)$/, '');
-      if (name.endsWith('.eml') && !names.has(`${id}.json`)) {
-        rmSync(join(this.queueDir, name), { force: true });
-        this.logger.log('spool.orphan_removed', { id, reason: 'message without envelope: never committed' });
-      } else if (name.endsWith('.json') && !names.has(`${id}.eml`)) {
-        this.quarantineCorrupt(name, 'envelope without message');
-      } else if (!name.endsWith('.eml') && !name.endsWith('.json')) {
-        this.quarantineCorrupt(name, 'unexpected file', false);
+    for (const d of [this.root, this.tmpDir, this.queueDir, this.corruptDir, this.quarantineDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const area of ['queue', 'quarantine'] as const) {
+      const dir = this.dir(area);
+      const names = new Set(readdirSync(dir));
+      for (const name of names) {
+        const id = name.replace(/\.(eml|json)$/, '');
+        if (name.endsWith('.eml') && !names.has(`${id}.json`)) {
+          rmSync(join(dir, name), { force: true });
+          this.logger.log('spool.orphan_removed', { id, area, reason: 'message without envelope: never committed' });
+        } else if (name.endsWith('.json') && !names.has(`${id}.eml`)) {
+          this.moveCorrupt(area, name, 'envelope without message');
+        } else if (!name.endsWith('.eml') && !name.endsWith('.json')) {
+          this.moveCorrupt(area, name, 'unexpected file', false);
+        }
       }
     }
     for (const name of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, name), { force: true, recursive: true });
@@ -77,46 +137,66 @@ export class Spool {
     return this.space.bytes;
   }
 
-  /** Every committed message, oldest first. Unreadable ones move to corrupt/. */
-  list(): SpooledMessage[] {
+  /** Every committed message of an area, oldest first. Unreadable ones move to corrupt/. */
+  list(area: SpoolArea = 'queue'): SpooledMessage[] {
     const out: SpooledMessage[] = [];
-    if (!existsSync(this.queueDir)) return out;
-    for (const name of readdirSync(this.queueDir).sort()) {
+    const dir = this.dir(area);
+    if (!existsSync(dir)) return out;
+    for (const name of readdirSync(dir).sort()) {
       if (!name.endsWith('.json')) continue;
-      const m = this.read(name.slice(0, -5));
+      const m = this.read(name.slice(0, -5), area);
       if (m) out.push(m);
     }
     return out;
   }
 
-  read(id: string): SpooledMessage | null {
+  read(id: string, area: SpoolArea = 'queue'): SpooledMessage | null {
     if (!QUEUE_ID.test(id)) return null;
-    const jsonPath = join(this.queueDir, `${id}.json`);
-    const messagePath = join(this.queueDir, `${id}.eml`);
+    const dir = this.dir(area);
+    const jsonPath = join(dir, `${id}.json`);
+    const messagePath = join(dir, `${id}.eml`);
     if (!existsSync(jsonPath)) return null;
     let envelope: unknown;
     try {
       envelope = JSON.parse(readFileSync(jsonPath, 'utf8'));
     } catch {
-      this.quarantineCorrupt(`${id}.json`, 'envelope is not JSON');
+      this.moveCorrupt(area, `${id}.json`, 'envelope is not JSON');
       return null;
     }
     if (!isEnvelope(envelope) || envelope.id !== id) {
-      this.quarantineCorrupt(`${id}.json`, 'envelope lacks required fields');
+      this.moveCorrupt(area, `${id}.json`, 'envelope lacks required fields');
       return null;
     }
     if (!existsSync(messagePath) || statSync(messagePath).size !== envelope.size) {
-      this.quarantineCorrupt(`${id}.json`, 'message file missing or of the wrong size');
+      this.moveCorrupt(area, `${id}.json`, 'message file missing or of the wrong size');
       return null;
     }
     return { envelope, messagePath };
   }
 
   /**
-   * Moves a broken message (both files) to corrupt/. With `wholeMessage`
-   * false only the named file moves: a stray "<id>" beside a good message
-   * must not take the message with it.
+   * Moves a quarantined message into the queue with its new envelope: the
+   * message first, then the envelope is written into queue/ (the commit
+   * point) and only then the quarantine's envelope goes. A crash in between
+   * leaves the message queued and a quarantine entry without its message,
+   * which recovery moves to corrupt/: it is delivered, never lost.
    */
+  async release(envelope: Envelope): Promise<void> {
+    const id = envelope.id;
+    if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
+    renameSync(join(this.quarantineDir, `${id}.eml`), join(this.queueDir, `${id}.eml`));
+    await this.update(envelope);
+    await this.quarantineSync.sync();
+    rmSync(join(this.quarantineDir, `${id}.json`), { force: true });
+  }
+
+  /** Removes a quarantined message (envelope first, as remove() does). */
+  removeQuarantined(id: string): void {
+    if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
+    rmSync(join(this.quarantineDir, `${id}.json`), { force: true });
+    rmSync(join(this.quarantineDir, `${id}.eml`), { force: true });
+  }
+
   /**
    * Rewrites a committed message's envelope atomically (temporary file,
    * fsync, rename, directory fsync): a crash leaves the old or the new one.
@@ -132,7 +212,7 @@ export class Spool {
       closeSync(fd);
     }
     renameSync(tmp, join(this.queueDir, `${envelope.id}.json`));
-    await this.syncQueueDir();
+    await this.syncDir('queue');
   }
 
   /**
@@ -150,33 +230,9 @@ export class Spool {
     });
   }
 
-  /**
-   * Makes the renames into queue/ durable. Group commit: messages that
-   * finish together share one directory fsync. A rename is covered only by
-   * an fsync that starts after it, so a caller arriving while one runs waits
-   * for the next, which then covers everyone who arrived meanwhile.
-   */
-  syncQueueDir(): Promise<void> {
-    if (this.dirSyncRunning === null) {
-      const run = (async () => {
-        this.dirHandle ??= await openHandle(this.queueDir, 'r');
-        await this.dirHandle.sync();
-      })();
-      this.dirSyncRunning = run.finally(() => {
-        this.dirSyncRunning = null;
-      });
-      return this.dirSyncRunning;
-    }
-    this.dirSyncNext ??= this.dirSyncRunning.then(
-      () => this.nextDirSync(),
-      () => this.nextDirSync(),
-    );
-    return this.dirSyncNext;
-  }
-
-  private nextDirSync(): Promise<void> {
-    this.dirSyncNext = null;
-    return this.syncQueueDir();
+  /** Makes the renames into an area durable (group commit, see DirSync). */
+  syncDir(area: SpoolArea): Promise<void> {
+    return area === 'queue' ? this.queueSync.sync() : this.quarantineSync.sync();
   }
 
   messagePath(id: string): string {
@@ -198,14 +254,19 @@ export class Spool {
     }
   }
 
-  private quarantineCorrupt(name: string, reason: string, wholeMessage = true): void {
+  /**
+   * Moves a broken message (both files) to corrupt/. With `wholeMessage`
+   * false only the named file moves: a stray "<id>" beside a good message
+   * must not take the message with it.
+   */
+  private moveCorrupt(area: SpoolArea, name: string, reason: string, wholeMessage = true): void {
     const id = name.replace(/\.(eml|json)$/, '');
     const names = wholeMessage ? [`${id}.json`, `${id}.eml`] : [name];
     for (const n of names) {
-      const from = join(this.queueDir, n);
-      if (existsSync(from)) renameSync(from, join(this.corruptDir, n));
+      const from = join(this.dir(area), n);
+      if (existsSync(from)) renameSync(from, join(this.corruptDir, area === 'queue' ? n : `quarantine-${n}`));
     }
-    this.logger.log('spool.corrupt', { id, file: wholeMessage ? undefined : name, reason, moved_to: this.corruptDir });
+    this.logger.log('spool.corrupt', { id, area, file: wholeMessage ? undefined : name, reason, moved_to: this.corruptDir });
   }
 }
 
@@ -213,8 +274,10 @@ export class SpoolWriter {
   readonly id: string;
   private readonly spool: Spool;
   /** Both temporary files are created as DATA starts, off the event loop, while the data arrives. */
-  private readonly messageFd: Promise<number>;
+  private messageFd: Promise<number>;
   private readonly envelopeFd: Promise<number>;
+  /** The message's temporary file; a header edit of a flushed message writes a new one. */
+  private tmpMessage: string;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private written = 0;
@@ -223,6 +286,7 @@ export class SpoolWriter {
   constructor(spool: Spool, id: string) {
     this.spool = spool;
     this.id = id;
+    this.tmpMessage = join(this.spool.tmpDir, `${this.id}.eml`);
     this.messageFd = openAsync(this.tmpMessage);
     this.envelopeFd = openAsync(this.tmpEnvelope);
     // Awaited later (or settled by abort); never an unhandled rejection meanwhile.
@@ -232,10 +296,6 @@ export class SpoolWriter {
 
   get size(): number {
     return this.written + this.pendingBytes;
-  }
-
-  private get tmpMessage(): string {
-    return join(this.spool.tmpDir, `${this.id}.eml`);
   }
 
   private get tmpEnvelope(): string {
@@ -268,14 +328,91 @@ export class SpoolWriter {
   }
 
   /**
-   * Makes the message durable under its queue id; 250 may follow when this
-   * resolves. Small writes, close and rename are synchronous (page cache and
-   * metadata: quicker than a trip through the thread pool); the fsyncs, which
-   * wait on the disk, run in the pool side by side; the directory fsync is
-   * shared with the messages that finish at the same time.
+   * The message written so far, for a scanner that wants it whole after DATA
+   * (spamd, rspamd): from memory while it is small, else from the temporary
+   * file, in bounded chunks.
    */
-  async commit(envelope: Omit<Envelope, 'size' | 'id'>): Promise<Envelope> {
+  async contents(): Promise<MessageSource> {
+    if (this.written === 0) {
+      const parts = [...this.pending];
+      return {
+        size: this.pendingBytes,
+        async *chunks() {
+          yield* parts;
+        },
+      };
+    }
+    await this.flush();
+    const path = this.tmpMessage;
+    const size = this.written;
+    return { size, chunks: () => createReadStream(path, { start: 0, end: size - 1, highWaterMark: 64 * 1024 }) };
+  }
+
+  /**
+   * Applies a header edit before commit. A message still in memory is edited
+   * there; one already in its file is copied into a new file with the new
+   * header section (only scanned messages past FLUSH_AT pay for the copy).
+   */
+  private async applyEdit(edit: HeaderEdit): Promise<void> {
+    if (this.written === 0) {
+      const whole = Buffer.concat(this.pending, this.pendingBytes);
+      const { out, replaced } = editHeaders(whole, edit, true);
+      this.pending = [out, whole.subarray(replaced)];
+      this.pendingBytes = out.length + whole.length - replaced;
+      return;
+    }
+    await this.flush();
+    const oldFd = await this.messageFd;
+    const oldPath = this.tmpMessage;
+    const size = this.written;
+    const headLen = Math.min(size, HEAD_MAX);
+    const head = Buffer.alloc(headLen);
+    const rfd = openSync(oldPath, 'r');
+    try {
+      let got = 0;
+      while (got < headLen) {
+        const n = await readAsync(rfd, head, got, headLen - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      const { out, replaced } = editHeaders(head, edit, headLen === size);
+      const newPath = `${oldPath}.edit`;
+      const nfd = await openAsync(newPath);
+      try {
+        await writeAllAsync(nfd, out);
+        const buf = Buffer.alloc(256 * 1024);
+        for (let pos = replaced; pos < size; ) {
+          const n = await readAsync(rfd, buf, 0, Math.min(buf.length, size - pos), pos);
+          if (n === 0) throw new Error('temporary message file ended early');
+          await writeAllAsync(nfd, buf.subarray(0, n));
+          pos += n;
+        }
+      } catch (err) {
+        closeSync(nfd);
+        rmSync(newPath, { force: true });
+        throw err;
+      }
+      closeSync(oldFd);
+      rmSync(oldPath, { force: true });
+      this.tmpMessage = newPath;
+      this.messageFd = Promise.resolve(nfd);
+      this.written = out.length + size - replaced;
+    } finally {
+      closeSync(rfd);
+    }
+  }
+
+  /**
+   * Makes the message durable under its queue id (in queue/, or in
+   * quarantine/); 250 may follow when this resolves. Small writes, close and
+   * rename are synchronous (page cache and metadata: quicker than a trip
+   * through the thread pool); the fsyncs, which wait on the disk, run in the
+   * pool side by side; the directory fsync is shared with the messages that
+   * finish at the same time.
+   */
+  async commit(envelope: Omit<Envelope, 'size' | 'id'>, opts: { edit?: HeaderEdit; area?: SpoolArea } = {}): Promise<Envelope> {
     if (this.done) throw new Error('spool writer already finished');
+    if (opts.edit && !isEmptyEdit(opts.edit)) await this.applyEdit(opts.edit);
     const [fd, ef] = await Promise.all([this.messageFd, this.envelopeFd]);
     if (this.pendingBytes > 0) writeAllSync(fd, this.takePending());
     const full: Envelope = { ...envelope, id: this.id, size: this.written };
@@ -285,11 +422,12 @@ export class SpoolWriter {
     this.done = true;
     closeSync(fd);
     closeSync(ef);
-    const queue = this.spool.queueDir;
+    const area = opts.area ?? 'queue';
+    const dir = this.spool.dir(area);
     // Message first, envelope last: the envelope's rename is the commit point.
-    renameSync(this.tmpMessage, join(queue, `${this.id}.eml`));
-    renameSync(this.tmpEnvelope, join(queue, `${this.id}.json`));
-    await this.spool.syncQueueDir();
+    renameSync(this.tmpMessage, join(dir, `${this.id}.eml`));
+    renameSync(this.tmpEnvelope, join(dir, `${this.id}.json`));
+    await this.spool.syncDir(area);
     return full;
   }
 
@@ -325,6 +463,15 @@ const fsyncAsync = promisify(fsync);
 
 function writeAsync(fd: number, data: Buffer, offset: number, length: number): Promise<number> {
   return new Promise((resolve, reject) => write(fd, data, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function readAsync(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+async function writeAllAsync(fd: number, data: Buffer): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await writeAsync(fd, data, off, data.length - off);
 }
 
 function writeAllSync(fd: number, data: Buffer): void {

@@ -17,6 +17,8 @@ import { domainKey, parsePath, type PathResult } from '../address/path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
 import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
 import { newQueueId } from '../queue/queue-id.ts';
+import { MessageScan } from '../scan/message-scan.ts';
+import type { ScanDecision } from '../scan/scan-policy.ts';
 import type { Spool } from '../queue/spool.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
@@ -270,6 +272,16 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         recipient: tx.recipients.length === 1 ? (tx.recipients[0]?.address ?? null) : null,
         date: new Date(),
       });
+      const right = relayRight(st.snap, facts(st)).right;
+      const scan = new MessageScan(st.snap.settings, {
+        queueId: id,
+        clientAddress: st.client.text,
+        helo: session.hostNameAppearsAs || '',
+        sender: tx.sender,
+        recipients: tx.recipients.map((r) => r.address),
+        user: st.user,
+        relayed: right !== null,
+      });
       shared.inFlight.count++;
       const finish = (err: Error | null, message?: string) => {
         st.tx = null;
@@ -278,21 +290,42 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         cb(err, message);
       };
       (async () => {
-        await writer.write(Buffer.from(header, 'utf8'));
+        const head = Buffer.from(header, 'utf8');
+        await Promise.all([writer.write(head), scan.feed(head)]);
         let writing = true;
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           streamedBytes(chunk.length);
-          if (writing && guard.feed(chunk)) await writer.write(chunk);
+          if (writing && guard.feed(chunk)) await Promise.all([writer.write(chunk), scan.feed(chunk)]);
           else writing = false;
         }
         const problem = guard.finish();
         if (problem) {
+          scan.abort();
           await writer.abort();
           const [code, enhanced, text] = PROBLEM_REPLY[problem];
           logger.log('data.refused', { id, cid: session.id, client: st.client.text, problem, bytes: guard.bytes, code, enhanced });
           return finish(smtpError(code, enhanced, text));
         }
-        const right = relayRight(st.snap, facts(st)).right;
+        const verdict: ScanDecision | null = scan.active ? await scan.finish(() => writer.contents()) : null;
+        const scanLog = verdict ? { rule: verdict.rule, ...verdict.log } : { virus: { scanned: false, why: 'disabled' }, spam: { scanned: false, why: 'disabled' } };
+        if (verdict && (verdict.action === 'reject' || verdict.action === 'tempfail' || verdict.action === 'blackhole')) {
+          await writer.abort();
+          logger.log(verdict.action === 'blackhole' ? 'scan.blackholed' : 'scan.refused', {
+            id,
+            cid: session.id,
+            client: st.client.text,
+            sender: tx.sender,
+            recipients: tx.recipients.map((r) => r.address),
+            relayed: right !== null,
+            action: verdict.action,
+            code: verdict.reply?.code ?? 250,
+            rule: verdict.rule,
+            reason: verdict.reason,
+            scan: scanLog,
+          });
+          if (verdict.reply) return finish(smtpError(verdict.reply.code, verdict.reply.enhanced, verdict.reply.text));
+          return finish(null, `2.0.0 Ok: queued as ${id}`);
+        }
         const recipients: EnvelopeRecipient[] = tx.recipients.map((r) => {
           const e: EnvelopeRecipient = { address: r.address, kind: r.decision.kind ?? 'inbound', rule: r.decision.rule, status: 'queued' };
           if (r.notify) e.notify = r.notify;
@@ -312,8 +345,10 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           smtputf8: session.envelope.smtpUtf8 === true,
         };
         if (dsn?.ret || dsn?.envid) envelope.dsn = { ret: dsn.ret === 'FULL' || dsn.ret === 'HDRS' ? dsn.ret : null, envid: dsn.envid ?? null };
-        const saved = await writer.commit(envelope);
-        logger.log('queued', {
+        const quarantined = verdict?.action === 'quarantine';
+        if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: verdict.rule, reason: verdict.reason };
+        const saved = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(verdict ? { edit: verdict } : {}) });
+        logger.log(quarantined ? 'quarantined' : 'queued', {
           id,
           cid: session.id,
           client: st.client.text,
@@ -323,10 +358,13 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           relayed: envelope.relayed,
           size: saved.size,
           revision: st.snap.revision,
+          scan: scanLog,
+          ...(quarantined ? { reason: verdict.reason } : {}),
         });
         finish(null, `2.0.0 Ok: queued as ${id}`);
-        shared.onQueued?.(saved);
+        if (!quarantined) shared.onQueued?.(saved);
       })().catch(async (err: unknown) => {
+        scan.abort();
         await writer.abort();
         logger.log('data.error', { id, cid: session.id, error: err instanceof Error ? err.message : String(err) });
         finish(smtpError(451, '4.3.0', 'Temporary local problem, please try again'));
