@@ -48,11 +48,6 @@ export class MessageScan {
     }
   }
 
-  /** Whether any engine will look at this message. */
-  get active(): boolean {
-    return this.virusSkip === null || this.spamSkip === null;
-  }
-
   /** The next octets of the message (as spooled) for clamd. */
   async feed(chunk: Buffer): Promise<void> {
     if (!this.clamd || this.tooBig) return;

@@ -306,9 +306,10 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           logger.log('data.refused', { id, cid: session.id, client: st.client.text, problem, bytes: guard.bytes, code, enhanced });
           return finish(smtpError(code, enhanced, text));
         }
-        const verdict: ScanDecision | null = scan.active ? await scan.finish(() => writer.contents()) : null;
-        const scanLog = verdict ? { rule: verdict.rule, ...verdict.log } : { virus: { scanned: false, why: 'disabled' }, spam: { scanned: false, why: 'disabled' } };
-        if (verdict && (verdict.action === 'reject' || verdict.action === 'tempfail' || verdict.action === 'blackhole')) {
+        // Without an active engine this is a pure decision (no I/O) that still says why nothing scanned.
+        const verdict: ScanDecision = await scan.finish(() => writer.contents());
+        const scanLog = { rule: verdict.rule, ...verdict.log };
+        if (verdict.action === 'reject' || verdict.action === 'tempfail' || verdict.action === 'blackhole') {
           await writer.abort();
           logger.log(verdict.action === 'blackhole' ? 'scan.blackholed' : 'scan.refused', {
             id,
@@ -345,9 +346,9 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           smtputf8: session.envelope.smtpUtf8 === true,
         };
         if (dsn?.ret || dsn?.envid) envelope.dsn = { ret: dsn.ret === 'FULL' || dsn.ret === 'HDRS' ? dsn.ret : null, envid: dsn.envid ?? null };
-        const quarantined = verdict?.action === 'quarantine';
+        const quarantined = verdict.action === 'quarantine';
         if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: verdict.rule, reason: verdict.reason };
-        const saved = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(verdict ? { edit: verdict } : {}) });
+        const saved = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', edit: verdict });
         logger.log(quarantined ? 'quarantined' : 'queued', {
           id,
           cid: session.id,
