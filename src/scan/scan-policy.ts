@@ -60,7 +60,8 @@ function foldList(prefix: string, items: string[]): string {
   let line = prefix;
   items.forEach((item, i) => {
     const piece = item + (i < items.length - 1 ? ',' : '');
-    if (line.length + piece.length > 76 && line.trim() !== '') {
+    const current = line.length - (line.lastIndexOf('\n') + 1);
+    if (current + piece.length > 76 && !/[=\t]$/.test(line)) {
       lines.push(line);
       line = '\t';
     }

@@ -360,7 +360,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           size: saved.size,
           revision: st.snap.revision,
           scan: scanLog,
-          ...(quarantined ? { reason: verdict.reason } : {}),
+          ...(quarantined ? { rule: verdict.rule, reason: verdict.reason } : {}),
         });
         finish(null, `2.0.0 Ok: queued as ${id}`);
         if (!quarantined) shared.onQueued?.(saved);

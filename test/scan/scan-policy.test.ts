@@ -95,6 +95,7 @@ test('a long list of rules is folded below 78 octets per line', () => {
   const status = d.add.find((h) => h.startsWith('X-Spam-Status'))!;
   for (const line of status.split('\r\n')) assert.ok(line.length <= 78, line);
   assert.ok(status.split('\r\n').slice(1).every((l) => l.startsWith('\t')));
+  assert.match(status.split('\r\n')[1] ?? '', /^\ttests=SOME_LONG_RULE_NAME_0,/, 'the list starts on the tests= line');
   assert.equal(status.replace(/\r\n\t/g, '').match(/SOME_LONG_RULE_NAME_/g)?.length, 40);
   assert.match(status, /^X-Spam-Status: No, score=2\.0 required=5\.0 engine=spamassassin/);
 });
