@@ -175,3 +175,19 @@ test('clamd stopped: 451 4.7.0 and nothing queued (fail closed)', { skip }, asyn
   assert.equal(log.rule, 'antivirus.on_error');
   assert.doesNotMatch(headerOf(stored(relay, queued(relay)[0]!)), /X-Mailwarden-Virus/, 'a clean message gets no virus header');
 });
+
+test('with the daemon stopped, quarantine release works on the files (under the lock) and the message is queued', { skip }, async (t) => {
+  const relay = await relayWith(t, { action: 'quarantine' });
+  const r = await sendMessage(relay.ports.mx, { client: OUTSIDE, message: SAMPLES[0]![1]() });
+  assert.deepEqual(quarantined(relay), [r.id]);
+  assert.equal(await relay.stop(), 0);
+  const rel = await runCli(['quarantine', 'release', r.id!, '--data', relay.dataDir]);
+  assert.equal(rel.status, 0, rel.stderr);
+  assert.deepEqual(quarantined(relay), []);
+  const list = await runCli(['queue', 'list', '--json', '--data', relay.dataDir]);
+  const envs = JSON.parse(list.stdout) as { id: string; quarantine?: unknown; history?: { event: string; detail?: string }[] }[];
+  assert.deepEqual(envs.map((e) => e.id), [r.id]);
+  assert.equal(envs[0]!.quarantine, undefined);
+  assert.equal(envs[0]!.history?.at(-1)?.event, 'released from quarantine');
+  assert.match(envs[0]!.history?.at(-1)?.detail ?? '', new RegExp(`was: malware found: ${CLAMD_EICAR_NAME.replace(/\./g, '\\.')}`));
+});
