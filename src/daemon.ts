@@ -12,6 +12,8 @@ import { Spool } from './queue/spool.ts';
 import { QueueManager } from './queue/manager.ts';
 import { startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
+import { AntispamChecks } from './antispam/checks.ts';
+import { openGreylist } from './antispam/greylist.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { FrontEndShared } from './smtp/front-end.ts';
@@ -88,6 +90,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
     };
+    const greylist = openGreylist(dataDir, () => {
+      const g = source.peek().settings.antispam.greylisting;
+      return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
+    });
+    shared.checks = new AntispamChecks({ greylist: greylist.store });
     // The manager reads settings many times per message: it takes the snapshot
     // last seen, and its heartbeat (source.get()) notices new revisions.
     const manager = new QueueManager({ spool, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
@@ -110,6 +117,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await stopListeners(running, shared, grace);
           await control.close();
           await manager.stop(grace);
+          greylist.close();
           store.close();
           lock.release();
           logger.log('stopped', {});

@@ -118,7 +118,42 @@ export interface AntivirusSettings {
 
 export type SpamEngine = 'spamassassin' | 'rspamd';
 
+/** A DNS blocklist: a client (or origin) listed here is refused or scored. */
+export interface DnsblDef {
+  zone: string;
+  /** The answers that count: addresses and ranges ("127.0.0.2-127.0.0.11"); empty: any answer in 127.0.0.0/8. */
+  answers: string[];
+  action: 'reject' | 'score';
+  /** For action score: points added to the message's spam score. */
+  score: number;
+}
+
+/** The checks an exception can skip. */
+export type CheckName = 'dnsbl' | 'spf' | 'helo' | 'greylisting';
+export const CHECK_NAMES: readonly CheckName[] = ['dnsbl', 'spf', 'helo', 'greylisting'];
+
+export interface AntispamException {
+  /** Network objects: the connecting client or the origin address in one of them. */
+  networks: string[];
+  /** Sender addresses: "user@example.com", "example.com" or "*@example.com" (every sender of the domain). */
+  senders: string[];
+  /** The checks skipped; empty: all of them. */
+  skip: CheckName[];
+  comment?: string;
+}
+
+export interface GreylistSettings {
+  enabled: boolean;
+  /** A retry earlier than this after the first attempt is still refused. */
+  delay: string;
+  /** A first attempt not retried within this long is forgotten. */
+  expiry: string;
+  /** A triplet that passed is remembered this long after its last message. */
+  lifetime: string;
+}
+
 export interface AntispamSettings {
+  /** The content engine (spamd or rspamd); the checks below have their own switches. */
   enabled: boolean;
   engine: SpamEngine;
   /** spamd's address: "host:port" or an absolute Unix socket path. */
@@ -136,6 +171,14 @@ export interface AntispamSettings {
   max_scan_size: number;
   on_error: ScanErrorPolicy;
   timeout: string;
+  dnsbl: DnsblDef[];
+  /** SPF on the origin address; `action` for a fail. */
+  spf: { enabled: boolean; action: 'reject' | 'tag' };
+  helo_checks: boolean;
+  greylisting: GreylistSettings;
+  exceptions: AntispamException[];
+  /** Per DNS question of the checks (blocklists, SPF); a timeout skips the check. */
+  dns_timeout: string;
 }
 
 export interface Settings {
@@ -182,6 +225,12 @@ export function defaultAntispam(): AntispamSettings {
     max_scan_size: 1_048_576,
     on_error: 'tempfail',
     timeout: '30s',
+    dnsbl: [],
+    spf: { enabled: false, action: 'tag' },
+    helo_checks: false,
+    greylisting: { enabled: false, delay: '5m', expiry: '4h', lifetime: '36d' },
+    exceptions: [],
+    dns_timeout: '5s',
   };
 }
 

@@ -6,7 +6,7 @@
 
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
-import { defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamSettings, type AntivirusSettings, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
+import { defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
 type Obj = Record<string, unknown>;
@@ -339,6 +339,46 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     max_scan_size: r.int('antispam.max_scan_size', as.max_scan_size, das.max_scan_size, 1024, 2 ** 31 - 1),
     on_error: r.oneOf('antispam.on_error', as.on_error, ['tempfail', 'accept'] as const, das.on_error) ?? das.on_error,
     timeout: duration('antispam.timeout', as.timeout, das.timeout, 100, 600_000),
+    dnsbl: r.list('antispam.dnsbl', as.dnsbl, (p, v): DnsblDef | undefined => {
+      const o = r.object(p, v, ['zone', 'answers', 'action', 'score']);
+      if (!o) return undefined;
+      return {
+        zone: r.string(at(p, 'zone'), o.zone, { required: true, max: 255 }) ?? '',
+        answers: r.names(at(p, 'answers'), o.answers),
+        action: r.oneOf(at(p, 'action'), o.action, ['reject', 'score'] as const, 'reject') ?? 'reject',
+        score: r.num(at(p, 'score'), o.score, 5, -1000, 1000),
+      };
+    }),
+    spf: (() => {
+      const o = r.object('antispam.spf', as.spf, ['enabled', 'action']) ?? {};
+      return { enabled: r.bool('antispam.spf.enabled', o.enabled, das.spf.enabled), action: r.oneOf('antispam.spf.action', o.action, ['reject', 'tag'] as const, das.spf.action) ?? das.spf.action };
+    })(),
+    helo_checks: r.bool('antispam.helo_checks', as.helo_checks, das.helo_checks),
+    greylisting: (() => {
+      const dg = das.greylisting;
+      // `greylisting: true` is short for `{ enabled: true }`.
+      const raw = typeof as.greylisting === 'boolean' ? { enabled: as.greylisting } : as.greylisting;
+      const o = r.object('antispam.greylisting', raw, Object.keys(dg)) ?? {};
+      return {
+        enabled: r.bool('antispam.greylisting.enabled', o.enabled, dg.enabled),
+        delay: duration('antispam.greylisting.delay', o.delay, dg.delay, 100, 86_400_000),
+        expiry: duration('antispam.greylisting.expiry', o.expiry, dg.expiry, 1000, 7 * 86_400_000),
+        lifetime: duration('antispam.greylisting.lifetime', o.lifetime, dg.lifetime, 1000, 400 * 86_400_000),
+      };
+    })(),
+    exceptions: r.list('antispam.exceptions', as.exceptions, (p, v): AntispamException | undefined => {
+      const o = r.object(p, v, ['networks', 'senders', 'skip', 'comment']);
+      if (!o) return undefined;
+      const e: AntispamException = {
+        networks: r.names(at(p, 'networks'), o.networks),
+        senders: r.list(at(p, 'senders'), o.senders, (q, s) => r.string(q, s, { required: true, max: 320 })),
+        skip: r.list(at(p, 'skip'), o.skip, (q, s) => r.oneOf(q, s, CHECK_NAMES)),
+      };
+      const comment = r.string(at(p, 'comment'), o.comment);
+      if (comment !== undefined) e.comment = comment;
+      return e;
+    }),
+    dns_timeout: duration('antispam.dns_timeout', as.dns_timeout, das.dns_timeout, 100, 60_000),
   };
 
   const lim = r.object('limits', top.limits, Object.keys(defaultLimits())) ?? {};

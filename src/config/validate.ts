@@ -14,6 +14,7 @@ import { durationMs } from '../core/duration.ts';
 import { existsSync } from 'node:fs';
 import { parseHostPort } from '../address/host-port.ts';
 import { parseEngineAddress } from '../scan/engine-address.ts';
+import { parseAnswerRange } from '../antispam/dnsbl.ts';
 
 export interface Validation {
   settings: Settings;
@@ -46,6 +47,7 @@ export function validate(raw: unknown): Validation {
   checkSmarthost(settings, f);
   checkQueueAndDns(settings, f);
   checkScanning(settings, f);
+  checkAntispamChecks(settings, networks, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
@@ -173,6 +175,38 @@ function checkScanning(s: Settings, f: Findings): void {
   }
   if ((av.enabled || as.enabled) && !s.relaying.scan_relayed && (s.relaying.allowed_hosts.length > 0 || s.relaying.authenticated_relay.enabled)) {
     f.warn('relaying.scan_relayed', 'off: mail from relay clients is not scanned');
+  }
+}
+
+function checkAntispamChecks(s: Settings, networks: NetworkIndex, f: Findings): void {
+  const as = s.antispam;
+  const zones = new Map<string, number>();
+  as.dnsbl.forEach((d, i) => {
+    const p = at('antispam.dnsbl', i);
+    const zone = d.zone.replace(/\.$/, '');
+    if (d.zone && !isDomainName(zone)) f.error(at(p, 'zone'), `"${d.zone}" is not a DNS zone name`);
+    const prev = zones.get(zone.toLowerCase());
+    if (prev !== undefined) f.warn(at(p, 'zone'), `"${d.zone}" is already listed at antispam.dnsbl[${prev}]`);
+    zones.set(zone.toLowerCase(), i);
+    d.answers.forEach((a, j) => {
+      const r = parseAnswerRange(a);
+      if (!r.ok) f.error(at(at(p, 'answers'), j), r.reason);
+    });
+  });
+  as.exceptions.forEach((e, i) => {
+    const p = at('antispam.exceptions', i);
+    if (e.networks.length === 0 && e.senders.length === 0) f.error(p, 'names neither networks nor senders: it would match nothing');
+    checkNetworkRefs(at(p, 'networks'), e.networks, networks, f);
+    e.senders.forEach((snd, j) => {
+      const domain = snd.startsWith('*@') ? snd.slice(2) : snd.includes('@') ? null : snd;
+      const ok = domain !== null ? isDomainName(domain) : parsePath(snd).ok;
+      if (!ok) f.error(at(at(p, 'senders'), j), `"${snd}" is neither an address, a domain nor *@domain`);
+    });
+  });
+  const g = as.greylisting;
+  if (durationMs(g.delay) >= durationMs(g.expiry)) f.error('antispam.greylisting.delay', `must be shorter than antispam.greylisting.expiry (${g.expiry}): no retry could ever pass`);
+  if ((as.spf.enabled || as.dnsbl.length > 0) && s.dns.servers.length === 0) {
+    f.warn('dns.servers', 'empty: the blocklist and SPF checks ask the system resolver (public blocklists refuse queries from big public resolvers)');
   }
 }
 

@@ -51,7 +51,7 @@ export function editHeaders(head: Buffer, edit: HeaderEdit, complete: boolean): 
 }
 
 /** Each field with its continuation lines and its final CRLF, in order. */
-function splitFields(section: string): string[] {
+export function splitFields(section: string): string[] {
   const fields: string[] = [];
   let i = 0;
   while (i < section.length) {

@@ -9,7 +9,7 @@ import { durationMs } from '../core/duration.ts';
 import { ClamdScan } from './clamd.ts';
 import { parseEngineAddress } from './engine-address.ts';
 import { rspamdCheck } from './rspamd.ts';
-import { decideScan, type NotScanned, type ScanDecision, type SpamOutcome, type VirusOutcome } from './scan-policy.ts';
+import { decideScan, type CheckContribution, type NotScanned, type ScanDecision, type SpamOutcome, type VirusOutcome } from './scan-policy.ts';
 import type { MessageSource, SpamVerdict } from './spam-verdict.ts';
 import { spamdCheck } from './spamd.ts';
 
@@ -66,9 +66,9 @@ export class MessageScan {
   }
 
   /** Waits for the verdicts; `contents` gives the whole message for the spam engine. */
-  async finish(contents: () => Promise<MessageSource>): Promise<ScanDecision> {
+  async finish(contents: () => Promise<MessageSource>, checks?: CheckContribution): Promise<ScanDecision> {
     const [virus, spam] = await Promise.all([this.virusOutcome(), this.spamOutcome(contents)]);
-    return decideScan({ antivirus: this.settings.antivirus, antispam: this.settings.antispam, virus, spam });
+    return decideScan({ antivirus: this.settings.antivirus, antispam: this.settings.antispam, virus, spam, ...(checks ? { checks } : {}) });
   }
 
   private async virusOutcome(): Promise<VirusOutcome> {

@@ -13,7 +13,7 @@ import type { SpamVerdict } from './spam-verdict.ts';
 export type NotScanned = 'disabled' | 'relayed' | 'too_big';
 
 export type VirusOutcome = { scanned: false; why: NotScanned } | { scanned: true; verdict: ClamdVerdict; ms: number };
-export type SpamOutcome = { scanned: false; why: NotScanned } | { scanned: true; engine: SpamEngine; verdict: SpamVerdict; ms: number };
+export type SpamOutcome = { scanned: false; why: NotScanned } | { scanned: true; engine: SpamEngine | 'checks'; verdict: SpamVerdict; ms: number };
 
 export type ScanAction = 'accept' | 'reject' | 'tempfail' | 'quarantine' | 'blackhole';
 
@@ -34,11 +34,19 @@ export interface ScanDecision {
   log: { virus: Record<string, unknown>; spam: Record<string, unknown> };
 }
 
+/** What the origin checks (src/antispam) add: blocklist points and symbols, and their headers. */
+export interface CheckContribution {
+  points: number;
+  symbols: string[];
+  headers: string[];
+}
+
 export interface ScanInput {
   antivirus: AntivirusSettings;
   antispam: AntispamSettings;
   virus: VirusOutcome;
   spam: SpamOutcome;
+  checks?: CheckContribution;
 }
 
 const SPAM_HEADERS = ['X-Spam-Status', 'X-Spam-Score', 'X-Spam-Flag', 'X-Mailwarden-Spam'];
@@ -75,12 +83,29 @@ function notScannedText(why: NotScanned, setting: string): string {
   return why === 'too_big' ? `not scanned (larger than ${setting})` : `not scanned (${why})`;
 }
 
+/**
+ * The spam outcome with the check points added: to the engine's score when
+ * it scored, or as the whole score (engine "checks") when no engine ran.
+ */
+function withChecks(spam: SpamOutcome, c: CheckContribution | undefined): SpamOutcome {
+  if (!c || (c.points === 0 && c.symbols.length === 0)) return spam;
+  if (spam.scanned && spam.verdict.result === 'scored') {
+    const v = spam.verdict;
+    return { ...spam, verdict: { ...v, score: v.score + c.points, symbols: [...v.symbols, ...c.symbols] } };
+  }
+  if (spam.scanned) return spam; // the engine failed: its on_error decides
+  return { scanned: true, engine: 'checks', verdict: { result: 'scored', score: c.points, required: null, symbols: c.symbols }, ms: 0 };
+}
+
 export function decideScan(input: ScanInput): ScanDecision {
-  const { antivirus: av, antispam: as, virus, spam } = input;
-  const add: string[] = [];
+  const { antivirus: av, antispam: as, virus } = input;
+  const spam = withChecks(input.spam, input.checks);
+  const add: string[] = [...(input.checks?.headers ?? [])];
   const remove: string[] = [];
   let subjectTag: string | null = null;
   const log = { virus: virusLog(virus), spam: spamLog(spam) };
+  // Our Authentication-Results replace any that claim to be ours.
+  if (input.checks?.headers.length) remove.push('Authentication-Results');
   const out = (action: ScanAction, rule: string, reason: string, reply: ScanDecision['reply'] = null): ScanDecision => ({ action, rule, reply, reason, add, remove, subjectTag, log });
 
   // Headers first: a quarantined message keeps them, so that a release delivers it as it would have passed.

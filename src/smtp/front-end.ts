@@ -18,6 +18,9 @@ import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, t
 import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import { MessageScan } from '../scan/message-scan.ts';
+import type { AntispamChecks, ConnectionFacts, Refusal } from '../antispam/checks.ts';
+import type { DnsblOutcome } from '../antispam/dnsbl.ts';
+import { HeaderCollector } from '../antispam/header-collector.ts';
 import type { ScanDecision } from '../scan/scan-policy.ts';
 import type { Spool } from '../queue/spool.ts';
 import { AuthThrottle } from './auth-throttle.ts';
@@ -38,6 +41,8 @@ export interface FrontEndShared {
   onQueued?: (envelope: Envelope) => void;
   /** In-flight DATA commits, so that shutdown can wait for them. */
   inFlight: { count: number; idle: () => void };
+  /** The origin checks (blocklists, SPF, HELO, greylisting); absent: none run. */
+  checks?: AntispamChecks;
 }
 
 interface Transaction {
@@ -55,6 +60,13 @@ interface ConnState {
   user: string | null;
   errors: number;
   tx: Transaction | null;
+  /** What the origin checks know of this client. */
+  origin: ConnectionFacts;
+  /** The blocklist answer at connect, when it waits for MAIL FROM or scores. */
+  dnsbl: DnsblOutcome | null;
+  /** Check results of the connection (at connect), and of the transaction so far. */
+  connectLog: Record<string, unknown>;
+  checkLog: Record<string, unknown>;
 }
 
 const PROBLEM_REPLY: Record<DataProblem, [number, string, string]> = {
@@ -64,6 +76,10 @@ const PROBLEM_REPLY: Record<DataProblem, [number, string, string]> = {
   nul: [550, '5.5.2', 'NUL in message'],
   loop: [554, '5.4.6', 'Too many Received headers: mail loop'],
 };
+
+function refusalError(r: Refusal): ReplyError {
+  return smtpError(r.code, r.enhanced, r.text);
+}
 
 function verifyAsync(password: string, stored: string | undefined): Promise<boolean> {
   const m = stored ? /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/.exec(stored) : null;
@@ -138,11 +154,36 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       }
       // AUTH is neither offered nor accepted before TLS (it comes back in onSecure).
       if (!session.secure) session.disabledCommands = ['AUTH'];
-      const st: ConnState = { snap, client, counted: true, user: null, errors: 0, tx: null };
+      const origin: ConnectionFacts = { ip: client.ip, text: client.text, upstream: snap.upstream.match(client.ip) !== null, relayHost: trusted };
+      const st: ConnState = { snap, client, counted: true, user: null, errors: 0, tx: null, origin, dnsbl: null, connectLog: {}, checkLog: {} };
       states.set(session.id, st);
       const d = decideConnect(snap, client);
-      logger.log('connect', { cid: session.id, client: client.text, listener: listener.name, revision: snap.revision, action: d.action, rule: d.rule, trail: d.trail });
-      cb(d.action === 'accept' ? null : decisionError(d));
+      if (d.action !== 'accept' || !shared.checks || snap.settings.antispam.dnsbl.length === 0) {
+        logger.log('connect', { cid: session.id, client: client.text, listener: listener.name, revision: snap.revision, action: d.action, rule: d.rule, trail: d.trail });
+        return cb(d.action === 'accept' ? null : decisionError(d));
+      }
+      shared.checks
+        .atConnect(snap, origin, listener.mode)
+        .then(({ step, deferred }) => {
+          st.dnsbl = deferred;
+          st.connectLog = step.log;
+          const r = step.refusal;
+          logger.log('connect', {
+            cid: session.id,
+            client: client.text,
+            listener: listener.name,
+            revision: snap.revision,
+            action: r ? 'reject' : 'accept',
+            rule: r ? r.rule : d.rule,
+            trail: r ? [...d.trail, r.reason] : d.trail,
+            checks: step.log,
+          });
+          cb(r ? refusalError(r) : null);
+        })
+        .catch((err: unknown) => {
+          logger.log('connect.error', { cid: session.id, listener: listener.name, error: String(err) });
+          cb(smtpError(421, '4.3.0', 'Service temporarily unavailable'));
+        });
     },
 
     onSecure(_socket, session, cb) {
@@ -192,6 +233,12 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const parsed = parsePath(raw, { allowNull: true, requireBrackets: true });
       const d = decideSender(st.snap, facts(st), raw, { wire: true, parsed });
       if (d.action !== 'accept') return refuse(decisionError(d), d.rule, d.trail);
+      st.checkLog = { ...st.connectLog };
+      if (shared.checks && relayRight(st.snap, facts(st)).right === null) {
+        const step = shared.checks.atMail(st.snap, st.origin, session.hostNameAppearsAs || '', acceptedPath(parsed).stored, st.dnsbl);
+        Object.assign(st.checkLog, step.log);
+        if (step.refusal) return refuse(refusalError(step.refusal), step.refusal.rule, [step.refusal.reason]);
+      }
       try {
         if (shared.spool.freeSpace() < st.snap.settings.limits.min_free_space) {
           logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space });
@@ -235,6 +282,14 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       if (tx.recipients.length >= st.snap.settings.limits.max_recipients) {
         log({ action: 'reject', code: 452, rule: 'limits.max_recipients' });
         return cb(smtpError(452, '4.5.3', 'Too many recipients'));
+      }
+      if (shared.checks && st.snap.settings.antispam.greylisting.enabled && relayRight(st.snap, facts(st)).right === null) {
+        const step = shared.checks.atRcpt(st.snap, st.origin, tx.sender, stored);
+        if (step.refusal) {
+          log({ action: 'reject', code: step.refusal.code, rule: step.refusal.rule, trail: [step.refusal.reason], checks: step.log });
+          return cb(refusalError(step.refusal));
+        }
+        Object.assign(st.checkLog, step.log);
       }
       log({ action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
       tx.seen.add(key);
@@ -289,14 +344,20 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         if (shared.inFlight.count === 0) shared.inFlight.idle();
         cb(err, message);
       };
+      // The origin checks apply to mail without relay right, when any is configured.
+      const as = st.snap.settings.antispam;
+      const checks = shared.checks && right === null && (as.spf.enabled || as.dnsbl.length > 0 || (as.greylisting.enabled && st.origin.upstream)) ? shared.checks : null;
+      const headers = checks ? new HeaderCollector() : null;
       (async () => {
         const head = Buffer.from(header, 'utf8');
         await Promise.all([writer.write(head), scan.feed(head)]);
         let writing = true;
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           streamedBytes(chunk.length);
-          if (writing && guard.feed(chunk)) await Promise.all([writer.write(chunk), scan.feed(chunk)]);
-          else writing = false;
+          if (writing && guard.feed(chunk)) {
+            headers?.feed(chunk);
+            await Promise.all([writer.write(chunk), scan.feed(chunk)]);
+          } else writing = false;
         }
         const problem = guard.finish();
         if (problem) {
@@ -306,9 +367,21 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           logger.log('data.refused', { id, cid: session.id, client: st.client.text, problem, bytes: guard.bytes, code, enhanced });
           return finish(smtpError(code, enhanced, text));
         }
+        const originStep = checks
+          ? await checks.atDataEnd(st.snap, st.origin, { helo: session.hostNameAppearsAs || '', sender: tx.sender, recipients: tx.recipients.map((r) => r.address), received: headers?.values('received') ?? [], connectDnsbl: st.dnsbl })
+          : null;
+        const checkLog = { ...st.checkLog, ...(originStep?.log ?? {}) };
+        if (originStep?.origin.fallback) logger.log('antispam.origin_fallback', { id, cid: session.id, client: st.client.text, origin: originStep.origin.origin, reason: originStep.origin.fallback });
+        if (originStep?.refusal) {
+          const r = originStep.refusal;
+          scan.abort();
+          await writer.abort();
+          logger.log('antispam.refused', { id, cid: session.id, client: st.client.text, sender: tx.sender, recipients: tx.recipients.map((x) => x.address), action: 'reject', code: r.code, rule: r.rule, reason: r.reason, checks: checkLog });
+          return finish(refusalError(r));
+        }
         // Without an active engine this is a pure decision (no I/O) that still says why nothing scanned.
-        const verdict: ScanDecision = await scan.finish(() => writer.contents());
-        const scanLog = { rule: verdict.rule, ...verdict.log };
+        const verdict: ScanDecision = await scan.finish(() => writer.contents(), originStep ?? undefined);
+        const scanLog = { rule: verdict.rule, ...verdict.log, ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
         if (verdict.action === 'reject' || verdict.action === 'tempfail' || verdict.action === 'blackhole') {
           await writer.abort();
           logger.log(verdict.action === 'blackhole' ? 'scan.blackholed' : 'scan.refused', {

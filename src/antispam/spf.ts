@@ -1,0 +1,33 @@
+// SPF (RFC 7208) with mailauth on the origin address and the MAIL FROM
+// domain (the HELO name when the sender is <>), through the relay's own
+// resolver (dns.servers) with a time limit. A DNS failure or a timeout is
+// temperror: never a reason to refuse mail.
+
+import { spf } from 'mailauth/lib/spf/index.js';
+
+export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
+
+export interface SpfOutcome {
+  result: SpfResult;
+  /** The checked domain's explanation, as mailauth gives it. */
+  comment: string;
+  /** "spf=pass smtp.mailfrom=example.com" for Authentication-Results. */
+  info: string;
+  /** The Received-SPF header field, folded. */
+  receivedSpf: string;
+}
+
+export type TxtResolver = (name: string, rrtype: string) => Promise<unknown>;
+
+export async function checkSpf(opts: { ip: string; sender: string; helo: string; hostname: string; resolver: TxtResolver; timeoutMs: number }): Promise<SpfOutcome> {
+  const r = await spf({
+    ip: opts.ip,
+    sender: opts.sender,
+    helo: opts.helo,
+    mta: opts.hostname,
+    resolver: opts.resolver as never,
+    maxElapsedTime: opts.timeoutMs,
+  });
+  const status = r.status as { result: SpfResult; comment?: string };
+  return { result: status.result, comment: status.comment ?? '', info: String(r.info ?? `spf=${status.result}`), receivedSpf: String(r.header ?? '').trimEnd() };
+}
