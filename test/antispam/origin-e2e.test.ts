@@ -9,7 +9,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { relayDoc, startRelay, type Relay } from '../smtp/harness.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { relayDoc, runCli, startRelay, type Relay } from '../smtp/harness.ts';
 import { dnsmasqMissing, startDns, type DnsServer } from '../delivery/dns-server.ts';
 import { headerOf, message, queued, sendMessage, stored } from '../scan/scan-helpers.ts';
 import { RawClient } from '../smtp/harness.ts';
@@ -210,4 +214,58 @@ test('greylisting: first attempt 451, early retry 451, retry after the delay 250
   assert.match(await attempt('127.0.0.20', 'other@example.com'), /^451 4\.7\.1 /, 'another recipient is another triplet');
   // The relay client: never.
   for (let i = 0; i < 2; i++) assert.match(await attempt('127.0.0.1', 'new@elsewhere.example'), /^250 /);
+});
+
+test('policy explain reports the connect-time blocklist check when DNS is reachable', { skip }, async (t) => {
+  const { doc } = await relayDoc({ ...DOMAIN, networks: NETS, dns: { servers: [dns.server] }, relaying: { allowed_hosts: ['localhost'], upstream_hosts: ['isp'] }, antispam: { dnsbl } });
+  const dir = mkdtempSync(join(tmpdir(), 'mailwarden-explain-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'settings.yaml');
+  writeFileSync(file, stringify(doc));
+  const listed = await runCli(['policy', 'explain', '--config', file, '--client', LISTED, '--to', 'user@example.com', '--json']);
+  assert.equal(listed.status, 1, listed.stderr);
+  const lj = JSON.parse(listed.stdout) as { action: string; code: number; rule: string; stage: string; checks: { dnsbl: { listed: { zone: string }[] } } };
+  assert.deepEqual([lj.action, lj.code, lj.rule, lj.stage], ['reject', 554, 'antispam.dnsbl[0]', 'connect']);
+  assert.equal(lj.checks.dnsbl.listed[0]?.zone, ZONE);
+  const clean = await runCli(['policy', 'explain', '--config', file, '--client', CLEAN, '--to', 'user@example.com', '--json']);
+  assert.equal(clean.status, 0, clean.stderr);
+  assert.deepEqual((JSON.parse(clean.stdout) as { checks: { dnsbl: { clean: string[] } } }).checks.dnsbl.clean, [ZONE]);
+  // An upstream host is not looked up at connect: its mail is judged by its origin.
+  const isp = await runCli(['policy', 'explain', '--config', file, '--client', ISP, '--to', 'user@example.com', '--json']);
+  assert.equal(isp.status, 0);
+  assert.equal((JSON.parse(isp.stdout) as { checks?: unknown }).checks, undefined);
+});
+
+test('exceptions: a network skips the blocklist at connect; a sender skips greylisting', { skip }, async (t) => {
+  const relay = await relayWith(
+    t,
+    { networks: [...NETS, { name: 'partner', type: 'host', address: LISTED }], relaying: { allowed_hosts: ['localhost'] } },
+    { dnsbl, greylisting: { enabled: true, delay: '1h', expiry: '2h' }, exceptions: [{ networks: ['partner'], skip: ['dnsbl', 'greylisting'] }, { senders: ['*@trusted.example'], skip: ['greylisting'] }] },
+  );
+  // The listed partner gets in and is not greylisted.
+  const c = await RawClient.connect(relay.ports.mx, LISTED);
+  assert.match((await c.reply()) ?? '', /^220 /);
+  await c.cmd('EHLO partner.example');
+  assert.match((await c.cmd('MAIL FROM:<a@partner.example>')) ?? '', /^250 /);
+  assert.match((await c.cmd('RCPT TO:<user@example.com>')) ?? '', /^250 /);
+  c.end();
+  // Anyone else is greylisted, unless the sender is excepted.
+  const d = await RawClient.connect(relay.ports.mx, CLEAN);
+  await d.reply();
+  await d.cmd('EHLO sender.example');
+  await d.cmd('MAIL FROM:<a@sender.example>');
+  assert.match((await d.cmd('RCPT TO:<user@example.com>')) ?? '', /^451 4\.7\.1 /);
+  await d.cmd('RSET');
+  await d.cmd('MAIL FROM:<boss@trusted.example>');
+  assert.match((await d.cmd('RCPT TO:<user@example.com>')) ?? '', /^250 /);
+  d.end();
+});
+
+test('mail from an upstream host is greylisted on its origin at the end of DATA', { skip }, async (t) => {
+  const relay = await relayWith(t, { relaying: { allowed_hosts: ['localhost'], upstream_hosts: ['isp'] } }, { greylisting: { enabled: true, delay: '1h', expiry: '2h' } });
+  const first = await sendMessage(relay.ports.mx, { client: ISP, message: forwarded('192.0.2.80') });
+  assert.match(first.reply, /^451 4\.7\.1 Greylisted/);
+  assert.deepEqual(queued(relay), []);
+  const log = await relay.waitLog((l) => l.event === 'antispam.refused' && l.rule === 'antispam.greylisting');
+  assert.equal((log.checks as { origin: string }).origin, '192.0.2.80');
 });
