@@ -34,7 +34,7 @@ export function stateOf(e: Envelope): State {
 }
 
 /** With no daemon running: the same operation on the files, under the lock. */
-export async function offline(dataDir: string, op: ControlOp, id: string | null): Promise<ControlAnswer> {
+async function offline(dataDir: string, op: ControlOp, id: string | null): Promise<ControlAnswer> {
   let lock;
   try {
     lock = lockDataDir(dataDir);
