@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { CliExit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, printJson, readSettingsFile, withService } from './io.ts';
 import { validate } from '../config/validate.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
-import { explain, ExplainInputError, openRelayBattery, parseClient, pickListener, type Explanation } from '../policy/explain.ts';
+import { explain, ExplainInputError, openRelayTest, parseClient, pickListener, type Explanation } from '../policy/explain.ts';
 import { AntispamChecks, type CheckStep } from '../antispam/checks.ts';
 
 interface SourceOpts {
@@ -116,16 +116,10 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .option('--json', 'print as JSON')
     .action((opts: SourceOpts & { client: string; user?: string; domain?: string; json?: boolean }, cmd: Command) => {
       const snap = loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
-      guarded(() => parseClient(opts.client));
-      const ours = opts.domain ?? snap.settings.domains[0]?.name ?? snap.settings.hostname;
-      const rows = openRelayBattery(ours).map((to) => {
-        const x = guarded(() => explain(snap, { client: opts.client, user: opts.user ?? null, to, from: '<probe@example.net>' }));
-        const d = x.decision;
-        const relayed = d.action === 'accept' && d.kind === 'relay';
-        return { to, relayed, action: d.action, code: d.code, enhanced: d.enhanced, kind: d.kind, rule: d.rule };
-      });
-      const open = rows.filter((r) => r.relayed).length;
-      if (opts.json) printJson({ client: opts.client, domain: ours, relayed: open, results: rows });
+      const t = guarded(() => openRelayTest(snap, { client: opts.client, user: opts.user ?? null, domain: opts.domain ?? null }));
+      const rows = t.results;
+      const open = t.relayed;
+      if (opts.json) printJson(t);
       else {
         for (const r of rows) process.stdout.write(`${r.relayed ? 'RELAYED ' : r.action === 'accept' ? 'local   ' : 'refused '} ${r.code} ${r.enhanced}  ${r.to}  (${r.rule})\n`);
         process.stdout.write(open > 0 ? `${open} of ${rows.length} addresses would be relayed for ${opts.client}\n` : `no address of ${rows.length} would be relayed for ${opts.client}\n`);

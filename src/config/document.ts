@@ -181,6 +181,13 @@ export interface AntispamSettings {
   dns_timeout: string;
 }
 
+/** The web admin and REST API listener (HTTPS, the SMTP listeners' certificate). */
+export interface AdminListener {
+  enabled: boolean;
+  address: string;
+  port: number;
+}
+
 export interface Settings {
   hostname: string;
   listeners: ListenerDef[];
@@ -197,6 +204,7 @@ export interface Settings {
   postmaster: string | null;
   antivirus: AntivirusSettings;
   antispam: AntispamSettings;
+  admin: AdminListener;
   limits: Limits;
 }
 
@@ -232,6 +240,10 @@ export function defaultAntispam(): AntispamSettings {
     exceptions: [],
     dns_timeout: '5s',
   };
+}
+
+export function defaultAdmin(): AdminListener {
+  return { enabled: true, address: '127.0.0.1', port: 8025 };
 }
 
 export interface Limits {
@@ -312,6 +324,7 @@ export function embeddedDefaults(): Settings {
     postmaster: null,
     antivirus: defaultAntivirus(),
     antispam: defaultAntispam(),
+    admin: defaultAdmin(),
     limits: defaultLimits(),
   };
 }

@@ -6,7 +6,7 @@
 
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
-import { defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
+import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
 type Obj = Record<string, unknown>;
@@ -155,7 +155,7 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 99;
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'limits'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -381,6 +381,14 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     dns_timeout: duration('antispam.dns_timeout', as.dns_timeout, das.dns_timeout, 100, 60_000),
   };
 
+  const dad = defaultAdmin();
+  const ad = r.object('admin', top.admin, Object.keys(dad)) ?? {};
+  const admin = {
+    enabled: r.bool('admin.enabled', ad.enabled, dad.enabled),
+    address: r.string('admin.address', ad.address, { def: dad.address, max: 64 }) ?? dad.address,
+    port: r.int('admin.port', ad.port, dad.port, 1, 65535),
+  };
+
   const lim = r.object('limits', top.limits, Object.keys(defaultLimits())) ?? {};
   const d = defaultLimits();
   const dur = (key: 'auth_failure_delay' | 'auth_failure_window' | 'idle_timeout' | 'shutdown_grace', min: number, max: number): string => {
@@ -407,5 +415,5 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     shutdown_grace: dur('shutdown_grace', 0, 3_600_000),
   };
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, limits };
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits };
 }

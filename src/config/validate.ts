@@ -48,6 +48,7 @@ export function validate(raw: unknown): Validation {
   checkQueueAndDns(settings, f);
   checkScanning(settings, f);
   checkAntispamChecks(settings, networks, f);
+  checkAdmin(settings, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
@@ -175,6 +176,14 @@ function checkScanning(s: Settings, f: Findings): void {
   }
   if ((av.enabled || as.enabled) && !s.relaying.scan_relayed && (s.relaying.allowed_hosts.length > 0 || s.relaying.authenticated_relay.enabled)) {
     f.warn('relaying.scan_relayed', 'off: mail from relay clients is not scanned');
+  }
+}
+
+function checkAdmin(s: Settings, f: Findings): void {
+  const ip = parseIp(s.admin.address);
+  if (!ip.ok) f.error('admin.address', `"${s.admin.address}": ${ip.reason}`);
+  if (s.admin.enabled && s.listeners.some((l) => l.port === s.admin.port && (l.address === s.admin.address || l.address === '0.0.0.0' || l.address === '::' || s.admin.address === '0.0.0.0'))) {
+    f.error('admin.port', `${s.admin.port} is taken by an SMTP listener`);
   }
 }
 

@@ -3,7 +3,7 @@
 // later without breaking existing hashes:
 //   scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>
 
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 const N = 16384;
 const R = 8;
@@ -36,4 +36,23 @@ export function verifyPassword(password: string, stored: string): boolean {
     maxmem: 256 * 1024 * 1024,
   });
   return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** A hash that never matches, with the default cost: unknown names cost as much as wrong passwords. */
+const DUMMY = `scrypt$${N}$${R}$${P}$${'A'.repeat(22)}==$${'A'.repeat(43)}=`;
+
+/**
+ * verifyPassword off the event loop (libuv's thread pool), for the daemon's
+ * AUTH and admin logins. `stored` undefined (unknown user) still costs a
+ * scrypt, so that timing does not tell which names exist.
+ */
+export function verifyPasswordAsync(password: string, stored: string | undefined): Promise<boolean> {
+  const known = stored !== undefined && isPasswordHash(stored);
+  const m = FORMAT.exec(known ? stored : DUMMY);
+  const expected = Buffer.from(m?.[5] ?? '', 'base64');
+  return new Promise((done) => {
+    scrypt(password.normalize('NFC'), Buffer.from(m?.[4] ?? '', 'base64'), expected.length || KEYLEN, { N: Number(m?.[1]), r: Number(m?.[2]), p: Number(m?.[3]), maxmem: 256 * 1024 * 1024 }, (err, key) => {
+      done(!err && known && key.length === expected.length && timingSafeEqual(key, expected));
+    });
+  });
 }

@@ -94,3 +94,24 @@ export function openRelayBattery(ours: string, victim = 'victim.example'): strin
     '<postmaster>',
   ];
 }
+
+export interface OpenRelayRow {
+  to: string;
+  relayed: boolean;
+  action: Decision['action'];
+  code: number;
+  enhanced: string;
+  kind: Decision['kind'];
+  rule: string;
+}
+
+/** The battery through the rules for one client: which addresses would be relayed. */
+export function openRelayTest(snap: Snapshot, opts: { client: string; user?: string | null; domain?: string | null }): { client: string; domain: string; relayed: number; results: OpenRelayRow[] } {
+  parseClient(opts.client);
+  const ours = opts.domain ?? snap.settings.domains[0]?.name ?? snap.settings.hostname;
+  const results = openRelayBattery(ours).map((to): OpenRelayRow => {
+    const d = explain(snap, { client: opts.client, user: opts.user ?? null, to, from: '<probe@example.net>' }).decision;
+    return { to, relayed: d.action === 'accept' && d.kind === 'relay', action: d.action, code: d.code, enhanced: d.enhanced, kind: d.kind, rule: d.rule };
+  });
+  return { client: opts.client, domain: ours, relayed: results.filter((r) => r.relayed).length, results };
+}

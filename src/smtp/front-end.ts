@@ -4,7 +4,6 @@
 // comes only once the spool has committed the message (fsync, rename,
 // directory fsync). Anything unexpected answers 4xx: the sender keeps the mail.
 
-import { scrypt } from 'node:crypto';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
@@ -13,6 +12,7 @@ import { durationMs } from '../core/duration.ts';
 import { streamedBytes } from '../core/memory.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
+import { verifyPasswordAsync } from '../objects/password.ts';
 import { domainKey, parsePath, type PathResult } from '../address/path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
 import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
@@ -79,18 +79,6 @@ const PROBLEM_REPLY: Record<DataProblem, [number, string, string]> = {
 
 function refusalError(r: Refusal): ReplyError {
   return smtpError(r.code, r.enhanced, r.text);
-}
-
-function verifyAsync(password: string, stored: string | undefined): Promise<boolean> {
-  const m = stored ? /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/.exec(stored) : null;
-  // Unknown users still cost a scrypt, so that timing does not tell which names exist.
-  const [n, r, p, salt, hash] = m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] ?? '', m[5] ?? ''] : [16384, 8, 1, 'AAAAAAAAAAAAAAAAAAAAAA==', ''];
-  const expected = Buffer.from(hash, 'base64');
-  return new Promise((done) => {
-    scrypt(password.normalize('NFC'), Buffer.from(salt, 'base64'), expected.length || 32, { N: n, r, p, maxmem: 256 * 1024 * 1024 }, (err, key) => {
-      done(!err && m !== null && expected.length > 0 && key.equals(expected));
-    });
-  });
 }
 
 /** Whether an address may go through without SMTPUTF8, or is broken UTF-8. */
@@ -202,7 +190,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       }
       const name = auth.username ?? '';
       const user = st.snap.users.get(name);
-      verifyAsync(auth.password ?? '', user?.password_hash)
+      verifyPasswordAsync(auth.password ?? '', user?.password_hash)
         .then((ok) => {
           const d = ok ? decideAuth(st.snap, name) : null;
           if (d?.action === 'accept') {

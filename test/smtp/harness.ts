@@ -72,6 +72,8 @@ export async function relayDoc(extra: Record<string, unknown> = {}): Promise<{ d
     // The front-end suites only queue: nothing leaves, so no route or MX of a
     // test document is ever contacted. Delivery suites turn it on.
     delivery: { enabled: false },
+    // The admin listener's default port (8025) would clash between tests run side by side.
+    admin: { enabled: false },
     ...extra,
   };
   return { doc, ports };

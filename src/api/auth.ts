@@ -1,0 +1,112 @@
+// Who is calling the API, and may they do this: a session cookie from the
+// login form (HttpOnly, Secure, SameSite=Strict, with a CSRF token that every
+// change must echo in X-CSRF-Token), or an API token (Authorization: Bearer)
+// for automation. Unauthenticated → 401; a viewer's change → 403. Failed
+// logins are throttled per client address.
+
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AdminRole } from '../admin/admin-store.ts';
+
+export interface Principal {
+  /** "admin:NAME" or "token:NAME (owner)": what revisions record as the author. */
+  author: string;
+  name: string;
+  role: AdminRole;
+  via: 'session' | 'token';
+  /** Sessions only: the token a change must carry. */
+  csrf: string | null;
+  sessionId: string | null;
+}
+
+interface Session {
+  name: string;
+  role: AdminRole;
+  csrf: string;
+  lastSeen: number;
+}
+
+export const SESSION_COOKIE = 'mw_session';
+const IDLE_MS = 8 * 3_600_000;
+
+export class Sessions {
+  private readonly sessions = new Map<string, Session>();
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  create(name: string, role: AdminRole): { id: string; csrf: string } {
+    const id = randomBytes(32).toString('base64url');
+    const csrf = randomBytes(24).toString('base64url');
+    this.sessions.set(id, { name, role, csrf, lastSeen: this.now() });
+    return { id, csrf };
+  }
+
+  get(id: string): Principal | null {
+    const s = this.sessions.get(id);
+    if (!s) return null;
+    if (this.now() - s.lastSeen > IDLE_MS) {
+      this.sessions.delete(id);
+      return null;
+    }
+    s.lastSeen = this.now();
+    return { author: `admin:${s.name}`, name: s.name, role: s.role, via: 'session', csrf: s.csrf, sessionId: id };
+  }
+
+  delete(id: string): void {
+    this.sessions.delete(id);
+  }
+
+  /** An admin removed or demoted: their sessions end. */
+  dropAdmin(name: string): void {
+    for (const [id, s] of this.sessions) if (s.name === name) this.sessions.delete(id);
+  }
+}
+
+export function csrfMatches(expected: string, given: string | undefined): boolean {
+  if (!given) return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Failed logins per client address: after `max` within `windowMs`, 429 until the window passes. */
+export class LoginThrottle {
+  private readonly failures = new Map<string, number[]>();
+  private readonly max: number;
+  private readonly windowMs: number;
+  private readonly now: () => number;
+
+  constructor(max = 5, windowMs = 15 * 60_000, now: () => number = Date.now) {
+    this.max = max;
+    this.windowMs = windowMs;
+    this.now = now;
+  }
+
+  private recent(ip: string): number[] {
+    const since = this.now() - this.windowMs;
+    const list = (this.failures.get(ip) ?? []).filter((t) => t > since);
+    if (list.length) this.failures.set(ip, list);
+    else this.failures.delete(ip);
+    return list;
+  }
+
+  /** Seconds until the next try is allowed, or 0. */
+  blockedFor(ip: string): number {
+    const list = this.recent(ip);
+    if (list.length < this.max) return 0;
+    return Math.ceil(((list[0] ?? 0) + this.windowMs - this.now()) / 1000);
+  }
+
+  fail(ip: string): void {
+    const list = this.recent(ip);
+    list.push(this.now());
+    this.failures.set(ip, list);
+    if (this.failures.size > 100_000) this.failures.delete(this.failures.keys().next().value as string);
+  }
+
+  succeed(ip: string): void {
+    this.failures.delete(ip);
+  }
+}
