@@ -15,7 +15,7 @@ import { checkDnsbl, type DnsblOutcome } from './dnsbl.ts';
 import { dependsOnSender, skippedChecks } from './exceptions.ts';
 import { tripletKey, type GreylistStore } from './greylist.ts';
 import { checkHelo } from './helo-check.ts';
-import { findOrigin, receivedFromAddress, type OriginResult } from './received-walk.ts';
+import { findOrigin, readReceivedFrom, type OriginResult } from './received-walk.ts';
 import { checkSpf, type SpfOutcome } from './spf.ts';
 
 export interface Refusal {
@@ -108,7 +108,8 @@ export class AntispamChecks {
   }
 
   /** At MAIL FROM, for a client without relay right: the HELO name, and the blocklist answer kept from connect. */
-  atMail(snap: Snapshot, c: ConnectionFacts, helo: string, sender: string, deferred: DnsblOutcome | null): CheckStep {
+  /** `localAddress`: the address the client connected to (ours, whatever the listener is bound to). */
+  atMail(snap: Snapshot, c: ConnectionFacts, helo: string, sender: string, deferred: DnsblOutcome | null, localAddress?: string): CheckStep {
     const s = snap.settings;
     const skip = skippedChecks(s.antispam.exceptions, snap.networks, { addresses: [c.ip], sender });
     const log: Record<string, unknown> = {};
@@ -122,7 +123,7 @@ export class AntispamChecks {
     if (s.antispam.helo_checks && !c.upstream) {
       if (skip.has('helo')) log.helo = { skipped_by: `antispam.exceptions[${skip.get('helo')}]` };
       else {
-        const ours = s.listeners.map((l) => parseIp(l.address)).flatMap((p) => (p.ok && p.value !== 0n ? [p.value] : []));
+        const ours = [...s.listeners.map((l) => l.address), localAddress ?? ''].map((a) => parseIp(a)).flatMap((p) => (p.ok && p.value !== 0n ? [p.value] : []));
         const v = checkHelo(helo, { hostname: s.hostname, addresses: ours });
         log.helo = v.ok ? { verdict: 'pass' } : { verdict: 'fail', reason: v.reason };
         if (!v.ok) return { refusal: { code: 550, enhanced: '5.7.1', text: 'HELO/EHLO refused', check: 'helo', rule: 'antispam.helo_checks', reason: v.reason }, log };
@@ -211,13 +212,18 @@ export class AntispamChecks {
     if (s.antispam.spf.enabled) {
       if (skip.has('spf')) log.spf = { skipped_by: `antispam.exceptions[${skip.get('spf')}]` };
       else {
-        const helo = c.upstream && origin.origin !== c.text ? originHelo(m.received, origin.via.length - 1) ?? m.helo : m.helo;
+        // The origin's own HELO: never another host's (the upstream's) in its place.
+        const helo = c.upstream && origin.origin !== c.text ? originHelo(m.received, indexOfOriginHeader(origin)) : m.helo;
         const r = this.resolver(s);
         let spf: SpfOutcome;
-        try {
-          spf = await checkSpf({ ip: origin.origin, sender: m.sender, helo, hostname: s.hostname, resolver: (name, type) => r.resolve(name, type), timeoutMs: durationMs(s.antispam.dns_timeout) * 2 });
-        } catch (err) {
-          spf = { result: 'temperror', comment: (err as Error).message, info: 'spf=temperror', receivedSpf: '' };
+        if (m.sender === '' && !helo) {
+          spf = { result: 'none', comment: 'no HELO name known for the origin of a message from <>', info: 'spf=none (no HELO name known for the origin) smtp.mailfrom=<>', receivedSpf: '' };
+        } else {
+          try {
+            spf = await checkSpf({ ip: origin.origin, sender: m.sender, helo: helo ?? '', hostname: s.hostname, resolver: (name, type) => r.resolve(name, type), timeoutMs: durationMs(s.antispam.dns_timeout) * 2 });
+          } catch (err) {
+            spf = { result: 'temperror', comment: (err as Error).message, info: 'spf=temperror', receivedSpf: '' };
+          }
         }
         log.spf = { result: spf.result, identity: m.sender === '' ? `helo ${helo}` : m.sender };
         // Folded before each property, so that a long comment does not make one long line.
@@ -237,16 +243,18 @@ export class AntispamChecks {
   }
 }
 
+/** Which Received header (from the top) named the origin: the one below the last upstream hop. */
+function indexOfOriginHeader(o: OriginResult): number {
+  return o.headerIndex ?? o.via.length - 1;
+}
+
 function isUpstream(snap: Snapshot, ip: string): boolean {
   const p = parseIp(ip);
   return p.ok && snap.upstream.match(p.value) !== null;
 }
 
-/** The HELO name in the "from" clause of the Received header that names the origin. */
+/** The HELO name the origin greeted with, as the Received header that names it says; null when it does not. */
 function originHelo(received: readonly string[], index: number): string | null {
   const h = received[index];
-  if (h === undefined || receivedFromAddress(h) === null) return null;
-  const m = /^\s*from\s+(\S+)/i.exec(h.replace(/\r?\n[ \t]+/g, ' '));
-  const name = m?.[1] ?? null;
-  return name && !name.startsWith('[') && !name.startsWith('(') ? name : null;
+  return h === undefined ? null : (readReceivedFrom(h)?.helo ?? null);
 }

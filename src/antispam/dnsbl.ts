@@ -1,5 +1,6 @@
 // DNS blocklists: the query name for an address (IPv4 octets reversed; IPv6
-// as 32 reversed nibbles), which answers count, and the lookup itself. A DNS
+// as 32 reversed nibbles), which answers count (by default 127.0.0.0/8 but
+// the 127.255.255.0/24 error codes), and the lookup itself. A DNS
 // failure is never a reason to refuse mail: the zone is skipped and the
 // caller logs it.
 
@@ -19,6 +20,8 @@ export function dnsblQueryName(ip: bigint, zone: string): string {
 }
 
 const LOOPBACK_V4: IpRange = { from: parseIpValue('127.0.0.0'), to: parseIpValue('127.255.255.255') };
+/** Spamhaus and others answer errors here (e.g. 127.255.255.254: query through a public resolver): never a listing. */
+const ERROR_CODES: IpRange = { from: parseIpValue('127.255.255.0'), to: parseIpValue('127.255.255.255') };
 
 function parseIpValue(text: string): bigint {
   const p = parseIp(text);
@@ -43,7 +46,7 @@ export function parseAnswerRange(text: string): { ok: true; range: IpRange } | {
 export function answerCounts(def: DnsblDef, answer: string): boolean {
   const ip = parseIp(answer);
   if (!ip.ok) return false;
-  if (def.answers.length === 0) return rangeContains(LOOPBACK_V4, ip.value);
+  if (def.answers.length === 0) return rangeContains(LOOPBACK_V4, ip.value) && !rangeContains(ERROR_CODES, ip.value);
   return def.answers.some((a) => {
     const r = parseAnswerRange(a);
     return r.ok && rangeContains(r.range, ip.value);

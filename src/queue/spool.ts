@@ -13,7 +13,7 @@
 // queue/ or quarantine/ without an envelope (never committed) is removed, and
 // a file that cannot be read moves to corrupt/ with a log line.
 
-import { closeSync, createReadStream, existsSync, fsync, mkdirSync, open, openSync, read, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlink, write, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsync, linkSync, mkdirSync, open, openSync, read, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlink, write, writeSync } from 'node:fs';
 import { open as openHandle, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -108,6 +108,12 @@ export class Spool {
       const names = new Set(readdirSync(dir));
       for (const name of names) {
         const id = name.replace(/\.(eml|json)$/, '');
+        if (area === 'quarantine' && existsSync(join(this.queueDir, `${id}.json`))) {
+          // A release that committed before the quarantine's files went.
+          rmSync(join(dir, name), { force: true });
+          if (name.endsWith('.json')) this.logger.log('spool.release_completed', { id });
+          continue;
+        }
         if (name.endsWith('.eml') && !names.has(`${id}.json`)) {
           rmSync(join(dir, name), { force: true });
           this.logger.log('spool.orphan_removed', { id, area, reason: 'message without envelope: never committed' });
@@ -175,19 +181,23 @@ export class Spool {
   }
 
   /**
-   * Moves a quarantined message into the queue with its new envelope: the
-   * message first, then the envelope is written into queue/ (the commit
-   * point) and only then the quarantine's envelope goes. A crash in between
-   * leaves the message queued and a quarantine entry without its message,
-   * which recovery moves to corrupt/: it is delivered, never lost.
+   * Moves a quarantined message into the queue with its new envelope. The
+   * message is hard-linked into queue/ (the quarantine keeps its copy), the
+   * queue's envelope is written (the commit point), and only then do the
+   * quarantine's files go. A crash before the commit leaves a message in
+   * queue/ without envelope, which recovery removes: the message is still in
+   * quarantine. A crash after it leaves the message in both, and recovery
+   * drops the quarantine's copy: the release went through.
    */
   async release(envelope: Envelope): Promise<void> {
     const id = envelope.id;
     if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
-    renameSync(join(this.quarantineDir, `${id}.eml`), join(this.queueDir, `${id}.eml`));
+    const target = join(this.queueDir, `${id}.eml`);
+    rmSync(target, { force: true }); // a link left by an earlier release that did not commit
+    linkSync(join(this.quarantineDir, `${id}.eml`), target);
     await this.update(envelope);
+    this.removeQuarantined(id);
     await this.quarantineSync.sync();
-    rmSync(join(this.quarantineDir, `${id}.json`), { force: true });
   }
 
   /** Removes a quarantined message (envelope first, as remove() does). */

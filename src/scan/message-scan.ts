@@ -48,10 +48,14 @@ export class MessageScan {
     }
   }
 
-  /** The next octets of the message (as spooled) for clamd. */
-  async feed(chunk: Buffer): Promise<void> {
+  /**
+   * The next octets of the message (as spooled) for clamd. `ours` marks our
+   * own Received header: sent, but not counted against max_scan_size, which
+   * is compared with what the client sent (as limits.max_message_size is).
+   */
+  async feed(chunk: Buffer, ours = false): Promise<void> {
     if (!this.clamd || this.tooBig) return;
-    this.fed += chunk.length;
+    if (!ours) this.fed += chunk.length;
     if (this.fed > this.settings.antivirus.max_scan_size) {
       this.tooBig = true;
       this.clamd.abort();
@@ -66,8 +70,9 @@ export class MessageScan {
   }
 
   /** Waits for the verdicts; `contents` gives the whole message for the spam engine. */
-  async finish(contents: () => Promise<MessageSource>, checks?: CheckContribution): Promise<ScanDecision> {
-    const [virus, spam] = await Promise.all([this.virusOutcome(), this.spamOutcome(contents)]);
+  /** `origin`: the address the origin checks found (past the upstream hosts), for the spam engine's own checks. */
+  async finish(contents: () => Promise<MessageSource>, checks?: CheckContribution, origin?: string): Promise<ScanDecision> {
+    const [virus, spam] = await Promise.all([this.virusOutcome(), this.spamOutcome(contents, origin)]);
     return decideScan({ antivirus: this.settings.antivirus, antispam: this.settings.antispam, virus, spam, ...(checks ? { checks } : {}) });
   }
 
@@ -78,7 +83,7 @@ export class MessageScan {
     return { scanned: true, verdict, ms: Math.round(performance.now() - this.clamdStarted) };
   }
 
-  private async spamOutcome(contents: () => Promise<MessageSource>): Promise<SpamOutcome> {
+  private async spamOutcome(contents: () => Promise<MessageSource>, origin: string | undefined): Promise<SpamOutcome> {
     if (this.spamSkip !== null) return { scanned: false, why: this.spamSkip };
     const as = this.settings.antispam;
     const message = await contents();
@@ -88,7 +93,7 @@ export class MessageScan {
     let verdict: SpamVerdict;
     if (as.engine === 'rspamd') {
       const c = this.ctx;
-      verdict = await rspamdCheck(as.rspamd, { ip: c.clientAddress, helo: c.helo, from: c.sender, rcpt: c.recipients, queueId: c.queueId, user: c.user }, message, timeout);
+      verdict = await rspamdCheck(as.rspamd, { ip: origin ?? c.clientAddress, helo: c.helo, from: c.sender, rcpt: c.recipients, queueId: c.queueId, user: c.user }, message, timeout);
     } else {
       const addr = parseEngineAddress(as.spamd, 783);
       verdict = addr.ok ? await spamdCheck(addr.value, message, timeout) : { result: 'error', detail: `antispam.spamd: ${addr.reason}` };

@@ -124,7 +124,8 @@ export function decideScan(input: ScanInput): ScanDecision {
     const tests = v.symbols.map((s) => safeText(s, 60)).filter((s) => s !== '');
     add.push(foldList(`X-Spam-Status: ${isSpam ? 'Yes' : 'No'}, score=${score(v.score)} required=${score(as.spam_score)} engine=${spam.engine}${tests.length ? '\r\n\ttests=' : ''}`, tests));
     add.push(`X-Spam-Score: ${score(v.score)}`);
-    if (isSpam) add.push('X-Spam-Flag: YES');
+    // spam_action off: the score headers only (docs/configuration.md).
+    if (isSpam && as.spam_action !== 'off') add.push('X-Spam-Flag: YES');
   }
 
   // Definite verdicts.

@@ -223,7 +223,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       if (d.action !== 'accept') return refuse(decisionError(d), d.rule, d.trail);
       st.checkLog = { ...st.connectLog };
       if (shared.checks && relayRight(st.snap, facts(st)).right === null) {
-        const step = shared.checks.atMail(st.snap, st.origin, session.hostNameAppearsAs || '', acceptedPath(parsed).stored, st.dnsbl);
+        const step = shared.checks.atMail(st.snap, st.origin, session.hostNameAppearsAs || '', acceptedPath(parsed).stored, st.dnsbl, session.localAddress);
         Object.assign(st.checkLog, step.log);
         if (step.refusal) return refuse(refusalError(step.refusal), step.refusal.rule, [step.refusal.reason]);
       }
@@ -338,7 +338,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const headers = checks ? new HeaderCollector() : null;
       (async () => {
         const head = Buffer.from(header, 'utf8');
-        await Promise.all([writer.write(head), scan.feed(head)]);
+        await Promise.all([writer.write(head), scan.feed(head, true)]);
         let writing = true;
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           streamedBytes(chunk.length);
@@ -368,7 +368,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           return finish(refusalError(r));
         }
         // Without an active engine this is a pure decision (no I/O) that still says why nothing scanned.
-        const verdict: ScanDecision = await scan.finish(() => writer.contents(), originStep ?? undefined);
+        const verdict: ScanDecision = await scan.finish(() => writer.contents(), originStep ?? undefined, originStep?.origin.origin);
         const scanLog = { rule: verdict.rule, ...verdict.log, ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
         if (verdict.action === 'reject' || verdict.action === 'tempfail' || verdict.action === 'blackhole') {
           await writer.abort();

@@ -39,6 +39,8 @@ before(async () => {
       { name: 'pass.test.example', text: `v=spf1 ip4:${CLEAN} ip4:127.0.0.3 -all` },
       { name: 'fail.test.example', text: 'v=spf1 ip4:192.0.2.1 -all' },
       { name: 'soft.test.example', text: 'v=spf1 ~all' },
+      // The HELO name of every test client: checked for the null sender.
+      { name: 'client.test.example', text: 'v=spf1 ip4:127.0.0.3 -all' },
     ],
   });
 });
@@ -154,9 +156,12 @@ test('SPF pass, fail, softfail and none: the Authentication-Results header, and 
   assert.match(refused.reply, /^550 5\.7\.23 SPF check failed for a@fail\.test\.example/);
   const soft = await sendMessage(reject.ports.mx, { client: CLEAN, from: 'a@soft.test.example', message: message('spf') });
   assert.match(soft.reply, /^250 /, 'softfail is not fail');
-  // The null sender: the HELO name is checked.
+  // The null sender: the HELO name (client.test.example, which allows 127.0.0.3 only) is checked.
   const bounce = await sendMessage(reject.ports.mx, { client: '127.0.0.3', from: '', message: message('bounce') });
   assert.match(bounce.reply, /^250 /);
+  assert.match(headerOf(stored(reject, bounce.id!)), /spf=pass [^\r]*\r\n\tsmtp\.mailfrom=[^\r]*\r\n\tsmtp\.helo=client\.test\.example/);
+  const forgedBounce = await sendMessage(reject.ports.mx, { client: CLEAN, from: '', message: message('bounce') });
+  assert.match(forgedBounce.reply, /^550 5\.7\.23 SPF check failed for client\.test\.example/);
 });
 
 test('SPF with a DNS server that never answers: temperror in the header, the mail is accepted', { skip }, async (t) => {

@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findOrigin, receivedFromAddress } from '../../src/antispam/received-walk.ts';
+import { findOrigin, readReceivedFrom, receivedFromAddress } from '../../src/antispam/received-walk.ts';
 import { answerCounts, checkDnsbl, dnsblQueryName, parseAnswerRange } from '../../src/antispam/dnsbl.ts';
 import { checkHelo } from '../../src/antispam/helo-check.ts';
 import { dependsOnSender, skippedChecks } from '../../src/antispam/exceptions.ts';
@@ -50,7 +50,7 @@ test('the walk goes past upstream hosts, stops at the first outside address, and
     'from spammer.example (spammer.example [198.51.100.7]) by EXCH01.corp.example (Postfix) with ESMTP id 1',
     'from forged.example ([192.0.2.1]) by spammer.example with ESMTP id 2',
   ];
-  assert.deepEqual(findOrigin('127.0.0.10', chain, isUp), { origin: '198.51.100.7', via: ['127.0.0.10', '10.0.0.5'], fallback: null });
+  assert.deepEqual(findOrigin('127.0.0.10', chain, isUp), { origin: '198.51.100.7', via: ['127.0.0.10', '10.0.0.5'], fallback: null, headerIndex: 1 });
   // A direct client is its own origin: no header is read.
   assert.deepEqual(findOrigin('192.0.2.50', chain, isUp), { origin: '192.0.2.50', via: [], fallback: null });
   // IPv6 origin.
@@ -178,4 +178,36 @@ test('the header collector finds fields even when the empty line is split across
   const text = 'Received: from a ([192.0.2.1])\r\n\tby b\r\nSubject: x\r\nReceived: from c ([192.0.2.2]) by d\r\n\r\nReceived: in the body\r\n';
   for (const ch of text) h.feed(Buffer.from(ch, 'latin1'));
   assert.deepEqual(h.values('received'), ['from a ([192.0.2.1]) by b', 'from c ([192.0.2.2]) by d']);
+});
+
+test('the client\'s HELO is never taken for its address, whatever it says', () => {
+  // Postfix with an unknown client that greets with someone else's address.
+  assert.equal(receivedFromAddress('from [8.8.8.8] (unknown [198.51.100.7]) by relay.isp.example (Postfix) with ESMTP id 1'), '198.51.100.7');
+  // Exim with no name for the address: the address first, the HELO after helo=.
+  assert.equal(receivedFromAddress('from [198.51.100.7] (helo=[8.8.8.8]) by mx.isp.example with esmtp (Exim 4.96) id 1'), '198.51.100.7');
+  assert.equal(receivedFromAddress('from rdns.example ([198.51.100.8] helo=[203.0.113.10]) by mx.isp.example with esmtp id 1'), '198.51.100.8');
+  // Our own format with a literal HELO.
+  assert.equal(receivedFromAddress('from [203.0.113.10] ([198.51.100.9])\r\n\tby mx.test.example (mailwarden, listener mx) with ESMTP id x'), '198.51.100.9');
+  // A HELO literal and no comment with an address: not readable, rather than believed.
+  assert.equal(receivedFromAddress('from [203.0.113.10] (comment) by x with ESMTP'), null);
+  // Walking on through an upstream host's address given as HELO does not happen.
+  const up = (a: string) => a === '203.0.113.10';
+  const r = findOrigin('203.0.113.10', ['from [203.0.113.10] (unknown [198.51.100.7]) by relay.isp.example (Postfix) id 1', 'from forged ([192.0.2.99]) by x'], up);
+  assert.deepEqual(r, { origin: '198.51.100.7', via: ['203.0.113.10'], fallback: null, headerIndex: 0 });
+});
+
+test('an upstream host\'s own loopback hop (content filter) is walked past; an internal address it names is a fallback', () => {
+  const up = (a: string) => a === '203.0.113.10';
+  const chain = [
+    'from localhost (localhost [127.0.0.1]) by mx.isp.example (Postfix) with ESMTP id 2',
+    'from sender.example (sender.example [198.51.100.7]) by mx.isp.example (Postfix) with ESMTP id 1',
+  ];
+  assert.deepEqual(findOrigin('203.0.113.10', chain, up), { origin: '198.51.100.7', via: ['203.0.113.10'], fallback: null, headerIndex: 1 });
+  const internal = findOrigin('203.0.113.10', ['from EXCH01 (10.0.0.5) by gw.isp.example (203.0.113.10) with Microsoft SMTP Server id 15'], up);
+  assert.equal(internal.origin, '203.0.113.10');
+  assert.match(internal.fallback ?? '', /internal address \(10\.0\.0\.5\)/);
+  // The HELO of each format, for SPF of the null sender.
+  assert.equal(readReceivedFrom('from rdns.example ([198.51.100.8] helo=mail.sender.example) by x')?.helo, 'mail.sender.example');
+  assert.equal(readReceivedFrom('from mail.sender.example (rdns [198.51.100.8]) by x')?.helo, 'mail.sender.example');
+  assert.equal(readReceivedFrom('from [198.51.100.7] (helo=mail.sender.example) by x')?.helo, 'mail.sender.example');
 });

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool } from '../../src/queue/spool.ts';
@@ -94,7 +94,7 @@ test('quarantine: commit into quarantine/, invisible to the queue, release moves
   await assert.rejects(q.release(id, null), /no message .* in quarantine/);
 });
 
-test('quarantine delete removes both files; recovery cleans an interrupted quarantine and an interrupted release', async (t) => {
+test('quarantine delete removes both files; recovery cleans an interrupted quarantine, and an interrupted release on either side of its commit', async (t) => {
   const { spool, dir } = openSpool(t);
   const q = new Quarantine(spool);
   const put = async () => {
@@ -109,21 +109,25 @@ test('quarantine delete removes both files; recovery cleans an interrupted quara
   assert.deepEqual(readdirSync(spool.quarantineDir), []);
   // A message file whose envelope never landed (crash during commit): removed at open.
   writeFileSync(join(spool.quarantineDir, `${newQueueId()}.eml`), 'x');
-  // A release cut off after the message moved and the queue's envelope was written: the
-  // quarantine's envelope is left without its message; the message is in the queue.
-  const cut = await put();
-  const m = q.read(cut)!;
+  // A release cut off after the hard link, before the queue's envelope: the message stays in quarantine.
+  const early = await put();
+  linkSync(join(spool.quarantineDir, `${early}.eml`), join(spool.queueDir, `${early}.eml`));
+  // A release cut off after the queue's envelope (the commit), before the quarantine's files went.
+  const late = await put();
+  const m = q.read(late)!;
   const { quarantine: _, ...env } = m.envelope;
-  await spool.release(env as Envelope);
-  writeFileSync(join(spool.quarantineDir, `${cut}.json`), JSON.stringify(m.envelope));
+  await spool.update(env as Envelope);
+  linkSync(join(spool.quarantineDir, `${late}.eml`), join(spool.queueDir, `${late}.eml`));
   const log = memoryLogger();
   const again = new Spool(dir, log);
   again.open();
-  assert.deepEqual(readdirSync(again.quarantineDir), []);
-  assert.ok(again.read(cut), 'the released message is in the queue');
-  assert.ok(existsSync(join(again.corruptDir, `quarantine-${cut}.json`)));
-  assert.deepEqual(log.lines.map((l) => [l.event, l.fields.area]).sort(), [
-    ['spool.corrupt', 'quarantine'],
-    ['spool.orphan_removed', 'quarantine'],
-  ]);
+  assert.deepEqual(new Quarantine(again).list().map((x) => x.envelope.id), [early], 'the uncommitted release is still in quarantine');
+  assert.equal(again.read(early), null, 'and not in the queue');
+  assert.ok(again.read(late), 'the committed release is in the queue');
+  assert.deepEqual(readdirSync(again.quarantineDir).sort(), [`${early}.eml`, `${early}.json`]);
+  assert.deepEqual(log.lines.map((l) => [l.event, l.fields.area ?? null, l.fields.id]).sort(), [
+    ['spool.orphan_removed', 'queue', early],
+    ['spool.orphan_removed', 'quarantine', log.lines.find((l) => l.event === 'spool.orphan_removed' && l.fields.area === 'quarantine')?.fields.id],
+    ['spool.release_completed', null, late],
+  ].sort());
 });

@@ -1,0 +1,150 @@
+// The Mail Manager over HTTP (queue and quarantine, the same operations as
+// the CLI, on the daemon's own queue manager), policy explain and the
+// open-relay test, the dashboard statistics, and the live log as
+// server-sent events.
+
+import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { Type } from 'typebox';
+import { domainKey } from '../address/path.ts';
+import { recipientDomain } from '../delivery/routes.ts';
+import { perform, type ControlOp } from '../queue/control.ts';
+import type { Envelope } from '../queue/envelope.ts';
+import { explain, ExplainInputError, openRelayTest } from '../policy/explain.ts';
+import { HttpError, who, type ApiDeps } from './server.ts';
+
+const Strict = { additionalProperties: false } as const;
+const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-z]{16}$' }) }, Strict);
+const STATES = ['queued', 'deferred', 'held'] as const;
+
+export function stateOf(e: Envelope): (typeof STATES)[number] {
+  if (e.held) return 'held';
+  return e.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'queued';
+}
+
+export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
+  const { spool, quarantine, manager } = deps;
+  const run = async (req: Parameters<typeof who>[0], op: ControlOp, id: string | null) => {
+    const answer = await perform(manager, quarantine, { op, id });
+    deps.logger.log(op.startsWith('quarantine-') ? 'quarantine.admin' : 'queue.admin', { op, id, by: who(req).author, ok: answer.ok, error: answer.ok ? undefined : answer.error });
+    if (!answer.ok) throw new HttpError(/^no message/.test(answer.error) ? 404 : 409, answer.error);
+    return answer;
+  };
+
+  // --- queue -------------------------------------------------------------------
+  api.get(
+    '/api/queue',
+    { schema: { tags: ['queue'], querystring: Type.Object({ state: Type.Optional(Type.Union(STATES.map((s) => Type.Literal(s)))), to: Type.Optional(Type.String({ maxLength: 255 })) }, Strict) } },
+    async (req) => {
+      const q = req.query as { state?: string; to?: string };
+      const to = q.to === undefined ? null : domainKey(q.to);
+      return spool
+        .list()
+        .map((m) => ({ ...m.envelope, state: stateOf(m.envelope) }))
+        .filter((e) => (q.state === undefined || e.state === q.state) && (to === null || e.recipients.some((r) => recipientDomain(r.address) === to)));
+    },
+  );
+  api.get('/api/queue/:id', { schema: { tags: ['queue'], params: Id } }, async (req) => {
+    const m = spool.read((req.params as { id: string }).id);
+    if (!m) throw new HttpError(404, 'no such message in the queue');
+    return { ...m.envelope, state: stateOf(m.envelope) };
+  });
+  api.get('/api/queue/:id/message', { schema: { tags: ['queue'], params: Id } }, async (req, reply) => {
+    const m = spool.read((req.params as { id: string }).id);
+    if (!m) throw new HttpError(404, 'no such message in the queue');
+    return reply.type('message/rfc822').send(readFileSync(m.messagePath));
+  });
+  api.post('/api/queue/retry', { schema: { tags: ['queue'] } }, async (req) => run(req, 'retry', null));
+  for (const op of ['retry', 'hold', 'release', 'bounce'] as const) {
+    api.post(`/api/queue/:id/${op}`, { schema: { tags: ['queue'], params: Id } }, async (req) => run(req, op, (req.params as { id: string }).id));
+  }
+  api.delete('/api/queue/:id', { schema: { tags: ['queue'], params: Id } }, async (req) => run(req, 'delete', (req.params as { id: string }).id));
+
+  // --- quarantine ----------------------------------------------------------------
+  api.get('/api/quarantine', { schema: { tags: ['quarantine'] } }, async () => quarantine.list().map((m) => m.envelope));
+  api.get('/api/quarantine/:id', { schema: { tags: ['quarantine'], params: Id } }, async (req) => {
+    const m = quarantine.read((req.params as { id: string }).id);
+    if (!m) throw new HttpError(404, 'no such message in quarantine');
+    return m.envelope;
+  });
+  api.get('/api/quarantine/:id/message', { schema: { tags: ['quarantine'], params: Id } }, async (req, reply) => {
+    const m = quarantine.read((req.params as { id: string }).id);
+    if (!m) throw new HttpError(404, 'no such message in quarantine');
+    return reply.type('message/rfc822').send(readFileSync(m.messagePath));
+  });
+  api.post('/api/quarantine/:id/release', { schema: { tags: ['quarantine'], params: Id } }, async (req) => run(req, 'quarantine-release', (req.params as { id: string }).id));
+  api.delete('/api/quarantine/:id', { schema: { tags: ['quarantine'], params: Id } }, async (req) => run(req, 'quarantine-delete', (req.params as { id: string }).id));
+
+  // --- policy ----------------------------------------------------------------------
+  const guard = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ExplainInputError) throw new HttpError(400, err.message);
+      throw err;
+    }
+  };
+  api.post(
+    '/api/policy/explain',
+    {
+      schema: {
+        tags: ['policy'],
+        body: Type.Object(
+          { client: Type.String({ maxLength: 64 }), user: Type.Optional(Type.String({ maxLength: 128 })), listener: Type.Optional(Type.String({ maxLength: 64 })), from: Type.Optional(Type.String({ maxLength: 600 })), to: Type.String({ maxLength: 600 }) },
+          Strict,
+        ),
+      },
+    },
+    async (req) => {
+      const b = req.body as { client: string; user?: string; listener?: string; from?: string; to: string };
+      const x = guard(() => explain(deps.snapshot(), { client: b.client, user: b.user ?? null, listener: b.listener ?? null, from: b.from ?? '<>', to: b.to }));
+      const d = x.decision;
+      return { action: d.action, code: d.code, enhanced: d.enhanced, text: d.text, kind: d.kind, stage: d.stage, rule: d.rule, trail: d.trail, listener: x.listener, relay_right: x.relayRight, scanned: x.scanned };
+    },
+  );
+  api.post(
+    '/api/policy/open-relay-test',
+    { schema: { tags: ['policy'], body: Type.Object({ client: Type.String({ maxLength: 64 }), user: Type.Optional(Type.String({ maxLength: 128 })), domain: Type.Optional(Type.String({ maxLength: 255 })) }, Strict) } },
+    async (req) => {
+      const b = req.body as { client: string; user?: string; domain?: string };
+      return guard(() => openRelayTest(deps.snapshot(), { client: b.client, user: b.user ?? null, domain: b.domain ?? null }));
+    },
+  );
+
+  // --- dashboard -------------------------------------------------------------------
+  api.get('/api/stats', { schema: { tags: ['dashboard'] } }, async () => {
+    const envs = spool.list().map((m) => m.envelope);
+    const snap = deps.snapshot();
+    return {
+      revision: snap.revision,
+      open_relay: snap.settings.relaying.open_relay_acknowledged,
+      queue: { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: quarantine.list().length },
+      per_minute: deps.stats.series(),
+      top_refused: deps.stats.topRefused(),
+    };
+  });
+
+  // --- live log ----------------------------------------------------------------------
+  api.get('/api/log', { schema: { tags: ['log'] } }, (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': mailwarden live log\n\n');
+    let queued = 0;
+    const unsubscribe = deps.logger.subscribe((event, fields, ts) => {
+      // A reader that does not keep up is dropped rather than buffered without bound.
+      if (res.writableLength > 1024 * 1024) {
+        queued++;
+        if (queued > 1) return;
+        res.end();
+        return;
+      }
+      res.write(`event: log\ndata: ${JSON.stringify({ ts, event, ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n\n`);
+    });
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    req.raw.on('close', () => {
+      clearInterval(ping);
+      unsubscribe();
+    });
+  });
+}

@@ -1,0 +1,128 @@
+// The admin listener: fastify 5 over HTTPS (the SMTP listeners' certificate)
+// serving the REST API under /api and the web UI's static files. Strict
+// input: Ajv neither strips unknown fields nor coerces types, so a misspelt
+// field is a 400, not a silent no-op. Every route but login (and the OpenAPI
+// document) needs a session or a token; changes need the admin role, and a
+// session's changes the CSRF token.
+
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { AdminStore } from '../admin/admin-store.ts';
+import type { ConfigService } from '../admin/config-service.ts';
+import { ServiceError } from '../admin/config-service.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+import type { TapLogger } from '../log/logger.ts';
+import type { QueueManager } from '../queue/manager.ts';
+import type { Quarantine } from '../queue/quarantine.ts';
+import type { Spool } from '../queue/spool.ts';
+import { csrfMatches, LoginThrottle, SESSION_COOKIE, Sessions, type Principal } from './auth.ts';
+import { registerAdminRoutes } from './routes-admins.ts';
+import { registerMailRoutes } from './routes-mail.ts';
+import { registerSettingsRoutes } from './routes-settings.ts';
+import { registerUi } from './ui.ts';
+import type { Stats } from './stats.ts';
+
+export interface ApiDeps {
+  service: ConfigService;
+  admins: AdminStore;
+  manager: QueueManager;
+  quarantine: Quarantine;
+  spool: Spool;
+  logger: TapLogger;
+  stats: Stats;
+  snapshot: () => Snapshot;
+  tls: { key: Buffer; cert: Buffer };
+}
+
+export type Api = FastifyInstance & { withTypeProvider: unknown };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
+
+export class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export function buildApi(deps: ApiDeps): FastifyInstance {
+  const sessions = new Sessions();
+  const throttle = new LoginThrottle();
+  const app = Fastify({
+    https: { key: deps.tls.key, cert: deps.tls.cert },
+    logger: false,
+    bodyLimit: 4 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  void app.register(cookie);
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'mailwarden admin API', version: '1' },
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE }, token: { type: 'http', scheme: 'bearer' } } },
+      security: [{ session: [] }, { token: [] }],
+    },
+  });
+
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (!path.startsWith('/api/') || PUBLIC.has(path)) return;
+    const auth = req.headers.authorization;
+    let p: Principal | null = null;
+    if (auth?.startsWith('Bearer ')) {
+      const t = deps.admins.checkToken(auth.slice(7).trim());
+      if (t) p = { author: `token:${t.name} (${t.owner})`, name: t.owner, role: t.role, via: 'token', csrf: null, sessionId: null };
+    } else {
+      const sid = req.cookies[SESSION_COOKIE];
+      if (sid) p = sessions.get(sid);
+    }
+    if (!p) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'log in or give an API token' });
+    req.principal = p;
+    if (req.method === 'GET' || req.method === 'HEAD') return;
+    if (p.role !== 'admin') return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'a viewer cannot change anything' });
+    // Cookies ride along with cross-site requests; the CSRF token does not.
+    if (p.via === 'session' && !csrfMatches(p.csrf ?? '', headerOf(req, 'x-csrf-token'))) {
+      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'missing or wrong X-CSRF-Token' });
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.status).send({ statusCode: err.status, error: err.name, message: err.message });
+    if (err instanceof ServiceError) return reply.code(422).send({ statusCode: 422, error: 'Refused', message: err.message, errors: err.details });
+    if (err.validation) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) deps.logger.log('api.error', { error: err.message });
+    return reply.code(status).send({ statusCode: status, error: status === 500 ? 'Internal Server Error' : 'Bad Request', message: status === 500 ? 'internal error' : err.message });
+  });
+
+  void app.register(async (api) => {
+    api.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    registerAdminRoutes(api, deps, sessions, throttle);
+    registerSettingsRoutes(api, deps);
+    registerMailRoutes(api, deps);
+  });
+  registerUi(app);
+  return app;
+}
+
+function headerOf(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The principal of a request that passed the hook. */
+export function who(req: FastifyRequest): Principal {
+  if (!req.principal) throw new HttpError(401, 'not logged in');
+  return req.principal;
+}
