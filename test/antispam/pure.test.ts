@@ -72,10 +72,12 @@ test('blocklist query names: reversed octets, reversed IPv6 nibbles', () => {
   assert.equal(dnsblQueryName(ip('::ffff:10.1.2.3'), 'bl.example'), '3.2.1.10.bl.example');
 });
 
-test('which answers count: default 127.0.0.0/8; listed addresses and ranges otherwise', () => {
+test('which answers count: default 127.0.0.0/8 but the 127.255.255.0/24 error codes; listed addresses and ranges otherwise', () => {
   const def = { zone: 'z', answers: [] as string[], action: 'reject' as const, score: 5 };
   assert.equal(answerCounts(def, '127.0.0.2'), true);
-  assert.equal(answerCounts(def, '127.255.255.254'), true);
+  assert.equal(answerCounts(def, '127.255.254.9'), true);
+  assert.equal(answerCounts(def, '127.255.255.254'), false, 'Spamhaus: query through a public resolver, not a listing');
+  assert.equal(answerCounts(def, '127.255.255.252'), false);
   assert.equal(answerCounts(def, '192.0.2.1'), false, 'a wildcard answer outside 127/8 (some ISPs) is not a listing');
   const ranged = { ...def, answers: ['127.0.0.2-127.0.0.11', '127.0.1.2'] };
   for (const [a, want] of [['127.0.0.2', true], ['127.0.0.11', true], ['127.0.0.12', false], ['127.0.1.2', true], ['127.0.0.1', false]] as const) assert.equal(answerCounts(ranged, a), want, a);
