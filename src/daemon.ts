@@ -13,11 +13,15 @@ import { QueueManager } from './queue/manager.ts';
 import { startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
 import { AntispamChecks } from './antispam/checks.ts';
+import { openAdminStore, randomPassword } from './admin/admin-store.ts';
+import { buildApi } from './api/server.ts';
+import { Stats } from './api/stats.ts';
+import { tapLogger } from './log/logger.ts';
 import { openGreylist } from './antispam/greylist.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { FrontEndShared } from './smtp/front-end.ts';
-import { startListeners, stopListeners, type RunningListener } from './smtp/listeners.ts';
+import { ListenError, startListeners, stopListeners, type RunningListener } from './smtp/listeners.ts';
 import { loadTls } from './smtp/tls.ts';
 import { openConfigStore } from './store/data-dir.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
@@ -41,12 +45,19 @@ export interface DaemonOptions {
 export interface Daemon {
   listeners: { name: string; address: string; port: number; mode: string }[];
   revision: number;
+  /** The web admin's address, when its listener is on. */
+  admin: { url: string } | null;
+  /** Set when this start created the first admin account: shown once, never stored in clear. */
+  firstAdmin: { name: string; password: string } | null;
   stop(): Promise<void>;
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const dataDir = resolve(opts.dataDir);
-  const { logger } = opts;
+  // Statistics and the API's live log listen to every event.
+  const logger = tapLogger(opts.logger);
+  const stats = new Stats();
+  logger.subscribe((event, fields) => stats.observe(event, fields));
   // Before anything touches the directory: a second daemon must not recover
   // (and so delete) the first one's spool files in flight.
   const lock = lockDataDir(dataDir);
@@ -100,24 +111,62 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const manager = new QueueManager({ spool, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
     shared.onQueued = (env) => manager.enqueue(env);
     onNewRevision = () => manager.settingsChanged();
-    const running: RunningListener[] = await startListeners(snap, shared, tls);
+    const quarantine = new Quarantine(spool);
+    // The admin listener first: when its port is taken, nothing else has started yet.
+    const admins = openAdminStore(dataDir);
+    let api: ReturnType<typeof buildApi> | null = null;
+    let adminUrl: Daemon['admin'] = null;
+    const ad = snap.settings.admin;
+    if (ad.enabled) {
+      api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => source.get(), tls });
+      try {
+        await api.listen({ host: ad.address, port: ad.port });
+      } catch (err) {
+        await api.close();
+        admins.close();
+        throw new ListenError(`admin listener: ${ad.address} port ${ad.port} is not available: ${(err as Error).message}`);
+      }
+      const port = (api.server.address() as { port: number }).port;
+      adminUrl = { url: `https://${ad.address.includes(':') ? `[${ad.address}]` : ad.address}:${port}/` };
+    }
+    let running: RunningListener[];
+    try {
+      running = await startListeners(snap, shared, tls);
+    } catch (err) {
+      await api?.close();
+      admins.close();
+      throw err;
+    }
     manager.load();
-    const control = await startControl(dataDir, manager, new Quarantine(spool), logger);
+    const control = await startControl(dataDir, manager, quarantine, logger);
+    // Only once everything runs: a start that failed must not have used up the one showing of the password.
+    let firstAdmin: Daemon['firstAdmin'] = null;
+    if (admins.count() === 0) {
+      firstAdmin = { name: 'admin', password: randomPassword() };
+      admins.add(firstAdmin.name, firstAdmin.password, 'admin');
+      logger.log('admin.created', { name: firstAdmin.name, role: 'admin', note: 'first start: the password is shown once on stderr' });
+    }
     const listeners = running.map((r) => ({ name: r.def.name, address: r.def.address, port: r.port, mode: r.def.mode }));
-    logger.log('started', { revision: snap.revision, data: dataDir, tls: tls.source, listeners });
+
+    logger.log('started', { revision: snap.revision, data: dataDir, tls: tls.source, listeners, admin: adminUrl?.url ?? null });
 
     let stopping: Promise<void> | null = null;
     return {
       listeners,
       revision: snap.revision,
+      admin: adminUrl,
+      firstAdmin,
       stop() {
         stopping ??= (async () => {
           logger.log('stopping', { in_flight: shared.inFlight.count });
           const grace = durationMs(source.get().settings.limits.shutdown_grace);
+          // Live-log readers hold their connections open: close them with the listener.
+          await api?.close();
           await stopListeners(running, shared, grace);
           await control.close();
           await manager.stop(grace);
           greylist.close();
+          admins.close();
           store.close();
           lock.release();
           logger.log('stopped', {});

@@ -87,7 +87,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const sid = req.cookies[SESSION_COOKIE];
       if (sid) p = sessions.get(sid);
     }
-    if (!p) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'log in or give an API token' });
+    // The account as it is now: removed or demoted on the CLI meanwhile counts at once.
+    const account = p ? deps.admins.get(p.name) : null;
+    if (!p || !account) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'log in or give an API token' });
+    if (account.role === 'viewer') p.role = 'viewer';
     req.principal = p;
     if (req.method === 'GET' || req.method === 'HEAD') return;
     if (p.role !== 'admin') return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'a viewer cannot change anything' });
@@ -100,7 +103,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ statusCode: err.status, error: err.name, message: err.message });
     if (err instanceof ServiceError) return reply.code(422).send({ statusCode: 422, error: 'Refused', message: err.message, errors: err.details });
-    if (err.validation) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: err.message });
+    if (err.validation) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: validationMessage(err), errors: validationList(err) });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) deps.logger.log('api.error', { error: err.message });
     return reply.code(status).send({ statusCode: status, error: status === 500 ? 'Internal Server Error' : 'Bad Request', message: status === 500 ? 'internal error' : err.message });
@@ -114,6 +117,28 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   registerUi(app);
   return app;
+}
+
+interface AjvIssue {
+  instancePath?: string;
+  message?: string;
+  params?: { additionalProperty?: string; missingProperty?: string };
+}
+
+/** Ajv's findings as "path: reason", naming the unknown or missing field. */
+function validationList(err: Error & { validation?: unknown; validationContext?: string }): string[] {
+  const list = Array.isArray(err.validation) ? (err.validation as AjvIssue[]) : [];
+  return list.map((v) => {
+    const base = `${err.validationContext ?? 'body'}${(v.instancePath ?? '').replace(/\//g, '.')}`;
+    if (v.params?.additionalProperty) return `${base}.${v.params.additionalProperty}: unknown field`;
+    if (v.params?.missingProperty) return `${base}.${v.params.missingProperty}: is required`;
+    return `${base}: ${v.message ?? 'invalid'}`;
+  });
+}
+
+function validationMessage(err: Error & { validation?: unknown; validationContext?: string }): string {
+  const list = validationList(err);
+  return list.length ? list.join('; ') : err.message;
 }
 
 function headerOf(req: FastifyRequest, name: string): string | undefined {

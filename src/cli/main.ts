@@ -12,6 +12,7 @@ import { registerInitCommand } from './init-command.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerQueueCommands } from './queue-commands.ts';
 import { registerQuarantineCommands } from './quarantine-commands.ts';
+import { registerAdminCommands } from './admin-commands.ts';
 
 const program = new Command();
 program
@@ -31,6 +32,7 @@ registerPolicyCommands(program, dataOption);
 registerStartCommand(program, dataOption);
 registerQueueCommands(program, dataOption);
 registerQuarantineCommands(program, dataOption);
+registerAdminCommands(program, dataOption);
 
 for (const cmd of program.commands) {
   cmd.exitOverride();

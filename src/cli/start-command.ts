@@ -40,16 +40,26 @@ export function registerStartCommand(program: Command, dataOption: () => string)
         throw err;
       }
       if (stopRequested) stop();
+      if (daemon.firstAdmin) {
+        // Shown once, whatever the options: it is not stored in clear anywhere.
+        process.stderr.write(
+          `\nFirst start: created the admin account "${daemon.firstAdmin.name}" with the password\n\n    ${daemon.firstAdmin.password}\n\n` +
+            `It is shown only now. Log in at ${daemon.admin?.url ?? '(the admin listener is off: admin.enabled)'}; change it with\n` +
+            `  ./bin/mailwarden admin passwd ${daemon.firstAdmin.name} --password-stdin\n`,
+        );
+      }
       if (opts.banner) {
         const lines = [
           '',
           `mailwarden is running (settings revision ${daemon.revision}, data in ${dataDir})`,
           ...daemon.listeners.map((l) => `  ${l.mode.padEnd(10)} smtp${l.mode === 'smtps' ? 's' : ''}://${l.address}:${l.port}  (listener "${l.name}")`),
+          daemon.admin ? `  web admin  ${daemon.admin.url}  (REST API under /api; self-signed certificate unless tls: is set)` : '  web admin  off (admin.enabled: false)',
           '',
           'Host-based relay is allowed from the networks in relaying.allowed_hosts (default: 127.0.0.1 only).',
           'To send with a login: echo PASSWORD | ./bin/mailwarden user add NAME --password-stdin, then name the user',
           '  in relaying.authenticated_relay (config export > f.yaml; edit; config import f.yaml).',
-          'Change the settings:   ./bin/mailwarden config export > settings.yaml; ./bin/mailwarden config import settings.yaml',
+          'Change the settings:   in the web admin, or ./bin/mailwarden config export > settings.yaml; ./bin/mailwarden config import settings.yaml',
+          'Admin accounts:        echo PASSWORD | ./bin/mailwarden admin add NAME --password-stdin [--role admin|viewer]',
           'Ask the rules:         ./bin/mailwarden policy explain --client 127.0.0.1 --to someone@example.org',
           'See the queue:         ./bin/mailwarden queue list',
           'Stop: Ctrl-C (finishes transactions in flight).',

@@ -1,0 +1,103 @@
+// `mailwarden admin …`: the accounts of the web admin and the REST API
+// (apart from SMTP users), and API tokens for automation. Works beside a
+// running daemon: the accounts live in DATA/admin.db, which both open.
+
+import type { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { AdminError, ADMIN_ROLES, openAdminStore, type AdminRole, type AdminStore } from '../admin/admin-store.ts';
+import { CliExit, EXIT_REFUSED, EXIT_USAGE, printJson, readPasswordFromStdin } from './io.ts';
+
+function withAdmins<T>(dataDir: string, fn: (a: AdminStore) => T): T {
+  const dir = resolve(dataDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const store = openAdminStore(dir);
+  try {
+    return fn(store);
+  } catch (err) {
+    if (err instanceof AdminError) throw new CliExit(EXIT_REFUSED, err.message);
+    throw err;
+  } finally {
+    store.close();
+  }
+}
+
+function role(text: string | undefined): AdminRole {
+  const r = text ?? 'admin';
+  if (!(ADMIN_ROLES as readonly string[]).includes(r)) throw new CliExit(EXIT_USAGE, `--role must be one of ${ADMIN_ROLES.join(', ')}`);
+  return r as AdminRole;
+}
+
+function password(opts: { passwordStdin?: boolean }): string {
+  if (!opts.passwordStdin) throw new CliExit(EXIT_USAGE, 'give the password on stdin with --password-stdin (never on the command line)');
+  return readPasswordFromStdin();
+}
+
+export function registerAdminCommands(program: Command, dataOption: () => string): void {
+  const admin = program.command('admin').description('web admin and REST API accounts, and API tokens');
+  admin
+    .command('add')
+    .description('add an admin account (viewer: may read everything, change nothing)')
+    .argument('<name>')
+    .option('--password-stdin', 'read the password from the first line of stdin')
+    .option('--role <role>', `${ADMIN_ROLES.join(' or ')} (default admin)`)
+    .action((name: string, opts: { passwordStdin?: boolean; role?: string }) => {
+      const r = role(opts.role);
+      const a = withAdmins(dataOption(), (s) => s.add(name, password(opts), r));
+      process.stdout.write(`admin "${a.name}" added (${a.role})\n`);
+    });
+  admin
+    .command('passwd')
+    .description("set an admin's password")
+    .argument('<name>')
+    .option('--password-stdin', 'read the password from the first line of stdin')
+    .action((name: string, opts: { passwordStdin?: boolean }) => {
+      withAdmins(dataOption(), (s) => s.setPassword(name, password(opts)));
+      process.stdout.write(`password of "${name}" changed\n`);
+    });
+  admin
+    .command('remove')
+    .description('remove an admin account (its tokens are revoked; the last admin cannot be removed)')
+    .argument('<name>')
+    .action((name: string) => {
+      withAdmins(dataOption(), (s) => s.remove(name));
+      process.stdout.write(`admin "${name}" removed\n`);
+    });
+  admin
+    .command('list')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const list = withAdmins(dataOption(), (s) => s.list());
+      if (opts.json) return printJson(list);
+      for (const a of list) process.stdout.write(`${a.name.padEnd(24)} ${a.role.padEnd(7)} since ${a.created}\n`);
+    });
+  const token = admin.command('token').description('API tokens (Authorization: Bearer …)');
+  token
+    .command('create')
+    .description('create a token; it is printed once')
+    .argument('<name>', 'what the token is for')
+    .requiredOption('--owner <admin>', 'the admin account it acts for')
+    .option('--role <role>', `${ADMIN_ROLES.join(' or ')} (default admin; never more than the owner's)`)
+    .option('--json', 'print JSON')
+    .action((name: string, opts: { owner: string; role?: string; json?: boolean }) => {
+      const r = role(opts.role);
+      const t = withAdmins(dataOption(), (s) => s.createToken(name, r, opts.owner));
+      if (opts.json) return printJson(t);
+      process.stdout.write(`${t.token}\n(token ${t.info.id}, ${t.info.role}, for ${t.info.owner}; shown only now)\n`);
+    });
+  token
+    .command('list')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const list = withAdmins(dataOption(), (s) => s.tokens());
+      if (opts.json) return printJson(list);
+      for (const t of list) process.stdout.write(`${t.id}  ${t.name.padEnd(24)} ${t.role.padEnd(7)} ${t.owner.padEnd(16)} ${t.revoked ? `revoked ${t.revoked}` : 'active'}\n`);
+    });
+  token
+    .command('revoke')
+    .argument('<id>')
+    .action((id: string) => {
+      withAdmins(dataOption(), (s) => s.revokeToken(id));
+      process.stdout.write(`token ${id} revoked\n`);
+    });
+}
