@@ -45,6 +45,8 @@ declare module 'fastify' {
 }
 
 const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
+/** POSTs that only ask (a viewer may): they change nothing. */
+const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/logout']);
 
 export class HttpError extends Error {
   readonly status: number;
@@ -93,7 +95,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (account.role === 'viewer') p.role = 'viewer';
     req.principal = p;
     if (req.method === 'GET' || req.method === 'HEAD') return;
-    if (p.role !== 'admin') return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'a viewer cannot change anything' });
+    if (p.role !== 'admin' && !(req.method === 'POST' && ASKING.has(path))) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'a viewer cannot change anything' });
     // Cookies ride along with cross-site requests; the CSRF token does not.
     if (p.via === 'session' && !csrfMatches(p.csrf ?? '', headerOf(req, 'x-csrf-token'))) {
       return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'missing or wrong X-CSRF-Token' });
