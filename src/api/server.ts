@@ -63,6 +63,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     https: { key: deps.tls.key, cert: deps.tls.cert },
     logger: false,
     bodyLimit: 4 * 1024 * 1024,
+    // Live-log readers never end their responses: a stop must not wait for them.
+    forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
