@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DATA ?= ./data
 
-.PHONY: install run sink test typecheck unit clean system-deps bench
+.PHONY: install run sink test typecheck unit clean system-deps bench web
 
 install: node_modules/.installed
 
@@ -15,7 +15,7 @@ node_modules/.installed: package.json package-lock.json
 	@node -e 'const [M]=process.versions.node.split("."); if (+M < 24) { console.error("pinned node is " + process.version + ", need 24"); process.exit(1) }'
 	@touch $@
 
-run: install
+run: install web
 	./bin/mailwarden start --data $(DATA) --banner
 
 # A next hop to try the relay with (see README): prints what it receives.
@@ -25,7 +25,7 @@ sink: install
 # Debian packages the tests use (real clients and, later, real scanners).
 # Installed when running as root on Debian; otherwise the tests that need
 # them say they are skipped and why.
-DEBIAN_PACKAGES := swaks dnsmasq-base clamav-daemon spamassassin spamd rspamd
+DEBIAN_PACKAGES := swaks dnsmasq-base clamav-daemon spamassassin spamd rspamd chromium
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -39,10 +39,16 @@ system-deps:
 typecheck: install
 	tsc --noEmit -p .
 
+# The web admin UI (web/: Preact, built by Vite) into web/dist, which the admin
+# listener serves at https://ADMIN_ADDR:PORT/. Offline after `make install`.
+web: install
+	tsc --noEmit -p web
+	vite build web
+
 unit: install
 	node scripts/run-tests.ts
 
-test: install system-deps
+test: install system-deps web
 	tsc --noEmit -p .
 	node scripts/run-tests.ts
 

@@ -1,0 +1,193 @@
+// The web admin in a real browser (issue #8): Debian's Chromium driven by
+// playwright-core, headless with a fresh profile, against a running daemon.
+// Logs in; creates a network object, drags it into Allowed hosts/networks,
+// applies, and then a real SMTP client from that address relays through the
+// daemon; chooses Any and sees the caution and the refused Apply; finds a
+// deferred message in the Mail Manager and retries it; rolls back a
+// revision. Each test saves a screenshot (test-output/screenshots/).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { RawClient, ROOT, type Relay } from '../smtp/harness.ts';
+import { startSink, type Sink } from '../delivery/sink.ts';
+import { message, sendMessage } from '../scan/scan-helpers.ts';
+import { startWithApi, type ApiClient, type Caller } from '../api/client.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const DIST = join(ROOT, 'web', 'dist', 'index.html');
+const SHOTS = join(ROOT, 'test-output', 'screenshots');
+const skip = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is not installed (make test installs Debian's chromium when run as root)`
+  : !existsSync(DIST)
+    ? 'the web UI is not built (make test runs make web first)'
+    : false;
+
+let relay: Relay;
+let api: ApiClient;
+let password: string;
+let me: Caller;
+let base: string;
+let sink: Sink;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+/** The sink defers every recipient until a test lets it accept. */
+let accepting = false;
+
+before(async () => {
+  if (skip) return;
+  sink = await startSink({ behaviour: { rcpt: () => (accepting ? undefined : { code: 451, text: '4.3.0 try again later' }) } });
+  const started = await startWithApi(
+    { after: (fn) => void afterHooks.push(fn) },
+    {
+      domains: [{ name: 'example.com', route: { hosts: [`127.0.0.1:${sink.port}`] } }],
+      delivery: { enabled: true },
+      queue: { retry: { first: '1h', max: '2h' } },
+    },
+  );
+  ({ relay, api, password } = started);
+  me = await api.login('admin', password);
+  base = `https://127.0.0.1:${started.adminPort}/`;
+  profile = mkdtempSync(join(tmpdir(), 'mailwarden-chromium-'));
+  mkdirSync(SHOTS, { recursive: true });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1280, height: 800 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+});
+
+const afterHooks: (() => void | Promise<void>)[] = [];
+after(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  for (const fn of afterHooks.reverse()) await fn();
+  await sink?.close();
+});
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+async function relaying(): Promise<{ allowed_hosts: string[] }> {
+  return (await api.call('GET', '/api/settings/relaying', { as: me })).json.value;
+}
+
+test('log in', { skip }, async () => {
+  await page.goto(base);
+  await page.getByLabel('Name').fill('admin');
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('alert').first().waitFor();
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByTestId('whoami').waitFor();
+  assert.match((await page.getByTestId('whoami').textContent()) ?? '', /admin/);
+  await shot('01-logged-in');
+});
+
+test('create a network object, drag it into Allowed hosts/networks, Apply: then a real SMTP client from there relays', { skip }, async () => {
+  const lab = '127.0.0.77';
+  // Before: that address may not relay.
+  const refused = await tryRelay(lab);
+  assert.match(refused, /^554 5\.7\.1 /);
+
+  await page.getByTestId('nav-networks').click();
+  await page.getByLabel('Name').fill('lab');
+  await page.getByLabel('Type').selectOption('host');
+  await page.getByLabel('Address').fill(lab);
+  await page.getByRole('button', { name: 'Save network' }).click();
+  await page.getByTestId('network-row-lab').waitFor();
+
+  await page.getByTestId('nav-relaying').click();
+  const field = page.getByTestId('field-allowed_hosts');
+  // The object panel is sticky: with the field in view, the drag does not scroll another object under the pointer.
+  await field.scrollIntoViewIfNeeded();
+  await page.getByTestId('object-network-lab').dragTo(field);
+  await field.getByText('lab', { exact: true }).waitFor();
+  const section = page.getByTestId('section-hostrelay');
+  await section.getByRole('button', { name: 'Apply' }).click();
+  await section.getByTestId('apply-result').filter({ hasText: /Applied as revision/ }).waitFor();
+  assert.doesNotMatch((await section.getByTestId('apply-result').textContent()) ?? '', /refused|error/i);
+  await shot('02-relaying-applied');
+  assert.deepEqual((await relaying()).allowed_hosts, ['localhost', 'lab']);
+
+  // The daemon takes the new revision for new connections: a real client relays.
+  assert.match(await tryRelay(lab), /^250 /);
+});
+
+test('choose Any: the open-relay caution shows at once and Apply is refused', { skip }, async () => {
+  await page.getByTestId('nav-relaying').click();
+  const section = page.getByTestId('section-hostrelay');
+  const field = page.getByTestId('field-allowed_hosts');
+  await field.scrollIntoViewIfNeeded();
+  await page.getByTestId('object-network-Any').dragTo(field);
+  await page.getByTestId('open-relay-caution').waitFor();
+  assert.match((await page.getByTestId('open-relay-caution').textContent()) ?? '', /OPEN RELAY/);
+  await section.getByRole('button', { name: 'Apply' }).click();
+  // The result of the earlier Apply is on screen until the new one replaces it.
+  await section.getByTestId('apply-result').filter({ hasText: /open relay/i }).waitFor();
+  assert.doesNotMatch((await section.getByTestId('apply-result').textContent()) ?? '', /Applied as revision/);
+  await shot('03-open-relay-refused');
+  assert.deepEqual((await relaying()).allowed_hosts, ['localhost', 'lab'], 'nothing changed');
+  // Leave the page clean for the next tests.
+  await page.reload();
+});
+
+test('find a deferred message in the Mail Manager and retry it', { skip }, async () => {
+  const sent = await sendMessage(relay.ports.mx, { client: '127.0.0.2', from: 'late@outside.example', message: message('for the mail manager') });
+  const id = sent.id!;
+  await relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.status === 'deferred');
+  await page.getByTestId('nav-mail').click();
+  const row = page.getByTestId(`queue-row-${id}`);
+  await row.waitFor();
+  assert.match((await row.textContent()) ?? '', /4\.3\.0 try again later/);
+  await shot('04-deferred');
+  accepting = true;
+  await row.getByRole('button', { name: 'Retry' }).click();
+  const [got] = await sink.waitFor(1, 20_000);
+  assert.equal(got?.from, 'late@outside.example');
+  await relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.status === 'delivered');
+  await row.waitFor({ state: 'detached', timeout: 20_000 }).catch(async () => {
+    await page.reload();
+    await page.getByTestId(`queue-row-${id}`).waitFor({ state: 'detached' });
+  });
+  await shot('05-retried');
+});
+
+test('roll back a revision', { skip }, async () => {
+  const before = (await api.call('GET', '/api/revisions', { as: me })).json as { active: number; revisions: { number: number }[] };
+  // The revision before the one that added "lab" to the allowed hosts.
+  const target = before.active - 1;
+  await page.getByTestId('nav-history').click();
+  const row = page.getByTestId(`revision-${target}`);
+  await row.waitFor();
+  await row.getByRole('button', { name: /Roll ?back/i }).click();
+  await page.getByTestId(`revision-${before.active + 1}`).waitFor();
+  await shot('06-rolled-back');
+  const afterRevs = (await api.call('GET', '/api/revisions', { as: me })).json as { active: number; revisions: { number: number; author: string; comment: string }[] };
+  assert.equal(afterRevs.active, before.active + 1);
+  assert.equal(afterRevs.revisions[0]?.author, 'admin:admin');
+  assert.deepEqual((await relaying()).allowed_hosts, ['localhost'], 'the relay right of lab is gone again');
+  assert.match(await tryRelay('127.0.0.77'), /^554 5\.7\.1 /);
+});
+
+/** MAIL and RCPT to a domain that is not ours: the RCPT reply says whether the client may relay. */
+async function tryRelay(client: string): Promise<string> {
+  const c = await RawClient.connect(relay.ports.mx, client);
+  try {
+    await c.reply();
+    await c.cmd('EHLO lab.test.example');
+    await c.cmd('MAIL FROM:<app@lab.test.example>');
+    return (await c.cmd('RCPT TO:<someone@elsewhere.example>')) ?? '(closed)';
+  } finally {
+    c.end();
+  }
+}

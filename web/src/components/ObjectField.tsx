@@ -1,0 +1,126 @@
+// A field that holds a list of object names (networks, users or groups) as
+// chips. Objects are dropped on it from an object list (HTML5 drag and drop,
+// the name in the dataTransfer text), or added with the keyboard through the
+// select and its Add button; each chip has a Remove button.
+
+import { useId, useState } from 'preact/hooks';
+
+export type ObjectKind = 'network' | 'user' | 'group';
+
+/** The dataTransfer type that says which kind of object is dragged. */
+export const dragType = (kind: ObjectKind): string => `application/x-mailwarden-${kind}`;
+
+interface Props {
+  label: string;
+  kind: ObjectKind;
+  value: string[];
+  /** The names that may be added (known objects of this kind). */
+  options: string[];
+  onChange: (v: string[]) => void;
+  disabled?: boolean;
+  testid?: string;
+  hint?: string;
+}
+
+export function ObjectField({ label, kind, value, options, onChange, disabled, testid, hint }: Props) {
+  const id = useId();
+  const [over, setOver] = useState(false);
+  const [note, setNote] = useState<string | null>(null);
+  const addable = options.filter((o) => !value.includes(o));
+  // No preselected object: pressing Add must never add "Any" by accident.
+  const [pick, setPick] = useState('');
+  const chosen = addable.includes(pick) ? pick : '';
+
+  const add = (name: string) => {
+    if (!name) return;
+    if (!options.includes(name)) {
+      setNote(`"${name}" is not a ${kind} object.`);
+      return;
+    }
+    if (value.includes(name)) {
+      setNote(`"${name}" is already in ${label}.`);
+      return;
+    }
+    setNote(null);
+    onChange([...value, name]);
+  };
+
+  const accepts = (e: DragEvent) => {
+    const types = [...(e.dataTransfer?.types ?? [])];
+    // Another kind of object (a user dragged onto a network field) is not taken.
+    const otherKind = types.some((t) => t.startsWith('application/x-mailwarden-') && t !== dragType(kind));
+    return !disabled && !otherKind && (types.includes(dragType(kind)) || types.includes('text/plain'));
+  };
+
+  return (
+    <fieldset class="object-field" disabled={disabled}>
+      <legend>{label}</legend>
+      {hint ? <p class="hint">{hint}</p> : null}
+      <ul
+        class={`dropzone${over ? ' over' : ''}`}
+        data-testid={testid}
+        aria-label={`${label}: ${value.length ? value.join(', ') : 'empty'}`}
+        onDragEnter={(e) => {
+          if (accepts(e)) {
+            e.preventDefault();
+            setOver(true);
+          }
+        }}
+        onDragOver={(e) => {
+          if (!accepts(e)) return;
+          e.preventDefault();
+          if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+          setOver(true);
+        }}
+        onDragLeave={() => setOver(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setOver(false);
+          if (!accepts(e)) return;
+          const name = (e.dataTransfer?.getData(dragType(kind)) || e.dataTransfer?.getData('text/plain') || '').trim();
+          add(name);
+        }}
+      >
+        {value.length === 0 ? <li class="empty">{disabled ? 'None' : `None yet: drag ${kind} objects here or add one below`}</li> : null}
+        {value.map((name) => (
+          <li key={name} class={`chip${options.includes(name) ? '' : ' unknown'}`} data-name={name} title={options.includes(name) ? undefined : `unknown ${kind} object`}>
+            <span>{name}</span>
+            {!disabled && (
+              <button type="button" class="chip-remove" aria-label={`Remove ${name} from ${label}`} onClick={() => onChange(value.filter((v) => v !== name))}>
+                ×
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {!disabled && (
+        <div class="add-row">
+          <label for={id}>Add {kind} to {label}</label>
+          <select id={id} value={chosen} onChange={(e) => setPick((e.currentTarget as HTMLSelectElement).value)} disabled={addable.length === 0}>
+            <option value="">{addable.length === 0 ? '(all added)' : `Choose a ${kind}…`}</option>
+            {addable.map((o) => (
+              <option key={o} value={o}>
+                {o}
+              </option>
+            ))}
+          </select>
+          <button
+            type="button"
+            onClick={() => {
+              add(chosen);
+              setPick('');
+            }}
+            disabled={!chosen}
+          >
+            Add
+          </button>
+        </div>
+      )}
+      {note ? (
+        <p class="note" role="status">
+          {note}
+        </p>
+      ) : null}
+    </fieldset>
+  );
+}

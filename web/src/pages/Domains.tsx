@@ -1,0 +1,138 @@
+// Domains & Routing: the local domains and the hosts their mail goes to, in
+// order (host[:port], bracketed IPv6), through /api/domains.
+
+import { useState } from 'preact/hooks';
+import { get, seg } from '../api.ts';
+import { ApplyResultView } from '../components/ApplyResultView.tsx';
+import { ErrorBox, TextArea, TextField } from '../components/Fields.tsx';
+import { useApply, useLoad } from '../hooks.ts';
+import { useCanEdit } from '../session.ts';
+import type { DomainDef } from '../types.ts';
+
+const lines = (s: string) =>
+  s
+    .split(/[\n,]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+export function Domains() {
+  const canEdit = useCanEdit();
+  const list = useLoad(() => get<DomainDef[]>('/api/domains'));
+  const save = useApply();
+  const remove = useApply();
+  const [name, setName] = useState('');
+  const [hosts, setHosts] = useState('');
+  const [editing, setEditing] = useState<string | null>(null);
+  const reset = () => {
+    setName('');
+    setHosts('');
+    setEditing(null);
+  };
+
+  const submit = async () => {
+    const b: DomainDef = { name: editing ?? name.trim(), route: { hosts: lines(hosts) } };
+    const r = editing ? await save.run('PUT', `/api/domains/${seg(editing)}`, b) : await save.run('POST', '/api/domains', b);
+    if (r.ok) {
+      reset();
+      await list.reload();
+    }
+  };
+
+  return (
+    <section class="page">
+      <h1>Domains & Routing</h1>
+      <p class="lead">Mail for these domains is inbound and goes to the route's hosts, tried in order. Mail for any other domain needs a relay right.</p>
+      <ErrorBox message={list.error} />
+      <div class="card">
+        <h2>Local domains</h2>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Domain</th>
+                <th scope="col">Route hosts</th>
+                {canEdit && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {(list.data ?? []).map((d) => (
+                <tr key={d.name} data-testid={`domain-row-${d.name}`}>
+                  <td>
+                    <strong>{d.name}</strong>
+                  </td>
+                  <td>{d.route.hosts.join(', ')}</td>
+                  {canEdit && (
+                    <td class="row-actions">
+                      <button
+                        type="button"
+                        aria-label={`Edit ${d.name}`}
+                        onClick={() => {
+                          setEditing(d.name);
+                          setName(d.name);
+                          setHosts(d.route.hosts.join('\n'));
+                          save.setResult(null);
+                        }}
+                      >
+                        Edit
+                      </button>
+                      <button
+                        type="button"
+                        class="danger"
+                        aria-label={`Delete ${d.name}`}
+                        disabled={remove.busy}
+                        onClick={async () => {
+                          if ((await remove.run('DELETE', `/api/domains/${seg(d.name)}`)).ok) await list.reload();
+                        }}
+                      >
+                        Delete
+                      </button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+              {list.data && list.data.length === 0 ? (
+                <tr>
+                  <td colSpan={3} class="muted">
+                    No local domains: every recipient needs a relay right.
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          </table>
+        </div>
+        <ApplyResultView result={remove.result} />
+      </div>
+      {canEdit && (
+        <form
+          class="card form-grid"
+          aria-labelledby="domain-form-title"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submit();
+          }}
+        >
+          <h2 id="domain-form-title">{editing ? `Edit domain ${editing}` : 'Add a domain'}</h2>
+          <TextField label="Domain" value={name} onInput={setName} required disabled={editing !== null} placeholder="example.com" />
+          <TextArea label="Route hosts (one per line, in order)" value={hosts} onInput={setHosts} rows={3} mono hint='host[:port], an IPv4 address or [IPv6]; port 25 unless given. Example: "10.1.2.3:25".' />
+          <div class="actions">
+            <button type="submit" class="primary" disabled={save.busy}>
+              Save domain
+            </button>
+            {editing && (
+              <button
+                type="button"
+                onClick={() => {
+                  reset();
+                  save.setResult(null);
+                }}
+              >
+                Cancel
+              </button>
+            )}
+          </div>
+          <ApplyResultView result={save.result} />
+        </form>
+      )}
+    </section>
+  );
+}

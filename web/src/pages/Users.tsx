@@ -1,0 +1,301 @@
+// Users & Groups: the SMTP users (name, password, groups, enabled, comment;
+// passwords are never shown, only set) and the user groups, each listed,
+// added, edited and deleted through /api/users and /api/groups.
+
+import { useState } from 'preact/hooks';
+import { get, seg } from '../api.ts';
+import { ApplyResultView } from '../components/ApplyResultView.tsx';
+import { CheckField, ErrorBox, TextField } from '../components/Fields.tsx';
+import { ObjectField } from '../components/ObjectField.tsx';
+import { useApply, useLoad } from '../hooks.ts';
+import { useCanEdit } from '../session.ts';
+import type { GroupDef, UserInfo } from '../types.ts';
+
+interface UserForm {
+  name: string;
+  password: string;
+  groups: string[];
+  enabled: boolean;
+  comment: string;
+}
+const emptyUser = (): UserForm => ({ name: '', password: '', groups: [], enabled: true, comment: '' });
+
+export function Users() {
+  const canEdit = useCanEdit();
+  const users = useLoad(() => get<UserInfo[]>('/api/users'));
+  const groups = useLoad(() => get<GroupDef[]>('/api/groups'));
+  return (
+    <section class="page">
+      <h1>Users & Groups</h1>
+      <p class="lead">SMTP users who can authenticate (and, when named under Relaying, relay), and the groups they belong to.</p>
+      <ErrorBox message={users.error ?? groups.error} />
+      <UsersPart canEdit={canEdit} users={users.data ?? []} groupNames={(groups.data ?? []).map((g) => g.name)} reload={users.reload} />
+      <GroupsPart
+        canEdit={canEdit}
+        groups={groups.data ?? []}
+        reload={async () => {
+          await groups.reload();
+          await users.reload();
+        }}
+      />
+    </section>
+  );
+}
+
+function UsersPart({ canEdit, users, groupNames, reload }: { canEdit: boolean; users: UserInfo[]; groupNames: string[]; reload: () => Promise<void> }) {
+  const save = useApply();
+  const remove = useApply();
+  const [form, setForm] = useState<UserForm>(emptyUser());
+  const [editing, setEditing] = useState<string | null>(null);
+  const set = (patch: Partial<UserForm>) => setForm({ ...form, ...patch });
+  const reset = () => {
+    setForm(emptyUser());
+    setEditing(null);
+  };
+
+  const submit = async () => {
+    let r;
+    if (editing) {
+      const b: Record<string, unknown> = { groups: form.groups, enabled: form.enabled, comment: form.comment.trim() };
+      if (form.password) b.password = form.password;
+      r = await save.run('PUT', `/api/users/${seg(editing)}`, b);
+    } else {
+      const b: Record<string, unknown> = { name: form.name.trim(), password: form.password, groups: form.groups, enabled: form.enabled };
+      if (form.comment.trim()) b.comment = form.comment.trim();
+      r = await save.run('POST', '/api/users', b);
+    }
+    if (r.ok) {
+      reset();
+      await reload();
+    }
+  };
+
+  return (
+    <>
+      <div class="card">
+        <h2>Users</h2>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Groups</th>
+                <th scope="col">Enabled</th>
+                <th scope="col">Comment</th>
+                {canEdit && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {users.map((u) => (
+                <tr key={u.name} data-testid={`user-row-${u.name}`}>
+                  <td>
+                    <strong>{u.name}</strong>
+                  </td>
+                  <td>{u.groups.join(', ')}</td>
+                  <td>{u.enabled ? 'yes' : <span class="badge warn">disabled</span>}</td>
+                  <td>{u.comment}</td>
+                  {canEdit && (
+                    <td class="row-actions">
+                      <button
+                        type="button"
+                        aria-label={`Edit ${u.name}`}
+                        onClick={() => {
+                          setEditing(u.name);
+                          setForm({ name: u.name, password: '', groups: [...u.groups], enabled: u.enabled, comment: u.comment ?? '' });
+                          save.setResult(null);
+                          document.getElementById('user-form')?.scrollIntoView({ block: 'start' });
+                        }}
+                      >
+                        Edit
+                      </button>
+                      <button
+                        type="button"
+                        class="danger"
+                        aria-label={`Delete ${u.name}`}
+                        disabled={remove.busy}
+                        onClick={async () => {
+                          if ((await remove.run('DELETE', `/api/users/${seg(u.name)}`)).ok) await reload();
+                        }}
+                      >
+                        Delete
+                      </button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+              {users.length === 0 ? (
+                <tr>
+                  <td colSpan={5} class="muted">
+                    No users yet.
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          </table>
+        </div>
+        <ApplyResultView result={remove.result} />
+      </div>
+      {canEdit && (
+        <form
+          id="user-form"
+          class="card form-grid"
+          aria-labelledby="user-form-title"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submit();
+          }}
+        >
+          <h2 id="user-form-title">{editing ? `Edit user ${editing}` : 'Add a user'}</h2>
+          <TextField label="User name" value={form.name} onInput={(v) => set({ name: v })} required disabled={editing !== null} />
+          <TextField
+            label="Password"
+            type="password"
+            value={form.password}
+            onInput={(v) => set({ password: v })}
+            required={editing === null}
+            autoComplete="new-password"
+            hint={editing ? 'Leave empty to keep the current password.' : 'Stored only as a hash.'}
+          />
+          <ObjectField label="Groups" kind="group" value={form.groups} options={groupNames} onChange={(v) => set({ groups: v })} testid="field-user-groups" />
+          <CheckField label="Enabled (may authenticate)" checked={form.enabled} onChange={(v) => set({ enabled: v })} />
+          <TextField label="Comment" value={form.comment} onInput={(v) => set({ comment: v })} />
+          <div class="actions">
+            <button type="submit" class="primary" disabled={save.busy}>
+              Save user
+            </button>
+            {editing && (
+              <button
+                type="button"
+                onClick={() => {
+                  reset();
+                  save.setResult(null);
+                }}
+              >
+                Cancel
+              </button>
+            )}
+          </div>
+          <ApplyResultView result={save.result} />
+        </form>
+      )}
+    </>
+  );
+}
+
+function GroupsPart({ canEdit, groups, reload }: { canEdit: boolean; groups: GroupDef[]; reload: () => Promise<void> }) {
+  const save = useApply();
+  const remove = useApply();
+  const [name, setName] = useState('');
+  const [comment, setComment] = useState('');
+  const [editing, setEditing] = useState<string | null>(null);
+  const reset = () => {
+    setName('');
+    setComment('');
+    setEditing(null);
+  };
+
+  const submit = async () => {
+    const b: GroupDef = { name: editing ?? name.trim() };
+    if (comment.trim()) b.comment = comment.trim();
+    const r = editing ? await save.run('PUT', `/api/groups/${seg(editing)}`, b) : await save.run('POST', '/api/groups', b);
+    if (r.ok) {
+      reset();
+      await reload();
+    }
+  };
+
+  return (
+    <>
+      <div class="card">
+        <h2>User groups</h2>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Comment</th>
+                {canEdit && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {groups.map((g) => (
+                <tr key={g.name} data-testid={`group-row-${g.name}`}>
+                  <td>
+                    <strong>{g.name}</strong>
+                  </td>
+                  <td>{g.comment}</td>
+                  {canEdit && (
+                    <td class="row-actions">
+                      <button
+                        type="button"
+                        aria-label={`Edit group ${g.name}`}
+                        onClick={() => {
+                          setEditing(g.name);
+                          setName(g.name);
+                          setComment(g.comment ?? '');
+                          save.setResult(null);
+                        }}
+                      >
+                        Edit
+                      </button>
+                      <button
+                        type="button"
+                        class="danger"
+                        aria-label={`Delete group ${g.name}`}
+                        disabled={remove.busy}
+                        onClick={async () => {
+                          if ((await remove.run('DELETE', `/api/groups/${seg(g.name)}`)).ok) await reload();
+                        }}
+                      >
+                        Delete
+                      </button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+              {groups.length === 0 ? (
+                <tr>
+                  <td colSpan={3} class="muted">
+                    No groups yet.
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          </table>
+        </div>
+        <ApplyResultView result={remove.result} />
+      </div>
+      {canEdit && (
+        <form
+          class="card form-grid"
+          aria-labelledby="group-form-title"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submit();
+          }}
+        >
+          <h2 id="group-form-title">{editing ? `Edit group ${editing}` : 'Add a group'}</h2>
+          <TextField label="Group name" value={name} onInput={setName} required disabled={editing !== null} />
+          <TextField label="Group comment" value={comment} onInput={setComment} />
+          <div class="actions">
+            <button type="submit" class="primary" disabled={save.busy}>
+              Save group
+            </button>
+            {editing && (
+              <button
+                type="button"
+                onClick={() => {
+                  reset();
+                  save.setResult(null);
+                }}
+              >
+                Cancel
+              </button>
+            )}
+          </div>
+          <ApplyResultView result={save.result} />
+        </form>
+      )}
+    </>
+  );
+}
