@@ -45,7 +45,9 @@ function instream(t: Target, data: Buffer, chunk = 64 * 1024): Promise<string> {
     s.setEncoding('latin1');
     s.on('data', (d: string) => (reply += d));
     s.on('end', () => done(reply));
-    s.on('error', fail);
+    // clamd closes as soon as a stream passes StreamMaxLength: our last writes
+    // may then meet EPIPE/ECONNRESET, and what it said before counts.
+    s.on('error', (err: NodeJS.ErrnoException) => (reply.includes('\0') || err.code === 'EPIPE' || err.code === 'ECONNRESET' ? done(reply) : fail(err)));
     s.on('connect', () => {
       s.write('zINSTREAM\0');
       for (let i = 0; i < data.length; i += chunk) {
@@ -286,7 +288,10 @@ test('clamd refuses a stream longer than StreamMaxLength with "INSTREAM size lim
   const clamd = await started(t, 'clamd', startClamd({ streamMaxLength: '1K' }));
   const at = targetOf(clamd);
   assert.equal(await instream(at, Buffer.alloc(1024, 'a')), 'stream: OK\0');
-  assert.equal(await instream(at, Buffer.alloc(1025, 'a')), 'INSTREAM size limit exceeded. ERROR\0');
+  // clamd answers and closes with our end marker still unread: the kernel may
+  // then reset the connection and drop the answer on our side. Either way the
+  // stream was refused, which clamd's own log says.
+  assert.match(await instream(at, Buffer.alloc(1025, 'a')), /^(INSTREAM size limit exceeded\. ERROR\0)?$/);
   assert.equal(clamd.sizeLimitHits(), 1);
   assert.deepEqual(clamd.scans().map((s) => s.verdict), ['OK']);
 });
