@@ -12,6 +12,7 @@ import { perform, type ControlOp } from '../queue/control.ts';
 import type { Envelope } from '../queue/envelope.ts';
 import { explain, ExplainInputError, openRelayTest } from '../policy/explain.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
+import { openRelayReasons } from '../config/validate.ts';
 
 const Strict = { additionalProperties: false } as const;
 const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-z]{16}$' }) }, Strict);
@@ -117,7 +118,8 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
     const snap = deps.snapshot();
     return {
       revision: snap.revision,
-      open_relay: snap.settings.relaying.open_relay_acknowledged,
+      // What rule 8 says of the active settings, not merely the acknowledgement flag.
+      open_relay: openRelayReasons(snap.settings, snap.networks).length > 0,
       queue: { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: quarantine.list().length },
       per_minute: deps.stats.series(),
       top_refused: deps.stats.topRefused(),

@@ -56,8 +56,10 @@ const UserUpdate = Type.Object(
 );
 /** The document (or a section) is checked by our own validator, which names every unknown key with its path. */
 const AnyJson = Type.Unknown();
-const DocumentBody = Type.Object({ document: AnyJson, comment: Comment }, Strict);
-const SectionBody = Type.Object({ value: AnyJson, comment: Comment }, Strict);
+/** `revision`: the revision the change was made against; another one active → 409, so that two admins do not overwrite each other. */
+const Revision = Type.Optional(Type.Integer({ minimum: 0 }));
+const DocumentBody = Type.Object({ document: AnyJson, comment: Comment, revision: Revision }, Strict);
+const SectionBody = Type.Object({ value: AnyJson, comment: Comment, revision: Revision }, Strict);
 const Name = Type.Object({ name: Type.String() }, Strict);
 
 type Collection = 'networks' | 'users' | 'groups' | 'domains';
@@ -70,6 +72,10 @@ function answer(reply: FastifyReply, r: ApplyResult): FastifyReply {
 
 export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): void {
   const { service } = deps;
+  const unchangedSince = (revision: number | undefined) => {
+    const active = service.activeRevision() ?? 0;
+    if (revision !== undefined && revision !== active) throw new HttpError(409, `the settings changed since revision ${revision} (now ${active}): reload and apply again`);
+  };
   const meta = (req: Parameters<typeof who>[0], comment: string | undefined, what: string) => ({ author: who(req).author, comment: comment ?? `${what} (web admin/API)` });
   /** The active document with its secrets, for an edit. */
   const current = (): Settings => structuredClone(service.export({ withSecrets: true }));
@@ -88,7 +94,8 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): voi
   });
 
   api.put('/api/settings', { schema: { tags: ['settings'], body: DocumentBody } }, async (req, reply) => {
-    const { document, comment } = req.body as { document: unknown; comment?: string };
+    const { document, comment, revision } = req.body as { document: unknown; comment?: string; revision?: number };
+    unchangedSince(revision);
     return answer(reply, service.apply(document, meta(req, comment, 'whole document')));
   });
 
@@ -102,7 +109,8 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): voi
     { schema: { tags: ['settings'], params: Type.Object({ section: Type.Union(SECTIONS.map((s) => Type.Literal(s))) }), body: SectionBody } },
     async (req, reply) => {
       const { section } = req.params as { section: Section };
-      const { value, comment } = req.body as { value: unknown; comment?: string };
+      const { value, comment, revision } = req.body as { value: unknown; comment?: string; revision?: number };
+      unchangedSince(revision);
       const doc = current() as unknown as Record<string, unknown>;
       doc[section] = value;
       return answer(reply, service.apply(doc, meta(req, comment, `section ${section}`)));

@@ -264,7 +264,11 @@ function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {
   }
 }
 
-function checkOpenRelay(s: Settings, networks: NetworkIndex, f: Findings): void {
+/**
+ * Why the relay rights make an open relay (rule 8): entries that match Any or
+ * half or more of the public Internet, alone or together. Empty: not open.
+ */
+export function openRelayReasons(s: Settings, networks: NetworkIndex): string[] {
   const r = s.relaying;
   const open: string[] = [];
   r.allowed_hosts.forEach((n, i) => {
@@ -274,15 +278,28 @@ function checkOpenRelay(s: Settings, networks: NetworkIndex, f: Findings): void 
     const v6 = publicCount(ranges, 6);
     const why = n === ANY ? `"${ANY}" matches every address` : v4 >= OPEN_V4 || v6 >= OPEN_V6 ? `"${n}" covers ${v4 >= OPEN_V4 ? 'half or more of the IPv4 Internet' : 'half or more of the IPv6 Internet'}` : null;
     if (why) open.push(`${at('relaying.allowed_hosts', i)}: ${why}`);
-    else if (v4 > WIDE_V4 || v6 > WIDE_V6) {
-      f.warn(at('relaying.allowed_hosts', i), `"${n}" gives relay rights to ${v4 > WIDE_V4 ? `${v4} public IPv4 addresses` : 'more than a /48 of public IPv6 addresses'}; relay hosts should be your own mail servers and clients`);
-    }
   });
   if (open.length === 0) {
     // Several entries that are harmless alone can cover the Internet together.
     const all = r.allowed_hosts.filter((n) => networks.has(n)).flatMap((n) => networks.ranges(n));
     if (publicCount(all, 4) >= OPEN_V4 || publicCount(all, 6) >= OPEN_V6) open.push('relaying.allowed_hosts: together the entries cover half or more of the Internet');
   }
+  return open;
+}
+
+function checkOpenRelay(s: Settings, networks: NetworkIndex, f: Findings): void {
+  const r = s.relaying;
+  r.allowed_hosts.forEach((n, i) => {
+    if (!networks.has(n)) return;
+    const ranges = networks.ranges(n);
+    const v4 = publicCount(ranges, 4);
+    const v6 = publicCount(ranges, 6);
+    const open = n === ANY || v4 >= OPEN_V4 || v6 >= OPEN_V6;
+    if (!open && (v4 > WIDE_V4 || v6 > WIDE_V6)) {
+      f.warn(at('relaying.allowed_hosts', i), `"${n}" gives relay rights to ${v4 > WIDE_V4 ? `${v4} public IPv4 addresses` : 'more than a /48 of public IPv6 addresses'}; relay hosts should be your own mail servers and clients`);
+    }
+  });
+  const open = openRelayReasons(s, networks);
   if (open.length === 0) {
     if (r.open_relay_acknowledged) f.warn('relaying.open_relay_acknowledged', 'set, but the relay is not open; remove it so that a future mistake is still caught');
     return;

@@ -77,9 +77,18 @@ test('sections: read and apply one; an open relay is refused with the reason and
   assert.equal(open.status, 422);
   assert.match(open.json.errors[0].message, /open relay/);
   assert.deepEqual((await api.call('GET', '/api/settings/relaying', { as: me })).json.value.allowed_hosts, ['localhost']);
-  const lim = await api.call('PUT', '/api/settings/limits', { body: { value: { max_recipients: 7 } }, as: me });
+  const lim = await api.call('PUT', '/api/settings/limits', { body: { value: { max_recipients: 7 }, revision: r.json.revision }, as: me });
   assert.equal(lim.status, 200);
+  // A change made against an older revision is refused: someone else applied meanwhile.
+  const stale = await api.call('PUT', '/api/settings/limits', { body: { value: { max_recipients: 9 }, revision: r.json.revision }, as: me });
+  assert.equal(stale.status, 409);
+  assert.match(stale.json.message, /changed since revision 1 \(now 2\)/);
   assert.equal((await api.call('GET', '/api/settings/limits', { as: me })).json.value.max_recipients, 7);
+  // The dashboard's open-relay flag is rule 8's verdict on the active settings, not the acknowledgement alone.
+  assert.equal((await api.call('PUT', '/api/settings/relaying', { body: { value: { ...r.json.value, open_relay_acknowledged: true } }, as: me })).status, 200);
+  assert.equal((await api.call('GET', '/api/stats', { as: me })).json.open_relay, false);
+  assert.equal((await api.call('PUT', '/api/settings/relaying', { body: { value: { ...r.json.value, allowed_hosts: ['Any'], open_relay_acknowledged: true } }, as: me })).status, 200);
+  assert.equal((await api.call('GET', '/api/stats', { as: me })).json.open_relay, true);
 });
 
 test('object lists: networks, users, groups, domains: add, read, change, remove; a referenced object cannot go', async (t) => {
