@@ -27,11 +27,14 @@ export function useSection<T>(section: string): SectionState<T> {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<ApplyResult | null>(null);
+  // The revision the draft was loaded from: the server refuses (409) an Apply over someone else's newer change.
+  const [revision, setRevision] = useState<number | null>(null);
 
   const load = useCallback(async () => {
     try {
       const r = await get<SectionValue<T>>(`/api/settings/${section}`);
       setSaved(r.value);
+      setRevision(r.revision);
       setDraft(structuredClone(r.value));
       setLoaded(true);
       setError(null);
@@ -47,7 +50,7 @@ export function useSection<T>(section: string): SectionState<T> {
   const applyNow = async (value?: T) => {
     setBusy(true);
     try {
-      const r = await apply('PUT', `/api/settings/${section}`, { value: value === undefined ? draft : value, comment: `${section} (web admin)` });
+      const r = await apply('PUT', `/api/settings/${section}`, { value: value === undefined ? draft : value, comment: `${section} (web admin)`, ...(revision === null ? {} : { revision }) });
       setResult(r);
       if (r.ok) await load();
       return r;

@@ -71,10 +71,11 @@ export function RelayingPage() {
     setBusy(id);
     try {
       // The relaying value as the server has it now, changed only in this section's fields.
-      const fresh = (await get<SectionValue<Relaying>>('/api/settings/relaying')).value;
+      const current = await get<SectionValue<Relaying>>('/api/settings/relaying');
+      const fresh = current.value;
       const value: Relaying = { ...fresh };
       for (const f of FIELDS[id]) (value as unknown as Record<string, unknown>)[f] = structuredClone(draft[f]);
-      const r = await apply('PUT', '/api/settings/relaying', { value, comment: `Relaying: ${TITLES[id]} (web admin)` });
+      const r = await apply('PUT', '/api/settings/relaying', { value, comment: `Relaying: ${TITLES[id]} (web admin)`, ...(current.revision === null ? {} : { revision: current.revision }) });
       setResults((prev) => ({ ...prev, [id]: r }));
       const now = r.ok ? (await get<SectionValue<Relaying>>('/api/settings/relaying')).value : fresh;
       // Sections not being edited follow the server; edited ones keep their draft.
