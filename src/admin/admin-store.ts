@@ -92,6 +92,14 @@ export class AdminStore {
     if (Number(r.changes) === 0) throw new AdminError(`no admin "${name}"`);
   }
 
+  setRole(name: string, role: AdminRole): void {
+    if (!ADMIN_ROLES.includes(role)) throw new AdminError(`role must be one of ${ADMIN_ROLES.join(', ')}`);
+    const target = this.get(name);
+    if (!target) throw new AdminError(`no admin "${name}"`);
+    if (target.role === 'admin' && role !== 'admin' && this.list().filter((a) => a.role === 'admin').length === 1) throw new AdminError(`"${name}" is the last admin with the admin role`);
+    this.db.prepare('UPDATE admin SET role = ? WHERE name = ?').run(role, name);
+  }
+
   remove(name: string): void {
     const target = this.get(name);
     if (!target) throw new AdminError(`no admin "${name}"`);

@@ -58,9 +58,9 @@ export class Sessions {
     this.sessions.delete(id);
   }
 
-  /** An admin removed or demoted: their sessions end. */
-  dropAdmin(name: string): void {
-    for (const [id, s] of this.sessions) if (s.name === name) this.sessions.delete(id);
+  /** An admin removed, demoted or with a new password: their sessions end (but `keep`, the caller's own). */
+  dropAdmin(name: string, keep: string | null = null): void {
+    for (const [id, s] of this.sessions) if (s.name === name && id !== keep) this.sessions.delete(id);
   }
 }
 

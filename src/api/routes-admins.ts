@@ -71,6 +71,24 @@ export function registerAdminRoutes(api: FastifyInstance, deps: ApiDeps, session
     },
   );
 
+  api.put(
+    '/api/admins/:name',
+    { schema: { tags: ['admins'], params: Type.Object({ name: Type.String() }), body: Type.Object({ password: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })), role: Type.Optional(Role) }, Strict) } },
+    async (req) => {
+      const { name } = req.params as { name: string };
+      const b = req.body as { password?: string; role?: 'admin' | 'viewer' };
+      adminError(() => {
+        if (!admins.get(name)) throw new AdminError(`no admin "${name}"`);
+        if (b.role !== undefined) admins.setRole(name, b.role);
+        if (b.password !== undefined) admins.setPassword(name, b.password);
+      });
+      // A demoted admin's sessions end; so do all sessions of one whose password changed, except this one.
+      if (b.role === 'viewer' || b.password !== undefined) sessions.dropAdmin(name, who(req).sessionId);
+      deps.logger.log('admin.change', { by: who(req).author, op: 'change admin', name, role: b.role, password: b.password !== undefined ? 'changed' : undefined });
+      return admins.get(name);
+    },
+  );
+
   api.delete('/api/admins/:name', { schema: { tags: ['admins'], params: Type.Object({ name: Type.String() }) } }, async (req) => {
     const { name } = req.params as { name: string };
     adminError(() => admins.remove(name));

@@ -110,10 +110,19 @@ test('API tokens: Bearer without CSRF, recorded as the author; revoked → 401; 
   const rm = await runCli(['admin', 'remove', 'bob', '--data', relay.dataDir]);
   assert.equal(rm.status, 0, rm.stderr);
   assert.equal((await api.call('GET', '/api/me', { as: bob })).status, 401);
-  // The last admin cannot be removed.
+  // The last admin cannot be removed, nor made a viewer.
   const last = await api.call('DELETE', '/api/admins/admin', { as: admin });
   assert.equal(last.status, 422);
   assert.match(last.json.message, /last admin/);
+  assert.equal((await api.call('PUT', '/api/admins/admin', { body: { role: 'viewer' }, as: admin })).status, 422);
+  // A new password: the other sessions of that admin end, the caller's stays.
+  const other = await api.login('admin', password);
+  const changed = await api.call('PUT', '/api/admins/admin', { body: { password: 'a-new-password-1' }, as: admin });
+  assert.equal(changed.status, 200, changed.text);
+  assert.equal((await api.call('GET', '/api/me', { as: other })).status, 401);
+  assert.equal((await api.call('GET', '/api/me', { as: admin })).status, 200);
+  assert.equal((await api.login('admin', 'a-new-password-1')).answer.status, 200);
+  assert.equal((await api.call('PUT', '/api/admins/nobody', { body: { role: 'viewer' }, as: admin })).status, 404);
 });
 
 test('failed logins are throttled per client address (429 with Retry-After); other addresses are not affected', async (t) => {
