@@ -14,7 +14,7 @@ import { startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
 import { AntispamChecks } from './antispam/checks.ts';
 import { openAdminStore, randomPassword } from './admin/admin-store.ts';
-import { buildApi } from './api/server.ts';
+import type { buildApi } from './api/server.ts';
 import { Stats } from './api/stats.ts';
 import { tapLogger } from './log/logger.ts';
 import { openGreylist } from './antispam/greylist.ts';
@@ -118,6 +118,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     let adminUrl: Daemon['admin'] = null;
     const ad = snap.settings.admin;
     if (ad.enabled) {
+      // fastify and its schemas are loaded only when the admin listener is on.
+      const { buildApi } = await import('./api/server.ts');
       api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => source.get(), tls });
       try {
         await api.listen({ host: ad.address, port: ad.port });

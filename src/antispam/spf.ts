@@ -3,7 +3,9 @@
 // resolver (dns.servers) with a time limit. A DNS failure or a timeout is
 // temperror: never a reason to refuse mail.
 
-import { spf } from 'mailauth/lib/spf/index.js';
+// mailauth (and what it pulls in) is loaded on the first SPF check only: a
+// relay that does not check SPF does not carry it in memory.
+let loaded: Promise<typeof import('mailauth/lib/spf/index.js')> | null = null;
 
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
 
@@ -20,6 +22,8 @@ export interface SpfOutcome {
 export type TxtResolver = (name: string, rrtype: string) => Promise<unknown>;
 
 export async function checkSpf(opts: { ip: string; sender: string; helo: string; hostname: string; resolver: TxtResolver; timeoutMs: number }): Promise<SpfOutcome> {
+  loaded ??= import('mailauth/lib/spf/index.js');
+  const { spf } = await loaded;
   const r = await spf({
     ip: opts.ip,
     sender: opts.sender,
