@@ -127,21 +127,30 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
   });
 
   // --- live log ----------------------------------------------------------------------
+  // The last lines are kept, so that a reader who connects sees what just happened.
+  const BACKLOG = 200;
+  const recent: string[] = [];
+  const asJson = (event: string, fields: Record<string, unknown>, ts: string) => JSON.stringify({ ts, event, ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  deps.logger.subscribe((event, fields, ts) => {
+    recent.push(asJson(event, fields, ts));
+    if (recent.length > BACKLOG) recent.shift();
+  });
   api.get('/api/log', { schema: { tags: ['log'] } }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': mailwarden live log\n\n');
-    let queued = 0;
+    for (const line of recent) res.write(`event: log\ndata: ${line}\n\n`);
+    let dropped = false;
     const unsubscribe = deps.logger.subscribe((event, fields, ts) => {
+      if (dropped) return;
       // A reader that does not keep up is dropped rather than buffered without bound.
       if (res.writableLength > 1024 * 1024) {
-        queued++;
-        if (queued > 1) return;
+        dropped = true;
         res.end();
         return;
       }
-      res.write(`event: log\ndata: ${JSON.stringify({ ts, event, ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n\n`);
+      res.write(`event: log\ndata: ${asJson(event, fields, ts)}\n\n`);
     });
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     req.raw.on('close', () => {

@@ -256,6 +256,23 @@ test('statistics count accepted and refused mail per minute and name the refused
     seen = check;
     check();
   });
+  // A reader who connects now gets the recent lines first.
+  const late = await new Promise<string>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: api.port, path: '/api/log', ca: api.ca, headers: { cookie: me.cookie ?? '' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+        if (text.includes(`"id":"${sent.id}"`)) {
+          res.destroy();
+          resolve(text);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.match(late, /"event":"queued"/);
   const stats = await api.call('GET', '/api/stats', { as: me });
   assert.equal(stats.json.per_minute.length, 60);
   const total = (k: string) => stats.json.per_minute.reduce((n: number, m: Record<string, number>) => n + (m[k] ?? 0), 0);
