@@ -156,7 +156,10 @@ test('AUTH on the wire', { skip }, async (t) => {
     await c.cmd(b64('carol'));
     assert.equal(await c.cmd(b64(PASSWORDS.carol ?? '')), '535 5.7.8 Authentication credentials invalid');
     c.end();
-    const rejects = relay.logs.filter((l) => l.event === 'auth' && l.action === 'reject' && String(l.client).startsWith('127.0.1.'));
+    // The log comes over stdout, the replies over TCP: wait for the last line rather than race it.
+    const isReject = (l: { event: string; action?: unknown; client?: unknown }) => l.event === 'auth' && l.action === 'reject' && String(l.client).startsWith('127.0.1.');
+    await relay.waitLog((l) => isReject(l) && relay.logs.filter(isReject).length >= cases.length + 1).catch(() => null);
+    const rejects = relay.logs.filter(isReject);
     assert.equal(rejects.length, cases.length + 1);
   });
 
@@ -183,7 +186,7 @@ test('AUTH on the wire', { skip }, async (t) => {
     assert.match((await again.c.cmd(`AUTH PLAIN ${plain('alice', PASSWORDS.alice ?? '')}`)) ?? '', /^421 4\.7\.0 /);
     assert.ok(performance.now() - t1 < DELAY_MS, 'refused without the failure delay');
     assert.equal(await again.c.closedByServer(), true);
-    assert.ok(relay.logs.some((l) => l.event === 'auth.blocked' && l.client === BAD));
+    await relay.waitLog((l) => l.event === 'auth.blocked' && l.client === BAD);
     assert.equal(relay.logs.some((l) => l.event === 'auth' && l.action === 'accept' && l.client === BAD), false);
 
     // Another address still logs in.

@@ -403,7 +403,10 @@ test('rule 2 on the wire: upstream/relay hosts only', { skip }, async (t) => {
     assert.equal(n.ok, false);
     assert.equal(n.ok ? 0 : n.responseCode, 554);
     assert.match(n.ok ? '' : n.response, /^554 5\.7\.1 Access denied/);
-    const lines = relay.logs.filter((l) => l.event === 'connect' && l.client === STRANGER);
+    // The log comes over stdout, the replies over TCP: wait for the second line rather than race it.
+    const isStranger = (l: LogLine) => l.event === 'connect' && l.client === STRANGER;
+    await relay.waitLog((l) => isStranger(l) && relay.logs.filter(isStranger).length >= 2).catch(() => null);
+    const lines = relay.logs.filter(isStranger);
     assert.equal(lines.length, 2);
     for (const l of lines) assert.deepEqual([l.action, l.rule], ['reject', 'rule 2']);
     assert.equal(relay.logs.some((l) => l.event === 'auth' && l.client === STRANGER), false);
