@@ -80,8 +80,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.decorateRequest('principal', null);
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const path = req.url.split('?')[0] ?? '';
-    if (!path.startsWith('/api/') || PUBLIC.has(path)) return;
+    // Decide by the route that matched, never by the raw URL: "/%61pi/settings"
+    // is routed to /api/settings too. Only the UI's static files and the public
+    // API routes go without a session or token; an unknown path under /api is
+    // a 401 before it is a 404.
+    const route = req.routeOptions.url;
+    if (route === '/*' && !decodedPath(req.url).startsWith('/api/')) return;
+    const path = route ?? decodedPath(req.url);
+    if (PUBLIC.has(path)) return;
     const auth = req.headers.authorization;
     let p: Principal | null = null;
     if (auth?.startsWith('Bearer ')) {
@@ -143,6 +149,16 @@ function validationList(err: Error & { validation?: unknown; validationContext?:
 function validationMessage(err: Error & { validation?: unknown; validationContext?: string }): string {
   const list = validationList(err);
   return list.length ? list.join('; ') : err.message;
+}
+
+/** The path of a URL, percent-decoded (a malformed escape is kept as it is). */
+function decodedPath(url: string): string {
+  const p = url.split('?')[0] ?? '';
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    return p;
+  }
 }
 
 function headerOf(req: FastifyRequest, name: string): string | undefined {

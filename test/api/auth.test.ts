@@ -15,6 +15,17 @@ test('401 without a session or token; the OpenAPI document is public; login sets
     const a = await api.call(method, path, method === 'POST' ? { body: { name: 'x', type: 'host', address: '10.0.0.1' } } : {});
     assert.equal(a.status, 401, `${method} ${path}`);
   }
+  // The route decides, not the spelling of the URL: encoded or doubled paths get no further.
+  for (const path of ['/%61pi/settings', '/%61%70%69/queue', '/api/%73ettings', '/api//settings', '/api/settings/', '/api/nonexistent', '/%2e/api/settings']) {
+    const a = await api.call('GET', path);
+    // 401, 404, or (for a path that is not under /api once resolved) the app's login page: never API data.
+    assert.ok(a.status === 401 || a.status === 404 || a.text.startsWith('<!doctype html>'), `${path}: ${a.status} ${a.text.slice(0, 80)}`);
+    assert.doesNotMatch(a.text, /"document"|"revision"/, path);
+  }
+  // Static files: only what is in web/dist; a missing one is a 404, not the app's page.
+  assert.equal((await api.call('GET', '/assets/../../../package.json')).status === 200 && (await api.call('GET', '/assets/../../../package.json')).text.includes('"dependencies"'), false);
+  assert.equal((await api.call('GET', '/%2e%2e/%2e%2e/package.json')).text.includes('"dependencies"'), false);
+  assert.equal((await api.call('GET', '/no-such-file.js')).status, 404);
   const doc = await api.call('GET', '/api/openapi.json');
   assert.equal(doc.status, 200);
   for (const p of ['/api/networks', '/api/settings/{section}', '/api/queue/{id}/retry', '/api/revisions/{n}/rollback', '/api/policy/explain', '/api/quarantine/{id}/release']) assert.ok(p in doc.json.paths, p);
