@@ -13,6 +13,9 @@ interface Leaf {
   readonly range: IpRange;
 }
 
+/** Deeper nesting of groups is refused: no real network needs it, and it bounds every walk. */
+export const MAX_GROUP_DEPTH = 32;
+
 export class NetworkIndex {
   private readonly defs = new Map<string, NetworkDef>();
   private readonly leafCache = new Map<string, Leaf[]>();
@@ -45,9 +48,14 @@ export class NetworkIndex {
         if (!index.has(m)) f.error(at(at(at('networks', i), 'members'), j), `unknown network object "${m}"${index.suggest(m)}`);
       });
     });
-    for (const cycle of index.cycles()) {
+    const { cycles, tooDeep } = index.cycles();
+    for (const cycle of cycles) {
       const i = defs.findIndex((d) => d.name === cycle[0]);
       f.error(at(at('networks', i), 'members'), `groups contain each other in a cycle: ${cycle.join(' → ')}`);
+    }
+    if (tooDeep !== null) {
+      const i = defs.findIndex((d) => d.name === tooDeep);
+      f.error(at(at('networks', i), 'members'), `groups are nested more than ${MAX_GROUP_DEPTH} levels deep below "${tooDeep}"`);
     }
     return index;
   }
@@ -71,12 +79,46 @@ export class NetworkIndex {
     return '';
   }
 
-  /** Every leaf range under an object, with the path that leads to it. */
+  /**
+   * Every leaf object under an object, once each, with the first path (depth
+   * first, in member order) that leads to it. Each group is expanded once per
+   * call: groups that share members ("diamonds") cost their size, not the
+   * number of paths through them, which doubles with every level; a cycle
+   * (an error of the document) simply ends where it closes.
+   */
   leaves(name: string): Leaf[] {
     const cached = this.leafCache.get(name);
     if (cached) return cached;
     const out: Leaf[] = [];
-    this.collect(name, [], new Set(), out);
+    const expanded = new Set<string>();
+    const seenLeaf = new Set<string>();
+    // An explicit stack: a chain of thousands of groups must not overflow the call stack.
+    const stack: string[][] = [[name]];
+    while (stack.length > 0) {
+      const path = stack.pop() ?? [];
+      const here = path[path.length - 1] ?? '';
+      if (here === ANY) {
+        if (!seenLeaf.has(ANY)) {
+          seenLeaf.add(ANY);
+          out.push({ path, range: ALL_ADDRESSES });
+        }
+        continue;
+      }
+      const d = this.defs.get(here);
+      if (!d) continue;
+      if (d.type === 'group') {
+        if (expanded.has(here) || path.length > MAX_GROUP_DEPTH + 1) continue;
+        expanded.add(here);
+        const members = d.members ?? [];
+        // Pushed in reverse, so that members are visited in their order.
+        for (let i = members.length - 1; i >= 0; i--) stack.push([...path, members[i] ?? '']);
+        continue;
+      }
+      if (seenLeaf.has(here)) continue;
+      seenLeaf.add(here);
+      const r = rangeOf(d);
+      if (r) out.push({ path, range: r });
+    }
     this.leafCache.set(name, out);
     return out;
   }
@@ -97,26 +139,10 @@ export class NetworkIndex {
     return [...this.defs.values()].filter((d) => d.type === 'group' && (d.members ?? []).includes(name)).map((d) => d.name);
   }
 
-  private collect(name: string, path: string[], visiting: Set<string>, out: Leaf[]): void {
-    const here = [...path, name];
-    if (name === ANY) {
-      out.push({ path: here, range: ALL_ADDRESSES });
-      return;
-    }
-    const d = this.defs.get(name);
-    if (!d || visiting.has(name)) return;
-    if (d.type === 'group') {
-      visiting.add(name);
-      for (const m of d.members ?? []) this.collect(m, here, visiting, out);
-      visiting.delete(name);
-      return;
-    }
-    const r = rangeOf(d);
-    if (r) out.push({ path: here, range: r });
-  }
-
-  private cycles(): string[][] {
+  /** Cycles of groups, and groups nested deeper than MAX_GROUP_DEPTH (reported once, as "too deep"). */
+  private cycles(): { cycles: string[][]; tooDeep: string | null } {
     const found: string[][] = [];
+    let tooDeep: string | null = null;
     const done = new Set<string>();
     const stack: string[] = [];
     const visit = (name: string): void => {
@@ -127,13 +153,18 @@ export class NetworkIndex {
         found.push([...stack.slice(k), name]);
         return;
       }
+      // Bounded recursion: a chain of thousands of groups must not overflow the stack.
+      if (stack.length > MAX_GROUP_DEPTH) {
+        tooDeep ??= stack[0] ?? name;
+        return;
+      }
       stack.push(name);
       for (const m of d.members ?? []) visit(m);
       stack.pop();
       done.add(name);
     };
     for (const name of this.defs.keys()) visit(name);
-    return found;
+    return { cycles: found, tooDeep };
   }
 }
 

@@ -279,7 +279,7 @@ describe('NetworkIndex: cycles', () => {
     assert.deepEqual(index.ranges('top'), [cidr('10.1.0.0/16')]);
   });
 
-  it('a group reached along two paths is resolved along both', () => {
+  it('a group reached along two paths gives its leaves once, by the first path', () => {
     const { index, f } = build([
       office,
       { name: 'inner', type: 'group', members: ['office'] },
@@ -288,7 +288,26 @@ describe('NetworkIndex: cycles', () => {
       { name: 'top', type: 'group', members: ['l', 'r'] },
     ]);
     assert.deepEqual(f.errors, []);
-    assert.deepEqual(index.leaves('top').map((l) => l.path), [['top', 'l', 'inner', 'office'], ['top', 'r', 'inner', 'office']]);
+    assert.deepEqual(index.leaves('top').map((l) => l.path), [['top', 'l', 'inner', 'office']]);
+    assert.deepEqual(index.match('top', ip('10.1.2.3')), ['top', 'l', 'inner', 'office']);
+  });
+
+  it('a chain of diamonds costs its size, not its paths (2^30 here); nesting past the limit is an error, not a stack overflow', () => {
+    const defs: NetworkDef[] = [{ name: 'leaf', type: 'host', address: '10.9.9.9' }];
+    for (let i = 0; i < 30; i++) {
+      const next = i === 29 ? ['leaf'] : [`g${i + 1}`, `h${i + 1}`];
+      defs.push({ name: `g${i}`, type: 'group', members: next }, { name: `h${i}`, type: 'group', members: next });
+    }
+    const started = performance.now();
+    const { index, f } = build(defs);
+    assert.deepEqual(f.errors, []);
+    assert.deepEqual(index.ranges('g0'), [cidr('10.9.9.9/32')]);
+    assert.ok(performance.now() - started < 2000, 'linear, not exponential');
+    const chain: NetworkDef[] = [{ name: 'c8000', type: 'host', address: '10.0.0.1' }];
+    for (let i = 0; i < 8000; i++) chain.push({ name: `c${i}`, type: 'group', members: [`c${i + 1}`] });
+    const deep = build(chain);
+    assert.ok(deep.f.errors.some((e) => /nested more than 32 levels/.test(e.message)), JSON.stringify(deep.f.errors.slice(0, 2)));
+    assert.deepEqual(deep.index.ranges('c7990'), [cidr('10.0.0.1/32')], 'a short enough tail still resolves');
   });
 
   it('a group that merely reaches a cycle is not reported as one', () => {
