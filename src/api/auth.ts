@@ -71,7 +71,14 @@ export function csrfMatches(expected: string, given: string | undefined): boolea
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Failed logins per client address: after `max` within `windowMs`, 429 until the window passes. */
+/**
+ * Failed logins per client address: after `max` within `windowMs`, 429 until
+ * the window passes. An attempt counts as a failure from the moment it starts
+ * (so that concurrent attempts cannot all slip through before the first one
+ * is judged); a success withdraws only its own count, never the failures
+ * before it (a viewer's login must not reset someone's guessing of the admin
+ * password).
+ */
 export class LoginThrottle {
   private readonly failures = new Map<string, number[]>();
   private readonly max: number;
@@ -96,17 +103,25 @@ export class LoginThrottle {
   blockedFor(ip: string): number {
     const list = this.recent(ip);
     if (list.length < this.max) return 0;
-    return Math.ceil(((list[0] ?? 0) + this.windowMs - this.now()) / 1000);
+    return Math.max(1, Math.ceil(((list[0] ?? 0) + this.windowMs - this.now()) / 1000));
   }
 
-  fail(ip: string): void {
+  /** Counts an attempt as failed now; returns the stamp to withdraw when it succeeds. */
+  begin(ip: string): number {
     const list = this.recent(ip);
-    list.push(this.now());
+    const stamp = this.now();
+    list.push(stamp);
     this.failures.set(ip, list);
     if (this.failures.size > 100_000) this.failures.delete(this.failures.keys().next().value as string);
+    return stamp;
   }
 
-  succeed(ip: string): void {
-    this.failures.delete(ip);
+  /** The attempt begun at `stamp` succeeded: it no longer counts. */
+  succeeded(ip: string, stamp: number): void {
+    const list = this.failures.get(ip);
+    if (!list) return;
+    const i = list.lastIndexOf(stamp);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.failures.delete(ip);
   }
 }

@@ -32,13 +32,14 @@ export function registerAdminRoutes(api: FastifyInstance, deps: ApiDeps, session
         throw new HttpError(429, `too many failed logins from ${ip}; try again in ${wait} s`);
       }
       const { name, password } = req.body as { name: string; password: string };
+      const attempt = throttle.begin(ip);
       const admin = await admins.verify(name, password);
       if (!admin) {
-        throttle.fail(ip);
-        deps.logger.log('admin.login', { name, client: ip, ok: false });
+        // The name as typed is logged only when it is an account: a password typed into the name field must not reach the live log.
+        deps.logger.log('admin.login', { name: admins.get(name) ? name : '(unknown)', client: ip, ok: false });
         throw new HttpError(401, 'wrong name or password');
       }
-      throttle.succeed(ip);
+      throttle.succeeded(ip, attempt);
       const s = sessions.create(admin.name, admin.role);
       deps.logger.log('admin.login', { name, client: ip, ok: true });
       void reply.setCookie(SESSION_COOKIE, s.id, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });

@@ -143,6 +143,17 @@ test('failed logins are throttled per client address (429 with Retry-After); oth
   assert.equal(blocked.answer.status, 429, 'even the right password waits');
   assert.ok(Number(blocked.answer.headers['retry-after']) > 0);
   assert.equal((await api.login('admin', password, '127.0.0.45')).answer.status, 200);
+  // Attempts at once are all counted: of 20 concurrent wrong logins, at most 5 are judged.
+  const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => api.login('admin', `wrong-${i}`, '127.0.0.46')));
+  assert.equal(burst.filter((b) => b.answer.status === 401).length, 5);
+  assert.equal(burst.filter((b) => b.answer.status === 429).length, 15);
+  // A success with another account does not wipe the failures before it.
+  const admin = await api.login('admin', password, '127.0.0.45');
+  assert.equal((await api.call('POST', '/api/admins', { body: { name: 'vic', password: 'viewer-pass-2', role: 'viewer' }, as: admin })).status, 201);
+  for (let i = 0; i < 4; i++) assert.equal((await api.login('admin', `guess-${i}`, '127.0.0.47')).answer.status, 401);
+  assert.equal((await api.login('vic', 'viewer-pass-2', '127.0.0.47')).answer.status, 200);
+  assert.equal((await api.login('admin', 'guess-4', '127.0.0.47')).answer.status, 401);
+  assert.equal((await api.login('admin', 'guess-5', '127.0.0.47')).answer.status, 429, 'the fifth failure blocks, the viewer login in between notwithstanding');
 });
 
 test('the first admin is created once: its password is on stderr at the first start only', async (t) => {
