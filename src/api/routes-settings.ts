@@ -184,9 +184,14 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): voi
     const { n, m } = req.params as { n: string; m: string };
     return { from: Number(n), to: Number(m), changes: service.diff(Number(n), Number(m)) };
   });
-  api.post('/api/revisions/:n/rollback', { schema: { tags: ['revisions'], params: Num, body: Type.Optional(Type.Object({ comment: Comment }, Strict)) } }, async (req, reply) => {
+  // The body is optional ({comment?}); fastify cannot make a whole body optional in a schema, so it is checked here.
+  api.post('/api/revisions/:n/rollback', { schema: { tags: ['revisions'], params: Num } }, async (req, reply) => {
     const n = Number((req.params as { n: string }).n);
-    const comment = (req.body as { comment?: string } | undefined)?.comment;
+    const body = req.body as unknown;
+    if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'comment') || ('comment' in body && typeof (body as { comment: unknown }).comment !== 'string'))) {
+      throw new HttpError(400, 'body: only an optional "comment" (a string) is allowed');
+    }
+    const comment = (body as { comment?: string } | undefined)?.comment;
     return answer(reply, service.rollback(n, { author: who(req).author, comment: comment ?? `rollback to revision ${n} (web admin/API)` }));
   });
 }

@@ -112,7 +112,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ statusCode: err.status, error: err.name, message: err.message });
-    if (err instanceof ServiceError) return reply.code(422).send({ statusCode: 422, error: 'Refused', message: err.message, errors: err.details });
+    if (err instanceof ServiceError) {
+      // "no user named …", "no revision 9": an unknown object, as the docs say.
+      const status = /^no /.test(err.message) ? 404 : 422;
+      return reply.code(status).send({ statusCode: status, error: status === 404 ? 'Not Found' : 'Refused', message: err.message, errors: err.details });
+    }
     if (err.validation) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: validationMessage(err), errors: validationList(err) });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) deps.logger.log('api.error', { error: err.message });

@@ -122,6 +122,7 @@ test('object lists: networks, users, groups, domains: add, read, change, remove;
   assert.deepEqual((await api.call('GET', '/api/domains/example.org', { as: me })).json.route.hosts, ['10.0.0.26']);
   assert.equal((await api.call('DELETE', '/api/domains/example.org', { as: me })).status, 200);
   assert.equal((await api.call('DELETE', '/api/domains/example.org', { as: me })).status, 404);
+  assert.equal((await api.call('DELETE', '/api/networks/nonexistent', { as: me })).status, 404);
 });
 
 test('revisions: list with authors, read one, diff two, roll back (a new revision with the old document)', async (t) => {
@@ -139,7 +140,9 @@ test('revisions: list with authors, read one, diff two, roll back (a new revisio
   assert.equal(back.status, 200);
   assert.equal(back.json.revision.number, 4);
   assert.deepEqual((await api.call('GET', '/api/networks', { as: me })).json.map((n: { name: string }) => n.name), ['localhost']);
-  assert.equal((await api.call('POST', '/api/revisions/99/rollback', { body: {}, as: me })).status, 422);
+  assert.equal((await api.call('POST', '/api/revisions/99/rollback', { body: {}, as: me })).status, 404);
+  assert.equal((await api.call('POST', '/api/revisions/1/rollback', { body: { comment: 'x', extra: 1 }, as: me })).status, 400);
+  assert.equal((await api.call('POST', '/api/revisions/2/rollback', { as: me })).status, 200, 'no body at all');
   assert.equal((await api.call('GET', '/api/revisions/x', { as: me })).status, 400);
 });
 
