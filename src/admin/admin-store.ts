@@ -71,6 +71,16 @@ export class AdminStore {
     return (this.db.prepare('SELECT name, role, created FROM admin ORDER BY name').all() as unknown as AdminInfo[]).map((r) => ({ ...r }));
   }
 
+  /**
+   * The account with a stamp of its credentials (a digest of the password
+   * hash): a session made before a password change, on the CLI or in the
+   * API, carries the old stamp and ends.
+   */
+  current(name: string): (AdminInfo & { stamp: string }) | null {
+    const r = this.db.prepare('SELECT name, role, created, hash FROM admin WHERE name = ?').get(name) as (AdminInfo & { hash: string }) | undefined;
+    return r ? { name: r.name, role: r.role, created: r.created, stamp: sha256(r.hash).slice(0, 32) } : null;
+  }
+
   get(name: string): AdminInfo | null {
     const r = this.db.prepare('SELECT name, role, created FROM admin WHERE name = ?').get(name) as AdminInfo | undefined;
     return r ? { ...r } : null;

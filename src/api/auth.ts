@@ -8,6 +8,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AdminRole } from '../admin/admin-store.ts';
 
 export interface Principal {
+  /** Sessions only: the credential stamp at login; a password changed since ends the session. */
+  stamp?: string;
   /** "admin:NAME" or "token:NAME (owner)": what revisions record as the author. */
   author: string;
   name: string;
@@ -23,6 +25,8 @@ interface Session {
   role: AdminRole;
   csrf: string;
   lastSeen: number;
+  /** The account's credential stamp at login (AdminStore.current). */
+  stamp: string;
 }
 
 export const SESSION_COOKIE = 'mw_session';
@@ -36,11 +40,18 @@ export class Sessions {
     this.now = now;
   }
 
-  create(name: string, role: AdminRole): { id: string; csrf: string } {
+  create(name: string, role: AdminRole, stamp: string): { id: string; csrf: string } {
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
-    this.sessions.set(id, { name, role, csrf, lastSeen: this.now() });
+    this.sweep();
+    this.sessions.set(id, { name, role, csrf, lastSeen: this.now(), stamp });
     return { id, csrf };
+  }
+
+  /** Forgets sessions idle past their time (otherwise only noticed when used again). */
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, s] of this.sessions) if (now - s.lastSeen > IDLE_MS) this.sessions.delete(id);
   }
 
   get(id: string): Principal | null {
@@ -51,7 +62,13 @@ export class Sessions {
       return null;
     }
     s.lastSeen = this.now();
-    return { author: `admin:${s.name}`, name: s.name, role: s.role, via: 'session', csrf: s.csrf, sessionId: id };
+    return { author: `admin:${s.name}`, name: s.name, role: s.role, via: 'session', csrf: s.csrf, sessionId: id, stamp: s.stamp };
+  }
+
+  /** The caller changed its own password: its session goes on with the new stamp. */
+  restamp(id: string, stamp: string): void {
+    const s = this.sessions.get(id);
+    if (s) s.stamp = stamp;
   }
 
   delete(id: string): void {

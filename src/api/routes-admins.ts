@@ -40,7 +40,7 @@ export function registerAdminRoutes(api: FastifyInstance, deps: ApiDeps, session
         throw new HttpError(401, 'wrong name or password');
       }
       throttle.succeeded(ip, attempt);
-      const s = sessions.create(admin.name, admin.role);
+      const s = sessions.create(admin.name, admin.role, admins.current(admin.name)?.stamp ?? '');
       deps.logger.log('admin.login', { name, client: ip, ok: true });
       void reply.setCookie(SESSION_COOKIE, s.id, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
       return { name: admin.name, role: admin.role, csrf: s.csrf };
@@ -85,6 +85,8 @@ export function registerAdminRoutes(api: FastifyInstance, deps: ApiDeps, session
       });
       // A demoted admin's sessions end; so do all sessions of one whose password changed, except this one.
       if (b.role === 'viewer' || b.password !== undefined) sessions.dropAdmin(name, who(req).sessionId);
+      const mine = who(req).sessionId;
+      if (mine && who(req).name === name) sessions.restamp(mine, admins.current(name)?.stamp ?? '');
       deps.logger.log('admin.change', { by: who(req).author, op: 'change admin', name, role: b.role, password: b.password !== undefined ? 'changed' : undefined });
       return admins.get(name);
     },

@@ -97,9 +97,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const sid = req.cookies[SESSION_COOKIE];
       if (sid) p = sessions.get(sid);
     }
-    // The account as it is now: removed or demoted on the CLI meanwhile counts at once.
-    const account = p ? deps.admins.get(p.name) : null;
-    if (!p || !account) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'log in or give an API token' });
+    // The account as it is now: removed, demoted or given a new password (on the CLI too) counts at once.
+    const account = p ? deps.admins.current(p.name) : null;
+    if (!p || !account || (p.via === 'session' && p.stamp !== account.stamp)) {
+      if (p?.sessionId) sessions.delete(p.sessionId);
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'log in or give an API token' });
+    }
     if (account.role === 'viewer') p.role = 'viewer';
     req.principal = p;
     if (req.method === 'GET' || req.method === 'HEAD') return;

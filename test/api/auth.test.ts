@@ -6,7 +6,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { restartRelay, runCli } from '../smtp/harness.ts';
+import { spawn } from 'node:child_process';
+import { BIN, restartRelay, runCli } from '../smtp/harness.ts';
 import { startWithApi } from './client.ts';
 
 test('401 without a session or token; the OpenAPI document is public; login sets a Secure HttpOnly SameSite=Strict cookie', async (t) => {
@@ -134,6 +135,14 @@ test('API tokens: Bearer without CSRF, recorded as the author; revoked → 401; 
   assert.equal((await api.call('GET', '/api/me', { as: admin })).status, 200);
   assert.equal((await api.login('admin', 'a-new-password-1')).answer.status, 200);
   assert.equal((await api.call('PUT', '/api/admins/nobody', { body: { role: 'viewer' }, as: admin })).status, 404);
+  // A password set on the command line ends the sessions made with the old one.
+  const cliPasswd = await new Promise<number>((resolve) => {
+    const child = spawn(BIN, ['admin', 'passwd', 'admin', '--password-stdin', '--data', relay.dataDir], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.on('exit', (code) => resolve(code ?? -1));
+    child.stdin.end('set-on-the-cli-1\n');
+  });
+  assert.equal(cliPasswd, 0);
+  assert.equal((await api.call('GET', '/api/me', { as: admin })).status, 401);
 });
 
 test('failed logins are throttled per client address (429 with Retry-After); other addresses are not affected', async (t) => {
