@@ -1,6 +1,11 @@
 // Shapes of the admin REST API's answers (see src/api/routes-*.ts and
 // docs/configuration.md), as far as the UI reads them.
 
+// The settings' shapes are the server's own (type-only: nothing of the server is bundled).
+export type { NetworkType, NetworkDef, GroupDef, DomainDef, Relaying, Smarthost, Delivery, QueueSettings, AntivirusSettings as Antivirus, AntispamSettings as Antispam } from '../../src/config/document.ts';
+import type { MinuteCounts } from '../../src/api/stats.ts';
+export type { MinuteCounts };
+
 export type Role = 'admin' | 'viewer';
 
 export interface Me {
@@ -37,98 +42,11 @@ export interface ApplyResult {
   revision: RevisionInfo | null;
 }
 
-export type NetworkType = 'host' | 'network' | 'range' | 'group';
-
-export interface NetworkDef {
-  name: string;
-  type: NetworkType;
-  address?: string;
-  from?: string;
-  to?: string;
-  members?: string[];
-  comment?: string;
-}
-
-export interface GroupDef {
-  name: string;
-  comment?: string;
-}
-
 export interface UserInfo {
   name: string;
   groups: string[];
   enabled: boolean;
   comment?: string;
-}
-
-export interface DomainDef {
-  name: string;
-  route: { hosts: string[] };
-}
-
-export interface Relaying {
-  upstream_hosts: string[];
-  upstream_only: boolean;
-  authenticated_relay: { enabled: boolean; users: string[]; groups: string[] };
-  allowed_hosts: string[];
-  blacklist: string[];
-  scan_relayed: boolean;
-  open_relay_acknowledged: boolean;
-}
-
-export interface Smarthost {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  tls: 'required' | 'opportunistic';
-  ca?: string;
-}
-
-export interface Delivery {
-  enabled: boolean;
-  smarthost: Smarthost | null;
-  mx_port: number;
-  connect_timeout: string;
-  reply_timeout: string;
-  max_connections: number;
-  max_connections_per_destination: number;
-}
-
-export interface QueueSettings {
-  retry: { first: string; max: string };
-  lifetime: string;
-  delay_warning: string | null;
-  bounce_max_size: number;
-}
-
-export interface Antivirus {
-  enabled: boolean;
-  clamd: string;
-  action: 'reject' | 'quarantine' | 'blackhole';
-  max_scan_size: number;
-  on_error: 'tempfail' | 'accept';
-  timeout: string;
-}
-
-export interface Antispam {
-  enabled: boolean;
-  engine: 'spamassassin' | 'rspamd';
-  spamd: string;
-  rspamd: string;
-  reject_score: number | null;
-  spam_score: number;
-  spam_action: 'quarantine' | 'tag' | 'off';
-  subject_tag: string | null;
-  max_scan_size: number;
-  on_error: 'tempfail' | 'accept';
-  timeout: string;
-  dnsbl: unknown[];
-  spf: { enabled: boolean; action: 'reject' | 'tag' };
-  helo_checks: boolean;
-  greylisting: { enabled: boolean; delay: string; expiry: string; lifetime: string };
-  exceptions: unknown[];
-  dns_timeout: string;
 }
 
 export interface SectionValue<T> {
@@ -160,14 +78,6 @@ export interface Envelope {
   relayed?: boolean;
   quarantine?: { at: string; rule: string; reason: string };
   history?: { at: string; event: string; detail?: string }[];
-}
-
-export interface MinuteCounts {
-  minute: string;
-  accepted: number;
-  relayed: number;
-  refused: number;
-  deferred: number;
 }
 
 export interface Stats {

@@ -29,9 +29,10 @@ export function Antispam() {
 
   const applyAll = () => {
     if (!d) return;
-    let lists: { dnsbl: unknown[]; exceptions: unknown[] };
+    // Only checked to be JSON lists here; the server validates each entry and answers with its path.
+    let lists: Pick<AntispamSettings, 'dnsbl' | 'exceptions'>;
     try {
-      lists = { dnsbl: parseList(dnsbl, 'DNS blocklists'), exceptions: parseList(exceptions, 'Exceptions') };
+      lists = { dnsbl: parseList(dnsbl, 'DNS blocklists') as AntispamSettings['dnsbl'], exceptions: parseList(exceptions, 'Exceptions') as AntispamSettings['exceptions'] };
     } catch (err) {
       setParseError((err as Error).message);
       return;
