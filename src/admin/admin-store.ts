@@ -5,7 +5,8 @@
 // shown once when created and stored only as its SHA-256.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { openSqlite } from '../store/sqlite.ts';
 import { join } from 'node:path';
 import { hashPassword, verifyPasswordAsync } from '../objects/password.ts';
 
@@ -40,11 +41,8 @@ export class AdminStore {
   private readonly db: DatabaseSync;
 
   constructor(file: string) {
-    this.db = new DatabaseSync(file);
+    this.db = openSqlite(file, true);
     this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
-      PRAGMA busy_timeout = 5000;
       CREATE TABLE IF NOT EXISTS admin (
         name    TEXT PRIMARY KEY,
         hash    TEXT NOT NULL,

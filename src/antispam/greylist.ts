@@ -5,7 +5,8 @@
 // a sender's pool of outbound servers counts as one. The decision is pure;
 // the store is the embedded SQLite database.
 
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { openSqlite } from '../store/sqlite.ts';
 import { join } from 'node:path';
 import { isV4 } from '../objects/ip.ts';
 
@@ -75,8 +76,7 @@ export class GreylistStore {
  * Old triplets are pruned every hour.
  */
 export function openGreylist(dataDir: string, prune: () => GreylistTimes | null = () => null): { store: GreylistStore; close(): void } {
-  const db = new DatabaseSync(join(dataDir, 'greylist.db'));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA busy_timeout = 5000');
+  const db = openSqlite(join(dataDir, 'greylist.db'), false);
   const store = new GreylistStore(db);
   const timer = setInterval(() => {
     const t = prune();

@@ -9,19 +9,14 @@ import { Type } from 'typebox';
 import { domainKey } from '../address/path.ts';
 import { recipientDomain } from '../delivery/routes.ts';
 import { perform, type ControlOp } from '../queue/control.ts';
-import type { Envelope } from '../queue/envelope.ts';
+import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
 import { explain, ExplainInputError, openRelayTest } from '../policy/explain.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
 import { openRelayReasons } from '../config/validate.ts';
 
 const Strict = { additionalProperties: false } as const;
 const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-z]{16}$' }) }, Strict);
-const STATES = ['queued', 'deferred', 'held'] as const;
-
-export function stateOf(e: Envelope): (typeof STATES)[number] {
-  if (e.held) return 'held';
-  return e.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'queued';
-}
+const STATES = QUEUE_STATES;
 
 export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
   const { spool, quarantine, manager } = deps;

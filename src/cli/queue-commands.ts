@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE, printJson } from './io.ts';
 import { Spool } from '../queue/spool.ts';
 import { jsonLogger } from '../log/logger.ts';
-import type { Envelope } from '../queue/envelope.ts';
+import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
 import { recipientDomain } from '../delivery/routes.ts';
 import { domainKey } from '../address/path.ts';
 import { askDaemon, perform, type ControlAnswer, type ControlOp } from '../queue/control.ts';
@@ -20,17 +20,11 @@ import { lockDataDir, DataDirInUse } from '../store/data-dir-lock.ts';
 import { openConfigStore } from '../store/data-dir.ts';
 import { SnapshotSource } from '../config/snapshot-source.ts';
 
-const STATES = ['queued', 'deferred', 'held'] as const;
-type State = (typeof STATES)[number];
+const STATES = QUEUE_STATES;
 
 export function openSpool(dataDir: string): Spool {
   // Corrupt files found while reading are moved aside; say so on stderr.
   return new Spool(resolve(dataDir), jsonLogger((l) => process.stderr.write(l)));
-}
-
-export function stateOf(e: Envelope): State {
-  if (e.held) return 'held';
-  return e.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'queued';
 }
 
 /** With no daemon running: the same operation on the files, under the lock. */

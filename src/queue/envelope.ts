@@ -97,3 +97,12 @@ export function addHistory(env: Envelope, at: number, event: string, detail?: st
   h.push(detail === undefined ? { at: iso, event } : { at: iso, event, detail });
   if (h.length > HISTORY_MAX) h.splice(0, h.length - HISTORY_MAX);
 }
+
+/** The states an admin sees a queued message in (queue list --state, the API). */
+export const QUEUE_STATES = ['queued', 'deferred', 'held'] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+export function stateOf(e: Envelope): QueueState {
+  if (e.held) return 'held';
+  return e.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'queued';
+}

@@ -6,7 +6,7 @@
 
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { MessageSource, SpamVerdict } from './spam-verdict.ts';
+import { sendMessage, type MessageSource, type SpamVerdict } from './spam-verdict.ts';
 
 export interface RspamdEnvelope {
   ip: string;
@@ -70,17 +70,6 @@ export function rspamdCheck(baseUrl: string, env: RspamdEnvelope, message: Messa
     });
     const timer = setTimeout(() => done({ result: 'error', detail: `rspamd did not answer within ${timeoutMs} ms` }), timeoutMs);
     req.on('error', (err) => done({ result: 'error', detail: `rspamd: ${err.message}` }));
-    void (async () => {
-      for await (const chunk of message.chunks()) {
-        if (settled) return;
-        if (!req.write(chunk)) {
-          await new Promise<void>((r) => {
-            req.once('drain', r);
-            req.once('close', r);
-          });
-        }
-      }
-      req.end();
-    })().catch((err: unknown) => done({ result: 'error', detail: `reading the message for rspamd: ${(err as Error).message}` }));
+    sendMessage(req, message, () => settled).catch((err: unknown) => done({ result: 'error', detail: `reading the message for rspamd: ${(err as Error).message}` }));
   });
 }

@@ -5,7 +5,7 @@
 
 import { connect } from 'node:net';
 import { connectOptions, type EngineAddress } from './engine-address.ts';
-import type { MessageSource, SpamVerdict } from './spam-verdict.ts';
+import { sendMessage, type MessageSource, type SpamVerdict } from './spam-verdict.ts';
 
 /** Reads a spamd response to SYMBOLS (or CHECK). */
 export function parseSpamdResponse(text: string): SpamVerdict {
@@ -52,19 +52,8 @@ export function spamdCheck(address: EngineAddress, message: MessageSource, timeo
     sock.on('end', () => done(parseSpamdResponse(Buffer.concat(parts).toString('latin1'))));
     sock.on('close', () => done({ result: 'error', detail: 'spamd closed the connection without an answer' }));
     sock.on('connect', () => {
-      void (async () => {
-        sock.write(`SYMBOLS SPAMC/1.5\r\nContent-length: ${message.size}\r\nUser: mailwarden\r\n\r\n`);
-        for await (const chunk of message.chunks()) {
-          if (settled) return;
-          if (!sock.write(chunk)) {
-            await new Promise<void>((r) => {
-              sock.once('drain', r);
-              sock.once('close', r);
-            });
-          }
-        }
-        sock.end();
-      })().catch((err: unknown) => done({ result: 'error', detail: `reading the message for spamd: ${(err as Error).message}` }));
+      sock.write(`SYMBOLS SPAMC/1.5\r\nContent-length: ${message.size}\r\nUser: mailwarden\r\n\r\n`);
+      sendMessage(sock, message, () => settled).catch((err: unknown) => done({ result: 'error', detail: `reading the message for spamd: ${(err as Error).message}` }));
     });
   });
 }

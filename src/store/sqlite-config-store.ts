@@ -4,7 +4,8 @@
 // active, never a mix. WAL with synchronous=FULL: an apply that returned is on
 // disk.
 
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { openSqlite } from './sqlite.ts';
 import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from './config-store.ts';
 import type { Settings } from '../config/document.ts';
 
@@ -21,11 +22,8 @@ export class SqliteConfigStore implements ConfigStore {
   private readonly listeners = new Set<(rev: Revision) => void>();
 
   constructor(file: string) {
-    this.db = new DatabaseSync(file);
+    this.db = openSqlite(file, true);
     this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
-      PRAGMA busy_timeout = 5000;
       CREATE TABLE IF NOT EXISTS config_revision (
         number   INTEGER PRIMARY KEY,
         created  TEXT NOT NULL,

@@ -5,7 +5,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RawClient, type Relay } from '../smtp/harness.ts';
+import { queuedIds, RawClient, type Relay } from '../smtp/harness.ts';
 
 export interface SendResult {
   /** The reply to the final dot. */
@@ -67,7 +67,8 @@ function ids(dir: string): string[] {
   }
 }
 
-export const queued = (relay: Relay) => ids(join(relay.dataDir, 'spool', 'queue'));
+/** Ids in the queue: the harness's own. */
+export const queued = queuedIds;
 export const quarantined = (relay: Relay) => ids(join(relay.dataDir, 'spool', 'quarantine'));
 
 /** The stored message (queue or quarantine) as text. */
