@@ -2,7 +2,7 @@
 // by arrival and a directory listing reads in order, random after so two
 // processes never collide.
 
-import { randomBytes } from 'node:crypto';
+import { pooledRandom } from '../core/random-pool.ts';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 export const QUEUE_ID = /^[0-9a-hjkmnp-tv-z]{16}$/;
@@ -14,7 +14,7 @@ export function newQueueId(now = Date.now()): string {
     t = (ALPHABET[n % 32] ?? '0') + t;
     n = Math.floor(n / 32);
   }
-  const r = randomBytes(7);
+  const r = pooledRandom(7);
   let tail = '';
   for (let i = 0; i < 7; i++) tail += ALPHABET[(r[i] ?? 0) % 32];
   return t + tail;

@@ -4,7 +4,7 @@
 // active, never a mix. WAL with synchronous=FULL: an apply that returned is on
 // disk.
 
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openSqlite } from './sqlite.ts';
 import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from './config-store.ts';
 import type { Settings } from '../config/document.ts';
@@ -20,6 +20,8 @@ interface Row {
 export class SqliteConfigStore implements ConfigStore {
   private readonly db: DatabaseSync;
   private readonly listeners = new Set<(rev: Revision) => void>();
+  /** Asked at every new connection: prepared once (preparing cost more than the query). */
+  private readonly activeNumberQuery: StatementSync;
 
   constructor(file: string) {
     this.db = openSqlite(file, true);
@@ -36,6 +38,7 @@ export class SqliteConfigStore implements ConfigStore {
         number INTEGER NOT NULL REFERENCES config_revision(number)
       );
     `);
+    this.activeNumberQuery = this.db.prepare('SELECT number FROM config_active WHERE id = 1');
   }
 
   active(): Revision | null {
@@ -44,7 +47,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   activeNumber(): number | null {
-    const row = this.db.prepare('SELECT number FROM config_active WHERE id = 1').get() as { number: number } | undefined;
+    const row = this.activeNumberQuery.get() as { number: number } | undefined;
     return row?.number ?? null;
   }
 

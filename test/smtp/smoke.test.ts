@@ -28,4 +28,9 @@ test('relay host relays, stranger is refused, SIGTERM exits 0', async (t) => {
   assert.equal(await relay.stop(), 0);
   const q = relay.logs.find((l) => l.event === 'queued');
   assert.ok(q && typeof q.id === 'string' && queued.endsWith(q.id));
+  // Session ids (patched in src/smtp/smtp-server-patches.ts): the library's form, one per connection.
+  const cids = relay.logs.filter((l) => l.event === 'connect').map((l) => l.cid);
+  assert.equal(cids.length, 2);
+  for (const cid of cids) assert.match(String(cid), /^[0-9a-v]{16}$/);
+  assert.notEqual(cids[0], cids[1]);
 });
