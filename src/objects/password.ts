@@ -42,17 +42,36 @@ export function verifyPassword(password: string, stored: string): boolean {
 const DUMMY = `scrypt$${N}$${R}$${P}$${'A'.repeat(22)}==$${'A'.repeat(43)}=`;
 
 /**
+ * How many scrypts may run at once in libuv's thread pool: all but one of its
+ * threads, so that a burst of logins (about 30 ms each) never holds every
+ * thread while the spool's fsyncs and file creations wait behind them. The
+ * launcher sizes the pool to the cores (bin/mailwarden).
+ */
+const SCRYPT_SLOTS = Math.max(1, (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1);
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/**
  * verifyPassword off the event loop (libuv's thread pool), for the daemon's
  * AUTH and admin logins. `stored` undefined (unknown user) still costs a
  * scrypt, so that timing does not tell which names exist.
  */
-export function verifyPasswordAsync(password: string, stored: string | undefined): Promise<boolean> {
+export async function verifyPasswordAsync(password: string, stored: string | undefined): Promise<boolean> {
   const known = stored !== undefined && isPasswordHash(stored);
   const m = FORMAT.exec(known ? stored : DUMMY);
   const expected = Buffer.from(m?.[5] ?? '', 'base64');
-  return new Promise((done) => {
-    scrypt(password.normalize('NFC'), Buffer.from(m?.[4] ?? '', 'base64'), expected.length || KEYLEN, { N: Number(m?.[1]), r: Number(m?.[2]), p: Number(m?.[3]), maxmem: 256 * 1024 * 1024 }, (err, key) => {
-      done(!err && known && key.length === expected.length && timingSafeEqual(key, expected));
+  // A slot is taken here, or handed over by the scrypt that finishes (running stays as it is).
+  if (running < SCRYPT_SLOTS) running++;
+  else await new Promise<void>((go) => waiting.push(go));
+  try {
+    return await new Promise((done) => {
+      scrypt(password.normalize('NFC'), Buffer.from(m?.[4] ?? '', 'base64'), expected.length || KEYLEN, { N: Number(m?.[1]), r: Number(m?.[2]), p: Number(m?.[3]), maxmem: 256 * 1024 * 1024 }, (err, key) => {
+        done(!err && known && key.length === expected.length && timingSafeEqual(key, expected));
+      });
     });
-  });
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
 }
