@@ -23,7 +23,7 @@ import { latency, idle, big, CLIENT, latencyArgs, idleArgs, bigArgs, type Latenc
 import { render } from './lib/report.ts';
 import { summarize } from './lib/stats.ts';
 import { Sink } from './lib/sink.ts';
-import { QuietGate } from './lib/quiet.ts';
+import { QuietGate, settleDisk } from './lib/quiet.ts';
 import { postfix } from './relays/postfix.ts';
 import { haraka } from './relays/haraka.ts';
 import { mailwarden, REPO } from './relays/mailwarden.ts';
@@ -133,6 +133,7 @@ async function main(): Promise<number> {
           continue;
         }
         log(`[${i}/${total}] ${r.label}: ${c.size} B, ${c.sessions} session(s), ${c.reuse ? 'reused' : 'new'} connections, ${repeats} × ${c.count} msgs`);
+        await settleDisk(RUN);
         await gate.wait();
         let res = await runCell(r, c, repeats, join(RUN, `${cellId(c)}-${r.id}`), limits, log);
         const disturbed = summarize(res.repeats.map((x) => x.otherCpuPct))?.median ?? 0;
@@ -140,6 +141,7 @@ async function main(): Promise<number> {
           // someone else used the machine meanwhile: once more, after waiting for quiet
           retriesLeft--;
           log(`    others used ${disturbed.toFixed(0)}% of a core meanwhile: measuring this cell once more`);
+          await settleDisk(RUN);
           await gate.wait();
           const again = await runCell(r, c, repeats, join(RUN, `${cellId(c)}-${r.id}-again`), limits, log);
           const disturbedAgain = summarize(again.repeats.map((x) => x.otherCpuPct))?.median ?? Infinity;
@@ -168,7 +170,7 @@ async function main(): Promise<number> {
     '- **CPU ms/msg**: the increase of utime+stime+cutime+cstime (from /proc/PID/stat, the kernel\'s per-task times) summed over the relay\'s process tree (Postfix: the master and every child; Haraka: its master and cluster worker; mailwarden: its node process), from just before `smtp-source` starts until the sink has every message and 0.3 s more, ÷ messages. Reaped children count through their parent\'s cutime/cstime.',
     '- **peak RSS**: the highest sum of RSS over the relay\'s process tree, sampled every 100 ms during the run (for Postfix, made of many processes, each counts the pages it shares with the others again). **peak PSS**: the same with PSS (/proc/PID/smaps_rollup: a shared page divided among the processes that map it), sampled every second: the fairer comparison of a many-process relay with a one-process one.',
     `- **others' CPU**: during each repeat, the CPU time (per process, /proc/PID/stat) of every process outside the benchmark's own process tree, kernel threads left out; above ${OTHER_CPU_NOTE_PCT}% of one core the cell gets a note below, as something else on the machine competed with the relay.`,
-    '- Before each cell the harness waits (bounded) until processes that are not its own use less than ' + OTHER_CPU_NOTE_PCT + '% of a core; a cell that was disturbed all the same is measured once more (at most ' + (quick ? 2 : 8) + ' times a run) and the quieter of the two is kept.',
+    '- Before each cell the harness writes out the file system\'s dirty data (`sync -f` on the scratch directory), so that no relay pays for the write-back of the one before it, and waits (bounded) until processes that are not its own use less than ' + OTHER_CPU_NOTE_PCT + '% of a core; a cell that was disturbed all the same is measured once more (at most ' + (quick ? 2 : 8) + ' times a run) and the quieter of the two is kept.',
     `- Each cell starts a fresh sink and a fresh relay (new scratch directory), sends a warm-up (10% of a run, at least 20 messages; not counted), then ${repeats} measured runs back to back; the relay and sink are stopped after the cell. Cells run in the order of the table, the relays one after the other in each cell.`,
     `- **'.'→250**: \`bench/client.ts latency\`, 20 sessions over reused connections, ${LAT.warmup} warm-up then ${LAT.count} messages of 1 KiB; time from writing the final "\\r\\n.\\r\\n" to reading the 250 line; nearest-rank percentiles.`,
     `- **idle connections**: \`bench/client.ts idle\` opens ${IDLE_CONNS} connections to mailwarden from 127.0.0.2 onwards (50 per source address, below the default limit of 100 per client), waits for every 220 greeting, waits 2 s, then the median of 5 RSS readings over 1 s; "before" is the same reading before connecting.`,

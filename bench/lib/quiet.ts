@@ -3,6 +3,7 @@
 // how much CPU processes that are not ours use and, when that is more than a
 // threshold, waits for it to calm down, bounded per call and per run.
 
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuReading, othersPct } from './procfs.ts';
 
@@ -48,4 +49,16 @@ export class QuietGate {
     this.waitedMs += Date.now() - t0;
     return pct;
   }
+}
+
+/**
+ * Writes out the file system's dirty data (`sync -f DIR`, bounded) before a
+ * relay is measured: whatever the previous relay left for the kernel to write
+ * back (its queue files, its logs) would otherwise be written on the next
+ * relay's time and slow its fsyncs. Returns the milliseconds it took.
+ */
+export async function settleDisk(dir: string, timeoutMs = 60_000): Promise<number> {
+  const t0 = Date.now();
+  await new Promise<void>((done) => execFile('sync', ['-f', dir], { timeout: timeoutMs }, () => done()));
+  return Date.now() - t0;
 }
