@@ -55,40 +55,55 @@ export function lineSink(fd: 1 | 2): (text: string) => void {
     return (text) => void stream.write(text);
   }
   let pending = '';
-  let writing = false;
+  /** A write is scheduled for the end of this turn of the event loop, or running. */
+  let busy = false;
+  /** The batch the thread pool is writing, and how much of it is confirmed written. */
+  let inFlight: { data: Buffer; done: number } | null = null;
   const next = (): void => {
+    inFlight = null;
     if (pending === '') {
-      writing = false;
+      busy = false;
       return;
     }
-    const data = Buffer.from(pending);
+    const batch = { data: Buffer.from(pending), done: 0 };
     pending = '';
-    writeAll(fd, data, 0, next);
+    inFlight = batch;
+    writeAll(fd, batch, next);
   };
   process.once('exit', () => {
-    // A write still in flight finishes in its thread; what is pending follows it here.
+    // The process ends before the pool reports back (a crash, process.exit):
+    // the unconfirmed rest of the batch in flight is written again here, then
+    // what is pending. A line may then appear twice; none is lost.
+    if (inFlight) writeAllSync(fd, inFlight.data.subarray(inFlight.done));
+    inFlight = null;
     if (pending !== '') writeAllSync(fd, Buffer.from(pending));
     pending = '';
   });
   return (text) => {
     pending += text;
-    if (writing) {
+    if (busy) {
       if (pending.length > MAX_PENDING) {
+        // The disk is stalled: wait for it here rather than grow without bound.
+        // (This batch may land before the one in flight.)
         writeAllSync(fd, Buffer.from(pending));
         pending = '';
       }
       return;
     }
-    writing = true;
+    // Everything logged until the end of this turn of the event loop goes in one write.
+    busy = true;
     setImmediate(next);
   };
 }
 
-function writeAll(fd: number, data: Buffer, offset: number, done: () => void): void {
-  fsWrite(fd, data, offset, data.length - offset, null, (err, n) => {
+function writeAll(fd: number, batch: { data: Buffer; done: number }, finished: () => void): void {
+  const { data } = batch;
+  fsWrite(fd, data, batch.done, data.length - batch.done, null, (err, n) => {
     // A log that cannot be written must not stop mail; the rest of this batch is dropped.
-    if (err || offset + n >= data.length) done();
-    else writeAll(fd, data, offset + n, done);
+    if (err) return finished();
+    batch.done += n;
+    if (batch.done >= data.length) finished();
+    else writeAll(fd, batch, finished);
   });
 }
 
