@@ -9,6 +9,7 @@ import { fmtTime } from '../format.ts';
 import { useLoad } from '../hooks.ts';
 import { useCanEdit, useSession } from '../session.ts';
 import type { AdminInfo, Role, TokenInfo } from '../types.ts';
+import { EmptyRow } from '../components/Boilerplate.tsx';
 
 const ROLES = [
   ['admin', 'admin (may change settings)'],
@@ -191,13 +192,7 @@ function Tokens() {
                 {canEdit && <td class="row-actions">{!t.revoked && <ConfirmButton label="Revoke" confirmLabel="Confirm revoke" onConfirm={() => void revoke(t.id)} />}</td>}
               </tr>
             ))}
-            {list.data && list.data.length === 0 ? (
-              <tr>
-                <td colSpan={7} class="muted">
-                  No tokens.
-                </td>
-              </tr>
-            ) : null}
+            <EmptyRow cols={7} show={list.data && list.data.length === 0}>No tokens.</EmptyRow>
           </tbody>
         </table>
       </div>

@@ -8,6 +8,7 @@ import { ErrorBox, TextArea, TextField } from '../components/Fields.tsx';
 import { useApply, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { DomainDef } from '../types.ts';
+import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
 
 const lines = (s: string) =>
   s
@@ -75,63 +76,38 @@ export function Domains() {
                       >
                         Edit
                       </button>
-                      <button
-                        type="button"
-                        class="danger"
-                        aria-label={`Delete ${d.name}`}
-                        disabled={remove.busy}
-                        onClick={async () => {
+                      <DeleteButton
+                        what={d.name}
+                        busy={remove.busy}
+                        onDelete={async () => {
                           if ((await remove.run('DELETE', `/api/domains/${seg(d.name)}`)).ok) await list.reload();
                         }}
-                      >
-                        Delete
-                      </button>
+                      />
                     </td>
                   )}
                 </tr>
               ))}
-              {list.data && list.data.length === 0 ? (
-                <tr>
-                  <td colSpan={3} class="muted">
-                    No local domains: every recipient needs a relay right.
-                  </td>
-                </tr>
-              ) : null}
+              <EmptyRow cols={3} show={list.data && list.data.length === 0}>No local domains: every recipient needs a relay right.</EmptyRow>
             </tbody>
           </table>
         </div>
         <ApplyResultView result={remove.result} />
       </div>
       {canEdit && (
-        <form
-          class="card form-grid"
-          aria-labelledby="domain-form-title"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void submit();
-          }}
-        >
-          <h2 id="domain-form-title">{editing ? `Edit domain ${editing}` : 'Add a domain'}</h2>
+        <CardForm titleId="domain-form-title" title={editing ? `Edit domain ${editing}` : 'Add a domain'} onSubmit={() => void submit()}>
           <TextField label="Domain" value={name} onInput={setName} required disabled={editing !== null} placeholder="example.com" />
           <TextArea label="Route hosts (one per line, in order)" value={hosts} onInput={setHosts} rows={3} mono hint='host[:port], an IPv4 address or [IPv6]; port 25 unless given. Example: "10.1.2.3:25".' />
-          <div class="actions">
-            <button type="submit" class="primary" disabled={save.busy}>
-              Save domain
-            </button>
-            {editing && (
-              <button
-                type="button"
-                onClick={() => {
-                  reset();
-                  save.setResult(null);
-                }}
-              >
-                Cancel
-              </button>
-            )}
-          </div>
-          <ApplyResultView result={save.result} />
-        </form>
+          <SaveActions
+            label="Save domain"
+            busy={save.busy}
+            editing={editing !== null}
+            onCancel={() => {
+              reset();
+              save.setResult(null);
+            }}
+            result={save.result}
+          />
+        </CardForm>
       )}
     </section>
   );

@@ -11,6 +11,7 @@ import { fmtBytes, fmtSender, fmtShort, fmtTime } from '../format.ts';
 import { useInterval, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { Envelope, QueueRecipient } from '../types.ts';
+import { EmptyRow } from '../components/Boilerplate.tsx';
 
 type StateFilter = '' | 'queued' | 'deferred' | 'held';
 
@@ -185,13 +186,7 @@ function Queue() {
                 )}
               </Fragment>
             ))}
-            {queue.data && list.length === 0 ? (
-              <tr>
-                <td colSpan={8} class="muted">
-                  The queue is empty{state ? ` (state ${state})` : ''}.
-                </td>
-              </tr>
-            ) : null}
+            <EmptyRow cols={8} show={queue.data && list.length === 0}>The queue is empty{state ? ` (state ${state})` : ''}.</EmptyRow>
           </tbody>
         </table>
       </div>
@@ -287,13 +282,7 @@ function QuarantineList() {
                 )}
               </tr>
             ))}
-            {list.data && items.length === 0 ? (
-              <tr>
-                <td colSpan={6} class="muted">
-                  Nothing in quarantine.
-                </td>
-              </tr>
-            ) : null}
+            <EmptyRow cols={6} show={list.data && items.length === 0}>Nothing in quarantine.</EmptyRow>
           </tbody>
         </table>
       </div>

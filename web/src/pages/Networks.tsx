@@ -11,6 +11,7 @@ import { useApply, useLoad } from '../hooks.ts';
 import { describeNetwork } from '../openRelay.ts';
 import { useCanEdit } from '../session.ts';
 import type { NetworkDef, NetworkType } from '../types.ts';
+import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
 
 const TYPES = [
   ['host', 'Host (one address)'],
@@ -97,20 +98,12 @@ export function Networks() {
                       <button type="button" onClick={() => edit(n)} aria-label={`Edit ${n.name}`}>
                         Edit
                       </button>
-                      <button type="button" class="danger" onClick={() => void del(n.name)} disabled={remove.busy} aria-label={`Delete ${n.name}`}>
-                        Delete
-                      </button>
+                      <DeleteButton what={n.name} busy={remove.busy} onDelete={() => void del(n.name)} />
                     </td>
                   )}
                 </tr>
               ))}
-              {list.data && nets.length === 0 ? (
-                <tr>
-                  <td colSpan={5} class="muted">
-                    No network objects yet.
-                  </td>
-                </tr>
-              ) : null}
+              <EmptyRow cols={5} show={list.data && nets.length === 0}>No network objects yet.</EmptyRow>
             </tbody>
           </table>
         </div>
@@ -118,16 +111,7 @@ export function Networks() {
       </div>
 
       {canEdit && (
-        <form
-          id="network-form"
-          class="card form-grid"
-          aria-labelledby="network-form-title"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void submit();
-          }}
-        >
-          <h2 id="network-form-title">{editing ? `Edit network object ${editing}` : 'Add a network object'}</h2>
+        <CardForm id="network-form" titleId="network-form-title" title={editing ? `Edit network object ${editing}` : 'Add a network object'} onSubmit={() => void submit()}>
           <TextField label="Name" value={form.name} onInput={(v) => set({ name: v })} required disabled={editing !== null} hint={editing ? 'To rename, add a new object and delete this one.' : undefined} />
           <SelectField<NetworkType> label="Type" value={form.type} options={TYPES} onChange={(v) => set({ type: v })} />
           {(form.type === 'host' || form.type === 'network') && (
@@ -156,25 +140,18 @@ export function Networks() {
             />
           )}
           <TextField label="Comment" value={form.comment ?? ''} onInput={(v) => set({ comment: v })} />
-          <div class="actions">
-            <button type="submit" class="primary" disabled={save.busy}>
-              Save network
-            </button>
-            {editing && (
-              <button
-                type="button"
-                onClick={() => {
-                  setEditing(null);
-                  setForm(empty());
-                  save.setResult(null);
-                }}
-              >
-                Cancel
-              </button>
-            )}
-          </div>
-          <ApplyResultView result={save.result} />
-        </form>
+          <SaveActions
+            label="Save network"
+            busy={save.busy}
+            editing={editing !== null}
+            onCancel={() => {
+              setEditing(null);
+              setForm(empty());
+              save.setResult(null);
+            }}
+            result={save.result}
+          />
+        </CardForm>
       )}
     </section>
   );

@@ -10,6 +10,7 @@ import { ObjectField } from '../components/ObjectField.tsx';
 import { useApply, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { GroupDef, UserInfo } from '../types.ts';
+import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
 
 interface UserForm {
   name: string;
@@ -108,44 +109,25 @@ function UsersPart({ canEdit, users, groupNames, reload }: { canEdit: boolean; u
                       >
                         Edit
                       </button>
-                      <button
-                        type="button"
-                        class="danger"
-                        aria-label={`Delete ${u.name}`}
-                        disabled={remove.busy}
-                        onClick={async () => {
+                      <DeleteButton
+                        what={u.name}
+                        busy={remove.busy}
+                        onDelete={async () => {
                           if ((await remove.run('DELETE', `/api/users/${seg(u.name)}`)).ok) await reload();
                         }}
-                      >
-                        Delete
-                      </button>
+                      />
                     </td>
                   )}
                 </tr>
               ))}
-              {users.length === 0 ? (
-                <tr>
-                  <td colSpan={5} class="muted">
-                    No users yet.
-                  </td>
-                </tr>
-              ) : null}
+              <EmptyRow cols={5} show={users.length === 0}>No users yet.</EmptyRow>
             </tbody>
           </table>
         </div>
         <ApplyResultView result={remove.result} />
       </div>
       {canEdit && (
-        <form
-          id="user-form"
-          class="card form-grid"
-          aria-labelledby="user-form-title"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void submit();
-          }}
-        >
-          <h2 id="user-form-title">{editing ? `Edit user ${editing}` : 'Add a user'}</h2>
+        <CardForm id="user-form" titleId="user-form-title" title={editing ? `Edit user ${editing}` : 'Add a user'} onSubmit={() => void submit()}>
           <TextField label="User name" value={form.name} onInput={(v) => set({ name: v })} required disabled={editing !== null} />
           <TextField
             label="Password"
@@ -159,24 +141,17 @@ function UsersPart({ canEdit, users, groupNames, reload }: { canEdit: boolean; u
           <ObjectField label="Groups" kind="group" value={form.groups} options={groupNames} onChange={(v) => set({ groups: v })} testid="field-user-groups" />
           <CheckField label="Enabled (may authenticate)" checked={form.enabled} onChange={(v) => set({ enabled: v })} />
           <TextField label="Comment" value={form.comment} onInput={(v) => set({ comment: v })} />
-          <div class="actions">
-            <button type="submit" class="primary" disabled={save.busy}>
-              Save user
-            </button>
-            {editing && (
-              <button
-                type="button"
-                onClick={() => {
-                  reset();
-                  save.setResult(null);
-                }}
-              >
-                Cancel
-              </button>
-            )}
-          </div>
-          <ApplyResultView result={save.result} />
-        </form>
+          <SaveActions
+            label="Save user"
+            busy={save.busy}
+            editing={editing !== null}
+            onCancel={() => {
+              reset();
+              save.setResult(null);
+            }}
+            result={save.result}
+          />
+        </CardForm>
       )}
     </>
   );
@@ -238,63 +213,38 @@ function GroupsPart({ canEdit, groups, reload }: { canEdit: boolean; groups: Gro
                       >
                         Edit
                       </button>
-                      <button
-                        type="button"
-                        class="danger"
-                        aria-label={`Delete group ${g.name}`}
-                        disabled={remove.busy}
-                        onClick={async () => {
+                      <DeleteButton
+                        what={`group ${g.name}`}
+                        busy={remove.busy}
+                        onDelete={async () => {
                           if ((await remove.run('DELETE', `/api/groups/${seg(g.name)}`)).ok) await reload();
                         }}
-                      >
-                        Delete
-                      </button>
+                      />
                     </td>
                   )}
                 </tr>
               ))}
-              {groups.length === 0 ? (
-                <tr>
-                  <td colSpan={3} class="muted">
-                    No groups yet.
-                  </td>
-                </tr>
-              ) : null}
+              <EmptyRow cols={3} show={groups.length === 0}>No groups yet.</EmptyRow>
             </tbody>
           </table>
         </div>
         <ApplyResultView result={remove.result} />
       </div>
       {canEdit && (
-        <form
-          class="card form-grid"
-          aria-labelledby="group-form-title"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void submit();
-          }}
-        >
-          <h2 id="group-form-title">{editing ? `Edit group ${editing}` : 'Add a group'}</h2>
+        <CardForm titleId="group-form-title" title={editing ? `Edit group ${editing}` : 'Add a group'} onSubmit={() => void submit()}>
           <TextField label="Group name" value={name} onInput={setName} required disabled={editing !== null} />
           <TextField label="Group comment" value={comment} onInput={setComment} />
-          <div class="actions">
-            <button type="submit" class="primary" disabled={save.busy}>
-              Save group
-            </button>
-            {editing && (
-              <button
-                type="button"
-                onClick={() => {
-                  reset();
-                  save.setResult(null);
-                }}
-              >
-                Cancel
-              </button>
-            )}
-          </div>
-          <ApplyResultView result={save.result} />
-        </form>
+          <SaveActions
+            label="Save group"
+            busy={save.busy}
+            editing={editing !== null}
+            onCancel={() => {
+              reset();
+              save.setResult(null);
+            }}
+            result={save.result}
+          />
+        </CardForm>
       )}
     </>
   );
