@@ -2,12 +2,18 @@
 // (twice the cores: most end-to-end files spend their time waiting on sockets).
 // Fails when no test file is found, when a file runs no test, or when any
 // test fails: an empty or half-loaded run must never look green.
+// Skipped tests are never counted as passed: the summary lists each with its
+// reason, and a skip for a missing component (test/support/requires.ts) is a
+// failure when the suite runs as root, as CI does, because `make test`
+// installs every component there. MAILWARDEN_SKIPS=strict|lenient overrides
+// the choice by user id (the runner's own test uses it).
 
 import { globSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
+import { isMissingComponent } from '../test/support/requires.ts';
 
 const patterns = process.argv.slice(2);
 const files = globSync(patterns.length ? patterns : ['test/**/*.test.ts']).map((f) => resolve(f)).sort();
@@ -16,15 +22,25 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+const policy = process.env.MAILWARDEN_SKIPS;
+const strict = policy === 'strict' || (policy !== 'lenient' && process.getuid?.() === 0);
+
 const testsPerFile = new Map<string, number>(files.map((f) => [f, 0]));
+const skipped: { file: string; name: string; reason: string; missing: boolean }[] = [];
 let failed = 0;
 let passed = 0;
 
 const stream = run({ files, concurrency: Math.max(4, availableParallelism() * 2), isolation: 'process' });
 stream.on('test:pass', (e) => {
   if (e.details.type === 'suite' || e.nesting === 0 && e.name === e.file) return;
-  passed++;
   if (e.file) testsPerFile.set(e.file, (testsPerFile.get(e.file) ?? 0) + 1);
+  const skip = e.skip ?? e.todo;
+  if (skip !== undefined && skip !== false) {
+    const reason = typeof skip === 'string' ? skip : e.todo !== undefined ? 'todo' : 'no reason given';
+    skipped.push({ file: e.file ? relative(process.cwd(), e.file) : '?', name: e.name, reason, missing: isMissingComponent(skip) });
+    return;
+  }
+  passed++;
 });
 stream.on('test:fail', () => {
   failed++;
@@ -33,6 +49,14 @@ stream.compose(spec).pipe(process.stdout);
 stream.on('end', () => {
   const empty = [...testsPerFile].filter(([, n]) => n === 0).map(([f]) => f);
   for (const f of empty) process.stderr.write(`no test ran in ${f}\n`);
-  process.stderr.write(`\n${files.length} files, ${passed} tests passed, ${failed} failed\n`);
-  if (failed > 0 || empty.length > 0 || passed === 0) process.exitCode = 1;
+  if (skipped.length > 0) {
+    process.stderr.write(`\nskipped (${skipped.length}):\n`);
+    for (const s of skipped) process.stderr.write(`  ${s.file}: ${s.name}\n    ${s.reason}\n`);
+  }
+  const missing = skipped.filter((s) => s.missing);
+  if (strict && missing.length > 0) {
+    process.stderr.write(`\n${missing.length} test(s) skipped for a missing component while running as root: make test installs every component here, so this is a failure\n`);
+  }
+  process.stderr.write(`\n${files.length} files, ${passed} tests passed, ${skipped.length} skipped, ${failed} failed\n`);
+  if (failed > 0 || empty.length > 0 || passed === 0 || (strict && missing.length > 0)) process.exitCode = 1;
 });

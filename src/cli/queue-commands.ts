@@ -23,7 +23,7 @@ import { SnapshotSource } from '../config/snapshot-source.ts';
 const STATES = QUEUE_STATES;
 
 export function openSpool(dataDir: string): Spool {
-  // Corrupt files found while reading are moved aside; say so on stderr.
+  // Read-only users of the spool (list, show): they never move files; the logger is for the rest.
   return new Spool(resolve(dataDir), jsonLogger((l) => process.stderr.write(l)));
 }
 

@@ -11,7 +11,9 @@
 //
 // At open, the spool recovers from a crash: tmp/ is emptied, a message in
 // queue/ or quarantine/ without an envelope (never committed) is removed, and
-// a file that cannot be read moves to corrupt/ with a log line.
+// a file that cannot be read moves to corrupt/ with a log line. Only open()
+// moves files aside: it runs under the data directory's lock, while read()
+// and list() are also called by other processes and must change nothing.
 
 import { closeSync, createReadStream, existsSync, fsync, linkSync, mkdirSync, open, openSync, read, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlink, write, writeSync } from 'node:fs';
 import { open as openHandle, type FileHandle } from 'node:fs/promises';
@@ -121,6 +123,9 @@ export class Spool {
           this.moveCorrupt(area, name, 'envelope without message');
         } else if (!name.endsWith('.eml') && !name.endsWith('.json')) {
           this.moveCorrupt(area, name, 'unexpected file', false);
+        } else if (name.endsWith('.json')) {
+          const m = this.inspect(id, area);
+          if (!m.ok && m.reason !== 'absent') this.moveCorrupt(area, name, m.reason);
         }
       }
     }
@@ -143,7 +148,7 @@ export class Spool {
     return this.space.bytes;
   }
 
-  /** Every committed message of an area, oldest first. Unreadable ones move to corrupt/. */
+  /** Every committed message of an area, oldest first; unreadable ones are left out (open() moves them aside). */
   list(area: SpoolArea = 'queue'): SpooledMessage[] {
     const out: SpooledMessage[] = [];
     const dir = this.dir(area);
@@ -156,28 +161,39 @@ export class Spool {
     return out;
   }
 
+  /**
+   * One committed message, or null when it is absent or unreadable. Reading
+   * never changes the spool: the API and `queue list` in another process call
+   * this without the data directory's lock, and a message that a delivery
+   * removed a moment ago is not corrupt. Broken files are moved aside by
+   * open(), which runs under the lock.
+   */
   read(id: string, area: SpoolArea = 'queue'): SpooledMessage | null {
-    if (!QUEUE_ID.test(id)) return null;
+    const m = this.inspect(id, area);
+    return m.ok ? m.message : null;
+  }
+
+  /** What read() sees, with the reason when it sees no message. */
+  private inspect(id: string, area: SpoolArea): { ok: true; message: SpooledMessage } | { ok: false; reason: string } {
+    if (!QUEUE_ID.test(id)) return { ok: false, reason: 'not a queue id' };
     const dir = this.dir(area);
     const jsonPath = join(dir, `${id}.json`);
     const messagePath = join(dir, `${id}.eml`);
-    if (!existsSync(jsonPath)) return null;
     let envelope: unknown;
     try {
       envelope = JSON.parse(readFileSync(jsonPath, 'utf8'));
+    } catch (err) {
+      return { ok: false, reason: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : 'envelope is not JSON' };
+    }
+    if (!isEnvelope(envelope) || envelope.id !== id) return { ok: false, reason: 'envelope lacks required fields' };
+    let size: number;
+    try {
+      size = statSync(messagePath).size;
     } catch {
-      this.moveCorrupt(area, `${id}.json`, 'envelope is not JSON');
-      return null;
+      return { ok: false, reason: 'message file missing or of the wrong size' };
     }
-    if (!isEnvelope(envelope) || envelope.id !== id) {
-      this.moveCorrupt(area, `${id}.json`, 'envelope lacks required fields');
-      return null;
-    }
-    if (!existsSync(messagePath) || statSync(messagePath).size !== envelope.size) {
-      this.moveCorrupt(area, `${id}.json`, 'message file missing or of the wrong size');
-      return null;
-    }
-    return { envelope, messagePath };
+    if (size !== envelope.size) return { ok: false, reason: 'message file missing or of the wrong size' };
+    return { ok: true, message: { envelope, messagePath } };
   }
 
   /**

@@ -45,6 +45,7 @@ import { accessSync, constants } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer, isIP } from 'node:net';
 import { Resolver } from 'node:dns/promises';
+import { missingComponent } from '../support/requires.ts';
 
 export const DNSMASQ = '/usr/sbin/dnsmasq';
 
@@ -83,7 +84,7 @@ export function dnsmasqMissing(): string | false {
     accessSync(DNSMASQ, constants.X_OK);
     return false;
   } catch {
-    return `${DNSMASQ} is not installed (make test installs Debian's dnsmasq-base when run as root)`;
+    return missingComponent('dnsmasq', `${DNSMASQ} is not installed (make test installs Debian's dnsmasq-base when run as root)`);
   }
 }
 

@@ -263,7 +263,7 @@ test('recovery at open: tmp/ emptied, message without envelope removed, envelope
   assert.deepEqual(ls(again.spool.corruptDir), [`${lonely}.json`, 'README'].sort());
 });
 
-test('unreadable envelopes move to corrupt/ when read: garbage JSON, missing fields, wrong id, wrong size', async (t) => {
+test('unreadable envelopes are left out by read() and list() and moved to corrupt/ at open: garbage JSON, missing fields, wrong id, wrong size', async (t) => {
   const { spool, log } = openSpool(t);
   const q = spool.queueDir;
   const good = await put(spool, Buffer.from('good\r\n'));
@@ -281,6 +281,11 @@ test('unreadable envelopes move to corrupt/ when read: garbage JSON, missing fie
   assert.equal(spool.read(garbage.id), null);
   const listed = spool.list();
   assert.deepEqual(listed.map((m) => m.envelope.id), [good.id], 'only the good message is listed');
+  // Reading changes nothing: other processes read without the lock, and only open() (under it) moves files aside.
+  assert.deepEqual(ls(spool.corruptDir), [], 'read() and list() move nothing');
+  assert.equal(ls(q).length, 12);
+  assert.deepEqual(log.lines, []);
+  spool.open();
 
   const bad = [garbage.id, fields.id, wrongId.id, shorter.id, longer.id];
   const expected = bad.flatMap((id) => [`${id}.eml`, `${id}.json`]).sort();
@@ -310,6 +315,20 @@ test('list() on a data dir whose spool was never opened is empty and creates not
   const spool = new Spool(dir, memoryLogger());
   assert.deepEqual(spool.list(), []);
   assert.equal(existsSync(join(dir, 'spool')), false);
+});
+
+test('a message removed between list and read is absent, not corrupt (read() by another process than the deleting one)', async (t) => {
+  const { spool, log } = openSpool(t);
+  const env = await put(spool, Buffer.from('delivered soon\r\n'));
+  // The envelope goes first when a delivery removes a message; a reader can land between the two unlinks.
+  rmSync(join(spool.queueDir, `${env.id}.json`));
+  assert.equal(spool.read(env.id), null);
+  // Or the other way round (the message file went first, as a reader sees a half-done remove).
+  const other = await put(spool, Buffer.from('another\r\n'));
+  rmSync(join(spool.queueDir, `${other.id}.eml`));
+  assert.equal(spool.read(other.id), null);
+  assert.deepEqual(ls(spool.corruptDir), []);
+  assert.deepEqual(log.lines, []);
 });
 
 test('a stray file named like a queue id goes to corrupt/ alone; the committed message beside it stays', async (t) => {

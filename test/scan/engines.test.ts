@@ -13,6 +13,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { missingComponent } from '../support/requires.ts';
 import {
   CLAMD_EICAR_NAME,
   EICAR,
@@ -168,7 +169,7 @@ test('the test strings are the standard ones and this file does not contain them
   }
 });
 
-test('zip archives are readable by Info-ZIP unzip', { skip: existsSync('/usr/bin/unzip') ? false : '/usr/bin/unzip is not installed' }, () => {
+test('zip archives are readable by Info-ZIP unzip', { skip: existsSync('/usr/bin/unzip') ? false : missingComponent('unzip', '/usr/bin/unzip is not installed (Debian unzip)') }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-zip-'));
   try {
     const content = Buffer.from('hello zip\n'.repeat(1000));

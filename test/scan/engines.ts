@@ -61,6 +61,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { freePort } from '../smtp/harness.ts';
+import { missingComponent } from '../support/requires.ts';
 
 // Split so that this file is not itself a test virus or test spam to a scanner reading it.
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$' + 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
@@ -168,9 +169,9 @@ export function engineAvailable(name: EngineName): { ok: true } | { ok: false; r
   try {
     accessSync(n.bin, constants.X_OK);
   } catch {
-    return { ok: false, reason: `${n.bin} is not installed (Debian ${n.pkg}; make system-deps installs it only when run as root)` };
+    return { ok: false, reason: missingComponent(name, `${n.bin} is not installed (Debian ${n.pkg}; make system-deps installs it only when run as root)`) };
   }
-  for (const f of n.files) if (!existsSync(f)) return { ok: false, reason: `${f} is missing (Debian ${n.pkg} is incomplete)` };
+  for (const f of n.files) if (!existsSync(f)) return { ok: false, reason: missingComponent(name, `${f} is missing (Debian ${n.pkg} is incomplete)`) };
   return { ok: true };
 }
 

@@ -16,8 +16,8 @@ import { headerOf, message, messageLog, quarantined, queued, sendMessage, stored
 const OUTSIDE = '127.0.0.2';
 const spamdAvail = engineAvailable('spamd');
 const rspamdAvail = engineAvailable('rspamd');
-const skipSpamd = spamdAvail.ok ? false : `needs a real spamd: ${spamdAvail.reason}`;
-const skipRspamd = rspamdAvail.ok ? false : `needs a real rspamd: ${rspamdAvail.reason}`;
+const skipSpamd = spamdAvail.ok ? false : spamdAvail.reason;
+const skipRspamd = rspamdAvail.ok ? false : rspamdAvail.reason;
 let spamd: RunningSpamd;
 let rspamd: RunningRspamd;
 

@@ -10,11 +10,12 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-function runner(args: string[]): Promise<{ status: number; output: string }> {
+function runner(args: string[], skips?: 'strict' | 'lenient'): Promise<{ status: number; output: string }> {
   return new Promise((done) => {
     // A runner started inside a test would otherwise report to this test
     // process instead of counting for itself.
-    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const { NODE_TEST_CONTEXT: _, MAILWARDEN_SKIPS: __, ...rest } = process.env;
+    const env = skips ? { ...rest, MAILWARDEN_SKIPS: skips } : rest;
     execFile(process.execPath, [join(ROOT, 'scripts/run-tests.ts'), ...args], { cwd: ROOT, env }, (err, stdout, stderr) => {
       done({ status: err ? Number(err.code) : 0, output: stdout + stderr });
     });
@@ -39,4 +40,39 @@ test('the runner fails when no file matches, when a file has no test, and when a
   writeFileSync(join(dir, 'good.test.ts'), "import { test } from 'node:test';\ntest('passes', () => {});\n");
   const good = await runner([join(dir, 'good.test.ts')]);
   assert.equal(good.status, 0, good.output);
+});
+
+test('skipped tests are listed with their reason and never counted as passed; a missing component fails as root', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-runner-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    join(dir, 'skips.test.ts'),
+    [
+      "import { test } from 'node:test';",
+      `import { missingComponent } from ${JSON.stringify(join(ROOT, 'test/support/requires.ts'))};`,
+      "test('needs swaks', { skip: missingComponent('swaks', 'swaks is not installed') }, () => {});",
+      "test('port taken', (t) => { t.skip('a default port is in use'); });",
+      "test('runs', () => {});",
+      '',
+    ].join('\n'),
+  );
+  const lenient = await runner([join(dir, 'skips.test.ts')], 'lenient');
+  assert.equal(lenient.status, 0, lenient.output);
+  assert.match(lenient.output, /1 tests passed, 2 skipped, 0 failed/);
+  assert.match(lenient.output, /needs swaks\n\s+missing component swaks: swaks is not installed/);
+  assert.match(lenient.output, /port taken\n\s+a default port is in use/);
+
+  const strict = await runner([join(dir, 'skips.test.ts')], 'strict');
+  assert.equal(strict.status, 1, strict.output);
+  assert.match(strict.output, /1 test\(s\) skipped for a missing component while running as root/);
+
+  // Only skipped tests: nothing passed, so the run is not green even when lenient.
+  writeFileSync(join(dir, 'only-skips.test.ts'), "import { test } from 'node:test';\ntest('a', { skip: 'x' }, () => {});\ntest('b', { skip: 'y' }, () => {});\n");
+  const hollow = await runner([join(dir, 'only-skips.test.ts')], 'lenient');
+  assert.equal(hollow.status, 1, hollow.output);
+  assert.match(hollow.output, /0 tests passed, 2 skipped/);
+
+  // A skip other than a missing component is listed but does not fail a strict run.
+  writeFileSync(join(dir, 'other.test.ts'), "import { test } from 'node:test';\ntest('x', (t) => { t.skip('not today'); });\ntest('y', () => {});\n");
+  assert.equal((await runner([join(dir, 'other.test.ts')], 'strict')).status, 0);
 });

@@ -10,6 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { missingComponent } from '../support/requires.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/mailwarden');
@@ -289,7 +290,7 @@ export function swaksMissing(): string | false {
     execFileSync('sh', ['-c', 'command -v swaks'], { stdio: 'ignore' });
     return false;
   } catch {
-    return 'swaks is not installed (make test installs Debian\'s swaks when run as root)';
+    return missingComponent('swaks', 'swaks is not installed (make test installs Debian\'s swaks when run as root)');
   }
 }
 

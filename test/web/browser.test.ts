@@ -16,14 +16,15 @@ import { RawClient, ROOT, type Relay } from '../smtp/harness.ts';
 import { startSink, type Sink } from '../delivery/sink.ts';
 import { message, sendMessage } from '../scan/scan-helpers.ts';
 import { startWithApi, type ApiClient, type Caller } from '../api/client.ts';
+import { missingComponent } from '../support/requires.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DIST = join(ROOT, 'web', 'dist', 'index.html');
 const SHOTS = join(ROOT, 'test-output', 'screenshots');
 const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is not installed (make test installs Debian's chromium when run as root)`
+  ? missingComponent('chromium', `${CHROMIUM} is not installed (make test installs Debian's chromium when run as root)`)
   : !existsSync(DIST)
-    ? 'the web UI is not built (make test runs make web first)'
+    ? missingComponent('web UI build', 'web/dist is not built (make test runs make web first)')
     : false;
 
 let relay: Relay;
