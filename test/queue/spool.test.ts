@@ -284,7 +284,7 @@ test('unreadable envelopes are left out by read() and list() and moved to corrup
   // Reading changes nothing: other processes read without the lock, and only open() (under it) moves files aside.
   assert.deepEqual(ls(spool.corruptDir), [], 'read() and list() move nothing');
   assert.equal(ls(q).length, 12);
-  assert.deepEqual(log.lines, []);
+  assert.equal(log.lines.length, 0, 'and log nothing');
   spool.open();
 
   const bad = [garbage.id, fields.id, wrongId.id, shorter.id, longer.id];
