@@ -95,7 +95,7 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
       const b = req.body as { client: string; user?: string; listener?: string; from?: string; to: string };
       const x = guard(() => explain(deps.snapshot(), { client: b.client, user: b.user ?? null, listener: b.listener ?? null, from: b.from ?? '<>', to: b.to }));
       const d = x.decision;
-      return { action: d.action, code: d.code, enhanced: d.enhanced, text: d.text, kind: d.kind, stage: d.stage, rule: d.rule, trail: d.trail, listener: x.listener, relay_right: x.relayRight, scanned: x.scanned };
+      return { action: d.action, code: d.code, enhanced: d.enhanced, text: d.text, kind: d.kind, stage: d.stage, rule: d.rule, trail: d.trail, listener: x.listener, relay_right: x.relayRight, scanned: x.scanned, proxy: x.proxy };
     },
   );
   api.post(

@@ -61,6 +61,7 @@ function asJson(x: Explanation, revision: number): Record<string, unknown> {
     listener: x.listener,
     relay_right: x.relayRight,
     scanned: x.scanned,
+    proxy: x.proxy,
     revision,
   };
 }
@@ -122,7 +123,16 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
       if (opts.json) printJson(t);
       else {
         for (const r of rows) process.stdout.write(`${r.relayed ? 'RELAYED ' : r.action === 'accept' ? 'local   ' : 'refused '} ${r.code} ${r.enhanced}  ${r.to}  (${r.rule})\n`);
-        process.stdout.write(open > 0 ? `${open} of ${rows.length} addresses would be relayed for ${opts.client}\n` : `no address of ${rows.length} would be relayed for ${opts.client}\n`);
+        const as = t.proxy?.claims ? ` (a trusted proxy of listener "${t.proxy.listener}", claiming ${t.proxy.claims_as} ${t.proxy.claims})` : '';
+        process.stdout.write(open > 0 ? `${open} of ${rows.length} addresses would be relayed for ${opts.client}${as}\n` : `no address of ${rows.length} would be relayed for ${opts.client}${as}\n`);
+        if (t.proxies.length > 0) {
+          // Whatever the client above, a client in a trusted proxy range chooses its address.
+          process.stdout.write('trusted proxies (a client there chooses the address every rule sees):\n');
+          for (const p of t.proxies) {
+            const claim = p.claims ? `claiming ${p.claims_as} ${p.claims}` : 'with no relay or upstream host to claim';
+            process.stdout.write(`${p.relayed > 0 ? 'RELAYED ' : 'refused '} listener "${p.listener}", "${p.network}" (${p.ranges}): ${p.relayed} of ${rows.length} addresses would be relayed from ${p.probe}, ${claim}\n`);
+          }
+        }
       }
       process.exitCode = open > 0 ? EXIT_REFUSED : EXIT_OK;
     });
