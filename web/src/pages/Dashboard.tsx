@@ -56,9 +56,9 @@ export function Dashboard() {
           </div>
           <div class="grid-2">
             <div class="card">
-              <h2>Messages per minute (last hour)</h2>
+              <h2>Messages and failed AUTH per minute (last hour)</h2>
               <LineChart
-                title="Messages per minute"
+                title="Messages and failed AUTH per minute"
                 labels={s.per_minute.map((m) => hhmm(m.minute))}
                 series={[
                   { name: 'Accepted', cls: 's-accepted', values: s.per_minute.map((m) => m.accepted) },
