@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Envelope } from '../../src/queue/envelope.ts';
-import { RawClient, relayDoc, startRelay, swaks, swaksMissing, type Relay, runCli as run, queuedId } from './harness.ts';
+import { RawClient, relayDoc, restartRelay, startRelay, swaks, swaksMissing, type Relay, runCli as run, queuedId } from './harness.ts';
 
 const skip = swaksMissing();
 
@@ -276,5 +276,11 @@ test('the proxy path: a wide trusted_proxies is refused at apply; test-open-rela
     assert.match(r.stdout + r.stderr, /OPEN RELAY through trusted proxies: "proxynet", "wide" let \d+ public IPv4 addresses send a PROXY header/);
     const active = await relay.waitLog((l) => l.event === 'config.active' && l.revision === 2);
     assert.equal(active.revision, 2);
+    // And every start says so, naming the proxies.
+    assert.equal(await relay.stop(), 0);
+    const again = await restartRelay(t, relay.dataDir, ports);
+    const loud = await again.waitLog((l) => l.event === 'config.open_relay');
+    assert.match(String((loud.reasons as string[])[0]), /^listeners\[0\]\.trusted_proxies: "proxynet", "wide" let /);
+    assert.match(again.stderr(), /WARNING: this relay is configured as an OPEN RELAY/);
   });
 });
