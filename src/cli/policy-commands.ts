@@ -27,7 +27,8 @@ function loadSnapshot(opts: SourceOpts, dataOption: () => string): Snapshot {
 /**
  * The connect-time checks (the DNS blocklists) for the client, as the daemon
  * would run them: only for a client that is neither an upstream host nor a
- * relay host and has not authenticated. Asks the DNS of the settings.
+ * relay host and has not authenticated. Asks the DNS of the settings. For a
+ * trusted proxy, `client` is the address it claims (what the daemon checks).
  */
 async function connectChecks(snap: Snapshot, opts: { client: string; user?: string | undefined; listener?: string | undefined }): Promise<CheckStep | null> {
   if (snap.settings.antispam.dnsbl.length === 0 || opts.user) return null;
@@ -91,7 +92,7 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .action(async (opts: SourceOpts & { client: string; user?: string; listener?: string; from: string; to: string; json?: boolean }, cmd: Command) => {
       const snap = loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
       const x = guarded(() => explain(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }));
-      const checks = x.decision.action === 'accept' || x.decision.stage !== 'connect' ? await connectChecks(snap, opts) : null;
+      const checks = x.decision.action === 'accept' || x.decision.stage !== 'connect' ? await connectChecks(snap, { ...opts, client: x.proxy?.claims ?? opts.client, listener: x.listener ?? undefined }) : null;
       let d = x.decision;
       if (checks?.refusal) {
         const r = checks.refusal;
