@@ -131,3 +131,16 @@ test('test-open-relay reports the trusted proxy ranges; explain follows the prox
   assert.equal(acked.status, 1);
   assert.match(acked.stdout, /^RELAYED  listener "mx", "lb" \(64\.0\.0\.0-127\.255\.255\.255\): [1-9]\d* of 17 addresses would be relayed from 64\.0\.0\.0/m);
 });
+
+test('status names the trusted proxies and, when they open the relay, says so', async (t) => {
+  const data = tempDir(t);
+  assert.equal((await mailwarden(['init', '--data', data])).status, 0);
+  const file = join(tempDir(t), 'wide.yaml');
+  writeFileSync(file, PROXIED.replace('{ name: lb, type: host, address: 10.0.0.5 }', '{ name: lb, type: network, address: 64.0.0.0/2 }').replace('allowed_hosts: [office]', 'allowed_hosts: [office], open_relay_acknowledged: true'));
+  const applied = await mailwarden(['config', 'import', file, '--data', data]);
+  assert.equal(applied.status, 0, applied.stdout + applied.stderr);
+  const status = await mailwarden(['status', '--data', data]);
+  assert.equal(status.status, 0, status.stderr);
+  assert.match(status.stdout, /^listener mx: 127\.0\.0\.1:2525 \(mx\), PROXY headers from lb$/m);
+  assert.match(status.stdout, /^OPEN RELAY \(acknowledged\): listeners\[0\]\.trusted_proxies: "lb" lets \d+ public IPv4 addresses send a PROXY header/m);
+});
