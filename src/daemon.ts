@@ -26,6 +26,7 @@ import { loadTls } from './smtp/tls.ts';
 import { openConfigStore } from './store/data-dir.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
 import type { RevisionMeta } from './store/config-store.ts';
+import { openRelayReasons } from './config/validate.ts';
 
 export class StartError extends Error {
   readonly details: readonly Finding[];
@@ -86,7 +87,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const snap = source.get();
     if (snap.settings.listeners.length === 0) throw new StartError('the active settings have no listener: nothing to start (add one under listeners:)');
     if (snap.settings.relaying.open_relay_acknowledged) {
-      logger.log('config.open_relay', { warning: 'OPEN RELAY: relaying.allowed_hosts lets most of the Internet relay through this host (acknowledged)' });
+      logger.log('config.open_relay', { warning: 'OPEN RELAY: the relay rights (relaying.allowed_hosts, or trusted proxies that can claim a relay host\'s address) let strangers relay through this host (acknowledged)', reasons: openRelayReasons(snap.settings, snap.networks) });
       process.stderr.write('WARNING: this relay is configured as an OPEN RELAY (relaying.open_relay_acknowledged: true)\n');
     }
 

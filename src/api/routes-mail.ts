@@ -95,7 +95,7 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
       const b = req.body as { client: string; user?: string; listener?: string; from?: string; to: string };
       const x = guard(() => explain(deps.snapshot(), { client: b.client, user: b.user ?? null, listener: b.listener ?? null, from: b.from ?? '<>', to: b.to }));
       const d = x.decision;
-      return { action: d.action, code: d.code, enhanced: d.enhanced, text: d.text, kind: d.kind, stage: d.stage, rule: d.rule, trail: d.trail, listener: x.listener, relay_right: x.relayRight, scanned: x.scanned };
+      return { action: d.action, code: d.code, enhanced: d.enhanced, text: d.text, kind: d.kind, stage: d.stage, rule: d.rule, trail: d.trail, listener: x.listener, relay_right: x.relayRight, scanned: x.scanned, proxy: x.proxy };
     },
   );
   api.post(
@@ -111,13 +111,17 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
   api.get('/api/stats', { schema: { tags: ['dashboard'] } }, async () => {
     const envs = spool.list().map((m) => m.envelope);
     const snap = deps.snapshot();
+    const openRelay = openRelayReasons(snap.settings, snap.networks);
     return {
       revision: snap.revision,
-      // What rule 8 says of the active settings, not merely the acknowledgement flag.
-      open_relay: openRelayReasons(snap.settings, snap.networks).length > 0,
+      // What rule 8 says of the active settings (the proxy path included), not merely the acknowledgement flag.
+      open_relay: openRelay.length > 0,
+      open_relay_reasons: openRelay,
       queue: { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: quarantine.list().length },
       per_minute: deps.stats.series(),
       top_refused: deps.stats.topRefused(),
+      auth: deps.stats.auth(),
+      top_auth_failed: deps.stats.topAuthFailed(),
     };
   });
 

@@ -1,6 +1,7 @@
 // Traffic statistics for the dashboard, counted from the log events: messages
-// accepted, relayed, refused and deferred per minute for the last hour, and
-// the clients refused most often. In memory: a restart starts from zero.
+// accepted, relayed, refused and deferred per minute for the last hour, SMTP
+// AUTH attempts that failed and succeeded, and the clients refused (or failing
+// AUTH) most often. In memory: a restart starts from zero.
 
 import type { LogFields } from '../log/logger.ts';
 
@@ -12,37 +13,77 @@ export interface MinuteCounts {
   relayed: number;
   refused: number;
   deferred: number;
+  /** SMTP AUTH attempts refused: wrong password, unknown or disallowed user, or a client throttled for failing. */
+  auth_failed: number;
+  auth_succeeded: number;
+}
+
+/** AUTH over the last hour: `failed` includes `blocked` (attempts refused unheard because the client failed too often). */
+export interface AuthSummary {
+  failed: number;
+  succeeded: number;
+  blocked: number;
+}
+
+const empty = (minute: string): MinuteCounts => ({ minute, accepted: 0, relayed: 0, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0 });
+
+/** Counts per client, bounded: the least counted are forgotten when the table grows. */
+class Tally {
+  private readonly counts = new Map<string, number>();
+
+  add(client: unknown): void {
+    if (typeof client !== 'string') return;
+    this.counts.set(client, (this.counts.get(client) ?? 0) + 1);
+    if (this.counts.size > 10_000) {
+      const [least] = [...this.counts].sort((a, b) => a[1] - b[1]);
+      if (least) this.counts.delete(least[0]);
+    }
+  }
+
+  top(n: number): { client: string; count: number }[] {
+    return [...this.counts]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, n)
+      .map(([client, count]) => ({ client, count }));
+  }
 }
 
 export class Stats {
   private readonly minutes = new Map<number, MinuteCounts>();
-  private readonly refusedBy = new Map<string, number>();
+  /** Throttled AUTH attempts per minute (also counted in auth_failed). */
+  private readonly blockedIn = new Map<number, number>();
+  private readonly refusedBy = new Tally();
+  private readonly authFailedBy = new Tally();
   private readonly now: () => number;
 
   constructor(now: () => number = Date.now) {
     this.now = now;
   }
 
+  private minute(): number {
+    return Math.floor(this.now() / 60_000);
+  }
+
   private bucket(): MinuteCounts {
-    const m = Math.floor(this.now() / 60_000);
+    const m = this.minute();
     let b = this.minutes.get(m);
     if (!b) {
-      b = { minute: new Date(m * 60_000).toISOString(), accepted: 0, relayed: 0, refused: 0, deferred: 0 };
+      b = empty(new Date(m * 60_000).toISOString());
       this.minutes.set(m, b);
       for (const k of this.minutes.keys()) if (k <= m - MINUTES) this.minutes.delete(k);
+      for (const k of this.blockedIn.keys()) if (k <= m - MINUTES) this.blockedIn.delete(k);
     }
     return b;
   }
 
   private refused(client: unknown): void {
     this.bucket().refused++;
-    if (typeof client !== 'string') return;
-    this.refusedBy.set(client, (this.refusedBy.get(client) ?? 0) + 1);
-    // Bounded: forget the least refused when the table grows.
-    if (this.refusedBy.size > 10_000) {
-      const [least] = [...this.refusedBy].sort((a, b) => a[1] - b[1]);
-      if (least) this.refusedBy.delete(least[0]);
-    }
+    this.refusedBy.add(client);
+  }
+
+  private authFailed(client: unknown): void {
+    this.bucket().auth_failed++;
+    this.authFailedBy.add(client);
   }
 
   /** Takes one log event. */
@@ -64,6 +105,16 @@ export class Stats {
       case 'connect.limit':
         this.refused(f.client);
         return;
+      case 'auth':
+        if (f.action === 'accept') this.bucket().auth_succeeded++;
+        else this.authFailed(f.client);
+        return;
+      case 'auth.blocked': {
+        this.authFailed(f.client);
+        const m = this.minute();
+        this.blockedIn.set(m, (this.blockedIn.get(m) ?? 0) + 1);
+        return;
+      }
       case 'delivery':
         if (f.status === 'deferred') this.bucket().deferred++;
         return;
@@ -73,16 +124,30 @@ export class Stats {
 
   /** The last hour, oldest minute first (minutes without traffic included). */
   series(): MinuteCounts[] {
-    const m = Math.floor(this.now() / 60_000);
+    const m = this.minute();
     const out: MinuteCounts[] = [];
-    for (let k = m - MINUTES + 1; k <= m; k++) out.push(this.minutes.get(k) ?? { minute: new Date(k * 60_000).toISOString(), accepted: 0, relayed: 0, refused: 0, deferred: 0 });
+    for (let k = m - MINUTES + 1; k <= m; k++) out.push(this.minutes.get(k) ?? empty(new Date(k * 60_000).toISOString()));
     return out;
   }
 
+  /** AUTH attempts over the last hour. */
+  auth(): AuthSummary {
+    const m = this.minute();
+    const s: AuthSummary = { failed: 0, succeeded: 0, blocked: 0 };
+    for (const c of this.series()) {
+      s.failed += c.auth_failed;
+      s.succeeded += c.auth_succeeded;
+    }
+    for (const [k, n] of this.blockedIn) if (k > m - MINUTES) s.blocked += n;
+    return s;
+  }
+
   topRefused(n = 10): { client: string; count: number }[] {
-    return [...this.refusedBy]
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-      .slice(0, n)
-      .map(([client, count]) => ({ client, count }));
+    return this.refusedBy.top(n);
+  }
+
+  /** The clients whose AUTH failed most often since the start. */
+  topAuthFailed(n = 10): { client: string; count: number }[] {
+    return this.authFailedBy.top(n);
   }
 }

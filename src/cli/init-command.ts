@@ -5,19 +5,23 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { meta, withService } from './io.ts';
 import type { Snapshot } from '../config/snapshot.ts';
+import { openRelayReasons } from '../config/validate.ts';
 
 export function describeRelay(snap: Snapshot): string[] {
   const s = snap.settings;
   const r = s.relaying;
   const lines = [`revision ${snap.revision}, host name ${s.hostname}`];
-  for (const l of s.listeners) lines.push(`listener ${l.name}: ${l.address}:${l.port} (${l.mode})`);
+  for (const l of s.listeners) lines.push(`listener ${l.name}: ${l.address}:${l.port} (${l.mode})${l.trusted_proxies.length ? `, PROXY headers from ${l.trusted_proxies.join(', ')}` : ''}`);
   if (s.listeners.length === 0) lines.push('no listeners');
   lines.push(`local domains: ${s.domains.map((d) => d.name).join(', ') || 'none'}`);
   lines.push(`host-based relay for: ${r.allowed_hosts.join(', ') || 'nobody'}`);
   lines.push(`authenticated relay: ${r.authenticated_relay.enabled ? `on for users [${r.authenticated_relay.users.join(', ')}] and groups [${r.authenticated_relay.groups.join(', ')}]` : 'off'}`);
   lines.push(`upstream hosts: ${r.upstream_hosts.join(', ') || 'none'}${r.upstream_only ? ' (upstream/relay hosts only)' : ''}`);
   if (r.blacklist.length) lines.push(`blacklist: ${r.blacklist.join(', ')}`);
-  if (r.open_relay_acknowledged) lines.push('OPEN RELAY ACKNOWLEDGED: check relaying.allowed_hosts');
+  // Rule 8's verdict (the proxy path included), not merely the acknowledgement.
+  const open = openRelayReasons(s, snap.networks);
+  if (open.length > 0) lines.push(`OPEN RELAY${r.open_relay_acknowledged ? ' (acknowledged)' : ''}: ${open.join('; ')}`);
+  else if (r.open_relay_acknowledged) lines.push('OPEN RELAY ACKNOWLEDGED: check relaying.allowed_hosts');
   return lines;
 }
 

@@ -27,7 +27,8 @@ function loadSnapshot(opts: SourceOpts, dataOption: () => string): Snapshot {
 /**
  * The connect-time checks (the DNS blocklists) for the client, as the daemon
  * would run them: only for a client that is neither an upstream host nor a
- * relay host and has not authenticated. Asks the DNS of the settings.
+ * relay host and has not authenticated. Asks the DNS of the settings. For a
+ * trusted proxy, `client` is the address it claims (what the daemon checks).
  */
 async function connectChecks(snap: Snapshot, opts: { client: string; user?: string | undefined; listener?: string | undefined }): Promise<CheckStep | null> {
   if (snap.settings.antispam.dnsbl.length === 0 || opts.user) return null;
@@ -61,6 +62,7 @@ function asJson(x: Explanation, revision: number): Record<string, unknown> {
     listener: x.listener,
     relay_right: x.relayRight,
     scanned: x.scanned,
+    proxy: x.proxy,
     revision,
   };
 }
@@ -90,7 +92,7 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .action(async (opts: SourceOpts & { client: string; user?: string; listener?: string; from: string; to: string; json?: boolean }, cmd: Command) => {
       const snap = loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
       const x = guarded(() => explain(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }));
-      const checks = x.decision.action === 'accept' || x.decision.stage !== 'connect' ? await connectChecks(snap, opts) : null;
+      const checks = x.decision.action === 'accept' || x.decision.stage !== 'connect' ? await connectChecks(snap, { ...opts, client: x.proxy?.claims ?? opts.client, listener: x.listener ?? undefined }) : null;
       let d = x.decision;
       if (checks?.refusal) {
         const r = checks.refusal;
@@ -122,7 +124,16 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
       if (opts.json) printJson(t);
       else {
         for (const r of rows) process.stdout.write(`${r.relayed ? 'RELAYED ' : r.action === 'accept' ? 'local   ' : 'refused '} ${r.code} ${r.enhanced}  ${r.to}  (${r.rule})\n`);
-        process.stdout.write(open > 0 ? `${open} of ${rows.length} addresses would be relayed for ${opts.client}\n` : `no address of ${rows.length} would be relayed for ${opts.client}\n`);
+        const as = t.proxy?.claims ? ` (a trusted proxy of listener "${t.proxy.listener}", claiming ${t.proxy.claims_as} ${t.proxy.claims})` : '';
+        process.stdout.write(open > 0 ? `${open} of ${rows.length} addresses would be relayed for ${opts.client}${as}\n` : `no address of ${rows.length} would be relayed for ${opts.client}${as}\n`);
+        if (t.proxies.length > 0) {
+          // Whatever the client above, a client in a trusted proxy range chooses its address.
+          process.stdout.write('trusted proxies (a client there chooses the address every rule sees):\n');
+          for (const p of t.proxies) {
+            const claim = p.claims ? `claiming ${p.claims_as} ${p.claims}` : 'with no relay or upstream host to claim';
+            process.stdout.write(`${p.relayed > 0 ? 'RELAYED ' : 'refused '} listener "${p.listener}", "${p.network}" (${p.ranges}): ${p.relayed} of ${rows.length} addresses would be relayed from ${p.probe}, ${claim}\n`);
+          }
+        }
       }
       process.exitCode = open > 0 ? EXIT_REFUSED : EXIT_OK;
     });

@@ -1,11 +1,15 @@
 // Asks the relay rules about one imagined transaction without sending mail:
 // connect, AUTH (when a user is given), MAIL and RCPT, stopping at the first
 // refusal. `mailwarden policy explain` and the open-relay test print this.
+// A client inside a listener's trusted proxies is decided for the address it
+// can claim in its PROXY header (see proxy-path.ts), not for its own.
 
 import type { Decision, RelayRight } from '../core/decision.ts';
 import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
-import { parseIp } from '../objects/ip.ts';
+import { formatIp, parseIp } from '../objects/ip.ts';
+import { describeRanges } from '../objects/networks.ts';
+import { bestClaim, listenerTrusting, trustedProxyEntry } from './proxy-path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from './rules.ts';
 
 export interface ExplainInput {
@@ -24,6 +28,17 @@ export interface Explanation {
   relayRight: RelayRight | null;
   /** Whether the message would be content-scanned (rule 7). */
   scanned: boolean | null;
+  /** Set when the client is a trusted proxy of the listener: the address it was decided for. */
+  proxy: ProxyPath | null;
+}
+
+export interface ProxyPath {
+  listener: string;
+  /** The trusted_proxies entry the client matched. */
+  entry: string;
+  /** The address the proxy can claim (and was decided for), or null when it gains nothing by claiming. */
+  claims: string | null;
+  claims_as: 'relay host' | 'upstream host' | null;
 }
 
 export class ExplainInputError extends Error {}
@@ -45,13 +60,29 @@ export function pickListener(snap: Snapshot, name: string | null | undefined): L
 }
 
 export function explain(snap: Snapshot, input: ExplainInput): Explanation {
-  const client = parseClient(input.client);
-  const listener = pickListener(snap, input.listener);
+  const own = parseClient(input.client);
+  // Without a named listener, a proxy is asked about on the listener that trusts it.
+  const listener = input.listener ? pickListener(snap, input.listener) : (listenerTrusting(snap, own.ip) ?? pickListener(snap, null));
+  const notes: string[] = [];
+  let client = own;
+  let proxy: ProxyPath | null = null;
+  const via = listener ? trustedProxyEntry(snap, listener, own.ip) : null;
+  if (listener && via !== null) {
+    const claim = bestClaim(snap);
+    notes.push(`client ${own.text} is a trusted proxy of listener "${listener.name}" (trusted_proxies: ${via}): the address in its PROXY header is the client every rule sees, and it may claim any address`);
+    if (claim) {
+      notes.push(`as a trusted proxy it can claim ${claim.as} ${claim.client.text} (${claim.entry}); deciding for that address`);
+      client = claim.client;
+    } else {
+      notes.push('no relay or upstream host to claim; deciding for its own address');
+    }
+    proxy = { listener: listener.name, entry: via, claims: claim?.client.text ?? null, claims_as: claim?.as ?? null };
+  }
   const steps: Decision[] = [];
   const done = (d: Decision, right: RelayRight | null = null): Explanation => {
     steps.push(d);
     const scanned = d.action === 'accept' && d.stage === 'rcpt' ? right === null || snap.settings.relaying.scan_relayed : null;
-    return { decision: { ...d, trail: steps.flatMap((s) => s.trail) }, steps, listener: listener?.name ?? null, relayRight: right, scanned };
+    return { decision: { ...d, trail: [...notes, ...steps.flatMap((s) => s.trail)] }, steps, listener: listener?.name ?? null, relayRight: right, scanned, proxy };
   };
 
   const connect = decideConnect(snap, client);
@@ -105,13 +136,50 @@ export interface OpenRelayRow {
   rule: string;
 }
 
-/** The battery through the rules for one client: which addresses would be relayed. */
-export function openRelayTest(snap: Snapshot, opts: { client: string; user?: string | null; domain?: string | null }): { client: string; domain: string; relayed: number; results: OpenRelayRow[] } {
+/** The battery for one trusted proxy range, probed from its first address. */
+export interface ProxyProbe {
+  listener: string;
+  network: string;
+  ranges: string;
+  probe: string;
+  claims: string | null;
+  claims_as: ProxyPath['claims_as'];
+  relayed: number;
+}
+
+export interface OpenRelayReport {
+  client: string;
+  domain: string;
+  relayed: number;
+  results: OpenRelayRow[];
+  /** Set when the client itself is a trusted proxy (its rows are for the address it can claim). */
+  proxy: ProxyPath | null;
+  /** Every trusted proxy range of every listener: a client there can claim any address. */
+  proxies: ProxyProbe[];
+}
+
+/** The battery through the rules for one client (and for each trusted proxy range): which addresses would be relayed. */
+export function openRelayTest(snap: Snapshot, opts: { client: string; user?: string | null; domain?: string | null }): OpenRelayReport {
   parseClient(opts.client);
   const ours = opts.domain ?? snap.settings.domains[0]?.name ?? snap.settings.hostname;
-  const results = openRelayBattery(ours).map((to): OpenRelayRow => {
-    const d = explain(snap, { client: opts.client, user: opts.user ?? null, to, from: '<probe@example.net>' }).decision;
-    return { to, relayed: d.action === 'accept' && d.kind === 'relay', action: d.action, code: d.code, enhanced: d.enhanced, kind: d.kind, rule: d.rule };
-  });
-  return { client: opts.client, domain: ours, relayed: results.filter((r) => r.relayed).length, results };
+  const run = (client: string, listener: string | null) =>
+    openRelayBattery(ours).map((to) => {
+      const x = explain(snap, { client, listener, user: opts.user ?? null, to, from: '<probe@example.net>' });
+      const d = x.decision;
+      const row: OpenRelayRow = { to, relayed: d.action === 'accept' && d.kind === 'relay', action: d.action, code: d.code, enhanced: d.enhanced, kind: d.kind, rule: d.rule };
+      return { row, proxy: x.proxy };
+    });
+  const mine = run(opts.client, null);
+  const results = mine.map((m) => m.row);
+  const proxies: ProxyProbe[] = [];
+  for (const l of snap.settings.listeners) {
+    for (const network of l.trusted_proxies) {
+      const leaf = snap.networks.leaves(network)[0];
+      if (!leaf) continue;
+      const probe = parseClient(formatIp(leaf.range.from)).text;
+      const rows = run(probe, l.name);
+      proxies.push({ listener: l.name, network, ranges: describeRanges(snap.networks.ranges(network)), probe, claims: rows[0]?.proxy?.claims ?? null, claims_as: rows[0]?.proxy?.claims_as ?? null, relayed: rows.filter((r) => r.row.relayed).length });
+    }
+  }
+  return { client: opts.client, domain: ours, relayed: results.filter((r) => r.relayed).length, results, proxy: mine[0]?.proxy ?? null, proxies };
 }

@@ -239,6 +239,13 @@ test('policy explain reports the connect-time blocklist check when DNS is reacha
   const isp = await runCli(['policy', 'explain', '--config', file, '--client', ISP, '--to', 'user@example.com', '--json']);
   assert.equal(isp.status, 0);
   assert.equal((JSON.parse(isp.stdout) as { checks?: unknown }).checks, undefined);
+  // A trusted proxy is checked as the address it claims (a relay host: no lookup), not as its own listed one.
+  const proxied = { ...doc, networks: [...NETS, { name: 'lb', type: 'host', address: LISTED }], listeners: (doc.listeners as Record<string, unknown>[]).map((l, i) => (i === 0 ? { ...l, trusted_proxies: ['lb'] } : l)) };
+  writeFileSync(file, stringify(proxied));
+  const lb = await runCli(['policy', 'explain', '--config', file, '--client', LISTED, '--to', 'user@example.com', '--json']);
+  assert.equal(lb.status, 0, lb.stdout + lb.stderr);
+  const pj = JSON.parse(lb.stdout) as { action: string; proxy: { claims_as: string } | null; checks?: unknown };
+  assert.deepEqual([pj.action, pj.proxy?.claims_as, pj.checks], ['accept', 'relay host', undefined]);
 });
 
 test('exceptions: a network skips the blocklist at connect; a sender skips greylisting', { skip }, async (t) => {

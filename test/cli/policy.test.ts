@@ -86,3 +86,61 @@ test('test-open-relay: exit 0 when nothing relays, 1 when something does', async
   assert.equal(open.status, 1);
   assert.match(open.stdout, /RELAYED/);
 });
+
+// Issue #13: a client in a trusted proxy range chooses the client address every rule sees.
+const PROXIED = `hostname: mx.example.com
+listeners: [{ name: mx, address: 127.0.0.1, port: 2525, mode: mx, trusted_proxies: [lb] }]
+networks: [{ name: lb, type: host, address: 10.0.0.5 }, { name: office, type: network, address: 10.1.0.0/16 }]
+domains: [{ name: example.com, route: { hosts: ["10.1.2.3"] } }]
+relaying: { allowed_hosts: [office] }
+`;
+
+test('test-open-relay reports the trusted proxy ranges; explain follows the proxy path', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'proxied.yaml');
+  writeFileSync(file, PROXIED);
+
+  const outside = await mailwarden(['policy', 'test-open-relay', '--config', file, '--client', '203.0.113.9']);
+  assert.equal(outside.status, 0, outside.stdout + outside.stderr);
+  assert.match(outside.stdout, /no address of 17 would be relayed for 203\.0\.113\.9\n/);
+  assert.match(outside.stdout, /^trusted proxies \(a client there chooses the address every rule sees\):\nRELAYED  listener "mx", "lb" \(10\.0\.0\.5\): [1-9]\d* of 17 addresses would be relayed from 10\.0\.0\.5, claiming relay host 10\.1\.0\.0$/m);
+  const json = JSON.parse((await mailwarden(['policy', 'test-open-relay', '--config', file, '--client', '203.0.113.9', '--json'])).stdout);
+  assert.deepEqual(json.proxies.map((p: { listener: string; network: string; claims: string }) => [p.listener, p.network, p.claims]), [['mx', 'lb', '10.1.0.0']]);
+  assert.ok(json.proxies[0].relayed > 0);
+
+  const lb = await mailwarden(['policy', 'test-open-relay', '--config', file, '--client', '10.0.0.5']);
+  assert.equal(lb.status, 1, 'a client in the proxy range relays');
+  assert.match(lb.stdout, /[1-9]\d* of 17 addresses would be relayed for 10\.0\.0\.5 \(a trusted proxy of listener "mx", claiming relay host 10\.1\.0\.0\)/);
+
+  const x = await mailwarden(['policy', 'explain', '--config', file, '--client', '10.0.0.5', '--to', 'someone@remote.example', '--json']);
+  assert.equal(x.status, 0, x.stdout + x.stderr);
+  const j = JSON.parse(x.stdout);
+  assert.deepEqual([j.action, j.kind, j.relay_right], ['accept', 'relay', 'host']);
+  assert.deepEqual(j.proxy, { listener: 'mx', entry: '"lb"', claims: '10.1.0.0', claims_as: 'relay host' });
+  const text = await mailwarden(['policy', 'explain', '--config', file, '--client', '10.0.0.5', '--to', 'someone@remote.example']);
+  assert.match(text.stdout, /- client 10\.0\.0\.5 is a trusted proxy of listener "mx" \(trusted_proxies: "lb"\)/);
+
+  // The issue's setting: 64.0.0.0/2 as the proxy range is refused, and acknowledged it is reported as relaying.
+  const wide = join(dir, 'wide.yaml');
+  writeFileSync(wide, PROXIED.replace('{ name: lb, type: host, address: 10.0.0.5 }', '{ name: lb, type: network, address: 64.0.0.0/2 }'));
+  const refused = await mailwarden(['policy', 'test-open-relay', '--config', wide, '--client', '203.0.113.9']);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /listeners\[0\]\.trusted_proxies: this would make an open relay/);
+  writeFileSync(wide, PROXIED.replace('{ name: lb, type: host, address: 10.0.0.5 }', '{ name: lb, type: network, address: 64.0.0.0/2 }').replace('allowed_hosts: [office]', 'allowed_hosts: [office], open_relay_acknowledged: true'));
+  const acked = await mailwarden(['policy', 'test-open-relay', '--config', wide, '--client', '64.1.2.3']);
+  assert.equal(acked.status, 1);
+  assert.match(acked.stdout, /^RELAYED  listener "mx", "lb" \(64\.0\.0\.0-127\.255\.255\.255\): [1-9]\d* of 17 addresses would be relayed from 64\.0\.0\.0/m);
+});
+
+test('status names the trusted proxies and, when they open the relay, says so', async (t) => {
+  const data = tempDir(t);
+  assert.equal((await mailwarden(['init', '--data', data])).status, 0);
+  const file = join(tempDir(t), 'wide.yaml');
+  writeFileSync(file, PROXIED.replace('{ name: lb, type: host, address: 10.0.0.5 }', '{ name: lb, type: network, address: 64.0.0.0/2 }').replace('allowed_hosts: [office]', 'allowed_hosts: [office], open_relay_acknowledged: true'));
+  const applied = await mailwarden(['config', 'import', file, '--data', data]);
+  assert.equal(applied.status, 0, applied.stdout + applied.stderr);
+  const status = await mailwarden(['status', '--data', data]);
+  assert.equal(status.status, 0, status.stderr);
+  assert.match(status.stdout, /^listener mx: 127\.0\.0\.1:2525 \(mx\), PROXY headers from lb$/m);
+  assert.match(status.stdout, /^OPEN RELAY \(acknowledged\): listeners\[0\]\.trusted_proxies: "lb" lets \d+ public IPv4 addresses send a PROXY header/m);
+});

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { validate } from '../../src/config/validate.ts';
+import { openRelayReasons, validate } from '../../src/config/validate.ts';
 import { formatFinding, type Finding } from '../../src/config/issues.ts';
 import { parseSettingsText } from '../../src/config/text.ts';
 import { embeddedDefaults } from '../../src/config/document.ts';
@@ -1135,5 +1135,92 @@ describe('settings as text', () => {
     assert.ok(parsed.ok);
     const { rawErrors } = check(parsed.value);
     assert.deepEqual(rawErrors.map((e) => e.path).sort(), ['networks[0].address', 'networks[1].address']);
+  });
+});
+
+describe('trusted proxies and the open-relay guard (issue #13)', () => {
+  // A trusted proxy chooses the client address every rule sees: with any relay
+  // host, a client that may send a PROXY header can claim that host's address.
+  const WIDE: [string, Doc][] = [
+    ['64.0.0.0/2', { name: 'wide', type: 'network', address: '64.0.0.0/2' }],
+    ['0.0.0.0/2', { name: 'wide', type: 'network', address: '0.0.0.0/2' }],
+    ['2000::/4', { name: 'wide', type: 'network', address: '2000::/4' }],
+    ['a public /15 (131,072 addresses)', { name: 'wide', type: 'network', address: '11.0.0.0/15' }],
+    ['an IPv6 /47', { name: 'wide', type: 'network', address: '2a00:1450::/47' }],
+  ];
+
+  function proxied(def: Doc, ack = false): Doc {
+    const doc = base();
+    doc.networks.push(structuredClone(def));
+    doc.listeners[0].trusted_proxies = ['wide'];
+    doc.relaying.open_relay_acknowledged = ack;
+    return doc;
+  }
+
+  for (const [what, def] of WIDE) {
+    it(`${what} as trusted_proxies, with a relay host: refused as an open relay`, () => {
+      const e = onlyError(proxied(def), 'listeners[0].trusted_proxies', /open relay/);
+      assert.match(e.message, /"wide" lets .* send a PROXY header, which can claim a relay host's address/);
+      assert.match(e.message, /open_relay_acknowledged/);
+    });
+
+    it(`${what} as trusted_proxies: accepted with open_relay_acknowledged, loudly, and rule 8 calls it open`, () => {
+      const doc = proxied(def, true);
+      const { errors, rawWarnings } = check(doc);
+      assert.deepEqual(errors, []);
+      const loud = rawWarnings.filter((w) => w.message.includes('OPEN RELAY'));
+      assert.deepEqual(loud.map((w) => w.path), ['listeners[0].trusted_proxies']);
+      assert.deepEqual(warningsAt(doc, 'relaying.open_relay_acknowledged'), [], 'the acknowledgement is not "set, but not open"');
+      const v = validate(doc);
+      assert.deepEqual(openRelayReasons(v.settings, v.networks).map((r) => r.split(':')[0]), ['listeners[0].trusted_proxies']);
+    });
+
+    it(`${what} as trusted_proxies without any relay host: a warning, not an open relay`, () => {
+      const doc = proxied(def);
+      doc.relaying.allowed_hosts = [];
+      const { errors } = check(doc);
+      assert.deepEqual(errors, []);
+      const here = warningsAt(doc, 'listeners[0].trusted_proxies');
+      assert.equal(here.length, 1);
+      assert.match(here[0]?.message ?? '', /PROXY header and so choose the client address every rule sees/);
+      const v = validate(doc);
+      assert.deepEqual(openRelayReasons(v.settings, v.networks), []);
+    });
+  }
+
+  it('a public /16 (65,536 addresses) or a private /8 of proxies is fine', () => {
+    for (const address of ['11.1.0.0/16', '10.0.0.0/8', '2a00:1450:4001::/48']) {
+      const doc = proxied({ name: 'wide', type: 'network', address });
+      const { errors, warnings } = check(doc);
+      assert.deepEqual([errors, warnings], [[], []], address);
+      const v = validate(doc);
+      assert.deepEqual(openRelayReasons(v.settings, v.networks), [], address);
+    }
+  });
+
+  it('proxies that are narrow on each listener but wide together are an open relay', () => {
+    const doc = base();
+    doc.networks.push({ name: 'lb-a', type: 'range', from: '11.0.0.0', to: '11.0.156.63' }, { name: 'lb-b', type: 'range', from: '12.0.0.0', to: '12.0.156.63' });
+    doc.listeners[0].trusted_proxies = ['lb-a'];
+    doc.listeners[1].trusted_proxies = ['lb-b'];
+    onlyError(doc, 'listeners', /together the trusted_proxies of the listeners let 80000 public IPv4 addresses/);
+  });
+
+  it('proxies over half the Internet across listeners are refused even with no relay host and the acknowledgement', () => {
+    for (const ack of [false, true]) {
+      const doc = base();
+      doc.networks.push({ name: 'q1', type: 'network', address: '0.0.0.0/2' }, { name: 'q2', type: 'network', address: '64.0.0.0/2' });
+      doc.listeners[0].trusted_proxies = ['q1'];
+      doc.listeners[1].trusted_proxies = ['q2'];
+      doc.relaying.allowed_hosts = [];
+      doc.relaying.open_relay_acknowledged = ack;
+      onlyError(doc, 'listeners', /half or more of the Internet/);
+    }
+  });
+
+  it('the refusal of proxies over half the Internet says so (not "every address")', () => {
+    const doc = proxied({ name: 'wide', type: 'network', address: '0.0.0.0/1' }, true);
+    const e = onlyError(doc, 'listeners[0].trusted_proxies', /half or more of the Internet/);
+    assert.doesNotMatch(e.message, /open_relay_acknowledged/);
   });
 });

@@ -2,11 +2,17 @@
 // network object) makes its address the client address for every rule (relay
 // right, blacklist, spool, Received header); from anyone else, and on a
 // listener without trusted proxies, a PROXY line is just an unknown command.
+// The proxy path (issue #13): a trusted proxy can claim a relay host's address,
+// so a wide trusted_proxies is refused at apply, and what `policy
+// test-open-relay` reports for a proxy range is what the wire does.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import type { Envelope } from '../../src/queue/envelope.ts';
-import { RawClient, relayDoc, startRelay, swaks, swaksMissing, type Relay, runCli as run, queuedId } from './harness.ts';
+import { RawClient, relayDoc, restartRelay, startRelay, swaks, swaksMissing, type Relay, runCli as run, queuedId } from './harness.ts';
 
 const skip = swaksMissing();
 
@@ -208,5 +214,73 @@ test('PROXY protocol v1', { skip }, async (t) => {
     assert.equal(r.status, 0, r.out);
     const e = await envelope(relay, queuedId(r.out));
     assert.deepEqual([e.client.address, e.client.listener, e.client.tls, e.recipients[0]?.kind], ['10.1.5.5', 'smtps', true, 'relay']);
+  });
+});
+
+test('the proxy path: a wide trusted_proxies is refused at apply; test-open-relay and explain report what the wire does', { skip }, async (t) => {
+  const networks = [
+    { name: 'localhost', type: 'host', address: '127.0.0.1' },
+    { name: 'proxynet', type: 'network', address: '127.0.9.0/24' },
+    { name: 'office', type: 'network', address: '10.1.0.0/16' },
+  ];
+  const { doc, ports } = await relayDoc({
+    networks,
+    domains: [{ name: 'example.com', route: { hosts: ['10.9.9.9:25'] } }],
+    relaying: { allowed_hosts: ['localhost', 'office'] },
+  });
+  const listeners = doc.listeners as Record<string, unknown>[];
+  const withMxProxies = (names: string[]) => listeners.map((l, i) => (i === 0 ? { ...l, trusted_proxies: names } : l));
+  doc.listeners = withMxProxies(['proxynet']);
+  const relay = await startRelay(t, doc, ports);
+
+  await t.test('test-open-relay: an outside client relays nothing, the proxy range relays, and so it does on the wire', async () => {
+    const r = await run(['policy', 'test-open-relay', '--data', relay.dataDir, '--client', '192.0.2.60', '--json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as { relayed: number; proxies: { listener: string; network: string; probe: string; claims: string; relayed: number }[] };
+    assert.equal(report.relayed, 0);
+    const p = report.proxies.find((x) => x.network === 'proxynet');
+    assert.ok(p && p.listener === 'mx' && p.relayed > 0, JSON.stringify(report.proxies));
+
+    // The address the report says a proxy can claim gets a relay right from a real PROXY header.
+    const { c, greeting } = await viaProxy(ports.mx, PROXY_IN_NET, `PROXY TCP4 ${p.claims} 127.0.0.1 5555 25`);
+    assert.match(greeting ?? '', /^220 /);
+    assert.match((await probe(c, 'someone@victim.example')).rcpt, /^250 2\.1\.5/);
+    const e = await envelope(relay, await data(c));
+    assert.deepEqual([e.client.address, e.relayed, e.recipients[0]?.kind], [p.claims, true, 'relay']);
+  });
+
+  await t.test('explain: a client in the proxy range is decided for the relay host it can claim', async () => {
+    const r = await run(['policy', 'explain', '--data', relay.dataDir, '--client', PROXY_IN_NET, '--to', 'someone@victim.example', '--json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual([j.action, j.kind, j.proxy?.listener, j.proxy?.claims_as], ['accept', 'relay', 'mx', 'relay host']);
+  });
+
+  await t.test('64.0.0.0/2 or 2000::/4 as trusted proxies is refused at apply; the daemon keeps its revision', async () => {
+    for (const address of ['64.0.0.0/2', '2000::/4']) {
+      const file = join(relay.dataDir, 'wide.yaml');
+      writeFileSync(file, stringify({ ...doc, networks: [...networks, { name: 'wide', type: 'network', address }], listeners: withMxProxies(['proxynet', 'wide']) }));
+      const r = await run(['config', 'import', file, '--data', relay.dataDir]);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, /listeners\[0\]\.trusted_proxies: this would make an open relay/);
+      const active = await run(['config', 'export', '--json', '--data', relay.dataDir]);
+      assert.deepEqual((JSON.parse(active.stdout) as { listeners: { trusted_proxies: string[] }[] }).listeners[0]?.trusted_proxies, ['proxynet'], address);
+    }
+  });
+
+  await t.test('acknowledged, it is applied with a loud warning the daemon logs', async () => {
+    const file = join(relay.dataDir, 'wide-ack.yaml');
+    writeFileSync(file, stringify({ ...doc, networks: [...networks, { name: 'wide', type: 'network', address: '64.0.0.0/2' }], listeners: withMxProxies(['proxynet', 'wide']), relaying: { allowed_hosts: ['localhost', 'office'], open_relay_acknowledged: true } }));
+    const r = await run(['config', 'import', file, '--data', relay.dataDir]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /OPEN RELAY through trusted proxies: "proxynet", "wide" let \d+ public IPv4 addresses send a PROXY header/);
+    const active = await relay.waitLog((l) => l.event === 'config.active' && l.revision === 2);
+    assert.equal(active.revision, 2);
+    // And every start says so, naming the proxies.
+    assert.equal(await relay.stop(), 0);
+    const again = await restartRelay(t, relay.dataDir, ports);
+    const loud = await again.waitLog((l) => l.event === 'config.open_relay');
+    assert.match(String((loud.reasons as string[])[0]), /^listeners\[0\]\.trusted_proxies: "proxynet", "wide" let /);
+    assert.match(again.stderr(), /WARNING: this relay is configured as an OPEN RELAY/);
   });
 });

@@ -91,6 +91,9 @@ test('log in', { skip }, async () => {
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByTestId('whoami').waitFor();
   assert.match((await page.getByTestId('whoami').textContent()) ?? '', /admin/);
+  // The dashboard counts SMTP AUTH attempts (issue #13); none were made yet.
+  await page.getByTestId('stat-auth-failed').waitFor();
+  assert.match((await page.getByTestId('stat-auth-failed').textContent()) ?? '', /^0Failed AUTH \(last hour\)$/);
   await shot('01-logged-in');
 });
 

@@ -3,8 +3,8 @@
 
 // The settings' shapes are the server's own (type-only: nothing of the server is bundled).
 export type { NetworkType, NetworkDef, GroupDef, DomainDef, Relaying, Smarthost, Delivery, QueueSettings, AntivirusSettings as Antivirus, AntispamSettings as Antispam } from '../../src/config/document.ts';
-import type { MinuteCounts } from '../../src/api/stats.ts';
-export type { MinuteCounts };
+import type { AuthSummary, MinuteCounts } from '../../src/api/stats.ts';
+export type { AuthSummary, MinuteCounts };
 
 export type Role = 'admin' | 'viewer';
 
@@ -83,9 +83,13 @@ export interface Envelope {
 export interface Stats {
   revision: number | null;
   open_relay: boolean;
+  /** Rule 8's findings ("path: why"); empty when the relay is not open. */
+  open_relay_reasons: string[];
   queue: { size: number; deferred: number; held: number; quarantined: number };
   per_minute: MinuteCounts[];
   top_refused: { client: string; count: number }[];
+  auth: AuthSummary;
+  top_auth_failed: { client: string; count: number }[];
 }
 
 export interface Explanation {

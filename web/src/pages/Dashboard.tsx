@@ -1,6 +1,7 @@
 // Dashboard: traffic of the last hour per minute (accepted, relayed, refused,
-// deferred), the queue, the clients refused most often, and a loud banner
-// when the relay is open. Refreshed every 10 seconds.
+// deferred), SMTP AUTH attempts (failed and successful), the queue, the
+// clients refused or failing AUTH most often, and a loud banner with rule 8's
+// reasons when the relay is open. Refreshed every 10 seconds.
 
 import { get } from '../api.ts';
 import { BarList, LineChart } from '../components/Charts.tsx';
@@ -29,7 +30,12 @@ export function Dashboard() {
           <a href="/relaying" onClick={(e) => linkClick(e, '/relaying')}>
             Fix the Host-based Relay list
           </a>
-          .
+          {s.open_relay_reasons.some((r) => r.startsWith('listeners')) ? ' and the trusted proxies of the listeners' : ''}.
+          <ul data-testid="open-relay-reasons">
+            {s.open_relay_reasons.map((r) => (
+              <li key={r}>{r}</li>
+            ))}
+          </ul>
         </div>
       )}
       <ErrorBox message={stats.error} />
@@ -43,23 +49,31 @@ export function Dashboard() {
             <Card label="Quarantined" value={s.queue.quarantined} testid="stat-quarantined" />
             <Card label="Active revision" value={s.revision ?? '–'} testid="stat-revision" />
           </div>
+          <div class="cards" aria-label="SMTP AUTH, last hour">
+            <Card label="Failed AUTH (last hour)" value={s.auth.failed} testid="stat-auth-failed" />
+            <Card label="Successful AUTH (last hour)" value={s.auth.succeeded} testid="stat-auth-succeeded" />
+            <Card label="AUTH refused to throttled clients" value={s.auth.blocked} testid="stat-auth-blocked" />
+          </div>
           <div class="grid-2">
             <div class="card">
-              <h2>Messages per minute (last hour)</h2>
+              <h2>Messages and failed AUTH per minute (last hour)</h2>
               <LineChart
-                title="Messages per minute"
+                title="Messages and failed AUTH per minute"
                 labels={s.per_minute.map((m) => hhmm(m.minute))}
                 series={[
                   { name: 'Accepted', cls: 's-accepted', values: s.per_minute.map((m) => m.accepted) },
                   { name: 'Relayed', cls: 's-relayed', values: s.per_minute.map((m) => m.relayed) },
                   { name: 'Refused', cls: 's-refused', values: s.per_minute.map((m) => m.refused) },
                   { name: 'Deferred', cls: 's-deferred', values: s.per_minute.map((m) => m.deferred) },
+                  { name: 'Failed AUTH', cls: 's-auth-failed', values: s.per_minute.map((m) => m.auth_failed) },
                 ]}
               />
             </div>
             <div class="card">
               <h2>Top refused clients</h2>
               <BarList label="Top refused clients" empty="No client was refused since the start." rows={s.top_refused.map((r) => ({ name: r.client, value: r.count }))} />
+              <h2>Failed AUTH by client</h2>
+              <BarList label="Failed AUTH by client" empty="No AUTH attempt failed since the start." rows={s.top_auth_failed.map((r) => ({ name: r.client, value: r.count }))} />
             </div>
           </div>
         </>
