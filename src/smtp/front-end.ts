@@ -81,6 +81,20 @@ function refusalError(r: Refusal): ReplyError {
   return smtpError(r.code, r.enhanced, r.text);
 }
 
+/** The transaction state smtp-server set from MAIL FROM's parameters, back to its defaults. */
+function forgetMailParameters(session: SMTPServerSession): void {
+  const env = session.envelope as SMTPServerSession['envelope'] & { bodyType?: string; smtpUtf8?: boolean; requireTLS?: boolean; dsn?: { ret: string | null; envid: string | null } };
+  env.bodyType = '7bit';
+  env.smtpUtf8 = false;
+  env.requireTLS = false;
+  if (env.dsn) env.dsn = { ret: null, envid: null };
+}
+
+/** RFC 5321 4.1.1.11, in Postfix's words. */
+function unsupportedError(param: string): ReplyError {
+  return smtpError(555, '5.5.4', `Unsupported option: ${param}`);
+}
+
 /** Whether an address may go through without SMTPUTF8, or is broken UTF-8. */
 function utf8Problem(address: string, smtputf8: boolean): ReplyError | null {
   if (address.includes('\ufffd')) return smtpError(501, '5.5.2', 'Invalid UTF-8 in address');
@@ -211,9 +225,13 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       st.tx = null;
       const raw = (address as unknown as WirePath).address;
       const refuse = (err: ReplyError, rule: string, why: readonly string[]) => {
+        // The library applied the parameters before asking us: a refused MAIL must not leave them for the next one.
+        forgetMailParameters(session);
         logger.log('mail', { cid: session.id, client: st.client.text, sender: unbracketed(raw), action: 'reject', code: err.responseCode, rule, trail: why });
         return cb(refused(st, err));
       };
+      const unsupported = (address as unknown as WirePath).unsupported;
+      if (unsupported !== undefined) return refuse(unsupportedError(unsupported), 'syntax', [`unsupported parameter ${unsupported}`]);
       const param = (address as unknown as WirePath).paramError;
       if (param) return refuse(smtpError(501, '5.5.4', 'Invalid parameter'), 'syntax', [param]);
       const bad = utf8Problem(raw, session.envelope.smtpUtf8 === true);
@@ -245,6 +263,11 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const tx = st.tx;
       const raw = (address as unknown as WirePath).address;
       const log = (fields: Record<string, unknown>) => logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user, recipient: unbracketed(raw), ...fields });
+      const unsupported = (address as unknown as WirePath).unsupported;
+      if (unsupported !== undefined) {
+        log({ action: 'reject', code: 555, rule: 'syntax', trail: [`unsupported parameter ${unsupported}`] });
+        return cb(refused(st, unsupportedError(unsupported)));
+      }
       const param = (address as unknown as WirePath).paramError;
       if (param) {
         log({ action: 'reject', code: 501, rule: 'syntax', trail: [param] });
@@ -312,6 +335,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         id,
         tls,
         authenticated: st.user !== null,
+        smtputf8: session.envelope.smtpUtf8 === true,
         recipient: tx.recipients.length === 1 ? (tx.recipients[0]?.address ?? null) : null,
         date: new Date(),
       });

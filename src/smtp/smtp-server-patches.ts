@@ -24,7 +24,11 @@
 //    stripped source routes, and its refusals were neither logged nor counted
 //    in limits.max_errors. `address` is now the raw path token, brackets
 //    included ('' when none was given), and src/address/path.ts decides.
-//    (test/smtp/wire-rules, limits; test/smtp/address-command)
+//    A parameter we do not implement (FOO=BAR, REQUIRETLS, AUTH= where AUTH
+//    is not offered, a second path) is taken out of `args` and named in
+//    `unsupported`; the handler answers 555 5.5.4 and counts it. The library
+//    accepted any keyword with 250 and acted on REQUIRETLS, which we never
+//    announce. (test/smtp/wire-rules, limits, parameters; test/smtp/address-command)
 // 6. Cheaper session ids. The library draws each connection's id from the
 //    system's generator and converts it through a BigInt; that was 1.5 % of
 //    the relay's CPU with a new connection per message. Same form (16
@@ -36,7 +40,7 @@ import { createRequire } from 'node:module';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
-import { splitAddressCommand } from './address-command.ts';
+import { splitAddressCommand, supportedParameters } from './address-command.ts';
 import { pooledRandom } from '../core/random-pool.ts';
 
 const PINNED = '3.21.6';
@@ -60,6 +64,7 @@ const proto = SMTPConnection.prototype as unknown as ConnectionInternals & {
   init(): void;
   _createParser(): NodeJS.EventEmitter;
   _parseAddressCommand(name: string, command: string | Buffer): WirePath;
+  _isSupported(command: string): boolean;
 };
 
 /** What our handlers get as `address` for MAIL FROM and RCPT TO (patch 5). */
@@ -70,6 +75,8 @@ export interface WirePath {
   duplicate?: string;
   /** Set when a parameter had to be dropped; the handler refuses the command. */
   paramError?: string;
+  /** A parameter we do not implement, as sent; the handler answers 555 5.5.4. */
+  unsupported?: string;
 }
 
 // 1. Greeting at once.
@@ -109,11 +116,13 @@ proto._createParser = function _createParser(this: ConnectionInternals): NodeJS.
 };
 
 // 5. Paths as sent.
-proto._parseAddressCommand = function _parseAddressCommand(name: string, command: string | Buffer): WirePath {
-  const split = splitAddressCommand(name, String(command ?? '')) ?? { path: '', args: false };
+proto._parseAddressCommand = function _parseAddressCommand(this: typeof proto, name: string, command: string | Buffer): WirePath {
+  const auth = (this._server.options.authMethods?.length ?? 0) > 0 && this._isSupported('AUTH');
+  const split = splitAddressCommand(name, String(command ?? ''), supportedParameters(name, { auth })) ?? { path: '', args: false };
   const out: WirePath = { address: split.path, args: split.args };
   if (split.duplicate !== undefined) out.duplicate = split.duplicate;
   if (split.paramError !== undefined) out.paramError = split.paramError;
+  if (split.unsupported !== undefined) out.unsupported = split.unsupported;
   return out;
 };
 

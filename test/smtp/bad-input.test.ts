@@ -494,7 +494,7 @@ test('a parameter carrying CR LF through xtext is refused 501 5.5.4 and logged; 
   const c = await greeted(ports.mx);
   assert.match((await c.cmd('MAIL FROM:<a@example.net> ENVID=x+0D+0AInjected:1')) ?? '', /^501 5\.5\.4 /);
   assert.match((await c.cmd('MAIL FROM:<a@example.net>')) ?? '', /^250 2\.1\.0/);
-  assert.match((await c.cmd('RCPT TO:<b@example.org> X=+0A')) ?? '', /^501 5\.5\.4 /);
+  assert.match((await c.cmd('RCPT TO:<b@example.org> ORCPT=rfc822;x+0A')) ?? '', /^501 5\.5\.4 /);
   assert.match((await c.cmd('RCPT TO:<b@example.org>')) ?? '', /^250 2\.1\.5/);
   c.end();
   const line = await relay.waitLog((l) => l.event === 'mail' && l.action === 'reject');
