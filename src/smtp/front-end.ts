@@ -21,6 +21,7 @@ import type { DnsblOutcome } from '../antispam/dnsbl.ts';
 import type { Spool } from '../queue/spool.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
+import { bareNewlineMode } from './bare-newline.ts';
 import { receiveMessage, type IncomingMessage } from './receive-message.ts';
 import type { WirePath } from './smtp-server-patches.ts';
 import { decisionError, smtpError, type ReplyError } from './smtp-reply.ts';
@@ -320,6 +321,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         checkLog: st.checkLog,
         sender: tx.sender,
         recipients: tx.recipients,
+        bareNewline: bareNewlineMode(st.snap, st.client, st.user),
         session,
       };
       // receiveMessage answers once and never rejects; the count that

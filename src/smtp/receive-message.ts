@@ -20,7 +20,7 @@ import type { ScanDecision } from '../scan/scan-policy.ts';
 import type { AntispamChecks, ConnectionFacts, Refusal } from '../antispam/checks.ts';
 import type { DnsblOutcome } from '../antispam/dnsbl.ts';
 import { HeaderCollector } from '../antispam/header-collector.ts';
-import { DataGuard, type DataProblem } from './data-guard.ts';
+import { DataGuard, type BareLfMode, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
 import { smtpError, type ReplyError } from './smtp-reply.ts';
 
@@ -46,6 +46,8 @@ export interface IncomingMessage {
   checkLog: Record<string, unknown>;
   sender: string;
   recipients: IncomingRecipient[];
+  /** What a bare LF gets from this client (src/smtp/bare-newline.ts). */
+  bareNewline: BareLfMode;
   session: Pick<SMTPServerSession, 'id' | 'hostNameAppearsAs' | 'secure' | 'tlsOptions' | 'envelope'>;
 }
 
@@ -84,7 +86,7 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
   let writer: ReturnType<Spool['begin']> | null = null;
   try {
     const lim = snap.settings.limits;
-    const guard = new DataGuard(lim.max_message_size, lim.max_received);
+    const guard = new DataGuard(lim.max_message_size, lim.max_received, m.bareNewline);
     // A client that drops mid-DATA destroys the stream: the loop below
     // throws and the writer is aborted, leaving nothing behind.
     writer = deps.spool.begin(id);
@@ -121,9 +123,11 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
     let writing = true;
     for await (const chunk of stream) {
       streamedBytes(chunk.length);
-      if (writing && guard.feed(chunk)) {
-        headers?.feed(chunk);
-        await Promise.all([writer.write(chunk), scan.feed(chunk)]);
+      // What the guard passes on may differ from what came (bare LFs made CRLF).
+      const clean = writing ? guard.feed(chunk) : null;
+      if (clean) {
+        headers?.feed(clean);
+        await Promise.all([writer.write(clean), scan.feed(clean)]);
       } else writing = false;
     }
     const problem = guard.finish();
@@ -201,6 +205,7 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
       size: committed.size,
       revision: snap.revision,
       scan: scanLog,
+      ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),
       ...(quarantined ? { rule: verdict.rule, reason: verdict.reason } : {}),
     });
     const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
