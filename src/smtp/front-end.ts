@@ -23,7 +23,8 @@ import { AuthThrottle } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { bareNewlineMode } from './bare-newline.ts';
 import { receiveMessage, type IncomingMessage } from './receive-message.ts';
-import type { WirePath } from './smtp-server-patches.ts';
+import type { PatchedOptions, WirePath } from './smtp-server-patches.ts';
+import { gateCommand } from './command-gate.ts';
 import { decisionError, smtpError, type ReplyError } from './smtp-reply.ts';
 
 /** What the whole daemon shares between listeners. */
@@ -106,14 +107,14 @@ function unbracketed(raw: string): string {
   return raw.length >= 2 && raw.startsWith('<') && raw.endsWith('>') ? raw.slice(1, -1) : raw;
 }
 
-export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, base: SMTPServerOptions): SMTPServerOptions {
+export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, base: SMTPServerOptions): PatchedOptions {
   const states = new Map<string, ConnState>();
   const { logger } = shared;
   const state = (session: SMTPServerSession): ConnState | undefined => states.get(session.id);
   const facts = (st: ConnState) => ({ client: st.client, listener, user: st.user });
 
   /** Counts a refused command; past max_errors the connection is closed with 421. */
-  const refused = (st: ConnState, err: Error): Error => {
+  const refused = (st: ConnState, err: ReplyError): ReplyError => {
     st.errors++;
     if (st.errors >= st.snap.settings.limits.max_errors) return smtpError(421, '4.7.0', 'Too many errors, closing connection');
     return err;
@@ -205,6 +206,16 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
           setTimeout(() => cb(f.close ? smtpError(421, '4.7.0', 'Too many failed logins, closing connection') : smtpError(535, '5.7.8', 'Authentication credentials invalid')), f.delayMs).unref();
         })
         .catch(() => cb(smtpError(454, '4.7.0', 'Temporary authentication failure')));
+    },
+
+    // Before smtp-server dispatches each command (patch 7): what the session may not use yet.
+    commandGate(command: string, session: SMTPServerSession, secure: boolean) {
+      const st = state(session);
+      const g = gateCommand(listener.mode, command, { secure, authenticated: st?.user != null });
+      if (!g) return null;
+      logger.log('command.refused', { cid: session.id, client: st?.client.text, listener: listener.name, command, code: g.code, reason: g.text });
+      const err = smtpError(g.code, g.enhanced, g.text);
+      return st ? refused(st, err) : err;
     },
 
     onMailFrom(address: SMTPServerAddress, session, cb) {

@@ -35,9 +35,18 @@
 //    characters of base32, 80 random bits), from src/core/random-pool.ts.
 //    Connections from trusted proxies keep the library's path (it reads the
 //    PROXY header there). (bench/: CPU per message)
+// 7. A gate before each command. The library dispatches a command it knows
+//    without asking us; AUTH before STARTTLS (not offered, hence "500 not
+//    recognized") and RCPT/DATA on submission before TLS ("503") answered
+//    differently from MAIL (our 530). The option `commandGate` (set by
+//    src/smtp/front-end.ts, decided in src/smtp/command-gate.ts) is asked
+//    first; a reply it gives is sent instead of dispatching. Continuation
+//    lines of an AUTH exchange and the checks the library makes first
+//    (shutdown, early talker, TLS handshake in progress) are left alone.
+//    (test/smtp/tls-gate)
 
 import { createRequire } from 'node:module';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { splitAddressCommand, supportedParameters } from './address-command.ts';
@@ -60,8 +69,21 @@ interface ConnectionInternals {
   name: string;
 }
 
+/** Asked before each command (patch 7); an error is sent as the reply instead of running the command. */
+export type CommandGate = (command: string, session: SMTPServerSession, secure: boolean) => (Error & { responseCode: number }) | null;
+
+/** The options our listeners hand the patched server. */
+export type PatchedOptions = SMTPServerOptions & { commandGate?: CommandGate };
+
 const proto = SMTPConnection.prototype as unknown as ConnectionInternals & {
   init(): void;
+  _onCommand(command: Buffer | string, callback?: () => void): void;
+  _whenWritable(next: () => void): void;
+  _nextHandler: unknown;
+  _upgrading: boolean;
+  _ready: boolean;
+  secure: boolean;
+  session: SMTPServerSession;
   _createParser(): NodeJS.EventEmitter;
   _parseAddressCommand(name: string, command: string | Buffer): WirePath;
   _isSupported(command: string): boolean;
@@ -124,6 +146,24 @@ proto._parseAddressCommand = function _parseAddressCommand(this: typeof proto, n
   if (split.paramError !== undefined) out.paramError = split.paramError;
   if (split.unsupported !== undefined) out.unsupported = split.unsupported;
   return out;
+};
+
+// 7. A gate before each command.
+const originalOnCommand = proto._onCommand;
+proto._onCommand = function _onCommand(this: typeof proto, command: Buffer | string, callback?: () => void): void {
+  const gate = (this._server.options as PatchedOptions).commandGate;
+  const closing = Boolean((this._server as unknown as { _closeTimeout?: unknown })._closeTimeout);
+  if (gate && !this._nextHandler && !this._upgrading && this._ready && !closing) {
+    const verb = (String(command ?? '').split(' ')[0] ?? '').toUpperCase();
+    const refusal = gate(verb, this.session, this.secure);
+    if (refusal) {
+      // send() closes the connection itself after a 421.
+      this.send(refusal.responseCode, refusal.message);
+      this._whenWritable(callback ?? (() => false));
+      return;
+    }
+  }
+  originalOnCommand.call(this, command, callback);
 };
 
 /** An SMTPServer that asks `trustProxy` whether a peer may send a PROXY header (4). */
