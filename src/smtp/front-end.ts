@@ -247,9 +247,11 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       try {
         if (shared.spool.freeSpace() < st.snap.settings.limits.min_free_space) {
           logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space });
+          forgetMailParameters(session);
           return cb(smtpError(452, '4.3.1', 'Insufficient system storage'));
         }
       } catch {
+        forgetMailParameters(session);
         return cb(smtpError(451, '4.3.0', 'Temporary local problem'));
       }
       st.tx = { sender: acceptedPath(parsed).stored, recipients: [], seen: new Set() };
