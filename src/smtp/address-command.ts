@@ -21,20 +21,31 @@ export interface AddressCommand {
   unsupported?: string;
 }
 
-/** What the listener offers to this session, for the parameters that depend on it. */
+/** The EHLO extensions that bring MAIL/RCPT parameters, as this session announces them. */
 export interface Offered {
   /** AUTH is offered (RFC 4954 5: then MAIL FROM may carry AUTH=). */
   auth: boolean;
+  size: boolean;
+  eightBitMime: boolean;
+  smtputf8: boolean;
+  /** RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT. */
+  dsn: boolean;
 }
 
 /**
  * The parameters we implement, by command: those of the extensions our EHLO
- * announces (SIZE, 8BITMIME, SMTPUTF8, DSN, AUTH). REQUIRETLS is never
- * announced, so it is not among them.
+ * announces. REQUIRETLS is never announced, so it is never among them.
  */
 export function supportedParameters(name: string, offered: Offered): ReadonlySet<string> {
-  if (/^mail/i.test(name)) return new Set(['SIZE', 'BODY', 'SMTPUTF8', 'RET', 'ENVID', ...(offered.auth ? ['AUTH'] : [])]);
-  return new Set(['NOTIFY', 'ORCPT']);
+  const out: string[] = [];
+  if (/^mail/i.test(name)) {
+    if (offered.size) out.push('SIZE');
+    if (offered.eightBitMime) out.push('BODY');
+    if (offered.smtputf8) out.push('SMTPUTF8');
+    if (offered.dsn) out.push('RET', 'ENVID');
+    if (offered.auth) out.push('AUTH');
+  } else if (offered.dsn) out.push('NOTIFY', 'ORCPT');
+  return new Set(out);
 }
 
 /** A token as it may be echoed in a reply and a log line. */

@@ -139,8 +139,16 @@ proto._createParser = function _createParser(this: ConnectionInternals): NodeJS.
 
 // 5. Paths as sent.
 proto._parseAddressCommand = function _parseAddressCommand(this: typeof proto, name: string, command: string | Buffer): WirePath {
-  const auth = (this._server.options.authMethods?.length ?? 0) > 0 && this._isSupported('AUTH');
-  const split = splitAddressCommand(name, String(command ?? ''), supportedParameters(name, { auth })) ?? { path: '', args: false };
+  // What handler_EHLO announces, read from the same options.
+  const o = this._server.options as SMTPServerOptions & { hide8BITMIME?: boolean; hideSMTPUTF8?: boolean; hideDSN?: boolean };
+  const offered = {
+    auth: (o.authMethods?.length ?? 0) > 0 && this._isSupported('AUTH'),
+    size: Boolean(o.size),
+    eightBitMime: !o.hide8BITMIME,
+    smtputf8: !o.hideSMTPUTF8,
+    dsn: !o.hideDSN,
+  };
+  const split = splitAddressCommand(name, String(command ?? ''), supportedParameters(name, offered)) ?? { path: '', args: false };
   const out: WirePath = { address: split.path, args: split.args };
   if (split.duplicate !== undefined) out.duplicate = split.duplicate;
   if (split.paramError !== undefined) out.paramError = split.paramError;

@@ -60,9 +60,11 @@ test('a CR or LF smuggled through xtext drops the parameter and says why', () =>
   assert.match(r?.paramError ?? '', /control character in the ENVID parameter/);
 });
 
+const ALL = { auth: false, size: true, eightBitMime: true, smtputf8: true, dsn: true };
+
 test('with the supported set, another keyword or a second path is named in "unsupported" and left out of args', () => {
-  const mail = supportedParameters('mail from', { auth: false });
-  const rcpt = supportedParameters('rcpt to', { auth: false });
+  const mail = supportedParameters('mail from', ALL);
+  const rcpt = supportedParameters('rcpt to', ALL);
   assert.deepEqual(splitAddressCommand('MAIL FROM', 'MAIL FROM:<a@b.example> SIZE=10 FOO=BAR BAZ', mail), { path: '<a@b.example>', args: { SIZE: '10' }, unsupported: 'FOO=BAR' });
   assert.deepEqual(splitAddressCommand('RCPT TO', 'RCPT TO:<x@ours.example> NOTIFY=NEVER <victim@evil.example>', rcpt), {
     path: '<x@ours.example>',
@@ -78,13 +80,22 @@ test('with the supported set, another keyword or a second path is named in "unsu
 
 test('AUTH= is a MAIL parameter only where AUTH is offered', () => {
   const line = 'MAIL FROM:<a@b.example> AUTH=<>';
-  assert.equal(splitAddressCommand('MAIL FROM', line, supportedParameters('mail from', { auth: false }))?.unsupported, 'AUTH=<>');
-  assert.deepEqual(splitAddressCommand('MAIL FROM', line, supportedParameters('mail from', { auth: true }))?.args, { AUTH: '<>' });
-  assert.equal(supportedParameters('rcpt to', { auth: true }).has('AUTH'), false);
+  assert.equal(splitAddressCommand('MAIL FROM', line, supportedParameters('mail from', ALL))?.unsupported, 'AUTH=<>');
+  assert.deepEqual(splitAddressCommand('MAIL FROM', line, supportedParameters('mail from', { ...ALL, auth: true }))?.args, { AUTH: '<>' });
+  assert.equal(supportedParameters('rcpt to', { ...ALL, auth: true }).has('AUTH'), false);
 });
 
 test('an unsupported parameter is echoed as printable ASCII, and cut', () => {
-  const mail = supportedParameters('mail from', { auth: false });
+  const mail = supportedParameters('mail from', ALL);
   assert.equal(splitAddressCommand('MAIL FROM', 'MAIL FROM:<a@b.example> X\x00\x1b=\u00e9', mail)?.unsupported, 'X??=?');
   assert.equal(splitAddressCommand('MAIL FROM', `MAIL FROM:<a@b.example> ${'Y'.repeat(200)}`, mail)?.unsupported, `${'Y'.repeat(64)}...`);
+});
+
+test('an extension that is not announced brings no parameters', () => {
+  const none = { auth: false, size: false, eightBitMime: false, smtputf8: false, dsn: false };
+  assert.deepEqual([...supportedParameters('mail from', none)], []);
+  assert.deepEqual([...supportedParameters('rcpt to', none)], []);
+  assert.deepEqual([...supportedParameters('mail from', { ...none, dsn: true })].sort(), ['ENVID', 'RET']);
+  assert.deepEqual([...supportedParameters('rcpt to', { ...none, dsn: true })].sort(), ['NOTIFY', 'ORCPT']);
+  assert.deepEqual([...supportedParameters('mail from', { ...none, size: true, eightBitMime: true, smtputf8: true })].sort(), ['BODY', 'SIZE', 'SMTPUTF8']);
 });
