@@ -32,7 +32,13 @@ export interface Mailbox {
   utf8: boolean;
   /** `${local}@${domain}` with the normalised domain. */
   address: string;
-  /** The mailbox exactly as sent, source route dropped: what we store and pass on. */
+  /**
+   * The mailbox as sent, source route dropped and the domain's one trailing
+   * dot removed: what we store and pass on. The local part and the domain's
+   * case stay as the client wrote them; the dot goes because the rules decided
+   * on the domain without it, and "v@example.com." is not a name every next
+   * hop accepts or reads as the same domain.
+   */
   given: string;
 }
 
@@ -240,7 +246,7 @@ function parseMailbox(text: string, sourceRoute: string[], routeUtf8: boolean): 
       routingOperators,
       utf8: routeUtf8 || local.utf8 || domainUtf8,
       address: `${localText}@${domain}`,
-      given: text,
+      given: literal === null && domainText.endsWith('.') ? text.slice(0, -1) : text,
     },
   };
 }

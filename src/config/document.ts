@@ -269,7 +269,17 @@ export interface Limits {
   min_free_space: number;
   /** On SIGTERM, how long transactions in flight may take to finish. */
   shutdown_grace: string;
+  /**
+   * What a bare LF in DATA gets from relay hosts, authenticated clients and
+   * the clients in bare_newline_networks: 550 5.5.2 ('reject') or made a
+   * CRLF ('normalize'). Every other client is always refused.
+   */
+  bare_newline: BareNewline;
+  /** Network objects whose clients are treated like relay hosts for bare_newline. */
+  bare_newline_networks: string[];
 }
+
+export type BareNewline = 'reject' | 'normalize';
 
 export function defaultLimits(): Limits {
   return {
@@ -286,6 +296,8 @@ export function defaultLimits(): Limits {
     idle_timeout: '5m',
     min_free_space: 104_857_600,
     shutdown_grace: '30s',
+    bare_newline: 'normalize',
+    bare_newline_networks: [],
   };
 }
 

@@ -13,6 +13,7 @@ export function findReferences(s: Settings, kind: ObjectKind, name: string): str
     scan('relaying.upstream_hosts', s.relaying.upstream_hosts);
     scan('relaying.allowed_hosts', s.relaying.allowed_hosts);
     scan('relaying.blacklist', s.relaying.blacklist);
+    scan('limits.bare_newline_networks', s.limits.bare_newline_networks);
     s.listeners.forEach((l, i) => scan(`listeners[${i}] ("${l.name}").trusted_proxies`, l.trusted_proxies));
   } else if (kind === 'user') {
     scan('relaying.authenticated_relay.users', s.relaying.authenticated_relay.users);

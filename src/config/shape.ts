@@ -413,6 +413,8 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     idle_timeout: dur('idle_timeout', 1000, 3_600_000),
     min_free_space: r.int('limits.min_free_space', lim.min_free_space, d.min_free_space, 0, Number.MAX_SAFE_INTEGER),
     shutdown_grace: dur('shutdown_grace', 0, 3_600_000),
+    bare_newline: r.oneOf('limits.bare_newline', lim.bare_newline, ['reject', 'normalize'] as const, d.bare_newline) ?? d.bare_newline,
+    bare_newline_networks: r.names('limits.bare_newline_networks', lim.bare_newline_networks),
   };
 
   return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits };

@@ -272,6 +272,7 @@ function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {
   checkNetworkRefs('relaying.upstream_hosts', r.upstream_hosts, networks, f);
   checkNetworkRefs('relaying.allowed_hosts', r.allowed_hosts, networks, f);
   checkNetworkRefs('relaying.blacklist', r.blacklist, networks, f);
+  checkNetworkRefs('limits.bare_newline_networks', s.limits.bare_newline_networks, networks, f);
 
   const users = new Map(s.users.map((u) => [u.name, u]));
   const groups = new Set(s.groups.map((g) => g.name));

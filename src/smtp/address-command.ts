@@ -13,6 +13,45 @@ export interface AddressCommand {
   duplicate?: string;
   /** Why a parameter was dropped (control characters after xtext decoding). */
   paramError?: string;
+  /**
+   * The first parameter the listener does not offer, as sent (printable
+   * ASCII, cut): the handler answers 555 5.5.4 (RFC 5321 4.1.1.11). It is
+   * left out of `args`, so the library never acts on it (REQUIRETLS, say).
+   */
+  unsupported?: string;
+}
+
+/** The EHLO extensions that bring MAIL/RCPT parameters, as this session announces them. */
+export interface Offered {
+  /** AUTH is offered (RFC 4954 5: then MAIL FROM may carry AUTH=). */
+  auth: boolean;
+  size: boolean;
+  eightBitMime: boolean;
+  smtputf8: boolean;
+  /** RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT. */
+  dsn: boolean;
+}
+
+/**
+ * The parameters we implement, by command: those of the extensions our EHLO
+ * announces. REQUIRETLS is never announced, so it is never among them.
+ */
+export function supportedParameters(name: string, offered: Offered): ReadonlySet<string> {
+  const out: string[] = [];
+  if (/^mail/i.test(name)) {
+    if (offered.size) out.push('SIZE');
+    if (offered.eightBitMime) out.push('BODY');
+    if (offered.smtputf8) out.push('SMTPUTF8');
+    if (offered.dsn) out.push('RET', 'ENVID');
+    if (offered.auth) out.push('AUTH');
+  } else if (offered.dsn) out.push('NOTIFY', 'ORCPT');
+  return new Set(out);
+}
+
+/** A token as it may be echoed in a reply and a log line. */
+function shown(token: string): string {
+  const s = token.replace(/[^\x21-\x7e]/g, '?');
+  return s.length > 64 ? `${s.slice(0, 64)}...` : s;
 }
 
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
@@ -43,9 +82,11 @@ function pathEnd(text: string, from: number): number {
 /**
  * `line` is the whole command line ("MAIL FROM:<a@b> SIZE=10"); `name` the
  * command ("MAIL FROM"). Returns null when the line is not that command at
- * all (no colon, another verb).
+ * all (no colon, another verb). With `supported`, any other keyword (and any
+ * text after the path that is no parameter at all, such as a second path) is
+ * reported in `unsupported`.
  */
-export function splitAddressCommand(name: string, line: string): AddressCommand | null {
+export function splitAddressCommand(name: string, line: string, supported?: ReadonlySet<string>): AddressCommand | null {
   const colon = line.indexOf(':');
   if (colon < 0) return null;
   const verb = line.slice(0, colon).trim().replace(/\s+/g, ' ').toUpperCase();
@@ -61,7 +102,10 @@ export function splitAddressCommand(name: string, line: string): AddressCommand 
     if (param === '') continue;
     const eq = param.indexOf('=');
     const key = (eq < 0 ? param : param.slice(0, eq)).toUpperCase();
-    if (key === '') continue;
+    if (key === '' || (supported !== undefined && !supported.has(key))) {
+      out.unsupported ??= shown(param);
+      continue;
+    }
     let value: string | true = true;
     if (eq >= 0) {
       value = decodeXtext(param.slice(eq + 1));

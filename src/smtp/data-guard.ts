@@ -2,19 +2,37 @@
 // its size, bare CR or LF and NUL anywhere (SMTP smuggling: a lone "\n.\n"
 // that another hop might read as the end of data), and how many Received
 // headers the header section carries (a mail loop). Pure: no I/O.
+//
+// For clients we trust with it (limits.bare_newline: normalize), a bare LF
+// is not refused but made a CRLF before anything else looks at the data, as
+// Postfix's smtpd_forbid_bare_newline = normalize does for sloppy internal
+// applications. This changes only what we store: smtp-server has already
+// decided where DATA ends, and only "\r\n.\r\n" ends it, so "\n.\n",
+// "\r\n.\n" and "\n.\r\n" stay message text (a line holding one dot,
+// which delivery dot-stuffs like any other). A bare CR is refused in every
+// mode: no Unix application ends lines with it, and "\r.\r" is a smuggling
+// form, not a line end worth guessing at.
 
 const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
 const RECEIVED = Buffer.from('received:');
+const CR_BYTE = Buffer.from([CR]);
 
 export type DataProblem = 'too_big' | 'bare_cr' | 'bare_lf' | 'nul' | 'loop';
+
+/** What a bare LF gets: refused (550 5.5.2), or made a CRLF. */
+export type BareLfMode = 'reject' | 'normalize';
 
 export class DataGuard {
   readonly maxBytes: number;
   readonly maxReceived: number;
+  readonly bareLf: BareLfMode;
+  /** Octets the client sent (limits.max_message_size counts these, not what normalising adds). */
   bytes = 0;
   received = 0;
+  /** Bare LFs made CRLF so far. */
+  normalized = 0;
   /** The first problem seen; the rest of the data is only counted. */
   problem: DataProblem | null = null;
   private prev = -1;
@@ -23,16 +41,48 @@ export class DataGuard {
   private lineStart: number[] = [];
   private lineLen = 0;
 
-  constructor(maxBytes: number, maxReceived: number) {
+  constructor(maxBytes: number, maxReceived: number, bareLf: BareLfMode = 'reject') {
     this.maxBytes = maxBytes;
     this.maxReceived = maxReceived;
+    this.bareLf = bareLf;
   }
 
-  /** Looks at one chunk; returns false once the message must be refused. */
-  feed(chunk: Buffer): boolean {
+  /**
+   * Looks at one chunk; returns what to store (the chunk itself, or a copy
+   * with a CR before each bare LF when normalising), or null once the message
+   * must be refused.
+   */
+  feed(chunk: Buffer): Buffer | null {
     this.bytes += chunk.length;
     if (this.problem === null && this.bytes > this.maxBytes) this.problem = 'too_big';
-    if (this.problem !== null) return false;
+    if (this.problem !== null) return null;
+    const out = this.bareLf === 'normalize' ? this.normalize(chunk) : chunk;
+    return this.check(out) ? out : null;
+  }
+
+  /**
+   * A CR before every LF that has none. The byte before a chunk's first LF
+   * is the previous chunk's last one (`prev`): the last byte out is always
+   * the last byte in, since only CRs are inserted, and only before an LF.
+   */
+  private normalize(chunk: Buffer): Buffer {
+    let at = chunk.indexOf(LF);
+    if (at < 0) return chunk;
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (; at >= 0; at = chunk.indexOf(LF, at + 1)) {
+      const before = at === 0 ? this.prev : (chunk[at - 1] as number);
+      if (before === CR) continue;
+      parts.push(chunk.subarray(from, at), CR_BYTE);
+      from = at;
+      this.normalized++;
+    }
+    if (parts.length === 0) return chunk;
+    parts.push(chunk.subarray(from));
+    return Buffer.concat(parts);
+  }
+
+  private check(chunk: Buffer): boolean {
     if (!this.inHeaders) return this.body(chunk);
     for (let i = 0; i < chunk.length; i++) {
       if (!this.inHeaders) return this.body(chunk.subarray(i));

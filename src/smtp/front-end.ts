@@ -1,6 +1,6 @@
 // The SMTP handlers of one listener: every wire command asks the relay rules
 // (src/policy/rules.ts) with the snapshot the connection pinned at connect,
-// and DATA streams through the DataGuard into the spool. A 250 after DATA
+// and DATA goes to src/smtp/receive-message.ts, which answers once. A 250 after DATA
 // comes only once the spool has committed the message (fsync, rename,
 // directory fsync). Anything unexpected answers 4xx: the sender keeps the mail.
 
@@ -9,25 +9,22 @@ import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { Decision } from '../core/decision.ts';
 import { durationMs } from '../core/duration.ts';
-import { streamedBytes } from '../core/memory.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
 import { verifyPasswordAsync } from '../objects/password.ts';
 import { domainKey, parsePath, type PathResult } from '../address/path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
-import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
+import type { Envelope, NotifyOn } from '../queue/envelope.ts';
 import { newQueueId } from '../queue/queue-id.ts';
-import { MessageScan } from '../scan/message-scan.ts';
 import type { AntispamChecks, ConnectionFacts, Refusal } from '../antispam/checks.ts';
 import type { DnsblOutcome } from '../antispam/dnsbl.ts';
-import { HeaderCollector } from '../antispam/header-collector.ts';
-import type { ScanDecision } from '../scan/scan-policy.ts';
 import type { Spool } from '../queue/spool.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
-import { DataGuard, type DataProblem } from './data-guard.ts';
-import { receivedHeader } from './received.ts';
-import type { WirePath } from './smtp-server-patches.ts';
+import { bareNewlineMode } from './bare-newline.ts';
+import { receiveMessage, type IncomingMessage } from './receive-message.ts';
+import type { PatchedOptions, WirePath } from './smtp-server-patches.ts';
+import { gateCommand } from './command-gate.ts';
 import { decisionError, smtpError, type ReplyError } from './smtp-reply.ts';
 
 /** What the whole daemon shares between listeners. */
@@ -69,16 +66,22 @@ interface ConnState {
   checkLog: Record<string, unknown>;
 }
 
-const PROBLEM_REPLY: Record<DataProblem, [number, string, string]> = {
-  too_big: [552, '5.3.4', 'Message too big'],
-  bare_cr: [550, '5.5.2', 'Bare CR in message: lines must end with CRLF'],
-  bare_lf: [550, '5.5.2', 'Bare LF in message: lines must end with CRLF'],
-  nul: [550, '5.5.2', 'NUL in message'],
-  loop: [554, '5.4.6', 'Too many Received headers: mail loop'],
-};
-
 function refusalError(r: Refusal): ReplyError {
   return smtpError(r.code, r.enhanced, r.text);
+}
+
+/** The transaction state smtp-server set from MAIL FROM's parameters, back to its defaults. */
+function forgetMailParameters(session: SMTPServerSession): void {
+  const env = session.envelope as SMTPServerSession['envelope'] & { bodyType?: string; smtpUtf8?: boolean; requireTLS?: boolean; dsn?: { ret: string | null; envid: string | null } };
+  env.bodyType = '7bit';
+  env.smtpUtf8 = false;
+  env.requireTLS = false;
+  if (env.dsn) env.dsn = { ret: null, envid: null };
+}
+
+/** RFC 5321 4.1.1.11, in Postfix's words. */
+function unsupportedError(param: string): ReplyError {
+  return smtpError(555, '5.5.4', `Unsupported option: ${param}`);
 }
 
 /** Whether an address may go through without SMTPUTF8, or is broken UTF-8. */
@@ -104,14 +107,14 @@ function unbracketed(raw: string): string {
   return raw.length >= 2 && raw.startsWith('<') && raw.endsWith('>') ? raw.slice(1, -1) : raw;
 }
 
-export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, base: SMTPServerOptions): SMTPServerOptions {
+export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, base: SMTPServerOptions): PatchedOptions {
   const states = new Map<string, ConnState>();
   const { logger } = shared;
   const state = (session: SMTPServerSession): ConnState | undefined => states.get(session.id);
   const facts = (st: ConnState) => ({ client: st.client, listener, user: st.user });
 
   /** Counts a refused command; past max_errors the connection is closed with 421. */
-  const refused = (st: ConnState, err: Error): Error => {
+  const refused = (st: ConnState, err: ReplyError): ReplyError => {
     st.errors++;
     if (st.errors >= st.snap.settings.limits.max_errors) return smtpError(421, '4.7.0', 'Too many errors, closing connection');
     return err;
@@ -205,15 +208,29 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         .catch(() => cb(smtpError(454, '4.7.0', 'Temporary authentication failure')));
     },
 
+    // Before smtp-server dispatches each command (patch 7): what the session may not use yet.
+    commandGate(command: string, session: SMTPServerSession, secure: boolean) {
+      const st = state(session);
+      const g = gateCommand(listener.mode, command, { secure, authenticated: st?.user != null });
+      if (!g) return null;
+      logger.log('command.refused', { cid: session.id, client: st?.client.text, listener: listener.name, command, code: g.code, reason: g.text });
+      const err = smtpError(g.code, g.enhanced, g.text);
+      return st ? refused(st, err) : err;
+    },
+
     onMailFrom(address: SMTPServerAddress, session, cb) {
       const st = state(session);
       if (!st) return cb(smtpError(421, '4.3.0', 'Session lost'));
       st.tx = null;
       const raw = (address as unknown as WirePath).address;
       const refuse = (err: ReplyError, rule: string, why: readonly string[]) => {
+        // The library applied the parameters before asking us: a refused MAIL must not leave them for the next one.
+        forgetMailParameters(session);
         logger.log('mail', { cid: session.id, client: st.client.text, sender: unbracketed(raw), action: 'reject', code: err.responseCode, rule, trail: why });
         return cb(refused(st, err));
       };
+      const unsupported = (address as unknown as WirePath).unsupported;
+      if (unsupported !== undefined) return refuse(unsupportedError(unsupported), 'syntax', [`unsupported parameter ${unsupported}`]);
       const param = (address as unknown as WirePath).paramError;
       if (param) return refuse(smtpError(501, '5.5.4', 'Invalid parameter'), 'syntax', [param]);
       const bad = utf8Problem(raw, session.envelope.smtpUtf8 === true);
@@ -230,9 +247,11 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       try {
         if (shared.spool.freeSpace() < st.snap.settings.limits.min_free_space) {
           logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space });
+          forgetMailParameters(session);
           return cb(smtpError(452, '4.3.1', 'Insufficient system storage'));
         }
       } catch {
+        forgetMailParameters(session);
         return cb(smtpError(451, '4.3.0', 'Temporary local problem'));
       }
       st.tx = { sender: acceptedPath(parsed).stored, recipients: [], seen: new Set() };
@@ -245,6 +264,11 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const tx = st.tx;
       const raw = (address as unknown as WirePath).address;
       const log = (fields: Record<string, unknown>) => logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user, recipient: unbracketed(raw), ...fields });
+      const unsupported = (address as unknown as WirePath).unsupported;
+      if (unsupported !== undefined) {
+        log({ action: 'reject', code: 555, rule: 'syntax', trail: [`unsupported parameter ${unsupported}`] });
+        return cb(refused(st, unsupportedError(unsupported)));
+      }
       const param = (address as unknown as WirePath).paramError;
       if (param) {
         log({ action: 'reject', code: 501, rule: 'syntax', trail: [param] });
@@ -298,138 +322,42 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         return;
       }
       const id = newQueueId();
-      const lim = st.snap.settings.limits;
-      const guard = new DataGuard(lim.max_message_size, lim.max_received);
-      // A client that drops mid-DATA destroys the stream: the loop below
-      // throws and the writer is aborted, leaving nothing behind.
-      const writer = shared.spool.begin(id);
-      const tls = session.secure && session.tlsOptions ? { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } : null;
-      const header = receivedHeader({
-        helo: session.hostNameAppearsAs || 'unknown',
-        clientAddress: st.client.text,
-        hostname: st.snap.settings.hostname,
-        listener: listener.name,
+      const incoming: IncomingMessage = {
         id,
-        tls,
-        authenticated: st.user !== null,
-        recipient: tx.recipients.length === 1 ? (tx.recipients[0]?.address ?? null) : null,
-        date: new Date(),
-      });
-      const right = relayRight(st.snap, facts(st)).right;
-      const scan = new MessageScan(st.snap.settings, {
-        queueId: id,
-        clientAddress: st.client.text,
-        helo: session.hostNameAppearsAs || '',
-        sender: tx.sender,
-        recipients: tx.recipients.map((r) => r.address),
+        listener,
+        snap: st.snap,
+        client: st.client,
         user: st.user,
-        relayed: right !== null,
-      });
+        relayRight: relayRight(st.snap, facts(st)).right,
+        origin: st.origin,
+        dnsbl: st.dnsbl,
+        checkLog: st.checkLog,
+        sender: tx.sender,
+        recipients: tx.recipients,
+        bareNewline: bareNewlineMode(st.snap, st.client, st.user),
+        session,
+      };
+      // receiveMessage answers once and never rejects; the count that
+      // shutdown waits on goes down exactly once, with the one reply.
       shared.inFlight.count++;
-      const finish = (err: Error | null, message?: string) => {
+      void receiveMessage({ spool: shared.spool, logger, checks: shared.checks }, incoming, stream as AsyncIterable<Buffer>).then((outcome) => {
         st.tx = null;
         shared.inFlight.count--;
         if (shared.inFlight.count === 0) shared.inFlight.idle();
-        cb(err, message);
-      };
-      // The origin checks apply to mail without relay right, when any is configured.
-      const as = st.snap.settings.antispam;
-      const checks = shared.checks && right === null && (as.spf.enabled || as.dnsbl.length > 0 || (as.greylisting.enabled && st.origin.upstream)) ? shared.checks : null;
-      const headers = checks ? new HeaderCollector() : null;
-      (async () => {
-        const head = Buffer.from(header, 'utf8');
-        await Promise.all([writer.write(head), scan.feed(head, true)]);
-        let writing = true;
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          streamedBytes(chunk.length);
-          if (writing && guard.feed(chunk)) {
-            headers?.feed(chunk);
-            await Promise.all([writer.write(chunk), scan.feed(chunk)]);
-          } else writing = false;
+        try {
+          cb(outcome.error, outcome.message);
+        } catch (err) {
+          logger.log('data.error', { id, cid: session.id, error: `reply: ${err instanceof Error ? err.message : String(err)}` });
         }
-        const problem = guard.finish();
-        if (problem) {
-          scan.abort();
-          await writer.abort();
-          const [code, enhanced, text] = PROBLEM_REPLY[problem];
-          logger.log('data.refused', { id, cid: session.id, client: st.client.text, problem, bytes: guard.bytes, code, enhanced });
-          return finish(smtpError(code, enhanced, text));
+        // The message is committed and answered: a failure to start its
+        // delivery now is logged, and the queue's next scan picks it up.
+        if (outcome.queued) {
+          try {
+            shared.onQueued?.(outcome.queued);
+          } catch (err) {
+            logger.log('queued.notify_error', { id, error: err instanceof Error ? err.message : String(err) });
+          }
         }
-        const originStep = checks
-          ? await checks.atDataEnd(st.snap, st.origin, { helo: session.hostNameAppearsAs || '', sender: tx.sender, recipients: tx.recipients.map((r) => r.address), received: headers?.values('received') ?? [], connectDnsbl: st.dnsbl })
-          : null;
-        const checkLog = { ...st.checkLog, ...(originStep?.log ?? {}) };
-        if (originStep?.origin.fallback) logger.log('antispam.origin_fallback', { id, cid: session.id, client: st.client.text, origin: originStep.origin.origin, reason: originStep.origin.fallback });
-        if (originStep?.refusal) {
-          const r = originStep.refusal;
-          scan.abort();
-          await writer.abort();
-          logger.log('antispam.refused', { id, cid: session.id, client: st.client.text, sender: tx.sender, recipients: tx.recipients.map((x) => x.address), action: 'reject', code: r.code, rule: r.rule, reason: r.reason, checks: checkLog });
-          return finish(refusalError(r));
-        }
-        // Without an active engine this is a pure decision (no I/O) that still says why nothing scanned.
-        const verdict: ScanDecision = await scan.finish(() => writer.contents(), originStep ?? undefined, originStep?.origin.origin);
-        const scanLog = { rule: verdict.rule, ...verdict.log, ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
-        if (verdict.action === 'reject' || verdict.action === 'tempfail' || verdict.action === 'blackhole') {
-          await writer.abort();
-          logger.log(verdict.action === 'blackhole' ? 'scan.blackholed' : 'scan.refused', {
-            id,
-            cid: session.id,
-            client: st.client.text,
-            sender: tx.sender,
-            recipients: tx.recipients.map((r) => r.address),
-            relayed: right !== null,
-            action: verdict.action,
-            code: verdict.reply?.code ?? 250,
-            rule: verdict.rule,
-            reason: verdict.reason,
-            scan: scanLog,
-          });
-          if (verdict.reply) return finish(smtpError(verdict.reply.code, verdict.reply.enhanced, verdict.reply.text));
-          return finish(null, `2.0.0 Ok: queued as ${id}`);
-        }
-        const recipients: EnvelopeRecipient[] = tx.recipients.map((r) => {
-          const e: EnvelopeRecipient = { address: r.address, kind: r.decision.kind ?? 'inbound', rule: r.decision.rule, status: 'queued' };
-          if (r.notify) e.notify = r.notify;
-          if (r.orcpt) e.orcpt = r.orcpt;
-          return e;
-        });
-        const dsn = session.envelope.dsn as { ret?: string | null; envid?: string | null } | undefined;
-        const envelope: Omit<Envelope, 'size' | 'id'> = {
-          version: 1,
-          received_at: new Date().toISOString(),
-          sender: tx.sender,
-          recipients,
-          client: { address: st.client.text, helo: session.hostNameAppearsAs || '', user: st.user, tls: session.secure, listener: listener.name },
-          relayed: right !== null,
-          revision: st.snap.revision,
-          body: session.envelope.bodyType === '8bitmime' ? '8bitmime' : '7bit',
-          smtputf8: session.envelope.smtpUtf8 === true,
-        };
-        if (dsn?.ret || dsn?.envid) envelope.dsn = { ret: dsn.ret === 'FULL' || dsn.ret === 'HDRS' ? dsn.ret : null, envid: dsn.envid ?? null };
-        const quarantined = verdict.action === 'quarantine';
-        if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: verdict.rule, reason: verdict.reason };
-        const saved = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', edit: verdict });
-        logger.log(quarantined ? 'quarantined' : 'queued', {
-          id,
-          cid: session.id,
-          client: st.client.text,
-          user: st.user,
-          sender: tx.sender,
-          recipients: recipients.map((r) => ({ address: r.address, kind: r.kind, rule: r.rule })),
-          relayed: envelope.relayed,
-          size: saved.size,
-          revision: st.snap.revision,
-          scan: scanLog,
-          ...(quarantined ? { rule: verdict.rule, reason: verdict.reason } : {}),
-        });
-        finish(null, `2.0.0 Ok: queued as ${id}`);
-        if (!quarantined) shared.onQueued?.(saved);
-      })().catch(async (err: unknown) => {
-        scan.abort();
-        await writer.abort();
-        logger.log('data.error', { id, cid: session.id, error: err instanceof Error ? err.message : String(err) });
-        finish(smtpError(451, '4.3.0', 'Temporary local problem, please try again'));
       });
     },
 

@@ -2,6 +2,10 @@
 // accepted message. It names the listener, the TLS in use and, for an
 // authenticated client, that it authenticated, never the password. The text
 // is meant to be written as UTF-8 (an SMTPUTF8 recipient stays as it came).
+// The WITH protocol type is RFC 3848's (ESMTP, ESMTPS, ESMTPA, ESMTPSA), or
+// RFC 6531 3.7.3's for an SMTPUTF8 transaction (UTF8SMTP, UTF8SMTPS,
+// UTF8SMTPA, UTF8SMTPSA): a reader of the header learns that the addresses in
+// it may be UTF-8.
 
 export interface ReceivedFacts {
   helo: string;
@@ -11,6 +15,8 @@ export interface ReceivedFacts {
   id: string;
   tls: { protocol: string; cipher: string } | null;
   authenticated: boolean;
+  /** The transaction used SMTPUTF8 (MAIL FROM ... SMTPUTF8). */
+  smtputf8: boolean;
   /** The single recipient, when there is exactly one. */
   recipient: string | null;
   date: Date;
@@ -38,7 +44,7 @@ function rfc5322Date(d: Date): string {
 }
 
 export function receivedHeader(f: ReceivedFacts): string {
-  const proto = `ESMTP${f.tls ? 'S' : ''}${f.authenticated ? 'A' : ''}`;
+  const proto = `${f.smtputf8 ? 'UTF8SMTP' : 'ESMTP'}${f.tls ? 'S' : ''}${f.authenticated ? 'A' : ''}`;
   const addr = f.clientAddress.includes(':') ? `IPv6:${f.clientAddress}` : f.clientAddress;
   const tls = f.tls ? ` (${clean(f.tls.protocol, 16)} ${clean(f.tls.cipher, 64)})` : '';
   const auth = f.authenticated ? ' (authenticated sender)' : '';

@@ -331,6 +331,15 @@ describe('domains', () => {
     assert.equal(mailbox('a@x.y').domain, 'x.y');
   });
 
+  it('the stored form ("given") loses the trailing dot the rules decided without, and keeps the rest as sent', () => {
+    assert.equal(mailbox('<v@Ours.Example.>', WIRE).given, 'v@Ours.Example');
+    assert.equal(mailbox('<"a b."@ours.example.>', WIRE).given, '"a b."@ours.example');
+    assert.equal(mailbox('<@relay.example.:v@ours.example.>', WIRE).given, 'v@ours.example');
+    assert.equal(mailbox('<v@ours.example>', WIRE).given, 'v@ours.example');
+    assert.equal(mailbox('<v@[192.0.2.7]>', WIRE).given, 'v@[192.0.2.7]');
+    assert.equal(mailbox('<ü@bücher.example.>', WIRE).given, 'ü@bücher.example');
+  });
+
   it('refuses bad labels', () => {
     const cases: Array<[string, string | RegExp]> = [
       ['a@-a.example', 'domain label starts with a hyphen'],

@@ -93,7 +93,9 @@ const VARIANTS: [string, string, RegExp][] = [
 ];
 
 test('SMTP smuggling: a fake end of data never ends DATA, the message is refused and nothing is queued', async (t) => {
-  const { doc, ports } = await relayDoc();
+  // The client here is a relay host (127.0.0.1), which by default may have bare
+  // LFs made CRLF (test/smtp/bare-newline): refusing them is asked for explicitly.
+  const { doc, ports } = await relayDoc({ limits: { bare_newline: 'reject' } });
   const relay = await startRelay(t, doc, ports);
 
   const refuse = async (body: string, expect: RegExp, problem: RegExp) => {
@@ -494,7 +496,7 @@ test('a parameter carrying CR LF through xtext is refused 501 5.5.4 and logged; 
   const c = await greeted(ports.mx);
   assert.match((await c.cmd('MAIL FROM:<a@example.net> ENVID=x+0D+0AInjected:1')) ?? '', /^501 5\.5\.4 /);
   assert.match((await c.cmd('MAIL FROM:<a@example.net>')) ?? '', /^250 2\.1\.0/);
-  assert.match((await c.cmd('RCPT TO:<b@example.org> X=+0A')) ?? '', /^501 5\.5\.4 /);
+  assert.match((await c.cmd('RCPT TO:<b@example.org> ORCPT=rfc822;x+0A')) ?? '', /^501 5\.5\.4 /);
   assert.match((await c.cmd('RCPT TO:<b@example.org>')) ?? '', /^250 2\.1\.5/);
   c.end();
   const line = await relay.waitLog((l) => l.event === 'mail' && l.action === 'reject');

@@ -8,10 +8,13 @@ import { DataGuard, type DataProblem } from '../../src/smtp/data-guard.ts';
 
 const B = (s: string) => Buffer.from(s, 'latin1');
 
+/** Whether feed() let the chunk through. */
+const passes = (g: DataGuard, chunk: Buffer): boolean => g.feed(chunk) !== null;
+
 /** Feeds `parts` and returns the verdict of finish() and each feed()'s result. */
 function run(parts: Buffer[], maxBytes = 1_000_000, maxReceived = 50): { problem: DataProblem | null; fed: boolean[]; guard: DataGuard } {
   const guard = new DataGuard(maxBytes, maxReceived);
-  const fed = parts.map((p) => guard.feed(p));
+  const fed = parts.map((p) => guard.feed(p) !== null);
   return { problem: guard.finish(), fed, guard };
 }
 
@@ -85,8 +88,8 @@ test('a lone CR at the very end of the data is a bare CR (finish)', () => {
   expectEverySplit('Subject: x\r\n\r\nbody\r', 'bare_cr');
   expectEverySplit('Subject: x\r', 'bare_cr');
   const g = new DataGuard(1000, 50);
-  assert.equal(g.feed(B('Subject: x\r\n\r\nbody\r')), true, 'a CR at the end of a chunk may still be followed by LF');
-  assert.equal(g.feed(B('\n')), true);
+  assert.equal(passes(g, B('Subject: x\r\n\r\nbody\r')), true, 'a CR at the end of a chunk may still be followed by LF');
+  assert.equal(passes(g, B('\n')), true);
   assert.equal(g.finish(), null);
 });
 
@@ -103,9 +106,9 @@ test('NUL in a header and in the body', () => {
 
 test('once refused, feed() keeps returning false and bytes keep being counted', () => {
   const g = new DataGuard(1000, 50);
-  assert.equal(g.feed(B('Subject: x\r\n\r\nbad\nline\r\n')), false);
+  assert.equal(passes(g, B('Subject: x\r\n\r\nbad\nline\r\n')), false);
   assert.equal(g.problem, 'bare_lf');
-  assert.equal(g.feed(B('clean\r\n')), false);
+  assert.equal(passes(g, B('clean\r\n')), false);
   assert.equal(g.bytes, 'Subject: x\r\n\r\nbad\nline\r\n'.length + 7);
   assert.equal(g.finish(), 'bare_lf');
 });
@@ -154,11 +157,11 @@ test('exactly maxBytes passes; one octet more is too_big, at every split', () =>
 
 test('too_big is seen on the chunk that crosses the limit, and counting goes on', () => {
   const g = new DataGuard(100, 50);
-  assert.equal(g.feed(B('Subject: x\r\n\r\n' + 'y'.repeat(84))), true); // 98
-  assert.equal(g.feed(B('\r\n')), true); // 100
-  assert.equal(g.feed(B('z')), false); // 101
+  assert.equal(passes(g, B('Subject: x\r\n\r\n' + 'y'.repeat(84))), true); // 98
+  assert.equal(passes(g, B('\r\n')), true); // 100
+  assert.equal(passes(g, B('z')), false); // 101
   assert.equal(g.problem, 'too_big');
-  for (let i = 0; i < 100; i++) g.feed(B('z'.repeat(1000)));
+  for (let i = 0; i < 100; i++) passes(g, B('z'.repeat(1000)));
   assert.equal(g.bytes, 100_101);
   assert.equal(g.finish(), 'too_big');
 });
@@ -167,8 +170,8 @@ test('too_big is seen on the chunk that crosses the limit, and counting goes on'
 
 test('the first problem is kept: a bare LF before the size limit stays bare_lf', () => {
   const g = new DataGuard(50, 50);
-  assert.equal(g.feed(B('Subject: x\n')), false);
-  g.feed(B('y'.repeat(100)));
+  assert.equal(passes(g, B('Subject: x\n')), false);
+  passes(g, B('y'.repeat(100)));
   assert.equal(g.finish(), 'bare_lf');
 });
 
@@ -184,7 +187,114 @@ test('the first problem is kept: a mail loop followed by a NUL in the same chunk
 
 test('feed() returns false for the chunk that makes the message a loop', () => {
   const g = new DataGuard(1e6, 5);
-  assert.equal(g.feed(B(received(5))), true);
-  assert.equal(g.feed(B(received(1) + 'Subject: x\r\n\r\nbody\r\n')), false);
+  assert.equal(passes(g, B(received(5))), true);
+  assert.equal(passes(g, B(received(1) + 'Subject: x\r\n\r\nbody\r\n')), false);
   assert.equal(g.problem, 'loop');
+});
+
+// ---------------------------------------------------------------- bare LF normalised (limits.bare_newline: normalize)
+
+/** Feeds `parts` in normalize mode; the verdict and everything the guard passed on, joined. */
+function runNormalize(parts: Buffer[], maxReceived = 50): { problem: DataProblem | null; out: string; guard: DataGuard } {
+  const guard = new DataGuard(1_000_000, maxReceived, 'normalize');
+  const out: Buffer[] = [];
+  for (const p of parts) {
+    const o = guard.feed(p);
+    if (o) out.push(o);
+  }
+  return { problem: guard.finish(), out: Buffer.concat(out).toString('latin1'), guard };
+}
+
+/** What normalising must give, written independently of the guard: a CR before every LF that lacks one. */
+const reference = (s: string) => s.replace(/(?<!\r)\n/g, '\r\n');
+
+function expectNormalizedEverySplit(msg: string, expected: string, focus?: number): void {
+  const lfs = (msg.match(/(?<!\r)\n/g) ?? []).length;
+  for (const parts of splits(msg, focus)) {
+    const { problem, out, guard } = runNormalize(parts);
+    const cut = JSON.stringify(parts.map((p) => p.toString('latin1')));
+    assert.equal(problem, null, `cut as ${cut}`);
+    assert.equal(out, expected, `cut as ${cut}`);
+    assert.equal(guard.normalized, lfs, `cut as ${cut}`);
+    assert.equal(guard.bytes, msg.length, 'the size limit counts what the client sent');
+  }
+}
+
+test('normalize: the smuggling forms with a bare LF become plain lines of text, at every split', () => {
+  for (const fake of ['\n.\n', '\r\n.\n', '\n.\r\n']) {
+    const msg = `Subject: hello\r\n\r\nhello${fake}${SMUGGLED}`;
+    // The fake end is one line holding a dot, inside the message, and the smuggled commands are body text after it.
+    expectNormalizedEverySplit(msg, `Subject: hello\r\n\r\nhello\r\n.\r\n${SMUGGLED}`, msg.indexOf(fake));
+  }
+});
+
+test('normalize: bare LFs in headers and body, LF LF, a leading LF; CRLF split across chunks is left alone', () => {
+  expectNormalizedEverySplit('Subject: a\nX-B: c\n\nline 1\nline 2\r\nline 3\n', 'Subject: a\r\nX-B: c\r\n\r\nline 1\r\nline 2\r\nline 3\r\n');
+  expectNormalizedEverySplit('\nbody\n\n\n', '\r\nbody\r\n\r\n\r\n');
+  expectNormalizedEverySplit('Subject: a\r\n\r\nclean\r\n', 'Subject: a\r\n\r\nclean\r\n');
+});
+
+test('normalize: a clean chunk is passed on as the same buffer (no copy)', () => {
+  const g = new DataGuard(1000, 50, 'normalize');
+  const chunk = B('Subject: a\r\n\r\nbody\r\n');
+  assert.equal(g.feed(chunk), chunk);
+  const lf = B('x\ny');
+  assert.notEqual(g.feed(lf), lf);
+});
+
+test('normalize: the header section ends at a bare empty line, so Received headers are counted there only', () => {
+  const recv = (n: number) => Array.from({ length: n }, (_, i) => `Received: from h${i}\n`).join('');
+  for (const parts of splits(`${recv(3)}Subject: x\n\n${recv(5)}`)) assert.equal(runNormalize(parts, 3).problem, null);
+  for (const parts of splits(`${recv(4)}Subject: x\n\nbody\n`)) assert.equal(runNormalize(parts, 3).problem, 'loop');
+});
+
+test('normalize: a bare CR and a NUL are still refused', () => {
+  for (const [msg, problem] of [
+    ['Subject: x\r\n\r\nhello\r.\rworld\r\n', 'bare_cr'],
+    ['Subject: x\n\nhello\r.\r\n', 'bare_cr'],
+    ['Subject: x\n\nbody\r', 'bare_cr'],
+    ['Subject: x\n\nbo\x00dy\n', 'nul'],
+  ] as const) {
+    for (const parts of splits(msg)) assert.equal(runNormalize(parts).problem, problem, JSON.stringify(parts.map((p) => p.toString('latin1'))));
+  }
+});
+
+/** Every string of `alphabet` up to `max` characters long. */
+function* strings(alphabet: string, max: number): Generator<string> {
+  let level = [''];
+  yield '';
+  for (let n = 1; n <= max; n++) {
+    const next: string[] = [];
+    for (const s of level) for (const c of alphabet) next.push(s + c);
+    yield* next;
+    level = next;
+  }
+}
+
+test('exhaustive: every body of CR, LF, "." and "a" up to 7 octets, at every two-way split and byte by byte, in both modes', () => {
+  const head = 'S: x\r\n\r\n';
+  let cases = 0;
+  for (const body of strings('\r\n.a', 7)) {
+    const msg = head + body;
+    const buf = B(msg);
+    const cuts: Buffer[][] = [[buf], [...buf].map((b) => Buffer.from([b]))];
+    for (let i = head.length; i <= buf.length; i++) cuts.push([buf.subarray(0, i), buf.subarray(i)]);
+    // Reject mode: refused when there is a bare CR or a bare LF, and for one of those present
+    // (which one is named first within a chunk may differ; the reply is the same 550 5.5.2).
+    const present = new Set<DataProblem>();
+    if (/\r(?!\n)/.test(msg)) present.add('bare_cr');
+    if (/(?<!\r)\n/.test(msg)) present.add('bare_lf');
+    const normalizedProblem: DataProblem | null = present.has('bare_cr') ? 'bare_cr' : null;
+    for (const parts of cuts) {
+      const cut = JSON.stringify(parts.map((p) => p.toString('latin1')));
+      const rejected = run(parts).problem;
+      if (present.size === 0) assert.equal(rejected, null, `reject, cut as ${cut}`);
+      else assert.ok(rejected !== null && present.has(rejected), `reject, cut as ${cut}: ${rejected}`);
+      const n = runNormalize(parts);
+      assert.equal(n.problem, normalizedProblem, `normalize, cut as ${cut}`);
+      if (n.problem === null) assert.equal(n.out, reference(msg), `normalize, cut as ${cut}`);
+      cases++;
+    }
+  }
+  assert.ok(cases > 100_000, `only ${cases} cases`);
 });

@@ -17,6 +17,7 @@ function facts(over: Partial<ReceivedFacts> = {}): ReceivedFacts {
     id: '0123456789abcdef',
     tls: null,
     authenticated: false,
+    smtputf8: false,
     recipient: 'b@example.org',
     date: DATE,
     ...over,
@@ -66,6 +67,16 @@ test('protocol keywords: ESMTPS with TLS, ESMTPA authenticated, ESMTPSA both (RF
   assert.match(both, / with ESMTPSA id 0123456789abcdef \(TLSv1\.3 TLS_AES_256_GCM_SHA384\) \(authenticated sender\)\r\n/);
   assertWellFormed(both);
   assert.doesNotMatch(receivedHeader(facts()), /ESMTP[SA]|authenticated/);
+});
+
+test('an SMTPUTF8 transaction: UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA (RFC 6531 3.7.3)', () => {
+  const tls = { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' };
+  const kw = (over: Partial<ReceivedFacts>) => / with (\S+) id /.exec(receivedHeader(facts({ smtputf8: true, ...over })))?.[1];
+  assert.equal(kw({}), 'UTF8SMTP');
+  assert.equal(kw({ tls }), 'UTF8SMTPS');
+  assert.equal(kw({ authenticated: true }), 'UTF8SMTPA');
+  assert.equal(kw({ tls, authenticated: true }), 'UTF8SMTPSA');
+  assertWellFormed(receivedHeader(facts({ smtputf8: true, tls, authenticated: true, recipient: 'δοκιμή@παράδειγμα.δοκιμή' })));
 });
 
 test('an IPv6 client is written as an IPv6 address literal, IPv4 without a tag', () => {

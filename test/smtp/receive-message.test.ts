@@ -1,0 +1,164 @@
+// The DATA handler answers exactly once and keeps the in-flight count that
+// shutdown waits on right, whatever fails: the queue manager's notification
+// after the commit, the spool's commit itself, a client that drops mid-DATA.
+// The handlers are driven directly (no socket) over a real spool in a
+// temporary directory.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { validate } from '../../src/config/validate.ts';
+import { compileSnapshot } from '../../src/config/snapshot.ts';
+import { Spool } from '../../src/queue/spool.ts';
+import { AuthThrottle } from '../../src/smtp/auth-throttle.ts';
+import { ConnectionLimits } from '../../src/smtp/connection-limits.ts';
+import { frontEndOptions, type FrontEndShared } from '../../src/smtp/front-end.ts';
+import type { Logger } from '../../src/log/logger.ts';
+
+interface LogLine {
+  event: string;
+  [k: string]: unknown;
+}
+
+type Cb = (err?: Error | null, message?: string) => void;
+
+function setup(t: { after: (fn: () => void) => void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'mailwarden-rx-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const v = validate({
+    hostname: 'mx.test.example',
+    listeners: [{ name: 'mx', address: '127.0.0.1', port: 2525, mode: 'mx' }],
+    networks: [{ name: 'localhost', type: 'host', address: '127.0.0.1' }],
+    relaying: { allowed_hosts: ['localhost'] },
+    delivery: { enabled: false },
+    admin: { enabled: false },
+    limits: { min_free_space: 0 },
+  });
+  assert.deepEqual(v.errors, []);
+  const snap = compileSnapshot(v.settings, 1, v.networks);
+  const logs: LogLine[] = [];
+  const waiters: { pred: (l: LogLine) => boolean; done: () => void }[] = [];
+  const logger: Logger = {
+    log(event, fields = {}) {
+      const line = { event, ...fields };
+      logs.push(line);
+      for (const w of [...waiters]) if (w.pred(line)) (waiters.splice(waiters.indexOf(w), 1), w.done());
+    },
+  };
+  const waitLog = (pred: (l: LogLine) => boolean) => new Promise<void>((done) => (logs.some(pred) ? done() : waiters.push({ pred, done })));
+  const spool = new Spool(dir, logger);
+  spool.open();
+  const shared: FrontEndShared = {
+    snapshot: () => snap,
+    spool,
+    logger,
+    throttle: new AuthThrottle(),
+    connections: new ConnectionLimits(),
+    inFlight: { count: 0, idle: () => {} },
+  };
+  const listener = snap.settings.listeners[0];
+  assert.ok(listener);
+  const handlers = frontEndOptions(listener, shared, {});
+  return { dir, shared, handlers, logs, waitLog, spool };
+}
+
+function session(): SMTPServerSession {
+  return {
+    id: 'abcdefghijklmnop',
+    remoteAddress: '127.0.0.1',
+    localAddress: '127.0.0.1',
+    secure: false,
+    hostNameAppearsAs: 'client.example',
+    envelope: { mailFrom: false, rcptTo: [], smtpUtf8: false, bodyType: '7bit', dsn: { ret: null, envid: null } },
+  } as unknown as SMTPServerSession;
+}
+
+/** Calls a handler and resolves with its first callback's arguments. */
+function call(fn: (cb: Cb) => void): Promise<[Error | null | undefined, string | undefined]> {
+  return new Promise((done) => fn((err, msg) => done([err, msg])));
+}
+
+const path = (address: string) => ({ address, args: false }) as unknown as SMTPServerAddress;
+
+/** Connect, MAIL, RCPT, then DATA with `stream`; every callback of onData is recorded. */
+async function transaction(h: ReturnType<typeof setup>, stream: Readable) {
+  const s = session();
+  const o = h.handlers;
+  assert.deepEqual(await call((cb) => o.onConnect?.(s, cb)), [null, undefined]);
+  assert.equal((await call((cb) => o.onMailFrom?.(path('<a@example.net>'), s, cb)))[0] ?? null, null);
+  assert.equal((await call((cb) => o.onRcptTo?.(path('<b@example.org>'), s, cb)))[0] ?? null, null);
+  const replies: [Error | null | undefined, string | undefined][] = [];
+  const first = new Promise<void>((done) => {
+    o.onData?.(stream as unknown as SMTPServerDataStream, s, (err, msg) => {
+      replies.push([err, typeof msg === 'string' ? msg : undefined]);
+      done();
+    });
+  });
+  return { replies, first };
+}
+
+/** Lets every pending callback and promise job run. */
+const settle = () => new Promise<void>((done) => setImmediate(() => setImmediate(done)));
+
+test('a throw in the queue notification after the commit: one 250, the in-flight count back to 0, logged', async (t) => {
+  const h = setup(t);
+  h.shared.onQueued = () => {
+    throw new Error('queue manager exploded');
+  };
+  let idle = 0;
+  h.shared.inFlight.idle = () => idle++;
+  const { replies, first } = await transaction(h, Readable.from([Buffer.from('Subject: x\r\n\r\nbody\r\n')]));
+  await first;
+  // Either the new log line for the failed notification, or the old code's second "finish".
+  await h.waitLog((l) => l.event === 'queued.notify_error' || l.event === 'data.error');
+  await settle();
+  assert.equal(replies.length, 1, `onData answered ${replies.length} times: ${JSON.stringify(replies.map(([e, m]) => e?.message ?? m))}`);
+  assert.equal(replies[0]?.[0] ?? null, null);
+  assert.match(replies[0]?.[1] ?? '', /^2\.0\.0 Ok: queued as [0-9a-z]{16}$/);
+  assert.equal(h.shared.inFlight.count, 0);
+  assert.equal(idle, 1);
+  // The message is in the queue, where the next queue scan finds it.
+  assert.equal(readdirSync(join(h.dir, 'spool', 'queue')).filter((n) => n.endsWith('.json')).length, 1);
+  const line = h.logs.find((l) => l.event === 'queued.notify_error');
+  assert.equal(line?.error, 'queue manager exploded');
+});
+
+test('a failed commit: one 451, nothing queued, nothing left in tmp, the count back to 0', async (t) => {
+  const h = setup(t);
+  const begin = h.spool.begin.bind(h.spool);
+  h.spool.begin = (id: string) => {
+    const w = begin(id);
+    w.commit = () => Promise.reject(new Error('disk on fire'));
+    return w;
+  };
+  let queued = 0;
+  h.shared.onQueued = () => queued++;
+  const { replies, first } = await transaction(h, Readable.from([Buffer.from('Subject: x\r\n\r\nbody\r\n')]));
+  await first;
+  await h.waitLog((l) => l.event === 'data.error');
+  await settle();
+  assert.equal(replies.length, 1);
+  assert.equal((replies[0]?.[0] as (Error & { responseCode?: number }) | undefined)?.responseCode, 451);
+  assert.equal(h.shared.inFlight.count, 0);
+  assert.equal(queued, 0);
+  assert.deepEqual(readdirSync(join(h.dir, 'spool', 'queue')), []);
+  assert.deepEqual(readdirSync(join(h.dir, 'spool', 'tmp')), []);
+});
+
+test('a client that drops mid-DATA: one 451, the count back to 0, nothing left behind', async (t) => {
+  const h = setup(t);
+  const stream = new Readable({ read() {} });
+  const { replies, first } = await transaction(h, stream);
+  stream.push(Buffer.from('Subject: x\r\n\r\nhalf a bo'));
+  stream.destroy(new Error('socket closed'));
+  await first;
+  await settle();
+  assert.equal(replies.length, 1);
+  assert.equal((replies[0]?.[0] as (Error & { responseCode?: number }) | undefined)?.responseCode, 451);
+  assert.equal(h.shared.inFlight.count, 0);
+  assert.deepEqual(readdirSync(join(h.dir, 'spool', 'tmp')), []);
+});
