@@ -266,14 +266,18 @@ test('SMTPUTF8: a non-ASCII sender local part fails every recipient with 5.6.7 a
   assert.equal(hop.events.filter((e) => e.command === 'MAIL').length, 0, 'no MAIL FROM with a raw UTF-8 sender');
 });
 
-test('SMTPUTF8: a message received with it goes out with it to a hop that announces it', async (t) => {
+test('SMTPUTF8: a message received with it goes out with it to a hop that announces it, ASCII addresses or not', async (t) => {
   const hop = await sink(t, { address: '127.0.0.50' });
   const { relay } = await rig(t, hop);
-  const id = await submit(relay, `<${SENDER}> SMTPUTF8`, ['<jörg@example.com>', '<plain@example.com>'], text('From: <s@sender.example>\nSubject: Grüße\n\nhi\n'));
-  await waitEvent(relay, 'delivery', { id, recipient: 'plain@example.com', status: 'delivered' });
-  const [m] = await hop.waitFor(1);
-  assert.equal(m?.params.SMTPUTF8, true);
-  assert.deepEqual(m?.to, ['jörg@example.com', 'plain@example.com']);
+  // ASCII addresses, a UTF-8 header (RFC 6532): SMTPUTF8 is about the message, not only the addresses.
+  const id1 = await submit(relay, `<${SENDER}> SMTPUTF8 BODY=8BITMIME`, ['<plain@example.com>'], text('From: <s@sender.example>\nSubject: Grüße\n\nhi\n'));
+  await waitEvent(relay, 'delivery', { id: id1, recipient: 'plain@example.com', status: 'delivered' });
+  const id2 = await submit(relay, `<${SENDER}> SMTPUTF8`, ['<jörg@example.com>'], text('From: <s@sender.example>\nSubject: utf8 address\n\nhi\n'));
+  await waitEvent(relay, 'delivery', { id: id2, recipient: 'jörg@example.com', status: 'delivered' });
+  const [m1, m2] = await hop.waitFor(2);
+  assert.equal(m1?.params.SMTPUTF8, true, 'SMTPUTF8 kept for a message with ASCII addresses');
+  assert.equal(m2?.params.SMTPUTF8, true);
+  assert.deepEqual(m2?.to, ['jörg@example.com'], 'the address as received');
 });
 
 const noDns = dnsmasqMissing();
