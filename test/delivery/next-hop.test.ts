@@ -106,7 +106,12 @@ const has8Bit = (b: Buffer): boolean => b.some((x) => x > 0x7f);
 test('DSN: RET, ENVID and each recipient\'s NOTIFY and ORCPT reach a hop that announces DSN; it reports success, we do not', async (t) => {
   const hop = await sink(t, { address: '127.0.0.41', dsn: true });
   const old = await sink(t, { address: '127.0.0.42' });
-  const { relay, sender } = await rig(t, hop, [{ name: 'old.example', sink: old }]);
+  // Without PIPELINING the library writes each RCPT after the previous reply: the same parameters must follow.
+  const slow = await sink(t, { address: '127.0.0.53', dsn: true, pipelining: false });
+  const { relay, sender } = await rig(t, hop, [
+    { name: 'old.example', sink: old },
+    { name: 'slow.example', sink: slow },
+  ]);
   const id = await submit(
     relay,
     `<${SENDER}> RET=HDRS ENVID=env+2Bq1`,
@@ -115,6 +120,8 @@ test('DSN: RET, ENVID and each recipient\'s NOTIFY and ORCPT reach a hop that an
       '<b@example.com>',
       '<c@example.com> NOTIFY=NEVER',
       '<x@old.example> NOTIFY=SUCCESS',
+      '<y@slow.example> NOTIFY=DELAY ORCPT=rfc822;first@slow.example',
+      '<z@slow.example> NOTIFY=FAILURE',
     ],
     text('From: <s@sender.example>\nTo: <a@example.com>\nSubject: dsn passed on\n\nhello\n'),
   );
@@ -127,6 +134,16 @@ test('DSN: RET, ENVID and each recipient\'s NOTIFY and ORCPT reach a hop that an
   // No ORCPT from the client: the address as received (as Postfix does).
   assert.deepEqual(byAddr.get('b@example.com'), { ORCPT: 'rfc822;b@example.com' }, 'no NOTIFY for b, ORCPT added');
   assert.deepEqual(byAddr.get('c@example.com'), { NOTIFY: 'NEVER', ORCPT: 'rfc822;c@example.com' });
+
+  const [sl] = await slow.waitFor(1);
+  assert.deepEqual(
+    sl?.rcpts.map((r) => [r.address, r.params]),
+    [
+      ['y@slow.example', { NOTIFY: 'DELAY', ORCPT: 'rfc822;first@slow.example' }],
+      ['z@slow.example', { NOTIFY: 'FAILURE', ORCPT: 'rfc822;z@slow.example' }],
+    ],
+    'each RCPT its own parameters without PIPELINING too',
+  );
 
   const [o] = await old.waitFor(1);
   assert.ok(o);
