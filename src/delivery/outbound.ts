@@ -66,8 +66,6 @@ export interface ConnectFailure {
 interface LibraryInternals {
   _sendCommand(str: string, logStr?: string): void;
   _supportedExtensions: string[];
-  /** Recipients whose RCPT has been written in this transaction, in order. */
-  _recipientQueue: string[];
 }
 
 const label = (t: Target) => (t.name === t.host ? `[${t.host}]:${t.port}` : `${t.name} [${t.host}]:${t.port}`);
@@ -125,6 +123,8 @@ export class OutboundSession {
 
   /** Parameters of the transaction being written (see the top of the file). */
   private params: { mail: string[]; rcpt: string[][] } = { mail: [], rcpt: [] };
+  /** RCPT commands written since the last MAIL FROM. */
+  private rcptsWritten = 0;
 
   private constructor(conn: SMTPConnection, target: Target) {
     this.conn = conn;
@@ -132,7 +132,7 @@ export class OutboundSession {
     this.remote = label(target);
     const raw = conn as unknown as LibraryInternals;
     const write = raw._sendCommand.bind(raw);
-    raw._sendCommand = (str: string, logStr?: string) => write(this.withParams(str, raw), logStr);
+    raw._sendCommand = (str: string, logStr?: string) => write(this.withParams(str), logStr);
     // Errors after the handshake reach the send callback; this keeps them from being unhandled.
     conn.on('error', () => {
       this.broken = true;
@@ -177,15 +177,16 @@ export class OutboundSession {
   }
 
   /** MAIL FROM and RCPT TO with this transaction's parameters; every other command as it is. */
-  private withParams(str: string, raw: LibraryInternals): string {
+  private withParams(str: string): string {
     if (/^MAIL FROM:/i.test(str)) {
+      this.rcptsWritten = 0;
       // The library adds SMTPUTF8 itself for a non-ASCII address: never twice.
       const add = this.params.mail.filter((p) => !(p === 'SMTPUTF8' && / SMTPUTF8\b/i.test(str)));
       return add.length ? `${str} ${add.join(' ')}` : str;
     }
     if (/^RCPT TO:/i.test(str)) {
-      // The library queues the recipient just before writing its RCPT: its index is the last one.
-      const add = this.params.rcpt[raw._recipientQueue.length - 1] ?? [];
+      // The library writes the RCPTs in the order of `to`, with PIPELINING or without.
+      const add = this.params.rcpt[this.rcptsWritten++] ?? [];
       return add.length ? `${str} ${add.join(' ')}` : str;
     }
     return str;
