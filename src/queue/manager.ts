@@ -459,8 +459,11 @@ export class QueueManager {
         const scan = await scan8Bit(path);
         if (!scan.ok) return { ok: false, fate: 'failed', status: scan.status, reason: scan.reason };
         if (scan.eightBit) {
-          const file = createReadStream(path, { highWaterMark: 256 * 1024 });
-          return { ok: true, stream: downgrade(file, scan.parts).pipe(new LineLimit()), eightBit: false };
+          const converted = downgrade(createReadStream(path, { highWaterMark: 256 * 1024 }), scan.parts);
+          const limited = new LineLimit();
+          // As below: an error must fail the send, not stall it.
+          converted.on('error', (err) => limited.destroy(err));
+          return { ok: true, stream: converted.pipe(limited), eightBit: false };
         }
         // Declared 8BITMIME, all 7 bit: byte for byte as stored.
       }
