@@ -12,16 +12,15 @@
 //
 // A message whose octets are all 7 bit is not touched at all (it goes out
 // byte for byte as stored, see the caller). What cannot be converted fails
-// permanently (the message will never change):
+// permanently (the message will never change; the caller decides, see
+// src/delivery/transaction.ts bodyVerdict()):
 // - 8-bit octets in a header field (of the message or of any part): the
 //   field cannot be re-encoded faithfully (an address, a parameter; RFC 2047
-//   would have to guess the charset and cannot touch a local part), so
-//   5.6.9, RFC 6531's "UTF-8 header message cannot be transferred";
+//   would have to guess the charset and cannot touch a local part);
 // - 8-bit octets in a message/* part mailsplit does not open (an attached
 //   message/rfc822, message/global...: RFC 2046 §5.2.1 forbids encoding
 //   message/rfc822), or outside every part (a preamble or epilogue), or in a
-//   part already labelled quoted-printable or base64: 5.6.3, "conversion
-//   required but not supported".
+//   part already labelled quoted-printable or base64.
 
 import { createReadStream } from 'node:fs';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -34,10 +33,16 @@ const { Splitter, Joiner } = mailsplit;
 /** Same options in both passes, so that part numbers agree. */
 const SPLIT = { defaultInlineEmbedded: true, maxHeadSize: 1024 * 1024 };
 
-export type ScanResult =
-  | { ok: true; eightBit: false }
-  | { ok: true; eightBit: true; parts: Set<number> }
-  | { ok: false; status: '5.6.3' | '5.6.9'; reason: string };
+export interface ScanResult {
+  /** A header field, of the message or of a part, holds 8-bit octets (RFC 6532 UTF-8 headers, or worse). */
+  headers8Bit: boolean;
+  /** Some octet outside the header fields is 8-bit. */
+  body8Bit: boolean;
+  /** Part numbers (in mailsplit's order) of the leaf parts to re-encode. */
+  parts: Set<number>;
+  /** Why the 8-bit octets outside the header fields cannot be converted (5.6.3), or null. */
+  unconvertible: string | null;
+}
 
 type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
 type Chunk = MimeNode | { type: 'body' | 'data'; value: Buffer; node?: MimeNode };
@@ -47,38 +52,50 @@ const has8Bit = (b: Buffer): boolean => {
   return false;
 };
 
+/**
+ * The message's header section without its first field, our own Received
+ * (the spool file always starts with it). It names the recipient as received
+ * ("for <kai@bücher.example>"): trace information about an address that the
+ * envelope rules already judged, not a UTF-8 header of the sender's.
+ */
+function afterOurReceived(headers: Buffer): Buffer {
+  if (!headers.subarray(0, 9).equals(Buffer.from('Received:'))) return headers;
+  for (let i = headers.indexOf('\n'); i >= 0; i = headers.indexOf('\n', i + 1)) {
+    const next = headers[i + 1];
+    if (next !== 0x20 && next !== 0x09) return headers.subarray(i + 1);
+  }
+  return Buffer.alloc(0);
+}
+
 const IDENTITY = new Set(['', '7bit', '8bit', 'binary']);
 const enc = (n: MimeNode): string => (n.encoding || '').toLowerCase();
 
 /** Pass 1: where the 8-bit octets are, and whether they can be converted. */
 export async function scan8Bit(path: string): Promise<ScanResult> {
-  const parts = new Set<number>();
+  const result: ScanResult = { headers8Bit: false, body8Bit: false, parts: new Set(), unconvertible: null };
   let index = -1;
   let node: MimeNode | null = null;
-  let problem: Extract<ScanResult, { ok: false }> | null = null;
-  let any = false;
   const sink = new Transform({
     writableObjectMode: true,
     transform(chunk: Chunk, _e: BufferEncoding, done: TransformCallback) {
-      if (problem) return done();
       if (chunk.type === 'node') {
         index++;
         node = chunk;
-        if (has8Bit(chunk.getHeaders())) {
-          problem = { ok: false, status: '5.6.9', reason: 'a header field holds 8-bit octets (RFC 6532), which cannot be sent to a next hop without 8BITMIME and SMTPUTF8' };
-        }
+        const headers = chunk.getHeaders();
+        if (has8Bit(index === 0 ? afterOurReceived(headers) : headers)) result.headers8Bit = true;
         return done();
       }
       if (!has8Bit(chunk.value)) return done();
-      any = true;
+      result.body8Bit = true;
+      if (result.unconvertible) return done();
       if (chunk.type === 'data' || !node) {
-        problem = { ok: false, status: '5.6.3', reason: 'a multipart preamble or epilogue holds 8-bit octets: the next hop lacks 8BITMIME and this cannot be converted' };
+        result.unconvertible = 'a multipart preamble or epilogue holds 8-bit octets';
       } else if ((node.contentType || '').startsWith('message/')) {
-        problem = { ok: false, status: '5.6.3', reason: `a ${node.contentType} part holds 8-bit octets: the next hop lacks 8BITMIME and such a part may not be re-encoded (RFC 2046)` };
+        result.unconvertible = `a ${node.contentType} part holds 8-bit octets, and such a part may not be re-encoded (RFC 2046)`;
       } else if (!IDENTITY.has(enc(node))) {
-        problem = { ok: false, status: '5.6.3', reason: `a part labelled ${enc(node)} holds 8-bit octets: the next hop lacks 8BITMIME and the part is malformed` };
+        result.unconvertible = `a part labelled ${enc(node)} holds 8-bit octets`;
       } else {
-        parts.add(index);
+        result.parts.add(index);
       }
       done();
     },
@@ -87,13 +104,14 @@ export async function scan8Bit(path: string): Promise<ScanResult> {
   try {
     await pipeline(createReadStream(path), new Splitter(SPLIT), sink);
   } catch (err) {
-    // A structure mailsplit refuses (a header block over its limit...) will not change on a retry.
+    // A file that cannot be read is for a retry; a structure mailsplit refuses
+    // (a header block over its limit...) will not change.
     const e = err as NodeJS.ErrnoException;
-    if (e.code && e.code.startsWith('E') && e.syscall) throw err;
-    return { ok: false, status: '5.6.3', reason: `the MIME structure cannot be converted for a next hop without 8BITMIME: ${e.message}` };
+    if (e.syscall) throw err;
+    result.body8Bit = true;
+    result.unconvertible = `the MIME structure cannot be parsed: ${e.message}`;
   }
-  if (problem) return problem;
-  return any ? { ok: true, eightBit: true, parts } : { ok: true, eightBit: false };
+  return result;
 }
 
 /** Pass 2: the parts found by scan8Bit(), re-encoded; containers relabelled. */

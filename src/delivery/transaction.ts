@@ -14,9 +14,13 @@
 //   A-labels when the transaction does not use SMTPUTF8. A message received
 //   with SMTPUTF8 goes out with it to a hop that announces it.
 // - 8BITMIME (RFC 6152): an 8-bit message to a hop without it must be
-//   converted (src/delivery/downgrade.ts); this module only says so.
+//   converted (src/delivery/downgrade.ts scans and converts; bodyVerdict()
+//   below decides from the scan).
+// - UTF-8 header fields (RFC 6532) of a message received with SMTPUTF8 need
+//   SMTPUTF8 at the hop too: without it, 5.6.7 (as Postfix does).
 
 import { domainToASCII } from 'node:url';
+import type { ScanResult } from './downgrade.ts';
 import type { RecipientOutcome } from './outcome.ts';
 
 /** The extensions of a hop that matter here. */
@@ -52,6 +56,8 @@ export interface TransactionPlan {
   smtputf8: boolean;
   /** The body must be converted to 7 bit before it goes (the hop lacks 8BITMIME). */
   downgrade: boolean;
+  /** The message must be scanned (scan8Bit) and judged by bodyVerdict() before it goes. */
+  scan: boolean;
   /** In the order of the input. */
   recipients: RecipientPlan[];
 }
@@ -126,6 +132,8 @@ export function planTransaction(input: TransactionInput, hop: HopExtensions): Tr
   if (hop.dsn && input.dsn?.ret) mailParams.push(`RET=${input.dsn.ret}`);
   if (hop.dsn && input.dsn?.envid) mailParams.push(`ENVID=${xtext(input.dsn.envid)}`);
   const downgrade = input.eightBit && !hop.eightBitMime;
+  // A message received with SMTPUTF8 may have UTF-8 header fields, which a hop without it cannot take.
+  const scan = downgrade || (input.smtputf8 && !hop.smtputf8);
 
   const sender = addressFor(input.sender, smtputf8);
   if (!sender.ok) {
@@ -133,7 +141,7 @@ export function planTransaction(input: TransactionInput, hop: HopExtensions): Tr
       sender.why === 'local'
         ? `the sender address <${input.sender}> needs SMTPUTF8, which the next hop does not announce`
         : `the sender domain of <${input.sender}> cannot be written in A-labels`;
-    return { from: null, mailParams, smtputf8, downgrade, recipients: input.recipients.map(() => refusal('5.6.7', why)) };
+    return { from: null, mailParams, smtputf8, downgrade, scan, recipients: input.recipients.map(() => refusal('5.6.7', why)) };
   }
   const recipients = input.recipients.map((r): RecipientPlan => {
     const form = addressFor(r.sendAs, smtputf8);
@@ -149,5 +157,25 @@ export function planTransaction(input: TransactionInput, hop: HopExtensions): Tr
     }
     return { ok: true, address: form.address, params };
   });
-  return { from: sender.address, mailParams, smtputf8, downgrade, recipients };
+  return { from: sender.address, mailParams, smtputf8, downgrade, scan, recipients };
+}
+
+export type BodyVerdict = { kind: 'as-is' } | { kind: 'convert'; parts: Set<number> } | { kind: 'refuse'; status: string; reason: string };
+
+/** What to do with a scanned message (plan.scan) for this hop. */
+export function bodyVerdict(scan: ScanResult, input: Pick<TransactionInput, 'smtputf8' | 'eightBit'>, hop: HopExtensions): BodyVerdict {
+  if (input.smtputf8 && !hop.smtputf8 && scan.headers8Bit) {
+    return { kind: 'refuse', status: '5.6.7', reason: 'the message has UTF-8 header fields (RFC 6532), which need SMTPUTF8, and the next hop does not announce it' };
+  }
+  if (!input.eightBit || hop.eightBitMime) return { kind: 'as-is' };
+  if (scan.headers8Bit) {
+    // RFC 6531 X.6.9: "UTF-8 header message cannot be transferred".
+    return { kind: 'refuse', status: '5.6.9', reason: 'a header field holds 8-bit octets, which cannot be sent to a next hop without 8BITMIME or re-encoded faithfully' };
+  }
+  if (!scan.body8Bit) return { kind: 'as-is' };
+  if (scan.unconvertible) {
+    // RFC 3463 X.6.3: conversion required but not supported.
+    return { kind: 'refuse', status: '5.6.3', reason: `the next hop lacks 8BITMIME and the message cannot be converted: ${scan.unconvertible}` };
+  }
+  return { kind: 'convert', parts: scan.parts };
 }

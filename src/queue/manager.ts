@@ -21,7 +21,7 @@ import { OutboundSession, type OutboundOptions } from '../delivery/outbound.ts';
 import { cleanError, type RecipientOutcome } from '../delivery/outcome.ts';
 import { createDns, type Dns } from '../delivery/resolver.ts';
 import { planRoute, recipientDomain, resolveTargets, routeOptions, type RoutePlan } from '../delivery/routes.ts';
-import { planTransaction } from '../delivery/transaction.ts';
+import { bodyVerdict, planTransaction, type HopExtensions } from '../delivery/transaction.ts';
 import type { Logger } from '../log/logger.ts';
 import { nextAttempt } from './backoff.ts';
 import { addHistory, type BounceType, type Envelope, type EnvelopeRecipient } from './envelope.ts';
@@ -418,7 +418,7 @@ export class QueueManager {
       else if (p) outcomes.set(r, { ...p.outcome, address: r.address, remote: session.remote });
     });
     if (plan.from !== null && sending.length > 0) {
-      const body = await this.body(env, plan.downgrade);
+      const body = await this.body(env, plan.scan, hop);
       if (!body.ok) {
         for (const x of sending) outcomes.set(x.r, { address: x.r.address, fate: body.fate, code: null, status: body.status, diagnostic: body.reason, remote: body.fate === 'failed' ? session.remote : null });
       } else {
@@ -449,23 +449,28 @@ export class QueueManager {
 
   /**
    * The message as it is to be sent: as stored (small ones in one piece), or
-   * converted to 7 bit for a hop without 8BITMIME (src/delivery/downgrade.ts).
+   * converted to 7 bit for a hop without 8BITMIME (src/delivery/downgrade.ts),
+   * or refused when the hop cannot take it (bodyVerdict()).
    */
-  private async body(env: Envelope, downgradeNeeded: boolean): Promise<{ ok: true; stream: Readable | Buffer; eightBit: boolean } | { ok: false; fate: 'deferred' | 'failed'; status: string; reason: string }> {
+  private async body(
+    env: Envelope,
+    scanNeeded: boolean,
+    hop: HopExtensions,
+  ): Promise<{ ok: true; stream: Readable | Buffer; eightBit: boolean } | { ok: false; fate: 'deferred' | 'failed'; status: string; reason: string }> {
     const path = this.deps.spool.messagePath(env.id);
     const eightBit = env.body === '8bitmime';
     try {
-      if (downgradeNeeded) {
-        const scan = await scan8Bit(path);
-        if (!scan.ok) return { ok: false, fate: 'failed', status: scan.status, reason: scan.reason };
-        if (scan.eightBit) {
-          const converted = downgrade(createReadStream(path, { highWaterMark: 256 * 1024 }), scan.parts);
+      if (scanNeeded) {
+        const verdict = bodyVerdict(await scan8Bit(path), { smtputf8: env.smtputf8 === true, eightBit }, hop);
+        if (verdict.kind === 'refuse') return { ok: false, fate: 'failed', status: verdict.status, reason: verdict.reason };
+        if (verdict.kind === 'convert') {
+          const converted = downgrade(createReadStream(path, { highWaterMark: 256 * 1024 }), verdict.parts);
           const limited = new LineLimit();
           // As below: an error must fail the send, not stall it.
           converted.on('error', (err) => limited.destroy(err));
           return { ok: true, stream: converted.pipe(limited), eightBit: false };
         }
-        // Declared 8BITMIME, all 7 bit: byte for byte as stored.
+        // Declared 8BITMIME and all 7 bit (or a hop that takes it): byte for byte as stored.
       }
       if (env.size <= READ_WHOLE) {
         // Small messages (most of them) in one read and one write to the socket.

@@ -297,6 +297,18 @@ test('SMTPUTF8: a message received with it goes out with it to a hop that announ
   assert.deepEqual(m2?.to, ['jörg@example.com'], 'the address as received');
 });
 
+test('SMTPUTF8: UTF-8 header fields of a message received with it bounce with 5.6.7 at a hop with 8BITMIME but no SMTPUTF8', async (t) => {
+  const hop = await sink(t, { address: '127.0.0.54', smtputf8: false });
+  const { relay, sender } = await rig(t, hop);
+  const id = await submit(relay, `<${SENDER}> SMTPUTF8 BODY=8BITMIME`, ['<plain@example.com>'], text('From: <s@sender.example>\nSubject: Grüße\n\nhi\n'));
+  const line = await waitEvent(relay, 'delivery', { id, recipient: 'plain@example.com' });
+  assert.equal(line.status, 'failed', 'not sent raw as if the hop could take it');
+  assert.equal(line.dsn, '5.6.7');
+  assert.equal(hop.events.filter((e) => e.command === 'MAIL').length, 0);
+  const [report] = await sender.waitFor(1);
+  assert.match(report?.raw.toString('utf8') ?? '', /Status: 5\.6\.7/);
+});
+
 const noDns = dnsmasqMissing();
 
 test('SMTPUTF8: an MX-routed recipient in a non-ASCII domain is sent in A-labels to a hop without SMTPUTF8', { skip: noDns || false }, async (t) => {

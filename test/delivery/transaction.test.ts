@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressFor, defaultOrcpt, orcptParam, planTransaction, utf8AddrXtext, xtext, type HopExtensions, type TransactionInput } from '../../src/delivery/transaction.ts';
+import { addressFor, bodyVerdict, defaultOrcpt, orcptParam, planTransaction, utf8AddrXtext, xtext, type HopExtensions, type TransactionInput } from '../../src/delivery/transaction.ts';
 
 const ALL: HopExtensions = { dsn: true, smtputf8: true, eightBitMime: true };
 const NONE: HopExtensions = { dsn: false, smtputf8: false, eightBitMime: false };
@@ -77,4 +77,22 @@ test('addressFor: ASCII unchanged, a trailing dot kept, an impossible domain ref
   assert.deepEqual(addressFor('a@example.com', false), { ok: true, address: 'a@example.com' });
   assert.deepEqual(addressFor('a@bücher.example.', false), { ok: true, address: 'a@xn--bcher-kva.example.' });
   assert.deepEqual(addressFor('a@b\u0000ü.example', false), { ok: false, why: 'domain' });
+});
+
+test('bodyVerdict: convert, send as is, or refuse with the status that says why', () => {
+  const scan = (o: Partial<{ headers8Bit: boolean; body8Bit: boolean; unconvertible: string | null }> = {}) => ({ headers8Bit: false, body8Bit: true, parts: new Set([1]), unconvertible: null, ...o });
+  const noEight: HopExtensions = { dsn: false, smtputf8: false, eightBitMime: false };
+  const eightOnly: HopExtensions = { dsn: false, smtputf8: false, eightBitMime: true };
+  assert.deepEqual(bodyVerdict(scan(), { smtputf8: false, eightBit: true }, noEight), { kind: 'convert', parts: new Set([1]) });
+  assert.deepEqual(bodyVerdict(scan({ body8Bit: false }), { smtputf8: false, eightBit: true }, noEight), { kind: 'as-is' });
+  assert.equal(bodyVerdict(scan({ headers8Bit: true }), { smtputf8: false, eightBit: true }, noEight).kind, 'refuse');
+  assert.equal((bodyVerdict(scan({ headers8Bit: true }), { smtputf8: false, eightBit: true }, noEight) as { status: string }).status, '5.6.9');
+  assert.equal((bodyVerdict(scan({ unconvertible: 'x' }), { smtputf8: false, eightBit: true }, noEight) as { status: string }).status, '5.6.3');
+  // A hop with 8BITMIME: the body goes as it is; UTF-8 headers of an SMTPUTF8 message still need SMTPUTF8.
+  assert.deepEqual(bodyVerdict(scan({ unconvertible: 'x' }), { smtputf8: false, eightBit: true }, eightOnly), { kind: 'as-is' });
+  assert.deepEqual(bodyVerdict(scan({ headers8Bit: true }), { smtputf8: false, eightBit: true }, eightOnly), { kind: 'as-is' }, 'raw 8-bit headers of a non-SMTPUTF8 message: as Postfix, not ours to judge');
+  assert.equal((bodyVerdict(scan({ headers8Bit: true }), { smtputf8: true, eightBit: true }, eightOnly) as { status: string }).status, '5.6.7');
+  assert.deepEqual(bodyVerdict(scan({ headers8Bit: true }), { smtputf8: true, eightBit: true }, ALL), { kind: 'as-is' });
+  assert.equal(planTransaction(input({ smtputf8: true }), eightOnly).scan, true, 'an SMTPUTF8 message to a hop without it is scanned');
+  assert.equal(planTransaction(input({ smtputf8: true, eightBit: true }), ALL).scan, false);
 });
