@@ -5,12 +5,19 @@
 // has credentials, then any number of transactions on the same connection,
 // each answered per recipient. TCP_NODELAY is set on the socket: without it a
 // message written in pieces waits on delayed ACKs.
+//
+// The library writes DSN parameters (RFC 3461) with one NOTIFY and ORCPT for
+// every recipient of a message and SMTPUTF8 only for non-ASCII addresses;
+// a relay owes each recipient its own and the message its SMTPUTF8. So the
+// parameters come from src/delivery/transaction.ts and are appended to MAIL
+// and to each RCPT at the one place the library writes commands.
 
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 // Faster dot-stuffing for the library's DATA stream (same output).
 import './dot-stuff.ts';
-import { allRecipients, errorText, fateOf, statusOf, type RecipientOutcome, type SmtpClientError } from './outcome.ts';
+import { allRecipients, cleanText, errorText, fateOf, isCertificateError, statusOf, type RecipientOutcome, type SmtpClientError } from './outcome.ts';
+import type { HopExtensions } from './transaction.ts';
 
 export interface Target {
   /** IP address to connect to. */
@@ -35,6 +42,10 @@ export interface OutboundMessage {
   to: string[];
   size: number;
   eightBit: boolean;
+  /** Parameters appended to MAIL FROM (SMTPUTF8, RET, ENVID), already encoded. */
+  mailParams?: string[];
+  /** Parameters appended to each RCPT TO, in the order of `to` (NOTIFY, ORCPT). */
+  rcptParams?: string[][];
   /** The message: a stream, or the whole of a small one. */
   stream: Readable | Buffer;
 }
@@ -42,10 +53,19 @@ export interface OutboundMessage {
 /** Why no connection could be made: what every recipient of the destination gets. */
 export interface ConnectFailure {
   code: number | null;
+  /** The next hop's reply when there was one (code set), else what went wrong, naming the host. */
   reply: string;
+  /** RFC 3463 status when it is not the generic X.4.1 (a certificate that failed our check: 4.7.5). */
+  status?: string;
   remote: string | null;
   /** Every target was tried. */
   tried: string[];
+}
+
+/** The library's internals this file relies on (nodemailer 10.6.1, pinned in dot-stuff.ts). */
+interface LibraryInternals {
+  _sendCommand(str: string, logStr?: string): void;
+  _supportedExtensions: string[];
 }
 
 const label = (t: Target) => (t.name === t.host ? `[${t.host}]:${t.port}` : `${t.name} [${t.host}]:${t.port}`);
@@ -101,10 +121,18 @@ export class OutboundSession {
   private broken = false;
   private dirty = false;
 
+  /** Parameters of the transaction being written (see the top of the file). */
+  private params: { mail: string[]; rcpt: string[][] } = { mail: [], rcpt: [] };
+  /** RCPT commands written since the last MAIL FROM. */
+  private rcptsWritten = 0;
+
   private constructor(conn: SMTPConnection, target: Target) {
     this.conn = conn;
     this.target = target;
     this.remote = label(target);
+    const raw = conn as unknown as LibraryInternals;
+    const write = raw._sendCommand.bind(raw);
+    raw._sendCommand = (str: string, logStr?: string) => write(this.withParams(str), logStr);
     // Errors after the handshake reach the send callback; this keeps them from being unhandled.
     conn.on('error', () => {
       this.broken = true;
@@ -127,8 +155,11 @@ export class OutboundSession {
         const err = e as SmtpClientError;
         // A refused AUTH or a TLS policy that cannot be met is our configuration's
         // problem (or the peer's), not the mail's: never a bounce, always a deferral.
-        const policy = err.code === 'EAUTH' || err.code === 'ETLS';
-        last = { code: policy ? null : (err.responseCode ?? null), reply: `${label(t)}: ${errorText(err)}`, remote: label(t), tried };
+        const certificate = isCertificateError(err);
+        const policy = err.code === 'EAUTH' || err.code === 'ETLS' || certificate;
+        const code = policy ? null : (err.responseCode ?? null);
+        last = { code, reply: code !== null ? errorText(err) : `${label(t)}: ${errorText(err)}`, remote: label(t), tried };
+        if (certificate) last.status = '4.7.5';
         if (err.code === 'EAUTH') break;
       }
     }
@@ -139,10 +170,33 @@ export class OutboundSession {
     return !this.broken;
   }
 
+  /** What the next hop announced in its EHLO reply. */
+  get extensions(): HopExtensions {
+    const ext = (this.conn as unknown as LibraryInternals)._supportedExtensions;
+    return { dsn: ext.includes('DSN'), smtputf8: ext.includes('SMTPUTF8'), eightBitMime: ext.includes('8BITMIME') };
+  }
+
+  /** MAIL FROM and RCPT TO with this transaction's parameters; every other command as it is. */
+  private withParams(str: string): string {
+    if (/^MAIL FROM:/i.test(str)) {
+      this.rcptsWritten = 0;
+      // The library adds SMTPUTF8 itself for a non-ASCII address: never twice.
+      const add = this.params.mail.filter((p) => !(p === 'SMTPUTF8' && / SMTPUTF8\b/i.test(str)));
+      return add.length ? `${str} ${add.join(' ')}` : str;
+    }
+    if (/^RCPT TO:/i.test(str)) {
+      // The library writes the RCPTs in the order of `to`, with PIPELINING or without.
+      const add = this.params.rcpt[this.rcptsWritten++] ?? [];
+      return add.length ? `${str} ${add.join(' ')}` : str;
+    }
+    return str;
+  }
+
   /** One transaction; every recipient comes back with its fate. */
   async send(m: OutboundMessage): Promise<RecipientOutcome[]> {
     if (this.dirty) await this.reset();
     if (this.broken) return allRecipients(m.to, null, 'connection lost before the transaction', this.remote);
+    this.params = { mail: m.mailParams ?? [], rcpt: m.rcptParams ?? [] };
     return new Promise((resolve) => {
       this.conn.send({ from: m.from, to: m.to, size: m.size, use8BitMime: m.eightBit }, m.stream, (err, info) => {
         if (err) {
@@ -179,7 +233,8 @@ export class OutboundSession {
     }
     // A size refusal before sending (the peer's SIZE) is permanent.
     if (err.code === 'EMESSAGE' && !err.responseCode && /size/i.test(err.message)) {
-      return allRecipients(to, 552, `552 5.3.4 ${err.message}`, this.remote, 'failed');
+      // Our own words, not a reply: no code (the notification's diagnostic is then x-mailwarden).
+      return to.map((address) => ({ address, fate: 'failed', code: null, status: '5.3.4', diagnostic: `not sent: ${cleanText(err.message)} (the next hop's SIZE limit)`, remote: this.remote }));
     }
     if (!err.responseCode) this.broken = true;
     return allRecipients(to, err.responseCode ?? null, errorText(err), this.remote);

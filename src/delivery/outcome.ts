@@ -43,6 +43,8 @@ export function allRecipients(addresses: readonly string[], code: number | null,
 /** Fields smtp-connection puts on its errors. */
 export interface SmtpClientError extends Error {
   code?: string;
+  /** The code of the error underneath (Node's, e.g. DEPTH_ZERO_SELF_SIGNED_CERT). */
+  originalCode?: string;
   response?: string;
   responseCode?: number;
   command?: string;
@@ -53,5 +55,36 @@ export interface SmtpClientError extends Error {
 /** The one-line text of a client error: the server's reply when there was one. */
 export function errorText(err: SmtpClientError): string {
   if (err.response) return err.response.split(/\r?\n/).join(' ').slice(0, 500);
-  return `${err.code ?? 'ERROR'}: ${err.message}`.slice(0, 500);
+  return `${err.code ?? 'ERROR'}: ${cleanText(err.message)}`.slice(0, 500);
+}
+
+// Advice Node.js appends for whoever runs node ("if the root CA is installed
+// locally, try running Node.js with --use-system-ca"): it means nothing to a
+// mail administrator, less to a sender reading a bounce, and names our runtime.
+const NODE_HINTS: RegExp[] = [
+  /[;,.]?\s*if the root CA is installed locally,[^;]*?--use-system-ca\.?/gi,
+  /[;,.]?\s*(?:please )?(?:try|consider) (?:running|restarting|starting) (?:node|Node\.js)\b[^;]*/gi,
+  /[;,.]?\s*[^;.]*--use-(?:system|bundled|openssl)-ca\b[^;.]*\.?/gi,
+  /\s*\(Use `node --trace-[^)]*\)/gi,
+];
+
+/** A message without Node's hints, on one line. */
+export function cleanText(s: string): string {
+  let out = s;
+  for (const re of NODE_HINTS) out = out.replace(re, '');
+  return out.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** The text of anything thrown, cleaned, for a log line or a notification. */
+export function cleanError(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return cleanText(text).slice(0, 500) || 'unknown error';
+}
+
+// Node's certificate verification codes (X509_V_ERR_* names and the altname check).
+const CERT_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(?:GET|VERIFY|DECRYPT)|CHAIN_TOO_LONG|INVALID_CA|PATH_LENGTH|HOSTNAME_MISMATCH|ALTNAME/;
+
+/** A TLS peer whose certificate failed our check: RFC 3463 X.7.5 (cryptographic failure), not a connection problem. */
+export function isCertificateError(err: SmtpClientError): boolean {
+  return CERT_CODE.test(err.originalCode ?? '') || CERT_CODE.test(err.code ?? '');
 }

@@ -5,6 +5,7 @@
 // and it is small enough). Pure: the caller supplies the original text.
 
 import { randomBytes } from 'node:crypto';
+import { cleanText } from '../delivery/outcome.ts';
 import type { BounceType } from '../queue/envelope.ts';
 
 export interface DsnRecipient {
@@ -15,6 +16,12 @@ export interface DsnRecipient {
   status: string;
   remote?: string | null | undefined;
   diagnostic?: string | null | undefined;
+  /**
+   * RFC 3464 §2.3.6 diagnostic type: `smtp` only when the diagnostic is a next
+   * hop's SMTP reply; our own words (connection refused, no MX, expired) are
+   * `x-mailwarden`. Default: x-mailwarden.
+   */
+  diagnosticType?: 'smtp' | 'x-mailwarden' | undefined;
   lastAttempt?: Date | null | undefined;
   willRetryUntil?: Date | null | undefined;
 }
@@ -93,7 +100,7 @@ function intro(input: DsnInput): string {
   lines.push('', `Queue id: ${input.queueId}`, '');
   for (const r of input.recipients) {
     lines.push(`<${field(r.address)}>: ${r.action}${r.remote ? ` (${field(r.remote)})` : ''}`);
-    if (r.diagnostic) lines.push(`    ${field(r.diagnostic)}`);
+    if (r.diagnostic) lines.push(`    ${field(cleanText(r.diagnostic))}`);
     if (r.willRetryUntil) lines.push(`    Will retry until ${rfc5322Date(r.willRetryUntil)}`);
   }
   return lines.join('\r\n') + '\r\n';
@@ -108,7 +115,7 @@ function statusPart(input: DsnInput): string {
     if (r.orcpt) lines.push(`Original-Recipient: ${field(r.orcpt)}`);
     lines.push(`Final-Recipient: ${typed(r.address)}`, `Action: ${r.action}`, `Status: ${r.status}`);
     if (r.remote) lines.push(`Remote-MTA: dns; ${field(remoteName(r.remote))}`);
-    if (r.diagnostic) lines.push(`Diagnostic-Code: smtp; ${field(r.diagnostic)}`);
+    if (r.diagnostic) lines.push(`Diagnostic-Code: ${r.diagnosticType === 'smtp' ? 'smtp' : 'x-mailwarden'}; ${field(cleanText(r.diagnostic))}`);
     if (r.lastAttempt) lines.push(`Last-Attempt-Date: ${rfc5322Date(r.lastAttempt)}`);
     if (r.willRetryUntil) lines.push(`Will-Retry-Until: ${rfc5322Date(r.willRetryUntil)}`);
   }

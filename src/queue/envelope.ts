@@ -23,6 +23,8 @@ export interface EnvelopeRecipient {
   /** Last reply or local reason, and its RFC 3463 status. */
   last_error?: string;
   last_status?: string;
+  /** The reply code when last_error is a next hop's reply; absent when it is our own words. */
+  last_code?: number;
   /** The host that gave the last answer: "name [ip]:port". */
   remote?: string;
   /** ISO time of the next attempt (deferred only). */

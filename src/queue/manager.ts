@@ -15,11 +15,13 @@ import { readFile } from 'node:fs/promises';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { Settings } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
+import { downgrade, scan8Bit } from '../delivery/downgrade.ts';
 import { LineLimit } from '../delivery/line-limit.ts';
 import { OutboundSession, type OutboundOptions } from '../delivery/outbound.ts';
-import type { RecipientOutcome } from '../delivery/outcome.ts';
+import { cleanError, type RecipientOutcome } from '../delivery/outcome.ts';
 import { createDns, type Dns } from '../delivery/resolver.ts';
 import { planRoute, recipientDomain, resolveTargets, routeOptions, type RoutePlan } from '../delivery/routes.ts';
+import { bodyVerdict, planTransaction, type HopExtensions } from '../delivery/transaction.ts';
 import type { Logger } from '../log/logger.ts';
 import { nextAttempt } from './backoff.ts';
 import { addHistory, type BounceType, type Envelope, type EnvelopeRecipient } from './envelope.ts';
@@ -40,6 +42,8 @@ interface Entry {
   changed: Set<EnvelopeRecipient>;
   /** Set by `bounce` while jobs run: fail what is left once they end. */
   bounceRequested: boolean;
+  /** Delivered to a hop that announces DSN: NOTIFY went with them, so no success report of ours. */
+  passedOn: Set<EnvelopeRecipient>;
 }
 
 interface Job {
@@ -58,6 +62,12 @@ interface Destination {
   idle: { wake: (job: boolean) => void }[];
 }
 
+/** What one worker holds: the jobs taken and not yet recorded, and whether it got a connection. */
+interface Worker {
+  held: Set<Job>;
+  connected: boolean;
+}
+
 /** How long a connection to a next hop stays open, idle, for the next message. */
 const IDLE_MS = 2000;
 
@@ -73,6 +83,8 @@ export interface ManagerDeps {
   random?: () => number;
   /** For tests: a DNS other than the one of dns.servers. */
   dns?: Dns;
+  /** For tests: a route resolver other than resolveTargets (e.g. one that throws). */
+  resolve?: typeof resolveTargets;
 }
 
 const pending = (r: EnvelopeRecipient) => r.status === 'queued' || r.status === 'deferred';
@@ -112,7 +124,7 @@ export class QueueManager {
   }
 
   private track(env: Envelope): Entry {
-    const e: Entry = { env, due: null, active: 0, deleted: false, changed: new Set(), bounceRequested: false };
+    const e: Entry = { env, due: null, active: 0, deleted: false, changed: new Set(), bounceRequested: false, passedOn: new Set() };
     this.entries.set(env.id, e);
     this.setDue(e, this.dueOf(env));
     return e;
@@ -247,7 +259,7 @@ export class QueueManager {
         }
         d.workers++;
         this.workers++;
-        void this.work(d).finally(() => {
+        void this.run(d).finally(() => {
           d.workers--;
           this.workers--;
           if (d.workers === 0 && d.jobs.length === 0) this.destinations.delete(d.key);
@@ -282,13 +294,55 @@ export class QueueManager {
 
   // ------------------------------------------------------------ delivery
 
-  private async work(d: Destination): Promise<void> {
+  /**
+   * One worker of a destination. Whatever throws inside a delivery (a bug, a
+   * library's surprise) ends here: the jobs the worker held are deferred with
+   * a log line, and the daemon goes on. Before a connection is made every job
+   * waiting for the destination shares the fault (the next worker would meet
+   * it too), so those are deferred as well rather than retried in a loop.
+   */
+  private async run(d: Destination): Promise<void> {
+    const w: Worker = { held: new Set(), connected: false };
+    try {
+      await this.work(d, w);
+    } catch (err) {
+      const error = cleanError(err);
+      if (!w.connected) for (const job of d.jobs.splice(0)) w.held.add(job);
+      this.deps.logger.log('delivery.error', { destination: d.key, error, ids: [...new Set([...w.held].map((j) => j.entry.env.id))] });
+      for (const job of [...w.held]) {
+        const diagnostic = `internal error while delivering: ${error}`;
+        try {
+          await this.jobDone(w, job, job.recipients.map((r) => ({ address: r.address, fate: 'deferred', code: null, status: '4.3.0', diagnostic, remote: null })));
+        } catch (again) {
+          // Not even the deferral could be recorded: leave the files as they
+          // are and look at the message again in a minute.
+          w.held.delete(job);
+          const e = job.entry;
+          e.active--;
+          this.deps.logger.log('queue.error', { id: e.env.id, error: cleanError(again) });
+          if (e.active === 0) {
+            this.setDue(e, this.now() + 60_000);
+            this.arm();
+          }
+        }
+      }
+    }
+  }
+
+  /** Takes every job waiting for `d` into the worker's hands. */
+  private takeAll(d: Destination, w: Worker): Job[] {
+    const jobs = d.jobs.splice(0);
+    for (const job of jobs) w.held.add(job);
+    return jobs;
+  }
+
+  private async work(d: Destination, w: Worker): Promise<void> {
     const s = this.settings();
-    const targets = await resolveTargets(d.plan, this.dns(), s.delivery.mx_port, this.random);
+    const targets = await (this.deps.resolve ?? resolveTargets)(d.plan, this.dns(), s.delivery.mx_port, this.random);
     if (!targets.ok) {
       // Every job waiting for this destination shares the answer.
-      for (const job of d.jobs.splice(0)) {
-        await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate: targets.fate, code: null, status: targets.status, diagnostic: targets.reason, remote: null })));
+      for (const job of this.takeAll(d, w)) {
+        await this.jobDone(w, job, job.recipients.map((r) => ({ address: r.address, fate: targets.fate, code: null, status: targets.status, diagnostic: targets.reason, remote: null })));
       }
       return;
     }
@@ -304,8 +358,8 @@ export class QueueManager {
       try {
         opts.ca = await readFile(ro.caFile);
       } catch (err) {
-        for (const job of d.jobs.splice(0)) {
-          await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate: 'deferred', code: null, status: '4.7.5', diagnostic: `cannot read delivery.smarthost.ca: ${(err as Error).message}`, remote: null })));
+        for (const job of this.takeAll(d, w)) {
+          await this.jobDone(w, job, job.recipients.map((r) => ({ address: r.address, fate: 'deferred', code: null, status: '4.7.5', diagnostic: `cannot read delivery.smarthost.ca: ${(err as Error).message}`, remote: null })));
         }
         return;
       }
@@ -314,15 +368,17 @@ export class QueueManager {
     if (!opened.ok) {
       const f = opened.failure;
       const fate = f.code !== null && f.code >= 500 && d.plan.kind !== 'local' ? 'failed' : 'deferred';
-      const status = f.code === null ? '4.4.1' : `${fate === 'failed' ? 5 : 4}.4.1`;
-      const diagnostic = f.tried.length > 1 ? `${f.reply} (tried ${f.tried.join(', ')})` : f.reply;
+      const status = f.status ?? (f.code === null ? '4.4.1' : `${fate === 'failed' ? 5 : 4}.4.1`);
+      // A reply is reported as it was given (Diagnostic-Code: smtp); our own words may name every host tried.
+      const diagnostic = f.code === null && f.tried.length > 1 ? `${f.reply} (tried ${f.tried.join(', ')})` : f.reply;
       this.deps.logger.log('delivery.connect_failed', { destination: d.key, tried: f.tried, code: f.code, error: f.reply });
-      for (const job of d.jobs.splice(0)) {
-        await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate, code: f.code, status, diagnostic, remote: f.remote })));
+      for (const job of this.takeAll(d, w)) {
+        await this.jobDone(w, job, job.recipients.map((r) => ({ address: r.address, fate, code: f.code, status, diagnostic, remote: f.remote })));
       }
       return;
     }
     const session = opened.session;
+    w.connected = true;
     try {
       for (;;) {
         if (this.stopping || !session.usable) break;
@@ -332,43 +388,112 @@ export class QueueManager {
           if (await this.awaitJob(d)) continue;
           break;
         }
-        const env = job.entry.env;
-        const to = job.recipients.map((r) => job.sendAs.get(r) ?? r.address);
-        let stream: Readable | Buffer;
-        if (env.size <= READ_WHOLE) {
-          // Small messages (most of them) in one read and one write to the socket.
-          try {
-            stream = LineLimit.whole(readFileSync(this.deps.spool.messagePath(env.id)));
-          } catch (err) {
-            await this.jobDone(job, job.recipients.map((r) => ({ address: r.address, fate: 'deferred', code: null, status: '4.3.0', diagnostic: `cannot read the spooled message: ${(err as Error).message}`, remote: null })));
-            continue;
-          }
-        } else {
-          const file = createReadStream(this.deps.spool.messagePath(env.id), { highWaterMark: 256 * 1024 });
-          const limited = new LineLimit();
-          // pipe() does not forward errors: a file that cannot be read must fail the send, not stall it.
-          file.on('error', (err) => limited.destroy(err));
-          stream = file.pipe(limited);
-        }
-        const outcomes = await session.send({ from: env.sender, to, size: env.size, eightBit: env.body === '8bitmime', stream });
-        // Map back from the address sent to the recipient in the envelope.
-        const byTo = new Map(outcomes.map((o) => [o.address, o]));
-        await this.jobDone(
-          job,
-          job.recipients.map((r) => ({ ...(byTo.get(job.sendAs.get(r) ?? r.address) ?? outcomes[0]!), address: r.address })),
-        );
+        w.held.add(job);
+        await this.deliverJob(w, session, job);
       }
     } finally {
       session.close();
     }
   }
 
-  private async jobDone(job: Job, outcomes: RecipientOutcome[]): Promise<void> {
+  /** One message to one next hop: what the hop can take decides what is sent (src/delivery/transaction.ts). */
+  private async deliverJob(w: Worker, session: OutboundSession, job: Job): Promise<void> {
+    const env = job.entry.env;
+    const hop = session.extensions;
+    const plan = planTransaction(
+      {
+        sender: env.sender,
+        smtputf8: env.smtputf8 === true,
+        eightBit: env.body === '8bitmime',
+        dsn: env.dsn,
+        recipients: job.recipients.map((r) => ({ received: r.address, sendAs: job.sendAs.get(r) ?? r.address, notify: r.notify, orcpt: r.orcpt })),
+      },
+      hop,
+    );
+    const outcomes = new Map<EnvelopeRecipient, RecipientOutcome>();
+    const sending: { r: EnvelopeRecipient; address: string; params: string[] }[] = [];
+    job.recipients.forEach((r, i) => {
+      const p = plan.recipients[i];
+      if (p?.ok) sending.push({ r, address: p.address, params: p.params });
+      else if (p) outcomes.set(r, { ...p.outcome, address: r.address, remote: session.remote });
+    });
+    if (plan.from !== null && sending.length > 0) {
+      const body = await this.body(env, plan.scan, hop);
+      if (!body.ok) {
+        for (const x of sending) outcomes.set(x.r, { address: x.r.address, fate: body.fate, code: null, status: body.status, diagnostic: body.reason, remote: body.fate === 'failed' ? session.remote : null });
+      } else {
+        const results = await session.send({
+          from: plan.from,
+          to: sending.map((x) => x.address),
+          size: env.size,
+          eightBit: body.eightBit,
+          mailParams: plan.mailParams,
+          rcptParams: sending.map((x) => x.params),
+          stream: body.stream,
+        });
+        sending.forEach((x, i) => {
+          const o = results[i] ?? results[0];
+          if (!o) return;
+          outcomes.set(x.r, { ...o, address: x.r.address });
+          // A hop that announces DSN got the recipient's NOTIFY: a success report is its to send.
+          if (hop.dsn && o.fate === 'delivered') job.entry.passedOn.add(x.r);
+        });
+      }
+    }
+    await this.jobDone(
+      w,
+      job,
+      job.recipients.map((r) => outcomes.get(r) ?? { address: r.address, fate: 'deferred', code: null, status: '4.3.0', diagnostic: 'no outcome for this recipient', remote: null }),
+    );
+  }
+
+  /**
+   * The message as it is to be sent: as stored (small ones in one piece), or
+   * converted to 7 bit for a hop without 8BITMIME (src/delivery/downgrade.ts),
+   * or refused when the hop cannot take it (bodyVerdict()).
+   */
+  private async body(
+    env: Envelope,
+    scanNeeded: boolean,
+    hop: HopExtensions,
+  ): Promise<{ ok: true; stream: Readable | Buffer; eightBit: boolean } | { ok: false; fate: 'deferred' | 'failed'; status: string; reason: string }> {
+    const path = this.deps.spool.messagePath(env.id);
+    const eightBit = env.body === '8bitmime';
+    try {
+      if (scanNeeded) {
+        const verdict = bodyVerdict(await scan8Bit(path), { smtputf8: env.smtputf8 === true, eightBit }, hop);
+        if (verdict.kind === 'refuse') return { ok: false, fate: 'failed', status: verdict.status, reason: verdict.reason };
+        if (verdict.kind === 'convert') {
+          const converted = downgrade(createReadStream(path, { highWaterMark: 256 * 1024 }), verdict.parts);
+          const limited = new LineLimit();
+          // As below: an error must fail the send, not stall it.
+          converted.on('error', (err) => limited.destroy(err));
+          return { ok: true, stream: converted.pipe(limited), eightBit: false };
+        }
+        // Declared 8BITMIME and all 7 bit (or a hop that takes it): byte for byte as stored.
+      }
+      if (env.size <= READ_WHOLE) {
+        // Small messages (most of them) in one read and one write to the socket.
+        return { ok: true, stream: LineLimit.whole(readFileSync(path)), eightBit };
+      }
+      const file = createReadStream(path, { highWaterMark: 256 * 1024 });
+      const limited = new LineLimit();
+      // pipe() does not forward errors: a file that cannot be read must fail the send, not stall it.
+      file.on('error', (err) => limited.destroy(err));
+      return { ok: true, stream: file.pipe(limited), eightBit };
+    } catch (err) {
+      return { ok: false, fate: 'deferred', status: '4.3.0', reason: `cannot read the spooled message: ${cleanError(err)}` };
+    }
+  }
+
+  private async jobDone(w: Worker, job: Job, outcomes: RecipientOutcome[]): Promise<void> {
     const e = job.entry;
     job.recipients.forEach((r, i) => {
       const o = outcomes[i];
       if (o) this.apply(e, r, o);
     });
+    // Only now is the job out of the worker's hands (a throw above leaves it for run() to defer).
+    w.held.delete(job);
     e.active--;
     if (e.active === 0) await this.finish(e);
   }
@@ -379,6 +504,9 @@ export class QueueManager {
     r.attempts = (r.attempts ?? 0) + 1;
     r.last_error = o.fate === 'delivered' ? undefined : o.diagnostic;
     r.last_status = o.status;
+    // Whether last_error is a next hop's reply (smtp) or our own words (x-mailwarden) in a notification.
+    if (o.code !== null) r.last_code = o.code;
+    else delete r.last_code;
     if (o.remote) r.remote = o.remote;
     let fate = o.fate;
     if (fate === 'deferred') {
@@ -389,6 +517,7 @@ export class QueueManager {
       } else {
         fate = 'failed';
         r.last_status = '4.4.7';
+        delete r.last_code;
         r.last_error = `message expired in the queue after ${r.attempts} attempts; last error: ${o.diagnostic}`;
       }
     }
@@ -439,7 +568,9 @@ export class QueueManager {
       // their failure still goes to the postmaster (notify() decides).
       const failed = changed.filter((r) => r.status === 'failed' && (env.bounce !== undefined || notifies(r, 'FAILURE')));
       if (failed.length) await this.notify(env, 'failure', failed);
-      const succeeded = changed.filter((r) => r.status === 'delivered' && r.notify?.includes('SUCCESS'));
+      // Postfix's rule: "relayed" only for a hop that does not announce DSN; one that does got NOTIFY.
+      const succeeded = changed.filter((r) => r.status === 'delivered' && r.notify?.includes('SUCCESS') && !e.passedOn.has(r));
+      e.passedOn.clear();
       if (succeeded.length) await this.notify(env, 'success', succeeded);
       const warning = this.settings().queue.delay_warning;
       if (warning !== null && !env.delay_warned && this.now() - Date.parse(env.received_at) >= durationMs(warning)) {
@@ -453,7 +584,10 @@ export class QueueManager {
         // Not awaited (the worker moves on to its next job); a removal lost in
         // a crash means delivering again, never losing. Logged once done.
         this.forget(e);
-        void this.deps.spool.remove(env.id).then(() => this.deps.logger.log('queue.removed', { id: env.id, reason: 'every recipient is done', ...counts }));
+        void this.deps.spool.remove(env.id).then(
+          () => this.deps.logger.log('queue.removed', { id: env.id, reason: 'every recipient is done', ...counts }),
+          (err: unknown) => this.deps.logger.log('queue.error', { id: env.id, error: `cannot remove the delivered message: ${cleanError(err)}` }),
+        );
         return;
       }
       await this.deps.spool.update(env);
@@ -473,6 +607,7 @@ export class QueueManager {
       r.status = 'failed';
       r.last_status = '5.0.0';
       r.last_error = why;
+      delete r.last_code;
       delete r.next_attempt;
       r.done_at = new Date(this.now()).toISOString();
       e.changed.add(r);

@@ -44,6 +44,7 @@ export async function queueNotification(ctx: NotificationContext, env: Envelope,
     status: r.last_status ?? (type === 'success' ? '2.0.0' : '4.0.0'),
     remote: r.remote ?? null,
     diagnostic: r.last_error ?? null,
+    diagnosticType: r.last_code !== undefined ? 'smtp' : 'x-mailwarden',
     lastAttempt: r.done_at ? new Date(r.done_at) : new Date(ctx.now),
     willRetryUntil: type === 'delay' ? new Date(Date.parse(env.received_at) + durationMs(s.queue.lifetime)) : null,
   }));

@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allRecipients, errorText, fateOf, statusOf, type SmtpClientError } from '../../src/delivery/outcome.ts';
+import { isCertificateError, cleanError, cleanText, allRecipients, errorText, fateOf, statusOf, type SmtpClientError } from '../../src/delivery/outcome.ts';
 
 test('fateOf: 2xx delivered, 5xx failed, everything else deferred', () => {
   for (const c of [200, 211, 220, 250, 251, 252, 299]) assert.equal(fateOf(c), 'delivered', String(c));
@@ -110,4 +110,29 @@ test('errorText: the server reply on one line, else code and message, at most 50
   const long = Object.assign(new Error('x'), { response: '550 ' + 'z'.repeat(2000) }) as SmtpClientError;
   assert.equal(errorText(long).length, 500);
   assert.equal(errorText(Object.assign(new Error('y'.repeat(2000)), { code: 'ETIMEDOUT' }) as SmtpClientError).length, 500);
+});
+
+test('cleanText: Node.js hints are cut, the error itself stays', () => {
+  assert.equal(cleanText('self-signed certificate; if the root CA is installed locally, try running Node.js with --use-system-ca'), 'self-signed certificate');
+  assert.equal(cleanText('unable to get local issuer certificate; if the root CA is installed locally, try running Node.js with --use-system-ca.'), 'unable to get local issuer certificate');
+  assert.equal(cleanText('certificate has expired. Try running Node.js with --use-openssl-ca'), 'certificate has expired');
+  assert.equal(cleanText('connect ECONNREFUSED 127.0.0.1:25'), 'connect ECONNREFUSED 127.0.0.1:25', 'nothing else changes');
+  assert.equal(cleanText('two\r\nlines'), 'two lines');
+});
+
+test('errorText and cleanError: no hint, and a thrown non-Error still gives a line', () => {
+  const err = Object.assign(new Error('self-signed certificate; if the root CA is installed locally, try running Node.js with --use-system-ca'), { code: 'ESOCKET' });
+  assert.equal(errorText(err), 'ESOCKET: self-signed certificate');
+  assert.equal(cleanError(err), 'self-signed certificate');
+  assert.equal(cleanError('plain string'), 'plain string');
+  assert.equal(cleanError(undefined), 'undefined');
+});
+
+test('isCertificateError: Node\'s certificate codes under the library\'s ESOCKET, not other socket errors', () => {
+  for (const originalCode of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']) {
+    assert.equal(isCertificateError(Object.assign(new Error('x'), { code: 'ESOCKET', originalCode })), true, originalCode);
+  }
+  for (const originalCode of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', undefined]) {
+    assert.equal(isCertificateError(Object.assign(new Error('x'), { code: 'ESOCKET', originalCode })), false, String(originalCode));
+  }
 });

@@ -185,6 +185,9 @@ test('smarthost, tls: required, certificate not trusted (no ca): deferred', asyn
   const id = await submit(ports.mx, 'alice@example.net', ['frank@far-away.test'], simple('alice@example.net', 'frank@far-away.test', 'untrusted cert'));
   const line = await assertDeferred(relay, id, 'frank@far-away.test', [sh], 'an untrusted smarthost certificate');
   assert.match(String(line.response), /certificate/i, 'the reason is the certificate');
+  assert.equal(line.dsn, '4.7.5', 'a certificate that fails our check is X.7.5 (RFC 3463), not a connection failure');
+  // Node appends advice for whoever runs node; an administrator reads these lines.
+  for (const l of relay.logs) assert.doesNotMatch(JSON.stringify(l), /use-system-ca|Node\.js/, `a log line with Node's hint: ${JSON.stringify(l)}`);
   assert.deepEqual(sh.events.filter((e) => e.command !== 'CONNECT'), [], 'no AUTH and no MAIL after a failed certificate check');
 });
 
@@ -202,6 +205,7 @@ test('smarthost, tls: required, trusted certificate for another address: deferre
   const id = await submit(ports.mx, 'alice@example.net', ['fred@far-away.test'], simple('alice@example.net', 'fred@far-away.test', 'wrong name'));
   const line = await assertDeferred(relay, id, 'fred@far-away.test', [sh], 'a smarthost certificate for another address');
   assert.match(String(line.response), /does not match certificate/i, 'the reason is the certificate name');
+  assert.equal(line.dsn, '4.7.5', 'a certificate for another name is X.7.5 too');
   assert.deepEqual(sh.events.filter((e) => e.command !== 'CONNECT'), [], 'no AUTH and no MAIL after a failed certificate check');
 });
 

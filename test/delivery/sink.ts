@@ -3,7 +3,10 @@
 // records every accepted message byte for byte, and answers each stage the
 // way the test tells it to: a refused or dropped greeting, per-recipient
 // 4xx/5xx, a rejected or dropped end of DATA, STARTTLS with a certificate
-// from selfSignedCert(), AUTH, DSN parameters.
+// from selfSignedCert(), AUTH, DSN parameters. What it announces in its EHLO
+// reply can be cut down to what an old next hop offers (no 8BITMIME, no
+// SMTPUTF8, no DSN, no PIPELINING); the MAIL and RCPT parameters it received
+// are recorded as sent (smtp-server decodes xtext), whatever it announced.
 //
 // Replies: a Reply's text is sent verbatim after the code ("550 5.1.1 no such
 // user" when the text starts with an enhanced code): the sink does not
@@ -110,6 +113,12 @@ export interface SinkOptions {
   allowInsecureAuth?: boolean;
   /** Advertise and parse DSN (RFC 3461). */
   dsn?: boolean;
+  /** Advertise 8BITMIME (RFC 6152); default true. */
+  eightBitMime?: boolean;
+  /** Advertise SMTPUTF8 (RFC 6531); default true. */
+  smtputf8?: boolean;
+  /** Advertise PIPELINING (RFC 2920); default true. */
+  pipelining?: boolean;
   /** The SIZE limit advertised (and enforced with 552); default 50 MiB. */
   size?: number;
   /** The name in the greeting and EHLO reply; default sink.test.example. */
@@ -124,6 +133,12 @@ export interface Sink {
   /** Connections accepted so far (including refused and dropped ones). */
   readonly connections: number;
   events: SinkEvent[];
+  /**
+   * MAIL FROM and RCPT TO lines exactly as they arrived (UTF-8), before
+   * smtp-server parses them (it turns A-labels into U-labels). Connections
+   * without TLS only: a TLS connection's bytes are not readable here.
+   */
+  commands: { connection: number; line: string }[];
   /** Resolves once messages.length >= n; rejects after timeoutMs (default 10 s). */
   waitFor(n: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
   setBehaviour(b: SinkBehaviour): void;
@@ -151,6 +166,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   let connections = 0;
   const messages: ReceivedMessage[] = [];
   const events: SinkEvent[] = [];
+  const commands: { connection: number; line: string }[] = [];
   const errors: Error[] = [];
   const waiters = new Set<() => void>();
   // Raw sockets by "address:port" of the client, with the connection ordinal.
@@ -200,9 +216,9 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     allowInsecureAuth: !!opts.allowInsecureAuth,
     maxAllowedUnauthenticatedCommands: false,
     hideDSN: !opts.dsn,
-    hide8BITMIME: false,
-    hideSMTPUTF8: false,
-    hidePIPELINING: false,
+    hide8BITMIME: opts.eightBitMime === false,
+    hideSMTPUTF8: opts.smtputf8 === false,
+    hidePIPELINING: opts.pipelining === false,
     size: opts.size ?? 50 * 1024 * 1024,
     rejectOversized: true,
     closeTimeout: 1000,
@@ -325,6 +341,19 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     socket.once('close', () => {
       if (sockets.get(key)?.socket === socket) sockets.delete(key);
     });
+    // A second reader of the same bytes: smtp-server's own 'data' listener is unaffected.
+    let pending = '';
+    socket.on('data', (d: Buffer) => {
+      pending += d.toString('utf8');
+      let nl: number;
+      while ((nl = pending.indexOf('\r\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 2);
+        if (/^(MAIL FROM|RCPT TO):/i.test(line)) commands.push({ connection: n, line });
+      }
+      // A message body is never needed here: keep the buffer short.
+      if (pending.length > 4096) pending = pending.slice(-4096);
+    });
     if (behaviour.greeting === 'drop') {
       events.push({ connection: n, command: 'CONNECT', arg: socket.remoteAddress ?? '', code: 'drop' });
       socket.destroy();
@@ -348,6 +377,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     port,
     messages,
     events,
+    commands,
     get connections() {
       return connections;
     },

@@ -150,7 +150,7 @@ function input(over: Partial<DsnInput> = {}): DsnInput {
     arrival,
     now,
     recipients: [
-      { address: 'bob@example.com', action: 'failed', status: '5.1.1', remote: 'mx1.example.com [192.0.2.1]:25', diagnostic: '550 5.1.1 <bob@example.com>: no such user', lastAttempt },
+      { address: 'bob@example.com', action: 'failed', status: '5.1.1', remote: 'mx1.example.com [192.0.2.1]:25', diagnostic: '550 5.1.1 <bob@example.com>: no such user', diagnosticType: 'smtp', lastAttempt },
       { address: 'carol@example.org', action: 'failed', status: '4.4.7', remote: null, diagnostic: 'message expired in the queue after 9 attempts; last error: 451 4.3.0 later', lastAttempt },
     ],
     to: 'me@example.net',
@@ -224,7 +224,8 @@ test('the delivery-status part: per-message fields, then one block per recipient
   assert.equal(field(carol, 'final-recipient'), 'rfc822; carol@example.org');
   assert.equal(field(carol, 'status'), '4.4.7');
   assert.equal(field(carol, 'remote-mta'), undefined, 'no Remote-MTA when no host answered');
-  assert.match(field(carol, 'diagnostic-code') ?? '', /^smtp; message expired/);
+  // Our own words are not an SMTP reply (RFC 3464 2.3.6): x-mailwarden, even when they quote one.
+  assert.match(field(carol, 'diagnostic-code') ?? '', /^x-mailwarden; message expired/);
 
   for (const block of [r.perMessage, ...r.perRecipient]) {
     const names = block.fields.map(([n]) => n);
@@ -356,7 +357,7 @@ test('no field injection: CR, LF and other controls in diagnostics, ENVID, ORCPT
     input({
       envid: 'E1\r\nReporting-MTA: dns; evil.example',
       recipients: [
-        { address: 'bob@example.com', orcpt: 'rfc822;bob@example.com\r\nFinal-Recipient: rfc822; evil@example.org', action: 'failed', status: '5.1.1', remote: 'mx.example.com\r\nX-Remote: 1 [192.0.2.1]:25', diagnostic: evil, lastAttempt },
+        { address: 'bob@example.com', orcpt: 'rfc822;bob@example.com\r\nFinal-Recipient: rfc822; evil@example.org', action: 'failed', status: '5.1.1', remote: 'mx.example.com\r\nX-Remote: 1 [192.0.2.1]:25', diagnostic: evil, diagnosticType: 'smtp', lastAttempt },
       ],
     }),
   );
@@ -419,4 +420,27 @@ test('no line of the report passes 998 octets (RFC 5322 2.1.1), even with a long
 test('rfc5322Date: day, date, month, year, time and +0000', () => {
   assert.equal(rfc5322Date(new Date(Date.UTC(2026, 0, 4, 3, 7, 9))), 'Sun, 4 Jan 2026 03:07:09 +0000');
   assert.equal(rfc5322Date(new Date(Date.UTC(2026, 11, 31, 23, 59, 59))), 'Thu, 31 Dec 2026 23:59:59 +0000');
+});
+
+test('Node.js hints never reach a notification: "try running Node.js with --use-system-ca" is cut from the diagnostic', () => {
+  const r = parseReport(
+    composeDsn(
+      input({
+        recipients: [
+          {
+            address: 'bob@example.com',
+            action: 'delayed',
+            status: '4.7.5',
+            remote: null,
+            diagnostic: 'smarthost [127.0.0.1]:2525: ESOCKET: self-signed certificate; if the root CA is installed locally, try running Node.js with --use-system-ca',
+            lastAttempt,
+          },
+        ],
+      }),
+    ),
+  );
+  const bob = r.perRecipient[0] as Entity;
+  assert.equal(field(bob, 'diagnostic-code'), 'x-mailwarden; smarthost [127.0.0.1]:2525: ESOCKET: self-signed certificate');
+  const all = r.parts.map((p) => p.body.toString()).join('\n');
+  assert.doesNotMatch(all, /Node\.js|use-system-ca/);
 });
