@@ -82,6 +82,8 @@ export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls
         });
       });
       running.push({ def, server, port });
+      // Before the start is complete: when a later step fails, this says what was bound (and then closed).
+      shared.logger.log('listening', { listener: def.name, address: def.address, port });
     }
   } catch (err) {
     await Promise.all(running.map((r) => new Promise<void>((done) => r.server.server.close(() => done()))));
