@@ -34,10 +34,10 @@ export class Stats {
     return b;
   }
 
-  private refused(client: unknown): void {
-    this.bucket().refused++;
+  private refused(client: unknown, n = 1): void {
+    this.bucket().refused += n;
     if (typeof client !== 'string') return;
-    this.refusedBy.set(client, (this.refusedBy.get(client) ?? 0) + 1);
+    this.refusedBy.set(client, (this.refusedBy.get(client) ?? 0) + n);
     // Bounded: forget the least refused when the table grows.
     if (this.refusedBy.size > 10_000) {
       const [least] = [...this.refusedBy].sort((a, b) => a[1] - b[1]);
@@ -61,8 +61,11 @@ export class Stats {
       case 'data.refused':
       case 'scan.refused':
       case 'antispam.refused':
-      case 'connect.limit':
         this.refused(f.client);
+        return;
+      case 'connect.limit':
+        // Throttled (src/log/log-throttle.ts): a later line stands for the `suppressed` refusals since the first.
+        this.refused(f.client, typeof f.suppressed === 'number' ? f.suppressed : 1);
         return;
       case 'delivery':
         if (f.status === 'deferred') this.bucket().deferred++;
