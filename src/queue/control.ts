@@ -112,6 +112,8 @@ export async function startControl(dataDir: string, manager: QueueManager, quara
 
 /** Sends a request to the running daemon; null when no daemon listens. */
 export function askDaemon(dataDir: string, req: ControlRequest, timeoutMs = 30_000): Promise<ControlAnswer | null> {
+  // No daemon can run there (it refuses to start), and connecting would fail with EINVAL.
+  if (controlPathProblem(dataDir)) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const sock = createConnection(controlPath(dataDir));
     let buf = '';

@@ -55,6 +55,12 @@ test('start with a data directory path too long for the control socket: exit 1, 
   assert.match(r.stderr, /^mailwarden: the data directory's path is too long for its control socket: .*control\.sock is 163 bytes, and a Unix socket path can have at most 107/m);
   assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
   assert.doesNotMatch(r.stdout, /"event":"(started|listening)"/, 'nothing was bound');
+
+  // The queue commands know no daemon can be there, and work on the files themselves.
+  assert.equal((await run(['config', 'import', file, '--data', data])).status, 0);
+  const retry = await run(['queue', 'retry', '--all', '--data', data]);
+  assert.equal(retry.status, 0, retry.stderr);
+  assert.doesNotMatch(retry.stderr, /EINVAL|^\s+at /m);
 });
 
 test('a start that fails after its listeners are up closes all of them (admin included) before it reports', async (t) => {
