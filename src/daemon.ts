@@ -10,7 +10,7 @@ import { durationMs } from './core/duration.ts';
 import type { Logger } from './log/logger.ts';
 import { Spool } from './queue/spool.ts';
 import { QueueManager } from './queue/manager.ts';
-import { startControl } from './queue/control.ts';
+import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
 import { AntispamChecks } from './antispam/checks.ts';
 import { openAdminStore, randomPassword } from './admin/admin-store.ts';
@@ -62,6 +62,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Before anything touches the directory: a second daemon must not recover
   // (and so delete) the first one's spool files in flight.
   const lock = lockDataDir(dataDir);
+  // Checked before anything starts: the control socket is bound last.
+  const pathProblem = controlPathProblem(dataDir);
+  if (pathProblem) {
+    lock.release();
+    throw new StartError(pathProblem);
+  }
   let store: ReturnType<typeof openConfigStore>;
   try {
     store = openConfigStore(dataDir);
@@ -69,6 +75,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock.release();
     throw err;
   }
+  // What this start has set going, undone in reverse when a later step fails:
+  // a failed start leaves no listener, timer or open file behind.
+  const undo: (() => unknown)[] = [];
   try {
     const svc = new ConfigService(store);
     if (opts.config) {
@@ -106,15 +115,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const g = source.peek().settings.antispam.greylisting;
       return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
     });
+    undo.push(() => greylist.close());
     shared.checks = new AntispamChecks({ greylist: greylist.store });
     // The manager reads settings many times per message: it takes the snapshot
     // last seen, and its heartbeat (source.get()) notices new revisions.
     const manager = new QueueManager({ spool, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
+    undo.push(() => manager.stop(0));
     shared.onQueued = (env) => manager.enqueue(env);
     onNewRevision = () => manager.settingsChanged();
     const quarantine = new Quarantine(spool);
     // The admin listener first: when its port is taken, nothing else has started yet.
     const admins = openAdminStore(dataDir);
+    undo.push(() => admins.close());
     let api: ReturnType<typeof buildApi> | null = null;
     let adminUrl: Daemon['admin'] = null;
     const ad = snap.settings.admin;
@@ -122,26 +134,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       // fastify and its schemas are loaded only when the admin listener is on.
       const { buildApi } = await import('./api/server.ts');
       api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => source.get(), tls });
+      const started = api;
+      undo.push(() => started.close());
       try {
         await api.listen({ host: ad.address, port: ad.port });
       } catch (err) {
-        await api.close();
-        admins.close();
         throw new ListenError(`admin listener: ${ad.address} port ${ad.port} is not available: ${(err as Error).message}`);
       }
       const port = (api.server.address() as { port: number }).port;
+      logger.log('listening', { listener: 'admin', address: ad.address, port });
       adminUrl = { url: `https://${ad.address.includes(':') ? `[${ad.address}]` : ad.address}:${port}/` };
     }
-    let running: RunningListener[];
-    try {
-      running = await startListeners(snap, shared, tls);
-    } catch (err) {
-      await api?.close();
-      admins.close();
-      throw err;
-    }
+    const running: RunningListener[] = await startListeners(snap, shared, tls);
+    undo.push(() => stopListeners(running, shared, 0));
     manager.load();
-    const control = await startControl(dataDir, manager, quarantine, logger);
+    let control: Awaited<ReturnType<typeof startControl>>;
+    try {
+      control = await startControl(dataDir, manager, quarantine, logger);
+    } catch (err) {
+      throw new StartError(`cannot open the control socket in ${dataDir}: ${(err as Error).message}`);
+    }
     // Only once everything runs: a start that failed must not have used up the one showing of the password.
     let firstAdmin: Daemon['firstAdmin'] = null;
     if (admins.count() === 0) {
@@ -178,6 +190,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     };
   } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // undoing the rest matters more
+      }
+    }
     store.close();
     lock.release();
     throw err;

@@ -31,9 +31,9 @@ const empty = (minute: string): MinuteCounts => ({ minute, accepted: 0, relayed:
 class Tally {
   private readonly counts = new Map<string, number>();
 
-  add(client: unknown): void {
+  add(client: unknown, n = 1): void {
     if (typeof client !== 'string') return;
-    this.counts.set(client, (this.counts.get(client) ?? 0) + 1);
+    this.counts.set(client, (this.counts.get(client) ?? 0) + n);
     if (this.counts.size > 10_000) {
       const [least] = [...this.counts].sort((a, b) => a[1] - b[1]);
       if (least) this.counts.delete(least[0]);
@@ -76,9 +76,9 @@ export class Stats {
     return b;
   }
 
-  private refused(client: unknown): void {
-    this.bucket().refused++;
-    this.refusedBy.add(client);
+  private refused(client: unknown, n = 1): void {
+    this.bucket().refused += n;
+    this.refusedBy.add(client, n);
   }
 
   private authFailed(client: unknown): void {
@@ -102,8 +102,11 @@ export class Stats {
       case 'data.refused':
       case 'scan.refused':
       case 'antispam.refused':
-      case 'connect.limit':
         this.refused(f.client);
+        return;
+      case 'connect.limit':
+        // Throttled (src/log/log-throttle.ts): a later line stands for the `suppressed` refusals since the first.
+        this.refused(f.client, typeof f.suppressed === 'number' ? f.suppressed : 1);
         return;
       case 'auth':
         if (f.action === 'accept') this.bucket().auth_succeeded++;

@@ -265,6 +265,8 @@ export interface Limits {
   auth_failure_window: string;
   /** A client silent this long gets 421 4.4.2. */
   idle_timeout: string;
+  /** How long a TLS handshake (implicit TLS or after STARTTLS) may take before the connection is closed. */
+  tls_handshake_timeout: string;
   /** Below this much free space in the data directory, MAIL gets 452 4.3.1. */
   min_free_space: number;
   /** On SIGTERM, how long transactions in flight may take to finish. */
@@ -294,6 +296,7 @@ export function defaultLimits(): Limits {
     auth_failure_delay: '1s',
     auth_failure_window: '15m',
     idle_timeout: '5m',
+    tls_handshake_timeout: '10s',
     min_free_space: 104_857_600,
     shutdown_grace: '30s',
     bare_newline: 'normalize',

@@ -174,7 +174,8 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     return {
       name: r.string(at(p, 'name'), o.name, { required: true, max: 64 }) ?? '',
       address: r.string(at(p, 'address'), o.address, { required: true, max: 64 }) ?? '',
-      port: r.int(at(p, 'port'), o.port, 0, 1, 65535, true),
+      // 0: the system picks a free port at each start (tests); the `started` log line says which.
+      port: r.int(at(p, 'port'), o.port, 0, 0, 65535, true),
       mode: r.oneOf(at(p, 'mode'), o.mode, ['mx', 'submission', 'smtps'] as const) ?? 'mx',
       trusted_proxies: r.names(at(p, 'trusted_proxies'), o.trusted_proxies),
     };
@@ -386,12 +387,12 @@ export function readSettings(raw: unknown, f: Findings): Settings {
   const admin = {
     enabled: r.bool('admin.enabled', ad.enabled, dad.enabled),
     address: r.string('admin.address', ad.address, { def: dad.address, max: 64 }) ?? dad.address,
-    port: r.int('admin.port', ad.port, dad.port, 1, 65535),
+    port: r.int('admin.port', ad.port, dad.port, 0, 65535),
   };
 
   const lim = r.object('limits', top.limits, Object.keys(defaultLimits())) ?? {};
   const d = defaultLimits();
-  const dur = (key: 'auth_failure_delay' | 'auth_failure_window' | 'idle_timeout' | 'shutdown_grace', min: number, max: number): string => {
+  const dur = (key: 'auth_failure_delay' | 'auth_failure_window' | 'idle_timeout' | 'tls_handshake_timeout' | 'shutdown_grace', min: number, max: number): string => {
     const p = `limits.${key}`;
     const text = r.string(p, lim[key], { def: d[key], max: 32 }) ?? d[key];
     const parsed = parseDuration(text);
@@ -411,6 +412,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     auth_failure_delay: dur('auth_failure_delay', 0, 60_000),
     auth_failure_window: dur('auth_failure_window', 1000, 86_400_000),
     idle_timeout: dur('idle_timeout', 1000, 3_600_000),
+    tls_handshake_timeout: dur('tls_handshake_timeout', 100, 300_000),
     min_free_space: r.int('limits.min_free_space', lim.min_free_space, d.min_free_space, 0, Number.MAX_SAFE_INTEGER),
     shutdown_grace: dur('shutdown_grace', 0, 3_600_000),
     bare_newline: r.oneOf('limits.bare_newline', lim.bare_newline, ['reject', 'normalize'] as const, d.bare_newline) ?? d.bare_newline,

@@ -86,7 +86,8 @@ function checkListeners(s: Settings, networks: NetworkIndex, f: Findings): void 
     // A wildcard address (0.0.0.0, ::) takes the port on every address, so
     // it cannot share a port with any other listener.
     const here = { addr: ip.ok ? ip.value : l.address, wildcard: ip.ok && (ip.value === 0n || l.address === '0.0.0.0'), port: l.port, i };
-    const clash = bound.find((b) => b.port === here.port && (b.addr === here.addr || b.wildcard || here.wildcard));
+    // Port 0 asks the system for a free port: listeners on it never share one.
+    const clash = here.port === 0 ? undefined : bound.find((b) => b.port === here.port && (b.addr === here.addr || b.wildcard || here.wildcard));
     if (clash) {
       const other = s.listeners[clash.i]?.address ?? '';
       f.error(at(p, 'port'), `listeners[${clash.i}] already uses ${other} port ${l.port}${clash.addr === here.addr ? '' : ' (a wildcard address takes the port on every address)'}`);
@@ -230,7 +231,7 @@ function checkScanning(s: Settings, f: Findings): void {
 function checkAdmin(s: Settings, f: Findings): void {
   const ip = parseIp(s.admin.address);
   if (!ip.ok) f.error('admin.address', `"${s.admin.address}": ${ip.reason}`);
-  if (s.admin.enabled && s.listeners.some((l) => l.port === s.admin.port && (l.address === s.admin.address || l.address === '0.0.0.0' || l.address === '::' || s.admin.address === '0.0.0.0'))) {
+  if (s.admin.enabled && s.admin.port !== 0 && s.listeners.some((l) => l.port === s.admin.port && (l.address === s.admin.address || l.address === '0.0.0.0' || l.address === '::' || s.admin.address === '0.0.0.0'))) {
     f.error('admin.port', `${s.admin.port} is taken by an SMTP listener`);
   }
 }

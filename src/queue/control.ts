@@ -22,6 +22,17 @@ export type ControlAnswer = { ok: true; count: number } | { ok: false; error: st
 
 export const controlPath = (dataDir: string) => join(dataDir, 'control.sock');
 
+/** Longest Unix socket path Linux takes (sun_path is 108 bytes, with the final NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+/** Why the control socket cannot be bound in `dataDir`, or null. */
+export function controlPathProblem(dataDir: string): string | null {
+  const path = controlPath(dataDir);
+  const bytes = Buffer.byteLength(path);
+  if (bytes <= MAX_SOCKET_PATH) return null;
+  return `the data directory's path is too long for its control socket: ${path} is ${bytes} bytes, and a Unix socket path can have at most ${MAX_SOCKET_PATH}; use a data directory with a path of at most ${MAX_SOCKET_PATH - 'control.sock'.length - 1} bytes (a symbolic link to it will do)`;
+}
+
 /** Carries out one request on a manager (the daemon's, or the CLI's own when none runs). */
 export async function perform(manager: QueueManager, quarantine: Quarantine, req: ControlRequest): Promise<ControlAnswer> {
   try {
@@ -101,6 +112,8 @@ export async function startControl(dataDir: string, manager: QueueManager, quara
 
 /** Sends a request to the running daemon; null when no daemon listens. */
 export function askDaemon(dataDir: string, req: ControlRequest, timeoutMs = 30_000): Promise<ControlAnswer | null> {
+  // No daemon can run there (it refuses to start), and connecting would fail with EINVAL.
+  if (controlPathProblem(dataDir)) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const sock = createConnection(controlPath(dataDir));
     let buf = '';

@@ -53,7 +53,6 @@ interface Transaction {
 interface ConnState {
   snap: Snapshot;
   client: Client;
-  counted: boolean;
   user: string | null;
   errors: number;
   tx: Transaction | null;
@@ -133,20 +132,12 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const ip = parseIp(session.remoteAddress);
       if (!ip.ok) return cb(smtpError(421, '4.3.0', 'Cannot read client address'));
       const client: Client = { ip: ip.value, text: formatIp(ip.value) };
-      const lim = snap.settings.limits;
-      // Hosts with host-based relay rights (our own mail servers) are exempt
-      // from the per-client limit, as Postfix exempts $mynetworks: a busy
-      // internal server must not be throttled like a stranger.
+      // The connection limits were applied at the TCP accept (src/smtp/connection-gate.ts).
       const trusted = snap.allowed.match(client.ip) !== null;
-      const slot = shared.connections.acquire(client.text, lim.max_connections, trusted ? Infinity : lim.max_connections_per_client);
-      if (slot !== 'ok') {
-        logger.log('connect.limit', { cid: session.id, client: client.text, listener: listener.name, limit: slot === 'total' ? 'max_connections' : 'max_connections_per_client' });
-        return cb(smtpError(421, '4.7.0', 'Too many connections, try again later'));
-      }
       // AUTH is neither offered nor accepted before TLS (it comes back in onSecure).
       if (!session.secure) session.disabledCommands = ['AUTH'];
       const origin: ConnectionFacts = { ip: client.ip, text: client.text, upstream: snap.upstream.match(client.ip) !== null, relayHost: trusted };
-      const st: ConnState = { snap, client, counted: true, user: null, errors: 0, tx: null, origin, dnsbl: null, connectLog: {}, checkLog: {} };
+      const st: ConnState = { snap, client, user: null, errors: 0, tx: null, origin, dnsbl: null, connectLog: {}, checkLog: {} };
       states.set(session.id, st);
       const d = decideConnect(snap, client);
       if (d.action !== 'accept' || !shared.checks || snap.settings.antispam.dnsbl.length === 0) {
@@ -365,7 +356,6 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const st = states.get(session.id);
       if (!st) return;
       states.delete(session.id);
-      if (st.counted) shared.connections.release(st.client.text);
       logger.log('disconnect', { cid: session.id, client: st.client.text });
     },
   };

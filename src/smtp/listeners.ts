@@ -7,6 +7,8 @@ import type { SMTPServerOptions } from 'smtp-server';
 import type { ListenerDef } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
 import { parseIp } from '../objects/ip.ts';
+import { LogThrottle } from '../log/log-throttle.ts';
+import { ConnectionGate } from './connection-gate.ts';
 import { PatchedSMTPServer } from './smtp-server-patches.ts';
 import { frontEndOptions, type FrontEndShared } from './front-end.ts';
 import type { TlsMaterial } from './tls.ts';
@@ -48,6 +50,8 @@ function baseOptions(def: ListenerDef, snap: Snapshot, tls: TlsMaterial): SMTPSe
 
 export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls: TlsMaterial): Promise<RunningListener[]> {
   const running: RunningListener[] = [];
+  // One throttle for all listeners: a flood is one client's, whichever port it hits.
+  const throttle = new LogThrottle(shared.logger);
   try {
     for (const def of snap.settings.listeners) {
       // Trusted proxies are looked up in the newest snapshot, by listener name.
@@ -59,8 +63,13 @@ export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls
             return ip.ok && names.some((n) => current.networks.match(n, ip.value) !== null);
           }
         : undefined;
-      const server = new PatchedSMTPServer(frontEndOptions(def, shared, baseOptions(def, snap, tls)), trustProxy);
-      server.on('error', (err: Error & { code?: string }) => shared.logger.log('smtp.error', { listener: def.name, error: err.message, code: err.code }));
+      const gate = new ConnectionGate(def, { snapshot: () => shared.snapshot(), limits: shared.connections, throttle });
+      const server = new PatchedSMTPServer(frontEndOptions(def, shared, baseOptions(def, snap, tls)), trustProxy, gate);
+      server.on('error', (err: Error & { code?: string; remoteAddress?: string; meta?: { stage?: string } }) => {
+        // A failed STARTTLS handshake is a client's doing, repeatable at will: throttled per client.
+        if (err.meta?.stage === 'connect') return gate.handshakeFailed(null, err.remoteAddress, err.message);
+        shared.logger.log('smtp.error', { listener: def.name, error: err.message, code: err.code });
+      });
       const port = await new Promise<number>((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException) => {
           reject(new ListenError(err.code === 'EADDRINUSE' ? `listener "${def.name}": ${def.address} port ${def.port} is already in use` : `listener "${def.name}": cannot listen on ${def.address} port ${def.port}: ${err.message}`));
@@ -73,6 +82,8 @@ export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls
         });
       });
       running.push({ def, server, port });
+      // Before the start is complete: when a later step fails, this says what was bound (and then closed).
+      shared.logger.log('listening', { listener: def.name, address: def.address, port });
     }
   } catch (err) {
     await Promise.all(running.map((r) => new Promise<void>((done) => r.server.server.close(() => done()))));

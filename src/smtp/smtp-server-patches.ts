@@ -44,12 +44,23 @@
 //    lines of an AUTH exchange and the checks the library makes first
 //    (shutdown, early talker, TLS handshake in progress) are left alone.
 //    (test/smtp/tls-gate)
+// 8. Connection limits at the TCP accept, and a TLS handshake deadline. The
+//    library hands a connection to our onConnect only after the PROXY header
+//    and, on an implicit-TLS listener, the TLS handshake; until then nothing
+//    counted it, and a silent client held its socket for the idle timeout.
+//    A ConnectionGate now counts every accepted socket (and refuses beyond the
+//    limits) before anything else, the implicit-TLS path (PROXY header and
+//    handshake) and the STARTTLS handshake get limits.tls_handshake_timeout as
+//    a deadline from their start, and failed handshakes are logged through the
+//    gate's throttle instead of one 'error' per connection.
+//    (test/smtp/handshake-flood)
 
 import { createRequire } from 'node:module';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { splitAddressCommand, supportedParameters } from './address-command.ts';
+import type { ConnectionGate } from './connection-gate.ts';
 import { pooledRandom } from '../core/random-pool.ts';
 
 const PINNED = '3.21.6';
@@ -61,7 +72,9 @@ if (version !== PINNED) throw new Error(`mailwarden's smtp-server patches are wr
 // Internals the patches reach; present in the pinned version (checked above).
 interface ConnectionInternals {
   _socket: Socket;
-  _server: SMTPServer & { options: SMTPServerOptions & { maxClients?: number } };
+  _server: SMTPServer & { options: SMTPServerOptions & { maxClients?: number }; gate?: ConnectionGate | null };
+  _upgrading: boolean;
+  remoteAddress: string;
   _setListeners(cb: () => void): void;
   connectionReady(next?: () => void): void;
   send(code: number, data?: string | string[] | null, context?: string | false): void;
@@ -87,6 +100,7 @@ const proto = SMTPConnection.prototype as unknown as ConnectionInternals & {
   _createParser(): NodeJS.EventEmitter;
   _parseAddressCommand(name: string, command: string | Buffer): WirePath;
   _isSupported(command: string): boolean;
+  _armTimeout(socket?: Socket): void;
 };
 
 /** What our handlers get as `address` for MAIL FROM and RCPT TO (patch 5). */
@@ -174,13 +188,75 @@ proto._onCommand = function _onCommand(this: typeof proto, command: Buffer | str
   originalOnCommand.call(this, command, callback);
 };
 
-/** An SMTPServer that asks `trustProxy` whether a peer may send a PROXY header (4). */
+// 8. The STARTTLS handshake's deadline. upgrade() arms the idle timeout on the
+// new TLS socket while the raw one is still current: that call is the one
+// place the TLS socket of a STARTTLS handshake is in reach.
+const originalArmTimeout = proto._armTimeout;
+proto._armTimeout = function _armTimeout(this: ConnectionInternals, socket?: Socket): void {
+  originalArmTimeout.call(this, socket);
+  const gate = this._server.gate;
+  if (!gate || !socket || socket === this._socket || !this._upgrading) return;
+  const timer = setTimeout(() => {
+    if (!this._upgrading || socket.destroyed) return;
+    gate.handshakeFailed(null, this.remoteAddress, 'timeout');
+    // Destroying the TLS socket ends the session the usual way (onClose), without an 'error'.
+    socket.destroy();
+  }, gate.handshakeMs());
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  socket.once('secure', clear);
+  socket.once('close', clear);
+};
+
+type UpgradeCallback = Parameters<SMTPServer['_upgrade']>[1];
+
+/**
+ * An SMTPServer that asks `trustProxy` whether a peer may send a PROXY header
+ * (4), and its ConnectionGate about every accepted socket (8).
+ */
 export class PatchedSMTPServer extends SMTPServer {
   trustProxy: (address: string) => boolean = () => false;
+  readonly gate: ConnectionGate | null;
+  /** Raw sockets whose implicit-TLS deadline fired (logged there already). */
+  private readonly expired = new WeakSet<Socket>();
 
-  constructor(options: SMTPServerOptions, trustProxy?: (address: string) => boolean) {
+  constructor(options: SMTPServerOptions, trustProxy?: (address: string) => boolean, gate?: ConnectionGate) {
     super({ ...options, useProxy: trustProxy ? true : false });
     if (trustProxy) this.trustProxy = trustProxy;
+    this.gate = gate ?? null;
+  }
+
+  // 8. Counted at the TCP accept; the implicit-TLS path gets its deadline.
+  override _acceptSocket(socket: Socket, handshake: boolean): (() => void) | false {
+    const gate = this.gate;
+    if (gate && !gate.accept(socket, this._expectsProxyHeader(socket))) return false;
+    const release = super._acceptSocket(socket, handshake);
+    if (!gate || !release || !handshake) return release;
+    const timer = setTimeout(() => {
+      this.expired.add(socket);
+      gate.handshakeFailed(socket, socket.remoteAddress, 'timeout');
+      // The topmost socket: tearing a TLS wrap down from below mid-handshake crashes Node.
+      (this._pendingSockets.get(socket) ?? socket).destroy();
+    }, gate.handshakeMs());
+    timer.unref();
+    const clear = () => clearTimeout(timer);
+    socket.once('close', clear);
+    return () => {
+      clear();
+      release();
+    };
+  }
+
+  // 8. A failed implicit-TLS handshake: logged by the gate (throttled), not emitted as a server 'error'.
+  override _upgrade(socket: Socket, callback: UpgradeCallback): void {
+    const gate = this.gate;
+    if (!gate) return super._upgrade(socket, callback);
+    super._upgrade(socket, (err, tlsSocket) => {
+      if (!err) return callback(null, tlsSocket);
+      if (!this.expired.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, err.message);
+      // The accept guard lets go on the raw socket's 'close'.
+      socket.destroy();
+    });
   }
 
   override _expectsProxyHeader(socket: Socket): boolean {
@@ -190,7 +266,13 @@ export class PatchedSMTPServer extends SMTPServer {
   // 6. Cheaper session ids.
   override _handleProxy(socket: Socket, callback: Parameters<SMTPServer['_handleProxy']>[1]): void {
     if (this._expectsProxyHeader(socket)) {
-      super._handleProxy(socket, callback);
+      const gate = this.gate;
+      if (!gate) return super._handleProxy(socket, callback);
+      // 7. The header names the client: now it takes that client's slot.
+      super._handleProxy(socket, (err, options) => {
+        if (!err && !gate.claim(socket, options?.remoteAddress ?? socket.remoteAddress ?? '')) return callback(new Error('connection limit'));
+        callback(err, options);
+      });
       return;
     }
     const id = sessionId();

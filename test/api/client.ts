@@ -6,7 +6,7 @@
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, relayDoc, startRelay, type Relay } from '../smtp/harness.ts';
+import { relayDoc, startRelay, type Relay } from '../smtp/harness.ts';
 
 export interface Answer {
   status: number;
@@ -67,11 +67,11 @@ export class ApiClient {
   }
 }
 
-/** A daemon with the admin listener on a free port, and the first admin's password from its stderr. */
+/** A daemon with the admin listener on port 0 (its bound port from the "started" line), and the first admin's password from its stderr. */
 export async function startWithApi(t: Parameters<typeof startRelay>[0], extra: Record<string, unknown> = {}): Promise<{ relay: Relay; api: ApiClient; password: string; adminPort: number }> {
-  const adminPort = await freePort();
-  const { doc, ports } = await relayDoc({ admin: { enabled: true, address: '127.0.0.1', port: adminPort }, ...extra });
+  const { doc, ports } = await relayDoc({ admin: { enabled: true, address: '127.0.0.1', port: 0 }, ...extra });
   const relay = await startRelay(t, doc, ports);
+  const adminPort = relay.adminPort ?? 0;
   await relay.waitLog((l) => l.event === 'admin.created');
   const password = await onStderr(relay, () => /with the password\n\n {4}(\S+)\n/.exec(relay.stderr())?.[1] ?? null);
   const ca = readFileSync(join(relay.dataDir, 'tls', 'cert.pem'));

@@ -93,19 +93,21 @@ test('settings with no listener: exit 1 and a clear error, nothing started', asy
 
 test('a port already taken: exit 1, stderr names the listener, address and port', async (t) => {
   const data = tempDir(t);
-  const { doc, ports } = await relayDoc();
-  const taken = await listen(ports.submission);
+  const { doc } = await relayDoc();
+  const taken = await listen(0);
   t.after(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
+  (doc.listeners as { port: number }[])[1]!.port = port;
   const r = await runBounded(['start', '--data', data, '--config', writeDoc(data, 's.yaml', doc)]);
   assert.equal(r.timedOut, false);
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`listener "submission": 127\\.0\\.0\\.1 port ${ports.submission} is already in use`));
+  assert.match(r.stderr, new RegExp(`listener "submission": 127\\.0\\.0\\.1 port ${port} is already in use`));
   assert.doesNotMatch(r.stdout, /"event":"started"/);
 });
 
 test('a refused --config (open relay): exit 1 with the error, active revision unchanged, nothing started', async (t) => {
   const data = tempDir(t);
-  const { doc, ports } = await relayDoc();
+  const { doc } = await relayDoc();
   const good = writeDoc(data, 'good.yaml', doc);
   const imp = await mailwarden(['config', 'import', good, '--data', data]);
   assert.equal(imp.status, 0, imp.stderr);
@@ -119,8 +121,8 @@ test('a refused --config (open relay): exit 1 with the error, active revision un
   assert.doesNotMatch(r.stdout, /"event":"started"/);
   const h = await history(data);
   assert.deepEqual(h.map((x) => [x.number, x.active]), [[1, true]]);
-  // Nothing listens on the refused file's ports.
-  assert.match(await notServed(ports.mx, '127.0.0.1'), /^ECONNREFUSED$/);
+  // Nothing was bound (each listener logs "listening" when it binds).
+  assert.doesNotMatch(r.stdout, /"event":"listening"/);
 
   const missing = await runBounded(['start', '--data', data, '--config', join(data, 'nope.yaml')]);
   assert.equal(missing.status, 1);

@@ -102,7 +102,7 @@ describe('a valid document', () => {
     assert.deepEqual(v.settings.limits, {
       max_message_size: 52428800, max_recipients: 100, max_received: 50, max_line_length: 2048, max_errors: 10,
       max_connections: 1000, max_connections_per_client: 100, max_auth_failures: 5, auth_failure_delay: '1s',
-      auth_failure_window: '15m', idle_timeout: '5m', min_free_space: 104857600, shutdown_grace: '30s',
+      auth_failure_window: '15m', idle_timeout: '5m', tls_handshake_timeout: '10s', min_free_space: 104857600, shutdown_grace: '30s',
       bare_newline: 'normalize', bare_newline_networks: [],
     });
     assert.equal(v.settings.limits.max_message_size, 52428800);
@@ -480,13 +480,21 @@ describe('errors: addresses', () => {
 });
 
 describe('errors: listeners', () => {
-  for (const port of [0, -1, 65536, 100000]) {
+  for (const port of [-1, 65536, 100000]) {
     it(`port ${port}`, () => {
       const doc = base();
       doc.listeners[0].port = port;
-      onlyError(doc, 'listeners[0].port', /between 1 and 65535/);
+      onlyError(doc, 'listeners[0].port', /between 0 and 65535/);
     });
   }
+
+  it('port 0 (the system picks a free port) is fine, also for several listeners on one address', () => {
+    const doc = base();
+    doc.listeners[0].port = 0;
+    doc.listeners[1].port = 0;
+    doc.listeners[1].address = doc.listeners[0].address;
+    assert.deepEqual(check(doc).errors, []);
+  });
 
   for (const address of ['localhost', '010.0.0.1', '127.1', '::1%lo', '127.0.0.1:25', '']) {
     it(`address ${JSON.stringify(address)}`, () => {

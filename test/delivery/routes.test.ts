@@ -32,10 +32,15 @@ async function sink(t: T, opts: SinkOptions = {}): Promise<Sink> {
 async function sinksOnOnePort(t: T, specs: SinkOptions[]): Promise<{ port: number; sinks: Sink[] }> {
   let last: unknown = null;
   for (let i = 0; i < 10; i++) {
-    const port = await freePort();
+    // The first binds port 0; the others take its port on their addresses, which another process may hold: retried.
+    let port = 0;
     const started: Sink[] = [];
     try {
-      for (const s of specs) started.push(await startSink({ ...s, port }));
+      for (const s of specs) {
+        const sink = await startSink({ ...s, port });
+        started.push(sink);
+        port = sink.port;
+      }
       for (const s of started) t.after(() => s.close());
       return { port, sinks: started };
     } catch (e) {

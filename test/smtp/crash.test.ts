@@ -1,7 +1,8 @@
 // Crash safety of the spool, end to end: several raw SMTP clients send a few
 // hundred messages, each with a unique marker and known bytes, while the
 // daemon is killed with SIGKILL at random moments and restarted on the same
-// data directory and ports. Clients re-send every message that did not get
+// data directory (its listeners on port 0: the clients connect to the port of
+// each restart's "started" line). Clients re-send every message that did not get
 // its 250. Afterwards every acknowledged message is in the spool exactly as
 // sent (our Received header first, then the bytes sent, dot-unstuffed),
 // every envelope is valid, nothing partial or unreadable is left, and the

@@ -1,6 +1,8 @@
-// Starts the real daemon (`bin/mailwarden start`) in a child process on free
-// loopback ports, waits for its "started" log line (no sleeps), and offers
-// small raw-socket and swaks helpers. Every server listens on 127.0.0.1 only.
+// Starts the real daemon (`bin/mailwarden start`) in a child process, its
+// listeners on port 0 (the kernel picks free ones, so no test can lose a race
+// for a guessed port), waits for its "started" log line (no sleeps) and reads
+// the bound ports from it; offers small raw-socket and swaks helpers. Every
+// server listens on 127.0.0.1 only.
 
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,8 @@ export const BIN = join(ROOT, 'bin/mailwarden');
 const handedOut = new Set<number>();
 
 /**
+ * For a port where nothing listens (a dead next hop, a dead DNS server):
+ * never for a server of the test's own, which binds port 0 and reports.
  * A port free on 127.0.0.1 now, chosen at random below the kernel's ephemeral
  * range (32768 and up on Linux): every outbound connection of the tests and of
  * the relays takes its local port from that range, and one of them grabbing a
@@ -47,7 +51,14 @@ export interface LogLine {
 
 export interface Relay {
   dataDir: string;
+  /**
+   * The ports bound, by listener name, from the "started" line (also written
+   * into the object passed to startRelay/restartRelay, so that a test's
+   * `ports` from relayDoc holds them once the relay runs, and after each restart).
+   */
   ports: { mx: number; submission: number; smtps: number };
+  /** The admin listener's bound port, or null when it is off. */
+  adminPort: number | null;
   logs: LogLine[];
   child: ChildProcess;
   /** Resolves with the first log line (already seen or future) that matches. */
@@ -58,9 +69,12 @@ export interface Relay {
   stderr(): string;
 }
 
-/** A settings document with three listeners on free ports; `extra` is merged over it. */
+/**
+ * A settings document with three listeners on port 0; `extra` is merged over
+ * it. `ports` is all zeros until startRelay fills in the bound ports.
+ */
 export async function relayDoc(extra: Record<string, unknown> = {}): Promise<{ doc: Record<string, unknown>; ports: Relay['ports'] }> {
-  const ports = { mx: await freePort(), submission: await freePort(), smtps: await freePort() };
+  const ports = { mx: 0, submission: 0, smtps: 0 };
   const doc: Record<string, unknown> = {
     hostname: 'mx.test.example',
     listeners: [
@@ -143,6 +157,7 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
   const relay: Relay = {
     dataDir,
     ports,
+    adminPort: null,
     logs,
     child,
     waitLog,
@@ -159,7 +174,10 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
     stderr: () => err,
   };
   t.after(() => relay.kill());
-  await waitLog((l) => l.event === 'started');
+  const started = await waitLog((l) => l.event === 'started');
+  const named = ports as Record<string, number>;
+  for (const l of started.listeners as { name: string; port: number }[]) named[l.name] = l.port;
+  relay.adminPort = typeof started.admin === 'string' ? Number(new URL(started.admin).port) : null;
   return relay;
 }
 

@@ -1,0 +1,130 @@
+// What a listener decides about a connection at the TCP accept, before any
+// PROXY header or TLS handshake (as Postfix's anvil counts): it takes the
+// connection's slots in limits.max_connections and max_connections_per_client
+// and gives them back when the socket closes, refuses a connection beyond
+// them at once (421 4.7.0 where a reply is possible, a bare close on an
+// implicit-TLS listener, where it is not), and logs refusals and failed
+// handshakes through a LogThrottle, so that a flood costs no disk.
+
+import type { Socket } from 'node:net';
+import type { ListenerDef } from '../config/document.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+import { durationMs } from '../core/duration.ts';
+import type { LogThrottle } from '../log/log-throttle.ts';
+import { formatIp, parseIp } from '../objects/ip.ts';
+import type { ConnectionLimits, LimitHit } from './connection-limits.ts';
+
+/** How long a refused client may take to read our 421 before the socket goes. */
+const REFUSE_LINGER_MS = 2000;
+
+export interface GateDeps {
+  snapshot(): Snapshot;
+  limits: ConnectionLimits;
+  throttle: LogThrottle;
+}
+
+/** The slots one connection holds; released once, on its socket's close. */
+interface Held {
+  total: boolean;
+  client: string | null;
+}
+
+/** A client address as the rules write it (an IPv4-mapped IPv6 address as IPv4). */
+export function clientText(address: string | undefined): string {
+  const ip = parseIp(address ?? '');
+  return ip.ok ? formatIp(ip.value) : String(address ?? '');
+}
+
+export class ConnectionGate {
+  private readonly held = new WeakMap<Socket, Held>();
+  private readonly clients = new WeakMap<Socket, string>();
+
+  private readonly listener: ListenerDef;
+  private readonly deps: GateDeps;
+
+  constructor(listener: ListenerDef, deps: GateDeps) {
+    this.listener = listener;
+    this.deps = deps;
+  }
+
+  /** Nothing can be written before TLS on an implicit-TLS listener. */
+  private get silent(): boolean {
+    return this.listener.mode === 'smtps';
+  }
+
+  /**
+   * At the TCP accept. A trusted proxy's connection (`proxied`) counts in the
+   * total only: its client is known once the header is read (see claim).
+   * False when the connection was refused (the socket is closing then).
+   */
+  accept(socket: Socket, proxied: boolean): boolean {
+    const snap = this.deps.snapshot();
+    const lim = snap.settings.limits;
+    const client = clientText(socket.remoteAddress);
+    this.clients.set(socket, client);
+    const perClient = proxied ? null : client;
+    const hit = this.deps.limits.acquire(perClient, lim.max_connections, perClient === null ? Infinity : this.clientMax(snap, client));
+    if (hit) {
+      this.refuse(socket, snap, client, hit, proxied);
+      return false;
+    }
+    const held: Held = { total: true, client: perClient };
+    this.held.set(socket, held);
+    socket.once('close', () => this.release(held));
+    return true;
+  }
+
+  /** A trusted proxy's header named `address` as the client: its per-client slot. False when refused. */
+  claim(socket: Socket, address: string): boolean {
+    const held = this.held.get(socket);
+    if (!held || held.client !== null) return true;
+    const snap = this.deps.snapshot();
+    const client = clientText(address);
+    this.clients.set(socket, client);
+    const hit = this.deps.limits.acquireClient(client, this.clientMax(snap, client));
+    if (hit) {
+      this.refuse(socket, snap, client, hit, false);
+      return false;
+    }
+    held.client = client;
+    return true;
+  }
+
+  handshakeMs(): number {
+    return durationMs(this.deps.snapshot().settings.limits.tls_handshake_timeout);
+  }
+
+  /** A TLS handshake that timed out or failed (implicit TLS or STARTTLS): one throttled line per client. */
+  handshakeFailed(socket: Socket | null, address: string | undefined, reason: string): void {
+    const client = (socket && this.clients.get(socket)) ?? clientText(address);
+    this.deps.throttle.log('tls.handshake_failed', client, { client, listener: this.listener.name, reason });
+  }
+
+  /**
+   * Hosts with host-based relay rights (our own mail servers) are exempt from
+   * the per-client limit, as Postfix exempts $mynetworks: a busy internal
+   * server must not be throttled like a stranger.
+   */
+  private clientMax(snap: Snapshot, client: string): number {
+    const ip = parseIp(client);
+    return ip.ok && snap.allowed.match(ip.value) !== null ? Infinity : snap.settings.limits.max_connections_per_client;
+  }
+
+  private refuse(socket: Socket, snap: Snapshot, client: string, hit: LimitHit, proxied: boolean): void {
+    this.deps.throttle.log('connect.limit', client, { client, listener: this.listener.name, limit: hit, ...(proxied ? { proxy: true } : {}) });
+    socket.on('error', () => {});
+    if (this.silent) {
+      socket.destroy();
+      return;
+    }
+    socket.end(`421 4.7.0 ${snap.settings.hostname} Too many connections, try again later\r\n`);
+    setTimeout(() => socket.destroy(), REFUSE_LINGER_MS).unref();
+  }
+
+  private release(held: Held): void {
+    if (held.total) this.deps.limits.releaseTotal();
+    if (held.client !== null) this.deps.limits.releaseClient(held.client);
+    held.total = false;
+    held.client = null;
+  }
+}
