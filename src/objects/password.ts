@@ -11,6 +11,15 @@ const P = 1;
 const KEYLEN = 32;
 const FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/;
 
+/**
+ * Why `password` is too short for an SMTP user, or null. Counted in
+ * characters (code points after NFC), as a person counts what they typed.
+ */
+export function passwordShortfall(password: string, min: number): string | null {
+  const length = [...password.normalize('NFC')].length;
+  return length < min ? `too short: ${length} character${length === 1 ? '' : 's'}, at least ${min} needed (limits.min_password_length)` : null;
+}
+
 export function hashPassword(password: string): string {
   const salt = randomBytes(16);
   const hash = scryptSync(password.normalize('NFC'), salt, KEYLEN, { N, r: R, p: P });

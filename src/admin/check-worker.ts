@@ -1,0 +1,27 @@
+// The worker thread behind WorkerChecker (checker.ts): runs prepare() and
+// diffs off the daemon's event loop. It keeps the last base document it was
+// sent, so that a revision crosses the thread boundary once, not per check.
+
+import { parentPort } from 'node:worker_threads';
+import type { Settings } from '../config/document.ts';
+import { diffDocuments, prepare } from './prepare.ts';
+import { checkText, type WorkerAnswer, type WorkerJob } from './checker.ts';
+
+let base: { revision: number | null; settings: Settings | null } | null = null;
+
+parentPort?.on('message', (job: WorkerJob) => {
+  let answer: WorkerAnswer;
+  try {
+    if (job.op === 'prepare') {
+      if (job.base.settings !== undefined) base = { revision: job.base.revision, settings: job.base.settings };
+      if (!base || base.revision !== job.base.revision) throw new Error(`no base document for revision ${job.base.revision}`);
+      const p = prepare(job.raw, base.settings, job.rule);
+      answer = { id: job.id, ok: true, value: job.view ? checkText(p, job.view) : p };
+    } else {
+      answer = { id: job.id, ok: true, value: diffDocuments(job.a, job.b) };
+    }
+  } catch (err) {
+    answer = { id: job.id, ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  parentPort?.postMessage(answer);
+});
