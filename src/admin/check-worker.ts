@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { Settings } from '../config/document.ts';
 import { diffDocuments, prepare } from './prepare.ts';
-import { checkText, type WorkerAnswer, type WorkerJob } from './checker.ts';
+import { checkBody, type WorkerAnswer, type WorkerJob } from './checker.ts';
 
 let base: { revision: number | null; settings: Settings | null } | null = null;
 
@@ -15,8 +15,8 @@ parentPort?.on('message', (job: WorkerJob) => {
     if (job.op === 'prepare') {
       if (job.base.settings !== undefined) base = { revision: job.base.revision, settings: job.base.settings };
       if (!base || base.revision !== job.base.revision) throw new Error(`no base document for revision ${job.base.revision}`);
-      const p = prepare(job.raw, base.settings, job.rule);
-      answer = { id: job.id, ok: true, value: job.view ? checkText(p, job.view) : p };
+      const value = job.view ? checkBody(job.raw as string, base.settings, job.view) : prepare(job.raw, base.settings, job.rule);
+      answer = { id: job.id, ok: true, value };
     } else {
       answer = { id: job.id, ok: true, value: diffDocuments(job.a, job.b) };
     }

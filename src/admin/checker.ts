@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Settings } from '../config/document.ts';
 import type { Change } from '../config/diff.ts';
-import { diffDocuments, prepare, type PasswordRule, type Prepared } from './prepare.ts';
+import { diffDocuments, parseDocumentBody, prepare, type PasswordRule, type Prepared } from './prepare.ts';
 
 /** The document a change is made against: the active revision (null: a fresh store). */
 export interface Base {
@@ -22,11 +22,13 @@ export type CheckView = 'all' | 'diff';
 export interface Checker {
   prepare(raw: unknown, base: Base, rule: PasswordRule): Promise<Prepared>;
   /**
-   * A check (nothing applied) answered as JSON text, serialised where it was
-   * made: the answer for a large document is larger still (a change per
-   * object), and handing text back costs the caller a copy, not a rebuild.
+   * A check (nothing applied) of a request body still in its JSON text
+   * (parseDocumentBody; a bad body is answered with its errors), answered as
+   * JSON text serialised where it was made: the answer for a large document
+   * is larger still (a change per object), and text costs the caller a copy,
+   * not a parse or a rebuild.
    */
-  checkJson(raw: unknown, base: Base, view: CheckView): Promise<string>;
+  checkBodyText(text: string, base: Base, view: CheckView): Promise<BodyCheck>;
   diff(a: Settings, b: Settings): Promise<Change[]>;
   close(): Promise<void>;
 }
@@ -39,14 +41,21 @@ export class CheckerBusy extends Error {
   }
 }
 
+export type BodyCheck = { ok: true; json: string } | { ok: false; errors: string[] };
+
 /** The answer of a check as the API sends it. */
 export function checkText(p: Prepared, view: CheckView): string {
   return JSON.stringify(view === 'diff' ? { ok: p.ok, changes: p.changes } : { ok: p.ok, errors: p.errors, warnings: p.warnings, changes: p.changes });
 }
 
+export function checkBody(text: string, base: Settings | null, view: CheckView): BodyCheck {
+  const body = parseDocumentBody(text);
+  return body.ok ? { ok: true, json: checkText(prepare(body.document, base, 'refuse'), view) } : body;
+}
+
 export const inlineChecker: Checker = {
   prepare: async (raw, base, rule) => prepare(raw, base.settings, rule),
-  checkJson: async (raw, base, view) => checkText(prepare(raw, base.settings, 'refuse'), view),
+  checkBodyText: async (text, base, view) => checkBody(text, base.settings, view),
   diff: async (a, b) => diffDocuments(a, b),
   close: async () => {},
 };
@@ -78,8 +87,8 @@ export class WorkerChecker implements Checker {
     return this.send((id) => this.prepareJob(id, raw, base, rule)) as Promise<Prepared>;
   }
 
-  checkJson(raw: unknown, base: Base, view: CheckView): Promise<string> {
-    return this.send((id) => ({ ...this.prepareJob(id, raw, base, 'refuse'), view })) as Promise<string>;
+  checkBodyText(text: string, base: Base, view: CheckView): Promise<BodyCheck> {
+    return this.send((id) => ({ ...this.prepareJob(id, text, base, 'refuse'), view })) as Promise<BodyCheck>;
   }
 
   private prepareJob(id: number, raw: unknown, base: Base, rule: PasswordRule): WorkerJob {

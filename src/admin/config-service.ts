@@ -15,7 +15,7 @@ import { findReferences, type ObjectKind } from '../config/references.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
 import type { Finding } from '../config/issues.ts';
 import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from '../store/config-store.ts';
-import { inlineChecker, type Checker, type CheckView } from './checker.ts';
+import { inlineChecker, type BodyCheck, type Checker, type CheckView } from './checker.ts';
 import { prepare, type PasswordRule, type Prepared } from './prepare.ts';
 
 export interface CheckResult {
@@ -132,10 +132,10 @@ export class ConfigService {
     return { ok: p.ok, errors: p.errors, warnings: p.warnings, changes: p.changes };
   }
 
-  /** check(), answered as JSON text for the API (CheckView: all of it, or only {ok, changes}). */
-  async checkJson(raw: unknown, view: CheckView): Promise<string> {
+  /** check() of a request body still in its JSON text, `{document, comment?, revision?}`, answered as JSON text (CheckView: all of it, or only {ok, changes}). */
+  async checkBodyText(text: string, view: CheckView): Promise<BodyCheck> {
     const active = this.active();
-    return this.checker.checkJson(raw, { revision: active?.number ?? null, settings: active?.settings ?? null }, view);
+    return this.checker.checkBodyText(text, { revision: active?.number ?? null, settings: active?.settings ?? null }, view);
   }
 
   /** Validates and, when there is no error, makes `raw` the new active revision. */

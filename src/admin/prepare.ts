@@ -53,3 +53,26 @@ export function prepare(raw: unknown, base: Settings | null, rule: PasswordRule)
 export function diffDocuments(a: Settings, b: Settings): Change[] {
   return diffSettings(redactSecrets(a), redactSecrets(b));
 }
+
+/**
+ * The body of POST /api/settings/validate and /diff, `{document, comment?,
+ * revision?}`, read from its JSON text (in the checker's thread: the event
+ * loop never parses a large document). As strict as the API's schemas: an
+ * unknown field or a wrong type is named, never dropped.
+ */
+export function parseDocumentBody(text: string): { ok: true; document: unknown } | { ok: false; errors: string[] } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, errors: [`body: not valid JSON (${(err as Error).message})`] };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, errors: ['body: must be object'] };
+  const b = body as Record<string, unknown>;
+  const errors: string[] = [];
+  for (const k of Object.keys(b)) if (!['document', 'comment', 'revision'].includes(k)) errors.push(`body.${k}: unknown field`);
+  if (!('document' in b)) errors.push('body.document: is required');
+  if ('comment' in b && (typeof b.comment !== 'string' || b.comment.length > 500)) errors.push('body.comment: must be a string of at most 500 characters');
+  if ('revision' in b && (typeof b.revision !== 'number' || !Number.isInteger(b.revision) || b.revision < 0)) errors.push('body.revision: must be a whole number >= 0');
+  return errors.length ? { ok: false, errors } : { ok: true, document: b.document };
+}

@@ -86,15 +86,20 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limi
 
   api.get('/api/settings', { schema: { tags: ['settings'] } }, async () => ({ revision: service.activeRevision(), document: service.export() }));
 
-  // The answer comes as JSON text from the checker's thread: a change per object of a large document is not rebuilt here.
-  api.post('/api/settings/validate', { ...documentRoute, schema: { tags: ['settings'], body: DocumentBody } }, async (req, reply) => {
-    const { document } = req.body as { document: unknown };
-    return reply.type('application/json; charset=utf-8').send(await work(req, () => service.checkJson(document, 'all')));
-  });
-
-  api.post('/api/settings/diff', { ...documentRoute, schema: { tags: ['settings'], body: DocumentBody } }, async (req, reply) => {
-    const { document } = req.body as { document: unknown };
-    return reply.type('application/json; charset=utf-8').send(await work(req, () => service.checkJson(document, 'diff')));
+  // Validate and diff are open to viewers: their body is not even parsed on
+  // the event loop. It goes to the checker's thread as the text it came as,
+  // and the answer comes back as JSON text (a change per object of a large
+  // document is not rebuilt here either).
+  void api.register(async (asking) => {
+    asking.removeAllContentTypeParsers();
+    asking.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: DOCUMENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
+    for (const [path, view] of [['/api/settings/validate', 'all'], ['/api/settings/diff', 'diff']] as const) {
+      asking.post(path, { ...documentRoute, schema: { tags: ['settings'], description: 'body: {document, comment?, revision?} (as PUT /api/settings)' } }, async (req, reply) => {
+        const r = await work(req, () => service.checkBodyText(typeof req.body === 'string' ? req.body : '', view));
+        if (!r.ok) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: r.errors.join('; '), errors: r.errors });
+        return reply.type('application/json; charset=utf-8').send(r.json);
+      });
+    }
   });
 
   api.put('/api/settings', { ...documentRoute, schema: { tags: ['settings'], body: DocumentBody } }, async (req, reply) => {

@@ -65,3 +65,20 @@ test('viewers hammering settings diff/validate with large documents do not stall
   assert.equal(turn.json.ok, true);
   assert.ok(checked.length >= 1 && checked.every(Boolean));
 });
+
+test('validate and diff, read off the event loop, are as strict about their body as every other route', async (t) => {
+  const { api, password } = await startWithApi(t);
+  const me = await api.login('admin', password);
+  const typo = await api.call('POST', '/api/settings/validate', { body: { document: {}, comment: 'x', revison: 3 }, as: me });
+  assert.equal(typo.status, 400);
+  assert.match(typo.json.message, /body\.revison: unknown field/);
+  const missing = await api.call('POST', '/api/settings/diff', { body: { comment: 'no document' }, as: me });
+  assert.equal(missing.status, 400);
+  assert.match(missing.json.message, /body\.document: is required/);
+  assert.equal((await api.call('POST', '/api/settings/diff', { raw: '{"document": {', as: me })).status, 400, 'broken JSON');
+  assert.equal((await api.call('POST', '/api/settings/validate', { body: { document: {}, revision: '3' }, as: me })).status, 400, 'no coercion');
+  const ok = await api.call('POST', '/api/settings/diff', { body: { document: { hostname: 'other.example' } }, as: me });
+  assert.equal(ok.status, 200, ok.text);
+  assert.match(ok.headers['content-type'] as string, /^application\/json/);
+  assert.ok(ok.json.changes.some((c: { path: string }) => c.path === 'hostname'));
+});
