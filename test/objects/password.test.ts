@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { hashPassword, isPasswordHash, passwordShortfall, verifyPassword, verifyPasswordAsync } from '../../src/objects/password.ts';
+import { hashPassword, hashPasswordAsync, isPasswordHash, passwordShortfall, verifyPassword, verifyPasswordAsync } from '../../src/objects/password.ts';
 
 test('a hash verifies its password and no other, also off the event loop', async () => {
   const h = hashPassword('correct horse');
@@ -17,6 +17,11 @@ test('a hash verifies its password and no other, also off the event loop', async
   assert.equal(await verifyPasswordAsync('correct horsf', h), false);
   assert.equal(await verifyPasswordAsync('correct horse', undefined), false);
   assert.equal(await verifyPasswordAsync('x', 'not a hash'), false);
+  const a = await hashPasswordAsync('correct horse');
+  assert.ok(isPasswordHash(a));
+  assert.notEqual(a, h, 'a salt of its own');
+  assert.equal(verifyPassword('correct horse', a), true);
+  assert.equal(verifyPassword('correct horsf', a), false);
 });
 
 test('with a pool of 2 threads, 4 logins at once leave one thread to the file system', () => {
