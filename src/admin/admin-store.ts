@@ -84,19 +84,20 @@ export class AdminStore {
     return r ? { ...r } : null;
   }
 
-  add(name: string, password: string, role: AdminRole): AdminInfo {
+  /** `hash`: hashPassword(password) made already (the daemon hashes off its event loop). */
+  add(name: string, password: string, role: AdminRole, hash?: string): AdminInfo {
     if (!NAME.test(name)) throw new AdminError(`"${name}" is not a valid admin name (letters, digits, . _ @ -; up to 64)`);
     if (!ADMIN_ROLES.includes(role)) throw new AdminError(`role must be one of ${ADMIN_ROLES.join(', ')}`);
     if (password.length < 8) throw new AdminError('the password must have at least 8 characters');
     if (this.get(name)) throw new AdminError(`admin "${name}" already exists`);
     const created = new Date().toISOString();
-    this.db.prepare('INSERT INTO admin (name, hash, role, created) VALUES (?, ?, ?, ?)').run(name, hashPassword(password), role, created);
+    this.db.prepare('INSERT INTO admin (name, hash, role, created) VALUES (?, ?, ?, ?)').run(name, hash ?? hashPassword(password), role, created);
     return { name, role, created };
   }
 
-  setPassword(name: string, password: string): void {
+  setPassword(name: string, password: string, hash?: string): void {
     if (password.length < 8) throw new AdminError('the password must have at least 8 characters');
-    const r = this.db.prepare('UPDATE admin SET hash = ? WHERE name = ?').run(hashPassword(password), name);
+    const r = this.db.prepare('UPDATE admin SET hash = ? WHERE name = ?').run(hash ?? hashPassword(password), name);
     if (Number(r.changes) === 0) throw new AdminError(`no admin "${name}"`);
   }
 

@@ -1,17 +1,22 @@
 // The service layer for settings: check, apply, export, history, diff,
-// rollback, and the object operations (users, groups, networks). The CLI
-// calls this today; the REST API and the web UI will call the same methods
-// and nothing else.
+// rollback, and the object operations (users, groups, networks, domains).
+// The CLI and the REST API (and so the web UI) call these methods and nothing
+// else, so that a change means the same wherever it is made. Every change is
+// made against the active revision it was read from and committed only if
+// that revision is still active (ConcurrentApplyError otherwise: 409 on the
+// API). The expensive half (validation, hashing, diff) runs in the Checker:
+// inline for the CLI, a worker thread for the daemon.
 
-import type { Settings, UserDef } from '../config/document.ts';
+import type { DomainDef, GroupDef, NetworkDef, Settings, UserDef } from '../config/document.ts';
 import { embeddedDefaults } from '../config/document.ts';
-import { validate } from '../config/validate.ts';
-import { carrySecrets, hashSecrets, redactSecrets } from '../config/secrets.ts';
-import { diffSettings, type Change } from '../config/diff.ts';
+import { redactSecrets } from '../config/secrets.ts';
+import type { Change } from '../config/diff.ts';
 import { findReferences, type ObjectKind } from '../config/references.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
 import type { Finding } from '../config/issues.ts';
-import type { ConfigStore, RevisionInfo, RevisionMeta } from '../store/config-store.ts';
+import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from '../store/config-store.ts';
+import { inlineChecker, type BodyCheck, type Checker, type CheckView } from './checker.ts';
+import { prepare, type PasswordRule, type Prepared } from './prepare.ts';
 
 export interface CheckResult {
   ok: boolean;
@@ -26,7 +31,7 @@ export interface ApplyResult extends CheckResult {
   revision: RevisionInfo | null;
 }
 
-/** A refusal the caller can show as it is (exit status 1 on the CLI). */
+/** A refusal the caller can show as it is (exit status 1 on the CLI; 404 "no …", 409 "… already exists", else 422 on the API). */
 export class ServiceError extends Error {
   readonly details: readonly Finding[];
   constructor(message: string, details: readonly Finding[] = []) {
@@ -36,26 +41,67 @@ export class ServiceError extends Error {
   }
 }
 
+/** The lists of named objects in the document. */
+export type ObjectList = 'networks' | 'users' | 'groups' | 'domains';
+const KIND: Record<ObjectList, ObjectKind | null> = { networks: 'network', users: 'user', groups: 'group', domains: null };
+const LABEL: Record<ObjectList, string> = { networks: 'network object', users: 'user', groups: 'user group', domains: 'domain' };
+
+export interface NewUser {
+  name: string;
+  password: string;
+  groups?: string[];
+  enabled?: boolean;
+  comment?: string;
+}
+
+export interface UserChange {
+  password?: string;
+  groups?: string[];
+  enabled?: boolean;
+  comment?: string;
+}
+
+export interface ChangeOptions {
+  /** The revision the caller read before making its change: another one active → ConcurrentApplyError. */
+  revision?: number | undefined;
+}
+
 export class ConfigService {
   private readonly store: ConfigStore;
+  private readonly checker: Checker;
   private cached: Snapshot | null = null;
+  /** The active revision as last read (the store parses its JSON on every read). */
+  private activeCache: Revision | null = null;
 
-  constructor(store: ConfigStore) {
+  constructor(store: ConfigStore, checker: Checker = inlineChecker) {
     this.store = store;
+    this.checker = checker;
   }
 
-  /** The active settings, or the embedded defaults on a store that has none yet. */
+  /** The same settings with the expensive work done by `checker` (the daemon's API: a worker thread). */
+  withChecker(checker: Checker): ConfigService {
+    return new ConfigService(this.store, checker);
+  }
+
+  private active(): Revision | null {
+    const n = this.store.activeNumber();
+    if (n === null) return null;
+    if (this.activeCache?.number !== n) this.activeCache = this.store.active();
+    return this.activeCache;
+  }
+
+  /** The active settings, or the embedded defaults on a store that has none yet. Do not change what it returns. */
   settings(): Settings {
-    return this.store.active()?.settings ?? embeddedDefaults();
+    return this.active()?.settings ?? embeddedDefaults();
   }
 
   activeRevision(): number | null {
-    return this.store.active()?.number ?? null;
+    return this.store.activeNumber();
   }
 
   /** The compiled snapshot of the active revision (revision 0: embedded defaults). */
   snapshot(): Snapshot {
-    const active = this.store.active();
+    const active = this.active();
     const number = active?.number ?? 0;
     if (this.cached?.revision !== number) this.cached = compileSnapshot(active?.settings ?? embeddedDefaults(), number);
     return this.cached;
@@ -69,25 +115,68 @@ export class ConfigService {
     return true;
   }
 
-  check(raw: unknown): CheckResult {
-    const active = this.store.active();
-    const v = validate(carrySecrets(raw, active?.settings ?? null));
-    const changes = diffSettings(redactSecrets(active?.settings ?? embeddedDefaults()), redactSecrets(v.settings));
-    return { ok: v.errors.length === 0, errors: v.errors, warnings: v.warnings, changes };
+  /**
+   * The daemon's own apply at start (`start --config`), in its process and
+   * before it serves: a short clear-text password is only a warning here (see
+   * PasswordRule). Everything an administrator does goes through applyChange.
+   */
+  apply(raw: unknown, meta: RevisionMeta): ApplyResult {
+    const active = this.active();
+    return this.commit(prepare(raw, active?.settings ?? null, 'warn'), meta, active?.number ?? null);
+  }
+
+  /** Validates `raw` and shows what would change; changes nothing. */
+  async check(raw: unknown, rule: PasswordRule = 'refuse'): Promise<CheckResult> {
+    const active = this.active();
+    const p = await this.checker.prepare(raw, { revision: active?.number ?? null, settings: active?.settings ?? null }, rule);
+    return { ok: p.ok, errors: p.errors, warnings: p.warnings, changes: p.changes };
+  }
+
+  /** check() of a request body still in its JSON text, `{document, comment?, revision?}`, answered as JSON text (CheckView: all of it, or only {ok, changes}). */
+  async checkBodyText(text: string, view: CheckView): Promise<BodyCheck> {
+    const active = this.active();
+    return this.checker.checkBodyText(text, { revision: active?.number ?? null, settings: active?.settings ?? null }, view);
   }
 
   /** Validates and, when there is no error, makes `raw` the new active revision. */
-  apply(raw: unknown, meta: RevisionMeta): ApplyResult {
-    const active = this.store.active();
-    const v = validate(carrySecrets(raw, active?.settings ?? null));
-    const base = active?.settings ?? null;
-    const changes = diffSettings(redactSecrets(base ?? embeddedDefaults()), redactSecrets(v.settings));
-    if (v.errors.length > 0) return { ok: false, errors: v.errors, warnings: v.warnings, changes, revision: null };
-    const next = hashSecrets(v.settings);
-    // Nothing changed (hashes compared too, so a new password is a change).
-    if (base && JSON.stringify(base) === JSON.stringify(next)) return { ok: true, errors: [], warnings: v.warnings, changes: [], revision: null };
-    const rev = this.store.apply(next, meta, active?.number ?? null);
-    return { ok: true, errors: [], warnings: v.warnings, changes, revision: { number: rev.number, created: rev.created, author: rev.author, comment: rev.comment } };
+  async applyDocument(raw: unknown, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    return this.change(() => raw, meta, opts);
+  }
+
+  /** Replaces one top-level section (relaying, limits, …) of the active document. */
+  async applySection(section: string, value: unknown, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    return this.change((s) => ({ ...s, [section]: value }), meta, opts);
+  }
+
+  /**
+   * The one way a change is made: `edit` builds the new document from (a copy
+   * of) the active one, which is then validated off the caller's thread and
+   * committed only if the active revision is still the one it was built from.
+   */
+  private async change(edit: (current: Settings) => unknown, meta: RevisionMeta, opts: ChangeOptions): Promise<ApplyResult> {
+    const active = this.active();
+    const number = active?.number ?? null;
+    if (opts.revision !== undefined && opts.revision !== (number ?? 0)) throw stale(opts.revision, number);
+    const raw = edit(structuredClone(active?.settings ?? embeddedDefaults()));
+    const p = await this.checker.prepare(raw, { revision: number, settings: active?.settings ?? null }, 'refuse');
+    return this.commit(p, meta, number);
+  }
+
+  private commit(p: Prepared, meta: RevisionMeta, base: number | null): ApplyResult {
+    if (!p.ok || !p.next) return { ok: false, errors: p.errors, warnings: p.warnings, changes: p.changes, revision: null };
+    if (p.unchanged) {
+      // Nothing to store; but a change made against a revision no longer active is still a conflict.
+      if (this.store.activeNumber() !== base) throw stale(base, this.store.activeNumber());
+      return { ok: true, errors: [], warnings: p.warnings, changes: [], revision: null };
+    }
+    let rev: Revision;
+    try {
+      rev = this.store.apply(p.next, meta, base);
+    } catch (err) {
+      if (err instanceof ConcurrentApplyError) throw stale(base, this.store.activeNumber());
+      throw err;
+    }
+    return { ok: true, errors: [], warnings: p.warnings, changes: p.changes, revision: { number: rev.number, created: rev.created, author: rev.author, comment: rev.comment } };
   }
 
   export(opts: { withSecrets?: boolean; revision?: number } = {}): Settings {
@@ -99,66 +188,119 @@ export class ConfigService {
     return this.store.history(limit);
   }
 
-  diff(a: number, b: number): Change[] {
-    return diffSettings(redactSecrets(this.revision(a).settings), redactSecrets(this.revision(b).settings));
+  async diff(a: number, b: number): Promise<Change[]> {
+    return this.checker.diff(this.revision(a).settings, this.revision(b).settings);
   }
 
   /** Makes the document of revision `n` active again, as a new revision. */
-  rollback(n: number, meta: RevisionMeta): ApplyResult {
-    return this.apply(this.revision(n).settings, { author: meta.author, comment: meta.comment || `rollback to revision ${n}` });
+  async rollback(n: number, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    const doc = this.revision(n).settings;
+    return this.change(() => doc, { author: meta.author, comment: meta.comment || `rollback to revision ${n}` }, opts);
   }
 
   // --- objects ---------------------------------------------------------------
 
-  addUser(name: string, password: string, groups: string[], meta: RevisionMeta): ApplyResult {
-    const s = structuredClone(this.settings());
-    if (s.users.some((u) => u.name === name)) throw new ServiceError(`user "${name}" already exists`);
-    for (const g of groups) if (!s.groups.some((x) => x.name === g)) s.groups.push({ name: g });
-    s.users.push({ name, password, groups, enabled: true });
-    return this.mustApply(s, meta);
+  /**
+   * Adds an SMTP user. Groups it names that do not exist yet are created
+   * (`user add alice --group staff` does what it says, on the CLI and the API alike).
+   */
+  async addUser(u: NewUser, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    return this.change(
+      (s) => {
+        if (s.users.some((x) => x.name === u.name)) throw new ServiceError(`user "${u.name}" already exists`);
+        const groups = u.groups ?? [];
+        createGroups(s, groups);
+        const user: UserDef = { name: u.name, password: u.password, groups, enabled: u.enabled ?? true };
+        if (u.comment !== undefined) user.comment = u.comment;
+        s.users.push(user);
+        return s;
+      },
+      meta,
+      opts,
+    );
   }
 
-  setPassword(name: string, password: string, meta: RevisionMeta): ApplyResult {
-    return this.changeUser(name, meta, (u) => {
-      delete u.password_hash;
-      u.password = password;
-    });
+  /** Changes what is given of a user; a new password replaces the hash; missing groups are created as addUser does. */
+  async updateUser(name: string, c: UserChange, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    return this.change(
+      (s) => {
+        const u = s.users.find((x) => x.name === name);
+        if (!u) throw new ServiceError(`no user named "${name}"`);
+        if (c.password !== undefined) {
+          delete u.password_hash;
+          u.password = c.password;
+        }
+        if (c.groups !== undefined) {
+          createGroups(s, c.groups);
+          u.groups = [...c.groups];
+        }
+        if (c.enabled !== undefined) u.enabled = c.enabled;
+        if (c.comment !== undefined) u.comment = c.comment;
+        return s;
+      },
+      meta,
+      opts,
+    );
   }
 
-  setEnabled(name: string, enabled: boolean, meta: RevisionMeta): ApplyResult {
-    return this.changeUser(name, meta, (u) => {
-      u.enabled = enabled;
-    });
+  setPassword(name: string, password: string, meta: RevisionMeta): Promise<ApplyResult> {
+    return this.updateUser(name, { password }, meta);
+  }
+
+  setEnabled(name: string, enabled: boolean, meta: RevisionMeta): Promise<ApplyResult> {
+    return this.updateUser(name, { enabled }, meta);
   }
 
   listUsers(): Omit<UserDef, 'password' | 'password_hash'>[] {
     return redactSecrets(this.settings()).users;
   }
 
+  /** Adds a network object, user group or domain (users: addUser). */
+  async addObject(list: Exclude<ObjectList, 'users'>, obj: NetworkDef | GroupDef | DomainDef, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    return this.change(
+      (s) => {
+        const items = s[list] as { name: string }[];
+        if (items.some((o) => o.name === obj.name)) throw new ServiceError(`${LABEL[list]} "${obj.name}" already exists`);
+        items.push(obj);
+        return s;
+      },
+      meta,
+      opts,
+    );
+  }
+
+  /** Replaces a network object, user group or domain by `obj` (same name). */
+  async replaceObject(list: Exclude<ObjectList, 'users'>, name: string, obj: NetworkDef | GroupDef | DomainDef, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    return this.change(
+      (s) => {
+        const items = s[list] as { name: string }[];
+        const i = items.findIndex((o) => o.name === name);
+        if (i < 0) throw new ServiceError(`no ${LABEL[list]} named "${name}"`);
+        if (obj.name !== name) throw new ServiceError(`the name given ("${obj.name}") must be the one changed ("${name}"); renaming is remove and add`);
+        items[i] = obj;
+        return s;
+      },
+      meta,
+      opts,
+    );
+  }
+
   /** Removes an object; refused, naming every user of it, while it is referenced. */
-  removeObject(kind: ObjectKind, name: string, meta: RevisionMeta): ApplyResult {
-    const s = structuredClone(this.settings());
-    const list = kind === 'network' ? s.networks : kind === 'user' ? s.users : s.groups;
-    const i = list.findIndex((o) => o.name === name);
-    if (i < 0) throw new ServiceError(`no ${kind === 'group' ? 'user group' : kind === 'network' ? 'network object' : 'user'} named "${name}"`);
-    const refs = findReferences(s, kind, name);
-    if (refs.length > 0) throw new ServiceError(`"${name}" is still used by ${refs.join(', ')}; remove it there first`);
-    list.splice(i, 1);
-    return this.mustApply(s, meta);
-  }
-
-  private changeUser(name: string, meta: RevisionMeta, change: (u: UserDef) => void): ApplyResult {
-    const s = structuredClone(this.settings());
-    const u = s.users.find((x) => x.name === name);
-    if (!u) throw new ServiceError(`no user named "${name}"`);
-    change(u);
-    return this.mustApply(s, meta);
-  }
-
-  private mustApply(s: Settings, meta: RevisionMeta): ApplyResult {
-    const r = this.apply(s, meta);
-    if (!r.ok) throw new ServiceError('the change was refused', r.errors);
-    return r;
+  async removeObject(list: ObjectList, name: string, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
+    return this.change(
+      (s) => {
+        const items = s[list] as { name: string }[];
+        const i = items.findIndex((o) => o.name === name);
+        if (i < 0) throw new ServiceError(`no ${LABEL[list]} named "${name}"`);
+        const kind = KIND[list];
+        const refs = kind ? findReferences(s, kind, name) : [];
+        if (refs.length > 0) throw new ServiceError(`"${name}" is still used by ${refs.join(', ')}; remove it there first`);
+        items.splice(i, 1);
+        return s;
+      },
+      meta,
+      opts,
+    );
   }
 
   private revision(n: number) {
@@ -166,4 +308,15 @@ export class ConfigService {
     if (!rev) throw new ServiceError(`no revision ${n}`);
     return rev;
   }
+}
+
+/** Another change landed after the caller read the settings (409 on the API). */
+function stale(read: number | null, now: number | null): ConcurrentApplyError {
+  const err = new ConcurrentApplyError(read, now);
+  err.message = `the settings changed since revision ${read ?? 0} (now ${now ?? 0}): reload and apply again`;
+  return err;
+}
+
+function createGroups(s: Settings, groups: readonly string[]): void {
+  for (const g of groups) if (!s.groups.some((x) => x.name === g)) s.groups.push({ name: g });
 }

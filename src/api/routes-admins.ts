@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { AdminError, ADMIN_ROLES } from '../admin/admin-store.ts';
 import { LoginThrottle, SESSION_COOKIE, Sessions } from './auth.ts';
+import { hashPasswordAsync } from '../objects/password.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
 
 const Role = Type.Union(ADMIN_ROLES.map((r) => Type.Literal(r)));
@@ -66,7 +67,9 @@ export function registerAdminRoutes(api: FastifyInstance, deps: ApiDeps, session
     { schema: { tags: ['admins'], body: Type.Object({ name: Type.String({ maxLength: 64 }), password: Type.String({ minLength: 8, maxLength: 1024 }), role: Role }, Strict) } },
     async (req, reply) => {
       const b = req.body as { name: string; password: string; role: 'admin' | 'viewer' };
-      const a = adminError(() => admins.add(b.name, b.password, b.role));
+      // The scrypt runs in the thread pool: tens of milliseconds the SMTP sessions do not wait for.
+      const hash = await hashPasswordAsync(b.password);
+      const a = adminError(() => admins.add(b.name, b.password, b.role, hash));
       deps.logger.log('admin.change', { by: who(req).author, op: 'add admin', name: a.name, role: a.role });
       return reply.code(201).send(a);
     },
@@ -78,10 +81,11 @@ export function registerAdminRoutes(api: FastifyInstance, deps: ApiDeps, session
     async (req) => {
       const { name } = req.params as { name: string };
       const b = req.body as { password?: string; role?: 'admin' | 'viewer' };
+      const hash = b.password === undefined ? undefined : await hashPasswordAsync(b.password);
       adminError(() => {
         if (!admins.get(name)) throw new AdminError(`no admin "${name}"`);
         if (b.role !== undefined) admins.setRole(name, b.role);
-        if (b.password !== undefined) admins.setPassword(name, b.password);
+        if (b.password !== undefined) admins.setPassword(name, b.password, hash);
       });
       // A demoted admin's sessions end; so do all sessions of one whose password changed, except this one.
       if (b.role === 'viewer' || b.password !== undefined) sessions.dropAdmin(name, who(req).sessionId);

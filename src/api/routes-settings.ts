@@ -1,7 +1,8 @@
 // The settings over HTTP: the whole document (read, validate, diff, apply),
 // each section, the object lists (networks, users, groups, domains) and the
-// revisions (list, read, diff, rollback). Every change goes through
-// ConfigService.apply, the same path as the CLI: validated as a whole, the
+// revisions (list, read, diff, rollback). Every change is one ConfigService
+// method, the same the CLI calls: validated as a whole (in the checker's
+// thread, a few at a time per account, the document at most 512 KiB), the
 // errors and warnings and the diff against the active revision in the
 // answer, nothing changed on error (422), and the revision records who made
 // it. Secrets are never sent out; a document sent back without them keeps
@@ -9,11 +10,11 @@
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import type { ApplyResult } from '../admin/config-service.ts';
-import type { Settings } from '../config/document.ts';
+import type { ApplyResult, NewUser, ObjectList, UserChange } from '../admin/config-service.ts';
+import type { NetworkDef } from '../config/document.ts';
 import { redactSecrets } from '../config/secrets.ts';
-import type { ObjectKind } from '../config/references.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
+import type { WorkLimiter } from './work-limit.ts';
 
 const Strict = { additionalProperties: false } as const;
 const Comment = Type.Optional(Type.String({ maxLength: 500 }));
@@ -62,41 +63,48 @@ const DocumentBody = Type.Object({ document: AnyJson, comment: Comment, revision
 const SectionBody = Type.Object({ value: AnyJson, comment: Comment, revision: Revision }, Strict);
 const Name = Type.Object({ name: Type.String() }, Strict);
 
-type Collection = 'networks' | 'users' | 'groups' | 'domains';
-const KIND: Record<Collection, ObjectKind | null> = { networks: 'network', users: 'user', groups: 'group', domains: null };
+type Collection = ObjectList;
 const SCHEMA = { networks: Network, groups: Group, domains: Domain };
+
+/**
+ * The largest settings document the API takes. A real one is a few KB to a
+ * few hundred KB; the work to check one grows with its size, and even in the
+ * checker's thread a bigger one only keeps other admins waiting.
+ */
+export const DOCUMENT_BODY_LIMIT = 512 * 1024;
 
 function answer(reply: FastifyReply, r: ApplyResult): FastifyReply {
   return reply.code(r.ok ? 200 : 422).send(r);
 }
 
-export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): void {
+export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limiter: WorkLimiter): void {
   const { service } = deps;
-  const unchangedSince = (revision: number | undefined) => {
-    const active = service.activeRevision() ?? 0;
-    if (revision !== undefined && revision !== active) throw new HttpError(409, `the settings changed since revision ${revision} (now ${active}): reload and apply again`);
-  };
   const meta = (req: Parameters<typeof who>[0], comment: string | undefined, what: string) => ({ author: who(req).author, comment: comment ?? `${what} (web admin/API)` });
-  /** The active document with its secrets, for an edit. */
-  const current = (): Settings => structuredClone(service.export({ withSecrets: true }));
+  /** Settings work, at most a few at a time per account (429 beyond). */
+  const work = <T>(req: Parameters<typeof who>[0], fn: () => Promise<T>): Promise<T> => limiter.run(who(req).name, fn);
+  const documentRoute = { bodyLimit: DOCUMENT_BODY_LIMIT };
 
   api.get('/api/settings', { schema: { tags: ['settings'] } }, async () => ({ revision: service.activeRevision(), document: service.export() }));
 
-  api.post('/api/settings/validate', { schema: { tags: ['settings'], body: DocumentBody } }, async (req) => {
-    const { document } = req.body as { document: unknown };
-    return service.check(document);
+  // Validate and diff are open to viewers: their body is not even parsed on
+  // the event loop. It goes to the checker's thread as the text it came as,
+  // and the answer comes back as JSON text (a change per object of a large
+  // document is not rebuilt here either).
+  void api.register(async (asking) => {
+    asking.removeAllContentTypeParsers();
+    asking.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: DOCUMENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
+    for (const [path, view] of [['/api/settings/validate', 'all'], ['/api/settings/diff', 'diff']] as const) {
+      asking.post(path, { ...documentRoute, schema: { tags: ['settings'], description: 'body: {document, comment?, revision?} (as PUT /api/settings)' } }, async (req, reply) => {
+        const r = await work(req, () => service.checkBodyText(typeof req.body === 'string' ? req.body : '', view));
+        if (!r.ok) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: r.errors.join('; '), errors: r.errors });
+        return reply.type('application/json; charset=utf-8').send(r.json);
+      });
+    }
   });
 
-  api.post('/api/settings/diff', { schema: { tags: ['settings'], body: DocumentBody } }, async (req) => {
-    const { document } = req.body as { document: unknown };
-    const r = service.check(document);
-    return { ok: r.ok, changes: r.changes };
-  });
-
-  api.put('/api/settings', { schema: { tags: ['settings'], body: DocumentBody } }, async (req, reply) => {
+  api.put('/api/settings', { ...documentRoute, schema: { tags: ['settings'], body: DocumentBody } }, async (req, reply) => {
     const { document, comment, revision } = req.body as { document: unknown; comment?: string; revision?: number };
-    unchangedSince(revision);
-    return answer(reply, service.apply(document, meta(req, comment, 'whole document')));
+    return answer(reply, await work(req, () => service.applyDocument(document, meta(req, comment, 'whole document'), { revision })));
   });
 
   api.get('/api/settings/:section', { schema: { tags: ['settings'], params: Type.Object({ section: Type.Union(SECTIONS.map((s) => Type.Literal(s))) }) } }, async (req) => {
@@ -106,70 +114,49 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): voi
 
   api.put(
     '/api/settings/:section',
-    { schema: { tags: ['settings'], params: Type.Object({ section: Type.Union(SECTIONS.map((s) => Type.Literal(s))) }), body: SectionBody } },
+    { ...documentRoute, schema: { tags: ['settings'], params: Type.Object({ section: Type.Union(SECTIONS.map((s) => Type.Literal(s))) }), body: SectionBody } },
     async (req, reply) => {
       const { section } = req.params as { section: Section };
       const { value, comment, revision } = req.body as { value: unknown; comment?: string; revision?: number };
-      unchangedSince(revision);
-      const doc = current() as unknown as Record<string, unknown>;
-      doc[section] = value;
-      return answer(reply, service.apply(doc, meta(req, comment, `section ${section}`)));
+      const r = await work(req, () => service.applySection(section, value, meta(req, comment, `section ${section}`), { revision }));
+      return answer(reply, r);
     },
   );
 
   // --- object lists ------------------------------------------------------------
   const lists: Collection[] = ['networks', 'users', 'groups', 'domains'];
   for (const list of lists) {
-    const find = (s: Settings, name: string) => (s[list] as { name: string }[]).findIndex((o) => o.name === name);
     const shown = (): { name: string }[] => (list === 'users' ? service.listUsers() : (redactSecrets(service.settings())[list] as { name: string }[]));
+    const one = list.slice(0, -1);
 
     api.get(`/api/${list}`, { schema: { tags: ['objects'] } }, async () => shown());
 
     api.get(`/api/${list}/:name`, { schema: { tags: ['objects'], params: Name } }, async (req) => {
       const { name } = req.params as { name: string };
       const o = shown().find((x) => x.name === name);
-      if (!o) throw new HttpError(404, `no ${list.slice(0, -1)} "${name}"`);
+      if (!o) throw new HttpError(404, `no ${one} "${name}"`);
       return o;
     });
 
     api.post(`/api/${list}`, { schema: { tags: ['objects'], body: list === 'users' ? UserCreate : SCHEMA[list], querystring: Type.Object({ comment: Comment }, Strict) } }, async (req, reply) => {
       const body = req.body as { name: string } & Record<string, unknown>;
-      const s = current();
-      if (find(s, body.name) >= 0) throw new HttpError(409, `${list.slice(0, -1)} "${body.name}" already exists`);
-      const obj = list === 'users' ? { groups: [], enabled: true, ...body } : body;
-      (s[list] as unknown[]).push(obj);
-      const r = service.apply(s, meta(req, (req.query as { comment?: string }).comment, `add ${list.slice(0, -1)} ${body.name}`));
+      const m = meta(req, (req.query as { comment?: string }).comment, `add ${one} ${body.name}`);
+      const r = await work(req, () => (list === 'users' ? service.addUser(body as unknown as NewUser, m) : service.addObject(list, body as unknown as NetworkDef, m)));
       return r.ok ? reply.code(201).send(r) : answer(reply, r);
     });
 
     api.put(`/api/${list}/:name`, { schema: { tags: ['objects'], params: Name, body: list === 'users' ? UserUpdate : SCHEMA[list] } }, async (req, reply) => {
       const { name } = req.params as { name: string };
       const body = req.body as Record<string, unknown>;
-      const s = current();
-      const i = find(s, name);
-      if (i < 0) throw new HttpError(404, `no ${list.slice(0, -1)} "${name}"`);
-      const items = s[list] as unknown as Record<string, unknown>[];
-      if (list === 'users') {
-        const u = { ...items[i], ...body };
-        // A new password replaces the hash; without one the hash stays.
-        if (body.password !== undefined) delete u.password_hash;
-        items[i] = u;
-      } else {
-        if (body.name !== name) throw new HttpError(400, `the name in the body ("${String(body.name)}") must be the one in the address ("${name}")`);
-        items[i] = body;
-      }
-      return answer(reply, service.apply(s, meta(req, undefined, `change ${list.slice(0, -1)} ${name}`)));
+      if (list !== 'users' && body.name !== name) throw new HttpError(400, `the name in the body ("${String(body.name)}") must be the one in the address ("${name}")`);
+      const m = meta(req, undefined, `change ${one} ${name}`);
+      const r = await work(req, () => (list === 'users' ? service.updateUser(name, body as UserChange, m) : service.replaceObject(list, name, body as unknown as NetworkDef, m)));
+      return answer(reply, r);
     });
 
     api.delete(`/api/${list}/:name`, { schema: { tags: ['objects'], params: Name } }, async (req, reply) => {
       const { name } = req.params as { name: string };
-      const kind = KIND[list];
-      if (kind) return answer(reply, service.removeObject(kind, name, meta(req, undefined, `remove ${kind} ${name}`)));
-      const s = current();
-      const i = find(s, name);
-      if (i < 0) throw new HttpError(404, `no ${list.slice(0, -1)} "${name}"`);
-      (s[list] as unknown[]).splice(i, 1);
-      return answer(reply, service.apply(s, meta(req, undefined, `remove ${list.slice(0, -1)} ${name}`)));
+      return answer(reply, await work(req, () => service.removeObject(list, name, meta(req, undefined, `remove ${one} ${name}`))));
     });
   }
 
@@ -182,7 +169,7 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): voi
   });
   api.get('/api/revisions/:n/diff/:m', { schema: { tags: ['revisions'], params: Type.Object({ n: Num.properties.n, m: Num.properties.n }, Strict) } }, async (req) => {
     const { n, m } = req.params as { n: string; m: string };
-    return { from: Number(n), to: Number(m), changes: service.diff(Number(n), Number(m)) };
+    return { from: Number(n), to: Number(m), changes: await work(req, () => service.diff(Number(n), Number(m))) };
   });
   // The body is optional ({comment?}); fastify cannot make a whole body optional in a schema, so it is checked here.
   api.post('/api/revisions/:n/rollback', { schema: { tags: ['revisions'], params: Num } }, async (req, reply) => {
@@ -192,6 +179,6 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps): voi
       throw new HttpError(400, 'body: only an optional "comment" (a string) is allowed');
     }
     const comment = (body as { comment?: string } | undefined)?.comment;
-    return answer(reply, service.rollback(n, { author: who(req).author, comment: comment ?? `rollback to revision ${n} (web admin/API)` }));
+    return answer(reply, await work(req, () => service.rollback(n, { author: who(req).author, comment: comment ?? `rollback to revision ${n} (web admin/API)` })));
   });
 }

@@ -12,6 +12,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AdminStore } from '../admin/admin-store.ts';
 import type { ConfigService } from '../admin/config-service.ts';
 import { ServiceError } from '../admin/config-service.ts';
+import { CheckerBusy, WorkerChecker } from '../admin/checker.ts';
+import { ConcurrentApplyError } from '../store/config-store.ts';
+import { WorkLimiter, WorkLimitExceeded } from './work-limit.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { TapLogger } from '../log/logger.ts';
 import type { QueueManager } from '../queue/manager.ts';
@@ -62,7 +65,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const app = Fastify({
     https: { key: deps.tls.key, cert: deps.tls.cert },
     logger: false,
-    bodyLimit: 4 * 1024 * 1024,
+    // The settings document's routes take up to DOCUMENT_BODY_LIMIT; nothing else needs more than this.
+    bodyLimit: 256 * 1024,
     // Live-log readers never end their responses: a stop must not wait for them.
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true } },
@@ -116,9 +120,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ statusCode: err.status, error: err.name, message: err.message });
     if (err instanceof ServiceError) {
-      // "no user named …", "no revision 9": an unknown object, as the docs say.
-      const status = /^no /.test(err.message) ? 404 : 422;
-      return reply.code(status).send({ statusCode: status, error: status === 404 ? 'Not Found' : 'Refused', message: err.message, errors: err.details });
+      // "no user named …", "no revision 9": an unknown object, as the docs say; "… already exists": a conflict.
+      const status = /^no /.test(err.message) ? 404 : / already exists$/.test(err.message) ? 409 : 422;
+      return reply.code(status).send({ statusCode: status, error: status === 404 ? 'Not Found' : status === 409 ? 'Conflict' : 'Refused', message: err.message, errors: err.details });
+    }
+    // Someone else's change landed first: reload and apply again.
+    if (err instanceof ConcurrentApplyError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: err.message });
+    if (err instanceof WorkLimitExceeded || err instanceof CheckerBusy) {
+      const status = err instanceof WorkLimitExceeded ? 429 : 503;
+      return reply.code(status).header('retry-after', '1').send({ statusCode: status, error: status === 429 ? 'Too Many Requests' : 'Service Unavailable', message: err.message });
     }
     if (err.validation) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: validationMessage(err), errors: validationList(err) });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -126,10 +136,15 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.code(status).send({ statusCode: status, error: status === 500 ? 'Internal Server Error' : 'Bad Request', message: status === 500 ? 'internal error' : err.message });
   });
 
+  // Validation and diffs of what admins send run in a worker thread: the SMTP listeners share this event loop.
+  const checker = new WorkerChecker();
+  const service = deps.service.withChecker(checker);
+  app.addHook('onClose', async () => checker.close());
+
   void app.register(async (api) => {
     api.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     registerAdminRoutes(api, deps, sessions, throttle);
-    registerSettingsRoutes(api, deps);
+    registerSettingsRoutes(api, { ...deps, service }, new WorkLimiter());
     registerMailRoutes(api, deps);
   });
   registerUi(app);

@@ -1,7 +1,7 @@
 // `mailwarden config ...`: import, check, export, history, diff, rollback.
 
 import type { Command } from 'commander';
-import { CliExit, EXIT_REFUSED, meta, parseRevisionNumber, printFindings, printJson, readSettingsFile, withService } from './io.ts';
+import { CliExit, EXIT_REFUSED, meta, parseRevisionNumber, printFindings, printJson, readSettingsFile, withService, withServiceAsync } from './io.ts';
 import { formatChange } from '../config/diff.ts';
 import { formatSettings } from '../config/text.ts';
 import type { ApplyResult } from '../admin/config-service.ts';
@@ -28,9 +28,9 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--comment <text>', 'why this change')
     .option('--author <name>', 'who made it (default: cli:<login>)')
     .option('--json', 'print the result as JSON')
-    .action((file: string, opts: { comment?: string; author?: string; json?: boolean }) => {
+    .action(async (file: string, opts: { comment?: string; author?: string; json?: boolean }) => {
       const raw = readSettingsFile(file);
-      withService(dataOption(), (svc) => report(svc.apply(raw, meta(opts, `import ${file}`)), opts.json === true));
+      await withServiceAsync(dataOption(), async (svc) => report(await svc.applyDocument(raw, meta(opts, `import ${file}`)), opts.json === true));
     });
 
   config
@@ -38,10 +38,10 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .description('validate FILE without applying it; show what would change')
     .argument('<file>', 'YAML or JSON settings document')
     .option('--json', 'print the result as JSON')
-    .action((file: string, opts: { json?: boolean }) => {
+    .action(async (file: string, opts: { json?: boolean }) => {
       const raw = readSettingsFile(file);
-      withService(dataOption(), (svc) => {
-        const r = svc.check(raw);
+      await withServiceAsync(dataOption(), async (svc) => {
+        const r = await svc.check(raw);
         if (opts.json) printJson(r);
         else {
           printFindings(r.errors, r.warnings);
@@ -86,11 +86,11 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .argument('<a>', 'revision number')
     .argument('[b]', 'revision number')
     .option('--json', 'print as JSON')
-    .action((a: string, b: string | undefined, opts: { json?: boolean }) => {
-      withService(dataOption(), (svc) => {
+    .action(async (a: string, b: string | undefined, opts: { json?: boolean }) => {
+      await withServiceAsync(dataOption(), async (svc) => {
         const from = parseRevisionNumber(a);
         const to = b === undefined ? (svc.activeRevision() ?? 0) : parseRevisionNumber(b);
-        const changes = svc.diff(from, to);
+        const changes = await svc.diff(from, to);
         if (opts.json) return printJson(changes);
         for (const c of changes) process.stdout.write(`${formatChange(c)}\n`);
         if (changes.length === 0) process.stdout.write('no differences\n');
@@ -104,8 +104,8 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--comment <text>', 'why')
     .option('--author <name>', 'who')
     .option('--json', 'print the result as JSON')
-    .action((n: string, opts: { comment?: string; author?: string; json?: boolean }) => {
+    .action(async (n: string, opts: { comment?: string; author?: string; json?: boolean }) => {
       const num = parseRevisionNumber(n);
-      withService(dataOption(), (svc) => report(svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true));
+      await withServiceAsync(dataOption(), async (svc) => report(await svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true));
     });
 }

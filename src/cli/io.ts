@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { formatFinding, type Finding } from '../config/issues.ts';
 import { ConfigService, ServiceError } from '../admin/config-service.ts';
 import { openConfigStore } from '../store/data-dir.ts';
-import type { RevisionMeta } from '../store/config-store.ts';
+import { ConcurrentApplyError, type RevisionMeta } from '../store/config-store.ts';
 import { parseSettingsText } from '../config/text.ts';
 
 /** Exit statuses: 0 done/accepted, 1 refused/failed, 2 bad arguments. */
@@ -31,6 +31,20 @@ export function withService<T>(dataDir: string, fn: (svc: ConfigService) => T): 
     return fn(new ConfigService(store));
   } catch (err) {
     if (err instanceof ServiceError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
+    throw err;
+  } finally {
+    store.close();
+  }
+}
+
+/** withService for the commands that change settings (the service's changes are asynchronous). */
+export async function withServiceAsync<T>(dataDir: string, fn: (svc: ConfigService) => Promise<T>): Promise<T> {
+  const store = openConfigStore(dataDir);
+  try {
+    return await fn(new ConfigService(store));
+  } catch (err) {
+    if (err instanceof ServiceError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
+    if (err instanceof ConcurrentApplyError) throw new CliExit(EXIT_REFUSED, err.message);
     throw err;
   } finally {
     store.close();

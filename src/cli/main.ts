@@ -2,6 +2,8 @@
 // failed, 2 bad arguments.
 
 import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE } from './io.ts';
 import { formatFinding } from '../config/issues.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
@@ -14,10 +16,22 @@ import { registerQueueCommands } from './queue-commands.ts';
 import { registerQuarantineCommands } from './quarantine-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 
+// `mailwarden … | head`: the reader went away. Nothing more can be shown, and
+// nothing is wrong: stop quietly instead of printing a write EPIPE stack.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw err;
+  });
+}
+
+const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+
 const program = new Command();
 program
   .name('mailwarden')
   .description('SMTP proxy and mail relay')
+  .version(version, '-V, --version', 'print the version of mailwarden')
   .option('--data <dir>', `data directory (default: ${DEFAULT_DATA_DIR})`)
   .exitOverride()
   .showHelpAfterError(false)

@@ -1,13 +1,17 @@
 // `mailwarden user|group|network ...`: the objects of the settings document,
-// changed one at a time. Each change is applied as a new revision.
+// changed one at a time. Each change is the ConfigService method the REST API
+// calls for the same change, applied as a new revision.
 
 import type { Command } from 'commander';
-import { meta, printFindings, printJson, readPasswordFromStdin, withService } from './io.ts';
-import type { ApplyResult } from '../admin/config-service.ts';
-import type { ObjectKind } from '../config/references.ts';
-import { CliExit, EXIT_USAGE } from './io.ts';
+import { meta, printFindings, printJson, readPasswordFromStdin, withService, withServiceAsync } from './io.ts';
+import type { ApplyResult, ObjectList } from '../admin/config-service.ts';
+import { CliExit, EXIT_REFUSED, EXIT_USAGE } from './io.ts';
 
 function done(r: ApplyResult, what: string): void {
+  if (!r.ok) {
+    printFindings([], r.warnings);
+    throw new CliExit(EXIT_REFUSED, 'the change was refused', r.errors);
+  }
   printFindings([], r.warnings);
   process.stdout.write(r.revision ? `${what} (revision ${r.revision.number})\n` : `${what} (nothing changed)\n`);
 }
@@ -22,15 +26,15 @@ function needStdin(opts: { passwordStdin?: boolean }): string {
   return readPasswordFromStdin();
 }
 
-function removeCommand(parent: Command, kind: ObjectKind, label: string, dataOption: () => string): void {
+function removeCommand(parent: Command, list: ObjectList, label: string, dataOption: () => string): void {
   parent
     .command('remove')
     .description(`remove a ${label} (refused while something refers to it)`)
     .argument('<name>')
     .option('--comment <text>')
     .option('--author <name>')
-    .action((name: string, opts: MetaOpts) => {
-      withService(dataOption(), (svc) => done(svc.removeObject(kind, name, meta(opts, `remove ${label} ${name}`)), `removed ${label} "${name}"`));
+    .action(async (name: string, opts: MetaOpts) => {
+      await withServiceAsync(dataOption(), async (svc) => done(await svc.removeObject(list, name, meta(opts, `remove ${label} ${name}`)), `removed ${label} "${name}"`));
     });
 }
 
@@ -44,9 +48,9 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--comment <text>')
     .option('--author <name>')
-    .action((name: string, opts: MetaOpts & { group: string[]; passwordStdin?: boolean }) => {
+    .action(async (name: string, opts: MetaOpts & { group: string[]; passwordStdin?: boolean }) => {
       const password = needStdin(opts);
-      withService(dataOption(), (svc) => done(svc.addUser(name, password, opts.group, meta(opts, `add user ${name}`)), `added user "${name}"`));
+      await withServiceAsync(dataOption(), async (svc) => done(await svc.addUser({ name, password, groups: opts.group }, meta(opts, `add user ${name}`)), `added user "${name}"`));
     });
   user
     .command('passwd')
@@ -55,9 +59,9 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--comment <text>')
     .option('--author <name>')
-    .action((name: string, opts: MetaOpts & { passwordStdin?: boolean }) => {
+    .action(async (name: string, opts: MetaOpts & { passwordStdin?: boolean }) => {
       const password = needStdin(opts);
-      withService(dataOption(), (svc) => done(svc.setPassword(name, password, meta(opts, `new password for ${name}`)), `password changed for "${name}"`));
+      await withServiceAsync(dataOption(), async (svc) => done(await svc.setPassword(name, password, meta(opts, `new password for ${name}`)), `password changed for "${name}"`));
     });
   for (const [cmd, enabled] of [['disable', false], ['enable', true]] as const) {
     user
@@ -66,8 +70,8 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
       .argument('<name>')
       .option('--comment <text>')
       .option('--author <name>')
-      .action((name: string, opts: MetaOpts) => {
-        withService(dataOption(), (svc) => done(svc.setEnabled(name, enabled, meta(opts, `${cmd} user ${name}`)), `${cmd}d user "${name}"`));
+      .action(async (name: string, opts: MetaOpts) => {
+        await withServiceAsync(dataOption(), async (svc) => done(await svc.setEnabled(name, enabled, meta(opts, `${cmd} user ${name}`)), `${cmd}d user "${name}"`));
       });
   }
   user
@@ -81,7 +85,7 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
         for (const u of users) process.stdout.write(`${u.name}\t${u.enabled ? 'enabled' : 'disabled'}\t${u.groups.join(',') || '-'}\n`);
       });
     });
-  removeCommand(user, 'user', 'user', dataOption);
+  removeCommand(user, 'users', 'user', dataOption);
 
   const group = program.command('group').description('user groups');
   group
@@ -95,7 +99,7 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
         for (const r of rows) process.stdout.write(`${r.name}\t${r.members.join(',') || '-'}\n`);
       });
     });
-  removeCommand(group, 'group', 'user group', dataOption);
+  removeCommand(group, 'groups', 'user group', dataOption);
 
   const network = program.command('network').description('network objects');
   network
@@ -109,5 +113,5 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
         for (const n of nets) process.stdout.write(`${n.name}\t${n.type}\t${n.type === 'group' ? (n.members ?? []).join(',') : n.type === 'range' ? `${n.from}-${n.to}` : n.address}\n`);
       });
     });
-  removeCommand(network, 'network', 'network object', dataOption);
+  removeCommand(network, 'networks', 'network object', dataOption);
 }

@@ -259,6 +259,8 @@ export interface Limits {
   max_connections_per_client: number;
   /** Failed AUTH attempts from one client address before 421 4.7.0. */
   max_auth_failures: number;
+  /** Shortest password `user add`/`passwd` and the API accept for an SMTP user (characters). */
+  min_password_length: number;
   /** Added to the reply of each failed AUTH, times the failures so far. */
   auth_failure_delay: string;
   /** How long failed AUTH attempts are remembered per client address. */
@@ -293,6 +295,7 @@ export function defaultLimits(): Limits {
     max_connections: 1000,
     max_connections_per_client: 100,
     max_auth_failures: 5,
+    min_password_length: 8,
     auth_failure_delay: '1s',
     auth_failure_window: '15m',
     idle_timeout: '5m',

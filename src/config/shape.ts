@@ -409,6 +409,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     max_connections: r.int('limits.max_connections', lim.max_connections, d.max_connections, 1, 1_000_000),
     max_connections_per_client: r.int('limits.max_connections_per_client', lim.max_connections_per_client, d.max_connections_per_client, 1, 1_000_000),
     max_auth_failures: r.int('limits.max_auth_failures', lim.max_auth_failures, d.max_auth_failures, 1, 1000),
+    min_password_length: r.int('limits.min_password_length', lim.min_password_length, d.min_password_length, 1, 1024),
     auth_failure_delay: dur('auth_failure_delay', 0, 60_000),
     auth_failure_window: dur('auth_failure_window', 1000, 86_400_000),
     idle_timeout: dur('idle_timeout', 1000, 3_600_000),

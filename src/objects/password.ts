@@ -11,9 +11,30 @@ const P = 1;
 const KEYLEN = 32;
 const FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/;
 
+/**
+ * Why `password` is too short for an SMTP user, or null. Counted in
+ * characters (code points after NFC), as a person counts what they typed.
+ */
+export function passwordShortfall(password: string, min: number): string | null {
+  const length = [...password.normalize('NFC')].length;
+  return length < min ? `too short: ${length} character${length === 1 ? '' : 's'}, at least ${min} needed (limits.min_password_length)` : null;
+}
+
 export function hashPassword(password: string): string {
   const salt = randomBytes(16);
   const hash = scryptSync(password.normalize('NFC'), salt, KEYLEN, { N, r: R, p: P });
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/** hashPassword off the event loop (libuv's thread pool, sharing the login slots below): for the daemon's admin API. */
+export async function hashPasswordAsync(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await inSlot(
+    () =>
+      new Promise<Buffer>((done, fail) => {
+        scrypt(password.normalize('NFC'), salt, KEYLEN, { N, r: R, p: P }, (err, key) => (err ? fail(err) : done(key)));
+      }),
+  );
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
@@ -60,15 +81,23 @@ export async function verifyPasswordAsync(password: string, stored: string | und
   const known = stored !== undefined && isPasswordHash(stored);
   const m = FORMAT.exec(known ? stored : DUMMY);
   const expected = Buffer.from(m?.[5] ?? '', 'base64');
+  return inSlot(
+    () =>
+      new Promise<boolean>((done) => {
+        scrypt(password.normalize('NFC'), Buffer.from(m?.[4] ?? '', 'base64'), expected.length || KEYLEN, { N: Number(m?.[1]), r: Number(m?.[2]), p: Number(m?.[3]), maxmem: 256 * 1024 * 1024 }, (err, key) => {
+          done(!err && known && key.length === expected.length && timingSafeEqual(key, expected));
+        });
+      }),
+  );
+}
+
+/** Runs `work` (one scrypt) once one of the SCRYPT_SLOTS is free. */
+async function inSlot<T>(work: () => Promise<T>): Promise<T> {
   // A slot is taken here, or handed over by the scrypt that finishes (running stays as it is).
   if (running < SCRYPT_SLOTS) running++;
   else await new Promise<void>((go) => waiting.push(go));
   try {
-    return await new Promise((done) => {
-      scrypt(password.normalize('NFC'), Buffer.from(m?.[4] ?? '', 'base64'), expected.length || KEYLEN, { N: Number(m?.[1]), r: Number(m?.[2]), p: Number(m?.[3]), maxmem: 256 * 1024 * 1024 }, (err, key) => {
-        done(!err && known && key.length === expected.length && timingSafeEqual(key, expected));
-      });
-    });
+    return await work();
   } finally {
     const next = waiting.shift();
     if (next) next();

@@ -183,6 +183,51 @@ test('roll back a revision', { skip }, async () => {
   assert.match(await tryRelay('127.0.0.77'), /^554 5\.7\.1 /);
 });
 
+test("Relaying: an Apply is made against the revision the page was loaded with, so a colleague's change since is refused (409), not overwritten", { skip }, async () => {
+  assert.equal((await api.call('POST', '/api/networks', { body: { name: 'colleague-net', type: 'host', address: '127.0.0.88' }, as: me })).status, 201);
+  await page.getByTestId('nav-relaying').click();
+  const section = page.getByTestId('section-upstream');
+  await section.waitFor();
+  // A colleague changes this section's fields after the page was loaded.
+  const loaded = (await api.call('GET', '/api/settings/relaying', { as: me })).json;
+  const colleague = await api.call('PUT', '/api/settings/relaying', { body: { value: { ...loaded.value, upstream_hosts: ['colleague-net'] }, revision: loaded.revision }, as: me });
+  assert.equal(colleague.status, 200, colleague.text);
+
+  await page.getByTestId('field-upstream_only').check();
+  await section.getByRole('button', { name: 'Apply' }).click();
+  await section.getByTestId('apply-result').filter({ hasText: /changed since revision/ }).waitFor();
+  assert.equal(await section.getByTestId('apply-result').getAttribute('data-ok'), 'false');
+  await shot('07-relaying-conflict');
+  const after = (await api.call('GET', '/api/settings/relaying', { as: me })).json;
+  assert.deepEqual([after.revision, after.value.upstream_hosts, after.value.upstream_only], [loaded.revision + 1, ['colleague-net'], false], "the colleague's change stands");
+
+  // Reloaded, the page shows the colleague's change and the same edit applies on top of it.
+  await page.reload();
+  await page.getByTestId('nav-relaying').click();
+  await section.getByText('colleague-net', { exact: true }).waitFor();
+  await page.getByTestId('field-upstream_only').check();
+  await section.getByRole('button', { name: 'Apply' }).click();
+  await section.getByTestId('apply-result').filter({ hasText: /Applied as revision/ }).waitFor();
+  const last = (await api.call('GET', '/api/settings/relaying', { as: me })).json.value;
+  assert.deepEqual([last.upstream_hosts, last.upstream_only], [['colleague-net'], true]);
+});
+
+test('Users: a password shorter than limits.min_password_length is refused and the form says why', { skip }, async () => {
+  await page.getByTestId('nav-users').click();
+  const form = page.locator('#user-form');
+  await form.getByText('At least 8 characters.').waitFor();
+  await form.getByLabel('User name').fill('shorty');
+  await form.getByLabel('Password').fill('x');
+  await form.getByRole('button', { name: 'Save user' }).click();
+  await form.getByTestId('apply-result').filter({ hasText: /too short: 1 character, at least 8 needed/ }).waitFor();
+  await shot('08-user-password-too-short');
+  assert.equal((await api.call('GET', '/api/users/shorty', { as: me })).status, 404, 'no user was added');
+  await form.getByLabel('Password').fill('long-enough-1');
+  await form.getByRole('button', { name: 'Save user' }).click();
+  await page.getByText('shorty', { exact: true }).first().waitFor();
+  assert.equal((await api.call('GET', '/api/users/shorty', { as: me })).status, 200);
+});
+
 /** MAIL and RCPT to a domain that is not ours: the RCPT reply says whether the client may relay. */
 async function tryRelay(client: string): Promise<string> {
   const c = await RawClient.connect(relay.ports.mx, client);

@@ -1,8 +1,9 @@
 // Relaying: the product's sections in its order (Upstream Host List,
 // Authenticated Relay, Host-based Relay, Host/Network Blacklist, Content Scan
 // for Relayed Messages). Each Apply PUTs /api/settings/relaying with the
-// whole relaying value as the server has it now, changed only in that
-// section's fields. Object names are dragged in from the side panel or
+// whole relaying value as it was loaded, changed only in that section's
+// fields, and the revision it was loaded from: when a colleague applied
+// something since, the server refuses (409) instead of overwriting it. Object names are dragged in from the side panel or
 // added with the keyboard; the open-relay caution shows the moment a list
 // entry covers the whole Internet.
 
@@ -39,6 +40,8 @@ export function RelayingPage() {
   const users = useLoad(() => get<UserInfo[]>('/api/users'));
   const groups = useLoad(() => get<GroupDef[]>('/api/groups'));
   const [saved, setSaved] = useState<Relaying | null>(null);
+  /** The revision `saved` was read from: what every Apply is made against. */
+  const [revision, setRevision] = useState<number | null>(null);
   const [draft, setDraft] = useState<Relaying | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [results, setResults] = useState<Partial<Record<SectionId, ApplyResult>>>({});
@@ -49,6 +52,7 @@ export function RelayingPage() {
     get<SectionValue<Relaying>>('/api/settings/relaying')
       .then((r) => {
         setSaved(r.value);
+        setRevision(r.revision);
         setDraft(structuredClone(r.value));
       })
       .catch((err: Error) => setLoadError(err.message));
@@ -70,20 +74,22 @@ export function RelayingPage() {
   const applySection = async (id: SectionId) => {
     setBusy(id);
     try {
-      // The relaying value as the server has it now, changed only in this section's fields.
-      const current = await get<SectionValue<Relaying>>('/api/settings/relaying');
-      const fresh = current.value;
-      const value: Relaying = { ...fresh };
+      // The relaying value as it was loaded, changed only in this section's fields, against the revision it was loaded from.
+      const value: Relaying = { ...saved };
       for (const f of FIELDS[id]) (value as unknown as Record<string, unknown>)[f] = structuredClone(draft[f]);
-      const r = await apply('PUT', '/api/settings/relaying', { value, comment: `Relaying: ${TITLES[id]} (web admin)`, ...(current.revision === null ? {} : { revision: current.revision }) });
+      const r = await apply('PUT', '/api/settings/relaying', { value, comment: `Relaying: ${TITLES[id]} (web admin)`, ...(revision === null ? {} : { revision }) });
       setResults((prev) => ({ ...prev, [id]: r }));
-      const now = r.ok ? (await get<SectionValue<Relaying>>('/api/settings/relaying')).value : fresh;
+      if (!r.ok) return;
+      // Read back value and revision together: the next Apply is made against what this one left.
+      const current = await get<SectionValue<Relaying>>('/api/settings/relaying');
+      const now = current.value;
+      setRevision(current.revision);
       // Sections not being edited follow the server; edited ones keep their draft.
       setDraft((d) => {
         if (!d) return d;
         const next = structuredClone(d);
         for (const s of SECTIONS) {
-          if ((r.ok && s === id) || same(d, saved, s)) for (const f of FIELDS[s]) (next as unknown as Record<string, unknown>)[f] = structuredClone(now[f]);
+          if (s === id || same(d, saved, s)) for (const f of FIELDS[s]) (next as unknown as Record<string, unknown>)[f] = structuredClone(now[f]);
         }
         return next;
       });

@@ -9,7 +9,7 @@ import { CheckField, ErrorBox, TextField } from '../components/Fields.tsx';
 import { ObjectField } from '../components/ObjectField.tsx';
 import { useApply, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
-import type { GroupDef, UserInfo } from '../types.ts';
+import type { GroupDef, SectionValue, UserInfo } from '../types.ts';
 import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
 
 interface UserForm {
@@ -25,12 +25,25 @@ export function Users() {
   const canEdit = useCanEdit();
   const users = useLoad(() => get<UserInfo[]>('/api/users'));
   const groups = useLoad(() => get<GroupDef[]>('/api/groups'));
+  // The server judges passwords; the form only says what it will ask for.
+  const limits = useLoad(() => get<SectionValue<{ min_password_length?: number }>>('/api/settings/limits'));
+  const minLength = limits.data?.value.min_password_length ?? null;
   return (
     <section class="page">
       <h1>Users & Groups</h1>
       <p class="lead">SMTP users who can authenticate (and, when named under Relaying, relay), and the groups they belong to.</p>
       <ErrorBox message={users.error ?? groups.error} />
-      <UsersPart canEdit={canEdit} users={users.data ?? []} groupNames={(groups.data ?? []).map((g) => g.name)} reload={users.reload} />
+      <UsersPart
+        canEdit={canEdit}
+        users={users.data ?? []}
+        groupNames={(groups.data ?? []).map((g) => g.name)}
+        minLength={minLength}
+        // A user may bring a new group with it: both lists change.
+        reload={async () => {
+          await users.reload();
+          await groups.reload();
+        }}
+      />
       <GroupsPart
         canEdit={canEdit}
         groups={groups.data ?? []}
@@ -43,7 +56,7 @@ export function Users() {
   );
 }
 
-function UsersPart({ canEdit, users, groupNames, reload }: { canEdit: boolean; users: UserInfo[]; groupNames: string[]; reload: () => Promise<void> }) {
+function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit: boolean; users: UserInfo[]; groupNames: string[]; minLength: number | null; reload: () => Promise<void> }) {
   const save = useApply();
   const remove = useApply();
   const [form, setForm] = useState<UserForm>(emptyUser());
@@ -136,7 +149,7 @@ function UsersPart({ canEdit, users, groupNames, reload }: { canEdit: boolean; u
             onInput={(v) => set({ password: v })}
             required={editing === null}
             autoComplete="new-password"
-            hint={editing ? 'Leave empty to keep the current password.' : 'Stored only as a hash.'}
+            hint={`${minLength ? `At least ${minLength} characters. ` : ''}${editing ? 'Leave empty to keep the current password.' : 'Stored only as a hash.'}`}
           />
           <ObjectField label="Groups" kind="group" value={form.groups} options={groupNames} onChange={(v) => set({ groups: v })} testid="field-user-groups" />
           <CheckField label="Enabled (may authenticate)" checked={form.enabled} onChange={(v) => set({ enabled: v })} />
