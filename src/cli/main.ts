@@ -68,7 +68,9 @@ async function main(): Promise<void> {
       process.exitCode = err.status;
       return;
     }
-    process.stderr.write(`mailwarden: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // An administrator reads a sentence; the stack is for us (MAILWARDEN_DEBUG=1).
+    const detail = err instanceof Error ? (process.env.MAILWARDEN_DEBUG ? (err.stack ?? err.message) : err.message) : String(err);
+    process.stderr.write(`mailwarden: ${detail}\n`);
     process.exitCode = EXIT_REFUSED;
   }
 }

@@ -38,6 +38,7 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
   }
   const store = openConfigStore(dataDir);
   try {
+    if (!store.active()) throw new CliExit(EXIT_REFUSED, `${dataDir} holds no configuration yet: run \`mailwarden init\` or \`mailwarden start\` first`);
     const source = new SnapshotSource(store);
     const spool = new Spool(dataDir, jsonLogger((l) => process.stderr.write(l)));
     spool.open();

@@ -41,3 +41,13 @@ test('a reader that stops reading (| head) ends the command quietly, with no EPI
     assert.equal(r.status, 0, args.join(' '));
   }
 });
+
+test('queue commands on a data directory that holds no configuration say so in a sentence, without a stack trace', async (t) => {
+  const data = tempDir(t);
+  for (const args of [['queue', 'retry', '--all'], ['queue', 'hold', '0000000000000000']]) {
+    const r = await mailwarden([...args, '--data', data]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /holds no configuration yet: run `mailwarden init` or `mailwarden start` first/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
