@@ -1,6 +1,6 @@
 // Runs the real `bin/mailwarden` launcher in a child process, as an admin would.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,4 +29,24 @@ export function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-test-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** Runs `mailwarden ARGS`, killing it (status -1) if it has not exited within `ms`. */
+export function runBounded(args: string[], ms = 20_000): Promise<Run & { timedOut: boolean }> {
+  return new Promise((done) => {
+    const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, ms);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      done({ status: code ?? -1, stdout, stderr, timedOut });
+    });
+  });
 }

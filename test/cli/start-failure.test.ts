@@ -6,28 +6,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { BIN, ROOT, tempDir } from './helpers.ts';
+import { runBounded, tempDir } from './helpers.ts';
 import { relayDoc } from '../smtp/harness.ts';
 import { startDaemon, StartError } from '../../src/daemon.ts';
 import { jsonLogger } from '../../src/log/logger.ts';
-
-function run(args: string[], ms = 20_000): Promise<{ status: number | null; stdout: string; stderr: string; timedOut: boolean }> {
-  return new Promise((done) => {
-    const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    let timedOut = false;
-    const timer = setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), ms);
-    child.once('exit', (code) => (clearTimeout(timer), done({ status: code, stdout, stderr, timedOut })));
-  });
-}
 
 /** Whether `port` on 127.0.0.1 can be bound now. */
 function bindable(port: number): Promise<boolean> {
@@ -49,7 +35,7 @@ test('start with a data directory path too long for the control socket: exit 1, 
   const { doc } = await relayDoc();
   const file = join(base, 'settings.yaml');
   writeFileSync(file, stringify(doc));
-  const r = await run(['start', '--data', data, '--config', file]);
+  const r = await runBounded(['start', '--data', data, '--config', file]);
   assert.equal(r.timedOut, false, 'the failed start must exit');
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /^mailwarden: the data directory's path is too long for its control socket: .*control\.sock is 163 bytes, and a Unix socket path can have at most 107/m);
@@ -57,8 +43,8 @@ test('start with a data directory path too long for the control socket: exit 1, 
   assert.doesNotMatch(r.stdout, /"event":"(started|listening)"/, 'nothing was bound');
 
   // The queue commands know no daemon can be there, and work on the files themselves.
-  assert.equal((await run(['config', 'import', file, '--data', data])).status, 0);
-  const retry = await run(['queue', 'retry', '--all', '--data', data]);
+  assert.equal((await runBounded(['config', 'import', file, '--data', data])).status, 0);
+  const retry = await runBounded(['queue', 'retry', '--all', '--data', data]);
   assert.equal(retry.status, 0, retry.stderr);
   assert.doesNotMatch(retry.stderr, /EINVAL|^\s+at /m);
 });

@@ -11,29 +11,9 @@ import { readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { BIN, ROOT, mailwarden, tempDir, type Run } from './helpers.ts';
+import { BIN, ROOT, mailwarden, runBounded, tempDir } from './helpers.ts';
 import { RawClient, relayDoc, restartRelay, startRelay } from '../smtp/harness.ts';
 import { isEnvelope, type Envelope } from '../../src/queue/envelope.ts';
-
-/** Runs `mailwarden ARGS`, killing it (status -1) if it has not exited within `ms`. */
-function runBounded(args: string[], ms = 20_000): Promise<Run & { timedOut: boolean }> {
-  return new Promise((done) => {
-    const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, ms);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      done({ status: code ?? -1, stdout, stderr, timedOut });
-    });
-  });
-}
 
 function writeDoc(dir: string, name: string, doc: unknown): string {
   const file = join(dir, name);

@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { RawClient, queuedId, relayDoc, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
 import { startSink, type Sink, type SinkOptions } from './sink.ts';
 import { dnsmasqMissing, startDns } from './dns-server.ts';
+import { qpDecode } from './qp-decode.ts';
 
 type T = { after(fn: () => unknown): void };
 
@@ -86,18 +87,6 @@ function afterReceived(raw: Buffer): Buffer {
   return raw.subarray(m.index + 2);
 }
 
-/** RFC 2045 §6.7 decoding, for checking what arrived. */
-function qpDecode(s: string): Buffer {
-  const soft = s.replace(/=\r\n/g, '');
-  const out: number[] = [];
-  for (let i = 0; i < soft.length; i++) {
-    if (soft[i] === '=') {
-      out.push(parseInt(soft.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out.push(soft.charCodeAt(i));
-  }
-  return Buffer.from(out);
-}
 
 const has8Bit = (b: Buffer): boolean => b.some((x) => x > 0x7f);
 

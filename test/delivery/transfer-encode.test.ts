@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Base64Encoder, QpEncoder, type BodyEncoder } from '../../src/delivery/transfer-encode.ts';
 import { downgrade, scan8Bit } from '../../src/delivery/downgrade.ts';
+import { qpDecode } from './qp-decode.ts';
 
 function run(enc: BodyEncoder, input: Buffer, random: () => number): Buffer {
   const out: Buffer[] = [];
@@ -23,18 +24,6 @@ function run(enc: BodyEncoder, input: Buffer, random: () => number): Buffer {
   return Buffer.concat(out);
 }
 
-/** RFC 2045 6.7 decoding; line breaks of the encoded text are CRLF. */
-function qpDecode(s: string): Buffer {
-  const soft = s.replace(/=\r\n/g, '');
-  const out: number[] = [];
-  for (let i = 0; i < soft.length; i++) {
-    if (soft[i] === '=') {
-      out.push(parseInt(soft.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else out.push(soft.charCodeAt(i));
-  }
-  return Buffer.from(out);
-}
 
 /** A small deterministic generator, so that a failure can be replayed. */
 function prng(seed: number): () => number {
