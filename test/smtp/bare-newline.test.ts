@@ -10,7 +10,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawClient, relayDoc, startRelay, type Relay } from './harness.ts';
+import { RawClient, relayDoc, startRelay, type LogLine, type Relay } from './harness.ts';
 import { startSink, type Sink } from '../delivery/sink.ts';
 
 const SMUGGLED = 'MAIL FROM:<evil@x.example>\r\nRCPT TO:<victim@ours.example>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled body\r\n';
@@ -194,7 +194,9 @@ test('limits.bare_newline: reject refuses relay hosts and authenticated clients 
     assert.equal(await c.reply(), '550 5.5.2 Bare LF in message: lines must end with CRLF', name);
     c.end();
   }
-  assert.equal(relay.logs.filter((l) => l.event === 'data.refused' && l.problem === 'bare_lf').length, 3);
+  const refused = (l: LogLine) => l.event === 'data.refused' && l.problem === 'bare_lf';
+  await relay.waitLogs(refused, 3);
+  assert.equal(relay.logs.filter(refused).length, 3);
   assert.equal(relay.logs.some((l) => l.event === 'queued'), false);
   assert.equal(sink.messages.length, 0);
 });

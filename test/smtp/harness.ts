@@ -63,6 +63,12 @@ export interface Relay {
   child: ChildProcess;
   /** Resolves with the first log line (already seen or future) that matches. */
   waitLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /**
+   * Resolves once `count` lines (already seen or future) match: a log line
+   * travels over stdout while the reply it goes with travels over TCP, so a
+   * test that counts lines right after a reply must wait for them.
+   */
+  waitLogs(pred: (l: LogLine) => boolean, count: number, timeoutMs?: number): Promise<void>;
   /** SIGTERM and wait for exit; resolves with the exit code. */
   stop(): Promise<number | null>;
   kill(): Promise<void>;
@@ -161,6 +167,10 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
     logs,
     child,
     waitLog,
+    async waitLogs(pred, count, timeoutMs) {
+      let n = 0;
+      await waitLog((l) => pred(l) && ++n >= count, timeoutMs);
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');

@@ -36,6 +36,7 @@ test('unsupported MAIL and RCPT parameters: 555 5.5.4, counted, logged', async (
     assert.equal(await c.cmd('MAIL FROM:<a@example.net> SIZE=10 xyzzy'), '555 5.5.4 Unsupported option: xyzzy');
     // The session goes on: a correct MAIL after it is taken.
     assert.match((await c.cmd('MAIL FROM:<a@example.net>')) ?? '', /^250 2\.1\.0 /);
+    await relay.waitLog((l) => l.event === 'mail' && l.action === 'reject' && l.code === 555);
     const log = lastLog(relay, 'mail');
     assert.ok(relay.logs.some((l) => l.event === 'mail' && l.action === 'reject' && l.code === 555 && JSON.stringify(l.trail).includes('FOO=BAR')));
     assert.ok(log);
@@ -68,6 +69,7 @@ test('unsupported MAIL and RCPT parameters: 555 5.5.4, counted, logged', async (
     assert.equal(await c.cmd('RCPT TO:<x@example.org> FOO=BAR'), '555 5.5.4 Unsupported option: FOO=BAR');
     // SIZE belongs to MAIL, not RCPT.
     assert.equal(await c.cmd('RCPT TO:<x@example.org> SIZE=10'), '555 5.5.4 Unsupported option: SIZE=10');
+    await relay.waitLogs((l) => l.event === 'rcpt' && l.code === 555, 3);
     const refusals = relay.logs.filter((l) => l.event === 'rcpt' && l.code === 555);
     assert.equal(refusals.length, 3);
     assert.equal(refusals[0]?.recipient, 'x@example.org');
