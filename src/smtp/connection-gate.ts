@@ -90,6 +90,19 @@ export class ConnectionGate {
     return true;
   }
 
+  /**
+   * A socket wrapped by STARTTLS: smtp-server removed every listener of the
+   * raw one, so the slots it holds are released when the wrapper closes.
+   */
+  follow(raw: Socket, wrapped: Socket): void {
+    const held = this.held.get(raw);
+    if (!held) return;
+    this.held.set(wrapped, held);
+    wrapped.once('close', () => this.release(held));
+    // Closed already (a client gone mid-upgrade): release now, the event will not come.
+    if (raw.destroyed && wrapped.destroyed) this.release(held);
+  }
+
   handshakeMs(): number {
     return durationMs(this.deps.snapshot().settings.limits.tls_handshake_timeout);
   }

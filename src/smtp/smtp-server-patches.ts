@@ -188,14 +188,19 @@ proto._onCommand = function _onCommand(this: typeof proto, command: Buffer | str
   originalOnCommand.call(this, command, callback);
 };
 
-// 8. The STARTTLS handshake's deadline. upgrade() arms the idle timeout on the
-// new TLS socket while the raw one is still current: that call is the one
-// place the TLS socket of a STARTTLS handshake is in reach.
+// 8. The STARTTLS handshake's deadline, and the slots' release. upgrade()
+// removes every listener of the raw socket (the gate's release on close too)
+// and arms the idle timeout on the new TLS socket while the raw one is still
+// current: that call is the one place the TLS socket of a STARTTLS handshake
+// is in reach.
 const originalArmTimeout = proto._armTimeout;
 proto._armTimeout = function _armTimeout(this: ConnectionInternals, socket?: Socket): void {
   originalArmTimeout.call(this, socket);
   const gate = this._server.gate;
   if (!gate || !socket || socket === this._socket || !this._upgrading) return;
+  // STARTTLS removed every listener of the raw socket, the gate's release on
+  // its close among them: the slots now go with the TLS socket.
+  gate.follow(this._socket, socket);
   const timer = setTimeout(() => {
     if (!this._upgrading || socket.destroyed) return;
     gate.handshakeFailed(null, this.remoteAddress, 'timeout');

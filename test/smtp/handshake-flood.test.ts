@@ -149,3 +149,34 @@ test('behind a trusted proxy: the client its header names is counted (the proxy 
   assert.match(text, /^220 mx\.test\.example ESMTP/);
   assert.equal(open.filter((s) => s.isClosed()).length, 1, 'only the third connection was closed');
 });
+
+test('STARTTLS sessions give their slots back: more sessions one after another than the per-client limit, and the total (mx and submission)', async (t) => {
+  // smtp-server removes every listener of the raw socket at STARTTLS; the slots must follow the TLS socket.
+  const { doc, ports } = await relayDoc({ limits: { max_connections: 6, max_connections_per_client: 2 } });
+  const relay = await startRelay(t, doc, ports);
+  const closedSessions = () => relay.logs.filter((l) => l.event === 'disconnect' && l.client === '127.0.0.7').length;
+  let sessions = 0;
+  for (let i = 0; i < 8; i++) {
+    const c = await RawClient.connect(i % 2 ? ports.submission : ports.mx, '127.0.0.7');
+    assert.match((await c.reply()) ?? '', /^220 /, `session ${i + 1} is greeted, not refused`);
+    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250[- ]/);
+    await c.starttls();
+    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250[- ]/);
+    assert.match((await c.cmd('QUIT')) ?? '', /^221 /);
+    c.end();
+    await relay.waitLogs((l) => l.event === 'disconnect' && l.client === '127.0.0.7', ++sessions);
+  }
+  // A STARTTLS abandoned before the handshake, from another client, frees its slots too.
+  for (let i = 0; i < 8; i++) {
+    const c = await RawClient.connect(ports.mx, '127.0.0.8');
+    assert.match((await c.reply()) ?? '', /^220 /, `abandoned upgrade ${i + 1}: greeted`);
+    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250[- ]/);
+    assert.match((await c.cmd('STARTTLS')) ?? '', /^220 /);
+    c.end();
+    await relay.waitLogs((l) => l.event === 'disconnect' && l.client === '127.0.0.8', i + 1);
+  }
+  assert.equal(closedSessions(), 8);
+  // A third client still finds the total free.
+  await served(await RawClient.connect(ports.mx, '127.0.0.9'));
+  assert.equal(relay.logs.filter((l) => l.event === 'connect.limit').length, 0);
+});
