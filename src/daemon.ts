@@ -95,6 +95,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const snap = source.get();
     if (snap.settings.listeners.length === 0) throw new StartError('the active settings have no listener: nothing to start (add one under listeners:)');
+    // A revision applied by an older version, before rule 8 judged trusted
+    // proxies, can be an open relay that today's validation refuses: never run it.
+    const openReasons = openRelayReasons(snap.settings, snap.networks);
+    if (openReasons.length > 0 && !snap.settings.relaying.open_relay_acknowledged) {
+      throw new StartError(`the active revision ${snap.revision} makes an open relay (rule 8: ${openReasons.join('; ')}); nothing was started. Correct it with \`mailwarden config import\` (or \`config rollback\`), or set relaying.open_relay_acknowledged if that is really meant`);
+    }
     if (snap.settings.relaying.open_relay_acknowledged) {
       logger.log('config.open_relay', { warning: 'OPEN RELAY: the relay rights (relaying.allowed_hosts, or trusted proxies that can claim a relay host\'s address) let strangers relay through this host (acknowledged)', reasons: openRelayReasons(snap.settings, snap.networks) });
       process.stderr.write('WARNING: this relay is configured as an OPEN RELAY (relaying.open_relay_acknowledged: true)\n');

@@ -14,6 +14,8 @@ import { runBounded, tempDir } from './helpers.ts';
 import { relayDoc } from '../smtp/harness.ts';
 import { startDaemon, StartError } from '../../src/daemon.ts';
 import { jsonLogger } from '../../src/log/logger.ts';
+import { validate } from '../../src/config/validate.ts';
+import { openConfigStore } from '../../src/store/data-dir.ts';
 
 /** Whether `port` on 127.0.0.1 can be bound now. */
 function bindable(port: number): Promise<boolean> {
@@ -67,4 +69,22 @@ test('a start that fails after its listeners are up closes all of them (admin in
   assert.deepEqual(bound.map((l) => l.listener).sort(), ['admin', 'mx', 'smtps', 'submission']);
   for (const l of bound) assert.equal(await bindable(l.port ?? -1), true, `${l.listener}'s port ${l.port} is free again`);
   assert.equal(lines.some((l) => l.event === 'started'), false);
+});
+
+test('an active revision that is an open relay by today\'s rule 8 (applied by an older version) is never started', async (t) => {
+  const data = tempDir(t);
+  const { doc } = await relayDoc();
+  const d = doc as { networks: unknown[]; listeners: { trusted_proxies?: string[] }[]; relaying: Record<string, unknown> };
+  d.networks.push({ name: 'lb', type: 'network', address: '64.0.0.0/2' });
+  for (const l of d.listeners) l.trusted_proxies = ['lb'];
+  // Today's validation refuses it unless acknowledged; an older version stored it as it was.
+  const v = validate({ ...d, relaying: { ...d.relaying, open_relay_acknowledged: true } });
+  assert.deepEqual(v.errors, []);
+  const store = openConfigStore(data);
+  store.apply({ ...v.settings, relaying: { ...v.settings.relaying, open_relay_acknowledged: false } }, { author: 'older version', comment: 'wide proxies' });
+  store.close();
+  const r = await runBounded(['start', '--data', data]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /the active revision 1 makes an open relay \(rule 8: .*trusted_proxies/);
+  assert.doesNotMatch(r.stdout, /"event":"listening"/, 'nothing was bound');
 });
