@@ -7,6 +7,8 @@
 // UTF8SMTPA, UTF8SMTPSA): a reader of the header learns that the addresses in
 // it may be UTF-8.
 
+import { domainToASCII } from 'node:url';
+
 export interface ReceivedFacts {
   helo: string;
   clientAddress: string;
@@ -32,8 +34,21 @@ function clean(text: string, max: number): string {
  * An SMTPUTF8 address stays readable (the header is written as UTF-8), but no
  * control character, line separator or angle bracket gets through.
  */
+/**
+ * A recipient with an ASCII local part is written with its domain as an
+ * A-label: the header then stays 7-bit and can travel to a next hop without
+ * SMTPUTF8, as the address itself does. A UTF-8 local part stays as it came
+ * (such a recipient needs SMTPUTF8 anyway).
+ */
+function asciiWhereItCanBe(address: string): string {
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || /[^\x00-\x7f]/.test(address.slice(0, at)) || !/[^\x00-\x7f]/.test(address.slice(at + 1))) return address;
+  const ace = domainToASCII(address.slice(at + 1));
+  return ace ? `${address.slice(0, at)}@${ace}` : address;
+}
+
 function cleanAddress(address: string): string {
-  return address.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029<>]/g, '?').slice(0, 512);
+  return asciiWhereItCanBe(address).replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029<>]/g, '?').slice(0, 512);
 }
 
 function rfc5322Date(d: Date): string {

@@ -122,3 +122,12 @@ test('a recipient cannot inject CR/LF or close the angle brackets', () => {
   assert.ok(!lines.some((l) => /^X-Injected/i.test(l)));
   assert.match(lines[2] ?? '', /^\tfor <[^<>]*>;$/);
 });
+
+test('the recipient\'s domain is an A-label when its local part is ASCII (the header stays 7-bit for a hop without SMTPUTF8); a UTF-8 local part stays', () => {
+  const base = { helo: 'client.example', clientAddress: '192.0.2.1', hostname: 'mx.example', listener: 'mx', id: 'abcdefghij234567', tls: null, authenticated: false, smtputf8: true, date: new Date(0) };
+  const idn = receivedHeader({ ...base, recipient: 'x7@bücher.example' });
+  assert.match(idn, /\tfor <x7@xn--bcher-kva\.example>;/);
+  assert.equal(/[^\x00-\x7f]/.test(idn), false);
+  assert.match(receivedHeader({ ...base, recipient: 'jörg@bücher.example' }), /\tfor <jörg@bücher\.example>;/);
+  assert.match(receivedHeader({ ...base, recipient: 'b@example.org' }), /\tfor <b@example\.org>;/);
+});
