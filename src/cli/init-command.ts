@@ -2,8 +2,9 @@
 // and `mailwarden status`: what the active revision makes of this relay.
 
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
-import { meta, withService } from './io.ts';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CliExit, EXIT_REFUSED, meta, withService } from './io.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import { openRelayReasons } from '../config/validate.ts';
 
@@ -42,6 +43,9 @@ export function registerInitCommand(program: Command, dataOption: () => string):
     .command('status')
     .description('what the active settings make of this relay')
     .action(() => {
+      // A mistyped --data must not describe the embedded defaults as if they ran somewhere.
+      const dir = resolve(dataOption());
+      if (!existsSync(join(dir, 'mailwarden.db'))) throw new CliExit(EXIT_REFUSED, `${dir} holds no configuration: check --data (\`mailwarden init\` or \`start\` makes one)`);
       withService(dataOption(), (svc) => {
         for (const line of describeRelay(svc.snapshot())) process.stdout.write(`${line}\n`);
       });

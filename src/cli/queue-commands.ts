@@ -5,7 +5,7 @@
 // the data-directory lock.
 
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE, printJson } from './io.ts';
 import { Spool } from '../queue/spool.ts';
@@ -23,6 +23,10 @@ import { SnapshotSource } from '../config/snapshot-source.ts';
 const STATES = QUEUE_STATES;
 
 export function openSpool(dataDir: string): Spool {
+  // A mistyped --data must not read as "the queue is empty".
+  if (!existsSync(resolve(dataDir))) {
+    throw new CliExit(EXIT_REFUSED, `there is no data directory ${resolve(dataDir)}: check --data`);
+  }
   // Read-only users of the spool (list, show): they never move files; the logger is for the rest.
   return new Spool(resolve(dataDir), jsonLogger((l) => process.stderr.write(l)));
 }

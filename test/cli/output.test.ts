@@ -51,3 +51,19 @@ test('queue commands on a data directory that holds no configuration say so in a
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 });
+
+test('a mistyped --data does not read as an empty queue or as the embedded defaults', async (t) => {
+  const missing = join(tempDir(t), 'no-such-dir');
+  for (const args of [['queue', 'list'], ['quarantine', 'list'], ['status']]) {
+    const r = await mailwarden([...args, '--data', missing]);
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}`);
+    assert.match(r.stderr, /check --data/);
+    assert.doesNotMatch(r.stdout, /the queue is empty|revision 0/);
+  }
+  // A real data directory still lists its (empty) queue.
+  const data = tempDir(t);
+  assert.equal((await mailwarden(['init', '--data', data])).status, 0);
+  const ok = await mailwarden(['queue', 'list', '--data', data]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /the queue is empty/);
+});

@@ -302,9 +302,10 @@ test('queue list --json is a JSON array, empty on a fresh data dir; plain list s
   const plain = await mailwarden(['queue', 'list', '--data', data]);
   assert.equal(plain.status, 0, plain.stderr);
   assert.equal(plain.stdout, 'the queue is empty\n');
+  // A directory that does not exist is a mistyped --data, not an empty queue.
   const nowhere = await mailwarden(['queue', 'list', '--json', '--data', join(data, 'does-not-exist')]);
-  assert.equal(nowhere.status, 0, nowhere.stderr);
-  assert.deepEqual(JSON.parse(nowhere.stdout), []);
+  assert.equal(nowhere.status, 1, nowhere.stdout);
+  assert.match(nowhere.stderr, /there is no data directory .*does-not-exist: check --data/);
 });
 
 test('start on a fresh data dir without --config applies the embedded defaults as revision 1', async (t) => {
