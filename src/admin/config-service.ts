@@ -66,6 +66,14 @@ export interface ChangeOptions {
   revision?: number | undefined;
 }
 
+/** The list an object lives in and its index there; ServiceError (404) when there is none of that name. */
+function existing(s: Settings, list: ObjectList, name: string): { items: { name: string }[]; i: number } {
+  const items = s[list] as { name: string }[];
+  const i = items.findIndex((o) => o.name === name);
+  if (i < 0) throw new ServiceError(`no ${LABEL[list]} named "${name}"`);
+  return { items, i };
+}
+
 export class ConfigService {
   private readonly store: ConfigStore;
   private readonly checker: Checker;
@@ -273,9 +281,7 @@ export class ConfigService {
   async replaceObject(list: Exclude<ObjectList, 'users'>, name: string, obj: NetworkDef | GroupDef | DomainDef, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
     return this.change(
       (s) => {
-        const items = s[list] as { name: string }[];
-        const i = items.findIndex((o) => o.name === name);
-        if (i < 0) throw new ServiceError(`no ${LABEL[list]} named "${name}"`);
+        const { items, i } = existing(s, list, name);
         if (obj.name !== name) throw new ServiceError(`the name given ("${obj.name}") must be the one changed ("${name}"); renaming is remove and add`);
         items[i] = obj;
         return s;
@@ -289,9 +295,7 @@ export class ConfigService {
   async removeObject(list: ObjectList, name: string, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
     return this.change(
       (s) => {
-        const items = s[list] as { name: string }[];
-        const i = items.findIndex((o) => o.name === name);
-        if (i < 0) throw new ServiceError(`no ${LABEL[list]} named "${name}"`);
+        const { items, i } = existing(s, list, name);
         const kind = KIND[list];
         const refs = kind ? findReferences(s, kind, name) : [];
         if (refs.length > 0) throw new ServiceError(`"${name}" is still used by ${refs.join(', ')}; remove it there first`);
