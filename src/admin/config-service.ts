@@ -14,7 +14,7 @@ import type { Change } from '../config/diff.ts';
 import { findReferences, type ObjectKind } from '../config/references.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
 import type { Finding } from '../config/issues.ts';
-import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from '../store/config-store.ts';
+import { ConcurrentApplyError, type LegacyConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from '../store/config-store.ts';
 import { inlineChecker, type BodyCheck, type Checker, type CheckView } from './checker.ts';
 import { prepare, type PasswordRule, type Prepared } from './prepare.ts';
 
@@ -75,13 +75,13 @@ function existing(s: Settings, list: ObjectList, name: string): { items: { name:
 }
 
 export class ConfigService {
-  private readonly store: ConfigStore;
+  private readonly store: LegacyConfigStore;
   private readonly checker: Checker;
   private cached: Snapshot | null = null;
   /** The active revision as last read (the store parses its JSON on every read). */
   private activeCache: Revision | null = null;
 
-  constructor(store: ConfigStore, checker: Checker = inlineChecker) {
+  constructor(store: LegacyConfigStore, checker: Checker = inlineChecker) {
     this.store = store;
     this.checker = checker;
   }

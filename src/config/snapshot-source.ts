@@ -4,14 +4,14 @@
 // a restart; a connection keeps the snapshot it started with.
 
 import { compileSnapshot, type Snapshot } from './snapshot.ts';
-import type { ConfigStore } from '../store/config-store.ts';
+import type { LegacyConfigStore } from '../store/config-store.ts';
 
 export class SnapshotSource {
-  private readonly store: ConfigStore;
+  private readonly store: LegacyConfigStore;
   private current: Snapshot;
   private readonly onChange: (snap: Snapshot) => void;
 
-  constructor(store: ConfigStore, onChange: (snap: Snapshot) => void = () => {}) {
+  constructor(store: LegacyConfigStore, onChange: (snap: Snapshot) => void = () => {}) {
     this.store = store;
     this.onChange = onChange;
     const active = store.active();

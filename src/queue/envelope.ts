@@ -108,3 +108,19 @@ export function stateOf(e: Envelope): QueueState {
   if (e.held) return 'held';
   return e.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'queued';
 }
+
+/**
+ * When a message is next due for delivery (epoch ms; 0 = now), or null when
+ * nothing is pending or it is held. Every QueueStore adapter orders its work
+ * by this, so that they cannot disagree.
+ */
+export function dueAt(env: Envelope): number | null {
+  if (env.held) return null;
+  let due: number | null = null;
+  for (const r of env.recipients) {
+    if (r.status !== 'queued' && r.status !== 'deferred') continue;
+    const at = r.status === 'deferred' && r.next_attempt ? Date.parse(r.next_attempt) : 0;
+    due = due === null ? at : Math.min(due, at);
+  }
+  return due;
+}

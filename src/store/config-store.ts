@@ -1,7 +1,8 @@
 // The ConfigStore port: the only way the rest of the code reads or changes
-// the settings. The single node keeps it in SQLite; a PostgreSQL adapter is
-// planned behind the same interface (ARCHITECTURE.md, "Growing past one
-// machine"), so nothing outside src/store/ knows how revisions are kept.
+// the settings. The single node keeps it in SQLite (src/store/sqlite-config-store.ts);
+// a cluster keeps it in PostgreSQL. Every method is asynchronous; the hot
+// path (a new connection) never asks the store: it takes the snapshot that
+// SnapshotSource keeps, fed by subscribe().
 
 import type { Settings } from '../config/document.ts';
 
@@ -22,21 +23,26 @@ export interface Revision extends RevisionInfo {
 
 export interface ConfigStore {
   /** The active revision, or null on a fresh store. */
-  active(): Revision | null;
-  /** The number of the active revision, cheaply (asked on every new connection). */
-  activeNumber(): number | null;
-  get(number: number): Revision | null;
+  active(): Promise<Revision | null>;
+  /** The number of the active revision, cheaply. */
+  activeNumber(): Promise<number | null>;
+  get(number: number): Promise<Revision | null>;
   /** Newest first. */
-  history(limit?: number): RevisionInfo[];
+  history(limit?: number): Promise<RevisionInfo[]>;
   /**
    * Stores `settings` as a new revision and makes it active, atomically.
    * `expectActive` guards against a concurrent apply: when given, the apply
-   * fails unless the active revision is still that one.
+   * fails (ConcurrentApplyError) unless the active revision is still that one.
    */
-  apply(settings: Settings, meta: RevisionMeta, expectActive?: number | null): Revision;
-  /** Called after every apply, with the new active revision. Returns an unsubscribe function. */
-  subscribe(listener: (rev: Revision) => void): () => void;
-  close(): void;
+  apply(settings: Settings, meta: RevisionMeta, expectActive?: number | null): Promise<Revision>;
+  /**
+   * Called with the number of every revision that becomes active, whoever
+   * applied it: this process (before apply() resolves), another process on
+   * the same data directory, or another node of the cluster (LISTEN/NOTIFY,
+   * with a poll as a fallback). Returns an unsubscribe function.
+   */
+  subscribe(listener: (number: number) => void): () => void;
+  close(): Promise<void>;
 }
 
 export class ConcurrentApplyError extends Error {
@@ -44,4 +50,19 @@ export class ConcurrentApplyError extends Error {
     super(`the active revision changed while you worked (expected ${expected ?? 'none'}, now ${actual ?? 'none'}); review and apply again`);
     this.name = 'ConcurrentApplyError';
   }
+}
+
+/**
+ * The synchronous interface that the embedded store and its callers still
+ * use while they move to the asynchronous port above (issue #14); removed
+ * once nothing implements it.
+ */
+export interface LegacyConfigStore {
+  active(): Revision | null;
+  activeNumber(): number | null;
+  get(number: number): Revision | null;
+  history(limit?: number): RevisionInfo[];
+  apply(settings: Settings, meta: RevisionMeta, expectActive?: number | null): Revision;
+  subscribe(listener: (rev: Revision) => void): () => void;
+  close(): void;
 }

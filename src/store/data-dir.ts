@@ -4,11 +4,11 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SqliteConfigStore } from './sqlite-config-store.ts';
-import type { ConfigStore } from './config-store.ts';
+import type { LegacyConfigStore } from './config-store.ts';
 
 export const DEFAULT_DATA_DIR = './data';
 
-export function openConfigStore(dataDir: string): ConfigStore {
+export function openConfigStore(dataDir: string): LegacyConfigStore {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return new SqliteConfigStore(join(dir, 'mailwarden.db'));

@@ -6,7 +6,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openSqlite } from './sqlite.ts';
-import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from './config-store.ts';
+import { ConcurrentApplyError, type LegacyConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from './config-store.ts';
 import type { Settings } from '../config/document.ts';
 
 interface Row {
@@ -17,7 +17,7 @@ interface Row {
   document: string;
 }
 
-export class SqliteConfigStore implements ConfigStore {
+export class SqliteConfigStore implements LegacyConfigStore {
   private readonly db: DatabaseSync;
   private readonly listeners = new Set<(rev: Revision) => void>();
   /** Asked at every new connection: prepared once (preparing cost more than the query). */

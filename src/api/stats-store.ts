@@ -1,0 +1,15 @@
+// The StatsStore port: the dashboard's per-minute traffic counts. Each node
+// counts its own events in memory (Stats, src/api/stats.ts) and hands its
+// finished minutes to the store; the dashboard reads the sum over every node.
+// The single node keeps them in memory (a restart starts from zero); a
+// cluster writes them to PostgreSQL, one row per node and minute.
+
+import type { MinuteCounts } from './stats.ts';
+
+export interface StatsStore {
+  /** Adds (or replaces) this node's counts for the given minutes. */
+  record(node: string, minutes: readonly MinuteCounts[]): Promise<void>;
+  /** The counts of every node summed per minute, for minutes starting at or after `since` (epoch ms), oldest first. */
+  series(since: number): Promise<MinuteCounts[]>;
+  close(): Promise<void>;
+}

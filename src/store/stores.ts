@@ -1,0 +1,22 @@
+// Every store a node works on, as one bundle: the embedded one (SQLite files
+// and the spool in the data directory; the default) or the cluster one
+// (PostgreSQL, chosen with --store URL or MAILWARDEN_STORE). The daemon and
+// the CLI open one bundle and never know which.
+
+import type { AccountStore } from '../admin/account-store.ts';
+import type { GreylistStore } from '../antispam/greylist-store.ts';
+import type { StatsStore } from '../api/stats-store.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
+import type { ConfigStore } from './config-store.ts';
+import type { NodeRegistry } from './node-registry.ts';
+
+export interface Stores {
+  kind: 'embedded' | 'postgresql';
+  config: ConfigStore;
+  accounts: AccountStore;
+  greylist: GreylistStore;
+  stats: StatsStore;
+  queue: QueueStore;
+  nodes: NodeRegistry;
+  close(): Promise<void>;
+}
