@@ -8,14 +8,15 @@
 // installs every component there. MAILWARDEN_SKIPS=strict|lenient overrides
 // the choice by user id (the runner's own test uses it).
 
-import { globSync } from 'node:fs';
+import { globSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { isMissingComponent } from '../test/support/requires.ts';
 
-const patterns = process.argv.slice(2);
+// A directory stands for the test files under it.
+const patterns = process.argv.slice(2).map((p) => (statSync(p, { throwIfNoEntry: false })?.isDirectory() ? `${p.replace(/\/$/, '')}/**/*.test.ts` : p));
 const files = globSync(patterns.length ? patterns : ['test/**/*.test.ts']).map((f) => resolve(f)).sort();
 if (files.length === 0) {
   process.stderr.write(`no test files match ${patterns.join(' ') || 'test/**/*.test.ts'}\n`);
