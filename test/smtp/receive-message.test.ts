@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { validate } from '../../src/config/validate.ts';
 import { compileSnapshot } from '../../src/config/snapshot.ts';
-import { Spool } from '../../src/queue/spool.ts';
+import { FileQueueStore } from '../../src/queue/file-queue-store.ts';
 import { AuthThrottle } from '../../src/smtp/auth-throttle.ts';
 import { ConnectionLimits } from '../../src/smtp/connection-limits.ts';
 import { frontEndOptions, type FrontEndShared } from '../../src/smtp/front-end.ts';
@@ -50,11 +50,11 @@ function setup(t: { after: (fn: () => void) => void }) {
     },
   };
   const waitLog = (pred: (l: LogLine) => boolean) => new Promise<void>((done) => (logs.some(pred) ? done() : waiters.push({ pred, done })));
-  const spool = new Spool(dir, logger);
-  spool.open();
+  const spool = new FileQueueStore(dir, logger);
+  spool.spool.open();
   const shared: FrontEndShared = {
     snapshot: () => snap,
-    spool,
+    store: spool,
     logger,
     throttle: new AuthThrottle(),
     connections: new ConnectionLimits(),
