@@ -284,11 +284,11 @@ export class FileQueueStore implements QueueStore {
     if (force || this.heap.length > 2 * this.due.size + 1024) this.heap.rebuild(this.due);
   }
 
-  emit(): void {
+  private emit(): void {
     for (const l of [...this.listeners]) l();
   }
 
-  /** Called by a writer once its message is committed into the queue. */
+  /** Called by this store's writer once its message is committed into the queue (not for other callers). */
   committed(env: Envelope, claim: ClaimRequest | undefined): Claim | null {
     if (claim) return this.claimCommitted(env, claim, Date.now());
     this.index(env.id, dueAt(env));
