@@ -23,6 +23,10 @@ export interface CourierOutcome extends RecipientOutcome {
 export interface Courier {
   /** Never rejects: whatever goes wrong is an outcome (deferred, with the reason). */
   deliver(job: DeliveryJob): Promise<CourierOutcome[]>;
-  /** Takes no new connection; resolves when the deliveries in flight have ended, or after `graceMs`. */
-  stop(graceMs: number): Promise<void>;
+  /**
+   * Takes no new connection; resolves when the deliveries in flight have
+   * ended, or after `graceMs`, with the jobs it never started (their
+   * deliver() promises never settle): their messages can be given up at once.
+   */
+  stop(graceMs: number): Promise<DeliveryJob[]>;
 }

@@ -65,6 +65,8 @@ export class Scheduler {
   private unsubscribe: (() => void) | null = null;
   private started = false;
   private stopping = false;
+  /** stop() has returned: no more renewals (deliveries past the grace run out with their lease). */
+  private stopped = false;
   /** A claim round is scheduled or running; `again`: run another when it ends. */
   private round: Promise<void> | null = null;
   private again = false;
@@ -181,7 +183,7 @@ export class Scheduler {
 
   /** Keeps the leases of the messages being delivered alive, every third of a lease. */
   private renewSoon(): void {
-    if (this.renewTimer || this.active.size === 0 || this.stopping) return;
+    if (this.renewTimer || this.active.size === 0 || this.stopped) return;
     this.renewTimer = setTimeout(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs() / 3)));
     this.renewTimer.unref();
   }
@@ -302,15 +304,34 @@ export class Scheduler {
     }
   }
 
-  /** Stops claiming; resolves when the deliveries in flight have ended (or after `graceMs`). Claims still held run out with their lease. */
+  /**
+   * Stops claiming; resolves when the deliveries in flight have ended (or
+   * after `graceMs`). A message none of whose jobs had started is given up at
+   * once (another node may take it now); one still being delivered keeps its
+   * claim until its lease runs out.
+   */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.unsubscribe?.();
     if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.renewTimer) clearTimeout(this.renewTimer);
     this.setTimer(null);
-    await this.deps.courier.stop(graceMs);
-    await Promise.allSettled([...this.endings]);
+    // Renewals go on during the grace: the deliveries still running keep their claims.
+    const unstarted = await this.deps.courier.stop(graceMs);
+    this.stopped = true;
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.renewTimer = null;
+    const waiting = new Map<ActiveMessage, number>();
+    for (const job of unstarted) {
+      const a = this.active.get(job.envelope.id);
+      if (a) waiting.set(a, (waiting.get(a) ?? 0) + 1);
+    }
+    const given: Promise<void>[] = [];
+    for (const [a, n] of waiting) {
+      if (n !== a.jobs || a.lost) continue;
+      this.active.delete(a.claim.id);
+      given.push(this.deps.store.unclaim(a.claim).catch((err: unknown) => this.deps.logger.log('queue.error', { id: a.claim.id, error: `cannot give up the claim: ${cleanError(err)}` })));
+    }
+    await Promise.allSettled([...this.endings, ...given]);
   }
 }
 

@@ -88,11 +88,18 @@ export class SmtpCourier implements Courier {
     });
   }
 
-  async stop(graceMs: number): Promise<void> {
+  async stop(graceMs: number): Promise<DeliveryJob[]> {
     this.stopping = true;
     for (const d of this.destinations.values()) while (d.idle.length > 0) d.idle.shift()?.wake(false);
-    if (this.workers === 0) return;
-    await new Promise<void>((done) => {
+    if (this.workers > 0) await this.drained(graceMs);
+    // What no worker took will not be taken now.
+    const unstarted: DeliveryJob[] = [];
+    for (const d of this.destinations.values()) for (const j of d.jobs.splice(0)) unstarted.push(j.job);
+    return unstarted;
+  }
+
+  private drained(graceMs: number): Promise<void> {
+    return new Promise<void>((done) => {
       const t = setTimeout(done, graceMs);
       t.unref();
       this.idle = () => {

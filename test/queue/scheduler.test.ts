@@ -64,7 +64,12 @@ class TestCourier implements Courier {
     for (const id of [...this.open.keys()]) this.finish(id, fate);
   }
 
-  async stop(): Promise<void> {}
+  /** What is still open counts as never started: the scheduler may give those messages up. */
+  async stop(): Promise<DeliveryJob[]> {
+    const ids = new Set(this.open.keys());
+    this.open.clear();
+    return this.jobs.filter((j) => ids.has(j.envelope.id));
+  }
 }
 
 interface Options {
@@ -313,4 +318,18 @@ test('an admin change to a message in flight applies when its attempt ends', asy
   assert.equal(env.held, true, 'held once the attempt ended');
   assert.equal(env.recipients[0]?.status, 'deferred');
   assert.equal(await h.store.nextDue(), null, 'and no longer due');
+});
+
+test('at stop, messages whose delivery never started are given up at once: another node may take them without waiting for the lease', async (t) => {
+  const h = await harness(t);
+  h.manager.load();
+  const ids = [];
+  for (let i = 0; i < 3; i++) ids.push((await h.commit()).envelope.id);
+  await h.cond.waitFor(() => h.courier.running === 3, 'three deliveries waiting in the courier', 10_000);
+  assert.equal((await h.store.claimsByNode(Date.now())).get('n1'), 3);
+  await h.manager.stop(0);
+  assert.equal((await h.store.claimsByNode(Date.now())).get('n1') ?? 0, 0, 'no claim left');
+  const taken = await h.store.claimDue({ node: 'n2', leaseMs: 60_000, now: Date.now(), limit: 10 });
+  assert.deepEqual(taken.map((c) => c.id).sort(), ids.sort());
+  assert.ok(taken.every((c) => c.envelope.recipients[0]?.status === 'queued'), 'unchanged: nothing was attempted');
 });
