@@ -23,6 +23,8 @@ import type { Claim, ClaimRequest, Committed, QueueStore } from './queue-store.t
 
 /** Messages claimed at once by default: plenty for the connection limits, and a bound on memory. */
 export const ACTIVE_WINDOW = 1000;
+/** Messages claimed per call to the store. */
+const CLAIM_BATCH = 100;
 /** A timer never waits longer than this (a clock change, another node's work). */
 const MAX_WAIT_MS = 3_600_000;
 
@@ -149,11 +151,13 @@ export class Scheduler {
   private async claimRound(): Promise<void> {
     try {
       while (!this.stopping && this.settings().delivery.enabled) {
-        const room = this.window - this.active.size;
-        if (room <= 0) break;
-        const claims = await this.deps.store.claimDue({ node: this.deps.node, leaseMs: this.leaseMs(), now: this.deps.now(), limit: room });
+        // In batches: a large backlog falling due at once (a start) must not hold up the event loop.
+        const ask = Math.min(this.window - this.active.size, CLAIM_BATCH);
+        if (ask <= 0) break;
+        const claims = await this.deps.store.claimDue({ node: this.deps.node, leaseMs: this.leaseMs(), now: this.deps.now(), limit: ask });
         for (const c of claims) this.begin(c);
-        if (claims.length < room) break;
+        if (claims.length < ask) break;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
       await this.arm();
     } catch (err) {
