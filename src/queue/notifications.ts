@@ -1,8 +1,8 @@
-// Writes one delivery status notification into the spool: who gets it (the
+// Writes one delivery status notification into the queue store: who gets it (the
 // sender; for a failed notification of ours, the postmaster once; never <>),
 // its RFC 3464 text (src/dsn/compose.ts) with the original headers or, for
 // RET=FULL and a small enough message, the whole message, and its envelope.
-// The queue manager decides when a notification is due and delivers it.
+// The notifier (src/queue/notifier.ts) decides when one is due; it is delivered like any other message.
 
 import type { Snapshot } from '../config/snapshot.ts';
 import { durationMs } from '../core/duration.ts';
