@@ -8,7 +8,7 @@ import type { Finding } from './config/issues.ts';
 import { SnapshotSource } from './config/snapshot-source.ts';
 import { durationMs } from './core/duration.ts';
 import type { Logger } from './log/logger.ts';
-import { Spool } from './queue/spool.ts';
+import { FileQueueStore } from './queue/file-queue-store.ts';
 import { QueueManager } from './queue/manager.ts';
 import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
@@ -106,12 +106,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       process.stderr.write('WARNING: this relay is configured as an OPEN RELAY (relaying.open_relay_acknowledged: true)\n');
     }
 
-    const spool = new Spool(dataDir, logger);
-    spool.open();
+    const queue = new FileQueueStore(dataDir, logger);
+    await queue.open();
+    undo.push(() => queue.close());
     const tls = await loadTls(dataDir, snap.settings.tls, snap.settings.hostname);
     const shared: FrontEndShared = {
       snapshot: () => source.get(),
-      spool,
+      store: queue,
       logger,
       throttle: new AuthThrottle(),
       connections: new ConnectionLimits(),
@@ -125,11 +126,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     shared.checks = new AntispamChecks({ greylist: greylist.store });
     // The manager reads settings many times per message: it takes the snapshot
     // last seen, and its heartbeat (source.get()) notices new revisions.
-    const manager = new QueueManager({ spool, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
+    const manager = new QueueManager({ store: queue, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
     undo.push(() => manager.stop(0));
-    shared.onQueued = (env) => manager.enqueue(env);
+    // Fresh mail is claimed by its commit for this node's scheduler: no round trip before delivery.
+    shared.claim = () => manager.claimRequest();
+    shared.onQueued = (committed) => manager.enqueue(committed);
     onNewRevision = () => manager.settingsChanged();
-    const quarantine = new Quarantine(spool);
+    const quarantine = new Quarantine(queue);
     // The admin listener first: when its port is taken, nothing else has started yet.
     const admins = openAdminStore(dataDir);
     undo.push(() => admins.close());
@@ -139,7 +142,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (ad.enabled) {
       // fastify and its schemas are loaded only when the admin listener is on.
       const { buildApi } = await import('./api/server.ts');
-      api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => source.get(), tls });
+      api = buildApi({ service: svc, admins, manager, quarantine, queue, logger, stats, snapshot: () => source.get(), tls });
       const started = api;
       undo.push(() => started.close());
       try {
@@ -186,6 +189,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await stopListeners(running, shared, grace);
           await control.close();
           await manager.stop(grace);
+          await queue.close();
           greylist.close();
           admins.close();
           store.close();

@@ -4,7 +4,6 @@
 // server-sent events.
 
 import type { FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
 import { Type } from 'typebox';
 import { domainKey } from '../address/path.ts';
 import { recipientDomain } from '../delivery/routes.ts';
@@ -19,7 +18,7 @@ const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-z]{16}$' }) }, Stric
 const STATES = QUEUE_STATES;
 
 export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
-  const { spool, quarantine, manager } = deps;
+  const { queue, quarantine, manager } = deps;
   const run = async (req: Parameters<typeof who>[0], op: ControlOp, id: string | null) => {
     const answer = await perform(manager, quarantine, { op, id });
     deps.logger.log(op.startsWith('quarantine-') ? 'quarantine.admin' : 'queue.admin', { op, id, by: who(req).author, ok: answer.ok, error: answer.ok ? undefined : answer.error });
@@ -34,21 +33,20 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
     async (req) => {
       const q = req.query as { state?: string; to?: string };
       const to = q.to === undefined ? null : domainKey(q.to);
-      return spool
-        .list()
-        .map((m) => ({ ...m.envelope, state: stateOf(m.envelope) }))
+      return (await queue.list())
+        .map((e) => ({ ...e, state: stateOf(e) }))
         .filter((e) => (q.state === undefined || e.state === q.state) && (to === null || e.recipients.some((r) => recipientDomain(r.address) === to)));
     },
   );
   api.get('/api/queue/:id', { schema: { tags: ['queue'], params: Id } }, async (req) => {
-    const m = spool.read((req.params as { id: string }).id);
+    const m = await queue.read((req.params as { id: string }).id);
     if (!m) throw new HttpError(404, 'no such message in the queue');
-    return { ...m.envelope, state: stateOf(m.envelope) };
+    return { ...m, state: stateOf(m) };
   });
   api.get('/api/queue/:id/message', { schema: { tags: ['queue'], params: Id } }, async (req, reply) => {
-    const m = spool.read((req.params as { id: string }).id);
+    const m = await queue.body((req.params as { id: string }).id);
     if (!m) throw new HttpError(404, 'no such message in the queue');
-    return reply.type('message/rfc822').send(readFileSync(m.messagePath));
+    return reply.type('message/rfc822').header('content-length', m.size).send(m.stream());
   });
   api.post('/api/queue/retry', { schema: { tags: ['queue'] } }, async (req) => run(req, 'retry', null));
   for (const op of ['retry', 'hold', 'release', 'bounce'] as const) {
@@ -57,16 +55,16 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
   api.delete('/api/queue/:id', { schema: { tags: ['queue'], params: Id } }, async (req) => run(req, 'delete', (req.params as { id: string }).id));
 
   // --- quarantine ----------------------------------------------------------------
-  api.get('/api/quarantine', { schema: { tags: ['quarantine'] } }, async () => quarantine.list().map((m) => m.envelope));
+  api.get('/api/quarantine', { schema: { tags: ['quarantine'] } }, async () => quarantine.list());
   api.get('/api/quarantine/:id', { schema: { tags: ['quarantine'], params: Id } }, async (req) => {
-    const m = quarantine.read((req.params as { id: string }).id);
+    const m = await quarantine.read((req.params as { id: string }).id);
     if (!m) throw new HttpError(404, 'no such message in quarantine');
-    return m.envelope;
+    return m;
   });
   api.get('/api/quarantine/:id/message', { schema: { tags: ['quarantine'], params: Id } }, async (req, reply) => {
-    const m = quarantine.read((req.params as { id: string }).id);
+    const m = await quarantine.body((req.params as { id: string }).id);
     if (!m) throw new HttpError(404, 'no such message in quarantine');
-    return reply.type('message/rfc822').send(readFileSync(m.messagePath));
+    return reply.type('message/rfc822').header('content-length', m.size).send(m.stream());
   });
   api.post('/api/quarantine/:id/release', { schema: { tags: ['quarantine'], params: Id } }, async (req) => run(req, 'quarantine-release', (req.params as { id: string }).id));
   api.delete('/api/quarantine/:id', { schema: { tags: ['quarantine'], params: Id } }, async (req) => run(req, 'quarantine-delete', (req.params as { id: string }).id));
@@ -109,7 +107,7 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
 
   // --- dashboard -------------------------------------------------------------------
   api.get('/api/stats', { schema: { tags: ['dashboard'] } }, async () => {
-    const envs = spool.list().map((m) => m.envelope);
+    const envs = await queue.list();
     const snap = deps.snapshot();
     const openRelay = openRelayReasons(snap.settings, snap.networks);
     return {
@@ -117,7 +115,7 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
       // What rule 8 says of the active settings (the proxy path included), not merely the acknowledgement flag.
       open_relay: openRelay.length > 0,
       open_relay_reasons: openRelay,
-      queue: { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: quarantine.list().length },
+      queue: { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: (await quarantine.list()).length },
       per_minute: deps.stats.series(),
       top_refused: deps.stats.topRefused(),
       auth: deps.stats.auth(),

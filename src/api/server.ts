@@ -19,7 +19,7 @@ import type { Snapshot } from '../config/snapshot.ts';
 import type { TapLogger } from '../log/logger.ts';
 import type { QueueManager } from '../queue/manager.ts';
 import type { Quarantine } from '../queue/quarantine.ts';
-import type { Spool } from '../queue/spool.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
 import { csrfMatches, LoginThrottle, SESSION_COOKIE, Sessions, type Principal } from './auth.ts';
 import { registerAdminRoutes } from './routes-admins.ts';
 import { registerMailRoutes } from './routes-mail.ts';
@@ -32,7 +32,7 @@ export interface ApiDeps {
   admins: AdminStore;
   manager: QueueManager;
   quarantine: Quarantine;
-  spool: Spool;
+  queue: QueueStore;
   logger: TapLogger;
   stats: Stats;
   snapshot: () => Snapshot;

@@ -1,24 +1,21 @@
 // `mailwarden quarantine list|show|release|delete`: messages a scanner put
-// aside (src/scan). Reading goes to the files; a release or a delete goes to
+// aside (src/scan). Reading goes to the queue store; a release or a delete goes to
 // the running daemon over its control socket (a released message is
 // delivered at once), or, with no daemon, is made here under the lock.
 
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { CliExit, EXIT_REFUSED, printJson } from './io.ts';
-import { change, openSpool } from './queue-commands.ts';
+import { change, openQueue, printBody } from './queue-commands.ts';
 import { Quarantine } from '../queue/quarantine.ts';
 
 export function registerQuarantineCommands(program: Command, dataOption: () => string): void {
   const q = program.command('quarantine').description('messages held back by the malware or spam scan');
-  const open = () => new Quarantine(openSpool(dataOption()));
+  const open = () => new Quarantine(openQueue(dataOption()));
   q.command('list')
     .description('one line per quarantined message (--json: an array of envelopes with the reason)')
     .option('--json', 'print a JSON array, one object per message')
-    .action((opts: { json?: boolean }) => {
-      const messages = open()
-        .list()
-        .map((m) => m.envelope);
+    .action(async (opts: { json?: boolean }) => {
+      const messages = await open().list();
       if (opts.json) return printJson(messages);
       for (const e of messages) {
         const to = e.recipients.map((r) => r.address).join(', ');
@@ -30,12 +27,13 @@ export function registerQuarantineCommands(program: Command, dataOption: () => s
     .description('the envelope with the reason, and the message')
     .argument('<id>', 'queue id')
     .option('--json', 'the envelope as JSON only')
-    .action((id: string, opts: { json?: boolean }) => {
-      const m = open().read(id);
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const q = open();
+      const m = await q.read(id);
       if (!m) throw new CliExit(EXIT_REFUSED, `no message ${id} in quarantine`);
-      if (opts.json) return printJson(m.envelope);
-      process.stdout.write(JSON.stringify(m.envelope, null, 2) + '\n\n');
-      process.stdout.write(readFileSync(m.messagePath));
+      if (opts.json) return printJson(m);
+      process.stdout.write(JSON.stringify(m, null, 2) + '\n\n');
+      await printBody(await q.body(id));
     });
   const ops: ['release' | 'delete', string, string][] = [
     ['release', 'deliver a quarantined message as if it had passed the scan', 'released'],

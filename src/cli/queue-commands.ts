@@ -1,14 +1,17 @@
 // `mailwarden queue list|show|retry|hold|release|delete|bounce`. Reading goes
-// straight to the spool files (an envelope is always rewritten atomically);
+// straight to the queue store (the spool's envelopes are always rewritten
+// atomically, so reading beside a running daemon is safe);
 // changes go to the running daemon over its control socket, so they never
 // race a delivery in flight, or, with no daemon running, are made here under
 // the data-directory lock.
 
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { StoredBody } from '../queue/queue-store.ts';
 import { resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE, printJson } from './io.ts';
-import { Spool } from '../queue/spool.ts';
+import { FileQueueStore } from '../queue/file-queue-store.ts';
 import { jsonLogger } from '../log/logger.ts';
 import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
 import { recipientDomain } from '../delivery/routes.ts';
@@ -22,13 +25,18 @@ import { SnapshotSource } from '../config/snapshot-source.ts';
 
 const STATES = QUEUE_STATES;
 
-export function openSpool(dataDir: string): Spool {
+export function openQueue(dataDir: string): FileQueueStore {
   // A mistyped --data must not read as "the queue is empty".
   if (!existsSync(resolve(dataDir))) {
     throw new CliExit(EXIT_REFUSED, `there is no data directory ${resolve(dataDir)}: check --data`);
   }
-  // Read-only users of the spool (list, show): they never move files; the logger is for the rest.
-  return new Spool(resolve(dataDir), jsonLogger((l) => process.stderr.write(l)));
+  // Read-only users (list, show): without open() the store never moves files; the logger is for the rest.
+  return new FileQueueStore(resolve(dataDir), jsonLogger((l) => process.stderr.write(l)));
+}
+
+/** Writes a stored message to stdout as it is read. */
+export async function printBody(body: StoredBody | null): Promise<void> {
+  if (body) await pipeline(body.stream(), process.stdout, { end: false });
 }
 
 /** With no daemon running: the same operation on the files, under the lock. */
@@ -44,11 +52,14 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
   try {
     if (!store.active()) throw new CliExit(EXIT_REFUSED, `${dataDir} holds no configuration yet: run \`mailwarden init\` or \`mailwarden start\` first`);
     const source = new SnapshotSource(store);
-    const spool = new Spool(dataDir, jsonLogger((l) => process.stderr.write(l)));
-    spool.open();
-    const manager = new QueueManager({ spool, snapshot: () => source.get(), logger: jsonLogger((l) => process.stderr.write(l)), deliver: false });
-    manager.load();
-    return await perform(manager, new Quarantine(spool), { op, id });
+    const queue = new FileQueueStore(dataDir, jsonLogger((l) => process.stderr.write(l)));
+    await queue.open();
+    try {
+      const manager = new QueueManager({ store: queue, snapshot: () => source.get(), logger: jsonLogger((l) => process.stderr.write(l)), deliver: false });
+      return await perform(manager, new Quarantine(queue), { op, id });
+    } finally {
+      await queue.close();
+    }
   } finally {
     store.close();
     lock.release();
@@ -70,12 +81,11 @@ export function registerQueueCommands(program: Command, dataOption: () => string
     .option('--json', 'print a JSON array, one object per message')
     .option('--state <state>', `only messages in this state (${STATES.join(', ')})`)
     .option('--to <domain>', 'only messages with a recipient in this domain')
-    .action((opts: { json?: boolean; state?: string; to?: string }) => {
+    .action(async (opts: { json?: boolean; state?: string; to?: string }) => {
       if (opts.state !== undefined && !(STATES as readonly string[]).includes(opts.state)) throw new CliExit(EXIT_USAGE, `--state must be one of ${STATES.join(', ')}`);
       const to = opts.to === undefined ? null : domainKey(opts.to);
-      const messages = openSpool(dataOption())
-        .list()
-        .map((m) => ({ ...m.envelope, state: stateOf(m.envelope) }))
+      const messages = (await openQueue(dataOption()).list())
+        .map((e) => ({ ...e, state: stateOf(e) }))
         .filter((e) => (opts.state === undefined || e.state === opts.state) && (to === null || e.recipients.some((r) => recipientDomain(r.address) === to)));
       if (opts.json) return printJson(messages);
       for (const e of messages) {
@@ -89,13 +99,14 @@ export function registerQueueCommands(program: Command, dataOption: () => string
     .description('the envelope (per-recipient status, last error, next attempt, history) and the message')
     .argument('<id>', 'queue id')
     .option('--json', 'the envelope as JSON only')
-    .action((id: string, opts: { json?: boolean }) => {
-      const m = openSpool(dataOption()).read(id);
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const queue = openQueue(dataOption());
+      const m = await queue.read(id);
       if (!m) throw new CliExit(EXIT_REFUSED, `no message ${id} in the queue`);
-      const env = { ...m.envelope, state: stateOf(m.envelope) };
+      const env = { ...m, state: stateOf(m) };
       if (opts.json) return printJson(env);
       process.stdout.write(JSON.stringify(env, null, 2) + '\n\n');
-      process.stdout.write(readFileSync(m.messagePath));
+      await printBody(await queue.body(id));
     });
   queue
     .command('retry')

@@ -93,6 +93,11 @@ export interface QueueSettings {
   delay_warning: string | null;
   /** Bounces with RET=FULL carry the whole message up to this size, else its headers. */
   bounce_max_size: number;
+  /**
+   * How long a delivery claim lasts unless renewed: a node that dies holding
+   * a message leaves it to another node this long after its last renewal.
+   */
+  lease: string;
 }
 
 export interface DnsSettings {
@@ -213,7 +218,7 @@ export function defaultDelivery(): Delivery {
 }
 
 export function defaultQueue(): QueueSettings {
-  return { retry: { first: '5m', max: '1h' }, lifetime: '5d', delay_warning: null, bounce_max_size: 1_048_576 };
+  return { retry: { first: '5m', max: '1h' }, lifetime: '5d', delay_warning: null, bounce_max_size: 1_048_576, lease: '60s' };
 }
 
 export function defaultAntivirus(): AntivirusSettings {

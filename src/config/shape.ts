@@ -310,6 +310,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     lifetime: duration('queue.lifetime', q.lifetime, dq.lifetime, 1000, 60 * DAY),
     delay_warning: q.delay_warning === null || q.delay_warning === undefined ? null : duration('queue.delay_warning', q.delay_warning, '4h', 1000, 60 * DAY),
     bounce_max_size: r.int('queue.bounce_max_size', q.bounce_max_size, dq.bounce_max_size, 0, 2 ** 31 - 1),
+    lease: duration('queue.lease', q.lease, dq.lease, 1000, DAY),
   };
 
   const dnsObj = r.object('dns', top.dns, ['servers']) ?? {};

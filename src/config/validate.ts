@@ -193,6 +193,7 @@ function checkQueueAndDns(s: Settings, f: Findings): void {
   });
   if (durationMs(s.queue.retry.first) > durationMs(s.queue.retry.max)) f.error('queue.retry.first', 'must not be longer than queue.retry.max');
   if (durationMs(s.queue.retry.first) > durationMs(s.queue.lifetime)) f.warn('queue.retry.first', 'longer than queue.lifetime: a message that fails once bounces at its next attempt');
+  if (durationMs(s.queue.lease) < 5000) f.warn('queue.lease', 'shorter than 5s: a delivery whose renewal is late by a moment may be handed to another node and sent twice');
   if (s.queue.delay_warning !== null && durationMs(s.queue.delay_warning) >= durationMs(s.queue.lifetime)) f.warn('queue.delay_warning', 'not shorter than queue.lifetime: no warning will ever be sent');
   if (s.postmaster !== null) {
     const p = parsePath(s.postmaster);

@@ -22,7 +22,6 @@
 //   message/rfc822), or outside every part (a preamble or epilogue), or in a
 //   part already labelled quoted-printable or base64.
 
-import { createReadStream } from 'node:fs';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import mailsplit from '@zone-eu/mailsplit';
@@ -71,7 +70,7 @@ const IDENTITY = new Set(['', '7bit', '8bit', 'binary']);
 const enc = (n: MimeNode): string => (n.encoding || '').toLowerCase();
 
 /** Pass 1: where the 8-bit octets are, and whether they can be converted. */
-export async function scan8Bit(path: string): Promise<ScanResult> {
+export async function scan8Bit(message: Readable): Promise<ScanResult> {
   const result: ScanResult = { headers8Bit: false, body8Bit: false, parts: new Set(), unconvertible: null };
   let index = -1;
   let node: MimeNode | null = null;
@@ -102,7 +101,7 @@ export async function scan8Bit(path: string): Promise<ScanResult> {
   });
   sink.resume();
   try {
-    await pipeline(createReadStream(path), new Splitter(SPLIT), sink);
+    await pipeline(message, new Splitter(SPLIT), sink);
   } catch (err) {
     // A file that cannot be read is for a retry; a structure mailsplit refuses
     // (a header block over its limit...) will not change.

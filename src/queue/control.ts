@@ -57,10 +57,10 @@ export async function perform(manager: QueueManager, quarantine: Quarantine, req
         await manager.bounce(req.id);
         break;
       case 'quarantine-release':
-        await quarantine.release(req.id, manager);
+        await quarantine.release(req.id);
         break;
       case 'quarantine-delete':
-        quarantine.delete(req.id);
+        await quarantine.delete(req.id);
         break;
       default:
         return { ok: false, error: `unknown operation ${String(req.op)}` };

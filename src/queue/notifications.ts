@@ -1,20 +1,19 @@
-// Writes one delivery status notification into the spool: who gets it (the
+// Writes one delivery status notification into the queue store: who gets it (the
 // sender; for a failed notification of ours, the postmaster once; never <>),
 // its RFC 3464 text (src/dsn/compose.ts) with the original headers or, for
 // RET=FULL and a small enough message, the whole message, and its envelope.
-// The queue manager decides when a notification is due and delivers it.
+// The notifier (src/queue/notifier.ts) decides when one is due; it is delivered like any other message.
 
-import { readFile } from 'node:fs/promises';
 import type { Snapshot } from '../config/snapshot.ts';
 import { durationMs } from '../core/duration.ts';
 import { composeDsn, type DsnRecipient } from '../dsn/compose.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BounceType, Envelope, EnvelopeRecipient } from './envelope.ts';
 import { newQueueId } from './queue-id.ts';
-import type { Spool } from './spool.ts';
+import type { QueueStore } from './queue-store.ts';
 
 export interface NotificationContext {
-  spool: Spool;
+  store: QueueStore;
   snapshot: Snapshot;
   logger: Logger;
   now: number;
@@ -35,8 +34,10 @@ export async function queueNotification(ctx: NotificationContext, env: Envelope,
     return null;
   }
   const full = env.dsn?.ret === 'FULL' && env.size <= s.queue.bounce_max_size;
-  const headers = await ctx.spool.headers(env.id);
-  const message = full ? await readFile(ctx.spool.messagePath(env.id)) : null;
+  const headers = await ctx.store.headers(env.id);
+  const stored = full ? await ctx.store.body(env.id) : null;
+  if (full && !stored) throw new Error(`the message ${env.id} is no longer in the queue`);
+  const message = stored ? await stored.whole() : null;
   const recipients: DsnRecipient[] = about.map((r) => ({
     address: r.address,
     orcpt: r.orcpt,
@@ -61,10 +62,10 @@ export async function queueNotification(ctx: NotificationContext, env: Envelope,
     originalHeaders: headers,
     originalMessage: message,
   });
-  const writer = ctx.spool.begin(id);
+  const writer = ctx.store.begin(id);
   try {
     await writer.write(data);
-    const saved = await writer.commit({
+    const { envelope: saved } = await writer.commit({
       version: 1,
       received_at: new Date(ctx.now).toISOString(),
       sender: '',

@@ -1,47 +1,48 @@
-// Quarantined messages (a scanner's verdict, src/scan): kept in the spool's
-// quarantine/ area with their envelope and the reason, never delivered until
-// an admin releases one. A released message enters the queue as if it had
-// passed the scan; a deleted one is gone without notice.
+// Quarantined messages (a scanner's verdict, src/scan): kept in the queue
+// store's quarantine area with their envelope and the reason, never delivered
+// until an admin releases one. A released message enters the queue as if it
+// had passed the scan; a deleted one is gone without notice.
 
 import { addHistory, type Envelope } from './envelope.ts';
-import type { QueueManager } from './manager.ts';
-import { QueueError } from './manager.ts';
-import type { Spool, SpooledMessage } from './spool.ts';
+import { QueueError } from './queue-error.ts';
+import type { QueueStore, StoredBody } from './queue-store.ts';
 
 export class Quarantine {
-  private readonly spool: Spool;
+  private readonly store: QueueStore;
 
-  constructor(spool: Spool) {
-    this.spool = spool;
+  constructor(store: QueueStore) {
+    this.store = store;
   }
 
-  list(): SpooledMessage[] {
-    return this.spool.list('quarantine');
+  list(): Promise<Envelope[]> {
+    return this.store.list('quarantine');
   }
 
-  read(id: string): SpooledMessage | null {
-    return this.spool.read(id, 'quarantine');
+  read(id: string): Promise<Envelope | null> {
+    return this.store.read(id, 'quarantine');
   }
 
-  /** Moves the message into the queue; the manager (when there is one) starts its delivery. */
-  async release(id: string, manager: QueueManager | null): Promise<Envelope> {
-    const m = this.need(id);
-    const env: Envelope = structuredClone(m.envelope);
+  body(id: string): Promise<StoredBody | null> {
+    return this.store.body(id, 'quarantine');
+  }
+
+  /** Moves the message into the queue; the store announces the new work to the scheduler. */
+  async release(id: string): Promise<Envelope> {
+    const env: Envelope = structuredClone(await this.need(id));
     const why = env.quarantine?.reason;
     delete env.quarantine;
     addHistory(env, Date.now(), 'released from quarantine', why === undefined ? 'by the administrator' : `by the administrator (was: ${why})`);
-    await this.spool.release(env);
-    manager?.enqueue(env);
+    await this.store.release(env);
     return env;
   }
 
-  delete(id: string): void {
-    this.need(id);
-    this.spool.removeQuarantined(id);
+  async delete(id: string): Promise<void> {
+    await this.need(id);
+    await this.store.removeQuarantined(id);
   }
 
-  private need(id: string): SpooledMessage {
-    const m = this.read(id);
+  private async need(id: string): Promise<Envelope> {
+    const m = await this.read(id);
     if (!m) throw new QueueError(`no message ${id} in quarantine`);
     return m;
   }

@@ -65,6 +65,14 @@ class DirSync {
     return this.next;
   }
 
+  /** Closes the directory's handle once no fsync runs. */
+  async close(): Promise<void> {
+    while (this.running || this.next) await (this.next ?? this.running)?.catch(() => {});
+    const h = this.handle;
+    this.handle = null;
+    await h?.close();
+  }
+
   private again(): Promise<void> {
     this.next = null;
     return this.sync();
@@ -256,6 +264,11 @@ export class Spool {
     });
   }
 
+  /** Closes the directories' handles (the files stay as they are). */
+  async close(): Promise<void> {
+    await Promise.all([this.queueSync.close(), this.quarantineSync.close()]);
+  }
+
   /** Makes the renames into an area durable (group commit, see DirSync). */
   syncDir(area: SpoolArea): Promise<void> {
     return area === 'queue' ? this.queueSync.sync() : this.quarantineSync.sync();
@@ -267,8 +280,9 @@ export class Spool {
   }
 
   /** The header section of a message (without the blank line), at most `max` octets. */
-  async headers(id: string, max = 256 * 1024): Promise<Buffer> {
-    const fh = await openHandle(this.messagePath(id), 'r');
+  async headers(id: string, max = 256 * 1024, area: SpoolArea = 'queue'): Promise<Buffer> {
+    if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
+    const fh = await openHandle(join(this.dir(area), `${id}.eml`), 'r');
     try {
       const buf = Buffer.alloc(max);
       const { bytesRead } = await fh.read(buf, 0, max, 0);

@@ -14,11 +14,11 @@ import { formatIp, parseIp } from '../objects/ip.ts';
 import { verifyPasswordAsync } from '../objects/password.ts';
 import { domainKey, parsePath, type PathResult } from '../address/path.ts';
 import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from '../policy/rules.ts';
-import type { Envelope, NotifyOn } from '../queue/envelope.ts';
+import type { NotifyOn } from '../queue/envelope.ts';
 import { newQueueId } from '../queue/queue-id.ts';
 import type { AntispamChecks, ConnectionFacts, Refusal } from '../antispam/checks.ts';
 import type { DnsblOutcome } from '../antispam/dnsbl.ts';
-import type { Spool } from '../queue/spool.ts';
+import type { ClaimRequest, Committed, QueueStore } from '../queue/queue-store.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { bareNewlineMode } from './bare-newline.ts';
@@ -30,12 +30,14 @@ import { decisionError, smtpError, type ReplyError } from './smtp-reply.ts';
 /** What the whole daemon shares between listeners. */
 export interface FrontEndShared {
   snapshot(): Snapshot;
-  spool: Spool;
+  store: QueueStore;
   logger: Logger;
   throttle: AuthThrottle;
   connections: ConnectionLimits;
   /** Told of every committed message (the queue manager starts its delivery). */
-  onQueued?: (envelope: Envelope) => void;
+  onQueued?: (committed: Committed) => void;
+  /** Whether a commit should claim its message for this node's delivery at once, and how (the scheduler's answer). */
+  claim?: () => ClaimRequest | undefined;
   /** In-flight DATA commits, so that shutdown can wait for them. */
   inFlight: { count: number; idle: () => void };
   /** The origin checks (blocklists, SPF, HELO, greylisting); absent: none run. */
@@ -236,8 +238,9 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         if (step.refusal) return refuse(refusalError(step.refusal), step.refusal.rule, [step.refusal.reason]);
       }
       try {
-        if (shared.spool.freeSpace() < st.snap.settings.limits.min_free_space) {
-          logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space });
+        const room = shared.store.admits(st.snap.settings.limits.min_free_space);
+        if (!room.ok) {
+          logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space, reason: room.reason });
           forgetMailParameters(session);
           return cb(smtpError(452, '4.3.1', 'Insufficient system storage'));
         }
@@ -331,7 +334,7 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       // receiveMessage answers once and never rejects; the count that
       // shutdown waits on goes down exactly once, with the one reply.
       shared.inFlight.count++;
-      void receiveMessage({ spool: shared.spool, logger, checks: shared.checks }, incoming, stream as AsyncIterable<Buffer>).then((outcome) => {
+      void receiveMessage({ store: shared.store, logger, checks: shared.checks, claim: shared.claim }, incoming, stream as AsyncIterable<Buffer>).then((outcome) => {
         st.tx = null;
         shared.inFlight.count--;
         if (shared.inFlight.count === 0) shared.inFlight.idle();

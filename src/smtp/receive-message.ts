@@ -14,7 +14,7 @@ import { streamedBytes } from '../core/memory.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Client } from '../policy/rules.ts';
 import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
-import type { Spool } from '../queue/spool.ts';
+import type { ClaimRequest, Committed, MessageWriter, QueueStore } from '../queue/queue-store.ts';
 import { MessageScan } from '../scan/message-scan.ts';
 import type { ScanDecision } from '../scan/scan-policy.ts';
 import type { AntispamChecks, ConnectionFacts, Refusal } from '../antispam/checks.ts';
@@ -52,16 +52,18 @@ export interface IncomingMessage {
 }
 
 export interface ReceiveDeps {
-  spool: Spool;
+  store: QueueStore;
   logger: Logger;
   checks?: AntispamChecks | undefined;
+  /** Asked at commit: claim the message for this node's delivery at once (undefined: leave it to the queue). */
+  claim?: (() => ClaimRequest | undefined) | undefined;
 }
 
-/** The reply to the end of DATA; `queued` is the committed envelope when the queue must be told. */
+/** The reply to the end of DATA; `queued` is the commit (envelope, and the claim when one was taken) when the queue must be told. */
 export interface ReceiveOutcome {
   error: ReplyError | null;
   message?: string;
-  queued?: Envelope;
+  queued?: Committed;
 }
 
 const PROBLEM_REPLY: Record<DataProblem, [number, string, string]> = {
@@ -80,16 +82,16 @@ function refusalError(r: Refusal): ReplyError {
 export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stream: AsyncIterable<Buffer>): Promise<ReceiveOutcome> {
   const { logger } = deps;
   const { id, session, snap } = m;
-  let committed: Envelope | null = null;
+  let committed: Committed | null = null;
   let quarantined = false;
   let scan: MessageScan | null = null;
-  let writer: ReturnType<Spool['begin']> | null = null;
+  let writer: MessageWriter | null = null;
   try {
     const lim = snap.settings.limits;
     const guard = new DataGuard(lim.max_message_size, lim.max_received, m.bareNewline);
     // A client that drops mid-DATA destroys the stream: the loop below
     // throws and the writer is aborted, leaving nothing behind.
-    writer = deps.spool.begin(id);
+    writer = deps.store.begin(id);
     const tls = session.secure && session.tlsOptions ? { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } : null;
     const header = receivedHeader({
       helo: session.hostNameAppearsAs || 'unknown',
@@ -193,7 +195,7 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
     if (dsn?.ret || dsn?.envid) envelope.dsn = { ret: dsn.ret === 'FULL' || dsn.ret === 'HDRS' ? dsn.ret : null, envid: dsn.envid ?? null };
     quarantined = verdict.action === 'quarantine';
     if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: verdict.rule, reason: verdict.reason };
-    committed = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', edit: verdict });
+    committed = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', edit: verdict, claim: quarantined ? undefined : deps.claim?.() });
     logger.log(quarantined ? 'quarantined' : 'queued', {
       id,
       cid: session.id,
@@ -202,7 +204,7 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
       sender: m.sender,
       recipients: recipients.map((r) => ({ address: r.address, kind: r.kind, rule: r.rule })),
       relayed,
-      size: committed.size,
+      size: committed.envelope.size,
       revision: snap.revision,
       scan: scanLog,
       ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),

@@ -1233,3 +1233,21 @@ describe('trusted proxies and the open-relay guard (issue #13)', () => {
     assert.doesNotMatch(e.message, /open_relay_acknowledged/);
   });
 });
+
+describe('queue.lease', () => {
+  it('defaults to 60s', () => {
+    assert.equal(validate(base()).settings.queue.lease, '60s');
+  });
+  it('takes a duration of at least a second, with a warning under 5s', () => {
+    const doc = base();
+    doc.queue = { lease: '2m' };
+    assert.equal(validate(doc).settings.queue.lease, '2m');
+    doc.queue = { lease: '2s' };
+    assert.deepEqual(check(doc).errors, []);
+    assert.match(warningsAt(doc, 'queue.lease')[0]?.message ?? '', /sent twice/);
+    doc.queue = { lease: '100ms' };
+    assert.equal(errorsAt(doc, 'queue.lease').length, 1);
+    doc.queue = { lease: 'soon' };
+    assert.equal(errorsAt(doc, 'queue.lease').length, 1);
+  });
+});

@@ -13,6 +13,9 @@ import { Base64Encoder, QpEncoder, type BodyEncoder } from '../../src/delivery/t
 import { downgrade, scan8Bit } from '../../src/delivery/downgrade.ts';
 import { qpDecode } from './qp-decode.ts';
 
+/** scan8Bit reads a stream (the queue store's); here, a file's. */
+const scanFile = (path: string) => scan8Bit(createReadStream(path));
+
 function run(enc: BodyEncoder, input: Buffer, random: () => number): Buffer {
   const out: Buffer[] = [];
   for (let i = 0; i < input.length; ) {
@@ -81,7 +84,7 @@ function tempFile(t: { after(fn: () => void): void }, name: string, data: Buffer
 }
 
 async function converted(path: string): Promise<string> {
-  const scan = await scan8Bit(path);
+  const scan = await scanFile(path);
   assert.ok(scan.body8Bit && !scan.headers8Bit && scan.unconvertible === null, `expected a convertible 8-bit message: ${JSON.stringify(scan)}`);
   const chunks: Buffer[] = [];
   for await (const c of downgrade(createReadStream(path), scan.parts)) chunks.push(c as Buffer);
@@ -91,24 +94,24 @@ async function converted(path: string): Promise<string> {
 const crlf = (s: string) => s.replace(/\n/g, '\r\n');
 
 test('scan8Bit: 7-bit only is left alone; 8-bit headers are noted; preambles and opaque message/* parts cannot be converted', async (t) => {
-  const seven = await scan8Bit(tempFile(t, 'a.eml', crlf('Subject: x\nContent-Transfer-Encoding: 8bit\n\nascii\n')));
+  const seven = await scanFile(tempFile(t, 'a.eml', crlf('Subject: x\nContent-Transfer-Encoding: 8bit\n\nascii\n')));
   assert.deepEqual({ ...seven, parts: [...seven.parts] }, { headers8Bit: false, body8Bit: false, parts: [], unconvertible: null });
-  const header = await scan8Bit(tempFile(t, 'b.eml', Buffer.from(crlf('Subject: Grüße\n\nascii\n'))));
+  const header = await scanFile(tempFile(t, 'b.eml', Buffer.from(crlf('Subject: Grüße\n\nascii\n'))));
   assert.equal(header.headers8Bit, true);
   assert.equal(header.body8Bit, false);
-  const ours = await scan8Bit(tempFile(t, 'r.eml', Buffer.from(crlf('Received: from a by b\n\tfor <kai@bücher.example>; Thu, 3 Dec 2026 23:00:00 +0000\nSubject: x\n\nascii\n'))));
+  const ours = await scanFile(tempFile(t, 'r.eml', Buffer.from(crlf('Received: from a by b\n\tfor <kai@bücher.example>; Thu, 3 Dec 2026 23:00:00 +0000\nSubject: x\n\nascii\n'))));
   assert.equal(ours.headers8Bit, false, 'our own Received (the first field of the spool file) is not the sender\'s header');
-  const second = await scan8Bit(tempFile(t, 's.eml', Buffer.from(crlf('Received: from a by b; Thu, 3 Dec 2026 23:00:00 +0000\nReceived: from ü by b; Thu, 3 Dec 2026 22:00:00 +0000\nSubject: x\n\nascii\n'))));
+  const second = await scanFile(tempFile(t, 's.eml', Buffer.from(crlf('Received: from a by b; Thu, 3 Dec 2026 23:00:00 +0000\nReceived: from ü by b; Thu, 3 Dec 2026 22:00:00 +0000\nSubject: x\n\nascii\n'))));
   assert.equal(second.headers8Bit, true, 'only the first field is ours');
-  const nestedHeader = await scan8Bit(tempFile(t, 'c.eml', Buffer.from(crlf('Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; name="ä.txt"\n\nx\n--b--\n'))));
+  const nestedHeader = await scanFile(tempFile(t, 'c.eml', Buffer.from(crlf('Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; name="ä.txt"\n\nx\n--b--\n'))));
   assert.equal(nestedHeader.headers8Bit, true, "a part's header too");
-  const preamble = await scan8Bit(tempFile(t, 'd.eml', Buffer.from(crlf('Content-Type: multipart/mixed; boundary=b\n\npréambule\n--b\n\nx\n--b--\n'))));
+  const preamble = await scanFile(tempFile(t, 'd.eml', Buffer.from(crlf('Content-Type: multipart/mixed; boundary=b\n\npréambule\n--b\n\nx\n--b--\n'))));
   assert.match(preamble.unconvertible ?? '', /preamble/);
-  const attached = await scan8Bit(
+  const attached = await scanFile(
     tempFile(t, 'e.eml', Buffer.from(crlf('Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\nSubject: inner\n\nInhalt: ü\n--b--\n'))),
   );
   assert.match(attached.unconvertible ?? '', /message\/rfc822/, 'an attached message/rfc822 may not be re-encoded');
-  const labelled = await scan8Bit(tempFile(t, 'f.eml', Buffer.from(crlf('Content-Transfer-Encoding: quoted-printable\n\nraw ü\n'))));
+  const labelled = await scanFile(tempFile(t, 'f.eml', Buffer.from(crlf('Content-Transfer-Encoding: quoted-printable\n\nraw ü\n'))));
   assert.match(labelled.unconvertible ?? '', /quoted-printable/);
 });
 
@@ -135,7 +138,7 @@ test('downgrade: a 20 MB 8-bit part streams through in flat memory', async (t) =
   const line = Buffer.from('\xe4'.repeat(76) + '\r\n', 'latin1');
   for (let i = 0; i < 20 * 1024 * 1024 / line.length; i++) w.write(line);
   await new Promise<void>((done) => w.end(done));
-  const scan = await scan8Bit(path);
+  const scan = await scanFile(path);
   assert.ok(scan.body8Bit && scan.unconvertible === null);
   const before = process.memoryUsage().rss;
   let peak = before;

@@ -1,5 +1,5 @@
 // A throw inside one delivery must not end the daemon (issue #13): the queue
-// manager runs in this process with a real spool and a real next hop (sink),
+// manager runs in this process with a real queue store and a real next hop (sink),
 // and a route resolver that throws for one destination (the seam
 // ManagerDeps.resolve). An unhandled rejection would end the daemon; here it
 // is caught by a process listener and fails the test. The broken
@@ -18,7 +18,7 @@ import type { LogFields, Logger } from '../../src/log/logger.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
 import { QueueManager } from '../../src/queue/manager.ts';
 import { newQueueId } from '../../src/queue/queue-id.ts';
-import { Spool } from '../../src/queue/spool.ts';
+import { FileQueueStore } from '../../src/queue/file-queue-store.ts';
 import { startSink } from './sink.ts';
 
 type Line = { event: string; fields: LogFields };
@@ -53,11 +53,11 @@ function waitableLogger(): Logger & { lines: Line[]; wait(pred: (l: Line) => boo
   };
 }
 
-async function queueMessage(spool: Spool, to: string): Promise<Envelope> {
+async function queueMessage(store: FileQueueStore, to: string): Promise<Envelope> {
   const id = newQueueId();
-  const w = spool.begin(id);
+  const w = store.begin(id);
   await w.write(Buffer.from(`From: <s@sender.example>\r\nTo: <${to}>\r\nSubject: to ${to}\r\n\r\nhello\r\n`));
-  return w.commit({
+  const { envelope } = await w.commit({
     version: 1,
     received_at: new Date().toISOString(),
     sender: 's@sender.example',
@@ -68,6 +68,7 @@ async function queueMessage(spool: Spool, to: string): Promise<Envelope> {
     body: '7bit',
     smtputf8: false,
   });
+  return envelope;
 }
 
 test('a delivery that throws is deferred with a log line; the process lives on and other mail is delivered', async (t) => {
@@ -97,10 +98,11 @@ test('a delivery that throws is deferred with a log line; the process lives on a
   ];
   const snapshot = compileSnapshot(settings, 1);
   const logger = waitableLogger();
-  const spool = new Spool(dir, logger);
-  spool.open();
+  const store = new FileQueueStore(dir, logger);
+  await store.open();
+  t.after(() => store.close());
   const manager = new QueueManager({
-    spool,
+    store,
     snapshot: () => snapshot,
     logger,
     deliver: true,
@@ -112,10 +114,9 @@ test('a delivery that throws is deferred with a log line; the process lives on a
   t.after(() => manager.stop(1000));
   manager.load();
 
-  const broken = await queueMessage(spool, 'x@broken.example');
-  const good = await queueMessage(spool, 'y@good.example');
-  manager.enqueue(broken);
-  manager.enqueue(good);
+  // Committed without a claim: the store announces them and the scheduler claims them.
+  const broken = await queueMessage(store, 'x@broken.example');
+  const good = await queueMessage(store, 'y@good.example');
 
   const fault = await until(logger.wait((l) => l.event === 'delivery.error'));
   assert.equal(fault.fields.destination, 'route:broken.example');
@@ -133,7 +134,7 @@ test('a delivery that throws is deferred with a log line; the process lives on a
 
   // The deferral is on disk once the worker has ended (stop() waits for it): queued, with its next attempt.
   await manager.stop(5000);
-  const onDisk = spool.list().find((x) => x.envelope.id === broken.id)?.envelope;
+  const onDisk = await store.read(broken.id);
   assert.equal(onDisk?.recipients[0]?.status, 'deferred', 'the broken message is still in the queue, deferred');
   assert.match(onDisk?.recipients[0]?.last_error ?? '', /internal error while delivering: a bug in the route resolver/);
   assert.deepEqual(unhandled, [], 'no unhandled rejection (it would end the daemon)');

@@ -11,6 +11,7 @@ import { linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool } from '../../src/queue/spool.ts';
+import { FileQueueStore } from '../../src/queue/file-queue-store.ts';
 import { Quarantine } from '../../src/queue/quarantine.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
 import { newQueueId } from '../../src/queue/queue-id.ts';
@@ -73,30 +74,39 @@ for (const [label, bodySize] of [
 }
 
 test('quarantine: commit into quarantine/, invisible to the queue, release moves it in with its history', async (t) => {
-  const { spool } = openSpool(t);
+  const { spool, dir } = openSpool(t);
   const id = newQueueId();
   const w = spool.begin(id);
   await w.write(Buffer.from(HEAD + 'body\r\n'));
   await w.commit({ ...fields(), quarantine: { at: '2026-01-02T03:04:05.000Z', rule: 'antivirus.action', reason: 'malware found: X' } }, { area: 'quarantine' });
   assert.deepEqual(spool.list(), []);
-  const q = new Quarantine(spool);
-  assert.deepEqual(q.list().map((m) => m.envelope.id), [id]);
-  assert.equal(q.read(id)?.envelope.quarantine?.reason, 'malware found: X');
-  const released = await q.release(id, null);
+  const store = new FileQueueStore(dir, memoryLogger());
+  await store.open();
+  t.after(() => store.close());
+  let announced = 0;
+  store.onWork(() => announced++);
+  const q = new Quarantine(store);
+  assert.deepEqual((await q.list()).map((e) => e.id), [id]);
+  assert.equal((await q.read(id))?.quarantine?.reason, 'malware found: X');
+  assert.equal((await (await q.body(id))?.whole())?.toString('latin1'), HEAD + 'body\r\n');
+  assert.equal(await store.nextDue(), null, 'quarantined mail is never due');
+  const released = await q.release(id);
   assert.equal(released.quarantine, undefined);
   assert.match(released.history?.at(-1)?.detail ?? '', /was: malware found: X/);
-  assert.deepEqual(q.list(), []);
+  assert.equal(announced, 1, 'the release announces new work to the scheduler');
+  assert.equal(await store.nextDue(), 0, 'and the released message is due at once');
+  assert.deepEqual(await q.list(), []);
   const queued = spool.read(id);
   assert.ok(queued);
   assert.equal(queued.envelope.quarantine, undefined);
   assert.equal(readFileSync(queued.messagePath, 'latin1'), HEAD + 'body\r\n');
-  assert.throws(() => q.delete(id), /no message .* in quarantine/);
-  await assert.rejects(q.release(id, null), /no message .* in quarantine/);
+  await assert.rejects(q.delete(id), /no message .* in quarantine/);
+  await assert.rejects(q.release(id), /no message .* in quarantine/);
 });
 
 test('quarantine delete removes both files; recovery cleans an interrupted quarantine, and an interrupted release on either side of its commit', async (t) => {
   const { spool, dir } = openSpool(t);
-  const q = new Quarantine(spool);
+  const q = new Quarantine(new FileQueueStore(dir, memoryLogger()));
   const put = async () => {
     const id = newQueueId();
     const w = spool.begin(id);
@@ -105,7 +115,7 @@ test('quarantine delete removes both files; recovery cleans an interrupted quara
     return id;
   };
   const gone = await put();
-  q.delete(gone);
+  await q.delete(gone);
   assert.deepEqual(readdirSync(spool.quarantineDir), []);
   // A message file whose envelope never landed (crash during commit): removed at open.
   writeFileSync(join(spool.quarantineDir, `${newQueueId()}.eml`), 'x');
@@ -114,14 +124,14 @@ test('quarantine delete removes both files; recovery cleans an interrupted quara
   linkSync(join(spool.quarantineDir, `${early}.eml`), join(spool.queueDir, `${early}.eml`));
   // A release cut off after the queue's envelope (the commit), before the quarantine's files went.
   const late = await put();
-  const m = q.read(late)!;
-  const { quarantine: _, ...env } = m.envelope;
+  const m = (await q.read(late))!;
+  const { quarantine: _, ...env } = m;
   await spool.update(env as Envelope);
   linkSync(join(spool.quarantineDir, `${late}.eml`), join(spool.queueDir, `${late}.eml`));
   const log = memoryLogger();
   const again = new Spool(dir, log);
   again.open();
-  assert.deepEqual(new Quarantine(again).list().map((x) => x.envelope.id), [early], 'the uncommitted release is still in quarantine');
+  assert.deepEqual(again.list('quarantine').map((x) => x.envelope.id), [early], 'the uncommitted release is still in quarantine');
   assert.equal(again.read(early), null, 'and not in the queue');
   assert.ok(again.read(late), 'the committed release is in the queue');
   assert.deepEqual(readdirSync(again.quarantineDir).sort(), [`${early}.eml`, `${early}.json`]);

@@ -13,7 +13,8 @@ import { Readable } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { validate } from '../../src/config/validate.ts';
 import { compileSnapshot } from '../../src/config/snapshot.ts';
-import { Spool } from '../../src/queue/spool.ts';
+import { FileQueueStore } from '../../src/queue/file-queue-store.ts';
+import type { Committed } from '../../src/queue/queue-store.ts';
 import { AuthThrottle } from '../../src/smtp/auth-throttle.ts';
 import { ConnectionLimits } from '../../src/smtp/connection-limits.ts';
 import { frontEndOptions, type FrontEndShared } from '../../src/smtp/front-end.ts';
@@ -50,11 +51,12 @@ function setup(t: { after: (fn: () => void) => void }) {
     },
   };
   const waitLog = (pred: (l: LogLine) => boolean) => new Promise<void>((done) => (logs.some(pred) ? done() : waiters.push({ pred, done })));
-  const spool = new Spool(dir, logger);
-  spool.open();
+  const spool = new FileQueueStore(dir, logger);
+  spool.spool.open();
+  t.after(() => void spool.close());
   const shared: FrontEndShared = {
     snapshot: () => snap,
-    spool,
+    store: spool,
     logger,
     throttle: new AuthThrottle(),
     connections: new ConnectionLimits(),
@@ -161,4 +163,26 @@ test('a client that drops mid-DATA: one 451, the count back to 0, nothing left b
   assert.equal((replies[0]?.[0] as (Error & { responseCode?: number }) | undefined)?.responseCode, 451);
   assert.equal(h.shared.inFlight.count, 0);
   assert.deepEqual(readdirSync(join(h.dir, 'spool', 'tmp')), []);
+});
+
+test('the end of DATA claims the message for delivery in the commit itself, and hands the claim to the queue', async (t) => {
+  const h = setup(t);
+  let asked = 0;
+  h.shared.claim = () => {
+    asked++;
+    return { node: 'n1', leaseMs: 60_000 };
+  };
+  const got: Committed[] = [];
+  h.shared.onQueued = (c) => got.push(c);
+  const { replies, first } = await transaction(h, Readable.from([Buffer.from('Subject: x\r\n\r\nbody\r\n')]));
+  await first;
+  await settle();
+  assert.equal(replies[0]?.[0] ?? null, null);
+  assert.equal(asked, 1, 'asked once, at commit');
+  assert.equal(got.length, 1);
+  const c = got[0]!;
+  assert.equal(c.claim?.id, c.envelope.id);
+  assert.equal(c.claim?.node, 'n1');
+  assert.equal((await h.spool.holder(c.envelope.id, Date.now()))?.node, 'n1', 'the store holds the claim: nobody else delivers it');
+  assert.deepEqual(await h.spool.claimDue({ node: 'n2', leaseMs: 60_000, now: Date.now(), limit: 10 }), []);
 });
