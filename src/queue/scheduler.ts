@@ -249,7 +249,16 @@ export class Scheduler {
       return;
     }
     a.jobs = jobs.size;
-    for (const job of jobs.values()) void this.deps.courier.deliver(job).then((outcomes) => this.jobDone(a, job, outcomes));
+    for (const job of jobs.values()) {
+      void this.deps.courier.deliver(job).then(
+        (outcomes) => this.jobDone(a, job, outcomes),
+        // A courier is not to reject; if one does, the job is deferred like any internal error.
+        (err: unknown) => {
+          const diagnostic = `internal error while delivering: ${cleanError(err)}`;
+          this.jobDone(a, job, job.recipients.map((r) => ({ address: r.address, fate: 'deferred', code: null, status: '4.3.0', diagnostic, remote: null })));
+        },
+      );
+    }
   }
 
   private jobDone(a: ActiveMessage, job: DeliveryJob, outcomes: CourierOutcome[]): void {
