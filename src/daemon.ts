@@ -4,6 +4,7 @@
 
 import { resolve } from 'node:path';
 import { ConfigService } from './admin/config-service.ts';
+import { inlineChecker } from './admin/checker.ts';
 import type { Finding } from './config/issues.ts';
 import { SnapshotSource } from './config/snapshot-source.ts';
 import { durationMs } from './core/duration.ts';
@@ -79,21 +80,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // a failed start leaves no listener, timer or open file behind.
   const undo: (() => unknown)[] = [];
   try {
-    const svc = new ConfigService(store);
+    // An apply made here (API, web admin) is in force before it is answered.
+    let source: SnapshotSource | null = null;
+    const svc = new ConfigService(store, inlineChecker, { onApplied: (rev) => source?.take(rev) });
     if (opts.config) {
-      const r = svc.apply(opts.config.raw, opts.config.meta);
+      const r = await svc.apply(opts.config.raw, opts.config.meta);
       if (!r.ok) throw new StartError('the settings file was refused; nothing was started', r.errors);
       for (const w of r.warnings) logger.log('config.warning', { path: w.path, message: w.message });
       if (r.revision) logger.log('config.applied', { revision: r.revision.number, author: r.revision.author, changes: r.changes.length });
-    } else if (svc.initialise({ author: 'mailwarden', comment: 'embedded defaults' })) {
-      logger.log('config.initialised', { revision: svc.activeRevision(), data: dataDir });
+    } else if (await svc.initialise({ author: 'mailwarden', comment: 'embedded defaults' })) {
+      logger.log('config.initialised', { revision: await svc.activeRevision(), data: dataDir });
     }
     let onNewRevision = () => {};
-    const source = new SnapshotSource(store, (snap) => {
+    const live = await SnapshotSource.open(store, (snap) => {
+      logger.log('revision.applied', { revision: snap.revision });
       logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener changes need a restart' });
       onNewRevision();
     });
-    const snap = source.get();
+    source = live;
+    undo.push(() => live.close());
+    const snap = live.get();
     if (snap.settings.listeners.length === 0) throw new StartError('the active settings have no listener: nothing to start (add one under listeners:)');
     // A revision applied by an older version, before rule 8 judged trusted
     // proxies, can be an open relay that today's validation refuses: never run it.
@@ -110,7 +116,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     spool.open();
     const tls = await loadTls(dataDir, snap.settings.tls, snap.settings.hostname);
     const shared: FrontEndShared = {
-      snapshot: () => source.get(),
+      snapshot: () => live.get(),
       spool,
       logger,
       throttle: new AuthThrottle(),
@@ -118,14 +124,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       inFlight: { count: 0, idle: () => {} },
     };
     const greylist = openGreylist(dataDir, () => {
-      const g = source.peek().settings.antispam.greylisting;
+      const g = live.peek().settings.antispam.greylisting;
       return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
     });
     undo.push(() => greylist.close());
     shared.checks = new AntispamChecks({ greylist: greylist.store });
     // The manager reads settings many times per message: it takes the snapshot
-    // last seen, and its heartbeat (source.get()) notices new revisions.
-    const manager = new QueueManager({ spool, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
+    // last seen, and its heartbeat (live.get()) notices new revisions.
+    const manager = new QueueManager({ spool, snapshot: () => live.peek(), refresh: () => live.get(), logger, deliver: true });
     undo.push(() => manager.stop(0));
     shared.onQueued = (env) => manager.enqueue(env);
     onNewRevision = () => manager.settingsChanged();
@@ -139,7 +145,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (ad.enabled) {
       // fastify and its schemas are loaded only when the admin listener is on.
       const { buildApi } = await import('./api/server.ts');
-      api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => source.get(), tls });
+      api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => live.get(), tls });
       const started = api;
       undo.push(() => started.close());
       try {
@@ -156,7 +162,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     manager.load();
     let control: Awaited<ReturnType<typeof startControl>>;
     try {
-      control = await startControl(dataDir, manager, quarantine, logger);
+      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await live.refresh()).revision });
     } catch (err) {
       throw new StartError(`cannot open the control socket in ${dataDir}: ${(err as Error).message}`);
     }
@@ -180,7 +186,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stop() {
         stopping ??= (async () => {
           logger.log('stopping', { in_flight: shared.inFlight.count });
-          const grace = durationMs(source.get().settings.limits.shutdown_grace);
+          const grace = durationMs(live.get().settings.limits.shutdown_grace);
           // Live-log readers hold their connections open: close them with the listener.
           await api?.close();
           await stopListeners(running, shared, grace);
@@ -188,7 +194,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await manager.stop(grace);
           greylist.close();
           admins.close();
-          store.close();
+          live.close();
+          await store.close();
           lock.release();
           logger.log('stopped', {});
         })();
@@ -203,7 +210,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         // undoing the rest matters more
       }
     }
-    store.close();
+    await store.close();
     lock.release();
     throw err;
   }

@@ -42,15 +42,15 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
   }
   const store = openConfigStore(dataDir);
   try {
-    if (!store.active()) throw new CliExit(EXIT_REFUSED, `${dataDir} holds no configuration yet: run \`mailwarden init\` or \`mailwarden start\` first`);
-    const source = new SnapshotSource(store);
+    if (!(await store.active())) throw new CliExit(EXIT_REFUSED, `${dataDir} holds no configuration yet: run \`mailwarden init\` or \`mailwarden start\` first`);
+    const source = await SnapshotSource.open(store);
     const spool = new Spool(dataDir, jsonLogger((l) => process.stderr.write(l)));
     spool.open();
     const manager = new QueueManager({ spool, snapshot: () => source.get(), logger: jsonLogger((l) => process.stderr.write(l)), deliver: false });
     manager.load();
     return await perform(manager, new Quarantine(spool), { op, id });
   } finally {
-    store.close();
+    await store.close();
     lock.release();
   }
 }
