@@ -14,7 +14,9 @@ import { QueueManager } from './queue/manager.ts';
 import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
 import { AntispamChecks } from './antispam/checks.ts';
-import { openAdminStore, randomPassword } from './admin/admin-store.ts';
+import { randomPassword } from './admin/admin-store.ts';
+import { openAccountStore } from './admin/sqlite-account-store.ts';
+import { hashPasswordAsync } from './objects/password.ts';
 import type { buildApi } from './api/server.ts';
 import { Stats } from './api/stats.ts';
 import { tapLogger } from './log/logger.ts';
@@ -137,7 +139,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     onNewRevision = () => manager.settingsChanged();
     const quarantine = new Quarantine(spool);
     // The admin listener first: when its port is taken, nothing else has started yet.
-    const admins = openAdminStore(dataDir);
+    const admins = openAccountStore(dataDir);
     undo.push(() => admins.close());
     let api: ReturnType<typeof buildApi> | null = null;
     let adminUrl: Daemon['admin'] = null;
@@ -168,9 +170,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     // Only once everything runs: a start that failed must not have used up the one showing of the password.
     let firstAdmin: Daemon['firstAdmin'] = null;
-    if (admins.count() === 0) {
+    if ((await admins.count()) === 0) {
       firstAdmin = { name: 'admin', password: randomPassword() };
-      admins.add(firstAdmin.name, firstAdmin.password, 'admin');
+      await admins.add(firstAdmin.name, firstAdmin.password, 'admin', await hashPasswordAsync(firstAdmin.password));
       logger.log('admin.created', { name: firstAdmin.name, role: 'admin', note: 'first start: the password is shown once on stderr' });
     }
     const listeners = running.map((r) => ({ name: r.def.name, address: r.def.address, port: r.port, mode: r.def.mode }));
@@ -193,7 +195,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await control.close();
           await manager.stop(grace);
           greylist.close();
-          admins.close();
+          await admins.close();
           live.close();
           await store.close();
           lock.release();
