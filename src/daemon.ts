@@ -20,7 +20,7 @@ import { hashPasswordAsync } from './objects/password.ts';
 import type { buildApi } from './api/server.ts';
 import { Stats } from './api/stats.ts';
 import { tapLogger } from './log/logger.ts';
-import { openGreylist } from './antispam/greylist.ts';
+import { openGreylistStore, schedulePruning } from './antispam/sqlite-greylist-store.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { FrontEndShared } from './smtp/front-end.ts';
@@ -125,12 +125,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
     };
-    const greylist = openGreylist(dataDir, () => {
+    const greylist = openGreylistStore(dataDir);
+    undo.push(() => greylist.close());
+    const stopPruning = schedulePruning(greylist, () => {
       const g = live.peek().settings.antispam.greylisting;
       return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
     });
-    undo.push(() => greylist.close());
-    shared.checks = new AntispamChecks({ greylist: greylist.store });
+    undo.push(stopPruning);
+    shared.checks = new AntispamChecks({ greylist });
     // The manager reads settings many times per message: it takes the snapshot
     // last seen, and its heartbeat (live.get()) notices new revisions.
     const manager = new QueueManager({ spool, snapshot: () => live.peek(), refresh: () => live.get(), logger, deliver: true });
@@ -194,7 +196,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await stopListeners(running, shared, grace);
           await control.close();
           await manager.stop(grace);
-          greylist.close();
+          stopPruning();
+          await greylist.close();
           await admins.close();
           live.close();
           await store.close();
