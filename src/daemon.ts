@@ -15,21 +15,26 @@ import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
 import { AntispamChecks } from './antispam/checks.ts';
 import { randomPassword } from './admin/admin-store.ts';
-import { openAccountStore } from './admin/sqlite-account-store.ts';
 import { hashPasswordAsync } from './objects/password.ts';
 import type { buildApi } from './api/server.ts';
 import { Stats } from './api/stats.ts';
 import { tapLogger } from './log/logger.ts';
-import { openGreylistStore, schedulePruning } from './antispam/sqlite-greylist-store.ts';
+import { schedulePruning } from './antispam/sqlite-greylist-store.ts';
+import { hostname } from 'node:os';
+import { VERSION } from './core/version.ts';
+import { openEmbeddedStores, type EmbeddedStores } from './store/embedded-stores.ts';
+import type { ConfigStore } from './store/config-store.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { FrontEndShared } from './smtp/front-end.ts';
 import { ListenError, startListeners, stopListeners, type RunningListener } from './smtp/listeners.ts';
 import { loadTls } from './smtp/tls.ts';
-import { openConfigStore } from './store/data-dir.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
 import type { RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/validate.ts';
+
+/** How often the node's heartbeat is written to the node registry. */
+const HEARTBEAT_MS = 10_000;
 
 export class StartError extends Error {
   readonly details: readonly Finding[];
@@ -44,6 +49,8 @@ export interface DaemonOptions {
   /** Raw settings to apply as a new revision before starting. */
   config?: { raw: unknown; meta: RevisionMeta } | undefined;
   logger: Logger;
+  /** The node's name in the node registry (default: the host name). */
+  node?: string | undefined;
 }
 
 export interface Daemon {
@@ -71,13 +78,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock.release();
     throw new StartError(pathProblem);
   }
-  let store: ReturnType<typeof openConfigStore>;
+  let stores: EmbeddedStores;
+  let store: ConfigStore;
   try {
-    store = openConfigStore(dataDir);
+    // QUEUE SLOT: the embedded queue store joins the bundle here (issue #14, queue work).
+    stores = await openEmbeddedStores(dataDir, logger);
+    store = stores.config;
   } catch (err) {
     lock.release();
     throw err;
   }
+  const node = opts.node ?? hostname();
   // What this start has set going, undone in reverse when a later step fails:
   // a failed start leaves no listener, timer or open file behind.
   const undo: (() => unknown)[] = [];
@@ -125,8 +136,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
     };
-    const greylist = openGreylistStore(dataDir);
-    undo.push(() => greylist.close());
+    const greylist = stores.greylist;
     const stopPruning = schedulePruning(greylist, () => {
       const g = live.peek().settings.antispam.greylisting;
       return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
@@ -141,8 +151,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     onNewRevision = () => manager.settingsChanged();
     const quarantine = new Quarantine(spool);
     // The admin listener first: when its port is taken, nothing else has started yet.
-    const admins = openAccountStore(dataDir);
-    undo.push(() => admins.close());
+    const admins = stores.accounts;
     let api: ReturnType<typeof buildApi> | null = null;
     let adminUrl: Daemon['admin'] = null;
     const ad = snap.settings.admin;
@@ -179,6 +188,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     const listeners = running.map((r) => ({ name: r.def.name, address: r.def.address, port: r.port, mode: r.def.mode }));
 
+    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: Date.now(), revision: snap.revision, listeners, version: VERSION, pid: process.pid }, HEARTBEAT_MS * 3);
+    stats.attach(stores.stats, node);
+    // The heartbeat also hands the statistics' minutes to the store (a cluster's dashboard sums every node).
+    const heartbeat = setInterval(() => {
+      void stores.nodes.heartbeat(node, Date.now(), live.get().revision).catch(() => {});
+      void stats.flush().catch(() => {});
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+    undo.push(() => clearInterval(heartbeat));
     logger.log('started', { revision: snap.revision, data: dataDir, tls: tls.source, listeners, admin: adminUrl?.url ?? null });
 
     let stopping: Promise<void> | null = null;
@@ -197,10 +215,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await control.close();
           await manager.stop(grace);
           stopPruning();
-          await greylist.close();
-          await admins.close();
+          clearInterval(heartbeat);
+          await stores.nodes.deregister(node).catch(() => {});
           live.close();
-          await store.close();
+          await stores.close();
           lock.release();
           logger.log('stopped', {});
         })();
@@ -215,7 +233,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         // undoing the rest matters more
       }
     }
-    await store.close();
+    await stores.close();
     lock.release();
     throw err;
   }

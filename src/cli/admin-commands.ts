@@ -3,25 +3,22 @@
 // running daemon: the accounts live in DATA/admin.db, which both open.
 
 import type { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AdminError, ADMIN_ROLES, type AdminRole } from '../admin/admin-store.ts';
 import type { AccountStore } from '../admin/account-store.ts';
-import { openAccountStore } from '../admin/sqlite-account-store.ts';
+import { openEmbeddedStores } from '../store/embedded-stores.ts';
 import { hashPasswordAsync } from '../objects/password.ts';
-import { CliExit, EXIT_REFUSED, EXIT_USAGE, printJson, readPasswordFromStdin } from './io.ts';
+import { cliLogger, CliExit, EXIT_REFUSED, EXIT_USAGE, printJson, readPasswordFromStdin } from './io.ts';
 
 async function withAdmins<T>(dataDir: string, fn: (a: AccountStore) => Promise<T>): Promise<T> {
-  const dir = resolve(dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const store = openAccountStore(dir);
+  const stores = await openEmbeddedStores(resolve(dataDir), cliLogger());
   try {
-    return await fn(store);
+    return await fn(stores.accounts);
   } catch (err) {
     if (err instanceof AdminError) throw new CliExit(EXIT_REFUSED, err.message);
     throw err;
   } finally {
-    await store.close();
+    await stores.close();
   }
 }
 

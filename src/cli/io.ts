@@ -8,7 +8,8 @@ import { ConfigService, ServiceError } from '../admin/config-service.ts';
 import { inlineChecker } from '../admin/checker.ts';
 import { askDaemon } from '../queue/control.ts';
 import { resolve } from 'node:path';
-import { openConfigStore } from '../store/data-dir.ts';
+import { openEmbeddedStores } from '../store/embedded-stores.ts';
+import { jsonLogger, type Logger } from '../log/logger.ts';
 import { ConcurrentApplyError, type RevisionMeta } from '../store/config-store.ts';
 import { parseSettingsText } from '../config/text.ts';
 
@@ -36,8 +37,9 @@ export class CliExit extends Error {
  * within a fraction of a second.)
  */
 export async function withService<T>(dataDir: string, fn: (svc: ConfigService) => T | Promise<T>): Promise<T> {
-  const store = openConfigStore(dataDir);
   const dir = resolve(dataDir);
+  const stores = await openEmbeddedStores(dir, cliLogger());
+  const store = stores.config;
   const svc = new ConfigService(store, inlineChecker, {
     onApplied: async () => {
       await askDaemon(dir, { op: 'config-refresh', id: null }, DAEMON_REFRESH_MS).catch(() => null);
@@ -50,8 +52,13 @@ export async function withService<T>(dataDir: string, fn: (svc: ConfigService) =
     if (err instanceof ConcurrentApplyError) throw new CliExit(EXIT_REFUSED, err.message);
     throw err;
   } finally {
-    await store.close();
+    await stores.close();
   }
+}
+
+/** Where the stores log what goes wrong for a CLI command: stderr, one JSON line per event. */
+export function cliLogger(): Logger {
+  return jsonLogger((l) => process.stderr.write(l));
 }
 
 /** How long an apply waits for the running daemon to take the new revision. */
