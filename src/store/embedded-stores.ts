@@ -35,8 +35,15 @@ export interface EmbeddedOptions {
   configPollMs?: number;
 }
 
+/** MAILWARDEN_CONFIG_POLL_MS, when set to a positive number: how often to look for revisions applied elsewhere (tests; slow disks). */
+function pollFromEnv(): number | undefined {
+  const n = Number(process.env.MAILWARDEN_CONFIG_POLL_MS);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
 export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: EmbeddedOptions = {}): Promise<EmbeddedStores> {
   const dir = resolve(dataDir);
+  const pollMs = opts.configPollMs ?? pollFromEnv();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   let config: SqliteConfigStore | null = null;
   let accounts: SqliteAccountStore | null = null;
@@ -51,7 +58,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
   return {
     kind: 'embedded',
     get config(): ConfigStore {
-      return (config ??= open(() => new SqliteConfigStore(join(dir, 'mailwarden.db'), opts.configPollMs === undefined ? {} : { pollMs: opts.configPollMs })));
+      return (config ??= open(() => new SqliteConfigStore(join(dir, 'mailwarden.db'), pollMs === undefined ? {} : { pollMs })));
     },
     get accounts(): AccountStore {
       return (accounts ??= open(() => new SqliteAccountStore(join(dir, 'admin.db'))));
