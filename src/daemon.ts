@@ -30,7 +30,7 @@ import type { FrontEndShared } from './smtp/front-end.ts';
 import { ListenError, startListeners, stopListeners, type RunningListener } from './smtp/listeners.ts';
 import { loadTls } from './smtp/tls.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
-import type { RevisionMeta } from './store/config-store.ts';
+import type { Revision, RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/validate.ts';
 
 /** How often the node's heartbeat is written to the node registry. */
@@ -94,8 +94,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const undo: (() => unknown)[] = [];
   try {
     // An apply made here (API, web admin) is in force before it is answered.
-    let source: SnapshotSource | null = null;
-    const svc = new ConfigService(store, inlineChecker, { onApplied: (rev) => source?.take(rev) });
+    let onApplied: (rev: Revision) => void = () => {};
+    const svc = new ConfigService(store, inlineChecker, { onApplied: (rev) => onApplied(rev) });
     if (opts.config) {
       const r = await svc.apply(opts.config.raw, opts.config.meta);
       if (!r.ok) throw new StartError('the settings file was refused; nothing was started', r.errors);
@@ -105,14 +105,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.log('config.initialised', { revision: await svc.activeRevision(), data: dataDir });
     }
     let onNewRevision = () => {};
-    const live = await SnapshotSource.open(store, (snap) => {
+    const source = await SnapshotSource.open(store, (snap) => {
       logger.log('revision.applied', { revision: snap.revision });
       logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener changes need a restart' });
       onNewRevision();
     });
-    source = live;
-    undo.push(() => live.close());
-    const snap = live.get();
+    onApplied = (rev) => source.take(rev);
+    undo.push(() => source.close());
+    const snap = source.get();
     if (snap.settings.listeners.length === 0) throw new StartError('the active settings have no listener: nothing to start (add one under listeners:)');
     // A revision applied by an older version, before rule 8 judged trusted
     // proxies, can be an open relay that today's validation refuses: never run it.
@@ -129,7 +129,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     spool.open();
     const tls = await loadTls(dataDir, snap.settings.tls, snap.settings.hostname);
     const shared: FrontEndShared = {
-      snapshot: () => live.get(),
+      snapshot: () => source.get(),
       spool,
       logger,
       throttle: new AuthThrottle(),
@@ -138,14 +138,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     };
     const greylist = stores.greylist;
     const stopPruning = schedulePruning(greylist, () => {
-      const g = live.peek().settings.antispam.greylisting;
+      const g = source.peek().settings.antispam.greylisting;
       return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
     });
     undo.push(stopPruning);
     shared.checks = new AntispamChecks({ greylist });
     // The manager reads settings many times per message: it takes the snapshot
-    // last seen, and its heartbeat (live.get()) notices new revisions.
-    const manager = new QueueManager({ spool, snapshot: () => live.peek(), refresh: () => live.get(), logger, deliver: true });
+    // in force from memory; a new revision reaches it through settingsChanged().
+    const manager = new QueueManager({ spool, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
     undo.push(() => manager.stop(0));
     shared.onQueued = (env) => manager.enqueue(env);
     onNewRevision = () => manager.settingsChanged();
@@ -158,7 +158,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (ad.enabled) {
       // fastify and its schemas are loaded only when the admin listener is on.
       const { buildApi } = await import('./api/server.ts');
-      api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => live.get(), tls });
+      api = buildApi({ service: svc, admins, manager, quarantine, spool, logger, stats, snapshot: () => source.get(), tls });
       const started = api;
       undo.push(() => started.close());
       try {
@@ -175,7 +175,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     manager.load();
     let control: Awaited<ReturnType<typeof startControl>>;
     try {
-      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await live.refresh()).revision });
+      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await source.refresh()).revision });
     } catch (err) {
       throw new StartError(`cannot open the control socket in ${dataDir}: ${(err as Error).message}`);
     }
@@ -192,7 +192,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     stats.attach(stores.stats, node);
     // The heartbeat also hands the statistics' minutes to the store (a cluster's dashboard sums every node).
     const heartbeat = setInterval(() => {
-      void stores.nodes.heartbeat(node, Date.now(), live.get().revision).catch(() => {});
+      void stores.nodes.heartbeat(node, Date.now(), source.get().revision).catch(() => {});
       void stats.flush().catch(() => {});
     }, HEARTBEAT_MS);
     heartbeat.unref();
@@ -208,7 +208,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       stop() {
         stopping ??= (async () => {
           logger.log('stopping', { in_flight: shared.inFlight.count });
-          const grace = durationMs(live.get().settings.limits.shutdown_grace);
+          const grace = durationMs(source.get().settings.limits.shutdown_grace);
           // Live-log readers hold their connections open: close them with the listener.
           await api?.close();
           await stopListeners(running, shared, grace);
@@ -217,7 +217,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           stopPruning();
           clearInterval(heartbeat);
           await stores.nodes.deregister(node).catch(() => {});
-          live.close();
+          source.close();
           await stores.close();
           lock.release();
           logger.log('stopped', {});
