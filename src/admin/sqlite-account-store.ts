@@ -1,11 +1,16 @@
 // AccountStore on the embedded SQLite file DATA/admin.db (node:sqlite): the
 // same admin and api_token tables as before, plus web_session, so that a
 // web-admin login survives a daemon restart. A session is stored under the
-// SHA-256 of its id: reading the file gives no live cookie. node:sqlite
+// SHA-256 of its id: reading the file gives no live cookie. What a crash may
+// lose without harm (a new session, its last request time, its new stamp:
+// each loss only ends a session early) is written through a second handle
+// that does not wait on the disk (synchronous=NORMAL, still consistent in
+// WAL mode): a login or a request does not stall the SMTP sessions on this
+// event loop for an fsync. Ending a session is durable. node:sqlite
 // answers synchronously; the port is asynchronous so that a PostgreSQL
 // adapter fits behind the same calls.
 
-import type { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { openSqlite } from '../store/sqlite.ts';
 import { verifyPasswordAsync } from '../objects/password.ts';
@@ -39,6 +44,8 @@ interface SessionRow {
 
 export class SqliteAccountStore implements AccountStore {
   private readonly db: DatabaseSync;
+  /** The same file, for the session writes a crash may lose. */
+  private readonly light: DatabaseSync;
 
   constructor(file: string) {
     this.db = openSqlite(file, true);
@@ -68,6 +75,8 @@ export class SqliteAccountStore implements AccountStore {
       );
       CREATE INDEX IF NOT EXISTS web_session_name ON web_session (name);
     `);
+    this.light = new DatabaseSync(file);
+    this.light.exec('PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
   }
 
   /** Runs `fn` in one write transaction: the last-admin checks hold against the CLI beside the daemon. */
@@ -191,8 +200,8 @@ export class SqliteAccountStore implements AccountStore {
 
   async createSession(s: Omit<StoredSession, 'lastSeen'>, now: number, idleMs?: number): Promise<void> {
     // Sessions nobody came back to are swept here (otherwise only noticed when used again).
-    if (idleMs !== undefined) this.db.prepare('DELETE FROM web_session WHERE last_seen < ?').run(now - idleMs);
-    this.db.prepare('INSERT INTO web_session (digest, name, role, csrf, last_seen, stamp) VALUES (?, ?, ?, ?, ?, ?)').run(sha256(s.id), s.name, s.role, s.csrf, now, s.stamp);
+    if (idleMs !== undefined) this.light.prepare('DELETE FROM web_session WHERE last_seen < ?').run(now - idleMs);
+    this.light.prepare('INSERT INTO web_session (digest, name, role, csrf, last_seen, stamp) VALUES (?, ?, ?, ?, ?, ?)').run(sha256(s.id), s.name, s.role, s.csrf, now, s.stamp);
   }
 
   async touchSession(id: string, now: number, idleMs: number): Promise<StoredSession | null> {
@@ -206,13 +215,13 @@ export class SqliteAccountStore implements AccountStore {
     let lastSeen = row.last_seen;
     if (now - lastSeen >= SESSION_TOUCH_MS) {
       lastSeen = now;
-      this.db.prepare('UPDATE web_session SET last_seen = ? WHERE digest = ?').run(now, digest);
+      this.light.prepare('UPDATE web_session SET last_seen = ? WHERE digest = ?').run(now, digest);
     }
     return { id, name: row.name, role: row.role, csrf: row.csrf, lastSeen, stamp: row.stamp };
   }
 
   async restampSession(id: string, stamp: string): Promise<void> {
-    this.db.prepare('UPDATE web_session SET stamp = ? WHERE digest = ?').run(stamp, sha256(id));
+    this.light.prepare('UPDATE web_session SET stamp = ? WHERE digest = ?').run(stamp, sha256(id));
   }
 
   async deleteSession(id: string): Promise<void> {
@@ -225,6 +234,7 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async close(): Promise<void> {
+    if (this.light.isOpen) this.light.close();
     if (this.db.isOpen) this.db.close();
   }
 }
