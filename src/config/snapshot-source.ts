@@ -31,6 +31,8 @@ export class SnapshotSource {
     source.unsubscribe = store.subscribe((n) => {
       if (n !== source.current.revision) void source.refresh().catch(() => {});
     });
+    // A revision applied between the read and the subscription would otherwise wait for the next one.
+    await source.refresh();
     return source;
   }
 
