@@ -4,6 +4,7 @@
 
 import { resolve } from 'node:path';
 import { ConfigService } from './admin/config-service.ts';
+import { inlineChecker } from './admin/checker.ts';
 import type { Finding } from './config/issues.ts';
 import { SnapshotSource } from './config/snapshot-source.ts';
 import { durationMs } from './core/duration.ts';
@@ -13,20 +14,27 @@ import { QueueManager } from './queue/manager.ts';
 import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
 import { AntispamChecks } from './antispam/checks.ts';
-import { openAdminStore, randomPassword } from './admin/admin-store.ts';
+import { randomPassword } from './admin/admin-store.ts';
+import { hashPasswordAsync } from './objects/password.ts';
 import type { buildApi } from './api/server.ts';
 import { Stats } from './api/stats.ts';
 import { tapLogger } from './log/logger.ts';
-import { openGreylist } from './antispam/greylist.ts';
+import { schedulePruning } from './antispam/sqlite-greylist-store.ts';
+import { hostname } from 'node:os';
+import { VERSION } from './core/version.ts';
+import { openEmbeddedStores, type EmbeddedStores } from './store/embedded-stores.ts';
+import type { ConfigStore } from './store/config-store.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
 import type { FrontEndShared } from './smtp/front-end.ts';
 import { ListenError, startListeners, stopListeners, type RunningListener } from './smtp/listeners.ts';
 import { loadTls } from './smtp/tls.ts';
-import { openConfigStore } from './store/data-dir.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
-import type { RevisionMeta } from './store/config-store.ts';
+import type { Revision, RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/validate.ts';
+
+/** How often the node's heartbeat is written to the node registry. */
+const HEARTBEAT_MS = 10_000;
 
 export class StartError extends Error {
   readonly details: readonly Finding[];
@@ -41,6 +49,8 @@ export interface DaemonOptions {
   /** Raw settings to apply as a new revision before starting. */
   config?: { raw: unknown; meta: RevisionMeta } | undefined;
   logger: Logger;
+  /** The node's name in the node registry (default: the host name). */
+  node?: string | undefined;
 }
 
 export interface Daemon {
@@ -68,31 +78,40 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock.release();
     throw new StartError(pathProblem);
   }
-  let store: ReturnType<typeof openConfigStore>;
+  let stores: EmbeddedStores;
+  let store: ConfigStore;
   try {
-    store = openConfigStore(dataDir);
+    // QUEUE SLOT: the embedded queue store joins the bundle here (issue #14, queue work).
+    stores = await openEmbeddedStores(dataDir, logger);
+    store = stores.config;
   } catch (err) {
     lock.release();
     throw err;
   }
+  const node = opts.node ?? hostname();
   // What this start has set going, undone in reverse when a later step fails:
   // a failed start leaves no listener, timer or open file behind.
   const undo: (() => unknown)[] = [];
   try {
-    const svc = new ConfigService(store);
+    // An apply made here (API, web admin) is in force before it is answered.
+    let onApplied: (rev: Revision) => void = () => {};
+    const svc = new ConfigService(store, inlineChecker, { onApplied: (rev) => onApplied(rev) });
     if (opts.config) {
-      const r = svc.apply(opts.config.raw, opts.config.meta);
+      const r = await svc.apply(opts.config.raw, opts.config.meta);
       if (!r.ok) throw new StartError('the settings file was refused; nothing was started', r.errors);
       for (const w of r.warnings) logger.log('config.warning', { path: w.path, message: w.message });
       if (r.revision) logger.log('config.applied', { revision: r.revision.number, author: r.revision.author, changes: r.changes.length });
-    } else if (svc.initialise({ author: 'mailwarden', comment: 'embedded defaults' })) {
-      logger.log('config.initialised', { revision: svc.activeRevision(), data: dataDir });
+    } else if (await svc.initialise({ author: 'mailwarden', comment: 'embedded defaults' })) {
+      logger.log('config.initialised', { revision: await svc.activeRevision(), data: dataDir });
     }
     let onNewRevision = () => {};
-    const source = new SnapshotSource(store, (snap) => {
+    const source = await SnapshotSource.open(store, (snap) => {
+      logger.log('revision.applied', { revision: snap.revision });
       logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener changes need a restart' });
       onNewRevision();
     });
+    onApplied = (rev) => source.take(rev);
+    undo.push(() => source.close());
     const snap = source.get();
     if (snap.settings.listeners.length === 0) throw new StartError('the active settings have no listener: nothing to start (add one under listeners:)');
     // A revision applied by an older version, before rule 8 judged trusted
@@ -118,15 +137,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
     };
-    const greylist = openGreylist(dataDir, () => {
+    const greylist = stores.greylist;
+    const stopPruning = schedulePruning(greylist, () => {
       const g = source.peek().settings.antispam.greylisting;
       return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
     });
-    undo.push(() => greylist.close());
-    shared.checks = new AntispamChecks({ greylist: greylist.store });
+    undo.push(stopPruning);
+    shared.checks = new AntispamChecks({ greylist });
     // The manager reads settings many times per message: it takes the snapshot
-    // last seen, and its heartbeat (source.get()) notices new revisions.
-    const manager = new QueueManager({ store: queue, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
+    // in force from memory; a new revision reaches it through settingsChanged().
+    const manager = new QueueManager({ store: queue, node, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
     undo.push(() => manager.stop(0));
     // Fresh mail is claimed by its commit for this node's scheduler: no round trip before delivery.
     shared.claim = () => manager.claimRequest();
@@ -134,8 +154,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     onNewRevision = () => manager.settingsChanged();
     const quarantine = new Quarantine(queue);
     // The admin listener first: when its port is taken, nothing else has started yet.
-    const admins = openAdminStore(dataDir);
-    undo.push(() => admins.close());
+    const admins = stores.accounts;
     let api: ReturnType<typeof buildApi> | null = null;
     let adminUrl: Daemon['admin'] = null;
     const ad = snap.settings.admin;
@@ -159,19 +178,28 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     manager.load();
     let control: Awaited<ReturnType<typeof startControl>>;
     try {
-      control = await startControl(dataDir, manager, quarantine, logger);
+      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await source.refresh()).revision });
     } catch (err) {
       throw new StartError(`cannot open the control socket in ${dataDir}: ${(err as Error).message}`);
     }
     // Only once everything runs: a start that failed must not have used up the one showing of the password.
     let firstAdmin: Daemon['firstAdmin'] = null;
-    if (admins.count() === 0) {
+    if ((await admins.count()) === 0) {
       firstAdmin = { name: 'admin', password: randomPassword() };
-      admins.add(firstAdmin.name, firstAdmin.password, 'admin');
+      await admins.add(firstAdmin.name, firstAdmin.password, 'admin', await hashPasswordAsync(firstAdmin.password));
       logger.log('admin.created', { name: firstAdmin.name, role: 'admin', note: 'first start: the password is shown once on stderr' });
     }
     const listeners = running.map((r) => ({ name: r.def.name, address: r.def.address, port: r.port, mode: r.def.mode }));
 
+    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: Date.now(), revision: snap.revision, listeners, version: VERSION, pid: process.pid }, HEARTBEAT_MS * 3);
+    stats.attach(stores.stats, node);
+    // The heartbeat also hands the statistics' minutes to the store (a cluster's dashboard sums every node).
+    const heartbeat = setInterval(() => {
+      void stores.nodes.heartbeat(node, Date.now(), source.get().revision).catch(() => {});
+      void stats.flush().catch(() => {});
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+    undo.push(() => clearInterval(heartbeat));
     logger.log('started', { revision: snap.revision, data: dataDir, tls: tls.source, listeners, admin: adminUrl?.url ?? null });
 
     let stopping: Promise<void> | null = null;
@@ -190,9 +218,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await control.close();
           await manager.stop(grace);
           await queue.close();
-          greylist.close();
-          admins.close();
-          store.close();
+          stopPruning();
+          clearInterval(heartbeat);
+          await stores.nodes.deregister(node).catch(() => {});
+          source.close();
+          await stores.close();
           lock.release();
           logger.log('stopped', {});
         })();
@@ -207,7 +237,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         // undoing the rest matters more
       }
     }
-    store.close();
+    await stores.close();
     lock.release();
     throw err;
   }

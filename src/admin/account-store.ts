@@ -42,7 +42,8 @@ export interface AccountStore {
   checkToken(secret: string): Promise<TokenInfo | null>;
 
   // Web-admin sessions (idle ones expire after `idleMs`).
-  createSession(s: Omit<StoredSession, 'lastSeen'>, now: number): Promise<void>;
+  /** `idleMs`, when given: sessions idle longer than that may be swept while at it. */
+  createSession(s: Omit<StoredSession, 'lastSeen'>, now: number, idleMs?: number): Promise<void>;
   /** The session, its lastSeen refreshed; null when absent or idle past `idleMs` (then deleted). */
   touchSession(id: string, now: number, idleMs: number): Promise<StoredSession | null>;
   restampSession(id: string, stamp: string): Promise<void>;

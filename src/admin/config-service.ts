@@ -5,7 +5,10 @@
 // made against the active revision it was read from and committed only if
 // that revision is still active (ConcurrentApplyError otherwise: 409 on the
 // API). The expensive half (validation, hashing, diff) runs in the Checker:
-// inline for the CLI, a worker thread for the daemon.
+// inline for the CLI, a worker thread for the daemon. The store is
+// asynchronous (SQLite on one node, PostgreSQL in a cluster); `onApplied`
+// lets the caller put a revision in force before the change is answered
+// (the daemon's snapshot cache; the CLI tells a running daemon).
 
 import type { DomainDef, GroupDef, NetworkDef, Settings, UserDef } from '../config/document.ts';
 import { embeddedDefaults } from '../config/document.ts';
@@ -14,7 +17,7 @@ import type { Change } from '../config/diff.ts';
 import { findReferences, type ObjectKind } from '../config/references.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
 import type { Finding } from '../config/issues.ts';
-import { ConcurrentApplyError, type LegacyConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from '../store/config-store.ts';
+import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from '../store/config-store.ts';
 import { inlineChecker, type BodyCheck, type Checker, type CheckView } from './checker.ts';
 import { prepare, type PasswordRule, type Prepared } from './prepare.ts';
 
@@ -74,51 +77,58 @@ function existing(s: Settings, list: ObjectList, name: string): { items: { name:
   return { items, i };
 }
 
+export interface ServiceOptions {
+  /** Called with every revision this service made active, awaited before the change is answered. */
+  onApplied?: (rev: Revision) => unknown;
+}
+
 export class ConfigService {
-  private readonly store: LegacyConfigStore;
+  private readonly store: ConfigStore;
   private readonly checker: Checker;
+  private readonly opts: ServiceOptions;
   private cached: Snapshot | null = null;
   /** The active revision as last read (the store parses its JSON on every read). */
   private activeCache: Revision | null = null;
 
-  constructor(store: LegacyConfigStore, checker: Checker = inlineChecker) {
+  constructor(store: ConfigStore, checker: Checker = inlineChecker, opts: ServiceOptions = {}) {
     this.store = store;
     this.checker = checker;
+    this.opts = opts;
   }
 
   /** The same settings with the expensive work done by `checker` (the daemon's API: a worker thread). */
   withChecker(checker: Checker): ConfigService {
-    return new ConfigService(this.store, checker);
+    return new ConfigService(this.store, checker, this.opts);
   }
 
-  private active(): Revision | null {
-    const n = this.store.activeNumber();
+  private async active(): Promise<Revision | null> {
+    const n = await this.store.activeNumber();
     if (n === null) return null;
-    if (this.activeCache?.number !== n) this.activeCache = this.store.active();
+    if (this.activeCache?.number !== n) this.activeCache = await this.store.active();
     return this.activeCache;
   }
 
   /** The active settings, or the embedded defaults on a store that has none yet. Do not change what it returns. */
-  settings(): Settings {
-    return this.active()?.settings ?? embeddedDefaults();
+  async settings(): Promise<Settings> {
+    return (await this.active())?.settings ?? embeddedDefaults();
   }
 
-  activeRevision(): number | null {
+  activeRevision(): Promise<number | null> {
     return this.store.activeNumber();
   }
 
   /** The compiled snapshot of the active revision (revision 0: embedded defaults). */
-  snapshot(): Snapshot {
-    const active = this.active();
+  async snapshot(): Promise<Snapshot> {
+    const active = await this.active();
     const number = active?.number ?? 0;
     if (this.cached?.revision !== number) this.cached = compileSnapshot(active?.settings ?? embeddedDefaults(), number);
     return this.cached;
   }
 
   /** Applies the embedded defaults as revision 1 on a fresh store. Returns true when it did. */
-  initialise(meta: RevisionMeta): boolean {
-    if (this.store.active()) return false;
-    const r = this.apply(embeddedDefaults(), meta);
+  async initialise(meta: RevisionMeta): Promise<boolean> {
+    if (await this.store.active()) return false;
+    const r = await this.apply(embeddedDefaults(), meta);
     if (!r.ok) throw new ServiceError('the embedded defaults do not validate', r.errors);
     return true;
   }
@@ -128,21 +138,21 @@ export class ConfigService {
    * before it serves: a short clear-text password is only a warning here (see
    * PasswordRule). Everything an administrator does goes through applyChange.
    */
-  apply(raw: unknown, meta: RevisionMeta): ApplyResult {
-    const active = this.active();
+  async apply(raw: unknown, meta: RevisionMeta): Promise<ApplyResult> {
+    const active = await this.active();
     return this.commit(prepare(raw, active?.settings ?? null, 'warn'), meta, active?.number ?? null);
   }
 
   /** Validates `raw` and shows what would change; changes nothing. */
   async check(raw: unknown, rule: PasswordRule = 'refuse'): Promise<CheckResult> {
-    const active = this.active();
+    const active = await this.active();
     const p = await this.checker.prepare(raw, { revision: active?.number ?? null, settings: active?.settings ?? null }, rule);
     return { ok: p.ok, errors: p.errors, warnings: p.warnings, changes: p.changes };
   }
 
   /** check() of a request body still in its JSON text, `{document, comment?, revision?}`, answered as JSON text (CheckView: all of it, or only {ok, changes}). */
   async checkBodyText(text: string, view: CheckView): Promise<BodyCheck> {
-    const active = this.active();
+    const active = await this.active();
     return this.checker.checkBodyText(text, { revision: active?.number ?? null, settings: active?.settings ?? null }, view);
   }
 
@@ -162,7 +172,7 @@ export class ConfigService {
    * committed only if the active revision is still the one it was built from.
    */
   private async change(edit: (current: Settings) => unknown, meta: RevisionMeta, opts: ChangeOptions): Promise<ApplyResult> {
-    const active = this.active();
+    const active = await this.active();
     const number = active?.number ?? null;
     if (opts.revision !== undefined && opts.revision !== (number ?? 0)) throw stale(opts.revision, number);
     const raw = edit(structuredClone(active?.settings ?? embeddedDefaults()));
@@ -170,39 +180,43 @@ export class ConfigService {
     return this.commit(p, meta, number);
   }
 
-  private commit(p: Prepared, meta: RevisionMeta, base: number | null): ApplyResult {
+  private async commit(p: Prepared, meta: RevisionMeta, base: number | null): Promise<ApplyResult> {
     if (!p.ok || !p.next) return { ok: false, errors: p.errors, warnings: p.warnings, changes: p.changes, revision: null };
     if (p.unchanged) {
       // Nothing to store; but a change made against a revision no longer active is still a conflict.
-      if (this.store.activeNumber() !== base) throw stale(base, this.store.activeNumber());
+      const now = await this.store.activeNumber();
+      if (now !== base) throw stale(base, now);
       return { ok: true, errors: [], warnings: p.warnings, changes: [], revision: null };
     }
     let rev: Revision;
     try {
-      rev = this.store.apply(p.next, meta, base);
+      rev = await this.store.apply(p.next, meta, base);
     } catch (err) {
-      if (err instanceof ConcurrentApplyError) throw stale(base, this.store.activeNumber());
+      if (err instanceof ConcurrentApplyError) throw stale(base, await this.store.activeNumber());
       throw err;
     }
+    this.activeCache = rev;
+    await this.opts.onApplied?.(rev);
     return { ok: true, errors: [], warnings: p.warnings, changes: p.changes, revision: { number: rev.number, created: rev.created, author: rev.author, comment: rev.comment } };
   }
 
-  export(opts: { withSecrets?: boolean; revision?: number } = {}): Settings {
-    const s = opts.revision === undefined ? this.settings() : this.revision(opts.revision).settings;
+  async export(opts: { withSecrets?: boolean; revision?: number } = {}): Promise<Settings> {
+    const s = opts.revision === undefined ? await this.settings() : (await this.revision(opts.revision)).settings;
     return opts.withSecrets ? s : redactSecrets(s);
   }
 
-  history(limit?: number): RevisionInfo[] {
+  history(limit?: number): Promise<RevisionInfo[]> {
     return this.store.history(limit);
   }
 
   async diff(a: number, b: number): Promise<Change[]> {
-    return this.checker.diff(this.revision(a).settings, this.revision(b).settings);
+    const [ra, rb] = [await this.revision(a), await this.revision(b)];
+    return this.checker.diff(ra.settings, rb.settings);
   }
 
   /** Makes the document of revision `n` active again, as a new revision. */
   async rollback(n: number, meta: RevisionMeta, opts: ChangeOptions = {}): Promise<ApplyResult> {
-    const doc = this.revision(n).settings;
+    const doc = (await this.revision(n)).settings;
     return this.change(() => doc, { author: meta.author, comment: meta.comment || `rollback to revision ${n}` }, opts);
   }
 
@@ -259,8 +273,8 @@ export class ConfigService {
     return this.updateUser(name, { enabled }, meta);
   }
 
-  listUsers(): Omit<UserDef, 'password' | 'password_hash'>[] {
-    return redactSecrets(this.settings()).users;
+  async listUsers(): Promise<Omit<UserDef, 'password' | 'password_hash'>[]> {
+    return redactSecrets(await this.settings()).users;
   }
 
   /** Adds a network object, user group or domain (users: addUser). */
@@ -307,8 +321,8 @@ export class ConfigService {
     );
   }
 
-  private revision(n: number) {
-    const rev = this.store.get(n);
+  private async revision(n: number): Promise<Revision> {
+    const rev = await this.store.get(n);
     if (!rev) throw new ServiceError(`no revision ${n}`);
     return rev;
   }

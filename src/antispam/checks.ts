@@ -13,7 +13,8 @@ import { durationMs } from '../core/duration.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
 import { checkDnsbl, type DnsblOutcome } from './dnsbl.ts';
 import { dependsOnSender, skippedChecks } from './exceptions.ts';
-import { tripletKey, type GreylistStore } from './greylist.ts';
+import { tripletKey } from './greylist.ts';
+import type { GreylistStore } from './greylist-store.ts';
 import { checkHelo } from './helo-check.ts';
 import { findOrigin, readReceivedFrom, type OriginResult } from './received-walk.ts';
 import { checkSpf, type SpfOutcome } from './spf.ts';
@@ -133,12 +134,12 @@ export class AntispamChecks {
   }
 
   /** At RCPT, for a direct client without relay right: greylisting on (client, sender, recipient). */
-  atRcpt(snap: Snapshot, c: ConnectionFacts, sender: string, recipient: string): CheckStep {
+  async atRcpt(snap: Snapshot, c: ConnectionFacts, sender: string, recipient: string): Promise<CheckStep> {
     if (c.upstream) return { refusal: null, log: {} };
     return this.greylistStep(snap, c.ip, [c.ip], sender, [recipient]);
   }
 
-  private greylistStep(snap: Snapshot, origin: bigint, addresses: bigint[], sender: string, recipients: string[]): CheckStep {
+  private async greylistStep(snap: Snapshot, origin: bigint, addresses: bigint[], sender: string, recipients: string[]): Promise<CheckStep> {
     const s = snap.settings;
     const g = s.antispam.greylisting;
     if (!g.enabled || !this.greylist) return { refusal: null, log: {} };
@@ -149,7 +150,7 @@ export class AntispamChecks {
     let wait = 0;
     let known = true;
     for (const r of recipients) {
-      const v = this.greylist.check(tripletKey(origin, sender, r), now, times);
+      const v = await this.greylist.check(tripletKey(origin, sender, r), now, times);
       if (!v.pass) wait = Math.max(wait, v.retryInMs);
       else if (!v.known) known = false;
     }
@@ -201,7 +202,7 @@ export class AntispamChecks {
     }
 
     if (c.upstream) {
-      const g = this.greylistStep(snap, originIp, addresses, m.sender, m.recipients);
+      const g = await this.greylistStep(snap, originIp, addresses, m.sender, m.recipients);
       Object.assign(log, g.log);
       if (g.refusal) {
         out.refusal = g.refusal;

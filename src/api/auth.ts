@@ -2,10 +2,11 @@
 // login form (HttpOnly, Secure, SameSite=Strict, with a CSRF token that every
 // change must echo in X-CSRF-Token), or an API token (Authorization: Bearer)
 // for automation. Unauthenticated → 401; a viewer's change → 403. Failed
-// logins are throttled per client address.
+// logins are throttled per client address. Sessions live in the AccountStore.
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AdminRole } from '../admin/admin-store.ts';
+import type { AccountStore } from '../admin/account-store.ts';
 
 export interface Principal {
   /** Sessions only: the credential stamp at login; a password changed since ends the session. */
@@ -20,64 +21,52 @@ export interface Principal {
   sessionId: string | null;
 }
 
-interface Session {
-  name: string;
-  role: AdminRole;
-  csrf: string;
-  lastSeen: number;
-  /** The account's credential stamp at login (AdminStore.current). */
-  stamp: string;
-}
-
 export const SESSION_COOKIE = 'mw_session';
-const IDLE_MS = 8 * 3_600_000;
+/** A web session ends after this long without a request. */
+export const IDLE_MS = 8 * 3_600_000;
 
+/**
+ * Web-admin sessions, kept in the AccountStore: a login survives a restart
+ * of the daemon and, in a cluster, is valid on every node. The store writes
+ * a session's last request time at most once a minute.
+ */
 export class Sessions {
-  private readonly sessions = new Map<string, Session>();
+  private readonly store: AccountStore;
   private readonly now: () => number;
+  private readonly idleMs: number;
 
-  constructor(now: () => number = Date.now) {
+  constructor(store: AccountStore, now: () => number = Date.now, idleMs = IDLE_MS) {
+    this.store = store;
     this.now = now;
+    this.idleMs = idleMs;
   }
 
-  create(name: string, role: AdminRole, stamp: string): { id: string; csrf: string } {
+  async create(name: string, role: AdminRole, stamp: string): Promise<{ id: string; csrf: string }> {
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
-    this.sweep();
-    this.sessions.set(id, { name, role, csrf, lastSeen: this.now(), stamp });
+    await this.store.createSession({ id, name, role, csrf, stamp }, this.now(), this.idleMs);
     return { id, csrf };
   }
 
-  /** Forgets sessions idle past their time (otherwise only noticed when used again). */
-  private sweep(): void {
-    const now = this.now();
-    for (const [id, s] of this.sessions) if (now - s.lastSeen > IDLE_MS) this.sessions.delete(id);
-  }
-
-  get(id: string): Principal | null {
-    const s = this.sessions.get(id);
+  /** The session's principal; null when unknown or idle past its time (then it ends). */
+  async get(id: string): Promise<Principal | null> {
+    const s = await this.store.touchSession(id, this.now(), this.idleMs);
     if (!s) return null;
-    if (this.now() - s.lastSeen > IDLE_MS) {
-      this.sessions.delete(id);
-      return null;
-    }
-    s.lastSeen = this.now();
     return { author: `admin:${s.name}`, name: s.name, role: s.role, via: 'session', csrf: s.csrf, sessionId: id, stamp: s.stamp };
   }
 
   /** The caller changed its own password: its session goes on with the new stamp. */
-  restamp(id: string, stamp: string): void {
-    const s = this.sessions.get(id);
-    if (s) s.stamp = stamp;
+  restamp(id: string, stamp: string): Promise<void> {
+    return this.store.restampSession(id, stamp);
   }
 
-  delete(id: string): void {
-    this.sessions.delete(id);
+  delete(id: string): Promise<void> {
+    return this.store.deleteSession(id);
   }
 
   /** An admin removed, demoted or with a new password: their sessions end (but `keep`, the caller's own). */
-  dropAdmin(name: string, keep: string | null = null): void {
-    for (const [id, s] of this.sessions) if (s.name === name && id !== keep) this.sessions.delete(id);
+  dropAdmin(name: string, keep: string | null = null): Promise<void> {
+    return this.store.dropSessions(name, keep);
   }
 }
 

@@ -116,7 +116,7 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
       open_relay: openRelay.length > 0,
       open_relay_reasons: openRelay,
       queue: { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: (await quarantine.list()).length },
-      per_minute: deps.stats.series(),
+      per_minute: await deps.stats.perMinute(),
       top_refused: deps.stats.topRefused(),
       auth: deps.stats.auth(),
       top_auth_failed: deps.stats.topAuthFailed(),

@@ -84,7 +84,7 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limi
   const work = <T>(req: Parameters<typeof who>[0], fn: () => Promise<T>): Promise<T> => limiter.run(who(req).name, fn);
   const documentRoute = { bodyLimit: DOCUMENT_BODY_LIMIT };
 
-  api.get('/api/settings', { schema: { tags: ['settings'] } }, async () => ({ revision: service.activeRevision(), document: service.export() }));
+  api.get('/api/settings', { schema: { tags: ['settings'] } }, async () => ({ revision: await service.activeRevision(), document: await service.export() }));
 
   // Validate and diff are open to viewers: their body is not even parsed on
   // the event loop. It goes to the checker's thread as the text it came as,
@@ -109,7 +109,7 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limi
 
   api.get('/api/settings/:section', { schema: { tags: ['settings'], params: Type.Object({ section: Type.Union(SECTIONS.map((s) => Type.Literal(s))) }) } }, async (req) => {
     const { section } = req.params as { section: Section };
-    return { revision: service.activeRevision(), value: service.export()[section] };
+    return { revision: await service.activeRevision(), value: (await service.export())[section] };
   });
 
   api.put(
@@ -126,14 +126,14 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limi
   // --- object lists ------------------------------------------------------------
   const lists: Collection[] = ['networks', 'users', 'groups', 'domains'];
   for (const list of lists) {
-    const shown = (): { name: string }[] => (list === 'users' ? service.listUsers() : (redactSecrets(service.settings())[list] as { name: string }[]));
+    const shown = async (): Promise<{ name: string }[]> => (list === 'users' ? service.listUsers() : (redactSecrets(await service.settings())[list] as { name: string }[]));
     const one = list.slice(0, -1);
 
-    api.get(`/api/${list}`, { schema: { tags: ['objects'] } }, async () => shown());
+    api.get(`/api/${list}`, { schema: { tags: ['objects'] } }, async () => await shown());
 
     api.get(`/api/${list}/:name`, { schema: { tags: ['objects'], params: Name } }, async (req) => {
       const { name } = req.params as { name: string };
-      const o = shown().find((x) => x.name === name);
+      const o = (await shown()).find((x) => x.name === name);
       if (!o) throw new HttpError(404, `no ${one} "${name}"`);
       return o;
     });
@@ -162,10 +162,10 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limi
 
   // --- revisions -----------------------------------------------------------------
   const Num = Type.Object({ n: Type.String({ pattern: '^[1-9][0-9]{0,9}$' }) }, Strict);
-  api.get('/api/revisions', { schema: { tags: ['revisions'] } }, async () => ({ active: service.activeRevision(), revisions: service.history() }));
+  api.get('/api/revisions', { schema: { tags: ['revisions'] } }, async () => ({ active: await service.activeRevision(), revisions: await service.history() }));
   api.get('/api/revisions/:n', { schema: { tags: ['revisions'], params: Num } }, async (req) => {
     const n = Number((req.params as { n: string }).n);
-    return { number: n, document: service.export({ revision: n }) };
+    return { number: n, document: await service.export({ revision: n }) };
   });
   api.get('/api/revisions/:n/diff/:m', { schema: { tags: ['revisions'], params: Type.Object({ n: Num.properties.n, m: Num.properties.n }, Strict) } }, async (req) => {
     const { n, m } = req.params as { n: string; m: string };

@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { AdminStore } from '../admin/admin-store.ts';
+import type { AccountStore } from '../admin/account-store.ts';
 import type { ConfigService } from '../admin/config-service.ts';
 import { ServiceError } from '../admin/config-service.ts';
 import { CheckerBusy, WorkerChecker } from '../admin/checker.ts';
@@ -29,7 +29,7 @@ import type { Stats } from './stats.ts';
 
 export interface ApiDeps {
   service: ConfigService;
-  admins: AdminStore;
+  admins: AccountStore;
   manager: QueueManager;
   quarantine: Quarantine;
   queue: QueueStore;
@@ -60,7 +60,7 @@ export class HttpError extends Error {
 }
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
-  const sessions = new Sessions();
+  const sessions = new Sessions(deps.admins);
   const throttle = new LoginThrottle();
   const app = Fastify({
     https: { key: deps.tls.key, cert: deps.tls.cert },
@@ -95,16 +95,16 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const auth = req.headers.authorization;
     let p: Principal | null = null;
     if (auth?.startsWith('Bearer ')) {
-      const t = deps.admins.checkToken(auth.slice(7).trim());
+      const t = await deps.admins.checkToken(auth.slice(7).trim());
       if (t) p = { author: `token:${t.name} (${t.owner})`, name: t.owner, role: t.role, via: 'token', csrf: null, sessionId: null };
     } else {
       const sid = req.cookies[SESSION_COOKIE];
-      if (sid) p = sessions.get(sid);
+      if (sid) p = await sessions.get(sid);
     }
     // The account as it is now: removed, demoted or given a new password (on the CLI too) counts at once.
-    const account = p ? deps.admins.current(p.name) : null;
+    const account = p ? await deps.admins.current(p.name) : null;
     if (!p || !account || (p.via === 'session' && p.stamp !== account.stamp)) {
-      if (p?.sessionId) sessions.delete(p.sessionId);
+      if (p?.sessionId) await sessions.delete(p.sessionId);
       return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'log in or give an API token' });
     }
     if (account.role === 'viewer') p.role = 'viewer';

@@ -1,9 +1,12 @@
 // Traffic statistics for the dashboard, counted from the log events: messages
 // accepted, relayed, refused and deferred per minute for the last hour, SMTP
 // AUTH attempts that failed and succeeded, and the clients refused (or failing
-// AUTH) most often. In memory: a restart starts from zero.
+// AUTH) most often. Counted in memory by each node; its minutes are handed
+// to a StatsStore (attach()), and the dashboard's per-minute series is read
+// back from the store, so that a cluster's store sums every node.
 
 import type { LogFields } from '../log/logger.ts';
+import type { StatsStore } from './stats-store.ts';
 
 const MINUTES = 60;
 
@@ -55,9 +58,41 @@ export class Stats {
   private readonly refusedBy = new Tally();
   private readonly authFailedBy = new Tally();
   private readonly now: () => number;
+  /** Minutes counted since they were last handed to the store. */
+  private readonly dirty = new Set<number>();
+  private sink: { store: StatsStore; node: string } | null = null;
 
   constructor(now: () => number = Date.now) {
     this.now = now;
+  }
+
+  /** Hands this node's minutes to `store` from now on (flush(), perMinute()). */
+  attach(store: StatsStore, node: string): void {
+    this.sink = { store, node };
+    for (const k of this.minutes.keys()) this.dirty.add(k);
+  }
+
+  /** Hands the minutes changed since the last flush (the current one included: it is replaced later) to the store. */
+  async flush(): Promise<void> {
+    if (!this.sink || this.dirty.size === 0) return;
+    const changed: MinuteCounts[] = [];
+    for (const k of this.dirty) {
+      const b = this.minutes.get(k);
+      if (b) changed.push({ ...b });
+    }
+    this.dirty.clear();
+    await this.sink.store.record(this.sink.node, changed);
+  }
+
+  /** The last hour per minute, oldest first, as the store sums it (every node of a cluster); this node's own without a store. */
+  async perMinute(): Promise<MinuteCounts[]> {
+    if (!this.sink) return this.series();
+    await this.flush();
+    const m = this.minute();
+    const stored = new Map((await this.sink.store.series((m - MINUTES + 1) * 60_000)).map((c) => [Date.parse(c.minute), c]));
+    const out: MinuteCounts[] = [];
+    for (let k = m - MINUTES + 1; k <= m; k++) out.push(stored.get(k * 60_000) ?? empty(new Date(k * 60_000).toISOString()));
+    return out;
   }
 
   private minute(): number {
@@ -66,6 +101,7 @@ export class Stats {
 
   private bucket(): MinuteCounts {
     const m = this.minute();
+    if (this.sink) this.dirty.add(m);
     let b = this.minutes.get(m);
     if (!b) {
       b = empty(new Date(m * 60_000).toISOString());

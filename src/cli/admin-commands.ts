@@ -3,22 +3,22 @@
 // running daemon: the accounts live in DATA/admin.db, which both open.
 
 import type { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AdminError, ADMIN_ROLES, openAdminStore, type AdminRole, type AdminStore } from '../admin/admin-store.ts';
-import { CliExit, EXIT_REFUSED, EXIT_USAGE, printJson, readPasswordFromStdin } from './io.ts';
+import { AdminError, ADMIN_ROLES, type AdminRole } from '../admin/admin-store.ts';
+import type { AccountStore } from '../admin/account-store.ts';
+import { openEmbeddedStores } from '../store/embedded-stores.ts';
+import { hashPasswordAsync } from '../objects/password.ts';
+import { cliLogger, CliExit, EXIT_REFUSED, EXIT_USAGE, printJson, readPasswordFromStdin } from './io.ts';
 
-function withAdmins<T>(dataDir: string, fn: (a: AdminStore) => T): T {
-  const dir = resolve(dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const store = openAdminStore(dir);
+async function withAdmins<T>(dataDir: string, fn: (a: AccountStore) => Promise<T>): Promise<T> {
+  const stores = await openEmbeddedStores(resolve(dataDir), cliLogger());
   try {
-    return fn(store);
+    return await fn(stores.accounts);
   } catch (err) {
     if (err instanceof AdminError) throw new CliExit(EXIT_REFUSED, err.message);
     throw err;
   } finally {
-    store.close();
+    await stores.close();
   }
 }
 
@@ -41,9 +41,11 @@ export function registerAdminCommands(program: Command, dataOption: () => string
     .argument('<name>')
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--role <role>', `${ADMIN_ROLES.join(' or ')} (default admin)`)
-    .action((name: string, opts: { passwordStdin?: boolean; role?: string }) => {
+    .action(async (name: string, opts: { passwordStdin?: boolean; role?: string }) => {
       const r = role(opts.role);
-      const a = withAdmins(dataOption(), (s) => s.add(name, password(opts), r));
+      const pw = password(opts);
+      const hash = await hashPasswordAsync(pw);
+      const a = await withAdmins(dataOption(), (s) => s.add(name, pw, r, hash));
       process.stdout.write(`admin "${a.name}" added (${a.role})\n`);
     });
   admin
@@ -51,23 +53,25 @@ export function registerAdminCommands(program: Command, dataOption: () => string
     .description("set an admin's password")
     .argument('<name>')
     .option('--password-stdin', 'read the password from the first line of stdin')
-    .action((name: string, opts: { passwordStdin?: boolean }) => {
-      withAdmins(dataOption(), (s) => s.setPassword(name, password(opts)));
+    .action(async (name: string, opts: { passwordStdin?: boolean }) => {
+      const pw = password(opts);
+      const hash = await hashPasswordAsync(pw);
+      await withAdmins(dataOption(), (s) => s.setPassword(name, pw, hash));
       process.stdout.write(`password of "${name}" changed\n`);
     });
   admin
     .command('remove')
     .description('remove an admin account (its tokens are revoked; the last admin cannot be removed)')
     .argument('<name>')
-    .action((name: string) => {
-      withAdmins(dataOption(), (s) => s.remove(name));
+    .action(async (name: string) => {
+      await withAdmins(dataOption(), (s) => s.remove(name));
       process.stdout.write(`admin "${name}" removed\n`);
     });
   admin
     .command('list')
     .option('--json', 'print JSON')
-    .action((opts: { json?: boolean }) => {
-      const list = withAdmins(dataOption(), (s) => s.list());
+    .action(async (opts: { json?: boolean }) => {
+      const list = await withAdmins(dataOption(), (s) => s.list());
       if (opts.json) return printJson(list);
       for (const a of list) process.stdout.write(`${a.name.padEnd(24)} ${a.role.padEnd(7)} since ${a.created}\n`);
     });
@@ -79,25 +83,25 @@ export function registerAdminCommands(program: Command, dataOption: () => string
     .requiredOption('--owner <admin>', 'the admin account it acts for')
     .option('--role <role>', `${ADMIN_ROLES.join(' or ')} (default admin; never more than the owner's)`)
     .option('--json', 'print JSON')
-    .action((name: string, opts: { owner: string; role?: string; json?: boolean }) => {
+    .action(async (name: string, opts: { owner: string; role?: string; json?: boolean }) => {
       const r = role(opts.role);
-      const t = withAdmins(dataOption(), (s) => s.createToken(name, r, opts.owner));
+      const t = await withAdmins(dataOption(), (s) => s.createToken(name, r, opts.owner));
       if (opts.json) return printJson(t);
       process.stdout.write(`${t.token}\n(token ${t.info.id}, ${t.info.role}, for ${t.info.owner}; shown only now)\n`);
     });
   token
     .command('list')
     .option('--json', 'print JSON')
-    .action((opts: { json?: boolean }) => {
-      const list = withAdmins(dataOption(), (s) => s.tokens());
+    .action(async (opts: { json?: boolean }) => {
+      const list = await withAdmins(dataOption(), (s) => s.tokens());
       if (opts.json) return printJson(list);
       for (const t of list) process.stdout.write(`${t.id}  ${t.name.padEnd(24)} ${t.role.padEnd(7)} ${t.owner.padEnd(16)} ${t.revoked ? `revoked ${t.revoked}` : 'active'}\n`);
     });
   token
     .command('revoke')
     .argument('<id>')
-    .action((id: string) => {
-      withAdmins(dataOption(), (s) => s.revokeToken(id));
+    .action(async (id: string) => {
+      await withAdmins(dataOption(), (s) => s.revokeToken(id));
       process.stdout.write(`token ${id} revoked\n`);
     });
 }

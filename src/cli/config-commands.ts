@@ -1,7 +1,7 @@
 // `mailwarden config ...`: import, check, export, history, diff, rollback.
 
 import type { Command } from 'commander';
-import { CliExit, EXIT_REFUSED, meta, parseRevisionNumber, printFindings, printJson, readSettingsFile, withService, withServiceAsync } from './io.ts';
+import { CliExit, EXIT_REFUSED, meta, parseRevisionNumber, printFindings, printJson, readSettingsFile, withService } from './io.ts';
 import { formatChange } from '../config/diff.ts';
 import { formatSettings } from '../config/text.ts';
 import type { ApplyResult } from '../admin/config-service.ts';
@@ -30,7 +30,7 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: { comment?: string; author?: string; json?: boolean }) => {
       const raw = readSettingsFile(file);
-      await withServiceAsync(dataOption(), async (svc) => report(await svc.applyDocument(raw, meta(opts, `import ${file}`)), opts.json === true));
+      await withService(dataOption(), async (svc) => report(await svc.applyDocument(raw, meta(opts, `import ${file}`)), opts.json === true));
     });
 
   config
@@ -40,7 +40,7 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const raw = readSettingsFile(file);
-      await withServiceAsync(dataOption(), async (svc) => {
+      await withService(dataOption(), async (svc) => {
         const r = await svc.check(raw);
         if (opts.json) printJson(r);
         else {
@@ -60,9 +60,9 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--with-secrets', 'include password hashes and the smarthost password')
     .option('--revision <n>', 'a past revision instead of the active one')
     .option('--json', 'JSON instead of YAML')
-    .action((opts: { withSecrets?: boolean; revision?: string; json?: boolean }) => {
-      withService(dataOption(), (svc) => {
-        const s = svc.export({ withSecrets: opts.withSecrets === true, ...(opts.revision ? { revision: parseRevisionNumber(opts.revision) } : {}) });
+    .action(async (opts: { withSecrets?: boolean; revision?: string; json?: boolean }) => {
+      await withService(dataOption(), async (svc) => {
+        const s = await svc.export({ withSecrets: opts.withSecrets === true, ...(opts.revision ? { revision: parseRevisionNumber(opts.revision) } : {}) });
         process.stdout.write(formatSettings(s, opts.json ? 'json' : 'yaml'));
       });
     });
@@ -71,10 +71,10 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .command('history')
     .description('list the applied revisions, newest first')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
-      withService(dataOption(), (svc) => {
-        const active = svc.activeRevision();
-        const h = svc.history();
+    .action(async (opts: { json?: boolean }) => {
+      await withService(dataOption(), async (svc) => {
+        const active = await svc.activeRevision();
+        const h = await svc.history();
         if (opts.json) return printJson(h.map((r) => ({ ...r, active: r.number === active })));
         for (const r of h) process.stdout.write(`${r.number === active ? '*' : ' '} ${String(r.number).padStart(4)}  ${r.created}  ${r.author}  ${r.comment}\n`);
       });
@@ -87,9 +87,9 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .argument('[b]', 'revision number')
     .option('--json', 'print as JSON')
     .action(async (a: string, b: string | undefined, opts: { json?: boolean }) => {
-      await withServiceAsync(dataOption(), async (svc) => {
+      await withService(dataOption(), async (svc) => {
         const from = parseRevisionNumber(a);
-        const to = b === undefined ? (svc.activeRevision() ?? 0) : parseRevisionNumber(b);
+        const to = b === undefined ? ((await svc.activeRevision()) ?? 0) : parseRevisionNumber(b);
         const changes = await svc.diff(from, to);
         if (opts.json) return printJson(changes);
         for (const c of changes) process.stdout.write(`${formatChange(c)}\n`);
@@ -106,6 +106,6 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--json', 'print the result as JSON')
     .action(async (n: string, opts: { comment?: string; author?: string; json?: boolean }) => {
       const num = parseRevisionNumber(n);
-      await withServiceAsync(dataOption(), async (svc) => report(await svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true));
+      await withService(dataOption(), async (svc) => report(await svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true));
     });
 }

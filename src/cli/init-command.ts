@@ -30,24 +30,24 @@ export function registerInitCommand(program: Command, dataOption: () => string):
   program
     .command('init')
     .description('create the data directory with the embedded defaults (does nothing when it has settings)')
-    .action(() => {
+    .action(async () => {
       const dir = resolve(dataOption());
-      withService(dir, (svc) => {
-        const created = svc.initialise(meta({ author: 'mailwarden' }, 'embedded defaults'));
+      await withService(dir, async (svc) => {
+        const created = await svc.initialise(meta({ author: 'mailwarden' }, 'embedded defaults'));
         process.stdout.write(created ? `initialised ${dir} with the embedded defaults\n` : `${dir} already has settings\n`);
-        for (const line of describeRelay(svc.snapshot())) process.stdout.write(`  ${line}\n`);
+        for (const line of describeRelay(await svc.snapshot())) process.stdout.write(`  ${line}\n`);
       });
     });
 
   program
     .command('status')
     .description('what the active settings make of this relay')
-    .action(() => {
+    .action(async () => {
       // A mistyped --data must not describe the embedded defaults as if they ran somewhere.
       const dir = resolve(dataOption());
       if (!existsSync(join(dir, 'mailwarden.db'))) throw new CliExit(EXIT_REFUSED, `${dir} holds no configuration: check --data (\`mailwarden init\` or \`start\` makes one)`);
-      withService(dataOption(), (svc) => {
-        for (const line of describeRelay(svc.snapshot())) process.stdout.write(`${line}\n`);
+      await withService(dataOption(), async (svc) => {
+        for (const line of describeRelay(await svc.snapshot())) process.stdout.write(`${line}\n`);
       });
     });
 }

@@ -5,7 +5,11 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { formatFinding, type Finding } from '../config/issues.ts';
 import { ConfigService, ServiceError } from '../admin/config-service.ts';
-import { openConfigStore } from '../store/data-dir.ts';
+import { inlineChecker } from '../admin/checker.ts';
+import { askDaemon } from '../queue/control.ts';
+import { resolve } from 'node:path';
+import { openEmbeddedStores } from '../store/embedded-stores.ts';
+import { jsonLogger, type Logger } from '../log/logger.ts';
 import { ConcurrentApplyError, type RevisionMeta } from '../store/config-store.ts';
 import { parseSettingsText } from '../config/text.ts';
 
@@ -25,31 +29,40 @@ export class CliExit extends Error {
   }
 }
 
-export function withService<T>(dataDir: string, fn: (svc: ConfigService) => T): T {
-  const store = openConfigStore(dataDir);
+/**
+ * Opens the settings service of an installation for one command. A revision
+ * the command applies is announced to a running daemon over its control
+ * socket, and the command waits for its answer: the next connection to the
+ * daemon uses it. (Without an answer, the daemon's poll of the store takes it
+ * within a fraction of a second.)
+ */
+export async function withService<T>(dataDir: string, fn: (svc: ConfigService) => T | Promise<T>): Promise<T> {
+  const dir = resolve(dataDir);
+  const stores = await openEmbeddedStores(dir, cliLogger());
+  const store = stores.config;
+  const svc = new ConfigService(store, inlineChecker, {
+    onApplied: async () => {
+      await askDaemon(dir, { op: 'config-refresh', id: null }, DAEMON_REFRESH_MS).catch(() => null);
+    },
+  });
   try {
-    return fn(new ConfigService(store));
-  } catch (err) {
-    if (err instanceof ServiceError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
-    throw err;
-  } finally {
-    store.close();
-  }
-}
-
-/** withService for the commands that change settings (the service's changes are asynchronous). */
-export async function withServiceAsync<T>(dataDir: string, fn: (svc: ConfigService) => Promise<T>): Promise<T> {
-  const store = openConfigStore(dataDir);
-  try {
-    return await fn(new ConfigService(store));
+    return await fn(svc);
   } catch (err) {
     if (err instanceof ServiceError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
     if (err instanceof ConcurrentApplyError) throw new CliExit(EXIT_REFUSED, err.message);
     throw err;
   } finally {
-    store.close();
+    await stores.close();
   }
 }
+
+/** Where the stores log what goes wrong for a CLI command: stderr, one JSON line per event. */
+export function cliLogger(): Logger {
+  return jsonLogger((l) => process.stderr.write(l));
+}
+
+/** How long an apply waits for the running daemon to take the new revision. */
+const DAEMON_REFRESH_MS = 10_000;
 
 export function meta(opts: { author?: string; comment?: string }, fallbackComment: string): RevisionMeta {
   let who = process.env.SUDO_USER ?? '';

@@ -3,7 +3,7 @@
 // calls for the same change, applied as a new revision.
 
 import type { Command } from 'commander';
-import { meta, printFindings, printJson, readPasswordFromStdin, withService, withServiceAsync } from './io.ts';
+import { meta, printFindings, printJson, readPasswordFromStdin, withService } from './io.ts';
 import type { ApplyResult, ObjectList } from '../admin/config-service.ts';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE } from './io.ts';
 
@@ -34,7 +34,7 @@ function removeCommand(parent: Command, list: ObjectList, label: string, dataOpt
     .option('--comment <text>')
     .option('--author <name>')
     .action(async (name: string, opts: MetaOpts) => {
-      await withServiceAsync(dataOption(), async (svc) => done(await svc.removeObject(list, name, meta(opts, `remove ${label} ${name}`)), `removed ${label} "${name}"`));
+      await withService(dataOption(), async (svc) => done(await svc.removeObject(list, name, meta(opts, `remove ${label} ${name}`)), `removed ${label} "${name}"`));
     });
 }
 
@@ -50,7 +50,7 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
     .option('--author <name>')
     .action(async (name: string, opts: MetaOpts & { group: string[]; passwordStdin?: boolean }) => {
       const password = needStdin(opts);
-      await withServiceAsync(dataOption(), async (svc) => done(await svc.addUser({ name, password, groups: opts.group }, meta(opts, `add user ${name}`)), `added user "${name}"`));
+      await withService(dataOption(), async (svc) => done(await svc.addUser({ name, password, groups: opts.group }, meta(opts, `add user ${name}`)), `added user "${name}"`));
     });
   user
     .command('passwd')
@@ -61,7 +61,7 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
     .option('--author <name>')
     .action(async (name: string, opts: MetaOpts & { passwordStdin?: boolean }) => {
       const password = needStdin(opts);
-      await withServiceAsync(dataOption(), async (svc) => done(await svc.setPassword(name, password, meta(opts, `new password for ${name}`)), `password changed for "${name}"`));
+      await withService(dataOption(), async (svc) => done(await svc.setPassword(name, password, meta(opts, `new password for ${name}`)), `password changed for "${name}"`));
     });
   for (const [cmd, enabled] of [['disable', false], ['enable', true]] as const) {
     user
@@ -71,16 +71,16 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
       .option('--comment <text>')
       .option('--author <name>')
       .action(async (name: string, opts: MetaOpts) => {
-        await withServiceAsync(dataOption(), async (svc) => done(await svc.setEnabled(name, enabled, meta(opts, `${cmd} user ${name}`)), `${cmd}d user "${name}"`));
+        await withService(dataOption(), async (svc) => done(await svc.setEnabled(name, enabled, meta(opts, `${cmd} user ${name}`)), `${cmd}d user "${name}"`));
       });
   }
   user
     .command('list')
     .description('list users (never their passwords)')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
-      withService(dataOption(), (svc) => {
-        const users = svc.listUsers();
+    .action(async (opts: { json?: boolean }) => {
+      await withService(dataOption(), async (svc) => {
+        const users = await svc.listUsers();
         if (opts.json) return printJson(users);
         for (const u of users) process.stdout.write(`${u.name}\t${u.enabled ? 'enabled' : 'disabled'}\t${u.groups.join(',') || '-'}\n`);
       });
@@ -91,9 +91,9 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
   group
     .command('list')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
-      withService(dataOption(), (svc) => {
-        const s = svc.settings();
+    .action(async (opts: { json?: boolean }) => {
+      await withService(dataOption(), async (svc) => {
+        const s = await svc.settings();
         const rows = s.groups.map((g) => ({ name: g.name, members: s.users.filter((u) => u.groups.includes(g.name)).map((u) => u.name) }));
         if (opts.json) return printJson(rows);
         for (const r of rows) process.stdout.write(`${r.name}\t${r.members.join(',') || '-'}\n`);
@@ -105,9 +105,9 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
   network
     .command('list')
     .option('--json', 'print as JSON')
-    .action((opts: { json?: boolean }) => {
-      withService(dataOption(), (svc) => {
-        const nets = svc.settings().networks;
+    .action(async (opts: { json?: boolean }) => {
+      await withService(dataOption(), async (svc) => {
+        const nets = (await svc.settings()).networks;
         if (opts.json) return printJson(nets);
         process.stdout.write('Any\tbuilt-in\tevery IPv4 and IPv6 address\n');
         for (const n of nets) process.stdout.write(`${n.name}\t${n.type}\t${n.type === 'group' ? (n.members ?? []).join(',') : n.type === 'range' ? `${n.from}-${n.to}` : n.address}\n`);

@@ -14,7 +14,7 @@ interface SourceOpts {
   config?: string | undefined;
 }
 
-function loadSnapshot(opts: SourceOpts, dataOption: () => string): Snapshot {
+async function loadSnapshot(opts: SourceOpts, dataOption: () => string): Promise<Snapshot> {
   if (opts.config !== undefined && opts.data !== undefined) throw new CliExit(EXIT_USAGE, 'give --data or --config, not both');
   if (opts.config !== undefined) {
     const v = validate(readSettingsFile(opts.config, EXIT_USAGE));
@@ -90,7 +90,7 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .requiredOption('--to <address>', 'RCPT TO')
     .option('--json', 'print one JSON object')
     .action(async (opts: SourceOpts & { client: string; user?: string; listener?: string; from: string; to: string; json?: boolean }, cmd: Command) => {
-      const snap = loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
+      const snap = await loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
       const x = guarded(() => explain(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }));
       const checks = x.decision.action === 'accept' || x.decision.stage !== 'connect' ? await connectChecks(snap, { ...opts, client: x.proxy?.claims ?? opts.client, listener: x.listener ?? undefined }) : null;
       let d = x.decision;
@@ -116,8 +116,8 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .option('--user <name>', 'the client authenticated as this user')
     .option('--domain <domain>', 'our domain in the battery (default: the first local domain, else the host name)')
     .option('--json', 'print as JSON')
-    .action((opts: SourceOpts & { client: string; user?: string; domain?: string; json?: boolean }, cmd: Command) => {
-      const snap = loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
+    .action(async (opts: SourceOpts & { client: string; user?: string; domain?: string; json?: boolean }, cmd: Command) => {
+      const snap = await loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
       const t = guarded(() => openRelayTest(snap, { client: opts.client, user: opts.user ?? null, domain: opts.domain ?? null }));
       const rows = t.results;
       const open = t.relayed;

@@ -50,8 +50,8 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
   }
   const store = openConfigStore(dataDir);
   try {
-    if (!store.active()) throw new CliExit(EXIT_REFUSED, `${dataDir} holds no configuration yet: run \`mailwarden init\` or \`mailwarden start\` first`);
-    const source = new SnapshotSource(store);
+    if (!(await store.active())) throw new CliExit(EXIT_REFUSED, `${dataDir} holds no configuration yet: run \`mailwarden init\` or \`mailwarden start\` first`);
+    const source = await SnapshotSource.open(store);
     const queue = new FileQueueStore(dataDir, jsonLogger((l) => process.stderr.write(l)));
     await queue.open();
     try {
@@ -61,7 +61,7 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
       await queue.close();
     }
   } finally {
-    store.close();
+    await store.close();
     lock.release();
   }
 }

@@ -2,7 +2,9 @@
 // queue and quarantine commands reach the running queue manager, so that a
 // hold or a delete never races a delivery in flight, and a released
 // quarantined message is delivered at once. One JSON request line, one JSON answer
-// line. With no daemon running the CLI works on the files itself.
+// line. With no daemon running the CLI works on the files itself. One op is
+// not the queue's: "config-refresh", sent by the CLI after it applied a
+// revision, puts that revision in force before the CLI returns.
 
 import { chmodSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
@@ -12,7 +14,7 @@ import { QueueError, type QueueManager } from './manager.ts';
 import { QUEUE_ID } from './queue-id.ts';
 import type { Quarantine } from './quarantine.ts';
 
-export type ControlOp = 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | 'quarantine-release' | 'quarantine-delete';
+export type ControlOp = 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | 'quarantine-release' | 'quarantine-delete' | 'config-refresh';
 export interface ControlRequest {
   op: ControlOp;
   /** A queue id, or null with op "retry" for every message. */
@@ -72,7 +74,12 @@ export async function perform(manager: QueueManager, quarantine: Quarantine, req
   }
 }
 
-export async function startControl(dataDir: string, manager: QueueManager, quarantine: Quarantine, logger: Logger): Promise<{ close(): Promise<void> }> {
+/** What the control socket does beside the queue: `refreshConfig` takes the active revision and resolves with its number. */
+export interface ControlExtras {
+  refreshConfig?: () => Promise<number>;
+}
+
+export async function startControl(dataDir: string, manager: QueueManager, quarantine: Quarantine, logger: Logger, extras: ControlExtras = {}): Promise<{ close(): Promise<void> }> {
   const path = controlPath(dataDir);
   rmSync(path, { force: true }); // a stale socket of a crashed daemon (we hold the data-dir lock)
   const server: Server = createServer((sock) => {
@@ -89,6 +96,11 @@ export async function startControl(dataDir: string, manager: QueueManager, quara
         req = JSON.parse(buf.slice(0, nl)) as ControlRequest;
       } catch {
         return void sock.end(JSON.stringify({ ok: false, error: 'bad request' }) + '\n');
+      }
+      if (req.op === 'config-refresh') {
+        const refresh = extras.refreshConfig;
+        const answer: Promise<ControlAnswer> = refresh ? refresh().then((n) => ({ ok: true, count: n }), (err: Error) => ({ ok: false, error: err.message })) : Promise.resolve({ ok: false, error: 'not supported' });
+        return void answer.then((a) => sock.end(JSON.stringify(a) + '\n'));
       }
       void perform(manager, quarantine, req).then((answer) => {
         logger.log(req.op.startsWith('quarantine-') ? 'quarantine.admin' : 'queue.admin', { op: req.op, id: req.id, ok: answer.ok, error: answer.ok ? undefined : answer.error });

@@ -289,22 +289,36 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
         log({ action: 'reject', code: 452, rule: 'limits.max_recipients' });
         return cb(smtpError(452, '4.5.3', 'Too many recipients'));
       }
+      const accept = (): void => {
+        log({ action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
+        tx.seen.add(key);
+        const dsn = (address as unknown as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
+        const entry: Transaction['recipients'][number] = { address: stored, decision: d };
+        if (dsn?.notify?.length) entry.notify = dsn.notify.map((n) => n.toUpperCase() as NotifyOn);
+        if (dsn?.orcpt) entry.orcpt = dsn.orcpt;
+        tx.recipients.push(entry);
+        cb();
+      };
       if (shared.checks && st.snap.settings.antispam.greylisting.enabled && relayRight(st.snap, facts(st)).right === null) {
-        const step = shared.checks.atRcpt(st.snap, st.origin, tx.sender, stored);
-        if (step.refusal) {
-          log({ action: 'reject', code: step.refusal.code, rule: step.refusal.rule, trail: [step.refusal.reason], checks: step.log });
-          return cb(refusalError(step.refusal));
-        }
-        Object.assign(st.checkLog, step.log);
+        // The greylist store answers asynchronously (the server reads no further command until cb).
+        shared.checks.atRcpt(st.snap, st.origin, tx.sender, stored).then(
+          (step) => {
+            if (step.refusal) {
+              log({ action: 'reject', code: step.refusal.code, rule: step.refusal.rule, trail: [step.refusal.reason], checks: step.log });
+              return cb(refusalError(step.refusal));
+            }
+            Object.assign(st.checkLog, step.log);
+            accept();
+          },
+          (err: Error) => {
+            // Fail closed: the triplet could not be looked up.
+            log({ action: 'defer', code: 451, rule: 'antispam.greylisting', trail: [`greylist store: ${err.message}`] });
+            cb(smtpError(451, '4.3.0', 'Temporary failure, please try again later'));
+          },
+        );
+        return;
       }
-      log({ action: d.action, code: d.code, kind: d.kind, rule: d.rule, trail: d.trail });
-      tx.seen.add(key);
-      const dsn = (address as unknown as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
-      const entry: Transaction['recipients'][number] = { address: stored, decision: d };
-      if (dsn?.notify?.length) entry.notify = dsn.notify.map((n) => n.toUpperCase() as NotifyOn);
-      if (dsn?.orcpt) entry.orcpt = dsn.orcpt;
-      tx.recipients.push(entry);
-      cb();
+      accept();
     },
 
     onData(stream: SMTPServerDataStream, session, cb) {

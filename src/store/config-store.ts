@@ -51,18 +51,3 @@ export class ConcurrentApplyError extends Error {
     this.name = 'ConcurrentApplyError';
   }
 }
-
-/**
- * The synchronous interface that the embedded store and its callers still
- * use while they move to the asynchronous port above (issue #14); removed
- * once nothing implements it.
- */
-export interface LegacyConfigStore {
-  active(): Revision | null;
-  activeNumber(): number | null;
-  get(number: number): Revision | null;
-  history(limit?: number): RevisionInfo[];
-  apply(settings: Settings, meta: RevisionMeta, expectActive?: number | null): Revision;
-  subscribe(listener: (rev: Revision) => void): () => void;
-  close(): void;
-}

@@ -4,12 +4,12 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SqliteConfigStore } from './sqlite-config-store.ts';
-import type { LegacyConfigStore } from './config-store.ts';
+import type { ConfigStore } from './config-store.ts';
 
 export const DEFAULT_DATA_DIR = './data';
 
-export function openConfigStore(dataDir: string): LegacyConfigStore {
+export function openConfigStore(dataDir: string, opts: { pollMs?: number } = {}): ConfigStore {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return new SqliteConfigStore(join(dir, 'mailwarden.db'));
+  return new SqliteConfigStore(join(dir, 'mailwarden.db'), opts);
 }

@@ -22,9 +22,9 @@ test('the worker checker answers as the inline one; changes racing against one r
   t.after(() => worker.close());
   const inline = new ConfigService(store, inlineChecker);
   const offloaded = inline.withChecker(worker);
-  assert.ok(inline.initialise(META));
+  assert.ok(await inline.initialise(META));
 
-  const body = JSON.stringify({ document: { ...inline.export(), hostname: 'other.example', users: [{ name: 'eve', password: 'x', groups: [] }] } });
+  const body = JSON.stringify({ document: { ...(await inline.export()), hostname: 'other.example', users: [{ name: 'eve', password: 'x', groups: [] }] } });
   const [a, b] = [await inline.checkBodyText(body, 'all'), await offloaded.checkBodyText(body, 'all')];
   assert.deepEqual(b, a);
   assert.ok(a.ok && /too short/.test(a.json) && /"hostname"/.test(a.json));
@@ -36,7 +36,7 @@ test('the worker checker answers as the inline one; changes racing against one r
   assert.equal(results.filter((r) => r.status === 'fulfilled' && r.value.ok && r.value.revision).length, 1, 'one landed');
   const lost = results.find((r) => r.status === 'rejected');
   assert.ok(lost && lost.reason instanceof ConcurrentApplyError, String(lost && (lost as PromiseRejectedResult).reason));
-  assert.equal(inline.activeRevision(), 2);
+  assert.equal(await inline.activeRevision(), 2);
 });
 
 test('the worker checker refuses beyond its queue; the work limiter refuses beyond its count per account', async (t) => {

@@ -81,8 +81,8 @@ test('an active revision that is an open relay by today\'s rule 8 (applied by an
   const v = validate({ ...d, relaying: { ...d.relaying, open_relay_acknowledged: true } });
   assert.deepEqual(v.errors, []);
   const store = openConfigStore(data);
-  store.apply({ ...v.settings, relaying: { ...v.settings.relaying, open_relay_acknowledged: false } }, { author: 'older version', comment: 'wide proxies' });
-  store.close();
+  await store.apply({ ...v.settings, relaying: { ...v.settings.relaying, open_relay_acknowledged: false } }, { author: 'older version', comment: 'wide proxies' });
+  await store.close();
   const r = await runBounded(['start', '--data', data]);
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /the active revision 1 makes an open relay \(rule 8: .*trusted_proxies/);

@@ -1,0 +1,44 @@
+// StatsStore in memory, for the single node: its own finished (and current)
+// minutes, kept for two hours; a restart starts from zero, as before. A
+// cluster keeps the same rows in PostgreSQL, one per node and minute.
+
+import type { StatsStore } from './stats-store.ts';
+import type { MinuteCounts } from './stats.ts';
+
+const KEEP_MS = 2 * 3_600_000;
+const FIELDS = ['accepted', 'relayed', 'refused', 'deferred', 'auth_failed', 'auth_succeeded'] as const;
+
+export class MemoryStatsStore implements StatsStore {
+  /** node → minute (epoch ms) → counts */
+  private readonly nodes = new Map<string, Map<number, MinuteCounts>>();
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  async record(node: string, minutes: readonly MinuteCounts[]): Promise<void> {
+    let mine = this.nodes.get(node);
+    if (!mine) this.nodes.set(node, (mine = new Map()));
+    for (const m of minutes) mine.set(Date.parse(m.minute), { ...m });
+    const horizon = this.now() - KEEP_MS;
+    for (const k of mine.keys()) if (k < horizon) mine.delete(k);
+  }
+
+  async series(since: number): Promise<MinuteCounts[]> {
+    const sum = new Map<number, MinuteCounts>();
+    for (const mine of this.nodes.values()) {
+      for (const [k, m] of mine) {
+        if (k < since) continue;
+        let s = sum.get(k);
+        if (!s) sum.set(k, (s = { minute: m.minute, accepted: 0, relayed: 0, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0 }));
+        for (const f of FIELDS) s[f] += m[f];
+      }
+    }
+    return [...sum.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
+  }
+
+  async close(): Promise<void> {
+    this.nodes.clear();
+  }
+}

@@ -1,0 +1,89 @@
+// The embedded bundle of stores, the single node's default: SQLite files in
+// the data directory (mailwarden.db for the settings, admin.db for accounts
+// and web sessions, greylist.db for greylisting), statistics and the node
+// registry in memory. The files are the same as before the ports existed, so
+// existing data directories keep working. Each part is opened on first use:
+// a CLI command that only reads the settings creates no other file.
+
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Logger } from '../log/logger.ts';
+import type { AccountStore } from '../admin/account-store.ts';
+import { SqliteAccountStore } from '../admin/sqlite-account-store.ts';
+import type { GreylistStore } from '../antispam/greylist-store.ts';
+import { SqliteGreylistStore } from '../antispam/sqlite-greylist-store.ts';
+import { MemoryStatsStore } from '../api/memory-stats-store.ts';
+import type { StatsStore } from '../api/stats-store.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
+import type { ConfigStore } from './config-store.ts';
+import { MemoryNodeRegistry } from './memory-node-registry.ts';
+import type { NodeRegistry } from './node-registry.ts';
+import { SqliteConfigStore } from './sqlite-config-store.ts';
+import type { Stores } from './stores.ts';
+
+/**
+ * The Stores bundle with its queue slot open: QUEUE SLOT, filled by the
+ * caller with the embedded queue (FileQueueStore on DATA/spool, built by the
+ * queue work of issue #14). Until then `queue` is whatever the caller passed.
+ */
+export type EmbeddedStores = Omit<Stores, 'queue'> & { queue: QueueStore | null };
+
+export interface EmbeddedOptions {
+  /** QUEUE SLOT: the embedded queue store on the same data directory. */
+  queue?: QueueStore | null;
+  /** How often the settings store looks for revisions applied by another process (ms). */
+  configPollMs?: number;
+}
+
+/** MAILWARDEN_CONFIG_POLL_MS, when set to a positive number: how often to look for revisions applied elsewhere (tests; slow disks). */
+function pollFromEnv(): number | undefined {
+  const n = Number(process.env.MAILWARDEN_CONFIG_POLL_MS);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: EmbeddedOptions = {}): Promise<EmbeddedStores> {
+  const dir = resolve(dataDir);
+  const pollMs = opts.configPollMs ?? pollFromEnv();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let config: SqliteConfigStore | null = null;
+  let accounts: SqliteAccountStore | null = null;
+  let greylist: SqliteGreylistStore | null = null;
+  let stats: MemoryStatsStore | null = null;
+  let nodes: MemoryNodeRegistry | null = null;
+  let closed = false;
+  const open = <T>(make: () => T): T => {
+    if (closed) throw new Error('the stores are closed');
+    return make();
+  };
+  return {
+    kind: 'embedded',
+    get config(): ConfigStore {
+      return (config ??= open(() => new SqliteConfigStore(join(dir, 'mailwarden.db'), pollMs === undefined ? {} : { pollMs })));
+    },
+    get accounts(): AccountStore {
+      return (accounts ??= open(() => new SqliteAccountStore(join(dir, 'admin.db'))));
+    },
+    get greylist(): GreylistStore {
+      return (greylist ??= open(() => new SqliteGreylistStore(join(dir, 'greylist.db'))));
+    },
+    get stats(): StatsStore {
+      return (stats ??= open(() => new MemoryStatsStore()));
+    },
+    get nodes(): NodeRegistry {
+      return (nodes ??= open(() => new MemoryNodeRegistry()));
+    },
+    queue: opts.queue ?? null,
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      // Each is closed even when another fails: an open SQLite handle would keep its WAL files.
+      for (const part of [greylist, accounts, stats, config]) {
+        try {
+          await part?.close();
+        } catch (err) {
+          logger.log('store.close_failed', { error: (err as Error).message });
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// NodeRegistry in memory, for the single node: it registers itself at start,
+// sends heartbeats, and deregisters at a clean stop. Two daemons on one data
+// directory are already kept apart by the data-directory lock; a cluster
+// keeps the registry in PostgreSQL, where the name check matters.
+
+import { NodeNameInUse, type NodeInfo, type NodeRegistry } from './node-registry.ts';
+
+export class MemoryNodeRegistry implements NodeRegistry {
+  private readonly nodes = new Map<string, NodeInfo>();
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  async register(info: NodeInfo, staleMs: number): Promise<void> {
+    const running = this.nodes.get(info.name);
+    if (running && this.now() - running.heartbeat <= staleMs) throw new NodeNameInUse(info.name, running.heartbeat);
+    this.nodes.set(info.name, { ...info, listeners: info.listeners.map((l) => ({ ...l })) });
+  }
+
+  async heartbeat(name: string, now: number, revision: number | null): Promise<void> {
+    const n = this.nodes.get(name);
+    if (!n) return;
+    n.heartbeat = now;
+    n.revision = revision;
+  }
+
+  async deregister(name: string): Promise<void> {
+    this.nodes.delete(name);
+  }
+
+  async list(): Promise<NodeInfo[]> {
+    return [...this.nodes.values()].map((n) => ({ ...n, listeners: n.listeners.map((l) => ({ ...l })) })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
