@@ -62,7 +62,7 @@ function session(id: string): SMTPServerSession {
   } as unknown as SMTPServerSession;
 }
 
-async function rcpt(h: ReturnType<typeof setup>, id: string): Promise<(Error & { responseCode?: number }) | null> {
+async function rcpt(h: Awaited<ReturnType<typeof setup>>, id: string): Promise<(Error & { responseCode?: number }) | null> {
   const s = session(id);
   assert.equal(await call((cb) => h.handlers.onConnect?.(s, cb)), null);
   assert.equal(await call((cb) => h.handlers.onMailFrom?.(path('<a@example.net>'), s, cb)), null);
