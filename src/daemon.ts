@@ -9,7 +9,6 @@ import type { Finding } from './config/issues.ts';
 import { SnapshotSource } from './config/snapshot-source.ts';
 import { durationMs } from './core/duration.ts';
 import type { Logger } from './log/logger.ts';
-import { FileQueueStore } from './queue/file-queue-store.ts';
 import { QueueManager } from './queue/manager.ts';
 import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
@@ -81,7 +80,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let stores: EmbeddedStores;
   let store: ConfigStore;
   try {
-    // QUEUE SLOT: the embedded queue store joins the bundle here (issue #14, queue work).
     stores = await openEmbeddedStores(dataDir, logger);
     store = stores.config;
   } catch (err) {
@@ -125,9 +123,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       process.stderr.write('WARNING: this relay is configured as an OPEN RELAY (relaying.open_relay_acknowledged: true)\n');
     }
 
-    const queue = new FileQueueStore(dataDir, logger);
+    const queue = stores.queue;
     await queue.open();
-    undo.push(() => queue.close());
     const tls = await loadTls(dataDir, snap.settings.tls, snap.settings.hostname);
     const shared: FrontEndShared = {
       snapshot: () => source.get(),
@@ -217,7 +214,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await stopListeners(running, shared, grace);
           await control.close();
           await manager.stop(grace);
-          await queue.close();
           stopPruning();
           clearInterval(heartbeat);
           await stores.nodes.deregister(node).catch(() => {});

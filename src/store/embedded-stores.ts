@@ -3,7 +3,9 @@
 // and web sessions, greylist.db for greylisting), statistics and the node
 // registry in memory. The files are the same as before the ports existed, so
 // existing data directories keep working. Each part is opened on first use:
-// a CLI command that only reads the settings creates no other file.
+// a CLI command that only reads the settings creates no other file. The
+// queue (FileQueueStore on DATA/spool) is made on first use and opened (spool
+// recovery) by its user, which must hold the data directory's lock.
 
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,22 +17,16 @@ import { SqliteGreylistStore } from '../antispam/sqlite-greylist-store.ts';
 import { MemoryStatsStore } from '../api/memory-stats-store.ts';
 import type { StatsStore } from '../api/stats-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
+import { FileQueueStore } from '../queue/file-queue-store.ts';
 import type { ConfigStore } from './config-store.ts';
 import { MemoryNodeRegistry } from './memory-node-registry.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { SqliteConfigStore } from './sqlite-config-store.ts';
 import type { Stores } from './stores.ts';
 
-/**
- * The Stores bundle with its queue slot open: QUEUE SLOT, filled by the
- * caller with the embedded queue (FileQueueStore on DATA/spool, built by the
- * queue work of issue #14). Until then `queue` is whatever the caller passed.
- */
-export type EmbeddedStores = Omit<Stores, 'queue'> & { queue: QueueStore | null };
+export type EmbeddedStores = Stores;
 
 export interface EmbeddedOptions {
-  /** QUEUE SLOT: the embedded queue store on the same data directory. */
-  queue?: QueueStore | null;
   /** How often the settings store looks for revisions applied by another process (ms). */
   configPollMs?: number;
 }
@@ -50,6 +46,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
   let greylist: SqliteGreylistStore | null = null;
   let stats: MemoryStatsStore | null = null;
   let nodes: MemoryNodeRegistry | null = null;
+  let queue: FileQueueStore | null = null;
   let closed = false;
   const open = <T>(make: () => T): T => {
     if (closed) throw new Error('the stores are closed');
@@ -72,12 +69,14 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
     get nodes(): NodeRegistry {
       return (nodes ??= open(() => new MemoryNodeRegistry()));
     },
-    queue: opts.queue ?? null,
+    get queue(): QueueStore {
+      return (queue ??= open(() => new FileQueueStore(dir, logger)));
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       // Each is closed even when another fails: an open SQLite handle would keep its WAL files.
-      for (const part of [greylist, accounts, stats, config]) {
+      for (const part of [queue, greylist, accounts, stats, config]) {
         try {
           await part?.close();
         } catch (err) {
