@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { postgresMissing, startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { postgresMissing, startPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
 import { connectPg, type Sql } from '../../src/store/pg/connect.ts';
 import { migrate, SCHEMA_VERSION, schemaVersion } from '../../src/store/pg/schema.ts';
 import { PgConfigStore } from '../../src/store/pg/config-store.ts';
@@ -310,6 +310,39 @@ suite('PostgreSQL only', () => {
     assert.equal((await (await store.body(kept.id))!.whole()).length, kept.size);
     await assert.rejects(w.commit(fields()), /chunks found at commit/, 'a writer whose chunks were swept cannot commit a hole');
     assert.equal(await store.read(w.id), null);
+  });
+
+  test('a multi-host URL with target_session_attrs=read-write is followed to the primary, and again after a failover', async (t) => {
+    assert.ok(server);
+    const second = await startPostgres();
+    const name = `multi${process.pid}`;
+    const direct = [connectPg(await server.createDatabase(name)), connectPg(await second.createDatabase(name))];
+    const fwd = [await tcpForward(server.socket), await tcpForward(second.socket)];
+    let stores: Awaited<ReturnType<typeof openPgStores>> | null = null;
+    t.after(async () => {
+      await stores?.close();
+      await Promise.all(direct.map((d) => d.end({ timeout: 1 })));
+      await Promise.all(fwd.map((f) => f.close()));
+      await second.destroy();
+    });
+    // The first host is a read-only one (as a standby is), the second the primary.
+    for (const d of direct) await migrate(d);
+    await direct[0]!.unsafe(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+    const url = `postgresql://postgres@127.0.0.1:${fwd[0]!.port},127.0.0.1:${fwd[1]!.port}/${name}?target_session_attrs=read-write`;
+    stores = await openPgStores(url, { node: 'a', logger: memoryLogger(), connectTimeout: 3, queryTimeout: 5 });
+    const r1 = await stores.config.apply(embeddedDefaults(), { author: 'a', comment: 'on the primary' });
+    assert.equal((await direct[1]!`SELECT number FROM active_revision`)[0]?.number, r1.number, 'written on the second host, the primary');
+    assert.equal((await direct[0]!`SELECT number FROM active_revision`)[0]?.number, null, 'nothing on the read-only host');
+
+    // Failover: the primary goes away and the first host becomes the read-write one.
+    await direct[0]!.unsafe(`ALTER DATABASE ${name} RESET default_transaction_read_only`);
+    await fwd[1]!.close();
+    await second.stop('fast');
+    let r2: Awaited<ReturnType<typeof stores.config.apply>> | null = null;
+    // The first call after the failover may meet a connection that is just being cut; a caller retries then.
+    for (let i = 0; i < 3 && !r2; i++) r2 = await stores.config.apply(embeddedDefaults(), { author: 'a', comment: 'after the failover' }).catch(() => null);
+    assert.ok(r2, 'an apply after the failover');
+    assert.equal((await direct[0]!`SELECT number FROM active_revision`)[0]?.number, r2.number, 'written on the new primary');
   });
 
   test('the database away: calls reject in bounded time, admits() says so, and everything works again once it is back', async (t) => {

@@ -7,6 +7,7 @@
 // "database away" tests, and is removed at the end.
 
 import { execFile, spawnSync } from 'node:child_process';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,8 +39,10 @@ export interface TestPostgres {
   readonly dir: string;
   /** A URL in libpq's form for a database on this server (Unix socket). */
   url(database?: string): string;
-  /** Creates a fresh database and returns its URL. */
-  createDatabase(): Promise<string>;
+  /** Creates a fresh database (named, or a new name) and returns its URL. */
+  createDatabase(name?: string): Promise<string>;
+  /** The Unix socket's path, for a test's TCP forwarder. */
+  readonly socket: string;
   /** Stops the server: `fast` disconnects clients cleanly, `immediate` as a crash would. */
   stop(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Starts it again on the same data, waiting until it accepts connections. */
@@ -139,8 +142,8 @@ export async function startPostgres(): Promise<TestPostgres> {
   return {
     dir,
     url,
-    async createDatabase() {
-      const name = `t${process.pid}_${++seq}`;
+    socket: join(dir, '.s.PGSQL.5432'),
+    async createDatabase(name = `t${process.pid}_${++seq}`) {
       const sql = postgres(url(), { max: 1, onnotice: () => {} });
       try {
         await sql.unsafe(`CREATE DATABASE ${name}`);
@@ -174,5 +177,39 @@ export async function startPostgres(): Promise<TestPostgres> {
       rmSync(dir, { recursive: true, force: true });
     },
     log,
+  };
+}
+
+/**
+ * A TCP port on 127.0.0.1 (bound to port 0) that forwards to a server's Unix
+ * socket: libpq's multi-host URLs name TCP hosts, and the test servers listen
+ * on their sockets only. close() cuts every forwarded connection too, as a
+ * host going away would.
+ */
+export async function tcpForward(socketPath: string): Promise<{ port: number; close(): Promise<void> }> {
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(socketPath);
+    open.add(client).add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  if (!addr || typeof addr === 'string') throw new Error('no TCP address');
+  return {
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
