@@ -30,6 +30,7 @@ export class PgConfigStore implements ConfigStore {
   private poll: NodeJS.Timeout | null = null;
   private readonly pollMs: number;
   private checking: Promise<void> | null = null;
+  private again = false;
 
   /** `pollMs`: how often subscribers re-read the pointer when no notification came. */
   constructor(sql: Sql, opts: { pollMs?: number } = {}) {
@@ -87,8 +88,9 @@ export class PgConfigStore implements ConfigStore {
   }
 
   private watch(): void {
-    // Changes before the first subscriber are not news to it.
-    void this.activeNumber().then((n) => (this.told ??= n), () => {});
+    // No baseline is read here: an apply landing between this call and the LISTEN being in place would be
+    // taken for the baseline and never told. Once listening, the pointer is read and told if it moved
+    // from what this instance told last (a subscriber may so hear the revision active when it subscribed).
     this.channel.start().catch(() => {
       // The database is away: the poll below keeps trying, and the LISTEN is retried on the next check.
     });
@@ -102,12 +104,23 @@ export class PgConfigStore implements ConfigStore {
     void this.channel.stop();
   }
 
-  /** Re-reads the pointer and tells subscribers when it moved (one read at a time). */
+  /**
+   * Re-reads the pointer and tells subscribers when it moved: one read at a
+   * time, and one more after it when asked meanwhile (that read may have
+   * started before the apply it was asked for committed).
+   */
   private check(): Promise<void> {
-    this.checking ??= (async () => {
+    if (this.checking) {
+      this.again = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
       try {
-        const n = await this.activeNumber();
-        if (n !== null) this.tell(n);
+        do {
+          this.again = false;
+          const n = await this.activeNumber();
+          if (n !== null) this.tell(n);
+        } while (this.again);
         if (this.listeners.size > 0) await this.channel.start();
       } catch {
         // Unreachable: the next poll tries again.
