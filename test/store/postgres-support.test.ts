@@ -4,9 +4,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
-import { postgresMissing, startPostgres } from '../support/postgres.ts';
+import { postgresBin, postgresMissing, startPostgres } from '../support/postgres.ts';
 
 const missing = postgresMissing();
 
@@ -35,4 +37,17 @@ test('a private server: Unix socket only, data kept across stop/start and a kill
     await pg.destroy();
   }
   assert.equal(existsSync(pg.dir), false);
+});
+
+test('the newest installed version is used, whatever its number; a version without the binaries is passed over', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'mailwarden-pgbin-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  assert.equal(postgresBin(join(root, 'absent')), null);
+  assert.equal(postgresBin(root), null);
+  for (const [v, complete] of [['9.6', true], ['15', true], ['16', true], ['17', false]] as const) {
+    mkdirSync(join(root, v, 'bin'), { recursive: true });
+    writeFileSync(join(root, v, 'bin', 'initdb'), '');
+    if (complete) writeFileSync(join(root, v, 'bin', 'pg_ctl'), '');
+  }
+  assert.equal(postgresBin(root), join(root, '16', 'bin'));
 });

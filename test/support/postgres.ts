@@ -17,12 +17,11 @@ import { missingComponent } from './requires.ts';
 
 const run = promisify(execFile);
 
-/** The newest installed server version's bin directory, or null. */
-export function postgresBin(): string | null {
-  const root = '/usr/lib/postgresql';
+/** The newest installed server version's bin directory (Debian installs each under its own), or null. */
+export function postgresBin(root = '/usr/lib/postgresql'): string | null {
   if (!existsSync(root)) return null;
   const versions = readdirSync(root)
-    .filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb')) && existsSync(join(root, v, 'bin', 'pg_ctl')))
+    .filter((v) => /^\d+(\.\d+)?$/.test(v) && existsSync(join(root, v, 'bin', 'initdb')) && existsSync(join(root, v, 'bin', 'pg_ctl')))
     .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(root, versions[0], 'bin') : null;
 }

@@ -120,8 +120,9 @@ export class PgQueueStore implements QueueStore {
     return r.count;
   }
 
+  /** Oldest first by queue id, as the spool lists (ids start with their arrival time). */
   list(area: QueueArea = 'queue'): Promise<Envelope[]> {
-    return this.track(async () => (await this.sql<{ envelope: string }[]>`SELECT envelope FROM queue_message WHERE area = ${area} ORDER BY received, id`).map((r) => parse(r.envelope)));
+    return this.track(async () => (await this.sql<{ envelope: string }[]>`SELECT envelope FROM queue_message WHERE area = ${area} ORDER BY id`).map((r) => parse(r.envelope)));
   }
 
   read(id: string, area: QueueArea = 'queue'): Promise<Envelope | null> {

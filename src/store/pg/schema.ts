@@ -41,7 +41,7 @@ const MIGRATIONS: readonly (readonly string[])[] = [
        claim_token text,
        lease_until bigint)`,
     `CREATE INDEX queue_message_due ON queue_message (due, id) WHERE area = 'queue' AND due IS NOT NULL`,
-    `CREATE INDEX queue_message_list ON queue_message (area, received, id)`,
+    `CREATE INDEX queue_message_list ON queue_message (area, id)`,
     `CREATE INDEX queue_message_claim ON queue_message (claim_node, lease_until) WHERE claim_node IS NOT NULL`,
     `CREATE TABLE queue_chunk (writer text NOT NULL, seq integer NOT NULL, data bytea NOT NULL, at bigint NOT NULL, PRIMARY KEY (writer, seq))`,
     // Message bodies are mostly compressed already or not worth the CPU: stored out of line, uncompressed.

@@ -152,7 +152,7 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       const { store } = await fresh(t);
       const q = await put(store, MESSAGE, { quarantine: { at: '2026-05-01T12:00:00.000Z', rule: 'spam', reason: 'score 9' } }, { area: 'quarantine' });
       const other = await put(store, MESSAGE, {}, { area: 'quarantine' });
-      assert.deepEqual(await store.list('quarantine'), [q, other].sort((a, b) => a.received_at.localeCompare(b.received_at) || (a.id < b.id ? -1 : 1)));
+      assert.deepEqual(await store.list('quarantine'), [q, other].sort((a, b) => (a.id < b.id ? -1 : 1)));
       assert.deepEqual(await store.list('queue'), []);
       assert.deepEqual(await store.read(q.id, 'quarantine'), q);
       assert.deepEqual(await streamed(store, q.id, 'quarantine'), MESSAGE);
@@ -203,14 +203,14 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       const [old] = await store.claimDue({ ...A, now: T0, limit: 10 });
       assert.ok(old);
       assert.deepEqual(await store.claimDue({ ...B, now: T0 + LEASE - 1, limit: 10 }), [], 'the lease still runs');
-      const [taken] = await store.claimDue({ ...B, now: T0 + LEASE, limit: 10 });
+      const [taken] = await store.claimDue({ ...B, now: T0 + LEASE + 1, limit: 10 });
       assert.equal(taken?.id, env.id);
       assert.notEqual(taken?.token, old.token);
       const changed: Envelope = { ...env, recipients: env.recipients.map((r) => ({ ...r, status: 'delivered' as const })) };
       await assert.rejects(store.settle(old, changed), (e: unknown) => e instanceof ClaimLostError);
       await assert.rejects(store.settle(old, null), (e: unknown) => e instanceof ClaimLostError);
       assert.deepEqual(await store.read(env.id), env, 'the lost settle wrote nothing');
-      assert.deepEqual(await store.renew([old], LEASE, T0 + LEASE + 1), [old.id], 'renewing a lost claim reports it');
+      assert.deepEqual(await store.renew([old], LEASE, T0 + LEASE + 2), [old.id], 'renewing a lost claim reports it');
       assert.deepEqual((await store.holder(env.id, T0 + LEASE + 1))?.node, 'node-b');
       await store.unclaim(old);
       assert.equal((await store.holder(env.id, T0 + LEASE + 1))?.node, 'node-b', 'unclaim of a lost claim leaves the new one');
@@ -264,7 +264,7 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       assert.equal(await store.claim(later.id, { ...B, now: T0 }), null);
       assert.equal((await store.claim(held.id, { ...B, now: T0 }))?.id, held.id, 'an admin may take a held message');
       assert.equal(await store.claim(newQueueId(), { ...A, now: T0 }), null);
-      assert.equal((await store.claim(later.id, { ...B, now: T0 + LEASE }))?.node, 'node-b', 'after the lease');
+      assert.equal((await store.claim(later.id, { ...B, now: T0 + LEASE + 1 }))?.node, 'node-b', 'after the lease');
     });
 
     test('commit with a claim request hands the claim out at once; nobody else claims the message', async (t) => {
@@ -291,7 +291,7 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       await store.claimDue({ ...A, now: T0, limit: 2 });
       await store.claimDue({ ...B, leaseMs: 10_000, now: T0, limit: 2 });
       assert.deepEqual(await store.claimsByNode(T0 + 1), new Map([['node-a', 2], ['node-b', 1]]));
-      assert.deepEqual(await store.claimsByNode(T0 + 10_000), new Map([['node-a', 2]]), 'an expired lease is no claim');
+      assert.deepEqual(await store.claimsByNode(T0 + 10_001), new Map([['node-a', 2]]), 'an expired lease is no claim');
       const byNode = await Promise.all(envs.map((e) => store.holder(e.id, T0 + 1)));
       assert.deepEqual(byNode.map((h) => h?.node).sort(), ['node-a', 'node-a', 'node-b']);
       assert.equal(await store.holder(newQueueId(), T0), null);
@@ -332,9 +332,12 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
 
     test('list: oldest first', async (t) => {
       const { store } = await fresh(t);
-      const b = await put(store, MESSAGE, { received_at: '2026-05-01T11:00:02.000Z' });
-      const a = await put(store, MESSAGE, { received_at: '2026-05-01T11:00:01.000Z' });
-      const c = await put(store, MESSAGE, { received_at: '2026-05-01T11:00:03.000Z' });
+      // Committed out of order; the queue id and received_at agree on the arrival (as the front end makes them).
+      const at = (s: number) => ({ over: { received_at: new Date(T0 + s * 1000).toISOString() }, id: newQueueId(T0 + s * 1000) });
+      const [ab, aa, ac] = [at(2), at(1), at(3)];
+      const b = await put(store, MESSAGE, ab.over, { id: ab.id });
+      const a = await put(store, MESSAGE, aa.over, { id: aa.id });
+      const c = await put(store, MESSAGE, ac.over, { id: ac.id });
       assert.deepEqual((await store.list()).map((e) => e.id), [a.id, b.id, c.id]);
     });
 
@@ -377,7 +380,7 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       assert.equal(c?.id, env.id);
       assert.deepEqual(await other.claimDue({ ...B, now: T0, limit: 10 }), []);
       assert.equal((await other.holder(env.id, T0))?.node, 'node-a');
-      const [taken] = await other.claimDue({ ...B, now: T0 + LEASE, limit: 10 });
+      const [taken] = await other.claimDue({ ...B, now: T0 + LEASE + 1, limit: 10 });
       assert.equal(taken?.id, env.id);
       await assert.rejects(m.store.settle(c!, null), (e: unknown) => e instanceof ClaimLostError);
       await other.settle(taken!, null);
