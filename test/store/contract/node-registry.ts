@@ -49,6 +49,15 @@ export function nodeRegistryContract(name: string, make: Factory<NodeRegistry>):
       assert.equal(n?.started, T0 + 51_000);
     });
 
+    test('two nodes starting at once under one name: exactly one registers', async (t) => {
+      const { store, cleanup } = await make();
+      t.after(cleanup);
+      const results = await Promise.allSettled([1, 2, 3].map((pid) => store.register(node('same', T0, { pid }), 30_000)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof NodeNameInUse, String(r.reason));
+      assert.equal((await store.list()).length, 1);
+    });
+
     test('a name freed by deregister may be taken at once', async (t) => {
       const { store, cleanup } = await make();
       t.after(cleanup);
