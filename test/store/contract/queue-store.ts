@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Envelope } from '../../../src/queue/envelope.ts';
 import { newQueueId } from '../../../src/queue/queue-id.ts';
-import { ClaimLostError, type Claim, type QueueArea, type QueueStore } from '../../../src/queue/queue-store.ts';
+import { ClaimLostError, type QueueArea, type QueueStore } from '../../../src/queue/queue-store.ts';
 import type { Made } from './types.ts';
 
 export interface QueueMade extends Made<QueueStore> {
@@ -389,4 +389,3 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
   });
 }
 
-export type { Claim };
