@@ -44,7 +44,10 @@ export interface AccountStore {
   // Web-admin sessions (idle ones expire after `idleMs`).
   /** `idleMs`, when given: sessions idle longer than that may be swept while at it. */
   createSession(s: Omit<StoredSession, 'lastSeen'>, now: number, idleMs?: number): Promise<void>;
-  /** The session, its lastSeen refreshed; null when absent or idle past `idleMs` (then deleted). */
+  /**
+   * The session, its lastSeen refreshed; null when absent or idle past `idleMs` (then deleted).
+   * lastSeen is written at most once a minute: the session returned carries the value stored.
+   */
   touchSession(id: string, now: number, idleMs: number): Promise<StoredSession | null>;
   restampSession(id: string, stamp: string): Promise<void>;
   deleteSession(id: string): Promise<void>;

@@ -81,6 +81,8 @@ export interface QueueStore {
   /**
    * Whether new mail can be taken now, asked at every MAIL: synchronous and
    * cheap (a cached answer). `minFreeBytes` is limits.min_free_space.
+   * The PostgreSQL adapter ignores it (the database's disk is not the
+   * node's) and refuses while it knows the database to be unreachable.
    */
   admits(minFreeBytes: number): { ok: true } | { ok: false; reason: string };
 
@@ -120,7 +122,11 @@ export interface QueueStore {
   settle(claim: Claim, envelope: Envelope | null): Promise<void>;
   /** Gives a claim up without changing the message (shutdown). */
   unclaim(claim: Claim): Promise<void>;
-  /** When the next unclaimed message falls due (epoch ms), or null when none waits; for the scheduler's timer. */
+  /**
+   * When the next unclaimed message falls due (epoch ms), or null when none waits; for the scheduler's timer.
+   * A message under a lease may count from its lease's end (when another node may take it over: the
+   * PostgreSQL adapter does so) or not at all; never earlier.
+   */
   nextDue(): Promise<number | null>;
   /** Who holds a live claim on a message, if anyone (for admin operations and cluster status). */
   holder(id: string, now: number): Promise<{ node: string; until: number } | null>;

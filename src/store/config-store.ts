@@ -40,6 +40,10 @@ export interface ConfigStore {
    * applied it: this process (before apply() resolves), another process on
    * the same data directory, or another node of the cluster (LISTEN/NOTIFY,
    * with a poll as a fallback). Returns an unsubscribe function.
+   * Each number is told once; when several applies land between two reads
+   * of another process's or node's store, only the newest may be told. A
+   * new subscriber may also be told the number active when it subscribed
+   * (a store cannot tell an apply racing the subscription from an older one).
    */
   subscribe(listener: (number: number) => void): () => void;
   close(): Promise<void>;

@@ -27,7 +27,8 @@ export class NodeNameInUse extends Error {
 export interface NodeRegistry {
   /**
    * Registers a starting node; throws NodeNameInUse when a node of that name
-   * sent a heartbeat within `staleMs` (it is still running).
+   * sent a heartbeat within `staleMs` (it is still running), counted back
+   * from `info.heartbeat` (the starting node's clock).
    */
   register(info: NodeInfo, staleMs: number): Promise<void>;
   heartbeat(name: string, now: number, revision: number | null): Promise<void>;

@@ -1,0 +1,56 @@
+// The connection pool of the cluster store (postgres.js). The URL is libpq's:
+// one host, several (`postgresql://h1:5432,h2:5432/db?target_session_attrs=
+// read-write`, followed to whichever is the primary after a failover), or a
+// Unix socket directory (`postgresql:///db?host=/run/postgresql`). Every wait
+// is bounded, so that an unreachable database rejects a call instead of
+// hanging it: the SMTP front end answers 451 and the node carries on; the
+// pool reconnects by itself on the next call once the database is back.
+
+import postgres from 'postgres';
+
+export type Sql = postgres.Sql;
+export type Tx = postgres.TransactionSql;
+
+export interface PgOptions {
+  /** Seconds to reach a server and log in (default 5). */
+  connectTimeout?: number;
+  /** Seconds a query may wait for a connection and run (default 30). */
+  queryTimeout?: number;
+  max?: number;
+}
+
+export function isPgUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+export function connectPg(url: string, o: PgOptions = {}): Sql {
+  if (!isPgUrl(url)) throw new Error(`not a PostgreSQL URL: ${redactUrl(url)}`);
+  return postgres(url, {
+    max: o.max ?? 10,
+    connect_timeout: o.connectTimeout ?? 5,
+    query_timeout: o.queryTimeout ?? 30,
+    idle_timeout: 60,
+    keep_alive: 30,
+    // Reconnect (the pool and the LISTEN connection) within a second of the database's return, not after
+    // postgres.js's default backoff of up to 20 s: a node must be back in service as soon as its database is.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+    onnotice: () => {},
+    // Epoch milliseconds live in bigint columns: read them as numbers (exact up to 2^53).
+    types: { int8: { to: 20, from: [20], serialize: (x: number | bigint) => String(x), parse: (x: string) => Number(x) } },
+    connection: { application_name: 'mailwarden', statement_timeout: (o.queryTimeout ?? 30) * 1000 },
+  });
+}
+
+/** The URL without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  return url.replace(/(:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
+
+/** Whether an error means the database could not be reached (as opposed to a refused statement). */
+export function isUnreachable(err: unknown): boolean {
+  const e = err as { code?: string; errno?: string } | null;
+  const code = e?.code ?? '';
+  if (['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'QUERY_TIMEOUT', 'QUEUE_TIMEOUT'].includes(code)) return true;
+  // Class 57: the server is shutting down or restarting; 08: connection exceptions.
+  return code.startsWith('57P') || code.startsWith('08');
+}

@@ -1,0 +1,52 @@
+// Opens the cluster store: one connection pool for every port, the schema
+// created or migrated first (under its advisory lock), then the adapters.
+
+import type { Logger } from '../../log/logger.ts';
+import type { Stores } from '../stores.ts';
+import { PgAccountStore } from './account-store.ts';
+import { PgConfigStore } from './config-store.ts';
+import { connectPg, redactUrl, type PgOptions } from './connect.ts';
+import { PgGreylistStore } from './greylist-store.ts';
+import { PgNodeRegistry } from './node-registry.ts';
+import { PgQueueStore } from './queue-store.ts';
+import { migrate } from './schema.ts';
+import { PgStatsStore } from './stats-store.ts';
+
+export interface PgStoresOptions extends PgOptions {
+  /** This node's name (--node). */
+  node: string;
+  logger: Logger;
+  /** How often subscribers poll the active revision when no notification comes (default 5 s). */
+  configPollMs?: number;
+}
+
+export async function openPgStores(url: string, o: PgStoresOptions): Promise<Stores> {
+  const sql = connectPg(url, o);
+  try {
+    const before = await migrate(sql);
+    o.logger.log('store.opened', { store: 'postgresql', url: redactUrl(url), node: o.node, schema_before: before });
+    const queue = new PgQueueStore(sql, { logger: o.logger });
+    await queue.open();
+    const config = new PgConfigStore(sql, o.configPollMs === undefined ? {} : { pollMs: o.configPollMs });
+    const accounts = new PgAccountStore(sql);
+    const greylist = new PgGreylistStore(sql);
+    const stats = new PgStatsStore(sql);
+    const nodes = new PgNodeRegistry(sql);
+    return {
+      kind: 'postgresql',
+      config,
+      accounts,
+      greylist,
+      stats,
+      queue,
+      nodes,
+      async close() {
+        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), queue.close()]);
+        await sql.end({ timeout: 5 });
+      },
+    };
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,419 @@
+// The cluster store (src/store/pg) against a real PostgreSQL started for this
+// file (test/support/postgres.ts), one database per test: every port's
+// contract suite, then what only a shared database can show — two nodes
+// claiming at once never get one message twice, an apply seen by another
+// node's subscriber within 2 s, several nodes opening (migrating) at once, a
+// 50 MB message stored as it arrives, and the database stopped and started
+// again under running adapters.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { postgresMissing, startPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
+import { connectPg, type Sql } from '../../src/store/pg/connect.ts';
+import { migrate, SCHEMA_VERSION, schemaVersion } from '../../src/store/pg/schema.ts';
+import { PgConfigStore } from '../../src/store/pg/config-store.ts';
+import { PgAccountStore } from '../../src/store/pg/account-store.ts';
+import { PgGreylistStore } from '../../src/store/pg/greylist-store.ts';
+import { PgStatsStore } from '../../src/store/pg/stats-store.ts';
+import { PgNodeRegistry } from '../../src/store/pg/node-registry.ts';
+import { CHUNK, PgQueueStore } from '../../src/store/pg/queue-store.ts';
+import { openPgStores } from '../../src/store/pg/stores.ts';
+import { embeddedDefaults } from '../../src/config/document.ts';
+import { memoryLogger, tapLogger } from '../../src/log/logger.ts';
+import { conditions } from '../support/conditions.ts';
+import { newQueueId } from '../../src/queue/queue-id.ts';
+import type { Claim } from '../../src/queue/queue-store.ts';
+import { configStoreContract } from './contract/config-store.ts';
+import { accountStoreContract } from './contract/account-store.ts';
+import { greylistStoreContract } from './contract/greylist-store.ts';
+import { statsStoreContract } from './contract/stats-store.ts';
+import { nodeRegistryContract } from './contract/node-registry.ts';
+import { fields, put, queueStoreContract } from './contract/queue-store.ts';
+import type { Made } from './contract/types.ts';
+
+const missing = postgresMissing();
+let server: TestPostgres | null = null;
+
+before(async () => {
+  if (!missing) server = await startPostgres();
+});
+after(async () => {
+  await server?.destroy();
+});
+
+/** A fresh database with the schema, and a pool on it; the pools are ended by cleanup. */
+async function database(): Promise<{ url: string; pools: Sql[]; pool(): Sql; end(): Promise<void> }> {
+  assert.ok(server, 'the test server runs');
+  const url = await server.createDatabase();
+  const pools: Sql[] = [];
+  const pool = () => {
+    const sql = connectPg(url, { connectTimeout: 3, queryTimeout: 10 });
+    pools.push(sql);
+    return sql;
+  };
+  await migrate(pool());
+  return { url, pools, pool, end: async () => void (await Promise.all(pools.map((p) => p.end({ timeout: 1 })))) };
+}
+
+function simple<S extends object>(ctor: (sql: Sql) => S): () => Promise<Made<S>> {
+  return async () => {
+    const db = await database();
+    const store = ctor(db.pool());
+    return {
+      store,
+      async cleanup() {
+        if ('close' in store && typeof store.close === 'function') await (store.close as () => Promise<void>)();
+        await db.end();
+      },
+    };
+  };
+}
+
+// Without a server every test here skips with the missing component's reason (a failure when run as root).
+const suite = missing ? (name: string, fn: () => void) => describe(name, { skip: missing }, fn) : describe;
+
+suite('PostgreSQL adapters against the port contracts', () => {
+  configStoreContract('PgConfigStore', simple((sql) => new PgConfigStore(sql)));
+  accountStoreContract('PgAccountStore', simple((sql) => new PgAccountStore(sql)));
+  greylistStoreContract('PgGreylistStore', simple((sql) => new PgGreylistStore(sql)));
+  statsStoreContract('PgStatsStore', simple((sql) => new PgStatsStore(sql)));
+  nodeRegistryContract('PgNodeRegistry', simple((sql) => new PgNodeRegistry(sql)));
+  queueStoreContract(
+    'PgQueueStore',
+    async () => {
+      const db = await database();
+      const stores: PgQueueStore[] = [];
+      const open = async () => {
+        const s = new PgQueueStore(db.pool());
+        await s.open();
+        stores.push(s);
+        return s;
+      };
+      const store = await open();
+      return {
+        store,
+        second: open,
+        async cleanup() {
+          await Promise.all(stores.map((s) => s.close()));
+          await db.end();
+        },
+      };
+    },
+    { multiNode: true },
+  );
+});
+
+suite('PostgreSQL only', () => {
+  test('the schema: several nodes opening at once migrate once, under the advisory lock, and record the version', async () => {
+    assert.ok(server);
+    const url = await server.createDatabase();
+    const pools = Array.from({ length: 6 }, () => connectPg(url, { connectTimeout: 3 }));
+    try {
+      assert.equal(await schemaVersion(pools[0]!), 0);
+      const before = await Promise.all(pools.map((p) => migrate(p)));
+      assert.deepEqual(before.filter((v) => v === 0).length, 1, `exactly one open found the database empty: ${before}`);
+      assert.ok(before.every((v) => v === 0 || v === SCHEMA_VERSION));
+      assert.equal(await schemaVersion(pools[0]!), SCHEMA_VERSION);
+      assert.equal(await migrate(pools[1]!), SCHEMA_VERSION, 'a later open finds nothing to do');
+      const [row] = await pools[0]!`SELECT count(*)::int AS n FROM mw_schema`;
+      assert.equal(row?.n, 1);
+      // A database migrated by a newer mailwarden is refused.
+      await pools[0]!`UPDATE mw_schema SET version = ${SCHEMA_VERSION + 1}`;
+      await assert.rejects(migrate(pools[2]!), /newer than this mailwarden/);
+    } finally {
+      await Promise.all(pools.map((p) => p.end({ timeout: 1 })));
+    }
+  });
+
+  test('openPgStores gives the whole bundle on one database; close ends it', async () => {
+    assert.ok(server);
+    const url = await server.createDatabase();
+    const logger = memoryLogger();
+    const a = await openPgStores(url, { node: 'a', logger });
+    const b = await openPgStores(url, { node: 'b', logger });
+    try {
+      assert.equal(a.kind, 'postgresql');
+      const rev = await a.config.apply(embeddedDefaults(), { author: 'alice', comment: 'x' });
+      assert.equal(await b.config.activeNumber(), rev.number);
+      await a.accounts.add('alice', 'correct horse', 'admin', 'scrypt$x');
+      assert.equal((await b.accounts.get('alice'))?.role, 'admin');
+      const env = await put(a.queue);
+      assert.deepEqual(await b.queue.read(env.id), env);
+      assert.ok(logger.lines.some((l) => l.event === 'store.opened'));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('two nodes claiming one backlog at once never get one message twice', async (t) => {
+    const db = await database();
+    const a = new PgQueueStore(db.pool());
+    const b = new PgQueueStore(db.pool());
+    await a.open();
+    await b.open();
+    t.after(async () => {
+      await a.close();
+      await b.close();
+      await db.end();
+    });
+    const N = 200;
+    const ids = new Set<string>();
+    for (let i = 0; i < N; i++) ids.add((await put(i % 2 ? a : b)).id);
+    const now = Date.now();
+    const got = new Map<string, string>();
+    const worker = async (store: PgQueueStore, node: string) => {
+      for (;;) {
+        const claims = await store.claimDue({ node, leaseMs: 60_000, now, limit: 7 });
+        if (claims.length === 0) return;
+        for (const c of claims) {
+          assert.equal(got.get(c.id), undefined, `${c.id} claimed twice (${got.get(c.id)} and ${node})`);
+          got.set(c.id, node);
+        }
+        await Promise.all(claims.map((c) => store.settle(c, null)));
+      }
+    };
+    await Promise.all([worker(a, 'a'), worker(b, 'b'), worker(a, 'a2'), worker(b, 'b2')]);
+    assert.equal(got.size, N);
+    assert.deepEqual(new Set(got.keys()), ids);
+    assert.ok(new Set(got.values()).size > 1, 'both nodes took work');
+    assert.deepEqual(await a.list(), []);
+  });
+
+  test('greylisting from two nodes at once is atomic: exactly one first pass', async (t) => {
+    const db = await database();
+    const nodes = [new PgGreylistStore(db.pool()), new PgGreylistStore(db.pool())];
+    t.after(() => db.end());
+    const times = { delayMs: 1000, expiryMs: 60_000, lifetimeMs: 3_600_000 };
+    const T0 = 1_800_000_000_000;
+    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => nodes[i % 2]!.check('k', T0, times)));
+    assert.ok(first.every((v) => !v.pass), 'every simultaneous first attempt is refused');
+    const verdicts = await Promise.all(Array.from({ length: 10 }, (_, i) => nodes[i % 2]!.check('k', T0 + 1000, times)));
+    assert.equal(verdicts.filter((v) => v.pass && !v.known).length, 1, JSON.stringify(verdicts));
+  });
+
+  test('an apply on one node is heard by another node\'s subscriber within 2 s (LISTEN/NOTIFY)', async (t) => {
+    const db = await database();
+    // A poll far slower than the bound: only the notification can meet it.
+    const a = new PgConfigStore(db.pool(), { pollMs: 60_000 });
+    const b = new PgConfigStore(db.pool(), { pollMs: 60_000 });
+    t.after(async () => {
+      await a.close();
+      await b.close();
+      await db.end();
+    });
+    const heard = new Map<number, number>();
+    const c = conditions('apply propagation');
+    b.subscribe((n) => {
+      heard.set(n, performance.now());
+      c.changed();
+    });
+    // The subscription's LISTEN is in place once a first round trip works.
+    const warm = await applyTimed(a, 'warmup');
+    await c.waitFor(() => heard.has(warm), 'the warm-up apply', 5_000);
+    const delays: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const sent = performance.now();
+      const n = await applyTimed(a, `n${i}`);
+      await c.waitFor(() => heard.has(n), `revision ${n} on the other node`, 2_000);
+      delays.push(heard.get(n)! - sent);
+    }
+    delays.sort((x, y) => x - y);
+    t.diagnostic(`apply propagation over LISTEN/NOTIFY: p50 ${delays[10]!.toFixed(1)} ms, max ${delays[19]!.toFixed(1)} ms`);
+    assert.ok(delays[19]! < 2_000);
+  });
+
+  test('without notifications the poll still tells subscribers', async (t) => {
+    const db = await database();
+    const a = new PgConfigStore(db.pool(), { pollMs: 60_000 });
+    const b = new PgConfigStore(db.pool(), { pollMs: 100 });
+    t.after(async () => {
+      await a.close();
+      await b.close();
+      await db.end();
+    });
+    const heard: number[] = [];
+    const c = conditions('config poll');
+    b.subscribe((n) => {
+      heard.push(n);
+      c.changed();
+    });
+    // An apply written behind the adapters' back: no NOTIFY is sent.
+    const sql = db.pool();
+    await sql`INSERT INTO revision (number, created, author, comment, settings) VALUES (41, ${new Date().toISOString()}, 'x', 'y', ${JSON.stringify(embeddedDefaults())})`;
+    await sql`UPDATE active_revision SET number = 41`;
+    await c.waitFor(() => heard.includes(41), 'revision 41 by the poll', 5_000);
+    assert.equal((await a.active())?.number, 41);
+  });
+
+  test('a 50 MB message goes to the database as it arrives (memory flat) and reads back exactly', async (t) => {
+    const db = await database();
+    const store = new PgQueueStore(db.pool());
+    await store.open();
+    t.after(async () => {
+      await store.close();
+      await db.end();
+    });
+    const sql = db.pool();
+    const hash = createHash('sha256');
+    const piece = randomBytes(1024 * 1024);
+    const w = store.begin(newQueueId());
+    hash.update('Subject: big\r\n\r\n');
+    await w.write(Buffer.from('Subject: big\r\n\r\n'));
+    for (let i = 0; i < 50; i++) {
+      const chunk = Buffer.from(piece);
+      chunk.writeUInt32BE(i, 0);
+      hash.update(chunk);
+      await w.write(chunk);
+      if (i === 24) {
+        const [r] = await sql`SELECT coalesce(sum(length(data)), 0)::bigint AS stored FROM queue_chunk`;
+        // What is not in the database is in memory: at most the head and one chunk.
+        assert.ok(w.size - Number(r?.stored) <= 256 * 1024 + CHUNK, `held in memory: ${w.size - Number(r?.stored)} octets`);
+        assert.equal(await store.read(w.id), null, 'not visible before commit');
+      }
+    }
+    const { envelope } = await w.commit(fields());
+    assert.equal(envelope.size, 50 * 1024 * 1024 + 16);
+    const body = await store.body(envelope.id);
+    const got = createHash('sha256');
+    let size = 0;
+    for await (const c of body!.stream()) {
+      got.update(c as Buffer);
+      size += (c as Buffer).length;
+    }
+    assert.equal(size, envelope.size);
+    assert.equal(got.digest('hex'), hash.digest('hex'));
+    await store.remove(envelope.id);
+    const [left] = await sql`SELECT count(*)::int AS n FROM queue_chunk`;
+    assert.equal(left?.n, 0, 'remove takes every chunk');
+  });
+
+  test('chunks of a writer that never committed are swept; committed ones never', async (t) => {
+    const db = await database();
+    const store = new PgQueueStore(db.pool());
+    await store.open();
+    t.after(async () => {
+      await store.close();
+      await db.end();
+    });
+    const sql = db.pool();
+    const kept = await put(store, randomBytes(2 * 1024 * 1024));
+    const w = store.begin(newQueueId());
+    await w.write(randomBytes(2 * 1024 * 1024));
+    const [r] = await sql`SELECT count(DISTINCT writer)::int AS n FROM queue_chunk`;
+    assert.equal(r?.n, 2);
+    assert.equal(await store.sweep(Date.now() - 3_600_000), 0, 'young chunks stay (the writer may still be receiving)');
+    assert.ok((await store.sweep(Date.now() + 1)) > 0);
+    const [n] = await sql`SELECT count(DISTINCT writer)::int AS n FROM queue_chunk`;
+    assert.equal(n?.n, 1);
+    assert.equal((await (await store.body(kept.id))!.whole()).length, kept.size);
+    await assert.rejects(w.commit(fields()), /chunks found at commit/, 'a writer whose chunks were swept cannot commit a hole');
+    assert.equal(await store.read(w.id), null);
+  });
+
+  test('a multi-host URL with target_session_attrs=read-write is followed to the primary, and again after a failover', async (t) => {
+    assert.ok(server);
+    const second = await startPostgres();
+    const name = `multi${process.pid}`;
+    const direct = [connectPg(await server.createDatabase(name)), connectPg(await second.createDatabase(name))];
+    const fwd = [await tcpForward(server.socket), await tcpForward(second.socket)];
+    let stores: Awaited<ReturnType<typeof openPgStores>> | null = null;
+    t.after(async () => {
+      await stores?.close();
+      await Promise.all(direct.map((d) => d.end({ timeout: 1 })));
+      await Promise.all(fwd.map((f) => f.close()));
+      await second.destroy();
+    });
+    // The first host is a read-only one (as a standby is), the second the primary.
+    for (const d of direct) await migrate(d);
+    await direct[0]!.unsafe(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+    const url = `postgresql://postgres@127.0.0.1:${fwd[0]!.port},127.0.0.1:${fwd[1]!.port}/${name}?target_session_attrs=read-write`;
+    stores = await openPgStores(url, { node: 'a', logger: memoryLogger(), connectTimeout: 3, queryTimeout: 5 });
+    const r1 = await stores.config.apply(embeddedDefaults(), { author: 'a', comment: 'on the primary' });
+    assert.equal((await direct[1]!`SELECT number FROM active_revision`)[0]?.number, r1.number, 'written on the second host, the primary');
+    assert.equal((await direct[0]!`SELECT number FROM active_revision`)[0]?.number, null, 'nothing on the read-only host');
+
+    // Failover: the primary goes away and the first host becomes the read-write one.
+    await direct[0]!.unsafe(`ALTER DATABASE ${name} RESET default_transaction_read_only`);
+    await fwd[1]!.close();
+    await second.stop('fast');
+    let r2: Awaited<ReturnType<typeof stores.config.apply>> | null = null;
+    // The first call after the failover may meet a connection that is just being cut; a caller retries then.
+    for (let i = 0; i < 3 && !r2; i++) r2 = await stores.config.apply(embeddedDefaults(), { author: 'a', comment: 'after the failover' }).catch(() => null);
+    assert.ok(r2, 'an apply after the failover');
+    assert.equal((await direct[0]!`SELECT number FROM active_revision`)[0]?.number, r2.number, 'written on the new primary');
+  });
+
+  test('the database away: calls reject in bounded time, admits() says so, and everything works again once it is back', async (t) => {
+    // A server of its own: stopping the shared one would disturb nothing here, but its restart would
+    // recover every database the other tests made.
+    const server = await startPostgres();
+    const url = await server.createDatabase();
+    const c = conditions('database away');
+    const events: string[] = [];
+    const logger = tapLogger(memoryLogger());
+    logger.subscribe((event) => {
+      events.push(event);
+      c.changed();
+    });
+    const stores = await openPgStores(url, { node: 'a', logger, connectTimeout: 2, queryTimeout: 5, configPollMs: 200 });
+    const other = await openPgStores(url, { node: 'b', logger: memoryLogger(), connectTimeout: 2, queryTimeout: 5 });
+    let down = false;
+    t.after(async () => {
+      try {
+        if (down) await server.start();
+      } finally {
+        await Promise.allSettled([stores.close(), other.close()]);
+        await server.destroy();
+      }
+    });
+    const heard: number[] = [];
+    stores.config.subscribe((n) => {
+      heard.push(n);
+      c.changed();
+    });
+    let work = 0;
+    stores.queue.onWork(() => {
+      work++;
+      c.changed();
+    });
+    const before = await put(stores.queue);
+
+    await server.stop('immediate');
+    down = true;
+    const t0 = performance.now();
+    const w = stores.queue.begin(newQueueId());
+    await w.write(Buffer.from('Subject: x\r\n\r\nbody\r\n'));
+    await assert.rejects(w.commit(fields()), 'a commit with the database away rejects');
+    await w.abort();
+    await assert.rejects(stores.queue.claimDue({ node: 'a', leaseMs: 60_000, now: Date.now(), limit: 10 }));
+    await assert.rejects(stores.config.active());
+    await assert.rejects(stores.accounts.count());
+    assert.ok(performance.now() - t0 < 15_000, `rejected within bounds (${(performance.now() - t0).toFixed(0)} ms)`);
+    assert.equal(stores.queue.admits(0).ok, false, 'admits() refuses new mail while the database is away');
+    assert.ok(events.includes('store.unreachable'));
+
+    await server.start();
+    down = false;
+    // admits() comes back by itself (its probe), without a call from us.
+    await c.waitFor(() => events.includes('store.reachable'), 'store.reachable', 10_000);
+    assert.equal(stores.queue.admits(0).ok, true);
+    // Every port works again on the same objects.
+    const again = await put(stores.queue);
+    assert.deepEqual((await stores.queue.list()).map((e) => e.id).sort(), [before.id, again.id].sort());
+    const claims: Claim[] = await stores.queue.claimDue({ node: 'a', leaseMs: 60_000, now: Date.now(), limit: 10 });
+    assert.equal(claims.length, 2);
+    assert.equal(await stores.accounts.count(), 0);
+    // The LISTEN connections came back too: another node's apply and commit are heard.
+    const rev = await other.config.apply(embeddedDefaults(), { author: 'b', comment: 'after the restart' });
+    await c.waitFor(() => heard.includes(rev.number), `revision ${rev.number} after the restart`, 5_000);
+    const seen = work;
+    await put(other.queue);
+    await c.waitFor(() => work > seen, 'onWork after the restart', 5_000);
+  });
+});
+
+async function applyTimed(store: PgConfigStore, host: string): Promise<number> {
+  return (await store.apply({ ...embeddedDefaults(), hostname: `${host}.example` }, { author: 't', comment: host })).number;
+}
