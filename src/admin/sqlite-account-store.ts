@@ -15,17 +15,9 @@ import { join } from 'node:path';
 import { openSqlite } from '../store/sqlite.ts';
 import { verifyPasswordAsync } from '../objects/password.ts';
 import type { AccountStore, StoredSession } from './account-store.ts';
+import { checkAdminName, checkKeepsAnAdmin, checkPassword, checkRole, checkTokenRequest, credentialStamp, effectiveRole, newToken, sha256, tokenId, tokenMatches } from './account-rules.ts';
 import {
   AdminError,
-  checkAdminName,
-  checkPassword,
-  checkRole,
-  checkTokenName,
-  credentialStamp,
-  newToken,
-  sha256,
-  tokenIdOf,
-  tokenMatches,
   type AdminInfo,
   type AdminRole,
   type TokenInfo,
@@ -141,7 +133,7 @@ export class SqliteAccountStore implements AccountStore {
     this.tx(() => {
       const target = this.getSync(name);
       if (!target) throw new AdminError(`no admin "${name}"`);
-      if (target.role === 'admin' && role !== 'admin' && this.adminCount() === 1) throw new AdminError(`"${name}" is the last admin with the admin role`);
+      checkKeepsAnAdmin(name, target.role, role, this.adminCount());
       this.db.prepare('UPDATE admin SET role = ? WHERE name = ?').run(role, name);
     });
   }
@@ -150,8 +142,7 @@ export class SqliteAccountStore implements AccountStore {
     this.tx(() => {
       const target = this.getSync(name);
       if (!target) throw new AdminError(`no admin "${name}"`);
-      // Never lock everyone out: the last admin with the admin role stays.
-      if (target.role === 'admin' && this.adminCount() === 1) throw new AdminError(`"${name}" is the last admin with the admin role`);
+      checkKeepsAnAdmin(name, target.role, null, this.adminCount());
       this.db.prepare('DELETE FROM admin WHERE name = ?').run(name);
       this.db.prepare('UPDATE api_token SET revoked = ? WHERE owner = ? AND revoked IS NULL').run(new Date().toISOString(), name);
       this.db.prepare('DELETE FROM web_session WHERE name = ?').run(name);
@@ -165,15 +156,10 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async createToken(name: string, role: AdminRole, owner: string): Promise<{ token: string; info: TokenInfo }> {
-    checkTokenName(name);
-    checkRole(role);
-    const ownerInfo = this.getSync(owner);
-    if (!ownerInfo) throw new AdminError(`no admin "${owner}"`);
-    // A viewer cannot mint a token that may change things.
-    if (ownerInfo.role === 'viewer' && role === 'admin') throw new AdminError('a viewer can only create viewer tokens');
-    const { id, secret } = newToken();
+    checkTokenRequest(name, role, this.getSync(owner), owner);
+    const { id, secret, digest } = newToken();
     const created = new Date().toISOString();
-    this.db.prepare('INSERT INTO api_token (id, name, digest, role, owner, created) VALUES (?, ?, ?, ?, ?, ?)').run(id, name, sha256(secret), role, owner, created);
+    this.db.prepare('INSERT INTO api_token (id, name, digest, role, owner, created) VALUES (?, ?, ?, ?, ?, ?)').run(id, name, digest, role, owner, created);
     return { token: secret, info: { id, name, role, owner, created, revoked: null } };
   }
 
@@ -187,14 +173,13 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async checkToken(secret: string): Promise<TokenInfo | null> {
-    const id = tokenIdOf(secret);
+    const id = tokenId(secret);
     if (id === null) return null;
     const row = this.db.prepare('SELECT id, name, digest, role, owner, created, revoked FROM api_token WHERE id = ?').get(id) as (TokenInfo & { digest: string }) | undefined;
-    if (!row || row.revoked !== null || !tokenMatches(row.digest, secret)) return null;
-    // A token never has more rights than its owner has now.
+    if (!row || row.revoked !== null || !tokenMatches(secret, row.digest)) return null;
     const owner = this.getSync(row.owner);
     if (!owner) return null;
-    const role: AdminRole = owner.role === 'viewer' ? 'viewer' : row.role;
+    const role = effectiveRole(row.role, owner.role);
     return { id: row.id, name: row.name, role, owner: row.owner, created: row.created, revoked: null };
   }
 

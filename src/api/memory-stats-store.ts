@@ -11,17 +11,17 @@ const FIELDS = ['accepted', 'relayed', 'refused', 'deferred', 'auth_failed', 'au
 export class MemoryStatsStore implements StatsStore {
   /** node → minute (epoch ms) → counts */
   private readonly nodes = new Map<string, Map<number, MinuteCounts>>();
-  private readonly now: () => number;
-
-  constructor(now: () => number = Date.now) {
-    this.now = now;
-  }
-
   async record(node: string, minutes: readonly MinuteCounts[]): Promise<void> {
     let mine = this.nodes.get(node);
     if (!mine) this.nodes.set(node, (mine = new Map()));
-    for (const m of minutes) mine.set(Date.parse(m.minute), { ...m });
-    const horizon = this.now() - KEEP_MS;
+    let newest = -Infinity;
+    for (const m of minutes) {
+      const at = Date.parse(m.minute);
+      mine.set(at, { ...m });
+      newest = Math.max(newest, at);
+    }
+    // Counted back from the newest minute handed in (the node's clock), not from ours.
+    const horizon = newest - KEEP_MS;
     for (const k of mine.keys()) if (k < horizon) mine.delete(k);
   }
 

@@ -7,15 +7,10 @@ import { NodeNameInUse, type NodeInfo, type NodeRegistry } from './node-registry
 
 export class MemoryNodeRegistry implements NodeRegistry {
   private readonly nodes = new Map<string, NodeInfo>();
-  private readonly now: () => number;
-
-  constructor(now: () => number = Date.now) {
-    this.now = now;
-  }
-
   async register(info: NodeInfo, staleMs: number): Promise<void> {
     const running = this.nodes.get(info.name);
-    if (running && this.now() - running.heartbeat <= staleMs) throw new NodeNameInUse(info.name, running.heartbeat);
+    // As the port says: counted back from the newcomer's own heartbeat time.
+    if (running && info.heartbeat - running.heartbeat <= staleMs) throw new NodeNameInUse(info.name, running.heartbeat);
     this.nodes.set(info.name, { ...info, listeners: info.listeners.map((l) => ({ ...l })) });
   }
 

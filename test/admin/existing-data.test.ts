@@ -11,7 +11,7 @@ import { embeddedDefaults } from '../../src/config/document.ts';
 import { jsonLogger } from '../../src/log/logger.ts';
 import { hashPassword } from '../../src/objects/password.ts';
 import { openEmbeddedStores } from '../../src/store/embedded-stores.ts';
-import { sha256 } from '../../src/admin/admin-store.ts';
+import { sha256 } from '../../src/admin/account-rules.ts';
 import { tempDir } from '../cli/helpers.ts';
 
 test('the embedded stores open a data directory of the previous version as it is', async (t) => {

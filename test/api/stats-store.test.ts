@@ -14,7 +14,7 @@ describe('Stats with a StatsStore', () => {
   it('sums the nodes per minute, the current minute included and replaced, over the last hour', async () => {
     let now = Date.UTC(2026, 0, 1, 12, 0, 30);
     const clock = () => now;
-    const store = new MemoryStatsStore(clock);
+    const store = new MemoryStatsStore();
     const a = new Stats(clock);
     const b = new Stats(clock);
     a.observe('queued', { client: '192.0.2.1', relayed: true }); // before attach: handed over at attach
@@ -52,7 +52,7 @@ describe('Stats with a StatsStore', () => {
 describe('MemoryNodeRegistry', () => {
   it('registers, beats, refuses a live name, takes over a stale one, deregisters', async () => {
     let now = 1_000_000;
-    const reg = new MemoryNodeRegistry(() => now);
+    const reg = new MemoryNodeRegistry();
     const info: NodeInfo = { name: 'mx1', heartbeat: now, started: now, revision: 3, listeners: [{ name: 'mx', address: '127.0.0.1', port: 25, mode: 'mx' }], version: '1.0.0', pid: 42 };
     await reg.register(info, 30_000);
     now += 10_000;
