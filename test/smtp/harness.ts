@@ -118,6 +118,15 @@ export async function restartRelay(t: { after: (fn: () => void | Promise<void>) 
   return launch(t, ['start', '--data', dataDir], dataDir, ports);
 }
 
+/**
+ * Starts `bin/mailwarden` with any arguments (a cluster node's --store, --node,
+ * --listen...) and waits for its "started" line; `ports` is filled in by
+ * listener name as with startRelay.
+ */
+export function launchDaemon(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports']): Promise<Relay> {
+  return launch(t, args, dataDir, ports);
+}
+
 async function launch(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports']): Promise<Relay> {
   const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
