@@ -1,6 +1,8 @@
-// `mailwarden start`: locks and opens the data directory, applies --config when given,
-// recovers the spool, starts the listeners of the active revision, and stops
-// gracefully on request. Logs one JSON line per event.
+// `mailwarden start`: locks the data directory, opens the stores (embedded, or
+// the cluster store with --store), applies --config when given, recovers the
+// queue, registers the node, starts the listeners of the active revision
+// (moved by --listen), and stops gracefully on request. Logs one JSON line
+// per event.
 
 import { resolve } from 'node:path';
 import { ConfigService } from './admin/config-service.ts';
@@ -21,7 +23,10 @@ import { tapLogger } from './log/logger.ts';
 import { schedulePruning } from './antispam/sqlite-greylist-store.ts';
 import { hostname } from 'node:os';
 import { VERSION } from './core/version.ts';
-import { openEmbeddedStores, type EmbeddedStores } from './store/embedded-stores.ts';
+import { openStores } from './store/open-stores.ts';
+import type { Stores } from './store/stores.ts';
+import { applyListenOverrides, type ListenOverride } from './cluster/listen-overrides.ts';
+import { AdminError } from './admin/admin-store.ts';
 import type { ConfigStore } from './store/config-store.ts';
 import { AuthThrottle } from './smtp/auth-throttle.ts';
 import { ConnectionLimits } from './smtp/connection-limits.ts';
@@ -32,8 +37,17 @@ import { lockDataDir } from './store/data-dir-lock.ts';
 import type { Revision, RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/validate.ts';
 
-/** How often the node's heartbeat is written to the node registry. */
-const HEARTBEAT_MS = 10_000;
+/** How often the node's heartbeat is written to the node registry (MAILWARDEN_HEARTBEAT_MS for tests). */
+export function heartbeatMs(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.MAILWARDEN_HEARTBEAT_MS);
+  return Number.isFinite(n) && n >= 100 ? n : 5_000;
+}
+
+/** A node whose heartbeat is older than this many heartbeats is stale (its name may be taken; cluster status says unhealthy). */
+export const MISSED_HEARTBEATS = 3;
+
+/** How often statistics minutes older than the dashboard's hour are dropped from a store that keeps them. */
+const STATS_PRUNE_MS = 600_000;
 
 export class StartError extends Error {
   readonly details: readonly Finding[];
@@ -50,6 +64,10 @@ export interface DaemonOptions {
   logger: Logger;
   /** The node's name in the node registry (default: the host name). */
   node?: string | undefined;
+  /** The cluster store's URL (--store, MAILWARDEN_STORE); none: the embedded store in the data directory. */
+  store?: string | undefined;
+  /** Listener addresses of this node only (--listen NAME=ADDR:PORT). */
+  listen?: readonly ListenOverride[] | undefined;
 }
 
 export interface Daemon {
@@ -77,16 +95,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock.release();
     throw new StartError(pathProblem);
   }
-  let stores: EmbeddedStores;
+  const node = opts.node ?? hostname();
+  let stores: Stores;
   let store: ConfigStore;
   try {
-    stores = await openEmbeddedStores(dataDir, logger);
+    stores = await openStores({ dataDir, url: opts.store, node, logger });
     store = stores.config;
   } catch (err) {
     lock.release();
     throw err;
   }
-  const node = opts.node ?? hostname();
+  const beatMs = heartbeatMs();
   // What this start has set going, undone in reverse when a later step fails:
   // a failed start leaves no listener, timer or open file behind.
   const undo: (() => unknown)[] = [];
@@ -110,7 +129,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     onApplied = (rev) => source.take(rev);
     undo.push(() => source.close());
-    const snap = source.get();
+    const shared0 = source.get();
+    // Listeners are shared settings; this node may bind them elsewhere (--listen). Listener changes need a restart anyway.
+    const moved = applyListenOverrides(shared0.settings, opts.listen ?? []);
+    if (!moved.ok) throw new StartError(moved.reason);
+    const snap = moved.settings === shared0.settings ? shared0 : { ...shared0, settings: moved.settings, listeners: new Map(moved.settings.listeners.map((l) => [l.name, l])) };
     if (snap.settings.listeners.length === 0) throw new StartError('the active settings have no listener: nothing to start (add one under listeners:)');
     // A revision applied by an older version, before rule 8 judged trusted
     // proxies, can be an open relay that today's validation refuses: never run it.
@@ -150,6 +173,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     shared.onQueued = (committed) => manager.enqueue(committed);
     onNewRevision = () => manager.settingsChanged();
     const quarantine = new Quarantine(queue);
+    // The name is taken before any listener binds: a second node under a running node's name stops here.
+    const planned = snap.settings.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, mode: l.mode }));
+    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: Date.now(), revision: snap.revision, listeners: planned, version: VERSION, pid: process.pid }, beatMs * MISSED_HEARTBEATS);
+    undo.push(() => stores.nodes.deregister(node));
     // The admin listener first: when its port is taken, nothing else has started yet.
     const admins = stores.accounts;
     let api: ReturnType<typeof buildApi> | null = null;
@@ -180,24 +207,37 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throw new StartError(`cannot open the control socket in ${dataDir}: ${(err as Error).message}`);
     }
     // Only once everything runs: a start that failed must not have used up the one showing of the password.
+    // Several nodes may start at once on an empty cluster store: the store takes the name once, and only the node whose add succeeded shows a password.
     let firstAdmin: Daemon['firstAdmin'] = null;
     if ((await admins.count()) === 0) {
-      firstAdmin = { name: 'admin', password: randomPassword() };
-      await admins.add(firstAdmin.name, firstAdmin.password, 'admin', await hashPasswordAsync(firstAdmin.password));
-      logger.log('admin.created', { name: firstAdmin.name, role: 'admin', note: 'first start: the password is shown once on stderr' });
+      const candidate = { name: 'admin', password: randomPassword() };
+      try {
+        await admins.add(candidate.name, candidate.password, 'admin', await hashPasswordAsync(candidate.password));
+        firstAdmin = candidate;
+        logger.log('admin.created', { name: firstAdmin.name, role: 'admin', note: 'first start: the password is shown once on stderr' });
+      } catch (err) {
+        if (!(err instanceof AdminError)) throw err;
+        logger.log('admin.exists', { name: candidate.name, note: 'another node created the first admin account' });
+      }
     }
     const listeners = running.map((r) => ({ name: r.def.name, address: r.def.address, port: r.port, mode: r.def.mode }));
-
-    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: Date.now(), revision: snap.revision, listeners, version: VERSION, pid: process.pid }, HEARTBEAT_MS * 3);
+    // Registered with the planned addresses; now with the bound ports (port 0 is the kernel's choice).
+    await stores.nodes.setListeners(node, listeners);
     stats.attach(stores.stats, node);
     // The heartbeat also hands the statistics' minutes to the store (a cluster's dashboard sums every node).
     const heartbeat = setInterval(() => {
       void stores.nodes.heartbeat(node, Date.now(), source.get().revision).catch(() => {});
       void stats.flush().catch(() => {});
-    }, HEARTBEAT_MS);
+    }, beatMs);
     heartbeat.unref();
     undo.push(() => clearInterval(heartbeat));
-    logger.log('started', { revision: snap.revision, data: dataDir, tls: tls.source, listeners, admin: adminUrl?.url ?? null });
+    const statsStore = stores.stats;
+    const statsPruning = statsStore.prune
+      ? setInterval(() => void statsStore.prune?.(Date.now() - 2 * 3_600_000).catch(() => {}), STATS_PRUNE_MS)
+      : null;
+    statsPruning?.unref();
+    undo.push(() => statsPruning && clearInterval(statsPruning));
+    logger.log('started', { revision: snap.revision, data: dataDir, store: stores.kind, node, tls: tls.source, listeners, admin: adminUrl?.url ?? null });
 
     let stopping: Promise<void> | null = null;
     return {
@@ -216,6 +256,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await manager.stop(grace);
           stopPruning();
           clearInterval(heartbeat);
+          if (statsPruning) clearInterval(statsPruning);
           await stores.nodes.deregister(node).catch(() => {});
           source.close();
           await stores.close();

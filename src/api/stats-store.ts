@@ -11,5 +11,7 @@ export interface StatsStore {
   record(node: string, minutes: readonly MinuteCounts[]): Promise<void>;
   /** The counts of every node summed per minute, for minutes starting at or after `since` (epoch ms), oldest first. */
   series(since: number): Promise<MinuteCounts[]>;
+  /** Drops minutes older than `before` (epoch ms), for a store that keeps them (the daemon calls it on a timer); absent when the store forgets by itself. */
+  prune?(before: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,17 +1,17 @@
 // `mailwarden admin …`: the accounts of the web admin and the REST API
 // (apart from SMTP users), and API tokens for automation. Works beside a
-// running daemon: the accounts live in DATA/admin.db, which both open.
+// running daemon: the accounts live in DATA/admin.db, which both open, or in
+// the cluster store (--store), shared by every node.
 
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { AdminError, ADMIN_ROLES, type AdminRole } from '../admin/admin-store.ts';
 import type { AccountStore } from '../admin/account-store.ts';
-import { openEmbeddedStores } from '../store/embedded-stores.ts';
 import { hashPasswordAsync } from '../objects/password.ts';
-import { cliLogger, CliExit, EXIT_REFUSED, EXIT_USAGE, printJson, readPasswordFromStdin } from './io.ts';
+import { openCliStores, CliExit, EXIT_REFUSED, EXIT_USAGE, printJson, readPasswordFromStdin } from './io.ts';
 
 async function withAdmins<T>(dataDir: string, fn: (a: AccountStore) => Promise<T>): Promise<T> {
-  const stores = await openEmbeddedStores(resolve(dataDir), cliLogger());
+  const stores = await openCliStores(resolve(dataDir));
   try {
     return await fn(stores.accounts);
   } catch (err) {

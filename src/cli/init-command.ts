@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CliExit, EXIT_REFUSED, meta, withService } from './io.ts';
+import { CliExit, EXIT_REFUSED, meta, storeUrl, withService } from './io.ts';
+import { redactUrl } from '../store/pg/connect.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import { openRelayReasons } from '../config/validate.ts';
 
@@ -32,9 +33,11 @@ export function registerInitCommand(program: Command, dataOption: () => string):
     .description('create the data directory with the embedded defaults (does nothing when it has settings)')
     .action(async () => {
       const dir = resolve(dataOption());
+      const url = storeUrl();
+      const where = url === undefined ? dir : `the cluster store ${redactUrl(url)}`;
       await withService(dir, async (svc) => {
         const created = await svc.initialise(meta({ author: 'mailwarden' }, 'embedded defaults'));
-        process.stdout.write(created ? `initialised ${dir} with the embedded defaults\n` : `${dir} already has settings\n`);
+        process.stdout.write(created ? `initialised ${where} with the embedded defaults\n` : `${where} already has settings\n`);
         for (const line of describeRelay(await svc.snapshot())) process.stdout.write(`  ${line}\n`);
       });
     });
@@ -45,7 +48,7 @@ export function registerInitCommand(program: Command, dataOption: () => string):
     .action(async () => {
       // A mistyped --data must not describe the embedded defaults as if they ran somewhere.
       const dir = resolve(dataOption());
-      if (!existsSync(join(dir, 'mailwarden.db'))) throw new CliExit(EXIT_REFUSED, `${dir} holds no configuration: check --data (\`mailwarden init\` or \`start\` makes one)`);
+      if (storeUrl() === undefined && !existsSync(join(dir, 'mailwarden.db'))) throw new CliExit(EXIT_REFUSED, `${dir} holds no configuration: check --data (\`mailwarden init\` or \`start\` makes one)`);
       await withService(dataOption(), async (svc) => {
         for (const line of describeRelay(await svc.snapshot())) process.stdout.write(`${line}\n`);
       });

@@ -8,7 +8,9 @@ import { ConfigService, ServiceError } from '../admin/config-service.ts';
 import { inlineChecker } from '../admin/checker.ts';
 import { askDaemon } from '../queue/control.ts';
 import { resolve } from 'node:path';
-import { openEmbeddedStores } from '../store/embedded-stores.ts';
+import { openStores, StoreError, storeUrlFrom } from '../store/open-stores.ts';
+import type { Stores } from '../store/stores.ts';
+import { hostname } from 'node:os';
 import { jsonLogger, type Logger } from '../log/logger.ts';
 import { ConcurrentApplyError, type RevisionMeta } from '../store/config-store.ts';
 import { parseSettingsText } from '../config/text.ts';
@@ -29,20 +31,51 @@ export class CliExit extends Error {
   }
 }
 
+let storeFlag: () => string | undefined = () => undefined;
+
+/** main.ts hands over how to read the global --store option. */
+export function setStoreOption(read: () => string | undefined): void {
+  storeFlag = read;
+}
+
+/** The cluster store's URL for this command (--store, else MAILWARDEN_STORE), or undefined for the embedded store. */
+export function storeUrl(): string | undefined {
+  return storeUrlFrom(storeFlag());
+}
+
+/** The name the CLI's own claims carry (a queue change made from this machine), as the QueueError of another command shows it. */
+export function cliNodeName(): string {
+  return `cli@${hostname()}`;
+}
+
+/** Opens the stores this command works on: the cluster store with --store/MAILWARDEN_STORE, else the data directory's. */
+export async function openCliStores(dataDir: string): Promise<Stores> {
+  // A command's stderr is for what went wrong: the store's "opened" line is the daemon's.
+  const base = cliLogger();
+  const logger: Logger = { ...base, log: (event, fields) => (event === 'store.opened' ? undefined : base.log(event, fields)) };
+  try {
+    return await openStores({ dataDir: resolve(dataDir), url: storeUrl(), node: cliNodeName(), logger });
+  } catch (err) {
+    if (err instanceof StoreError) throw new CliExit(EXIT_REFUSED, err.message);
+    throw err;
+  }
+}
+
 /**
- * Opens the settings service of an installation for one command. A revision
- * the command applies is announced to a running daemon over its control
- * socket, and the command waits for its answer: the next connection to the
- * daemon uses it. (Without an answer, the daemon's poll of the store takes it
- * within a fraction of a second.)
+ * Opens the settings service of an installation for one command. On the
+ * embedded store, a revision the command applies is announced to a running
+ * daemon over its control socket, and the command waits for its answer: the
+ * next connection to the daemon uses it. (Without an answer, the daemon's
+ * poll of the store takes it within a fraction of a second.) On the cluster
+ * store every node hears of it from the store (LISTEN/NOTIFY): no poke.
  */
 export async function withService<T>(dataDir: string, fn: (svc: ConfigService) => T | Promise<T>): Promise<T> {
   const dir = resolve(dataDir);
-  const stores = await openEmbeddedStores(dir, cliLogger());
+  const stores = await openCliStores(dir);
   const store = stores.config;
   const svc = new ConfigService(store, inlineChecker, {
     onApplied: async () => {
-      await askDaemon(dir, { op: 'config-refresh', id: null }, DAEMON_REFRESH_MS).catch(() => null);
+      if (stores.kind === 'embedded') await askDaemon(dir, { op: 'config-refresh', id: null }, DAEMON_REFRESH_MS).catch(() => null);
     },
   });
   try {

@@ -4,7 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CliExit, EXIT_REFUSED, EXIT_USAGE } from './io.ts';
+import { CliExit, EXIT_REFUSED, EXIT_USAGE, setStoreOption } from './io.ts';
 import { formatFinding } from '../config/issues.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { registerConfigCommands } from './config-commands.ts';
@@ -32,12 +32,14 @@ program
   .name('mailwarden')
   .description('SMTP proxy and mail relay')
   .version(version, '-V, --version', 'print the version of mailwarden')
-  .option('--data <dir>', `data directory (default: ${DEFAULT_DATA_DIR})`)
+  .option('--data <dir>', `data directory (default: ${DEFAULT_DATA_DIR}); with a cluster store, only what is node-local (TLS key, control socket, lock)`)
+  .option('--store <url>', 'the cluster store: postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default: $MAILWARDEN_STORE, else the embedded store in the data directory)')
   .exitOverride()
   .showHelpAfterError(false)
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 const dataOption = (): string => program.opts<{ data?: string }>().data ?? DEFAULT_DATA_DIR;
+setStoreOption(() => program.opts<{ store?: string }>().store);
 
 registerInitCommand(program, dataOption);
 registerConfigCommands(program, dataOption);

@@ -2,7 +2,10 @@
 
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { CliExit, EXIT_REFUSED, meta, readSettingsFile } from './io.ts';
+import { CliExit, EXIT_REFUSED, EXIT_USAGE, meta, readSettingsFile, storeUrl } from './io.ts';
+import { parseListenOverride, type ListenOverride } from '../cluster/listen-overrides.ts';
+import { NodeNameInUse } from '../store/node-registry.ts';
+import { StoreError } from '../store/open-stores.ts';
 import { startDaemon, StartError, type Daemon } from '../daemon.ts';
 import { DataDirInUse } from '../store/data-dir-lock.ts';
 import { jsonLogger } from '../log/logger.ts';
@@ -14,8 +17,17 @@ export function registerStartCommand(program: Command, dataOption: () => string)
     .description('run the relay in the foreground (JSON log lines on stdout; SIGTERM stops it gracefully)')
     .option('--config <file>', 'apply this settings file as a new revision first')
     .option('--banner', 'print where it listens and how to change the settings (on stderr)')
-    .action(async (opts: { config?: string; banner?: boolean }) => {
+    .option('--node <name>', 'this node\'s name in the cluster (default: the host name); two running nodes cannot share one')
+    .option('--listen <name=addr:port>', 'bind listener NAME (or "admin") to ADDR:PORT on this node only (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (opts: { config?: string; banner?: boolean; node?: string; listen: string[] }) => {
       const dataDir = resolve(dataOption());
+      const listen: ListenOverride[] = [];
+      for (const text of opts.listen) {
+        const o = parseListenOverride(text);
+        if (!o.ok) throw new CliExit(EXIT_USAGE, o.reason);
+        listen.push(o.value);
+      }
+      if (opts.node !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,62}$/.test(opts.node)) throw new CliExit(EXIT_USAGE, `--node "${opts.node}" is not a node name (letters, digits, . _ - @ :, at most 63)`);
       const config = opts.config ? { raw: readSettingsFile(opts.config), meta: meta({}, `start --config ${opts.config}`) } : undefined;
       // Signals are ours from the first moment: a SIGTERM while starting
       // means "stop as soon as you are up", never death by signal.
@@ -31,12 +43,12 @@ export function registerStartCommand(program: Command, dataOption: () => string)
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
       try {
-        daemon = await startDaemon({ dataDir, config, logger: jsonLogger() });
+        daemon = await startDaemon({ dataDir, config, logger: jsonLogger(), node: opts.node, store: storeUrl(), listen });
       } catch (err) {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
         if (err instanceof StartError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
-        if (err instanceof ListenError || err instanceof DataDirInUse) throw new CliExit(EXIT_REFUSED, err.message);
+        if (err instanceof ListenError || err instanceof DataDirInUse || err instanceof StoreError || err instanceof NodeNameInUse) throw new CliExit(EXIT_REFUSED, err.message);
         throw err;
       }
       if (stopRequested) stop();

@@ -21,6 +21,11 @@ export class MemoryNodeRegistry implements NodeRegistry {
     n.revision = revision;
   }
 
+  async setListeners(name: string, listeners: NodeInfo['listeners']): Promise<void> {
+    const n = this.nodes.get(name);
+    if (n) n.listeners = listeners.map((l) => ({ ...l }));
+  }
+
   async deregister(name: string): Promise<void> {
     this.nodes.delete(name);
   }

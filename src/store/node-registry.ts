@@ -32,6 +32,8 @@ export interface NodeRegistry {
    */
   register(info: NodeInfo, staleMs: number): Promise<void>;
   heartbeat(name: string, now: number, revision: number | null): Promise<void>;
+  /** The node's listeners once bound (it registers before binding, with the configured ports). */
+  setListeners(name: string, listeners: NodeInfo['listeners']): Promise<void>;
   /** Removes the node at a clean stop. */
   deregister(name: string): Promise<void>;
   list(): Promise<NodeInfo[]>;

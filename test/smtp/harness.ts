@@ -119,16 +119,15 @@ export async function restartRelay(t: { after: (fn: () => void | Promise<void>) 
 }
 
 /**
- * Starts `bin/mailwarden` with any arguments (a cluster node's --store, --node,
- * --listen...) and waits for its "started" line; `ports` is filled in by
- * listener name as with startRelay.
+ * Starts `bin/mailwarden` with any arguments (a cluster node: `--store URL --node NAME --listen …`),
+ * `env` added to the environment; resolves once it logs "started", with its bound ports by listener name.
  */
-export function launchDaemon(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports']): Promise<Relay> {
-  return launch(t, args, dataDir, ports);
+export async function startNode(t: { after: (fn: () => void | Promise<void>) => void }, o: { args: string[]; dataDir: string; env?: Record<string, string> }): Promise<Relay> {
+  return launch(t, o.args, o.dataDir, { mx: 0, submission: 0, smtps: 0 }, o.env);
 }
 
-async function launch(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports']): Promise<Relay> {
-  const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+async function launch(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports'], env?: Record<string, string>): Promise<Relay> {
+  const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const logs: LogLine[] = [];
   const waiters: { pred: (l: LogLine) => boolean; done: (l: LogLine) => void }[] = [];
   let err = '';

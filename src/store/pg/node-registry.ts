@@ -40,6 +40,10 @@ export class PgNodeRegistry implements NodeRegistry {
     await this.sql`UPDATE cluster_node SET heartbeat = ${now}, revision = ${revision} WHERE name = ${name}`;
   }
 
+  async setListeners(name: string, listeners: NodeInfo['listeners']): Promise<void> {
+    await this.sql`UPDATE cluster_node SET listeners = ${JSON.stringify(listeners)} WHERE name = ${name}`;
+  }
+
   async deregister(name: string): Promise<void> {
     await this.sql`DELETE FROM cluster_node WHERE name = ${name}`;
   }

@@ -36,6 +36,17 @@ export function nodeRegistryContract(name: string, make: Factory<NodeRegistry>):
       assert.deepEqual((await store.list()).map((n) => n.name), ['b']);
     });
 
+    test('setListeners replaces a node\'s listeners (registered with the configured ports, then the bound ones)', async (t) => {
+      const { store, cleanup } = await make();
+      t.after(cleanup);
+      await store.register(node('a', T0, { listeners: [{ name: 'mx', address: '127.0.0.1', port: 0, mode: 'mx' }] }), 30_000);
+      const bound = [{ name: 'mx', address: '127.0.0.1', port: 40125, mode: 'mx' }, { name: 'submission', address: '::1', port: 40587, mode: 'submission' }];
+      await store.setListeners('a', bound);
+      assert.deepEqual((await store.list()).find((n) => n.name === 'a')?.listeners, bound);
+      await store.setListeners('nobody', bound); // no such node: nothing happens
+      assert.deepEqual((await store.list()).map((n) => n.name), ['a']);
+    });
+
     test('a second node under a running node\'s name is refused; once its heartbeat is stale, the name is free', async (t) => {
       const { store, cleanup } = await make();
       t.after(cleanup);

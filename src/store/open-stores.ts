@@ -1,0 +1,83 @@
+// Chooses the store bundle of an installation: the embedded one (SQLite files
+// and the spool in the data directory, the default) when no URL is given, the
+// cluster one (PostgreSQL) for a postgresql:// or postgres:// URL. The URL
+// comes from --store or MAILWARDEN_STORE (the flag wins). A URL's password
+// never reaches a log line or an error message.
+
+import type { Logger } from '../log/logger.ts';
+import { openEmbeddedStores } from './embedded-stores.ts';
+import { isUnreachable, redactUrl } from './pg/connect.ts';
+import type { Stores } from './stores.ts';
+
+/** A URL that is not one we accept, or a cluster store that cannot be reached. */
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface OpenStoresOptions {
+  dataDir: string;
+  /** The cluster store's URL; undefined or empty: the embedded store. */
+  url?: string | undefined;
+  /** This node's name (the daemon's --node; the CLI's own name for its claims). */
+  node: string;
+  logger: Logger;
+  /** Seconds to reach the database before giving up (default: the pool's, 5). */
+  connectTimeout?: number;
+}
+
+/** The URL to use: the flag's, else MAILWARDEN_STORE's, else none (embedded). */
+export function storeUrlFrom(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (flag !== undefined && flag !== '') return flag;
+  const e = env.MAILWARDEN_STORE;
+  return e === undefined || e === '' ? undefined : e;
+}
+
+/** Why `url` is not a store URL we take, or null. */
+export function storeUrlProblem(url: string): string | null {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    try {
+      new URL(url.replace(/^postgres(ql)?:\/\/([^/?#]*,[^/?#]*)/, 'postgresql://host')); // a multi-host list is not one WHATWG host
+    } catch {
+      return `the store URL ${redactUrl(url)} cannot be read as a URL`;
+    }
+    return null;
+  }
+  return `the store URL ${redactUrl(url)} is not one mailwarden can use: give postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or postgres://…; several hosts as HOST1:PORT1,HOST2:PORT2), or leave --store and MAILWARDEN_STORE unset for the embedded store in the data directory`;
+}
+
+/** Removes the URL's password from a text (an error message of the client library, say). */
+export function redactIn(text: string, url: string): string {
+  let out = text.split(url).join(redactUrl(url));
+  const m = /^[a-z]+:\/\/[^:/@]*:([^@]*)@/.exec(url);
+  const pw = m?.[1];
+  if (pw) {
+    out = out.split(pw).join('***');
+    try {
+      const decoded = decodeURIComponent(pw);
+      if (decoded) out = out.split(decoded).join('***');
+    } catch {
+      // not percent-encoded
+    }
+  }
+  return out;
+}
+
+export async function openStores(o: OpenStoresOptions): Promise<Stores> {
+  if (o.url === undefined || o.url === '') return openEmbeddedStores(o.dataDir, o.logger);
+  const url = o.url;
+  const problem = storeUrlProblem(url);
+  if (problem) throw new StoreError(problem);
+  // Loaded only in cluster mode: the single node never loads postgres.js.
+  const { openPgStores } = await import('./pg/stores.ts');
+  try {
+    return await openPgStores(url, { node: o.node, logger: o.logger, ...(o.connectTimeout === undefined ? {} : { connectTimeout: o.connectTimeout }) });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const why = redactIn(e.message ?? String(err), url);
+    if (isUnreachable(err)) throw new StoreError(`cannot reach the cluster store ${redactUrl(url)}: ${why}${e.code && !why.includes(e.code) ? ` (${e.code})` : ''}`);
+    throw new StoreError(`cannot open the cluster store ${redactUrl(url)}: ${why}`);
+  }
+}
