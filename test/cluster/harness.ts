@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { launchDaemon, RawClient, runCli, type LogLine, type Relay } from '../smtp/harness.ts';
+import { RawClient, startNode, runCli, type LogLine, type Relay } from '../smtp/harness.ts';
 import { startSink, type ReceivedMessage, type Sink, type SinkBehaviour } from '../delivery/sink.ts';
-import { postgresMissing, startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { postgresMissing, startPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
 
 type T = { after: (fn: () => void | Promise<void>) => void; diagnostic?: (msg: string) => void };
 
@@ -68,7 +68,12 @@ function baseDoc(sink: Sink, extra: Record<string, unknown>): Record<string, unk
 export async function startCluster(t: T, opts: { settings?: Record<string, unknown>; sink?: SinkBehaviour } = {}): Promise<Cluster> {
   const pg = await startPostgres();
   t.after(() => pg.destroy());
-  const url = await pg.createDatabase();
+  // The nodes reach the server over TCP on loopback (a forwarder to its Unix socket), as they would a
+  // real PostgreSQL: wip/wire's URL check refuses libpq's socket form (postgresql://user@/db?host=/dir).
+  const database = /^postgresql:\/\/[^/]*\/([^/?]+)/.exec(await pg.createDatabase())?.[1];
+  const fwd = await tcpForward(pg.socket);
+  t.after(() => fwd.close());
+  const url = `postgresql://postgres@127.0.0.1:${fwd.port}/${database}`;
   const sink = await startSink({ behaviour: opts.sink ?? {} });
   t.after(() => sink.close());
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-cluster-'));
@@ -88,7 +93,7 @@ export async function startCluster(t: T, opts: { settings?: Record<string, unkno
         writeFileSync(file, stringify(cluster.doc));
         args.push('--config', file);
       }
-      const relay = await launchDaemon(t, args, data, { mx: 0, submission: 0, smtps: 0 });
+      const relay = await startNode(t, { args, dataDir: data, ...(o.env ? { env: o.env } : {}) });
       const node = Object.assign(relay, { name });
       cluster.nodes.push(node);
       return node;

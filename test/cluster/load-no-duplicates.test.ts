@@ -39,18 +39,18 @@ test('two nodes under load deliver each claim once', { skip: clusterMissing() ??
 
   await waitArrivals(c.sink, tags, 120_000);
   const allMs = Date.now() - t0;
-  // A node logs `delivery` (sent) once the sink accepted; the lines travel over stdout, after the sink saw the message.
-  const isSent = (l: { event: string; status?: unknown }) => l.event === 'delivery' && l.status === 'sent';
+  // A node logs `delivery` (delivered) once the sink accepted; the lines travel over stdout, after the sink saw the message.
+  const isSent = (l: { event: string; status?: unknown }) => l.event === 'delivery' && l.status === 'delivered';
   const sentCount = () => nodes.reduce((s, n) => s + n.logs.filter(isSent).length, 0);
   await Promise.race(nodes.map((n) => n.waitLog((l) => isSent(l) && sentCount() >= c.sink.messages.length, 10_000)));
 
   const have = arrivals(c.sink);
   const duplicates = [...have.values()].reduce((s, n) => s + n - 1, 0);
   const lost = nodes.flatMap((n) => linesOf(n, 'queue.claim_lost'));
-  const sentBy = nodes.map((n) => `${n.name} ${linesOf(n, 'delivery').filter((l) => l.status === 'sent').length}`);
+  const sentBy = nodes.map((n) => `${n.name} ${linesOf(n, 'delivery').filter((l) => l.status === 'delivered').length}`);
   const deferredBy = nodes.map((n) => `${n.name} ${linesOf(n, 'delivery').filter((l) => l.status === 'deferred').length}`);
   t.diagnostic(
-    `${MESSAGES} messages through 2 nodes: accepted in ${sendMs} ms, all delivered ${allMs} ms after the first; deliveries (sent) by node: ${sentBy.join(', ')}; first attempts deferred by node: ${deferredBy.join(', ')}; duplicates at the sink ${duplicates}; queue.claim_lost lines ${lost.length}`,
+    `${MESSAGES} messages through 2 nodes: accepted in ${sendMs} ms, all delivered ${allMs} ms after the first; deliveries (delivered) by node: ${sentBy.join(', ')}; first attempts deferred by node: ${deferredBy.join(', ')}; duplicates at the sink ${duplicates}; queue.claim_lost lines ${lost.length}`,
   );
   for (const tag of tags) assert.ok(have.has(tag), `${tag} arrived`);
   assert.equal(deferred.size, MESSAGES, 'every message was deferred once, so every one was claimed again from the store');
