@@ -170,8 +170,11 @@ export class Scheduler {
   private async arm(): Promise<void> {
     if (this.stopping || !this.settings().delivery.enabled || this.active.size >= this.window) return this.setTimer(null);
     const next = await this.deps.store.nextDue();
-    if (next === null) return this.setTimer(null);
-    this.setTimer(Math.min(MAX_WAIT_MS, Math.max(100, next - this.deps.now())));
+    // Work claimed by another node is announced to nobody (a commit claimed for its own node, a renewal):
+    // were that node to die, only a look at the store finds its claims. So look at least once a lease.
+    const poll = this.leaseMs();
+    if (next === null) return this.setTimer(poll);
+    this.setTimer(Math.min(MAX_WAIT_MS, poll, Math.max(100, next - this.deps.now())));
   }
 
   private setTimer(ms: number | null): void {
