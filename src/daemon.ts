@@ -24,6 +24,7 @@ import { schedulePruning } from './antispam/sqlite-greylist-store.ts';
 import { hostname } from 'node:os';
 import { VERSION } from './core/version.ts';
 import { openStores } from './store/open-stores.ts';
+import { heartbeatMs, MISSED_HEARTBEATS } from './daemon-timing.ts';
 import type { Stores } from './store/stores.ts';
 import { applyListenOverrides, type ListenOverride } from './cluster/listen-overrides.ts';
 import { AdminError } from './admin/admin-store.ts';
@@ -37,14 +38,6 @@ import { lockDataDir } from './store/data-dir-lock.ts';
 import type { Revision, RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/validate.ts';
 
-/** How often the node's heartbeat is written to the node registry (MAILWARDEN_HEARTBEAT_MS for tests). */
-export function heartbeatMs(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env.MAILWARDEN_HEARTBEAT_MS);
-  return Number.isFinite(n) && n >= 100 ? n : 5_000;
-}
-
-/** A node whose heartbeat is older than this many heartbeats is stale (its name may be taken; cluster status says unhealthy). */
-export const MISSED_HEARTBEATS = 3;
 
 /** How often statistics minutes older than the dashboard's hour are dropped from a store that keeps them. */
 const STATS_PRUNE_MS = 600_000;

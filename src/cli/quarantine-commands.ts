@@ -5,17 +5,17 @@
 
 import type { Command } from 'commander';
 import { CliExit, EXIT_REFUSED, printJson } from './io.ts';
-import { change, openQueue, printBody } from './queue-commands.ts';
+import { change, printBody, withQueue } from './queue-commands.ts';
 import { Quarantine } from '../queue/quarantine.ts';
 
 export function registerQuarantineCommands(program: Command, dataOption: () => string): void {
   const q = program.command('quarantine').description('messages held back by the malware or spam scan');
-  const open = () => new Quarantine(openQueue(dataOption()));
+  const open = <T>(fn: (q: Quarantine) => Promise<T>): Promise<T> => withQueue(dataOption(), (queue) => fn(new Quarantine(queue)));
   q.command('list')
     .description('one line per quarantined message (--json: an array of envelopes with the reason)')
     .option('--json', 'print a JSON array, one object per message')
     .action(async (opts: { json?: boolean }) => {
-      const messages = await open().list();
+      const messages = await open((q) => q.list());
       if (opts.json) return printJson(messages);
       for (const e of messages) {
         const to = e.recipients.map((r) => r.address).join(', ');
@@ -28,12 +28,13 @@ export function registerQuarantineCommands(program: Command, dataOption: () => s
     .argument('<id>', 'queue id')
     .option('--json', 'the envelope as JSON only')
     .action(async (id: string, opts: { json?: boolean }) => {
-      const q = open();
-      const m = await q.read(id);
-      if (!m) throw new CliExit(EXIT_REFUSED, `no message ${id} in quarantine`);
-      if (opts.json) return printJson(m);
-      process.stdout.write(JSON.stringify(m, null, 2) + '\n\n');
-      await printBody(await q.body(id));
+      await open(async (q) => {
+        const m = await q.read(id);
+        if (!m) throw new CliExit(EXIT_REFUSED, `no message ${id} in quarantine`);
+        if (opts.json) return printJson(m);
+        process.stdout.write(JSON.stringify(m, null, 2) + '\n\n');
+        await printBody(await q.body(id));
+      });
     });
   const ops: ['release' | 'delete', string, string][] = [
     ['release', 'deliver a quarantined message as if it had passed the scan', 'released'],

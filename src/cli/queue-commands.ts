@@ -1,16 +1,19 @@
 // `mailwarden queue list|show|retry|hold|release|delete|bounce`. Reading goes
 // straight to the queue store (the spool's envelopes are always rewritten
-// atomically, so reading beside a running daemon is safe);
-// changes go to the running daemon over its control socket, so they never
-// race a delivery in flight, or, with no daemon running, are made here under
-// the data-directory lock.
+// atomically, so reading beside a running daemon is safe). On the embedded
+// store, changes go to the running daemon over its control socket, so they
+// never race a delivery in flight, or, with no daemon running, are made here
+// under the data-directory lock. On the cluster store (--store) they are made
+// here through claims (claim, change, settle), as any node would: a message a
+// node is delivering is refused with that node's name.
 
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { StoredBody } from '../queue/queue-store.ts';
 import { resolve } from 'node:path';
-import { CliExit, EXIT_REFUSED, EXIT_USAGE, printJson } from './io.ts';
+import { CliExit, cliNodeName, EXIT_REFUSED, EXIT_USAGE, openCliStores, printJson, storeUrl } from './io.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
 import { FileQueueStore } from '../queue/file-queue-store.ts';
 import { jsonLogger } from '../log/logger.ts';
 import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
@@ -32,6 +35,35 @@ export function openQueue(dataDir: string): FileQueueStore {
   }
   // Read-only users (list, show): without open() the store never moves files; the logger is for the rest.
   return new FileQueueStore(resolve(dataDir), jsonLogger((l) => process.stderr.write(l)));
+}
+
+/** Reads the queue of this installation: the cluster store's with --store, else the data directory's spool. */
+export async function withQueue<T>(dataDir: string, fn: (queue: QueueStore) => Promise<T>): Promise<T> {
+  if (storeUrl() === undefined) return fn(openQueue(dataDir));
+  const stores = await openCliStores(dataDir);
+  try {
+    return await fn(stores.queue);
+  } finally {
+    await stores.close();
+  }
+}
+
+/** On the cluster store: the change made here, through claims under this command's own node name. */
+async function inCluster(dataDir: string, op: ControlOp, id: string | null): Promise<ControlAnswer> {
+  const stores = await openCliStores(dataDir);
+  try {
+    if (!(await stores.config.active())) throw new CliExit(EXIT_REFUSED, 'the cluster store holds no configuration yet: run `mailwarden init --store URL` or start a node first');
+    const source = await SnapshotSource.open(stores.config);
+    try {
+      const logger = jsonLogger((l) => process.stderr.write(l));
+      const manager = new QueueManager({ store: stores.queue, node: cliNodeName(), snapshot: () => source.get(), logger, deliver: false });
+      return await perform(manager, new Quarantine(stores.queue), { op, id });
+    } finally {
+      source.close();
+    }
+  } finally {
+    await stores.close();
+  }
 }
 
 /** Writes a stored message to stdout as it is read. */
@@ -68,6 +100,11 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
 
 export async function change(dataDir: string, op: ControlOp, id: string | null): Promise<number> {
   const dir = resolve(dataDir);
+  if (storeUrl() !== undefined) {
+    const answer = await inCluster(dir, op, id);
+    if (!answer.ok) throw new CliExit(EXIT_REFUSED, answer.error);
+    return answer.count;
+  }
   const answer = (await askDaemon(dir, { op, id })) ?? (await offline(dir, op, id));
   if (!answer.ok) throw new CliExit(EXIT_REFUSED, answer.error);
   return answer.count;
@@ -84,7 +121,7 @@ export function registerQueueCommands(program: Command, dataOption: () => string
     .action(async (opts: { json?: boolean; state?: string; to?: string }) => {
       if (opts.state !== undefined && !(STATES as readonly string[]).includes(opts.state)) throw new CliExit(EXIT_USAGE, `--state must be one of ${STATES.join(', ')}`);
       const to = opts.to === undefined ? null : domainKey(opts.to);
-      const messages = (await openQueue(dataOption()).list())
+      const messages = (await withQueue(dataOption(), (q) => q.list()))
         .map((e) => ({ ...e, state: stateOf(e) }))
         .filter((e) => (opts.state === undefined || e.state === opts.state) && (to === null || e.recipients.some((r) => recipientDomain(r.address) === to)));
       if (opts.json) return printJson(messages);
@@ -100,13 +137,14 @@ export function registerQueueCommands(program: Command, dataOption: () => string
     .argument('<id>', 'queue id')
     .option('--json', 'the envelope as JSON only')
     .action(async (id: string, opts: { json?: boolean }) => {
-      const queue = openQueue(dataOption());
-      const m = await queue.read(id);
-      if (!m) throw new CliExit(EXIT_REFUSED, `no message ${id} in the queue`);
-      const env = { ...m, state: stateOf(m) };
-      if (opts.json) return printJson(env);
-      process.stdout.write(JSON.stringify(env, null, 2) + '\n\n');
-      await printBody(await queue.body(id));
+      await withQueue(dataOption(), async (queue) => {
+        const m = await queue.read(id);
+        if (!m) throw new CliExit(EXIT_REFUSED, `no message ${id} in the queue`);
+        const env = { ...m, state: stateOf(m) };
+        if (opts.json) return printJson(env);
+        process.stdout.write(JSON.stringify(env, null, 2) + '\n\n');
+        await printBody(await queue.body(id));
+      });
     });
   queue
     .command('retry')
