@@ -32,7 +32,7 @@ export interface Cluster {
   doc: Record<string, unknown>;
   nodes: ClusterNode[];
   /** Starts a node; with `config`, it applies the current document at start (`start --config`). */
-  startNode(name: string, opts?: { config?: boolean; env?: Record<string, string> }): Promise<ClusterNode>;
+  startNode(name: string, opts?: { config?: boolean; env?: Record<string, string>; listen?: string[] }): Promise<ClusterNode>;
   /**
    * `mailwarden config import --store URL` of `changes` merged over the
    * current document; resolves with the new revision's number and the time
@@ -87,7 +87,7 @@ export async function startCluster(t: T, opts: { settings?: Record<string, unkno
     nodes: [],
     async startNode(name, o = {}) {
       const data = mkdtempSync(join(dir, `${name}-`));
-      const args = ['start', '--store', url, '--node', name, '--listen', 'mx=127.0.0.1:0', '--data', data];
+      const args = ['start', '--store', url, '--node', name, '--listen', 'mx=127.0.0.1:0', ...(o.listen ?? []).flatMap((l) => ['--listen', l]), '--data', data];
       if (o.config) {
         const file = join(dir, `start-${++n}.yaml`);
         writeFileSync(file, stringify(cluster.doc));
