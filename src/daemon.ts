@@ -25,6 +25,7 @@ import { hostname } from 'node:os';
 import { VERSION } from './core/version.ts';
 import { openStores } from './store/open-stores.ts';
 import { heartbeatMs, MISSED_HEARTBEATS } from './daemon-timing.ts';
+import { readClusterStatus } from './cluster/read-status.ts';
 import type { Stores } from './store/stores.ts';
 import { applyListenOverrides, type ListenOverride } from './cluster/listen-overrides.ts';
 import { AdminError } from './admin/admin-store.ts';
@@ -35,7 +36,7 @@ import type { FrontEndShared } from './smtp/front-end.ts';
 import { ListenError, startListeners, stopListeners, type RunningListener } from './smtp/listeners.ts';
 import { loadTls } from './smtp/tls.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
-import type { Revision, RevisionMeta } from './store/config-store.ts';
+import { ConcurrentApplyError, type Revision, type RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/validate.ts';
 
 
@@ -107,7 +108,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     let onApplied: (rev: Revision) => void = () => {};
     const svc = new ConfigService(store, inlineChecker, { onApplied: (rev) => onApplied(rev) });
     if (opts.config) {
-      const r = await svc.apply(opts.config.raw, opts.config.meta);
+      // Nodes of a cluster started at once with one settings file race for the same revision: the loser applies again
+      // on top of the winner's (the same settings: nothing changes).
+      let r = await svc.apply(opts.config.raw, opts.config.meta).catch((err: unknown) => (err instanceof ConcurrentApplyError ? null : Promise.reject(err)));
+      for (let i = 0; r === null && i < 5; i++) r = await svc.apply(opts.config.raw, opts.config.meta).catch((err: unknown) => (err instanceof ConcurrentApplyError ? null : Promise.reject(err)));
+      if (r === null) throw new StartError('the settings changed under this start several times in a row; start again');
       if (!r.ok) throw new StartError('the settings file was refused; nothing was started', r.errors);
       for (const w of r.warnings) logger.log('config.warning', { path: w.path, message: w.message });
       if (r.revision) logger.log('config.applied', { revision: r.revision.number, author: r.revision.author, changes: r.changes.length });
@@ -178,7 +183,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (ad.enabled) {
       // fastify and its schemas are loaded only when the admin listener is on.
       const { buildApi } = await import('./api/server.ts');
-      api = buildApi({ service: svc, admins, manager, quarantine, queue, logger, stats, snapshot: () => source.get(), tls });
+      const kind = stores.kind;
+      api = buildApi({
+        service: svc,
+        admins,
+        manager,
+        quarantine,
+        queue,
+        logger,
+        stats,
+        snapshot: () => source.get(),
+        tls,
+        // admits() answers from what the store last saw (PostgreSQL: refused while the database is away); the spool always answers.
+        storeState: () => ({ kind, reachable: kind === 'embedded' || queue.admits(0).ok }),
+        cluster: () => readClusterStatus(stores),
+      });
       const started = api;
       undo.push(() => started.close());
       try {

@@ -107,16 +107,19 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
 
   // --- dashboard -------------------------------------------------------------------
   api.get('/api/stats', { schema: { tags: ['dashboard'] } }, async () => {
-    const envs = await queue.list();
+    const store = deps.storeState();
     const snap = deps.snapshot();
     const openRelay = openRelayReasons(snap.settings, snap.networks);
+    // While the cluster store is away the queue and the cluster's minutes cannot be read: the dashboard says so instead of failing.
+    const envs = store.reachable ? await queue.list() : null;
     return {
       revision: snap.revision,
+      store,
       // What rule 8 says of the active settings (the proxy path included), not merely the acknowledgement flag.
       open_relay: openRelay.length > 0,
       open_relay_reasons: openRelay,
-      queue: { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: (await quarantine.list()).length },
-      per_minute: await deps.stats.perMinute(),
+      queue: envs === null ? null : { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: (await quarantine.list()).length },
+      per_minute: store.reachable ? await deps.stats.perMinute() : [],
       top_refused: deps.stats.topRefused(),
       auth: deps.stats.auth(),
       top_auth_failed: deps.stats.topAuthFailed(),

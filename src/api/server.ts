@@ -5,6 +5,9 @@
 // document) needs a session or a token; changes need the admin role, and a
 // session's changes the CSRF token.
 
+import { isUnreachable } from '../store/pg/errors.ts';
+import { registerClusterRoutes, type StoreState } from './routes-cluster.ts';
+import type { ClusterStatus } from '../cluster/cluster-status.ts';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
@@ -37,6 +40,10 @@ export interface ApiDeps {
   stats: Stats;
   snapshot: () => Snapshot;
   tls: { key: Buffer; cert: Buffer };
+  /** Which store, and whether it answers (the dashboard says so when not). */
+  storeState: () => StoreState;
+  /** The nodes of the store (GET /api/cluster). */
+  cluster: () => Promise<ClusterStatus>;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -130,6 +137,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       const status = err instanceof WorkLimitExceeded ? 429 : 503;
       return reply.code(status).header('retry-after', '1').send({ statusCode: status, error: status === 429 ? 'Too Many Requests' : 'Service Unavailable', message: err.message });
     }
+    // Sessions, tokens and most data live in the store: while a cluster store is away nothing can be checked, so nothing is
+    // answered (fail closed), but the web admin says why instead of "internal error".
+    if (deps.storeState().kind === 'postgresql' && isUnreachable(err)) {
+      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: 'the cluster store (PostgreSQL) cannot be reached; this node reconnects by itself when it is back', store: deps.storeState() });
+    }
     if (err.validation) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: validationMessage(err), errors: validationList(err) });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) deps.logger.log('api.error', { error: err.message });
@@ -146,6 +158,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerAdminRoutes(api, deps, sessions, throttle);
     registerSettingsRoutes(api, { ...deps, service }, new WorkLimiter());
     registerMailRoutes(api, deps);
+    registerClusterRoutes(api, deps);
   });
   registerUi(app);
   return app;

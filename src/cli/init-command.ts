@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, meta, storeUrl, withService } from './io.ts';
-import { redactUrl } from '../store/pg/connect.ts';
+import { redactUrl } from '../store/pg/errors.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import { openRelayReasons } from '../config/validate.ts';
 

@@ -6,7 +6,7 @@
 
 import type { Logger } from '../log/logger.ts';
 import { openEmbeddedStores } from './embedded-stores.ts';
-import { isUnreachable, redactUrl } from './pg/connect.ts';
+import { isUnreachable, redactUrl } from './pg/errors.ts';
 import type { Stores } from './stores.ts';
 
 /** A URL that is not one we accept, or a cluster store that cannot be reached. */

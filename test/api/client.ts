@@ -79,7 +79,7 @@ export async function startWithApi(t: Parameters<typeof startRelay>[0], extra: R
 }
 
 /** Resolves when `get` finds what it looks for in the daemon's stderr, checked at each new chunk. */
-function onStderr<T>(relay: Relay, get: () => T | null, timeoutMs = 10_000): Promise<T> {
+export function onStderr<T>(relay: Relay, get: () => T | null, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
     const err = relay.child.stderr;
     const timer = setTimeout(() => {

@@ -85,7 +85,10 @@ export interface Stats {
   open_relay: boolean;
   /** Rule 8's findings ("path: why"); empty when the relay is not open. */
   open_relay_reasons: string[];
-  queue: { size: number; deferred: number; held: number; quarantined: number };
+  /** null while the cluster store cannot be reached. */
+  queue: { size: number; deferred: number; held: number; quarantined: number } | null;
+  /** Which store, and whether it answers. */
+  store: { kind: 'embedded' | 'postgresql'; reachable: boolean };
   per_minute: MinuteCounts[];
   top_refused: { client: string; count: number }[];
   auth: AuthSummary;
@@ -126,4 +129,21 @@ export interface TokenInfo {
   owner: string;
   created: string;
   revoked: string | null;
+}
+
+/** GET /api/cluster: the nodes of the store (as `mailwarden cluster status --json`). */
+export interface ClusterInfo {
+  store: 'embedded' | 'postgresql';
+  active_revision: number | null;
+  nodes: {
+    name: string;
+    healthy: boolean;
+    problem: string | null;
+    heartbeat_age_s: number;
+    revision: number | null;
+    listeners: { name: string; address: string; port: number; mode: string }[];
+    claims: number;
+  }[];
+  orphan_claims: number;
+  store_state: { kind: 'embedded' | 'postgresql'; reachable: boolean };
 }

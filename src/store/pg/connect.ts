@@ -7,6 +7,7 @@
 // pool reconnects by itself on the next call once the database is back.
 
 import postgres from 'postgres';
+import { redactUrl } from './errors.ts';
 
 export type Sql = postgres.Sql;
 export type Tx = postgres.TransactionSql;
@@ -41,16 +42,4 @@ export function connectPg(url: string, o: PgOptions = {}): Sql {
   });
 }
 
-/** The URL without its password, for logs and errors. */
-export function redactUrl(url: string): string {
-  return url.replace(/(:\/\/[^:/@]*:)[^@]*@/, '$1***@');
-}
-
-/** Whether an error means the database could not be reached (as opposed to a refused statement). */
-export function isUnreachable(err: unknown): boolean {
-  const e = err as { code?: string; errno?: string } | null;
-  const code = e?.code ?? '';
-  if (['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'QUERY_TIMEOUT', 'QUEUE_TIMEOUT'].includes(code)) return true;
-  // Class 57: the server is shutting down or restarting; 08: connection exceptions.
-  return code.startsWith('57P') || code.startsWith('08');
-}
+export { isUnreachable, redactUrl } from './errors.ts';

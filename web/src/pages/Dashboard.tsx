@@ -8,7 +8,7 @@ import { BarList, LineChart } from '../components/Charts.tsx';
 import { ErrorBox, Loading } from '../components/Fields.tsx';
 import { useInterval, useLoad } from '../hooks.ts';
 import { linkClick } from '../router.ts';
-import type { Stats } from '../types.ts';
+import type { ClusterInfo, Stats } from '../types.ts';
 
 const hhmm = (iso: string) => {
   const d = new Date(iso);
@@ -17,7 +17,11 @@ const hhmm = (iso: string) => {
 
 export function Dashboard() {
   const stats = useLoad(() => get<Stats>('/api/stats'));
-  useInterval(() => void stats.reload(), 10_000);
+  const cluster = useLoad(() => get<ClusterInfo>('/api/cluster'));
+  useInterval(() => {
+    void stats.reload();
+    void cluster.reload();
+  }, 10_000);
   const s = stats.data;
 
   return (
@@ -38,15 +42,20 @@ export function Dashboard() {
           </ul>
         </div>
       )}
+      {s && !s.store.reachable && (
+        <div class="banner danger" role="alert" data-testid="store-unreachable">
+          <strong>The cluster store (PostgreSQL) cannot be reached.</strong> Mail is refused with 451 until it is back; this node reconnects by itself.
+        </div>
+      )}
       <ErrorBox message={stats.error} />
       {!s && !stats.error && <Loading what="statistics" />}
       {s && (
         <>
           <div class="cards" aria-label="Queue">
-            <Card label="In the queue" value={s.queue.size} testid="stat-queue-size" />
-            <Card label="Deferred" value={s.queue.deferred} testid="stat-deferred" />
-            <Card label="Held" value={s.queue.held} testid="stat-held" />
-            <Card label="Quarantined" value={s.queue.quarantined} testid="stat-quarantined" />
+            <Card label="In the queue" value={s.queue?.size ?? '–'} testid="stat-queue-size" />
+            <Card label="Deferred" value={s.queue?.deferred ?? '–'} testid="stat-deferred" />
+            <Card label="Held" value={s.queue?.held ?? '–'} testid="stat-held" />
+            <Card label="Quarantined" value={s.queue?.quarantined ?? '–'} testid="stat-quarantined" />
             <Card label="Active revision" value={s.revision ?? '–'} testid="stat-revision" />
           </div>
           <div class="cards" aria-label="SMTP AUTH, last hour">
@@ -76,9 +85,47 @@ export function Dashboard() {
               <BarList label="Failed AUTH by client" empty="No AUTH attempt failed since the start." rows={s.top_auth_failed.map((r) => ({ name: r.client, value: r.count }))} />
             </div>
           </div>
+          {cluster.data && <Nodes c={cluster.data} />}
         </>
       )}
     </section>
+  );
+}
+
+/** Every node of the store: healthy or not, revision, heartbeat, claims, listeners. */
+function Nodes({ c }: { c: ClusterInfo }) {
+  return (
+    <div class="card" data-testid="nodes">
+      <h2>Nodes ({c.store === 'postgresql' ? 'cluster store' : 'embedded store'})</h2>
+      {c.nodes.length === 0 && <p>{c.store_state.reachable ? 'No node is registered.' : 'The store cannot be reached.'}</p>}
+      {c.nodes.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Node</th>
+              <th>State</th>
+              <th>Revision</th>
+              <th>Heartbeat</th>
+              <th>Claims</th>
+              <th>Listeners</th>
+            </tr>
+          </thead>
+          <tbody>
+            {c.nodes.map((n) => (
+              <tr key={n.name} data-testid={`node-${n.name}`}>
+                <td>{n.name}</td>
+                <td>{n.healthy ? 'healthy' : `unhealthy: ${n.problem ?? ''}`}</td>
+                <td>{n.revision ?? '–'}</td>
+                <td>{n.heartbeat_age_s} s ago</td>
+                <td>{n.claims}</td>
+                <td>{n.listeners.map((l) => `${l.name}=${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`).join(' ')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {c.orphan_claims > 0 && <p>{c.orphan_claims} message(s) claimed by nodes that are gone: taken over when their leases expire.</p>}
+    </div>
   );
 }
 
