@@ -93,7 +93,8 @@ export async function startCluster(t: T, opts: { settings?: Record<string, unkno
         writeFileSync(file, stringify(cluster.doc));
         args.push('--config', file);
       }
-      const relay = await startNode(t, { args, dataDir: data, ...(o.env ? { env: o.env } : {}) });
+      // Several nodes and a database per test file, several files at once on two cores: a start can take a while.
+      const relay = await startNode(t, { args, dataDir: data, startTimeoutMs: 45_000, ...(o.env ? { env: o.env } : {}) });
       const node = Object.assign(relay, { name });
       cluster.nodes.push(node);
       return node;

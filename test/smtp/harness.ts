@@ -122,11 +122,11 @@ export async function restartRelay(t: { after: (fn: () => void | Promise<void>) 
  * Starts `bin/mailwarden` with any arguments (a cluster node: `--store URL --node NAME --listen …`),
  * `env` added to the environment; resolves once it logs "started", with its bound ports by listener name.
  */
-export async function startNode(t: { after: (fn: () => void | Promise<void>) => void }, o: { args: string[]; dataDir: string; env?: Record<string, string> }): Promise<Relay> {
-  return launch(t, o.args, o.dataDir, { mx: 0, submission: 0, smtps: 0 }, o.env);
+export async function startNode(t: { after: (fn: () => void | Promise<void>) => void }, o: { args: string[]; dataDir: string; env?: Record<string, string>; startTimeoutMs?: number }): Promise<Relay> {
+  return launch(t, o.args, o.dataDir, { mx: 0, submission: 0, smtps: 0 }, o.env, o.startTimeoutMs);
 }
 
-async function launch(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports'], env?: Record<string, string>): Promise<Relay> {
+async function launch(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports'], env?: Record<string, string>, startTimeoutMs?: number): Promise<Relay> {
   const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const logs: LogLine[] = [];
   const waiters: { pred: (l: LogLine) => boolean; done: (l: LogLine) => void }[] = [];
@@ -192,7 +192,7 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
     stderr: () => err,
   };
   t.after(() => relay.kill());
-  const started = await waitLog((l) => l.event === 'started');
+  const started = await waitLog((l) => l.event === 'started', startTimeoutMs);
   const named = ports as Record<string, number>;
   for (const l of started.listeners as { name: string; port: number }[]) named[l.name] = l.port;
   relay.adminPort = typeof started.admin === 'string' ? Number(new URL(started.admin).port) : null;
