@@ -68,8 +68,8 @@ function baseDoc(sink: Sink, extra: Record<string, unknown>): Record<string, unk
 export async function startCluster(t: T, opts: { settings?: Record<string, unknown>; sink?: SinkBehaviour } = {}): Promise<Cluster> {
   const pg = await startPostgres();
   t.after(() => pg.destroy());
-  // The nodes reach the server over TCP on loopback (a forwarder to its Unix socket), as they would a
-  // real PostgreSQL: wip/wire's URL check refuses libpq's socket form (postgresql://user@/db?host=/dir).
+  // The nodes reach the server over TCP on loopback (a forwarder to its Unix socket), as they reach a
+  // real PostgreSQL in a cluster (the multi-host URL names TCP hosts only).
   const database = /^postgresql:\/\/[^/]*\/([^/?]+)/.exec(await pg.createDatabase())?.[1];
   const fwd = await tcpForward(pg.socket);
   t.after(() => fwd.close());
