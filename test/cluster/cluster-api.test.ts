@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { postgresMissing, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { RawClient, relayDoc, startNode, tempDataDir, type Relay } from '../smtp/harness.ts';
-import { ApiClient, onStderr } from '../api/client.ts';
+import { ApiClient, onStderr, startWithApi } from '../api/client.ts';
+import { hostname } from 'node:os';
 import { mailwarden } from '../cli/helpers.ts';
 
 const missing = postgresMissing();
@@ -87,4 +88,20 @@ test('two nodes starting at once on an empty store: one first admin, one passwor
   const back = await api.call('GET', '/api/stats', { as: me });
   assert.equal(back.status, 200, back.text);
   assert.deepEqual(back.json.store, { kind: 'postgresql', reachable: true });
+});
+
+test('on the embedded store GET /api/cluster lists this node (its registry is in memory) and /api/stats says the store is embedded and reachable', async (t) => {
+  const { api, password, relay } = await startWithApi(t);
+  const me = await api.login('admin', password);
+  const c = await api.call('GET', '/api/cluster', { as: me });
+  assert.equal(c.status, 200, c.text);
+  assert.equal(c.json.store, 'embedded');
+  assert.deepEqual(c.json.store_state, { kind: 'embedded', reachable: true });
+  assert.equal(c.json.nodes.length, 1);
+  assert.equal(c.json.nodes[0].name, hostname());
+  assert.equal(c.json.nodes[0].healthy, true);
+  assert.equal(c.json.nodes[0].listeners.find((l: { name: string }) => l.name === 'mx').port, relay.ports.mx);
+  const s = await api.call('GET', '/api/stats', { as: me });
+  assert.deepEqual(s.json.store, { kind: 'embedded', reachable: true });
+  assert.equal(typeof s.json.queue.size, 'number');
 });

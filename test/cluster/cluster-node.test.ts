@@ -316,3 +316,32 @@ test('the database stopped under a running node: 451 4.3.0 at the end of DATA, 4
   t.after(() => sql.end());
   assert.deepEqual((await sql<{ id: string }[]>`SELECT id FROM queue_message`).map((r) => r.id), [id]);
 });
+
+test('queue hold through the store on a message a node is delivering is refused, naming the node; once the attempt ends it is held', { skip: missing ?? false }, async (t) => {
+  const url = await database();
+  const to = await sink(t);
+  let release: () => void = () => {};
+  const stalled = new Promise<void>((done) => (release = done));
+  let reached: () => void = () => {};
+  const atData = new Promise<void>((done) => (reached = done));
+  // The next hop holds the end of DATA until told: the node's claim lives meanwhile.
+  to.setBehaviour({ data: async () => (reached(), await stalled, { code: 451, text: '4.3.0 later' }) });
+  t.after(() => release());
+  const { dataDir, file } = await settingsFile(t, to);
+  const node = await startNode(t, { args: ['start', '--data', dataDir, '--store', url, '--node', 'busy', '--config', file], dataDir });
+  const id = await send(node.ports.mx, 'held while delivering');
+  await atData;
+  const elsewhere = tempDataDir(t);
+  const held = await cli(['queue', 'hold', id, '--store', url, '--data', elsewhere]);
+  assert.equal(held.status, 1);
+  assert.match(held.stderr, new RegExp(`${id} is being delivered by node busy`));
+  const status = JSON.parse((await cli(['cluster', 'status', '--json', '--store', url, '--data', elsewhere])).stdout) as { nodes: { name: string; claims: number }[] };
+  assert.deepEqual(status.nodes.map((n) => [n.name, n.claims]), [['busy', 1]], 'cluster status counts the claim');
+  release();
+  await node.waitLog((l) => l.event === 'delivery' && l.id === id && l.status === 'deferred', 20_000);
+  let again = await cli(['queue', 'hold', id, '--store', url, '--data', elsewhere]);
+  for (let i = 0; i < 20 && again.status !== 0 && /being delivered/.test(again.stderr); i++) again = await cli(['queue', 'hold', id, '--store', url, '--data', elsewhere]);
+  assert.equal(again.status, 0, again.stderr);
+  const list = JSON.parse((await cli(['queue', 'list', '--json', '--store', url, '--data', elsewhere])).stdout) as { id: string; state: string }[];
+  assert.deepEqual(list.map((e) => [e.id, e.state]), [[id, 'held']]);
+});

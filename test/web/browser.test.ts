@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { RawClient, ROOT, type Relay } from '../smtp/harness.ts';
@@ -94,6 +94,10 @@ test('log in', { skip }, async () => {
   // The dashboard counts SMTP AUTH attempts (issue #13); none were made yet.
   await page.getByTestId('stat-auth-failed').waitFor();
   assert.match((await page.getByTestId('stat-auth-failed').textContent()) ?? '', /^0Failed AUTH \(last hour\)$/);
+  // The Nodes panel: this node, healthy, on the embedded store.
+  await page.getByTestId(`node-${hostname()}`).waitFor();
+  assert.match((await page.getByTestId('nodes').textContent()) ?? '', /Nodes \(embedded store\)/);
+  assert.match((await page.getByTestId(`node-${hostname()}`).textContent()) ?? '', /healthy/);
   await shot('01-logged-in');
 });
 
