@@ -15,6 +15,7 @@ import { registerStartCommand } from './start-command.ts';
 import { registerQueueCommands } from './queue-commands.ts';
 import { registerQuarantineCommands } from './quarantine-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
+import { registerStoreCommands } from './store-commands.ts';
 
 // `mailwarden … | head`: the reader went away. Nothing more can be shown, and
 // nothing is wrong: stop quietly instead of printing a write EPIPE stack.
@@ -47,6 +48,7 @@ registerStartCommand(program, dataOption);
 registerQueueCommands(program, dataOption);
 registerQuarantineCommands(program, dataOption);
 registerAdminCommands(program, dataOption);
+registerStoreCommands(program, dataOption);
 
 for (const cmd of program.commands) {
   cmd.exitOverride();
