@@ -102,7 +102,9 @@ export async function migrateStore(o: MigrateOptions): Promise<MigrationSummary>
   try {
     source = await openEmbeddedStores(dir, o.logger);
     target = await openPgStores(o.url, { node: `migrate@${hostname()}`, logger: o.logger });
-    return await copy(source, target, sourceName(dir), o.logger);
+    // A store the node never used has no file: it is not opened, so that none is created in the source.
+    const present = { accounts: existsSync(join(dir, 'admin.db')), greylist: existsSync(join(dir, 'greylist.db')) };
+    return await copy(source, target, sourceName(dir), present, o.logger);
   } finally {
     await target?.close();
     await source?.close();
@@ -123,16 +125,16 @@ async function targetState(target: Stores, marker: MigrationMarker): Promise<Tar
   return { marker: await marker.migrationSource(), contents };
 }
 
-async function copy(source: Stores, target: Stores, name: string, logger: Logger): Promise<MigrationSummary> {
+async function copy(source: Stores, target: Stores, name: string, present: { accounts: boolean; greylist: boolean }, logger: Logger): Promise<MigrationSummary> {
   const sc = source.config;
   const tc = target.config;
-  const sa = source.accounts;
   const ta = target.accounts;
-  const sg = source.greylist;
   const tg = target.greylist;
+  const sa = present.accounts ? source.accounts : null;
+  const sg = present.greylist ? source.greylist : null;
   if (!isMigratableConfig(sc) || !isMigratableConfig(tc) || !isMigrationMarker(tc)) throw new Error('the settings stores cannot be migrated');
-  if (!isMigratableAccounts(sa) || !isMigratableAccounts(ta)) throw new Error('the account stores cannot be migrated');
-  if (!isMigratableGreylist(sg) || !isMigratableGreylist(tg)) throw new Error('the greylist stores cannot be migrated');
+  if ((sa && !isMigratableAccounts(sa)) || !isMigratableAccounts(ta)) throw new Error('the account stores cannot be migrated');
+  if ((sg && !isMigratableGreylist(sg)) || !isMigratableGreylist(tg)) throw new Error('the greylist stores cannot be migrated');
 
   const start = decideStart(name, await targetState(target, tc));
   if (start.go === 'refuse') throw new MigrationRefused(start.reason);
@@ -156,12 +158,16 @@ async function copy(source: Stores, target: Stores, name: string, logger: Logger
   };
 
   summary.active = await copyRevisions(sc, tc, summary.revisions, await sc.activeNumber());
-  for (const a of await sa.exportAdmins()) tally(summary.admins, await ta.importAdmin(a));
-  for (const t of await sa.exportTokens()) tally(summary.tokens, await ta.importToken(t));
-  for await (const batch of sg.exportRecords(1000)) {
-    const n = await tg.importRecords(batch);
-    summary.greylist.copied += n;
-    summary.greylist.skipped += batch.length - n;
+  if (sa) {
+    for (const a of await sa.exportAdmins()) tally(summary.admins, await ta.importAdmin(a));
+    for (const t of await sa.exportTokens()) tally(summary.tokens, await ta.importToken(t));
+  }
+  if (sg) {
+    for await (const batch of sg.exportRecords(1000)) {
+      const n = await tg.importRecords(batch);
+      summary.greylist.copied += n;
+      summary.greylist.skipped += batch.length - n;
+    }
   }
   logger.log('migrate.settings', { revisions: summary.revisions.copied, active: summary.active, admins: summary.admins.copied, tokens: summary.tokens.copied, greylist: summary.greylist.copied });
 

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postgresMissing, startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -337,6 +337,23 @@ suite('store migrate', () => {
       assert.equal(s?.present, false, 'the target was not even opened');
     } finally {
       await sql.end({ timeout: 1 });
+    }
+  });
+
+  test('a data directory made by init alone: its revision moves and no file is created in it', async () => {
+    const url = await server!.createDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'mailwarden-migrate-init-'));
+    try {
+      assert.equal((await mailwarden(['--data', dir, 'init'])).status, 0);
+      const files = readdirSync(dir).sort();
+      const r = await migrate(url, dir);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /revisions\s+1 copied/);
+      assert.match(r.stdout, /queued messages\s+0 copied/);
+      assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('daemon.')).sort(), files, 'nothing but the lock beside what was there');
+      await withTarget(url, async (t) => assert.equal(await t.config.activeNumber(), 1));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
