@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { openSqlite } from '../store/sqlite.ts';
 import { verifyPasswordAsync } from '../objects/password.ts';
 import type { AccountStore, StoredSession } from './account-store.ts';
+import type { AdminRecord, MigratableAccounts, TokenRecord } from '../store/migration.ts';
 import { checkAdminName, checkKeepsAnAdmin, checkPassword, checkRole, checkTokenRequest, credentialStamp, effectiveRole, newToken, sha256, tokenId, tokenMatches } from './account-rules.ts';
 import {
   AdminError,
@@ -34,7 +35,7 @@ interface SessionRow {
   stamp: string;
 }
 
-export class SqliteAccountStore implements AccountStore {
+export class SqliteAccountStore implements AccountStore, MigratableAccounts {
   private readonly db: DatabaseSync;
   /** The same file, for the session writes a crash may lose. */
   private readonly light: DatabaseSync;
@@ -216,6 +217,26 @@ export class SqliteAccountStore implements AccountStore {
   async dropSessions(name: string, keep: string | null): Promise<void> {
     if (keep === null) this.db.prepare('DELETE FROM web_session WHERE name = ?').run(name);
     else this.db.prepare('DELETE FROM web_session WHERE name = ? AND digest <> ?').run(name, sha256(keep));
+  }
+
+  async exportAdmins(): Promise<AdminRecord[]> {
+    return (this.db.prepare('SELECT name, role, created, hash FROM admin ORDER BY name').all() as unknown as AdminRecord[]).map((r) => ({ name: r.name, role: r.role, created: r.created, hash: r.hash }));
+  }
+
+  async importAdmin(a: AdminRecord): Promise<boolean> {
+    const r = this.db.prepare('INSERT INTO admin (name, hash, role, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING').run(a.name, a.hash, a.role, a.created);
+    return Number(r.changes) > 0;
+  }
+
+  async exportTokens(): Promise<TokenRecord[]> {
+    return (this.db.prepare('SELECT id, name, digest, role, owner, created, revoked FROM api_token ORDER BY created, id').all() as unknown as TokenRecord[]).map((r) => ({ ...r }));
+  }
+
+  async importToken(t: TokenRecord): Promise<boolean> {
+    const r = this.db
+      .prepare('INSERT INTO api_token (id, name, digest, role, owner, created, revoked) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(t.id, t.name, t.digest, t.role, t.owner, t.created, t.revoked);
+    return Number(r.changes) > 0;
   }
 
   async close(): Promise<void> {

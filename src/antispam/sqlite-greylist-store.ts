@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { openSqlite } from '../store/sqlite.ts';
 import { decideGreylist, type GreylistTimes, type GreylistVerdict } from './greylist.ts';
 import type { GreylistStore } from './greylist-store.ts';
+import type { GreylistRecord, MigratableGreylist } from '../store/migration.ts';
 
-export class SqliteGreylistStore implements GreylistStore {
+export class SqliteGreylistStore implements GreylistStore, MigratableGreylist {
   private readonly db: DatabaseSync;
   /** Asked at RCPT: prepared once. */
   private readonly read: StatementSync;
@@ -36,6 +37,33 @@ export class SqliteGreylistStore implements GreylistStore {
   async prune(now: number, t: GreylistTimes): Promise<number> {
     const r = this.db.prepare('DELETE FROM greylist WHERE (passed = 1 AND last < ?) OR (passed = 0 AND first < ?)').run(now - t.lifetimeMs, now - t.expiryMs);
     return Number(r.changes);
+  }
+
+  async *exportRecords(batch = 1000): AsyncIterable<GreylistRecord[]> {
+    let out: GreylistRecord[] = [];
+    for (const row of this.db.prepare('SELECT triplet, first, last, passed FROM greylist ORDER BY triplet').iterate()) {
+      const r = row as { triplet: string; first: number; last: number; passed: number };
+      out.push({ triplet: r.triplet, first: Number(r.first), last: Number(r.last), passed: r.passed === 1 });
+      if (out.length >= batch) {
+        yield out;
+        out = [];
+      }
+    }
+    if (out.length > 0) yield out;
+  }
+
+  async importRecords(records: readonly GreylistRecord[]): Promise<number> {
+    const insert = this.db.prepare('INSERT INTO greylist (triplet, first, last, passed) VALUES (?, ?, ?, ?) ON CONFLICT (triplet) DO NOTHING');
+    let n = 0;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const r of records) n += Number(insert.run(r.triplet, r.first, r.last, r.passed ? 1 : 0).changes);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    return n;
   }
 
   async close(): Promise<void> {

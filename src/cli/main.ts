@@ -16,6 +16,7 @@ import { registerQueueCommands } from './queue-commands.ts';
 import { registerQuarantineCommands } from './quarantine-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerClusterCommands } from './cluster-commands.ts';
+import { registerStoreCommands } from './store-commands.ts';
 
 // `mailwarden … | head`: the reader went away. Nothing more can be shown, and
 // nothing is wrong: stop quietly instead of printing a write EPIPE stack.
@@ -51,6 +52,7 @@ registerQueueCommands(program, dataOption);
 registerQuarantineCommands(program, dataOption);
 registerAdminCommands(program, dataOption);
 registerClusterCommands(program, dataOption);
+registerStoreCommands(program, dataOption);
 
 for (const cmd of program.commands) {
   cmd.exitOverride();

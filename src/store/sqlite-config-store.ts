@@ -16,6 +16,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { openSqlite } from './sqlite.ts';
 import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from './config-store.ts';
 import type { Settings } from '../config/document.ts';
+import type { MigratableConfig } from './migration.ts';
 
 interface Row {
   number: number;
@@ -28,7 +29,7 @@ interface Row {
 /** How often a subscribed store looks for commits by other processes. */
 export const DEFAULT_POLL_MS = 250;
 
-export class SqliteConfigStore implements ConfigStore {
+export class SqliteConfigStore implements ConfigStore, MigratableConfig {
   private readonly db: DatabaseSync;
   private readonly listeners = new Set<(number: number) => void>();
   private readonly activeNumberQuery: StatementSync;
@@ -154,6 +155,23 @@ export class SqliteConfigStore implements ConfigStore {
   private stopPolling(): void {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
+  }
+
+  /** Oldest first, one row at a time (a long history is not read into memory at once). */
+  async *exportRevisions(): AsyncIterable<Revision> {
+    for (const row of this.db.prepare('SELECT * FROM config_revision ORDER BY number').iterate()) yield toRevision(row as unknown as Row);
+  }
+
+  async importRevision(rev: Revision): Promise<boolean> {
+    const r = this.db
+      .prepare('INSERT INTO config_revision (number, created, author, comment, document) VALUES (?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING')
+      .run(rev.number, rev.created, rev.author, rev.comment, JSON.stringify(rev.settings));
+    return Number(r.changes) > 0;
+  }
+
+  async importActive(number: number): Promise<void> {
+    this.db.prepare('INSERT INTO config_active (id, number) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET number = excluded.number').run(number);
+    this.report(number);
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ import { greylistStoreContract } from './contract/greylist-store.ts';
 import { statsStoreContract } from './contract/stats-store.ts';
 import { nodeRegistryContract } from './contract/node-registry.ts';
 import { queueStoreContract } from './contract/queue-store.ts';
+import { migrationContract } from './contract/migration.ts';
 import type { Made } from './contract/types.ts';
 
 /** A fresh data directory, removed by cleanup after the store is closed. */
@@ -50,4 +51,9 @@ describe('embedded adapters against the port contracts', () => {
       return s;
     }),
   );
+  migrationContract('SQLite', {
+    config: inDir((dir) => new SqliteConfigStore(join(dir, 'mailwarden.db'), { pollMs: 100 })),
+    accounts: inDir((dir) => new SqliteAccountStore(join(dir, 'admin.db'))),
+    greylist: inDir((dir) => new SqliteGreylistStore(join(dir, 'greylist.db'))),
+  });
 });

@@ -30,6 +30,7 @@ import { greylistStoreContract } from './contract/greylist-store.ts';
 import { statsStoreContract } from './contract/stats-store.ts';
 import { nodeRegistryContract } from './contract/node-registry.ts';
 import { fields, put, queueStoreContract } from './contract/queue-store.ts';
+import { migrationContract, migrationMarkerContract } from './contract/migration.ts';
 import type { Made } from './contract/types.ts';
 
 const missing = postgresMissing();
@@ -102,6 +103,12 @@ suite('PostgreSQL adapters against the port contracts', () => {
     },
     { multiNode: true },
   );
+  migrationContract('PostgreSQL', {
+    config: simple((sql) => new PgConfigStore(sql)),
+    accounts: simple((sql) => new PgAccountStore(sql)),
+    greylist: simple((sql) => new PgGreylistStore(sql)),
+  });
+  migrationMarkerContract('PgConfigStore', simple((sql) => new PgConfigStore(sql)));
 });
 
 suite('PostgreSQL only', () => {

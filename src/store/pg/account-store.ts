@@ -10,13 +10,14 @@ import { AdminError, type AdminInfo, type AdminRole, type TokenInfo } from '../.
 import { checkAdminName, checkKeepsAnAdmin, checkPassword, checkRole, checkTokenRequest, credentialStamp, effectiveRole, newToken, sessionIdle, sessionTouchDue, tokenId, tokenMatches } from '../../admin/account-rules.ts';
 import { verifyPasswordAsync } from '../../objects/password.ts';
 import type { Sql, Tx } from './connect.ts';
+import type { AdminRecord, MigratableAccounts, TokenRecord } from '../migration.ts';
 
 /** pg_advisory_xact_lock key for changes to the set of admins. */
 const ADMIN_LOCK = 0x6d7761646d;
 
 type AdminRow = AdminInfo & { hash: string };
 
-export class PgAccountStore implements AccountStore {
+export class PgAccountStore implements AccountStore, MigratableAccounts {
   private readonly sql: Sql;
 
   constructor(sql: Sql) {
@@ -153,6 +154,29 @@ export class PgAccountStore implements AccountStore {
   async dropSessions(name: string, keep: string | null): Promise<void> {
     if (keep === null) await this.sql`DELETE FROM web_session WHERE name = ${name}`;
     else await this.sql`DELETE FROM web_session WHERE name = ${name} AND id <> ${keep}`;
+  }
+
+  async exportAdmins(): Promise<AdminRecord[]> {
+    const rows = await this.sql<AdminRecord[]>`SELECT name, role, created, hash FROM admin ORDER BY name`;
+    return rows.map((r) => ({ name: r.name, role: r.role, created: r.created, hash: r.hash }));
+  }
+
+  async importAdmin(a: AdminRecord): Promise<boolean> {
+    const rows = await this.sql`INSERT INTO admin (name, hash, role, created) VALUES (${a.name}, ${a.hash}, ${a.role}, ${a.created}) ON CONFLICT DO NOTHING RETURNING name`;
+    return rows.length > 0;
+  }
+
+  async exportTokens(): Promise<TokenRecord[]> {
+    const rows = await this.sql<TokenRecord[]>`SELECT id, name, digest, role, owner, created, revoked FROM api_token ORDER BY created, id`;
+    return rows.map((r) => ({ id: r.id, name: r.name, digest: r.digest, role: r.role, owner: r.owner, created: r.created, revoked: r.revoked }));
+  }
+
+  async importToken(t: TokenRecord): Promise<boolean> {
+    const rows = await this.sql`
+      INSERT INTO api_token (id, name, digest, role, owner, created, revoked)
+      VALUES (${t.id}, ${t.name}, ${t.digest}, ${t.role}, ${t.owner}, ${t.created}, ${t.revoked})
+      ON CONFLICT DO NOTHING RETURNING id`;
+    return rows.length > 0;
   }
 
   async close(): Promise<void> {}

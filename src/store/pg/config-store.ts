@@ -9,6 +9,7 @@ import type { Settings } from '../../config/document.ts';
 import { ConcurrentApplyError, type ConfigStore, type Revision, type RevisionInfo, type RevisionMeta } from '../config-store.ts';
 import type { Sql } from './connect.ts';
 import { Channel, CHANNEL_CONFIG } from './notify.ts';
+import type { MigratableConfig, MigrationMarker } from '../migration.ts';
 
 interface Row {
   number: number;
@@ -21,7 +22,7 @@ interface Row {
 const info = (r: Row): RevisionInfo => ({ number: r.number, created: r.created, author: r.author, comment: r.comment });
 const revision = (r: Row): Revision => ({ ...info(r), settings: JSON.parse(r.settings ?? 'null') as Settings });
 
-export class PgConfigStore implements ConfigStore {
+export class PgConfigStore implements ConfigStore, MigratableConfig, MigrationMarker {
   private readonly sql: Sql;
   private readonly channel: Channel;
   private readonly listeners = new Set<(n: number) => void>();
@@ -141,6 +142,49 @@ export class PgConfigStore implements ConfigStore {
         // A listener's fault is its own.
       }
     }
+  }
+
+  /** Oldest first, a page at a time. */
+  async *exportRevisions(): AsyncIterable<Revision> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.sql<Row[]>`SELECT number, created, author, comment, settings FROM revision WHERE number > ${after} ORDER BY number LIMIT 100`;
+      for (const r of rows) yield revision(r);
+      const last = rows.at(-1);
+      if (!last) return;
+      after = last.number;
+    }
+  }
+
+  async importRevision(rev: Revision): Promise<boolean> {
+    const rows = await this.sql`
+      INSERT INTO revision (number, created, author, comment, settings)
+      VALUES (${rev.number}, ${rev.created}, ${rev.author}, ${rev.comment}, ${JSON.stringify(rev.settings)})
+      ON CONFLICT (number) DO NOTHING RETURNING number`;
+    return rows.length > 0;
+  }
+
+  async importActive(number: number): Promise<void> {
+    await this.sql.begin(async (tx) => {
+      await tx`UPDATE active_revision SET number = ${number}`;
+      await tx`SELECT pg_notify(${CHANNEL_CONFIG}, ${String(number)})`;
+    });
+    this.tell(number);
+  }
+
+  async migrationSource(): Promise<string | null> {
+    const [r] = await this.sql<{ source: string }[]>`SELECT source FROM store_migration`;
+    return r?.source ?? null;
+  }
+
+  async markMigration(source: string): Promise<string> {
+    // One row at most: of two runs marking at once, one wins and the other reads the winner's source.
+    await this.sql`INSERT INTO store_migration (one, source, started) VALUES (true, ${source}, ${new Date().toISOString()}) ON CONFLICT (one) DO NOTHING`;
+    return (await this.migrationSource()) ?? source;
+  }
+
+  async clearMigration(source: string): Promise<void> {
+    await this.sql`DELETE FROM store_migration WHERE source = ${source}`;
   }
 
   async close(): Promise<void> {

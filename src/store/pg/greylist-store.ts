@@ -7,8 +7,9 @@
 import type { GreylistStore } from '../../antispam/greylist-store.ts';
 import { decideGreylist, type GreylistTimes, type GreylistVerdict, type TripletRecord } from '../../antispam/greylist.ts';
 import type { Sql } from './connect.ts';
+import type { GreylistRecord, MigratableGreylist } from '../migration.ts';
 
-export class PgGreylistStore implements GreylistStore {
+export class PgGreylistStore implements GreylistStore, MigratableGreylist {
   private readonly sql: Sql;
 
   constructor(sql: Sql) {
@@ -36,6 +37,26 @@ export class PgGreylistStore implements GreylistStore {
 
   async prune(now: number, t: GreylistTimes): Promise<number> {
     const r = await this.sql`DELETE FROM greylist WHERE (passed AND last < ${now - t.lifetimeMs}) OR (NOT passed AND first < ${now - t.expiryMs})`;
+    return r.count;
+  }
+
+  /** By triplet, a page at a time. */
+  async *exportRecords(batch = 1000): AsyncIterable<GreylistRecord[]> {
+    let after = '';
+    for (;;) {
+      const rows = await this.sql<GreylistRecord[]>`SELECT triplet, first, last, passed FROM greylist WHERE triplet > ${after} ORDER BY triplet LIMIT ${batch}`;
+      if (rows.length === 0) return;
+      yield rows.map((r) => ({ triplet: r.triplet, first: Number(r.first), last: Number(r.last), passed: r.passed }));
+      after = rows.at(-1)!.triplet;
+    }
+  }
+
+  async importRecords(records: readonly GreylistRecord[]): Promise<number> {
+    if (records.length === 0) return 0;
+    const r = await this.sql`
+      INSERT INTO greylist (triplet, first, last, passed)
+      SELECT * FROM unnest(${records.map((x) => x.triplet)}::text[], ${records.map((x) => x.first)}::bigint[], ${records.map((x) => x.last)}::bigint[], ${records.map((x) => x.passed)}::boolean[])
+      ON CONFLICT (triplet) DO NOTHING`;
     return r.count;
   }
 

@@ -48,6 +48,10 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE queue_chunk ALTER COLUMN data SET STORAGE EXTERNAL`,
     `CREATE INDEX queue_chunk_at ON queue_chunk (at)`,
   ],
+  [
+    // `store migrate`: a migration under way into this store, and from which source (src/store/migrate.ts).
+    `CREATE TABLE store_migration (one boolean PRIMARY KEY DEFAULT true CHECK (one), source text NOT NULL, started text NOT NULL)`,
+  ],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
