@@ -40,6 +40,17 @@ test('the runner fails when no file matches, when a file has no test, and when a
   writeFileSync(join(dir, 'good.test.ts'), "import { test } from 'node:test';\ntest('passes', () => {});\n");
   const good = await runner([join(dir, 'good.test.ts')]);
   assert.equal(good.status, 0, good.output);
+
+  // Tests defined in a shared module (as the store contract suites are) count for the file whose suite runs them.
+  writeFileSync(join(dir, 'suite.ts'), "import { describe, test } from 'node:test';\nexport function suite() { describe('shared', () => { test('a', () => {}); test('b', () => {}); }); }\n");
+  writeFileSync(join(dir, 'uses-suite.test.ts'), "import { describe } from 'node:test';\nimport { suite } from './suite.ts';\ndescribe('contracts', () => suite());\n");
+  const shared = await runner([join(dir, 'uses-suite.test.ts')]);
+  assert.equal(shared.status, 0, shared.output);
+  assert.match(shared.output, /2 tests passed/);
+  writeFileSync(join(dir, 'empty-suite.test.ts'), "import { describe } from 'node:test';\ndescribe('nothing', () => {});\n");
+  const emptySuite = await runner([join(dir, 'empty-suite.test.ts')]);
+  assert.equal(emptySuite.status, 1, emptySuite.output);
+  assert.match(emptySuite.output, /no test ran in/);
 });
 
 test('skipped tests are listed with their reason and never counted as passed; a missing component fails as root', async (t) => {
