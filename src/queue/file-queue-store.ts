@@ -17,7 +17,7 @@ import type { Logger } from '../log/logger.ts';
 import { DueHeap } from './due-heap.ts';
 import { dueAt, type Envelope } from './envelope.ts';
 import { QUEUE_ID } from './queue-id.ts';
-import { ClaimLostError, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueStore, type StoredBody } from './queue-store.ts';
+import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueStore, type StoredBody } from './queue-store.ts';
 import { Spool, type SpoolWriter } from './spool.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
 import type { MessageSource } from '../scan/spam-verdict.ts';
@@ -65,9 +65,9 @@ export class FileQueueStore implements QueueStore {
     return new FileMessageWriter(this, this.spool.begin(id));
   }
 
-  admits(minFreeBytes: number): { ok: true } | { ok: false; reason: string } {
+  admits(minFreeBytes: number): Admission {
     const free = this.spool.freeSpace();
-    if (free < minFreeBytes) return { ok: false, reason: `${free} octets free on the spool's file system, fewer than limits.min_free_space (${minFreeBytes})` };
+    if (free < minFreeBytes) return { ok: false, reason: `${free} octets free on the spool's file system, fewer than limits.min_free_space (${minFreeBytes})`, cause: 'space' };
     return { ok: true };
   }
 

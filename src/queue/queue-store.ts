@@ -71,6 +71,13 @@ export class ClaimLostError extends Error {
   }
 }
 
+/**
+ * Whether new mail can be taken. `cause` says what the client hears at MAIL:
+ * 'space' → 452 4.3.1 (the spool's disk is nearly full), 'unavailable' →
+ * 451 4.3.0 (the store cannot be reached: nothing is full, try again soon).
+ */
+export type Admission = { ok: true } | { ok: false; reason: string; cause: 'space' | 'unavailable' };
+
 export interface QueueStore {
   /** Prepares the store (directories, schema) and recovers from an interrupted run. */
   open(): Promise<void>;
@@ -84,7 +91,7 @@ export interface QueueStore {
    * The PostgreSQL adapter ignores it (the database's disk is not the
    * node's) and refuses while it knows the database to be unreachable.
    */
-  admits(minFreeBytes: number): { ok: true } | { ok: false; reason: string };
+  admits(minFreeBytes: number): Admission;
 
   /** Every committed message of an area, oldest first. */
   list(area?: QueueArea): Promise<Envelope[]>;

@@ -240,8 +240,13 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       try {
         const room = shared.store.admits(st.snap.settings.limits.min_free_space);
         if (!room.ok) {
-          logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space, reason: room.reason });
           forgetMailParameters(session);
+          if (room.cause === 'unavailable') {
+            // Nothing is full: the queue's store cannot be reached for now (a cluster's database away).
+            logger.log('mail.store_unavailable', { cid: session.id, reason: room.reason });
+            return cb(smtpError(451, '4.3.0', 'Temporary local problem: the queue is unavailable, try again later'));
+          }
+          logger.log('mail.no_space', { cid: session.id, min_free_space: st.snap.settings.limits.min_free_space, reason: room.reason });
           return cb(smtpError(452, '4.3.1', 'Insufficient system storage'));
         }
       } catch {

@@ -257,7 +257,7 @@ test('config import via the CLI with --store is taken by a running node (revisio
   assert.match(admins.stdout, /admin/);
 });
 
-test('the database stopped under a running node: 451 4.3.0 at the end of DATA, 4xx at MAIL; the node keeps running and recovers by itself', { skip: missing ?? false }, async (t) => {
+test('the database stopped under a running node: 451 4.3.0 at the end of DATA, 451 4.3.0 at MAIL; the node keeps running and recovers by itself', { skip: missing ?? false }, async (t) => {
   assert.ok(server);
   const url = await database();
   const { dataDir, file } = await settingsFile(t, null);
@@ -283,7 +283,7 @@ test('the database stopped under a running node: 451 4.3.0 at the end of DATA, 4
   t.after(() => d.end());
   await d.reply();
   await d.cmd('EHLO client.example');
-  assert.match((await d.cmd('MAIL FROM:<a@example.net>')) ?? '', /^4\d\d /);
+  assert.match((await d.cmd('MAIL FROM:<a@example.net>')) ?? '', /^451 4\.3\.0 .*unavailable/);
   d.end();
   assert.equal(node.child.exitCode, null, 'the node runs on');
 

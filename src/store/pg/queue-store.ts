@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { dueAt, type Envelope } from '../../queue/envelope.ts';
-import { ClaimLostError, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueStore, type StoredBody } from '../../queue/queue-store.ts';
+import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueStore, type StoredBody } from '../../queue/queue-store.ts';
 import { editHeaders, isEmptyEdit, type HeaderEdit } from '../../scan/header-edit.ts';
 import type { MessageSource } from '../../scan/spam-verdict.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -106,8 +106,8 @@ export class PgQueueStore implements QueueStore {
   }
 
   /** The database's disk is not ours to watch: new mail is refused only while the database is known to be away. */
-  admits(_minFreeBytes: number): { ok: true } | { ok: false; reason: string } {
-    return this.reachable ? { ok: true } : { ok: false, reason: 'the queue database cannot be reached' };
+  admits(_minFreeBytes: number): Admission {
+    return this.reachable ? { ok: true } : { ok: false, reason: 'the queue database cannot be reached', cause: 'unavailable' };
   }
 
   /** Deletes chunks of writers that never committed, older than `before` (epoch ms); returns how many chunks went. */
