@@ -4,8 +4,9 @@
 
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { isPgUrl, redactUrl } from '../store/pg/connect.ts';
-import { migrateStore, MigrationRefused, type Counts, type MigrationSummary } from '../store/migrate.ts';
+import { redactUrl } from '../store/pg/errors.ts';
+import { redactIn, storeUrlProblem } from '../store/open-stores.ts';
+import type { Counts, MigrationSummary } from '../store/migrate.ts';
 import { cliLogger, CliExit, EXIT_REFUSED, EXIT_USAGE, printJson } from './io.ts';
 
 export function registerStoreCommands(program: Command, dataOption: () => string): void {
@@ -16,8 +17,12 @@ export function registerStoreCommands(program: Command, dataOption: () => string
     .requiredOption('--to <url>', 'the cluster store: postgresql://user:password@host:port/database')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { to: string; json?: boolean }) => {
-      if (!isPgUrl(opts.to)) throw new CliExit(EXIT_USAGE, `--to must be a postgresql:// URL, not ${redactUrl(opts.to)}`);
+      if (!/^postgres(ql)?:\/\//.test(opts.to)) throw new CliExit(EXIT_USAGE, `--to must be a postgresql:// URL, not ${redactUrl(opts.to)}`);
+      const problem = storeUrlProblem(opts.to);
+      if (problem) throw new CliExit(EXIT_USAGE, problem);
       const hide = scrubber(opts.to);
+      // Loaded only here: every other command of a single node runs without the PostgreSQL client.
+      const { migrateStore, MigrationRefused } = await import('../store/migrate.ts');
       let summary: MigrationSummary;
       try {
         summary = await migrateStore({ dataDir: resolve(dataOption()), url: opts.to, logger: cliLogger() });
@@ -31,23 +36,10 @@ export function registerStoreCommands(program: Command, dataOption: () => string
     });
 }
 
-/** Removes the URL's password from a text (as given and percent-decoded). */
+/** Removes the URL's password from a text (the same rule as every other store message: redactIn). */
 export function scrubber(url: string): (text: string) => string {
-  const m = /:\/\/[^:/@]*:([^@]*)@/.exec(url);
-  const raw = m?.[1] ?? '';
-  const secrets = [url, raw];
-  try {
-    secrets.push(decodeURIComponent(raw));
-  } catch {
-    // A malformed escape: the raw form is hidden all the same.
-  }
-  return (text) => {
-    let out = text.split(url).join(redactUrl(url));
-    for (const s of secrets) if (s.length > 0) out = out.split(s).join('***');
-    return out;
-  };
+  return (text) => redactIn(text, url);
 }
-
 export function formatSummary(s: MigrationSummary, target: string): string {
   const line = (what: string, c: Counts) => `  ${what.padEnd(22)} ${String(c.copied).padStart(7)} copied${c.skipped > 0 ? `, ${c.skipped} there already` : ''}\n`;
   return (

@@ -6,7 +6,7 @@
 
 import type { Logger } from '../log/logger.ts';
 import { openEmbeddedStores } from './embedded-stores.ts';
-import { isUnreachable, redactUrl } from './pg/errors.ts';
+import { isUnreachable, redactUrl, urlSecrets } from './pg/errors.ts';
 import type { Stores } from './stores.ts';
 
 /** A URL that is not one we accept, or a cluster store that cannot be reached. */
@@ -38,6 +38,7 @@ export function storeUrlFrom(flag: string | undefined, env: NodeJS.ProcessEnv = 
 /** Why `url` is not a store URL we take, or null. */
 export function storeUrlProblem(url: string): string | null {
   // The rest is libpq's syntax (several hosts, a socket directory in ?host=), read by the client library.
+  if (/[?&]password=/i.test(url)) return `the store URL ${redactUrl(url)} has its password as a query parameter, which the client library does not take: write postgresql://USER:PASSWORD@HOST/DATABASE (percent-encode @ : / in the password), or leave the password out and use PGPASSWORD or ~/.pgpass`;
   if (/^postgres(ql)?:\/\//.test(url)) return null;
   return `the store URL ${redactUrl(url)} is not one mailwarden can use: give postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or postgres://…; several hosts as HOST1:PORT1,HOST2:PORT2), or leave --store and MAILWARDEN_STORE unset for the embedded store in the data directory`;
 }
@@ -45,9 +46,7 @@ export function storeUrlProblem(url: string): string | null {
 /** Removes the URL's password from a text (an error message of the client library, say). */
 export function redactIn(text: string, url: string): string {
   let out = text.split(url).join(redactUrl(url));
-  const m = /^[a-z]+:\/\/[^:/@]*:([^@]*)@/.exec(url);
-  const pw = m?.[1];
-  if (pw) {
+  for (const pw of urlSecrets(url)) {
     out = out.split(pw).join('***');
     try {
       const decoded = decodeURIComponent(pw);

@@ -236,6 +236,21 @@ test('a node whose heartbeat stopped is unhealthy: cluster status exits 1', { sk
   while (r.status === 0 && Date.now() < deadline) r = await cli(['cluster', 'status', '--store', url, '--data', dataDir], env);
   assert.equal(r.status, 1, r.stdout);
   assert.match(r.stdout, /^UNHEALTHY gone .*no heartbeat/m);
+  // A node gone for good is forgotten (a running one never is), and status is healthy again with the others.
+  const bDir = tempDataDir(t);
+  const b = await startNode(t, { args: ['start', '--data', bDir, '--store', url, '--node', 'alive'], dataDir: bDir, env });
+  const running = await cli(['cluster', 'forget', 'alive', '--store', url, '--data', dataDir], env);
+  assert.equal(running.status, 1);
+  assert.match(running.stderr, /node "alive" is running/);
+  const unknown = await cli(['cluster', 'forget', 'nobody', '--store', url, '--data', dataDir], env);
+  assert.equal(unknown.status, 1);
+  const forgot = await cli(['cluster', 'forget', 'gone', '--store', url, '--data', dataDir], env);
+  assert.equal(forgot.status, 0, forgot.stderr);
+  const after = await cli(['cluster', 'status', '--store', url, '--data', dataDir], env);
+  assert.equal(after.status, 0, after.stdout);
+  assert.doesNotMatch(after.stdout, /gone/);
+  assert.match(after.stdout, /^healthy {3}alive /m);
+  await b.stop();
 });
 
 test('config import via the CLI with --store is taken by a running node (revision.applied), with no control socket', { skip: missing ?? false }, async (t) => {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStores, redactIn, StoreError, storeUrlFrom, storeUrlProblem } from '../../src/store/open-stores.ts';
+import { redactUrl } from '../../src/store/pg/errors.ts';
 
 const quiet = { log: () => {} };
 
@@ -50,4 +51,19 @@ test('without a URL the embedded bundle opens in the data directory; a bad URL i
   const other = join(dir, 'other');
   await assert.rejects(openStores({ dataDir: other, url: 'redis://h/0', node: 'n', logger: quiet }), (err) => err instanceof StoreError && /redis:\/\/h\/0 is not one mailwarden can use/.test(err.message));
   assert.equal(existsSync(other), false);
+});
+
+test('a password with an unencoded @, or given as a query parameter, never shows (found by probing)', () => {
+  const at = 'postgresql://mw:S3cr@et@127.0.0.1:5433/mw';
+  assert.equal(redactUrl(at), 'postgresql://mw:***@127.0.0.1:5433/mw');
+  assert.doesNotMatch(redactIn(`cannot open the cluster store ${at}: refused`, at), /S3cr|et@127/);
+  // libpq's ?password= is not taken by the client library: refused clearly, and never printed.
+  const query = 'postgresql:///mw?host=/tmp/pg&user=mw&password=S3cretPW';
+  assert.equal(redactUrl(query), 'postgresql:///mw?host=/tmp/pg&user=mw&password=***');
+  const p = storeUrlProblem(query);
+  assert.ok(p);
+  assert.match(p, /query parameter.*PGPASSWORD/);
+  assert.doesNotMatch(p, /S3cretPW/);
+  assert.doesNotMatch(redactIn(`password authentication failed (S3cretPW) for ${query}`, query), /S3cretPW/);
+  assert.equal(redactUrl('postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write'), 'postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write', 'nothing to hide: unchanged');
 });

@@ -3,9 +3,34 @@
 // not be reached. Kept apart from connect.ts so that the single node (the
 // API's error handler, choosing the store) never loads postgres.js.
 
-/** The URL without its password, for logs and errors. */
+const URL_PARTS = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is;
+
+/**
+ * The secrets a store URL carries: the password of its user-info part (up to
+ * the last "@" of the authority, so that an unencoded "@" in a password does
+ * not leave its tail behind) and any `password=` query parameter.
+ */
+export function urlSecrets(url: string): string[] {
+  const m = URL_PARTS.exec(url);
+  if (!m) return [];
+  const authority = m[2] ?? '';
+  const out: string[] = [];
+  const at = authority.lastIndexOf('@');
+  const colon = at >= 0 ? authority.slice(0, at).indexOf(':') : -1;
+  if (colon >= 0 && at > colon + 1) out.push(authority.slice(colon + 1, at));
+  for (const q of (m[3] ?? '').matchAll(/[?&]password=([^&#]*)/gi)) if (q[1]) out.push(q[1]);
+  return out;
+}
+
+/** The URL without its password (user-info or query), for logs and errors. */
 export function redactUrl(url: string): string {
-  return url.replace(/(:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  const m = URL_PARTS.exec(url);
+  if (!m) return url;
+  let authority = m[2] ?? '';
+  const at = authority.lastIndexOf('@');
+  const colon = at >= 0 ? authority.slice(0, at).indexOf(':') : -1;
+  if (colon >= 0) authority = `${authority.slice(0, colon + 1)}***${authority.slice(at)}`;
+  return `${m[1]}${authority}${(m[3] ?? '').replace(/([?&]password=)[^&#]*/gi, '$1***')}`;
 }
 
 /** Whether an error means the database could not be reached (as opposed to a refused statement). */
