@@ -17,6 +17,7 @@ import { ClaimLostError } from '../../src/queue/queue-store.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
 import { newQueueId } from '../../src/queue/queue-id.ts';
 import { memoryLogger } from '../../src/log/logger.ts';
+import { envelopeFields } from '../support/envelope.ts';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-fqs-'));
@@ -36,20 +37,7 @@ async function openStore(dir: string): Promise<FileQueueStore> {
   return store;
 }
 
-function fields(over: Partial<Envelope> = {}): Omit<Envelope, 'size' | 'id'> {
-  return {
-    version: 1,
-    received_at: '2026-01-02T03:04:05.000Z',
-    sender: 'a@example.net',
-    recipients: [{ address: 'b@example.org', kind: 'relay', rule: 'rule 7', status: 'queued' }],
-    client: { address: '127.0.0.1', helo: 'client.example', user: null, tls: false, listener: 'mx' },
-    relayed: true,
-    revision: 3,
-    body: '7bit',
-    smtputf8: false,
-    ...over,
-  };
-}
+const fields = envelopeFields;
 
 async function put(store: FileQueueStore, over: Partial<Envelope> = {}, body = Buffer.from('Subject: x\r\n\r\nhello\r\n')): Promise<Envelope> {
   const w = store.begin(newQueueId());

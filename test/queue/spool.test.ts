@@ -14,6 +14,7 @@ import { Spool } from '../../src/queue/spool.ts';
 import { isEnvelope, type Envelope } from '../../src/queue/envelope.ts';
 import { newQueueId, QUEUE_ID } from '../../src/queue/queue-id.ts';
 import { memoryLogger } from '../../src/log/logger.ts';
+import { envelopeFields } from '../support/envelope.ts';
 
 type Logged = ReturnType<typeof memoryLogger>;
 
@@ -30,20 +31,6 @@ function openSpool(t: { after: (fn: () => void) => void }, dir = tempDir(t)): { 
   return { spool, log, dir };
 }
 
-function envelopeFields(over: Partial<Envelope> = {}): Omit<Envelope, 'size' | 'id'> {
-  return {
-    version: 1,
-    received_at: '2026-01-02T03:04:05.000Z',
-    sender: 'a@example.net',
-    recipients: [{ address: 'b@example.org', kind: 'relay', rule: 'rule 7', status: 'queued' }],
-    client: { address: '127.0.0.1', helo: 'client.example', user: null, tls: false, listener: 'mx' },
-    relayed: true,
-    revision: 3,
-    body: '7bit',
-    smtputf8: false,
-    ...over,
-  };
-}
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const ls = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);

@@ -10,6 +10,7 @@ import type { Envelope } from '../../../src/queue/envelope.ts';
 import { newQueueId } from '../../../src/queue/queue-id.ts';
 import { ClaimLostError, type QueueArea, type QueueStore } from '../../../src/queue/queue-store.ts';
 import type { Made } from './types.ts';
+import { envelopeFields } from '../../support/envelope.ts';
 
 export interface QueueMade extends Made<QueueStore> {
   /** Another instance on the same store (a second node); closed by cleanup(). */
@@ -24,18 +25,7 @@ const A = { node: 'node-a', leaseMs: LEASE };
 const B = { node: 'node-b', leaseMs: LEASE };
 
 export function fields(over: Partial<Envelope> = {}): Omit<Envelope, 'size' | 'id'> {
-  return {
-    version: 1,
-    received_at: '2026-05-01T11:59:00.000Z',
-    sender: 'a@example.net',
-    recipients: [{ address: 'b@example.org', kind: 'relay', rule: 'rule 7', status: 'queued' }],
-    client: { address: '127.0.0.1', helo: 'client.example', user: null, tls: false, listener: 'mx' },
-    relayed: true,
-    revision: 3,
-    body: '7bit',
-    smtputf8: false,
-    ...over,
-  };
+  return envelopeFields({ received_at: '2026-05-01T11:59:00.000Z', ...over });
 }
 
 const deferredUntil = (at: number): Partial<Envelope> => ({ recipients: [{ address: 'b@example.org', kind: 'relay', rule: 'rule 7', status: 'deferred', attempts: 1, next_attempt: new Date(at).toISOString() }] });
