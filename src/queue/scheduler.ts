@@ -72,6 +72,8 @@ export class Scheduler {
   /** A claim round is scheduled or running; `again`: run another when it ends. */
   private round: Promise<void> | null = null;
   private again = false;
+  /** A round stopped at a full window: an ending delivery must start the next (otherwise an ending wakes nobody: nothing new is due because of it). */
+  private starved = false;
   /** Attempts being closed (notifications, settle): stop() waits for them. */
   private readonly endings = new Set<Promise<void>>();
   /** Claims found lost at settle: deliveries that may have happened twice. */
@@ -153,7 +155,10 @@ export class Scheduler {
       while (!this.stopping && this.settings().delivery.enabled) {
         // In batches: a large backlog falling due at once (a start) must not hold up the event loop.
         const ask = Math.min(this.window - this.active.size, CLAIM_BATCH);
-        if (ask <= 0) break;
+        if (ask <= 0) {
+          this.starved = true;
+          break;
+        }
         const claims = await this.deps.store.claimDue({ node: this.deps.node, leaseMs: this.leaseMs(), now: this.deps.now(), limit: ask });
         for (const c of claims) this.begin(c);
         if (claims.length < ask) break;
@@ -316,7 +321,12 @@ export class Scheduler {
       retry.unref();
     } finally {
       this.active.delete(env.id);
-      this.wake();
+      // A settle that puts work back (a deferral) announces it through the
+      // store; only a full window needs waking here.
+      if (this.starved) {
+        this.starved = false;
+        this.wake();
+      }
     }
   }
 
