@@ -10,7 +10,8 @@ export interface HostPort {
   port: number;
 }
 
-export function parseHostPort(text: string, defaultPort: number): { ok: true; value: HostPort } | { ok: false; reason: string } {
+/** `allowZero`: port 0 (any free port, for a listener) is a port too. */
+export function parseHostPort(text: string, defaultPort: number, opts: { allowZero?: boolean } = {}): { ok: true; value: HostPort } | { ok: false; reason: string } {
   let host = text;
   let portText: string | undefined;
   if (text.startsWith('[')) {
@@ -30,7 +31,8 @@ export function parseHostPort(text: string, defaultPort: number): { ok: true; va
   }
   let port = defaultPort;
   if (portText !== undefined) {
-    if (!/^[1-9][0-9]{0,4}$/.test(portText) || Number(portText) > 65535) return { ok: false, reason: `"${portText}" is not a port number (1-65535)` };
+    const min = opts.allowZero ? 0 : 1;
+    if (!/^(0|[1-9][0-9]{0,4})$/.test(portText) || Number(portText) < min || Number(portText) > 65535) return { ok: false, reason: `"${portText}" is not a port number (${min}-65535)` };
     port = Number(portText);
   }
   return { ok: true, value: { host: host.toLowerCase(), port } };

@@ -23,13 +23,12 @@ export function parseListenOverride(text: string): { ok: true; value: ListenOver
   const name = text.slice(0, eq);
   if (!NAME.test(name)) return { ok: false, reason: `"${name}" is not a listener name` };
   const rest = text.slice(eq + 1);
-  // Port 0 is allowed here (a free port, as tests and benchmarks want), which parseHostPort refuses.
-  const zero = /^(.*):0$/.exec(rest);
-  const hp = parseHostPort(zero ? `${zero[1]}:1` : rest, -1);
+  // Port 0 is allowed here: a free port, as tests and benchmarks want.
+  const hp = parseHostPort(rest, -1, { allowZero: true });
   if (!hp.ok) return { ok: false, reason: `--listen ${text}: ${hp.reason}` };
   if (hp.value.port === -1) return { ok: false, reason: `--listen ${text}: the port is missing (NAME=ADDRESS:PORT)` };
   if (!/^[0-9.]+$/.test(hp.value.host) && !hp.value.host.includes(':')) return { ok: false, reason: `--listen ${text}: give an IP address, not a host name` };
-  return { ok: true, value: { name, address: hp.value.host, port: zero ? 0 : hp.value.port } };
+  return { ok: true, value: { name, address: hp.value.host, port: hp.value.port } };
 }
 
 /** The settings this node runs with: the revision's, with its listeners moved. Every override must name a listener. */

@@ -9,6 +9,11 @@ test('parses IPv4, bracketed IPv6 and port 0', () => {
   assert.deepEqual(parseListenOverride('mx=127.0.0.2:2525'), { ok: true, value: { name: 'mx', address: '127.0.0.2', port: 2525 } });
   assert.deepEqual(parseListenOverride('submission=[::1]:2587'), { ok: true, value: { name: 'submission', address: '::1', port: 2587 } });
   assert.deepEqual(parseListenOverride('mx=127.0.0.1:0'), { ok: true, value: { name: 'mx', address: '127.0.0.1', port: 0 } });
+  // The error names the range this flag takes (0 is a port here), not the one of a next hop.
+  const bad = parseListenOverride('mx=127.0.0.1:70000');
+  assert.ok(!bad.ok && /\(0-65535\)/.test(bad.reason), JSON.stringify(bad));
+  const lead = parseListenOverride('mx=127.0.0.1:025');
+  assert.ok(!lead.ok, 'a leading zero is not a port');
 });
 
 test('refuses what is not NAME=ADDRESS:PORT', () => {
