@@ -75,10 +75,14 @@ export function renderCluster(inp: ClusterReportInput): string[] {
     out.push(`**Apply propagation** (${a.nodes} nodes, ${a.applies} Applies with \`mailwarden config import --store\`; from the revision's commit stamp until every node logged \`revision.applied\`): ` +
       (a.error && a.p50 === undefined ? `failed: ${a.error.split('\n')[0]}` : `p50 ${fmt(a.p50)} ms, p99 ${fmt(a.p99)} ms, max ${fmt(a.max)} ms (per node and Apply: p50 ${fmt(a.perNodeP50)} ms, p99 ${fmt(a.perNodeP99)} ms; the CLI itself took a median ${fmt(a.cliMs)} ms per Apply)${a.error ? '; then failed: ' + a.error.split('\n')[0] : ''}`), '');
   }
+  if (inp.apply?.idle) {
+    const i = inp.apply.idle;
+    out.push(`**At rest** (${inp.apply.nodes} nodes, no mail, ${fmt(i.seconds)} s): the nodes used ${fmt(i.nodesCpuMsPerSec)} ms of CPU per second together, PostgreSQL ${fmt(i.pgCpuMsPerSec)} ms per second, for ${fmt(i.statementsPerSec)} statements and ${fmt(i.commitsPerSec)} commits per second (${fmt(i.walBytesPerSec)} WAL bytes per second): heartbeats, the schedulers' look for due work, statistics.`, '');
+  }
   if (inp.takeover) {
     const t = inp.takeover;
     const parts: string[] = [];
-    if (t.lastMs !== undefined) parts.push(`node A SIGKILLed with ${t.inFlight} deliveries in flight (the next hop held every end of DATA), \`queue.lease: ${t.leaseMs / 1000}s\`: node B delivered the first ${fmt(t.firstMs)} ms and the last ${fmt(t.lastMs)} ms after the kill (a lease is renewed every third of it, so between ⅔ of a lease and a lease, plus B's next claim)`);
+    if (t.lastMs !== undefined) parts.push(`node A SIGKILLed with ${t.inFlight} messages in flight (claimed by A; ${t.atNextHop} of them handed to the next hop, which held their end of DATA unanswered), \`queue.lease: ${t.leaseMs / 1000}s\`: node B delivered the first ${fmt(t.firstMs)} ms and the last ${fmt(t.lastMs)} ms after the kill (a lease is renewed every third of it, so between ⅔ of a lease and a lease, plus B's next claim)`);
     if (t.unclaimedAfterKillMs !== undefined) parts.push(`node C SIGKILLed while ${t.unclaimed} of its messages waited unclaimed for their retry (\`queue.retry.first: ${t.retryFirstMs / 1000}s\`, first attempts refused with 451): B delivered all of them ${fmt(t.unclaimedAfterKillMs)} ms after the kill, the last ${fmt(t.unclaimedAfterDueMs)} ms after it was due; ${t.duplicates} delivered twice`);
     if (t.error) parts.push(`failed: ${t.error.split('\n')[0]}`);
     out.push(`**SIGKILL takeover**: ${parts.join('. ')}.`, '');

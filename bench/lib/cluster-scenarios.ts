@@ -22,12 +22,15 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './procs.ts';
+import { cpuMs } from './procfs.ts';
 import { percentile } from './stats.ts';
 import { startClusterNode } from './nodes.ts';
 import { Sink } from './sink.ts';
 import { REPO } from '../relays/mailwarden.ts';
 import { startNodes } from '../relays/cluster.ts';
+import postgres from 'postgres';
 import { startSink, type Answer } from '../../test/delivery/sink.ts';
 
 const BIN = join(REPO, 'bin', 'mailwarden');
@@ -62,15 +65,31 @@ export interface ApplyResult {
   perNodeP99?: number;
   /** ms the CLI took per Apply (median), for context */
   cliMs?: number;
+  /** the same cluster at rest before the Applies, per second: what idle nodes cost the database */
+  idle?: { seconds: number; nodesCpuMsPerSec: number; pgCpuMsPerSec: number; statementsPerSec: number; commitsPerSec: number; walBytesPerSec: number };
   error?: string;
 }
 
-export async function applyPropagation(dir: string, nodes: number, applies: number, log: (s: string) => void): Promise<ApplyResult> {
+export async function applyPropagation(dir: string, nodes: number, applies: number, idleMs: number, log: (s: string) => void): Promise<ApplyResult> {
   const res: ApplyResult = { nodes, applies: 0 };
   const sink = await Sink.start();
   let c: Awaited<ReturnType<typeof startNodes>> | undefined;
   try {
     c = await startNodes(dir, nodes, settings(sink.port));
+    {
+      // at rest: heartbeats, the schedulers' look for due work, statistics
+      const roots = c.nodes.map((n) => n.pid);
+      const n0 = cpuMs(roots);
+      const p0 = cpuMs([c.pg.pid]);
+      const d0 = await c.pg.reading();
+      const t0 = performance.now();
+      await sleep(idleMs); // the measurement window itself
+      const d1 = await c.pg.reading();
+      const sec = (performance.now() - t0) / 1000;
+      const d = await c.pg.delta(d0, d1);
+      res.idle = { seconds: sec, nodesCpuMsPerSec: (cpuMs(roots) - n0) / sec, pgCpuMsPerSec: (cpuMs([c.pg.pid]) - p0) / sec, statementsPerSec: d.statements / sec, commitsPerSec: d.commits / sec, walBytesPerSec: d.walBytes / sec };
+      log(`    at rest, ${nodes} nodes: nodes ${res.idle.nodesCpuMsPerSec.toFixed(1)} ms CPU/s, PostgreSQL ${res.idle.pgCpuMsPerSec.toFixed(1)} ms CPU/s, ${res.idle.statementsPerSec.toFixed(1)} statements/s, ${res.idle.commitsPerSec.toFixed(2)} commits/s`);
+    }
     const all: number[] = [];
     const perNode: number[] = [];
     const cli: number[] = [];
@@ -116,8 +135,10 @@ export async function applyPropagation(dir: string, nodes: number, applies: numb
 export interface TakeoverResult {
   leaseMs: number;
   retryFirstMs: number;
-  /** in-flight messages of the killed node */
+  /** in-flight messages of the killed node (claimed by it) */
   inFlight?: number;
+  /** of those, how many the next hop was holding at the end of DATA when the node was killed */
+  atNextHop?: number;
   firstMs?: number;
   lastMs?: number;
   duplicates?: number;
@@ -212,7 +233,22 @@ export async function takeover(dir: string, leaseMs: number, retryFirstMs: numbe
     // in flight: A takes them and hands each to the sink, which holds the end of DATA
     const fTags = Array.from({ length: inFlight }, (_, i) => `F${i}`);
     await sendDirect(a.port, fTags);
-    await until(`${inFlight} deliveries in flight at node A`, () => held.length >= inFlight, 30_000);
+    // in flight: every message claimed by A (its lease running), and the next hop holding what A has handed it so far
+    const db = postgres(c.url, { max: 1, onnotice: () => {} });
+    let claimed = 0;
+    try {
+      const end = Date.now() + 30_000;
+      for (;;) {
+        const [r] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM queue_message WHERE claim_node = 'n1' AND lease_until > ${Date.now()}`;
+        claimed = r?.n ?? 0;
+        if (claimed >= inFlight && held.length > 0) break;
+        if (Date.now() > end) throw new Error(`${inFlight} messages in flight at node A: ${claimed} claimed, ${held.length} at the next hop after 30 s`);
+        await sleep(50);
+      }
+    } finally {
+      await db.end({ timeout: 2 });
+    }
+    res.atNextHop = held.length;
     const b = await startClusterNode(join(dir, 'b'), c.url, 'b');
     more.push(b);
     const killedAt = Date.now();
@@ -223,7 +259,7 @@ export async function takeover(dir: string, leaseMs: number, retryFirstMs: numbe
     res.inFlight = inFlight;
     res.firstMs = Math.min(...times);
     res.lastMs = Math.max(...times);
-    log(`    SIGKILL with ${inFlight} deliveries in flight, queue.lease ${leaseMs / 1000} s: first delivered by B after ${res.firstMs} ms, last after ${res.lastMs} ms`);
+    log(`    SIGKILL with ${inFlight} deliveries in flight (${res.atNextHop} of them at the next hop), queue.lease ${leaseMs / 1000} s: first delivered by B after ${res.firstMs} ms, last after ${res.lastMs} ms`);
 
     // unclaimed: node C's messages wait for their retry when C dies
     const cNode = await startClusterNode(join(dir, 'c'), c.url, 'c');

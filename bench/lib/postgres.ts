@@ -143,6 +143,14 @@ export class BenchPostgres {
     return r.code === 0 ? 0 : NaN;
   }
 
+  /** The statements run so far, by calls (pg_stat_statements), written to `file` for a closer look. */
+  async dumpStatements(file: string): Promise<void> {
+    if (!this.statements) return;
+    const rows = await this.admin.unsafe(`SELECT calls, round(total_exec_time::numeric, 1) AS ms, rows, wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+      FROM pg_stat_statements ORDER BY calls DESC LIMIT 40`);
+    writeFileSync(file, rows.map((r) => `${r.calls}\t${r.ms} ms\t${r.rows} rows\t${r.wal_bytes} WAL B\t${r.query}`).join('\n') + '\n');
+  }
+
   async stop(): Promise<void> {
     await this.admin.end({ timeout: 2 }).catch(() => {});
     // SIGTERM to the postmaster is a smart shutdown; the nodes are gone by now, so it is quick.

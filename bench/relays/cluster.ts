@@ -117,6 +117,7 @@ export function cluster(n: number): Relay {
         ],
         db: c.pg,
         stop: async () => {
+          await c.pg.dumpStatements(join(dir, 'statements.txt')).catch(() => {});
           await hp.stop().catch(() => {});
           await c.stop();
         },
