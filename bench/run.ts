@@ -1,6 +1,6 @@
 // `make bench`: mailwarden against Postfix and Haraka on this machine (issue #5).
 //
-//   make bench                     the full matrix, 3 repeats (about 17 minutes here); writes bench/RESULTS.md
+//   make bench                     the full matrix, 3 repeats, the cluster cells 2 (about 30 minutes here); writes bench/RESULTS.md
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
 //                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
@@ -74,7 +74,7 @@ if (only) cells.splice(0, cells.length, ...cells.filter((c) => only.some((o) => 
 const isCluster = (r: Relay) => r.id.startsWith('cluster');
 const clusterCell = (c: Cell) => c.reuse && c.sessions >= 20;
 const clusterRepeats = Number(value('cluster-repeats') ?? (quick ? 1 : 2));
-const APPLIES = quick ? 10 : 60;
+const APPLIES = quick ? 10 : 50;
 const TAKEOVER = { leaseMs: 3000, retryFirstMs: 2000, inFlight: 10, unclaimed: 10 };
 const scenarioWanted = (name: string) => !flag('no-scenarios') && (!only || only.includes(name));
 // development runs on a busy machine only (never for the run of record): measure at once
