@@ -62,7 +62,7 @@ export function renderCluster(inp: ClusterReportInput): string[] {
       }
     }
     out.push('');
-    out.push('Connections are reused (`smtp-source -d`) in the cluster cells. CPU is split by process tree: the nodes (every node process), HAProxy, PostgreSQL (the postmaster and every backend); "all" is their sum. fsyncs/msg: fsync + fdatasync calls of the same trees during the warm-up (counted with `perf stat` on the syscall tracepoints, which slow the traced processes: never during a measured repeat). WAL bytes: `pg_current_wal_lsn()` before and after a repeat; statements: `pg_stat_statements` calls; commits: Transaction/COMMIT records in that WAL (`pg_waldump --stats`; read-only transactions write none).', '');
+    out.push('Connections are reused (`smtp-source -d`) in the cluster cells. CPU is split by process tree: the nodes (every node process), HAProxy, PostgreSQL (the postmaster and every backend); "all" is their sum. fsyncs/msg: fsync + fdatasync calls of the same trees during the warm-up (counted with `perf stat` on the syscall tracepoints, which slow the traced processes: never during a measured repeat). WAL bytes: `pg_current_wal_lsn()` before and after a repeat; statements: `pg_stat_statements` calls; commits: Transaction/COMMIT records in that WAL (`pg_waldump --stats`; read-only transactions write none). In the load matrix above, the cluster\'s peak RSS counts PostgreSQL\'s shared memory once per backend that touched it; its peak PSS is the fair figure.', '');
   }
   const lat = ids.map((id) => inp.latency.find((l) => l.relay === id)).filter((l): l is LatencyResult => !!l);
   if (lat.length) {
