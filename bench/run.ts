@@ -199,7 +199,7 @@ async function main(): Promise<number> {
   machine.push(`- load average when the run ended: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   const disturbed = matrix.filter((m) => m.repeats.some((x) => x.otherCpuPct > OTHER_CPU_NOTE_PCT)).length;
   if (disturbed) notes.push(`Other processes on this machine used more than ${OTHER_CPU_NOTE_PCT}% of a core during ${disturbed} of ${matrix.length} cells (listed below): their figures are disturbed and the ratios less reliable.`);
-  if (gate.waitedMs > 5000) notes.push(`The harness waited ${(gate.waitedMs / 60_000).toFixed(1)} minutes in all for the machine to be quiet (others' CPU below ${OTHER_CPU_NOTE_PCT}% of a core) before measurements.`);
+  if (gate.waitedMs > 5000 && !devNoQuiet) notes.push(`The harness waited ${(gate.waitedMs / 60_000).toFixed(1)} minutes in all for the machine to be quiet (others' CPU below ${OTHER_CPU_NOTE_PCT}% of a core) before measurements.`);
   if (Date.now() > deadline) notes.push(`The run went past its time budget of ${BUDGET_MS / 60_000} minutes; the cells after that were skipped.`);
 
   const method = [

@@ -30,6 +30,8 @@ export function serverConf(socketDir: string, statements: boolean): string[] {
     'synchronous_commit = on',
     'max_connections = 200',
     'shared_buffers = 128MB',
+    // the WAL between a repeat's two readings stays for pg_waldump, even when a checkpoint falls in between
+    "wal_keep_size = '1GB'",
     ...(statements ? ["shared_preload_libraries = 'pg_stat_statements'", 'pg_stat_statements.track = all'] : []),
     "log_min_messages = 'warning'",
   ];
