@@ -60,8 +60,9 @@
 //    parser of src/smtp/proxy-header.ts. A bad header closes the connection
 //    with one throttled `proxy.bad_header` line; a peer that leaves before
 //    sending a byte (a TCP health check) closes it silently. A LOCAL header
-//    (v2), or v1 UNKNOWN, serves the connection with the proxy's own address
-//    and marks the session `proxyLocal`: the front end keeps such health
+//    (v2), v1 UNKNOWN, or a header naming the proxy itself as the client (as
+//    HAProxy's v1 health checks do), serves the connection with the proxy's
+//    own address and marks the session `proxyLocal`: the front end keeps such health
 //    checks out of the log (src/smtp/front-end.ts). Untrusted peers never
 //    reach the reader: their bytes are SMTP, as before.
 //    (test/smtp/proxy-header, proxy, proxy-v2; test/cluster/haproxy)
@@ -71,7 +72,7 @@ import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { splitAddressCommand, supportedParameters } from './address-command.ts';
-import type { ConnectionGate } from './connection-gate.ts';
+import { clientText, type ConnectionGate } from './connection-gate.ts';
 import { pooledRandom } from '../core/random-pool.ts';
 import { readProxyHeader } from './proxy-reader.ts';
 
@@ -322,6 +323,8 @@ export class PatchedSMTPServer extends SMTPServer {
       else {
         options.remoteAddress = h.source;
         options.remotePort = h.sourcePort;
+        // v1 has no LOCAL: HAProxy's v1 health checks name the proxy itself as the client. Same address either way.
+        if (clientText(h.source) === clientText(socket.remoteAddress)) options.proxyLocal = true;
       }
       const client = options.remoteAddress ?? socket.remoteAddress ?? '';
       options.ignore = Boolean(this.options.ignoredHosts?.includes(client));

@@ -159,7 +159,12 @@ test('PROXY protocol v2', async (t) => {
       assert.match((await c.cmd('HELO haproxy.example.net')) ?? '', /^250 /);
       assert.match((await c.cmd('QUIT')) ?? '', /^221 /);
       assert.equal(await c.closedByServer(), true);
-      // v1 health checks say UNKNOWN.
+      // v1 health checks: UNKNOWN, or (HAProxy's) the proxy's own address as the client.
+      const own = await viaProxy(port, Buffer.from(`PROXY TCP4 ${PROXY} 127.0.0.1 ${40000 + i} 25\r\n`));
+      assert.match(own.greeting ?? '', /^220 /);
+      assert.match((await own.c.cmd('HELO haproxy.example.net')) ?? '', /^250 /);
+      assert.match((await own.c.cmd('QUIT')) ?? '', /^221 /);
+      own.c.end();
       const u = await viaProxy(port, Buffer.from('PROXY UNKNOWN\r\n'));
       assert.match(u.greeting ?? '', /^220 /);
       assert.match((await u.c.cmd('EHLO haproxy.example.net')) ?? '', /^250[ -]/);

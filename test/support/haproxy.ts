@@ -59,6 +59,8 @@ export interface ServerState {
   status: string;
   /** The last check's result (L4OK, L7OK, L4CON, …); '' before the first. */
   check: string;
+  /** Failed checks since the start (`chkfail`). */
+  failedChecks: number;
 }
 
 export interface Haproxy {
@@ -193,7 +195,7 @@ function parseStat(csv: string): ServerState[] {
     const f = l.split(',');
     const sv = f[col('svname')] ?? '';
     if (sv === 'FRONTEND' || sv === 'BACKEND') continue;
-    out.push({ name: sv, status: f[col('status')] ?? '', check: (f[col('check_status')] ?? '').replace(/^\* /, '') });
+    out.push({ name: sv, status: f[col('status')] ?? '', check: (f[col('check_status')] ?? '').replace(/^\* /, ''), failedChecks: Number(f[col('chkfail')] ?? 0) || 0 });
   }
   return out;
 }
