@@ -63,7 +63,9 @@
 //    (v2), v1 UNKNOWN, or a header naming the proxy itself as the client (as
 //    HAProxy's v1 health checks do), serves the connection with the proxy's
 //    own address and marks the session `proxyLocal`: the front end keeps such health
-//    checks out of the log (src/smtp/front-end.ts). Untrusted peers never
+//    checks out of the log (src/smtp/front-end.ts), and a LOCAL connection's
+//    failed implicit-TLS handshake (a TCP check on port 465) is not logged
+//    either. Untrusted peers never
 //    reach the reader: their bytes are SMTP, as before.
 //    (test/smtp/proxy-header, proxy, proxy-v2; test/cluster/haproxy)
 
@@ -246,6 +248,8 @@ export class PatchedSMTPServer extends SMTPServer {
   readonly gate: ConnectionGate | null;
   /** Raw sockets whose implicit-TLS deadline fired (logged there already). */
   private readonly expired = new WeakSet<Socket>();
+  /** Raw sockets whose trusted proxy sent LOCAL (9): its own health checks, whose failed handshakes are not logged. */
+  private readonly local = new WeakSet<Socket>();
 
   constructor(options: SMTPServerOptions, trustProxy?: (address: string) => boolean, gate?: ConnectionGate) {
     super({ ...options, useProxy: trustProxy ? true : false });
@@ -255,13 +259,22 @@ export class PatchedSMTPServer extends SMTPServer {
 
   // 8. Counted at the TCP accept; the implicit-TLS path gets its deadline.
   override _acceptSocket(socket: Socket, handshake: boolean): (() => void) | false {
+    // 9. A peer that reset the connection before it was handed to us (HAProxy's
+    // checks close that way) has no address left: it cannot be judged as a trusted
+    // proxy, and there is no one to serve. Taken for a client, its PROXY header would
+    // have been fed to TLS or SMTP and logged as a failed handshake from "".
+    if (socket.remoteAddress === undefined) {
+      socket.on('error', () => {});
+      socket.destroy();
+      return false;
+    }
     const gate = this.gate;
     if (gate && !gate.accept(socket, this._expectsProxyHeader(socket))) return false;
     const release = super._acceptSocket(socket, handshake);
     if (!gate || !release || !handshake) return release;
     const timer = setTimeout(() => {
       this.expired.add(socket);
-      gate.handshakeFailed(socket, socket.remoteAddress, 'timeout');
+      if (!this.local.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, 'timeout');
       // The topmost socket: tearing a TLS wrap down from below mid-handshake crashes Node.
       (this._pendingSockets.get(socket) ?? socket).destroy();
     }, gate.handshakeMs());
@@ -280,7 +293,7 @@ export class PatchedSMTPServer extends SMTPServer {
     if (!gate) return super._upgrade(socket, callback);
     super._upgrade(socket, (err, tlsSocket) => {
       if (!err) return callback(null, tlsSocket);
-      if (!this.expired.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, err.message);
+      if (!this.expired.has(socket) && !this.local.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, err.message);
       // The accept guard lets go on the raw socket's 'close'.
       socket.destroy();
     });
@@ -326,6 +339,7 @@ export class PatchedSMTPServer extends SMTPServer {
         // v1 has no LOCAL: HAProxy's v1 health checks name the proxy itself as the client. Same address either way.
         if (clientText(h.source) === clientText(socket.remoteAddress)) options.proxyLocal = true;
       }
+      if (options.proxyLocal) this.local.add(socket);
       const client = options.remoteAddress ?? socket.remoteAddress ?? '';
       options.ignore = Boolean(this.options.ignoredHosts?.includes(client));
       // 8. The header names the client: now it takes that client's slot.

@@ -82,7 +82,7 @@ test('PROXY protocol v2', async (t) => {
     listeners: [
       { name: 'mx', address: '127.0.0.1', port: 0, mode: 'mx', trusted_proxies: ['proxy'] },
       { name: 'submission', address: '127.0.0.1', port: 0, mode: 'submission' },
-      { name: 'smtps', address: '127.0.0.1', port: 0, mode: 'smtps' },
+      { name: 'smtps', address: '127.0.0.1', port: 0, mode: 'smtps', trusted_proxies: ['proxy'] },
     ],
     networks: [
       { name: 'localhost', type: 'host', address: '127.0.0.1' },
@@ -159,6 +159,10 @@ test('PROXY protocol v2', async (t) => {
       assert.match((await c.cmd('HELO haproxy.example.net')) ?? '', /^250 /);
       assert.match((await c.cmd('QUIT')) ?? '', /^221 /);
       assert.equal(await c.closedByServer(), true);
+      // A TCP check with send-proxy-v2 on the implicit-TLS port: LOCAL, then gone before the handshake.
+      await touch(relay.ports.smtps, LOCAL, 'end');
+      await touch(relay.ports.smtps, LOCAL, 'reset');
+      await touch(relay.ports.smtps, null, 'reset');
       // v1 health checks: UNKNOWN, or (HAProxy's) the proxy's own address as the client.
       const own = await viaProxy(port, Buffer.from(`PROXY TCP4 ${PROXY} 127.0.0.1 ${40000 + i} 25\r\n`));
       assert.match(own.greeting ?? '', /^220 /);
@@ -179,7 +183,7 @@ test('PROXY protocol v2', async (t) => {
     const lines = relay.logs.slice(linesBefore);
     assert.deepEqual(lines.filter(mentionsProxy), [], 'no line about the proxy');
     const noisy = new Set(['connect', 'disconnect', 'proxy.bad_header', 'smtp.error', 'connect.error', 'connect.limit', 'tls.handshake_failed']);
-    assert.deepEqual(lines.filter((l) => noisy.has(l.event)).map((l) => [l.event, l.client]), [['connect', '10.1.7.7'], ['disconnect', '10.1.7.7']], 'only the marker\'s session');
+    assert.deepEqual(lines.filter((l) => noisy.has(l.event)).map((l) => [l.event, l.client, l.reason]), [['connect', '10.1.7.7', undefined], ['disconnect', '10.1.7.7', undefined]], 'only the marker\'s session');
     const after = await api.call('GET', '/api/stats', { as: admin });
     assert.deepEqual(after.json.per_minute.map(total), before.json.per_minute.map(total), 'no counter moved');
     assert.deepEqual(after.json.top_refused, before.json.top_refused);
