@@ -62,11 +62,12 @@
 //    sending a byte (a TCP health check) closes it silently. A LOCAL header
 //    (v2), v1 UNKNOWN, or a header naming the proxy itself as the client (as
 //    HAProxy's v1 health checks do), serves the connection with the proxy's
-//    own address and marks the session `proxyLocal`: the front end keeps such health
-//    checks out of the log (src/smtp/front-end.ts), and a LOCAL connection's
-//    failed implicit-TLS handshake (a TCP check on port 465) is not logged
-//    either. Untrusted peers never
-//    reach the reader: their bytes are SMTP, as before.
+//    own address and marks the session `proxyLocal`: the front end keeps such
+//    health checks out of the log (src/smtp/front-end.ts), and a LOCAL
+//    connection's failed implicit-TLS handshake (a TCP check on port 465) is
+//    not logged either. A peer that reset before its accept was handled has
+//    no address to judge and is dropped. Untrusted peers never reach the
+//    reader: their bytes are SMTP, as before.
 //    (test/smtp/proxy-header, proxy, proxy-v2; test/cluster/haproxy)
 
 import { createRequire } from 'node:module';
