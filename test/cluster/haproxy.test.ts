@@ -11,12 +11,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RawClient, type LogLine } from '../smtp/harness.ts';
 import { ApiClient, onStderr } from '../api/client.ts';
 import { clusterMissing, startCluster, waitArrival, type ClusterNode } from './harness.ts';
-import { EXAMPLE_CONFIG, haproxyMissing, renderConfig, startHaproxy } from '../support/haproxy.ts';
+import { EXAMPLE_CONFIG, HAPROXY, haproxyMissing, renderConfig, startHaproxy } from '../support/haproxy.ts';
 
 const LB = '127.0.0.2'; // HAProxy's source address towards the nodes: the trusted proxy
 const RELAY_CLIENT = '127.0.5.5'; // in the relay network "office"
@@ -41,6 +42,12 @@ test('the test configuration is the example with its global section, binds and s
   assert.doesNotMatch(v1, /smtpchk/);
   const none = renderConfig(example, { backends: [{ host: '127.0.0.1', port: 1 }], statsSocket: '/s', fds: [3], sendProxy: false, check: false });
   assert.match(none, /server node1 127\.0\.0\.1:1\n/);
+});
+
+test('the example, as an administrator installs it, is a valid HAProxy configuration (haproxy -c)', { skip: haproxyMissing() ?? false }, () => {
+  const r = spawnSync(HAPROXY, ['-c', '-f', EXAMPLE_CONFIG], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /Configuration file is valid/);
 });
 
 /** One transaction through HAProxy from `src`; resolves with the RCPT reply and, when accepted, the DATA reply. */
