@@ -17,6 +17,16 @@
 //
 // Readiness is read, never slept for: `waitUp(n)` asks the stats socket
 // (`show stat`) until n servers are UP with a passed health check.
+//
+// The nodes must trust HAProxy: it connects to them from 127.0.0.1, or from
+// `source` when given (e.g. 127.0.0.2, so that 127.0.0.1 can stay a relay
+// host); name that address in the mx listener's trusted_proxies. A node that
+// does not trust it reads the v2 header as SMTP, and the signature's QUIT
+// ends every session at once (221).
+//
+// Use: const lb = await startHaproxy(t, { backends: [{ host, port }, …] });
+// await lb.waitUp(n); clients connect to lb.host:lb.port (and [::1]:lb.port6
+// with `ipv6`); lb.waitState('node2', 'DOWN') after a kill; stopped at t's end.
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
