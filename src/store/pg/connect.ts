@@ -1,6 +1,7 @@
 // The connection pool of the cluster store (postgres.js). The URL is libpq's:
 // one host, several (`postgresql://h1:5432,h2:5432/db?target_session_attrs=
-// read-write`, followed to whichever is the primary after a failover), or a
+// primary`, followed to whichever is the primary after a failover; postgres.js
+// 4.1.1's read-write would take a hot standby), or a
 // Unix socket directory (`postgresql:///db?host=/run/postgresql`). Every wait
 // is bounded, so that an unreachable database rejects a call instead of
 // hanging it: the SMTP front end answers 451 and the node carries on; the
