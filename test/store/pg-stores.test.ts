@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { postgresMissing, startPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
+import { postgresMissing, startPostgres, startReplicatedPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
 import { connectPg, isUnreachable, type Sql } from '../../src/store/pg/connect.ts';
 import { migrate, SCHEMA_VERSION, schemaVersion } from '../../src/store/pg/schema.ts';
 import { PgConfigStore } from '../../src/store/pg/config-store.ts';
@@ -272,6 +272,35 @@ suite('PostgreSQL only', () => {
     // A call begun after recovery that fails: down again.
     await assert.rejects(store.track(() => Promise.reject(unreachable())));
     assert.equal(store.admits(0).ok, false);
+  });
+
+  test('a commit the synchronous standby never confirmed (its wait cancelled) is not acknowledged: commit() rejects, the message stays queued', async (t) => {
+    const r = await startReplicatedPostgres();
+    t.after(() => r.destroy());
+    await r.waitStreaming();
+    const url = await r.createDatabase();
+    // query_timeout 2 s: postgres.js cancels the COMMIT waiting for the standby, and PostgreSQL then lets it
+    // through on the primary alone with a warning, as it does for any cancel.
+    const sql = connectPg(url, { connectTimeout: 3, queryTimeout: 2 });
+    const events: string[] = [];
+    const logger = tapLogger(memoryLogger());
+    logger.subscribe((event) => void events.push(event));
+    await migrate(sql);
+    const store = new PgQueueStore(sql, { logger });
+    await store.open();
+    t.after(async () => {
+      await store.close();
+      await sql.end({ timeout: 1 });
+    });
+    const ok = await put(store);
+    assert.ok(await store.read(ok.id), 'a commit confirmed by the standby');
+    await r.stopStandby();
+    const w = store.begin(newQueueId());
+    await w.write(Buffer.from('Subject: unconfirmed\r\n\r\nbody\r\n'));
+    await assert.rejects(w.commit(fields()), /not confirmed by the synchronous standby/, 'no acknowledgement for a commit on the primary alone');
+    await w.abort();
+    assert.ok(await store.read(w.id), 'committed on the primary: it stays queued (delivered all the same; the client got a 4xx)');
+    assert.ok(events.includes('store.sync_unconfirmed'));
   });
 
   test('a write refused as read-only (the pool reached a standby) counts as the database away', () => {

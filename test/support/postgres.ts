@@ -292,6 +292,8 @@ export interface ReplicatedPostgres {
   waitStreaming(): Promise<{ state: string; sync_state: string }>;
   /** SIGKILLs the primary's postmaster and its backends (a machine's crash); its TCP port then refuses. */
   killPrimary(): Promise<void>;
+  /** Stops the standby (`immediate`: as a crash would); the primary's commits then wait for it. */
+  stopStandby(): Promise<void>;
   /** `pg_ctl promote -w` on the standby; resolves once it accepts writes, with the promotion's duration in ms. */
   promote(): Promise<number>;
   /** Stops both servers and removes their directories. */
@@ -392,6 +394,10 @@ export async function startReplicatedPostgres(): Promise<ReplicatedPostgres> {
     async killPrimary() {
       await killServer(p);
       alive.delete(p);
+    },
+    async stopStandby() {
+      await s.pgctl(['-w', '-m', 'immediate', 'stop']);
+      alive.delete(s);
     },
     async promote() {
       const t0 = performance.now();

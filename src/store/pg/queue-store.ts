@@ -20,7 +20,7 @@ import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Com
 import { editHeaders, isEmptyEdit, type HeaderEdit } from '../../scan/header-edit.ts';
 import type { MessageSource } from '../../scan/spam-verdict.ts';
 import type { Logger } from '../../log/logger.ts';
-import { isUnreachable, type Sql, type Tx } from './connect.ts';
+import { isUnreachable, syncWaitsCancelled, type Sql, type Tx } from './connect.ts';
 import { Channel, CHANNEL_QUEUE } from './notify.ts';
 
 /** The start of a message kept in memory until commit, for a header edit. */
@@ -129,6 +129,11 @@ export class PgQueueStore implements QueueStore {
     };
     this.probe = setInterval(() => void this.track(probe).catch(() => {}), this.probeMs);
     this.probe.unref();
+  }
+
+  /** A commit went through on the primary alone (its wait for the synchronous standby was cancelled). */
+  syncUnconfirmed(id: string): void {
+    this.logger?.log('store.sync_unconfirmed', { store: 'postgresql', id, note: 'committed on the primary but not confirmed by the synchronous standby: answered 4xx; delivered all the same' });
   }
 
   begin(id: string): MessageWriter {
@@ -456,6 +461,7 @@ class PgMessageWriter implements MessageWriter {
     // The lease is set on the database's clock (below); `until` is given back in this process's.
     const claim = opts.claim && area === 'queue' ? { node: opts.claim.node, token: randomUUID(), until: now + opts.claim.leaseMs, leaseMs: opts.claim.leaseMs } : null;
     const received = Date.parse(full.received_at);
+    const cancelsBefore = syncWaitsCancelled(this.store.sql);
     await this.store.track(() =>
       this.store.sql.begin(async (tx) => {
         // The chunks written while the message arrived must all be there (a sweep never took them).
@@ -470,6 +476,15 @@ class PgMessageWriter implements MessageWriter {
         if (due !== null && !claim) await tx`SELECT pg_notify(${CHANNEL_QUEUE}, '')`;
       }),
     );
+    if (syncWaitsCancelled(this.store.sql) !== cancelsBefore) {
+      // Committed on the primary, but the synchronous standby never confirmed it (its wait was cancelled: the standby
+      // is gone or slow). No 250 for that: the client gets a 4xx; the message stays queued and is delivered all the
+      // same (a duplicate if the client sends it again). A commit on another connection at that moment may be refused
+      // too: the safe side.
+      this.finished = true;
+      this.store.syncUnconfirmed(this.id);
+      throw new Error(`message ${this.id}: the commit was not confirmed by the synchronous standby (PostgreSQL cancelled the wait)`);
+    }
     this.finished = true;
     this.committed = true;
     this.head = [];
