@@ -24,7 +24,7 @@ import { schedulePruning } from './antispam/sqlite-greylist-store.ts';
 import { hostname } from 'node:os';
 import { VERSION } from './core/version.ts';
 import { openStores } from './store/open-stores.ts';
-import { heartbeatMs, MISSED_HEARTBEATS } from './daemon-timing.ts';
+import { heartbeatMs, MISSED_HEARTBEATS, nodeClock } from './daemon-timing.ts';
 import { readClusterStatus } from './cluster/read-status.ts';
 import type { Stores } from './store/stores.ts';
 import { applyListenOverrides, type ListenOverride } from './cluster/listen-overrides.ts';
@@ -90,10 +90,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw new StartError(pathProblem);
   }
   const node = opts.node ?? hostname();
+  const clock = nodeClock();
+  if (clock.offsetMs !== 0) logger.log('clock.test_offset', { offset_ms: clock.offsetMs, note: 'MAILWARDEN_TEST_CLOCK_OFFSET_MS: a test knob, never for production' });
   let stores: Stores;
   let store: ConfigStore;
   try {
-    stores = await openStores({ dataDir, url: opts.store, node, logger });
+    stores = await openStores({ dataDir, url: opts.store, node, logger, now: clock.now });
     store = stores.config;
   } catch (err) {
     lock.release();
@@ -164,7 +166,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     shared.checks = new AntispamChecks({ greylist });
     // The manager reads settings many times per message: it takes the snapshot
     // in force from memory; a new revision reaches it through settingsChanged().
-    const manager = new QueueManager({ store: queue, node, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true });
+    const manager = new QueueManager({ store: queue, node, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true, now: clock.now });
     undo.push(() => manager.stop(0));
     // Fresh mail is claimed by its commit for this node's scheduler: no round trip before delivery.
     shared.claim = () => manager.claimRequest();

@@ -140,7 +140,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // Sessions, tokens and most data live in the store: while a cluster store is away nothing can be checked, so nothing is
     // answered (fail closed), but the web admin says why instead of "internal error".
     if (deps.storeState().kind === 'postgresql' && isUnreachable(err)) {
-      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: 'the cluster store (PostgreSQL) cannot be reached; this node reconnects by itself when it is back', store: deps.storeState() });
+      // Unreachable, whatever the queue's last view says: this very call just failed to reach it.
+      return reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: 'the cluster store (PostgreSQL) cannot be reached; this node reconnects by itself when it is back', store: { ...deps.storeState(), reachable: false } });
     }
     if (err.validation) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: validationMessage(err), errors: validationList(err) });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;

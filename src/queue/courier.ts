@@ -18,6 +18,11 @@ export interface DeliveryJob {
 export interface CourierOutcome extends RecipientOutcome {
   /** Delivered to a hop that announces DSN: NOTIFY went with it, so a success report is that hop's to send. */
   passedOn?: boolean;
+  /**
+   * The queue store could not be reached (the message could not be read): no hop was asked. Not an
+   * attempt: the recipient stays as it was, and the message is tried again once the store answers.
+   */
+  storeAway?: boolean;
 }
 
 export interface Courier {

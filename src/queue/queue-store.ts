@@ -5,6 +5,14 @@
 // are handed out as streams. Delivery work is claimed with a lease, so that
 // several nodes can share one queue and a dead node's work is taken over once
 // its lease expires (at least once, never lost).
+//
+// Clocks: every `now` argument is the caller's clock (epoch ms), and every
+// `until` handed back is in that clock. Due times (an envelope's next attempt)
+// are the callers'. Leases are the store's business: the spool (one node)
+// judges them by the `now` it is given; the PostgreSQL adapter sets and judges
+// them on the database's clock and ignores `now` for them, so that a node
+// whose clock is off cannot take another node's live lease (it only gives
+// `until` back as the caller's now plus what is left of the lease).
 
 import type { Readable } from 'node:stream';
 import type { Envelope } from './envelope.ts';

@@ -274,6 +274,12 @@ export class Scheduler {
       job.recipients.forEach((r, i) => {
         const o = outcomes[i];
         if (!o) return;
+        if (o.storeAway) {
+          // Nothing happened at any hop: no attempt is counted and no retry is scheduled. The settle gives the message
+          // back as it was (due now), or, the store still away, its claim runs out and it is taken again.
+          this.deps.logger.log('queue.error', { id: a.env.id, recipient: r.address, error: `not attempted: ${o.diagnostic}` });
+          return;
+        }
         this.record(a, r, o);
         if (o.passedOn) a.passedOn.add(r);
       });

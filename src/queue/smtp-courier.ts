@@ -285,7 +285,7 @@ export class SmtpCourier implements Courier {
     if (plan.from !== null && sending.length > 0) {
       const body = await this.body(env, plan.scan, hop);
       if (!body.ok) {
-        for (const x of sending) outcomes[x.i] = { address: job.recipients[x.i]?.address ?? '', fate: body.fate, code: null, status: body.status, diagnostic: body.reason, remote: body.fate === 'failed' ? session.remote : null };
+        for (const x of sending) outcomes[x.i] = { address: job.recipients[x.i]?.address ?? '', fate: body.fate, code: null, status: body.status, diagnostic: body.reason, remote: body.fate === 'failed' ? session.remote : null, ...(body.storeAway ? { storeAway: true } : {}) };
       } else {
         const results = await session.send({
           from: plan.from,
@@ -316,7 +316,7 @@ export class SmtpCourier implements Courier {
     env: Envelope,
     scanNeeded: boolean,
     hop: HopExtensions,
-  ): Promise<{ ok: true; stream: Readable | Buffer; eightBit: boolean } | { ok: false; fate: 'deferred' | 'failed'; status: string; reason: string }> {
+  ): Promise<{ ok: true; stream: Readable | Buffer; eightBit: boolean } | { ok: false; fate: 'deferred' | 'failed'; status: string; reason: string; storeAway?: boolean }> {
     const eightBit = env.body === '8bitmime';
     try {
       const stored = await this.deps.store.body(env.id);
@@ -343,7 +343,10 @@ export class SmtpCourier implements Courier {
       file.on('error', (err) => limited.destroy(err));
       return { ok: true, stream: file.pipe(limited), eightBit };
     } catch (err) {
-      return { ok: false, fate: 'deferred', status: '4.3.0', reason: `cannot read the spooled message: ${cleanError(err)}` };
+      // The store says whether it is away (a cluster store whose database cannot be reached): then the read is no attempt.
+      const admission = this.deps.store.admits(0);
+      const storeAway = !admission.ok && admission.cause === 'unavailable';
+      return { ok: false, fate: 'deferred', status: '4.3.0', reason: `cannot read the spooled message: ${cleanError(err)}`, storeAway };
     }
   }
 }

@@ -26,6 +26,8 @@ export interface OpenStoresOptions {
   logger: Logger;
   /** Seconds to reach the database before giving up (default: the pool's, 5). */
   connectTimeout?: number;
+  /** The node's clock (default Date.now); the cluster store's leases never use it. */
+  now?: () => number;
 }
 
 /** The URL to use: the flag's, else MAILWARDEN_STORE's, else none (embedded). */
@@ -66,7 +68,7 @@ export async function openStores(o: OpenStoresOptions): Promise<Stores> {
   // Loaded only in cluster mode: the single node never loads postgres.js.
   const { openPgStores } = await import('./pg/stores.ts');
   try {
-    return await openPgStores(url, { node: o.node, logger: o.logger, ...(o.connectTimeout === undefined ? {} : { connectTimeout: o.connectTimeout }) });
+    return await openPgStores(url, { node: o.node, logger: o.logger, ...(o.connectTimeout === undefined ? {} : { connectTimeout: o.connectTimeout }), ...(o.now ? { now: o.now } : {}) });
   } catch (err) {
     const e = err as Error & { code?: string };
     const why = redactIn(e.message ?? String(err), url);

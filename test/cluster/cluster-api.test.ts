@@ -67,6 +67,11 @@ test('two nodes starting at once on an empty store: one first admin, one passwor
   t.after(async () => {
     if (!restarted) await server?.start();
   });
+  // At once, before the queue has met the outage: the 503 answers because the store could not be reached, so
+  // its body says unreachable (the queue's last view still said reachable).
+  const first = await api.call('GET', '/api/stats', { as: { token: null, cookie: me.cookie, csrf: me.csrf } });
+  assert.equal(first.status, 503, first.text);
+  assert.deepEqual(first.json.store, { kind: 'postgresql', reachable: false }, 'the first 503 after the stop says unreachable');
   const client = await RawClient.connect(other.ports.mx);
   t.after(() => client.end());
   await client.reply();

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { RawClient, startNode, runCli, type LogLine, type Relay } from '../smtp/harness.ts';
 import { startSink, type ReceivedMessage, type Sink, type SinkBehaviour } from '../delivery/sink.ts';
-import { postgresMissing, startPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
+import { postgresMissing, startPostgres, startReplicatedPostgres, tcpForward, type ReplicatedPostgres, type TestPostgres } from '../support/postgres.ts';
 
 type T = { after: (fn: () => void | Promise<void>) => void; diagnostic?: (msg: string) => void };
 
@@ -24,7 +24,10 @@ export interface ClusterNode extends Relay {
 }
 
 export interface Cluster {
+  /** The one server (absent with `replicated`). */
   pg: TestPostgres;
+  /** With `replicated`: the primary and its synchronous standby, the URL naming both. */
+  replica: ReplicatedPostgres | null;
   /** The store URL every node and CLI call is given. */
   url: string;
   sink: Sink;
@@ -65,22 +68,36 @@ function baseDoc(sink: Sink, extra: Record<string, unknown>): Record<string, unk
  * A private PostgreSQL (one server and one database per test), a sink, and
  * nothing running yet: the test starts its nodes with startNode().
  */
-export async function startCluster(t: T, opts: { settings?: Record<string, unknown>; sink?: SinkBehaviour } = {}): Promise<Cluster> {
-  const pg = await startPostgres();
-  t.after(() => pg.destroy());
-  // The nodes reach the server over TCP on loopback (a forwarder to its Unix socket), as they reach a
-  // real PostgreSQL in a cluster (the multi-host URL names TCP hosts only).
-  const database = /^postgresql:\/\/[^/]*\/([^/?]+)/.exec(await pg.createDatabase())?.[1];
-  const fwd = await tcpForward(pg.socket);
-  t.after(() => fwd.close());
-  const url = `postgresql://postgres@127.0.0.1:${fwd.port}/${database}`;
+export async function startCluster(t: T, opts: { settings?: Record<string, unknown>; sink?: SinkBehaviour; replicated?: boolean } = {}): Promise<Cluster> {
+  let pg: TestPostgres | null = null;
+  let replica: ReplicatedPostgres | null = null;
+  let url: string;
+  if (opts.replicated) {
+    // A primary with a synchronous standby, both behind loopback TCP ports: the multi-host URL names both.
+    const r = await startReplicatedPostgres();
+    replica = r;
+    t.after(() => r.destroy());
+    url = await r.createDatabase();
+  } else {
+    const one = await startPostgres();
+    pg = one;
+    t.after(() => one.destroy());
+    // The nodes reach the server over TCP on loopback (a forwarder to its Unix socket), as they reach a
+    // real PostgreSQL in a cluster (the multi-host URL names TCP hosts only).
+    const database = /^postgresql:\/\/[^/]*\/([^/?]+)/.exec(await one.createDatabase())?.[1];
+    const fwd = await tcpForward(one.socket);
+    t.after(() => fwd.close());
+    url = `postgresql://postgres@127.0.0.1:${fwd.port}/${database}`;
+  }
   const sink = await startSink({ behaviour: opts.sink ?? {} });
   t.after(() => sink.close());
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-cluster-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   let n = 0;
   const cluster: Cluster = {
-    pg,
+    // Tests on a replicated pair use `replica`; `pg` is there for the single-server tests.
+    pg: pg as TestPostgres,
+    replica,
     url,
     sink,
     doc: baseDoc(sink, opts.settings ?? {}),

@@ -30,7 +30,7 @@ type Fate = CourierOutcome['fate'];
 /** A courier whose deliveries end when the test says (or at once, in `auto` mode). */
 class TestCourier implements Courier {
   readonly jobs: DeliveryJob[] = [];
-  private readonly open = new Map<string, (fate: Fate) => void>();
+  private readonly open = new Map<string, (fate: Fate | 'storeAway') => void>();
   auto: Fate | null = null;
   private readonly changed: () => void;
 
@@ -41,8 +41,14 @@ class TestCourier implements Courier {
   deliver(job: DeliveryJob): Promise<CourierOutcome[]> {
     this.jobs.push(job);
     return new Promise((resolve) => {
-      const done = (fate: Fate) =>
-        resolve(job.recipients.map((r) => ({ address: r.address, fate, code: fate === 'delivered' ? 250 : 451, status: fate === 'delivered' ? '2.0.0' : '4.0.0', diagnostic: `${fate} by the test`, remote: 'sink [127.0.0.1]:25' })));
+      const done = (fate: Fate | 'storeAway') =>
+        resolve(
+          job.recipients.map((r) =>
+            fate === 'storeAway'
+              ? { address: r.address, fate: 'deferred', code: null, status: '4.3.0', diagnostic: 'cannot read the spooled message: the store is away (test)', remote: null, storeAway: true }
+              : { address: r.address, fate, code: fate === 'delivered' ? 250 : 451, status: fate === 'delivered' ? '2.0.0' : '4.0.0', diagnostic: `${fate} by the test`, remote: 'sink [127.0.0.1]:25' },
+          ),
+        );
       if (this.auto) done(this.auto);
       else this.open.set(job.envelope.id, done);
       this.changed();
@@ -53,7 +59,7 @@ class TestCourier implements Courier {
     return this.open.size;
   }
 
-  finish(id: string, fate: Fate = 'delivered'): void {
+  finish(id: string, fate: Fate | 'storeAway' = 'delivered'): void {
     const done = this.open.get(id);
     assert.ok(done, `no delivery of ${id} in flight`);
     this.open.delete(id);
@@ -332,4 +338,23 @@ test('at stop, messages whose delivery never started are given up at once: anoth
   const taken = await h.store.claimDue({ node: 'n2', leaseMs: 60_000, now: Date.now(), limit: 10 });
   assert.deepEqual(taken.map((c) => c.id).sort(), ids.sort());
   assert.ok(taken.every((c) => c.envelope.recipients[0]?.status === 'queued'), 'unchanged: nothing was attempted');
+});
+
+test('a message that could not be read because the store was away is no attempt: given back as it was and delivered again at once, no retry backoff', async (t) => {
+  const h = await harness(t);
+  h.manager.load();
+  const { envelope } = await h.commit();
+  await h.cond.waitFor(() => h.courier.running === 1, 'the first delivery', 10_000);
+  h.courier.finish(envelope.id, 'storeAway');
+  // Settled back unchanged (due now), so it is claimed again at once: a second delivery of the same message.
+  await h.cond.waitFor(() => h.courier.jobs.length === 2, 'a second delivery right away', 10_000);
+  assert.equal(h.courier.jobs[1]!.envelope.id, envelope.id);
+  const r = h.courier.jobs[1]!.envelope.recipients[0]!;
+  assert.equal(r.status, 'queued', 'the recipient is as it was');
+  assert.equal(r.attempts, undefined, 'no attempt counted');
+  assert.equal(r.next_attempt, undefined, 'no retry scheduled');
+  assert.equal(h.count('delivery'), 0, 'no delivery line for a read that never reached a hop');
+  assert.equal(h.count('queue.error', (f) => String(f.error).startsWith('not attempted:')), 1);
+  h.courier.finish(envelope.id, 'delivered');
+  await h.cond.waitFor(() => h.count('queue.removed') === 1, 'delivered and removed', 10_000);
 });

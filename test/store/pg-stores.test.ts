@@ -9,8 +9,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { postgresMissing, startPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
-import { connectPg, type Sql } from '../../src/store/pg/connect.ts';
+import { postgresMissing, startPostgres, startReplicatedPostgres, tcpForward, type TestPostgres } from '../support/postgres.ts';
+import { connectPg, isUnreachable, type Sql } from '../../src/store/pg/connect.ts';
 import { migrate, SCHEMA_VERSION, schemaVersion } from '../../src/store/pg/schema.ts';
 import { PgConfigStore } from '../../src/store/pg/config-store.ts';
 import { PgAccountStore } from '../../src/store/pg/account-store.ts';
@@ -92,9 +92,12 @@ suite('PostgreSQL adapters against the port contracts', () => {
         return s;
       };
       const store = await open();
+      const sql = db.pool();
       return {
         store,
         second: open,
+        // Leases are on the database's clock: moving it forward is moving every lease's end back.
+        leaseClock: { advance: async (ms: number) => void (await sql`UPDATE queue_message SET lease_until = lease_until - ${ms} WHERE lease_until IS NOT NULL`) },
         async cleanup() {
           await Promise.all(stores.map((s) => s.close()));
           await db.end();
@@ -186,6 +189,123 @@ suite('PostgreSQL only', () => {
     assert.deepEqual(new Set(got.keys()), ids);
     assert.ok(new Set(got.values()).size > 1, 'both nodes took work');
     assert.deepEqual(await a.list(), []);
+  });
+
+  test('leases are on the database\'s clock: a node whose clock is a minute ahead (or behind) takes no live lease', async (t) => {
+    const db = await database();
+    const a = new PgQueueStore(db.pool());
+    const ahead = new PgQueueStore(db.pool());
+    await a.open();
+    await ahead.open();
+    t.after(async () => {
+      await a.close();
+      await ahead.close();
+      await db.end();
+    });
+    const LEASE = 10_000;
+    const SKEW = 60_000;
+    const [m1, m2, m3] = [await put(a), await put(a), await put(a)];
+    // Node a (right clock) claims two by claimDue and one by claim(id); another one it takes at commit with a clock a minute behind.
+    const held = await a.claimDue({ node: 'a', leaseMs: LEASE, now: Date.now(), limit: 2 });
+    assert.deepEqual(held.map((c) => c.id).sort(), [m1.id, m2.id].sort());
+    const byId = await a.claim(m3.id, { node: 'a', leaseMs: LEASE, now: Date.now() });
+    assert.ok(byId);
+    const w = a.begin(newQueueId());
+    await w.write(Buffer.from('Subject: x\r\n\r\nbody\r\n'));
+    const { claim: atCommit } = await w.commit(fields(), { claim: { node: 'a', leaseMs: LEASE } });
+    assert.ok(atCommit);
+    const skewed = Date.now() + SKEW;
+    // The node whose clock is a minute ahead sees every lease as expired by its clock: it must take none.
+    assert.deepEqual(await ahead.claimDue({ node: 'ahead', leaseMs: LEASE, now: skewed, limit: 10 }), [], 'claimDue takes no live lease');
+    for (const id of [m1.id, m3.id, atCommit.id]) {
+      assert.equal(await ahead.claim(id, { node: 'ahead', leaseMs: LEASE, now: skewed }), null, `claim(${id}) takes no live lease`);
+      assert.equal((await ahead.holder(id, skewed))?.node, 'a', 'holder: the live lease is a\'s');
+    }
+    assert.deepEqual(await ahead.claimsByNode(skewed), new Map([['a', 4]]), 'claimsByNode counts the live leases');
+    // `until` comes back in the caller's clock: what is left of the lease, from its now.
+    const h = await ahead.holder(m1.id, skewed);
+    assert.ok(h && h.until > skewed && h.until <= skewed + LEASE, `holder until ${h?.until} within a lease of the caller's now ${skewed}`);
+    // A renewal by a node whose clock is a minute behind sets a lease on the database's clock, not one that ran out a minute ago.
+    assert.deepEqual(await a.renew(held, LEASE, Date.now() - SKEW), []);
+    assert.deepEqual(await ahead.claimDue({ node: 'ahead', leaseMs: LEASE, now: skewed, limit: 10 }), [], 'renewed leases are live');
+    // Once the leases run out on the database's clock (moved here by moving their ends back), the other node takes them.
+    await db.pool()`UPDATE queue_message SET lease_until = lease_until - ${LEASE + 1}`;
+    const taken = await ahead.claimDue({ node: 'ahead', leaseMs: LEASE, now: skewed, limit: 10 });
+    assert.equal(taken.length, 4, 'expired leases are taken');
+  });
+
+  test('reachability: a call begun during an outage and failing after recovery does not take the store down again, nor does a late answer from before it bring it up', async (t) => {
+    const db = await database();
+    const events: string[] = [];
+    const logger = tapLogger(memoryLogger());
+    logger.subscribe((event) => void events.push(event));
+    // No probe during the test: the state changes only through the calls below.
+    const store = new PgQueueStore(db.pool(), { logger, probeMs: 3_600_000 });
+    t.after(async () => {
+      await store.close();
+      await db.end();
+    });
+    const unreachable = () => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+    const pending = <T>() => {
+      let resolve!: (v: T) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+      return { promise, resolve, reject };
+    };
+    // Begun before the outage, answered after it was noticed: must not bring the store up.
+    const early = pending<number>();
+    const earlyCall = store.track(() => early.promise);
+    await assert.rejects(store.track(() => Promise.reject(unreachable())));
+    assert.equal(store.admits(0).ok, false, 'down after an unreachable error');
+    early.resolve(1);
+    await earlyCall;
+    assert.equal(store.admits(0).ok, false, 'a late answer from before the outage does not bring it up');
+    // Begun during the outage, failing after the store came back: must not take it down again.
+    const during = pending<number>();
+    const duringCall = store.track(() => during.promise);
+    await store.track(async () => 1);
+    assert.equal(store.admits(0).ok, true, 'up after a call begun during the outage succeeded');
+    during.reject(unreachable());
+    await assert.rejects(duringCall);
+    assert.equal(store.admits(0).ok, true, 'a failure of a call begun during the outage does not take it down again');
+    assert.deepEqual(events.filter((e) => e.startsWith('store.')), ['store.unreachable', 'store.reachable']);
+    // A call begun after recovery that fails: down again.
+    await assert.rejects(store.track(() => Promise.reject(unreachable())));
+    assert.equal(store.admits(0).ok, false);
+  });
+
+  test('a commit the synchronous standby never confirmed (its wait cancelled) is not acknowledged: commit() rejects, the message stays queued', async (t) => {
+    const r = await startReplicatedPostgres();
+    t.after(() => r.destroy());
+    await r.waitStreaming();
+    const url = await r.createDatabase();
+    // query_timeout 2 s: postgres.js cancels the COMMIT waiting for the standby, and PostgreSQL then lets it
+    // through on the primary alone with a warning, as it does for any cancel.
+    const sql = connectPg(url, { connectTimeout: 3, queryTimeout: 2 });
+    const events: string[] = [];
+    const logger = tapLogger(memoryLogger());
+    logger.subscribe((event) => void events.push(event));
+    await migrate(sql);
+    const store = new PgQueueStore(sql, { logger });
+    await store.open();
+    t.after(async () => {
+      await store.close();
+      await sql.end({ timeout: 1 });
+    });
+    const ok = await put(store);
+    assert.ok(await store.read(ok.id), 'a commit confirmed by the standby');
+    await r.stopStandby();
+    const w = store.begin(newQueueId());
+    await w.write(Buffer.from('Subject: unconfirmed\r\n\r\nbody\r\n'));
+    await assert.rejects(w.commit(fields()), /not confirmed by the synchronous standby/, 'no acknowledgement for a commit on the primary alone');
+    await w.abort();
+    assert.ok(await store.read(w.id), 'committed on the primary: it stays queued (delivered all the same; the client got a 4xx)');
+    assert.ok(events.includes('store.sync_unconfirmed'));
+  });
+
+  test('a write refused as read-only (the pool reached a standby) counts as the database away', () => {
+    assert.equal(isUnreachable(Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' })), true);
+    assert.equal(isUnreachable(Object.assign(new Error('duplicate key'), { code: '23505' })), false);
   });
 
   test('greylisting from two nodes at once is atomic: exactly one first pass', async (t) => {

@@ -1,6 +1,7 @@
 // The connection pool of the cluster store (postgres.js). The URL is libpq's:
 // one host, several (`postgresql://h1:5432,h2:5432/db?target_session_attrs=
-// read-write`, followed to whichever is the primary after a failover), or a
+// primary`, followed to whichever is the primary after a failover; postgres.js
+// 4.1.1's read-write would take a hot standby), or a
 // Unix socket directory (`postgresql:///db?host=/run/postgresql`). Every wait
 // is bounded, so that an unreachable database rejects a call instead of
 // hanging it: the SMTP front end answers 451 and the node carries on; the
@@ -24,9 +25,25 @@ export function isPgUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
 }
 
+/**
+ * How many times a pool's server said it stopped waiting for the synchronous
+ * standby: a commit whose wait is cancelled (postgres.js's query_timeout sends
+ * a cancel) returns success with only a warning, committed on the primary
+ * alone. A commit that saw this count move must not be acknowledged.
+ */
+const syncCancels = new WeakMap<Sql, { n: number }>();
+
+export function syncWaitsCancelled(sql: Sql): number {
+  return syncCancels.get(sql)?.n ?? 0;
+}
+
+/** PostgreSQL's warning when a commit's wait for the synchronous standby is cancelled (English server messages). */
+export const SYNC_CANCEL = /canceling (the )?wait for synchronous replication/i;
+
 export function connectPg(url: string, o: PgOptions = {}): Sql {
   if (!isPgUrl(url)) throw new Error(`not a PostgreSQL URL: ${redactUrl(url)}`);
-  return postgres(url, {
+  const cancels = { n: 0 };
+  const sql = postgres(url, {
     max: o.max ?? 10,
     connect_timeout: o.connectTimeout ?? 5,
     query_timeout: o.queryTimeout ?? 30,
@@ -35,11 +52,15 @@ export function connectPg(url: string, o: PgOptions = {}): Sql {
     // Reconnect (the pool and the LISTEN connection) within a second of the database's return, not after
     // postgres.js's default backoff of up to 20 s: a node must be back in service as soon as its database is.
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
-    onnotice: () => {},
+    onnotice: (n) => {
+      if (SYNC_CANCEL.test(String(n.message ?? ''))) cancels.n++;
+    },
     // Epoch milliseconds live in bigint columns: read them as numbers (exact up to 2^53).
     types: { int8: { to: 20, from: [20], serialize: (x: number | bigint) => String(x), parse: (x: string) => Number(x) } },
     connection: { application_name: 'mailwarden', statement_timeout: (o.queryTimeout ?? 30) * 1000 },
   });
+  syncCancels.set(sql, cancels);
+  return sql;
 }
 
 export { isUnreachable, redactUrl } from './errors.ts';

@@ -38,6 +38,8 @@ export function isUnreachable(err: unknown): boolean {
   const e = err as { code?: string; errno?: string } | null;
   const code = e?.code ?? '';
   if (['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'QUERY_TIMEOUT', 'QUEUE_TIMEOUT'].includes(code)) return true;
-  // Class 57: the server is shutting down or restarting; 08: connection exceptions.
-  return code.startsWith('57P') || code.startsWith('08');
+  // Class 57: the server is shutting down or restarting; 08: connection exceptions. 25006 (a write refused as
+  // read-only): the pool reached a standby, so no primary answers (a failover under way, or a URL without
+  // target_session_attrs=primary).
+  return code.startsWith('57P') || code.startsWith('08') || code === '25006';
 }

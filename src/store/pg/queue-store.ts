@@ -7,8 +7,11 @@
 // that never committed are swept. Delivery work is claimed with
 // FOR UPDATE SKIP LOCKED and a lease (claim_node, claim_token, lease_until):
 // a claim taken over after its lease expired gets a new token, so the old
-// holder's settle finds it changed and writes nothing. New work is announced
-// with NOTIFY; the scheduler's own timer (nextDue) is the fallback.
+// holder's settle finds it changed and writes nothing. Leases are set and
+// judged on the database's clock, never a node's: a node whose clock is off
+// cannot take a live lease (the `now` the port's callers pass is theirs, used
+// for due times and to give `until` back in their clock). New work is
+// announced with NOTIFY; the scheduler's own timer (nextDue) is the fallback.
 
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -17,7 +20,7 @@ import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Com
 import { editHeaders, isEmptyEdit, type HeaderEdit } from '../../scan/header-edit.ts';
 import type { MessageSource } from '../../scan/spam-verdict.ts';
 import type { Logger } from '../../log/logger.ts';
-import { isUnreachable, type Sql } from './connect.ts';
+import { isUnreachable, syncWaitsCancelled, type Sql, type Tx } from './connect.ts';
 import { Channel, CHANNEL_QUEUE } from './notify.ts';
 
 /** The start of a message kept in memory until commit, for a header edit. */
@@ -32,15 +35,22 @@ interface MessageRow {
   envelope: string;
   due: number | null;
   claim_token: string;
-  lease_until: number;
 }
 
 const parse = (s: string): Envelope => JSON.parse(s) as Envelope;
+
+/** The database's clock in epoch ms, for leases: one value per statement (statement_timestamp()). */
+const dbNow = (q: Sql | Tx) => q`(extract(epoch from statement_timestamp()) * 1000)::bigint`;
+
+/** The probe's error when the pool reached a server in recovery (a standby): no primary answers. */
+const standbyError = () => Object.assign(new Error('the server reached is a standby (in recovery): no primary answers'), { code: '25006' });
 
 export interface PgQueueOptions {
   logger?: Logger;
   /** How often a store that found the database away checks whether it is back (admits() answers from that). */
   probeMs?: number;
+  /** This process's clock (epoch ms), in which nextDue() answers; Date.now by default. Leases never use it. */
+  now?: () => number;
 }
 
 export class PgQueueStore implements QueueStore {
@@ -48,7 +58,10 @@ export class PgQueueStore implements QueueStore {
   private readonly channel: Channel;
   private readonly logger: Logger | undefined;
   private readonly probeMs: number;
+  readonly now: () => number;
   private reachable = true;
+  /** Bumped at each change of `reachable`: a call's outcome moves the state only when no change came while it ran. */
+  private epoch = 0;
   private probe: NodeJS.Timeout | null = null;
   private sweeper: NodeJS.Timeout | null = null;
 
@@ -57,6 +70,7 @@ export class PgQueueStore implements QueueStore {
     this.channel = new Channel(sql, CHANNEL_QUEUE);
     this.logger = opts.logger;
     this.probeMs = opts.probeMs ?? 1_000;
+    this.now = opts.now ?? Date.now;
   }
 
   async open(): Promise<void> {
@@ -73,14 +87,22 @@ export class PgQueueStore implements QueueStore {
     await this.channel.stop();
   }
 
-  /** Runs a call, noting whether the database answered (admits() reports it). */
+  /**
+   * Runs a call, noting whether the database answered (admits() reports it).
+   * Only a call that began after the last change of state may change it: a
+   * call begun during an outage and failing after the store came back must
+   * not take the node down again (it refused MAIL once just after
+   * `store.reachable`), and one begun before an outage and answered after it
+   * was noticed (an old connection's late reply) must not bring it up.
+   */
   async track<T>(fn: () => Promise<T>): Promise<T> {
+    const epoch = this.epoch;
     try {
       const r = await fn();
-      this.up();
+      if (epoch === this.epoch) this.up();
       return r;
     } catch (err) {
-      if (isUnreachable(err)) this.down(err);
+      if (epoch === this.epoch && isUnreachable(err)) this.down(err);
       throw err;
     }
   }
@@ -88,6 +110,7 @@ export class PgQueueStore implements QueueStore {
   private up(): void {
     if (this.reachable) return;
     this.reachable = true;
+    this.epoch++;
     if (this.probe) clearInterval(this.probe);
     this.probe = null;
     this.logger?.log('store.reachable', { store: 'postgresql' });
@@ -96,9 +119,21 @@ export class PgQueueStore implements QueueStore {
   private down(err: unknown): void {
     if (!this.reachable) return;
     this.reachable = false;
+    this.epoch++;
     this.logger?.log('store.unreachable', { store: 'postgresql', error: (err as Error).message });
-    this.probe = setInterval(() => void this.track(() => this.sql`SELECT 1`).catch(() => {}), this.probeMs);
+    // Back only when a primary answers: a URL that lets the pool reach a standby (postgres.js's read-write does)
+    // must not bring the node up to fail every commit.
+    const probe = async () => {
+      const [r] = await this.sql<{ standby: boolean }[]>`SELECT pg_is_in_recovery() AS standby`;
+      if (r?.standby) throw standbyError();
+    };
+    this.probe = setInterval(() => void this.track(probe).catch(() => {}), this.probeMs);
     this.probe.unref();
+  }
+
+  /** A commit went through on the primary alone (its wait for the synchronous standby was cancelled). */
+  syncUnconfirmed(id: string): void {
+    this.logger?.log('store.sync_unconfirmed', { store: 'postgresql', id, note: 'committed on the primary but not confirmed by the synchronous standby: answered 4xx; delivered all the same' });
   }
 
   begin(id: string): MessageWriter {
@@ -138,14 +173,16 @@ export class PgQueueStore implements QueueStore {
       if (!r) return null;
       const { writer, size } = r;
       const sql = this.sql;
+      const track = <T>(fn: () => Promise<T>) => this.track(fn);
       return {
         size,
-        async whole() {
-          const rows = await sql<{ data: Buffer }[]>`SELECT data FROM queue_chunk WHERE writer = ${writer} ORDER BY seq`;
-          const buf = Buffer.concat(rows.map((x) => x.data));
-          if (buf.length !== size) throw new Error(`message ${id}: body has ${buf.length} octets, ${size} expected`);
-          return buf;
-        },
+        whole: () =>
+          track(async () => {
+            const rows = await sql<{ data: Buffer }[]>`SELECT data FROM queue_chunk WHERE writer = ${writer} ORDER BY seq`;
+            const buf = Buffer.concat(rows.map((x) => x.data));
+            if (buf.length !== size) throw new Error(`message ${id}: body has ${buf.length} octets, ${size} expected`);
+            return buf;
+          }),
         stream() {
           return Readable.from(readChunks(sql, writer, size, id), { objectMode: false });
         },
@@ -213,28 +250,28 @@ export class PgQueueStore implements QueueStore {
   claimDue(req: ClaimRequest & { now: number; limit: number }): Promise<Claim[]> {
     return this.track(async () => {
       if (req.limit <= 0) return [];
-      const until = req.now + req.leaseMs;
+      // Due times are the nodes' (the envelope's next attempt); leases are the database's.
       const rows = await this.sql<MessageRow[]>`
-        UPDATE queue_message m SET claim_node = ${req.node}, claim_token = gen_random_uuid()::text, lease_until = ${until}
+        UPDATE queue_message m SET claim_node = ${req.node}, claim_token = gen_random_uuid()::text, lease_until = ${dbNow(this.sql)} + ${req.leaseMs}
         FROM (SELECT id FROM queue_message
-              WHERE area = 'queue' AND due IS NOT NULL AND due <= ${req.now} AND (lease_until IS NULL OR lease_until <= ${req.now})
+              WHERE area = 'queue' AND due IS NOT NULL AND due <= ${req.now} AND (lease_until IS NULL OR lease_until <= ${dbNow(this.sql)})
               ORDER BY due, id LIMIT ${req.limit} FOR UPDATE SKIP LOCKED) c
         WHERE m.id = c.id
-        RETURNING m.id, m.envelope, m.due, m.claim_token, m.lease_until`;
+        RETURNING m.id, m.envelope, m.due, m.claim_token`;
+      const until = req.now + req.leaseMs;
       return [...rows]
         .sort((a, b) => (a.due ?? 0) - (b.due ?? 0) || (a.id < b.id ? -1 : 1))
-        .map((r) => ({ id: r.id, node: req.node, token: r.claim_token, until: Number(r.lease_until), envelope: parse(r.envelope) }));
+        .map((r) => ({ id: r.id, node: req.node, token: r.claim_token, until, envelope: parse(r.envelope) }));
     });
   }
 
   claim(id: string, req: ClaimRequest & { now: number }): Promise<Claim | null> {
     return this.track(async () => {
-      const until = req.now + req.leaseMs;
       const [r] = await this.sql<MessageRow[]>`
-        UPDATE queue_message SET claim_node = ${req.node}, claim_token = gen_random_uuid()::text, lease_until = ${until}
-        WHERE id = ${id} AND area = 'queue' AND (lease_until IS NULL OR lease_until <= ${req.now})
-        RETURNING id, envelope, due, claim_token, lease_until`;
-      return r ? { id: r.id, node: req.node, token: r.claim_token, until: Number(r.lease_until), envelope: parse(r.envelope) } : null;
+        UPDATE queue_message SET claim_node = ${req.node}, claim_token = gen_random_uuid()::text, lease_until = ${dbNow(this.sql)} + ${req.leaseMs}
+        WHERE id = ${id} AND area = 'queue' AND (lease_until IS NULL OR lease_until <= ${dbNow(this.sql)})
+        RETURNING id, envelope, due, claim_token`;
+      return r ? { id: r.id, node: req.node, token: r.claim_token, until: req.now + req.leaseMs, envelope: parse(r.envelope) } : null;
     });
   }
 
@@ -243,7 +280,7 @@ export class PgQueueStore implements QueueStore {
       if (claims.length === 0) return [];
       const until = now + leaseMs;
       const rows = await this.sql<{ id: string }[]>`
-        UPDATE queue_message SET lease_until = ${until}
+        UPDATE queue_message SET lease_until = ${dbNow(this.sql)} + ${leaseMs}
         WHERE area = 'queue' AND (id, claim_token) IN (SELECT * FROM unnest(${claims.map((c) => c.id)}::text[], ${claims.map((c) => c.token)}::text[]))
         RETURNING id`;
       const kept = new Set(rows.map((r) => r.id));
@@ -281,22 +318,25 @@ export class PgQueueStore implements QueueStore {
 
   nextDue(): Promise<number | null> {
     return this.track(async () => {
-      // A message under a lease counts from the lease's end: that is when another node may take it over.
-      const [r] = await this.sql<{ at: number | null }[]>`SELECT min(greatest(due, coalesce(lease_until, 0))) AS at FROM queue_message WHERE area = 'queue' AND due IS NOT NULL`;
+      // A message under a lease counts from the lease's end: that is when another node may take it over. The lease's
+      // end is the database's; what is left of it is added to this process's clock.
+      const [r] = await this.sql<{ at: number | null }[]>`
+        SELECT min(greatest(due, coalesce(lease_until - ${dbNow(this.sql)} + ${this.now()}, 0))) AS at FROM queue_message WHERE area = 'queue' AND due IS NOT NULL`;
       return r?.at === null || r?.at === undefined ? null : Number(r.at);
     });
   }
 
   holder(id: string, now: number): Promise<{ node: string; until: number } | null> {
     return this.track(async () => {
-      const [r] = await this.sql<{ claim_node: string; lease_until: number }[]>`SELECT claim_node, lease_until FROM queue_message WHERE id = ${id} AND claim_node IS NOT NULL AND lease_until > ${now}`;
-      return r ? { node: r.claim_node, until: Number(r.lease_until) } : null;
+      const [r] = await this.sql<{ claim_node: string; left: number }[]>`
+        SELECT claim_node, lease_until - ${dbNow(this.sql)} AS left FROM queue_message WHERE id = ${id} AND claim_node IS NOT NULL AND lease_until > ${dbNow(this.sql)}`;
+      return r ? { node: r.claim_node, until: now + Number(r.left) } : null;
     });
   }
 
-  claimsByNode(now: number): Promise<Map<string, number>> {
+  claimsByNode(_now: number): Promise<Map<string, number>> {
     return this.track(async () => {
-      const rows = await this.sql<{ claim_node: string; n: number }[]>`SELECT claim_node, count(*)::int AS n FROM queue_message WHERE claim_node IS NOT NULL AND lease_until > ${now} GROUP BY claim_node`;
+      const rows = await this.sql<{ claim_node: string; n: number }[]>`SELECT claim_node, count(*)::int AS n FROM queue_message WHERE claim_node IS NOT NULL AND lease_until > ${dbNow(this.sql)} GROUP BY claim_node`;
       return new Map(rows.map((r) => [r.claim_node, r.n]));
     });
   }
@@ -417,9 +457,11 @@ class PgMessageWriter implements MessageWriter {
     const due = area === 'queue' ? dueAt(full) : null;
     const head = Buffer.concat(this.head, this.headBytes);
     const tail = this.tailBytes > 0 ? Buffer.concat(this.tail, this.tailBytes) : null;
-    const now = Date.now();
-    const claim = opts.claim && area === 'queue' ? { node: opts.claim.node, token: randomUUID(), until: now + opts.claim.leaseMs } : null;
+    const now = this.store.now();
+    // The lease is set on the database's clock (below); `until` is given back in this process's.
+    const claim = opts.claim && area === 'queue' ? { node: opts.claim.node, token: randomUUID(), until: now + opts.claim.leaseMs, leaseMs: opts.claim.leaseMs } : null;
     const received = Date.parse(full.received_at);
+    const cancelsBefore = syncWaitsCancelled(this.store.sql);
     await this.store.track(() =>
       this.store.sql.begin(async (tx) => {
         // The chunks written while the message arrived must all be there (a sweep never took them).
@@ -430,15 +472,24 @@ class PgMessageWriter implements MessageWriter {
         await tx`
           INSERT INTO queue_message (id, area, envelope, received, size, due, writer, claim_node, claim_token, lease_until)
           VALUES (${this.id}, ${area}, ${JSON.stringify(full)}, ${Number.isFinite(received) ? received : now}, ${this.written}, ${due}, ${this.writer},
-                  ${claim?.node ?? null}, ${claim?.token ?? null}, ${claim?.until ?? null})`;
+                  ${claim?.node ?? null}, ${claim?.token ?? null}, ${claim ? tx`${dbNow(tx)} + ${claim.leaseMs}` : null})`;
         if (due !== null && !claim) await tx`SELECT pg_notify(${CHANNEL_QUEUE}, '')`;
       }),
     );
+    if (syncWaitsCancelled(this.store.sql) !== cancelsBefore) {
+      // Committed on the primary, but the synchronous standby never confirmed it (its wait was cancelled: the standby
+      // is gone or slow). No 250 for that: the client gets a 4xx; the message stays queued and is delivered all the
+      // same (a duplicate if the client sends it again). A commit on another connection at that moment may be refused
+      // too: the safe side.
+      this.finished = true;
+      this.store.syncUnconfirmed(this.id);
+      throw new Error(`message ${this.id}: the commit was not confirmed by the synchronous standby (PostgreSQL cancelled the wait)`);
+    }
     this.finished = true;
     this.committed = true;
     this.head = [];
     this.tail = [];
-    return { envelope: structuredClone(full), claim: claim ? { id: this.id, ...claim, envelope: structuredClone(full) } : null };
+    return { envelope: structuredClone(full), claim: claim ? { id: this.id, node: claim.node, token: claim.token, until: claim.until, envelope: structuredClone(full) } : null };
   }
 
   async abort(): Promise<void> {

@@ -18,6 +18,8 @@ export interface PgStoresOptions extends PgOptions {
   logger: Logger;
   /** How often subscribers poll the active revision when no notification comes (default 5 s). */
   configPollMs?: number;
+  /** The node's clock (Date.now by default): the queue answers nextDue() in it; leases are the database's. */
+  now?: () => number;
 }
 
 export async function openPgStores(url: string, o: PgStoresOptions): Promise<Stores> {
@@ -25,7 +27,7 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
   try {
     const before = await migrate(sql);
     o.logger.log('store.opened', { store: 'postgresql', url: redactUrl(url), node: o.node, schema_before: before });
-    const queue = new PgQueueStore(sql, { logger: o.logger });
+    const queue = new PgQueueStore(sql, { logger: o.logger, ...(o.now ? { now: o.now } : {}) });
     await queue.open();
     const config = new PgConfigStore(sql, o.configPollMs === undefined ? {} : { pollMs: o.configPollMs });
     const accounts = new PgAccountStore(sql);

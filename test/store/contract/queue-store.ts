@@ -15,6 +15,13 @@ import { envelopeFields } from '../../support/envelope.ts';
 export interface QueueMade extends Made<QueueStore> {
   /** Another instance on the same store (a second node); closed by cleanup(). */
   second?: () => Promise<QueueStore>;
+  /**
+   * For an adapter that keeps leases on a clock of its own (PostgreSQL: the
+   * database's) rather than the callers' `now`: moves that clock by `ms` as
+   * the tests move `now` (for PostgreSQL, every stored lease end moves back by
+   * as much, which is the same thing).
+   */
+  leaseClock?: { advance(ms: number): Promise<void> };
 }
 
 export type QueueFactory = () => Promise<QueueMade>;
@@ -66,6 +73,28 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
     const m = await make();
     t.after(m.cleanup);
     return m;
+  };
+  /**
+   * The tests' time for leases: `to(t)` makes `t` the callers' now and moves an adapter's own lease clock along
+   * (it starts at T0). `edge`: how close to a lease's end a test looks — 1 ms on the callers' clock; a few
+   * seconds on a real clock that runs on while the test does.
+   */
+  const leaseTime = (m: QueueMade) => {
+    let at = T0;
+    return {
+      edge: m.leaseClock ? 5_000 : 1,
+      async to(t: number): Promise<number> {
+        const d = t - at;
+        at = t;
+        if (m.leaseClock && d !== 0) await m.leaseClock.advance(d);
+        return t;
+      },
+    };
+  };
+  /** `until` as the adapter gives it back: exact on the callers' clock, within `edge` on its own. */
+  const near = (m: QueueMade, got: number | undefined, want: number, what: string) => {
+    if (!m.leaseClock) return assert.equal(got, want, what);
+    assert.ok(got !== undefined && Math.abs(got - want) <= 5_000, `${what}: ${got} near ${want}`);
   };
 
   describe(`QueueStore contract: ${name}`, () => {
@@ -188,12 +217,14 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
     });
 
     test('a lease that expires hands the message out again; the old claim is lost: settle throws ClaimLostError and writes nothing', async (t) => {
-      const { store } = await fresh(t);
+      const m = await fresh(t);
+      const { store } = m;
+      const lt = leaseTime(m);
       const env = await put(store);
       const [old] = await store.claimDue({ ...A, now: T0, limit: 10 });
       assert.ok(old);
-      assert.deepEqual(await store.claimDue({ ...B, now: T0 + LEASE - 1, limit: 10 }), [], 'the lease still runs');
-      const [taken] = await store.claimDue({ ...B, now: T0 + LEASE + 1, limit: 10 });
+      assert.deepEqual(await store.claimDue({ ...B, now: await lt.to(T0 + LEASE - lt.edge), limit: 10 }), [], 'the lease still runs');
+      const [taken] = await store.claimDue({ ...B, now: await lt.to(T0 + LEASE + 1), limit: 10 });
       assert.equal(taken?.id, env.id);
       assert.notEqual(taken?.token, old.token);
       const changed: Envelope = { ...env, recipients: env.recipients.map((r) => ({ ...r, status: 'delivered' as const })) };
@@ -229,13 +260,17 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
     });
 
     test('renew extends a lease; unclaim gives it up at once', async (t) => {
-      const { store } = await fresh(t);
+      const m = await fresh(t);
+      const { store } = m;
+      const lt = leaseTime(m);
       const env = await put(store);
       const [c] = await store.claimDue({ ...A, now: T0, limit: 1 });
-      assert.deepEqual(await store.renew([c!], LEASE, T0 + 50_000), []);
+      assert.deepEqual(await store.renew([c!], LEASE, await lt.to(T0 + 50_000)), []);
       assert.equal(c!.until, T0 + 50_000 + LEASE, 'the claim carries its new end');
-      assert.deepEqual(await store.claimDue({ ...B, now: T0 + LEASE + 1, limit: 1 }), [], 'renewed: not expired at the old end');
-      assert.deepEqual(await store.holder(env.id, T0 + LEASE + 1), { node: 'node-a', until: T0 + 50_000 + LEASE });
+      assert.deepEqual(await store.claimDue({ ...B, now: await lt.to(T0 + LEASE + 1), limit: 1 }), [], 'renewed: not expired at the old end');
+      const h = await store.holder(env.id, T0 + LEASE + 1);
+      assert.equal(h?.node, 'node-a');
+      near(m, h?.until, T0 + 50_000 + LEASE, 'the holder\'s lease ends at the renewed end');
       await store.unclaim(c!);
       assert.equal(await store.holder(env.id, T0 + LEASE + 1), null);
       assert.deepEqual(await store.read(env.id), env, 'unclaim changes nothing else');
@@ -243,7 +278,9 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
     });
 
     test('claim(id) takes one message whatever its due time; null when claimed elsewhere or absent', async (t) => {
-      const { store } = await fresh(t);
+      const m = await fresh(t);
+      const { store } = m;
+      const lt = leaseTime(m);
       const held = await put(store, MESSAGE, { held: true });
       const later = await put(store, MESSAGE, deferredUntil(T0 + 3_600_000));
       const c = await store.claim(later.id, { ...A, now: T0 });
@@ -254,7 +291,7 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       assert.equal(await store.claim(later.id, { ...B, now: T0 }), null);
       assert.equal((await store.claim(held.id, { ...B, now: T0 }))?.id, held.id, 'an admin may take a held message');
       assert.equal(await store.claim(newQueueId(), { ...A, now: T0 }), null);
-      assert.equal((await store.claim(later.id, { ...B, now: T0 + LEASE + 1 }))?.node, 'node-b', 'after the lease');
+      assert.equal((await store.claim(later.id, { ...B, now: await lt.to(T0 + LEASE + 1) }))?.node, 'node-b', 'after the lease');
     });
 
     test('commit with a claim request hands the claim out at once; nobody else claims the message', async (t) => {
@@ -275,16 +312,18 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
     });
 
     test('holder and claimsByNode count live claims only', async (t) => {
-      const { store } = await fresh(t);
+      const m = await fresh(t);
+      const { store } = m;
+      const lt = leaseTime(m);
       const envs = [await put(store), await put(store), await put(store)];
       assert.deepEqual(await store.claimsByNode(T0), new Map());
       await store.claimDue({ ...A, now: T0, limit: 2 });
       await store.claimDue({ ...B, leaseMs: 10_000, now: T0, limit: 2 });
       assert.deepEqual(await store.claimsByNode(T0 + 1), new Map([['node-a', 2], ['node-b', 1]]));
-      assert.deepEqual(await store.claimsByNode(T0 + 10_001), new Map([['node-a', 2]]), 'an expired lease is no claim');
       const byNode = await Promise.all(envs.map((e) => store.holder(e.id, T0 + 1)));
       assert.deepEqual(byNode.map((h) => h?.node).sort(), ['node-a', 'node-a', 'node-b']);
       assert.equal(await store.holder(newQueueId(), T0), null);
+      assert.deepEqual(await store.claimsByNode(await lt.to(T0 + 10_000 + lt.edge)), new Map([['node-a', 2]]), 'an expired lease is no claim');
     });
 
     test('nextDue: null when nothing waits; the soonest unclaimed due time; held and quarantined mail do not count', async (t) => {
@@ -361,6 +400,7 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
 
     if (opts.multiNode) test('two instances on one store (two nodes): one sees the other\'s commits and claims', async (t) => {
       const m = await fresh(t);
+      const lt = leaseTime(m);
       assert.ok(m.second, 'multiNode needs a factory with second()');
       const other = await m.second();
       const env = await put(m.store);
@@ -370,7 +410,7 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       assert.equal(c?.id, env.id);
       assert.deepEqual(await other.claimDue({ ...B, now: T0, limit: 10 }), []);
       assert.equal((await other.holder(env.id, T0))?.node, 'node-a');
-      const [taken] = await other.claimDue({ ...B, now: T0 + LEASE + 1, limit: 10 });
+      const [taken] = await other.claimDue({ ...B, now: await lt.to(T0 + LEASE + 1), limit: 10 });
       assert.equal(taken?.id, env.id);
       await assert.rejects(m.store.settle(c!, null), (e: unknown) => e instanceof ClaimLostError);
       await other.settle(taken!, null);
