@@ -173,7 +173,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const quarantine = new Quarantine(queue);
     // The name is taken before any listener binds: a second node under a running node's name stops here.
     const planned = snap.settings.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, mode: l.mode }));
-    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: Date.now(), revision: snap.revision, listeners: planned, version: VERSION, pid: process.pid }, beatMs * MISSED_HEARTBEATS);
+    // Started when the data directory was locked: the pid file says so, and the next start on this directory (after a
+    // crash) finds this row by that pid and time and takes the name back at once.
+    const died = lock.previous ? { pid: lock.previous.pid, started: lock.previous.since } : null;
+    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: lock.since, revision: snap.revision, listeners: planned, version: VERSION, pid: process.pid }, beatMs * MISSED_HEARTBEATS, died);
     undo.push(() => stores.nodes.deregister(node));
     // The admin listener first: when its port is taken, nothing else has started yet.
     const admins = stores.accounts;
