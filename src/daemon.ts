@@ -176,7 +176,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Started when the data directory was locked: the pid file says so, and the next start on this directory (after a
     // crash) finds this row by that pid and time and takes the name back at once.
     const died = lock.previous ? { pid: lock.previous.pid, started: lock.previous.since } : null;
+    // Read first: if the row is our dead incarnation's, its claims are a dead process's once we hold the name.
+    const row = died ? (await stores.nodes.list()).find((n) => n.name === node) : undefined;
+    const ownDead = !!died && row?.pid === died.pid && row.started === died.started;
     await stores.nodes.register({ name: node, heartbeat: Date.now(), started: lock.since, revision: snap.revision, listeners: planned, version: VERSION, pid: process.pid }, beatMs * MISSED_HEARTBEATS, died);
+    if (ownDead) {
+      // The mail it was delivering moves now rather than when its leases run out (up to queue.lease after the crash).
+      const released = await queue.releaseClaimsOf(node);
+      logger.log('queue.claims_released', { node, claims: released, reason: `this node restarted after its process ${died.pid} died: the claims were that process's` });
+    }
     undo.push(() => stores.nodes.deregister(node));
     // The admin listener first: when its port is taken, nothing else has started yet.
     const admins = stores.accounts;
