@@ -113,6 +113,12 @@ export class ConnectionGate {
     this.deps.throttle.log('tls.handshake_failed', client, { client, listener: this.listener.name, reason });
   }
 
+  /** A trusted proxy's PROXY header that could not be read: one throttled line per proxy (the caller closes the socket). */
+  proxyFailed(socket: Socket, reason: string): void {
+    const proxy = this.clients.get(socket) ?? clientText(socket.remoteAddress);
+    this.deps.throttle.log('proxy.bad_header', proxy, { proxy, listener: this.listener.name, reason });
+  }
+
   /**
    * Hosts with host-based relay rights (our own mail servers) are exempt from
    * the per-client limit, as Postfix exempts $mynetworks: a busy internal

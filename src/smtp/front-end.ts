@@ -23,7 +23,7 @@ import { AuthThrottle } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { bareNewlineMode } from './bare-newline.ts';
 import { receiveMessage, type IncomingMessage } from './receive-message.ts';
-import type { PatchedOptions, WirePath } from './smtp-server-patches.ts';
+import { isProxyLocal, type PatchedOptions, type WirePath } from './smtp-server-patches.ts';
 import { gateCommand } from './command-gate.ts';
 import { decisionError, smtpError, type ReplyError } from './smtp-reply.ts';
 
@@ -65,7 +65,19 @@ interface ConnState {
   /** Check results of the connection (at connect), and of the transaction so far. */
   connectLog: Record<string, unknown>;
   checkLog: Record<string, unknown>;
+  /**
+   * The connect line of a trusted proxy's LOCAL connection, held back until
+   * it does more than a health check does (HEALTH_CHECK_VERBS); null once
+   * logged, or for any other connection.
+   */
+  heldConnect: Record<string, unknown> | null;
 }
+
+/**
+ * What a load balancer's SMTP health check says (HAProxy's `option smtpchk`:
+ * HELO, then QUIT). A LOCAL connection that says only these is not logged.
+ */
+const HEALTH_CHECK_VERBS = new Set(['HELO', 'EHLO', 'NOOP', 'RSET', 'QUIT']);
 
 function refusalError(r: Refusal): ReplyError {
   return smtpError(r.code, r.enhanced, r.text);
@@ -139,11 +151,16 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       // AUTH is neither offered nor accepted before TLS (it comes back in onSecure).
       if (!session.secure) session.disabledCommands = ['AUTH'];
       const origin: ConnectionFacts = { ip: client.ip, text: client.text, upstream: snap.upstream.match(client.ip) !== null, relayHost: trusted };
-      const st: ConnState = { snap, client, user: null, errors: 0, tx: null, origin, dnsbl: null, connectLog: {}, checkLog: {} };
+      const st: ConnState = { snap, client, user: null, errors: 0, tx: null, origin, dnsbl: null, connectLog: {}, checkLog: {}, heldConnect: null };
       states.set(session.id, st);
       const d = decideConnect(snap, client);
-      if (d.action !== 'accept' || !shared.checks || snap.settings.antispam.dnsbl.length === 0) {
-        logger.log('connect', { cid: session.id, client: client.text, listener: listener.name, revision: snap.revision, action: d.action, rule: d.rule, trail: d.trail });
+      // A trusted proxy speaking for itself (PROXY LOCAL: its health checks) is served with its
+      // own address; the origin checks (blocklists) are not asked about our own load balancer.
+      const local = isProxyLocal(session);
+      if (d.action !== 'accept' || local || !shared.checks || snap.settings.antispam.dnsbl.length === 0) {
+        const line = { cid: session.id, client: client.text, listener: listener.name, revision: snap.revision, action: d.action, rule: d.rule, trail: d.trail, ...(local ? { proxy: 'local' } : {}) };
+        if (local && d.action === 'accept') st.heldConnect = line;
+        else logger.log('connect', line);
         return cb(d.action === 'accept' ? null : decisionError(d));
       }
       shared.checks
@@ -204,6 +221,11 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
     // Before smtp-server dispatches each command (patch 7): what the session may not use yet.
     commandGate(command: string, session: SMTPServerSession, secure: boolean) {
       const st = state(session);
+      if (st?.heldConnect && !HEALTH_CHECK_VERBS.has(command)) {
+        // More than a health check: this LOCAL session is logged like any other from here on.
+        logger.log('connect', st.heldConnect);
+        st.heldConnect = null;
+      }
       const g = gateCommand(listener.mode, command, { secure, authenticated: st?.user != null });
       if (!g) return null;
       logger.log('command.refused', { cid: session.id, client: st?.client.text, listener: listener.name, command, code: g.code, reason: g.text });
@@ -378,6 +400,8 @@ export function frontEndOptions(listener: ListenerDef, shared: FrontEndShared, b
       const st = states.get(session.id);
       if (!st) return;
       states.delete(session.id);
+      // A health check's connection was never logged: neither is its end.
+      if (st.heldConnect) return;
       logger.log('disconnect', { cid: session.id, client: st.client.text });
     },
   };

@@ -33,8 +33,8 @@
 //    system's generator and converts it through a BigInt; that was 1.5 % of
 //    the relay's CPU with a new connection per message. Same form (16
 //    characters of base32, 80 random bits), from src/core/random-pool.ts.
-//    Connections from trusted proxies keep the library's path (it reads the
-//    PROXY header there). (bench/: CPU per message)
+//    Connections from trusted proxies get the same ids. (bench/: CPU per
+//    message)
 // 7. A gate before each command. The library dispatches a command it knows
 //    without asking us; AUTH before STARTTLS (not offered, hence "500 not
 //    recognized") and RCPT/DATA on submission before TLS ("503") answered
@@ -54,14 +54,30 @@
 //    a deadline from their start, and failed handshakes are logged through the
 //    gate's throttle instead of one 'error' per connection.
 //    (test/smtp/handshake-flood)
+// 9. Our PROXY reader, v1 and v2. The library read v1 only, laxly (any line
+//    starting "PROXY", its second word taken as the address). A trusted
+//    proxy's header is now read by src/smtp/proxy-reader.ts with the strict
+//    parser of src/smtp/proxy-header.ts. A bad header closes the connection
+//    with one throttled `proxy.bad_header` line; a peer that leaves before
+//    sending a byte (a TCP health check) closes it silently. A LOCAL header
+//    (v2), v1 UNKNOWN, or a header naming the proxy itself as the client (as
+//    HAProxy's v1 health checks do), serves the connection with the proxy's
+//    own address and marks the session `proxyLocal`: the front end keeps such
+//    health checks out of the log (src/smtp/front-end.ts), and a LOCAL
+//    connection's failed implicit-TLS handshake (a TCP check on port 465) is
+//    not logged either. A peer that reset before its accept was handled has
+//    no address to judge and is dropped. Untrusted peers never reach the
+//    reader: their bytes are SMTP, as before.
+//    (test/smtp/proxy-header, proxy, proxy-v2; test/cluster/haproxy)
 
 import { createRequire } from 'node:module';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { splitAddressCommand, supportedParameters } from './address-command.ts';
-import type { ConnectionGate } from './connection-gate.ts';
+import { clientText, type ConnectionGate } from './connection-gate.ts';
 import { pooledRandom } from '../core/random-pool.ts';
+import { readProxyHeader } from './proxy-reader.ts';
 
 const PINNED = '3.21.6';
 const ENHANCED = /^[245]\.[0-9]{1,3}\.[0-9]{1,3} /;
@@ -103,6 +119,13 @@ const proto = SMTPConnection.prototype as unknown as ConnectionInternals & {
   _armTimeout(socket?: Socket): void;
 };
 
+/** A session whose trusted proxy sent LOCAL (or v1 UNKNOWN): the proxy itself, typically a health check (patch 9). */
+export type ProxySession = SMTPServerSession & { proxyLocal?: boolean };
+
+export function isProxyLocal(session: SMTPServerSession): boolean {
+  return (session as ProxySession).proxyLocal === true;
+}
+
 /** What our handlers get as `address` for MAIL FROM and RCPT TO (patch 5). */
 export interface WirePath {
   /** The path token as sent, brackets included. */
@@ -116,7 +139,9 @@ export interface WirePath {
 }
 
 // 1. Greeting at once.
-proto.init = function init(this: ConnectionInternals): void {
+proto.init = function init(this: ConnectionInternals & { session: SMTPServerSession }): void {
+  // 9. PatchedSMTPServer.connect() raises the flag around the construction of a LOCAL connection.
+  if ((this._server as { connectingLocal?: boolean }).connectingLocal) (this.session as ProxySession).proxyLocal = true;
   // Replies are small writes: Nagle would hold one back behind an unacknowledged one.
   this._socket.setNoDelay?.(true);
   this._setListeners(() => {
@@ -224,6 +249,8 @@ export class PatchedSMTPServer extends SMTPServer {
   readonly gate: ConnectionGate | null;
   /** Raw sockets whose implicit-TLS deadline fired (logged there already). */
   private readonly expired = new WeakSet<Socket>();
+  /** Raw sockets whose trusted proxy sent LOCAL (9): its own health checks, whose failed handshakes are not logged. */
+  private readonly local = new WeakSet<Socket>();
 
   constructor(options: SMTPServerOptions, trustProxy?: (address: string) => boolean, gate?: ConnectionGate) {
     super({ ...options, useProxy: trustProxy ? true : false });
@@ -233,13 +260,22 @@ export class PatchedSMTPServer extends SMTPServer {
 
   // 8. Counted at the TCP accept; the implicit-TLS path gets its deadline.
   override _acceptSocket(socket: Socket, handshake: boolean): (() => void) | false {
+    // 9. A peer that reset the connection before it was handed to us (HAProxy's
+    // checks close that way) has no address left: it cannot be judged as a trusted
+    // proxy, and there is no one to serve. Taken for a client, its PROXY header would
+    // have been fed to TLS or SMTP and logged as a failed handshake from "".
+    if (socket.remoteAddress === undefined) {
+      socket.on('error', () => {});
+      socket.destroy();
+      return false;
+    }
     const gate = this.gate;
     if (gate && !gate.accept(socket, this._expectsProxyHeader(socket))) return false;
     const release = super._acceptSocket(socket, handshake);
     if (!gate || !release || !handshake) return release;
     const timer = setTimeout(() => {
       this.expired.add(socket);
-      gate.handshakeFailed(socket, socket.remoteAddress, 'timeout');
+      if (!this.local.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, 'timeout');
       // The topmost socket: tearing a TLS wrap down from below mid-handshake crashes Node.
       (this._pendingSockets.get(socket) ?? socket).destroy();
     }, gate.handshakeMs());
@@ -258,7 +294,7 @@ export class PatchedSMTPServer extends SMTPServer {
     if (!gate) return super._upgrade(socket, callback);
     super._upgrade(socket, (err, tlsSocket) => {
       if (!err) return callback(null, tlsSocket);
-      if (!this.expired.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, err.message);
+      if (!this.expired.has(socket) && !this.local.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, err.message);
       // The accept guard lets go on the raw socket's 'close'.
       socket.destroy();
     });
@@ -268,22 +304,59 @@ export class PatchedSMTPServer extends SMTPServer {
     return this.options.useProxy ? this.trustProxy(socket.remoteAddress ?? '') : false;
   }
 
-  // 6. Cheaper session ids.
+  // 9. A LOCAL connection: the flag is read by the patched init(), which connect() calls synchronously.
+  connectingLocal = false;
+
+  override connect(socket: Socket, socketOptions: Parameters<SMTPServer['connect']>[1]): void {
+    if (!(socketOptions as ProxySocketOptions | undefined)?.proxyLocal) return super.connect(socket, socketOptions);
+    this.connectingLocal = true;
+    try {
+      super.connect(socket, socketOptions);
+    } finally {
+      this.connectingLocal = false;
+    }
+  }
+
+  // 6. Cheaper session ids; 9. our PROXY reader.
   override _handleProxy(socket: Socket, callback: Parameters<SMTPServer['_handleProxy']>[1]): void {
-    if (this._expectsProxyHeader(socket)) {
-      const gate = this.gate;
-      if (!gate) return super._handleProxy(socket, callback);
-      // 7. The header names the client: now it takes that client's slot.
-      super._handleProxy(socket, (err, options) => {
-        if (!err && !gate.claim(socket, options?.remoteAddress ?? socket.remoteAddress ?? '')) return callback(new Error('connection limit'));
-        callback(err, options);
-      });
+    const id = sessionId();
+    if (!this._expectsProxyHeader(socket)) {
+      const ignore = Boolean(this.options.ignoredHosts?.includes(socket.remoteAddress ?? ''));
+      setImmediate(() => callback(null, { id, ignore }));
       return;
     }
-    const id = sessionId();
-    const ignore = Boolean(this.options.ignoredHosts?.includes(socket.remoteAddress ?? ''));
-    setImmediate(() => callback(null, { id, ignore }));
+    readProxyHeader(socket, (outcome) => {
+      if (!outcome.ok) {
+        if (!outcome.quiet) this.gate?.proxyFailed(socket, outcome.reason);
+        socket.destroy();
+        return callback(new Error(outcome.reason));
+      }
+      const h = outcome.header;
+      const options: ProxySocketOptions = { id };
+      if (h.local) options.proxyLocal = true;
+      else {
+        options.remoteAddress = h.source;
+        options.remotePort = h.sourcePort;
+        // v1 has no LOCAL: HAProxy's v1 health checks name the proxy itself as the client. Same address either way.
+        if (clientText(h.source) === clientText(socket.remoteAddress)) options.proxyLocal = true;
+      }
+      if (options.proxyLocal) this.local.add(socket);
+      const client = options.remoteAddress ?? socket.remoteAddress ?? '';
+      options.ignore = Boolean(this.options.ignoredHosts?.includes(client));
+      // 8. The header names the client: now it takes that client's slot.
+      if (this.gate && !this.gate.claim(socket, client)) return callback(new Error('connection limit'));
+      callback(null, options);
+    });
   }
+}
+
+/** What the reader hands smtp-server's connect(): its own fields, and our LOCAL mark. */
+interface ProxySocketOptions {
+  id: string;
+  ignore?: boolean;
+  remoteAddress?: string;
+  remotePort?: number;
+  proxyLocal?: boolean;
 }
 
 const BASE32 = '0123456789abcdefghijklmnopqrstuv';

@@ -224,9 +224,10 @@ export class RawClient {
     socket.on('error', () => {});
   }
 
+  /** From `localAddress`; to 127.0.0.1, or to [::1] when `localAddress` is IPv6. */
   static connect(port: number, localAddress = '127.0.0.1'): Promise<RawClient> {
     return new Promise((done, fail) => {
-      const s = connect({ port, host: '127.0.0.1', localAddress });
+      const s = connect({ port, host: localAddress.includes(':') ? '::1' : '127.0.0.1', localAddress });
       s.once('connect', () => done(new RawClient(s)));
       s.once('error', fail);
     });
