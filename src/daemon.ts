@@ -86,7 +86,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Checked before anything starts: the control socket is bound last.
   const pathProblem = controlPathProblem(dataDir);
   if (pathProblem) {
-    lock.release();
+    lock.release({ restorePrevious: true });
     throw new StartError(pathProblem);
   }
   const node = opts.node ?? hostname();
@@ -96,13 +96,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     stores = await openStores({ dataDir, url: opts.store, node, logger });
     store = stores.config;
   } catch (err) {
-    lock.release();
+    // The database away at a restart after a crash: the next try must still know the dead process.
+    lock.release({ restorePrevious: true });
     throw err;
   }
   const beatMs = heartbeatMs();
   // What this start has set going, undone in reverse when a later step fails:
   // a failed start leaves no listener, timer or open file behind.
   const undo: (() => unknown)[] = [];
+  // Until this node holds its name, a failed start leaves the dead process it replaces in the pid file.
+  let registered = false;
   try {
     // An apply made here (API, web admin) is in force before it is answered.
     let onApplied: (rev: Revision) => void = () => {};
@@ -180,6 +183,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const row = died ? (await stores.nodes.list()).find((n) => n.name === node) : undefined;
     const ownDead = !!died && row?.pid === died.pid && row.started === died.started;
     await stores.nodes.register({ name: node, heartbeat: Date.now(), started: lock.since, revision: snap.revision, listeners: planned, version: VERSION, pid: process.pid }, beatMs * MISSED_HEARTBEATS, died);
+    registered = true;
     if (ownDead) {
       // The mail it was delivering moves now rather than when its leases run out (up to queue.lease after the crash).
       const released = await queue.releaseClaimsOf(node);
@@ -298,7 +302,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
     }
     await stores.close();
-    lock.release();
+    lock.release({ restorePrevious: !registered });
     throw err;
   }
 }

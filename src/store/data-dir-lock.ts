@@ -27,7 +27,12 @@ export interface DataDirLock {
   readonly since: number;
   /** The holder before this one, when it died holding the lock (it left its pid file); null after a clean release. */
   readonly previous: LockHolder | null;
-  release(): void;
+  /**
+   * Gives the lock up. `restorePrevious`: a start that failed before it took
+   * the dead holder's place puts that holder back in the pid file (instead of
+   * removing it), so that the next start still learns of it.
+   */
+  release(opts?: { restorePrevious?: boolean }): void;
 }
 
 /** The pid file's holder, or null when it is absent or not ours to read ("PID\nSINCE\n"; older versions wrote the pid alone). */
@@ -64,10 +69,11 @@ export function lockDataDir(dataDir: string): DataDirLock {
   return {
     since,
     previous,
-    release() {
+    release(opts = {}) {
       if (!held) return;
       held = false;
-      rmSync(pidFile, { force: true });
+      if (opts.restorePrevious && previous) writeFileSync(pidFile, `${previous.pid}\n${previous.since}\n`, { mode: 0o600 });
+      else rmSync(pidFile, { force: true });
       db.close();
     },
   };

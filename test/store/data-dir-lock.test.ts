@@ -48,6 +48,13 @@ test('a holder that was SIGKILLed is reported as the previous holder, with its p
   child.kill('SIGKILL');
   await exited;
   const next = lockDataDir(dir);
-  t.after(() => next.release());
   assert.deepEqual(next.previous, { pid: child.pid, since });
+  // A start that fails before it took the dead process's place hands it on to the next one.
+  next.release({ restorePrevious: true });
+  const third = lockDataDir(dir);
+  assert.deepEqual(third.previous, { pid: child.pid, since });
+  third.release();
+  const fourth = lockDataDir(dir);
+  t.after(() => fourth.release());
+  assert.equal(fourth.previous, null, 'a plain release forgets it');
 });
