@@ -86,7 +86,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // Checked before anything starts: the control socket is bound last.
   const pathProblem = controlPathProblem(dataDir);
   if (pathProblem) {
-    lock.release();
+    lock.release({ restorePrevious: true });
     throw new StartError(pathProblem);
   }
   const node = opts.node ?? hostname();
@@ -98,13 +98,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     stores = await openStores({ dataDir, url: opts.store, node, logger, now: clock.now });
     store = stores.config;
   } catch (err) {
-    lock.release();
+    // The database away at a restart after a crash: the next try must still know the dead process.
+    lock.release({ restorePrevious: true });
     throw err;
   }
   const beatMs = heartbeatMs();
   // What this start has set going, undone in reverse when a later step fails:
   // a failed start leaves no listener, timer or open file behind.
   const undo: (() => unknown)[] = [];
+  // Until this node holds its name, a failed start leaves the dead process it replaces in the pid file.
+  let registered = false;
   try {
     // An apply made here (API, web admin) is in force before it is answered.
     let onApplied: (rev: Revision) => void = () => {};
@@ -175,7 +178,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const quarantine = new Quarantine(queue);
     // The name is taken before any listener binds: a second node under a running node's name stops here.
     const planned = snap.settings.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, mode: l.mode }));
-    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: Date.now(), revision: snap.revision, listeners: planned, version: VERSION, pid: process.pid }, beatMs * MISSED_HEARTBEATS);
+    // Started when the data directory was locked: the pid file says so, and the next start on this directory (after a
+    // crash) finds this row by that pid and time and takes the name back at once.
+    const died = lock.previous ? { pid: lock.previous.pid, started: lock.previous.since } : null;
+    // Read first: if the row is our dead incarnation's, its claims are a dead process's once we hold the name.
+    const row = died ? (await stores.nodes.list()).find((n) => n.name === node) : undefined;
+    const ownDead = !!died && row?.pid === died.pid && row.started === died.started;
+    await stores.nodes.register({ name: node, heartbeat: Date.now(), started: lock.since, revision: snap.revision, listeners: planned, version: VERSION, pid: process.pid }, beatMs * MISSED_HEARTBEATS, died);
+    registered = true;
+    if (ownDead) {
+      // The mail it was delivering moves now rather than when its leases run out (up to queue.lease after the crash).
+      const released = await queue.releaseClaimsOf(node);
+      logger.log('queue.claims_released', { node, claims: released, reason: `this node restarted after its process ${died.pid} died: the claims were that process's` });
+    }
     undo.push(() => stores.nodes.deregister(node));
     // The admin listener first: when its port is taken, nothing else has started yet.
     const admins = stores.accounts;
@@ -289,7 +304,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
     }
     await stores.close();
-    lock.release();
+    lock.release({ restorePrevious: !registered });
     throw err;
   }
 }

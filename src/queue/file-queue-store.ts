@@ -221,6 +221,19 @@ export class FileQueueStore implements QueueStore {
     this.emit();
   }
 
+  async releaseClaimsOf(node: string): Promise<number> {
+    let n = 0;
+    for (const [id, held] of this.claims) {
+      // A settle under way finishes with its claim: what it writes is the message's next state.
+      if (held.node !== node || held.settling) continue;
+      this.claims.delete(id);
+      this.index(id, held.dueBefore);
+      n++;
+    }
+    if (n > 0) this.emit();
+    return n;
+  }
+
   async nextDue(): Promise<number | null> {
     for (;;) {
       const top = this.heap.peek();

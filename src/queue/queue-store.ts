@@ -138,6 +138,13 @@ export interface QueueStore {
   /** Gives a claim up without changing the message (shutdown). */
   unclaim(claim: Claim): Promise<void>;
   /**
+   * Gives up every claim held under `node`, whatever its lease. Only for a
+   * node known to be dead: this node, restarted on its data directory after
+   * a crash, whose claims were its dead process's. Its mail is then claimed
+   * again at once instead of when the leases run out. Returns how many went.
+   */
+  releaseClaimsOf(node: string): Promise<number>;
+  /**
    * When the next unclaimed message falls due (epoch ms), or null when none waits; for the scheduler's timer.
    * A message under a lease may count from its lease's end (when another node may take it over: the
    * PostgreSQL adapter does so) or not at all; never earlier.

@@ -7,10 +7,11 @@ import { NodeNameInUse, type NodeInfo, type NodeRegistry } from './node-registry
 
 export class MemoryNodeRegistry implements NodeRegistry {
   private readonly nodes = new Map<string, NodeInfo>();
-  async register(info: NodeInfo, staleMs: number): Promise<void> {
+  async register(info: NodeInfo, staleMs: number, died?: { pid: number; started: number } | null): Promise<void> {
     const running = this.nodes.get(info.name);
+    const dead = !!running && !!died && running.pid === died.pid && running.started === died.started;
     // As the port says: counted back from the newcomer's own heartbeat time.
-    if (running && info.heartbeat - running.heartbeat <= staleMs) throw new NodeNameInUse(info.name, running.heartbeat);
+    if (running && !dead && info.heartbeat - running.heartbeat <= staleMs) throw new NodeNameInUse(info.name, running.heartbeat);
     this.nodes.set(info.name, { ...info, listeners: info.listeners.map((l) => ({ ...l })) });
   }
 

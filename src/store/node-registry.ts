@@ -28,9 +28,14 @@ export interface NodeRegistry {
   /**
    * Registers a starting node; throws NodeNameInUse when a node of that name
    * sent a heartbeat within `staleMs` (it is still running), counted back
-   * from `info.heartbeat` (the starting node's clock).
+   * from `info.heartbeat` (the starting node's clock). `died`: the process
+   * that held this node's data directory before and died holding it (its pid
+   * and start time, from the lock's pid file): a row it wrote (the same pid
+   * and start time) is this node's dead incarnation, and is taken at once,
+   * whatever its heartbeat — a node restarted after a crash need not wait
+   * for its own name to go stale.
    */
-  register(info: NodeInfo, staleMs: number): Promise<void>;
+  register(info: NodeInfo, staleMs: number, died?: { pid: number; started: number } | null): Promise<void>;
   heartbeat(name: string, now: number, revision: number | null): Promise<void>;
   /** The node's listeners once bound (it registers before binding, with the configured ports). */
   setListeners(name: string, listeners: NodeInfo['listeners']): Promise<void>;

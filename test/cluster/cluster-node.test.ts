@@ -1,7 +1,8 @@
 // The daemon and the CLI on the cluster store, with the real daemon
 // (bin/mailwarden start --store URL) and a private PostgreSQL: the store is
 // chosen by --store or MAILWARDEN_STORE, a bad URL is refused and a password
-// never shows, --listen moves a listener, a node name is taken once,
+// never shows, --listen moves a listener, a node name is taken once (and
+// taken back at once by the same node restarted after a crash),
 // `cluster status` lists the nodes, and `queue …` acts through the store.
 
 import { after, before, test } from 'node:test';
@@ -222,6 +223,24 @@ test('two nodes under one --node name: the second refuses to start (exit 1), nam
   const embedded = await cli(['cluster', 'status', '--data', dataDir]);
   assert.equal(embedded.status, 1);
   assert.match(embedded.stderr, /cluster status needs a cluster store/);
+});
+
+test('a node SIGKILLed and restarted on its data directory takes its name back at once; another data directory under the name waits for it to go stale', { skip: missing ?? false }, async (t) => {
+  const url = await database();
+  const { dataDir, file } = await settingsFile(t, null);
+  // The default heartbeat (5 s): the dead node's name would be free only 15 s after its last heartbeat.
+  const a = await startNode(t, { args: ['start', '--data', dataDir, '--store', url, '--node', 'phoenix', '--config', file], dataDir });
+  await a.kill();
+  const other = await cli(['start', '--data', tempDataDir(t), '--store', url, '--node', 'phoenix']);
+  assert.equal(other.status, 1, 'a node on another data directory cannot tell that phoenix died');
+  assert.match(other.stderr, /a node named "phoenix" is running/);
+  const t0 = Date.now();
+  const again = await startNode(t, { args: ['start', '--data', dataDir, '--store', url, '--node', 'phoenix'], dataDir });
+  assert.ok(Date.now() - t0 < 15_000, 'restarted before the name went stale');
+  const s = JSON.parse((await cli(['cluster', 'status', '--json', '--store', url, '--data', dataDir])).stdout) as { nodes: { name: string; healthy: boolean; listeners: { port: number }[] }[] };
+  assert.deepEqual(s.nodes.map((n) => [n.name, n.healthy, n.listeners[0]?.port]), [['phoenix', true, again.ports.mx]]);
+  // A clean stop leaves no holder behind: the next start on the directory has no dead incarnation to replace.
+  assert.equal(await again.stop(), 0);
 });
 
 test('a node whose heartbeat stopped is unhealthy: cluster status exits 1', { skip: missing ?? false }, async (t) => {

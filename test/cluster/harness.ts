@@ -34,8 +34,12 @@ export interface Cluster {
   /** The settings document of the last apply (what the next one starts from). */
   doc: Record<string, unknown>;
   nodes: ClusterNode[];
-  /** Starts a node; with `config`, it applies the current document at start (`start --config`). */
-  startNode(name: string, opts?: { config?: boolean; env?: Record<string, string>; listen?: string[] }): Promise<ClusterNode>;
+  /**
+   * Starts a node; with `config`, it applies the current document at start (`start --config`); with `data`, on that
+   * data directory (a restart of a node that ran there before) instead of a new one; with `mx` (ADDR:PORT), its mx
+   * listener there instead of a free port on 127.0.0.1 (a restart on the address its clients know).
+   */
+  startNode(name: string, opts?: { config?: boolean; env?: Record<string, string>; listen?: string[]; data?: string; mx?: string }): Promise<ClusterNode>;
   /**
    * `mailwarden config import --store URL` of `changes` merged over the
    * current document; resolves with the new revision's number and the time
@@ -103,8 +107,8 @@ export async function startCluster(t: T, opts: { settings?: Record<string, unkno
     doc: baseDoc(sink, opts.settings ?? {}),
     nodes: [],
     async startNode(name, o = {}) {
-      const data = mkdtempSync(join(dir, `${name}-`));
-      const args = ['start', '--store', url, '--node', name, '--listen', 'mx=127.0.0.1:0', ...(o.listen ?? []).flatMap((l) => ['--listen', l]), '--data', data];
+      const data = o.data ?? mkdtempSync(join(dir, `${name}-`));
+      const args = ['start', '--store', url, '--node', name, '--listen', `mx=${o.mx ?? '127.0.0.1:0'}`, ...(o.listen ?? []).flatMap((l) => ['--listen', l]), '--data', data];
       if (o.config) {
         const file = join(dir, `start-${++n}.yaml`);
         writeFileSync(file, stringify(cluster.doc));

@@ -316,6 +316,16 @@ export class PgQueueStore implements QueueStore {
     });
   }
 
+  releaseClaimsOf(node: string): Promise<number> {
+    return this.track(() =>
+      this.sql.begin(async (tx) => {
+        const r = await tx`UPDATE queue_message SET claim_node = NULL, claim_token = NULL, lease_until = NULL WHERE area = 'queue' AND claim_node = ${node}`;
+        if (r.count > 0) await tx`SELECT pg_notify(${CHANNEL_QUEUE}, '')`;
+        return r.count;
+      }),
+    );
+  }
+
   nextDue(): Promise<number | null> {
     return this.track(async () => {
       // A message under a lease counts from the lease's end: that is when another node may take it over. The lease's

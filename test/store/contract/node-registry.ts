@@ -1,5 +1,6 @@
 // The NodeRegistry contract (src/store/node-registry.ts): register, heartbeat,
-// list, deregister, and NodeNameInUse while a node of that name heartbeats.
+// list, deregister, and NodeNameInUse while a node of that name heartbeats
+// (unless the row is the starting node's own dead incarnation).
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,6 +59,23 @@ export function nodeRegistryContract(name: string, make: Factory<NodeRegistry>):
       const [n] = await store.list();
       assert.equal(n?.pid, 9);
       assert.equal(n?.started, T0 + 51_000);
+    });
+
+    test('a restart after a crash takes its dead incarnation\'s name at once (same pid and start time); anything else waits for the heartbeat to go stale', async (t) => {
+      const { store, cleanup } = await make();
+      t.after(cleanup);
+      await store.register(node('mx1', T0, { pid: 100 }), 30_000);
+      await store.heartbeat('mx1', T0 + 20_000, 3);
+      // Another process's row (the pid or the start time differ): still a running node.
+      await assert.rejects(store.register(node('mx1', T0 + 21_000, { pid: 101 }), 30_000, { pid: 100, started: T0 + 1 }), (e: unknown) => e instanceof NodeNameInUse);
+      await assert.rejects(store.register(node('mx1', T0 + 21_000, { pid: 101 }), 30_000, { pid: 99, started: T0 }), (e: unknown) => e instanceof NodeNameInUse);
+      await assert.rejects(store.register(node('mx1', T0 + 21_000, { pid: 101 }), 30_000, null), (e: unknown) => e instanceof NodeNameInUse);
+      assert.equal((await store.list())[0]?.pid, 100, 'the refused starts changed nothing');
+      await store.register(node('mx1', T0 + 21_000, { pid: 101 }), 30_000, { pid: 100, started: T0 });
+      const [n] = await store.list();
+      assert.equal(n?.pid, 101);
+      assert.equal(n?.started, T0 + 21_000);
+      assert.equal(n?.heartbeat, T0 + 21_000);
     });
 
     test('two nodes starting at once under one name: exactly one registers', async (t) => {

@@ -277,6 +277,24 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       assert.equal((await store.claimDue({ ...B, now: T0 + LEASE + 1, limit: 1 }))[0]?.id, env.id);
     });
 
+    test('releaseClaimsOf gives up every claim of one node at once, whatever the lease; the others\' stay; the old claims are lost', async (t) => {
+      const { store } = await fresh(t);
+      await put(store);
+      await put(store);
+      await put(store);
+      const mine = await store.claimDue({ ...A, now: T0, limit: 2 });
+      const theirs = await store.claimDue({ ...B, now: T0, limit: 1 });
+      assert.equal(mine.length, 2);
+      assert.equal(await store.releaseClaimsOf('node-a'), 2);
+      assert.equal(await store.releaseClaimsOf('node-a'), 0, 'nothing left to release');
+      assert.deepEqual(await store.claimsByNode(T0 + 1), new Map([['node-b', 1]]));
+      const again = await store.claimDue({ ...B, now: T0 + 1, limit: 10 });
+      assert.deepEqual(again.map((c) => c.id).sort(), mine.map((c) => c.id).sort(), 'due again at once, long before the leases end');
+      await assert.rejects(store.settle(mine[0]!, null), (e: unknown) => e instanceof ClaimLostError);
+      assert.equal((await store.read(mine[0]!.id))?.id, mine[0]!.id, 'the lost settle removed nothing');
+      await store.settle(theirs[0]!, null);
+    });
+
     test('claim(id) takes one message whatever its due time; null when claimed elsewhere or absent', async (t) => {
       const m = await fresh(t);
       const { store } = m;
