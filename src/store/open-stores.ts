@@ -41,6 +41,9 @@ export function storeUrlFrom(flag: string | undefined, env: NodeJS.ProcessEnv = 
 export function storeUrlProblem(url: string): string | null {
   // The rest is libpq's syntax (several hosts, a socket directory in ?host=), read by the client library.
   if (/[?&]password=/i.test(url)) return `the store URL ${redactUrl(url)} has its password as a query parameter, which the client library does not take: write postgresql://USER:PASSWORD@HOST/DATABASE (percent-encode @ : / in the password), or leave the password out and use PGPASSWORD or ~/.pgpass`;
+  // postgres.js 4.1.1 takes a hot standby for read-write (it asks only default_transaction_read_only): every write
+  // would then fail. Refused with the value that works rather than failing closed forever after the first failover.
+  if (/[?&]target_session_attrs=read-write(&|$)/i.test(url)) return `the store URL ${redactUrl(url)} asks for target_session_attrs=read-write, which the client library also grants a hot standby: write target_session_attrs=primary (docs/cluster.md, "The store URL")`;
   if (/^postgres(ql)?:\/\//.test(url)) return null;
   return `the store URL ${redactUrl(url)} is not one mailwarden can use: give postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or postgres://…; several hosts as HOST1:PORT1,HOST2:PORT2), or leave --store and MAILWARDEN_STORE unset for the embedded store in the data directory`;
 }

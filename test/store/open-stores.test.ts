@@ -22,9 +22,12 @@ test('the --store flag wins over MAILWARDEN_STORE; an empty value is no URL', ()
 });
 
 test('only PostgreSQL URLs are taken; the refusal names the accepted forms and hides the password', () => {
-  for (const ok of ['postgresql://u:p@h:5432/db', 'postgres://h/db', 'postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write', 'postgresql:///db?host=/run/postgresql']) {
+  for (const ok of ['postgresql://u:p@h:5432/db', 'postgres://h/db', 'postgresql://h1:5432,h2:5432/db?target_session_attrs=primary', 'postgresql:///db?host=/run/postgresql']) {
     assert.equal(storeUrlProblem(ok), null, ok);
   }
+  // read-write lets the client library settle on a hot standby (docs/cluster.md): refused, naming what works.
+  const rw = storeUrlProblem('postgresql://u:pw-XYZ@h1:5432,h2:5432/db?sslmode=disable&target_session_attrs=read-write');
+  assert.ok(rw && /target_session_attrs=primary/.test(rw) && !/pw-XYZ/.test(rw), String(rw));
   for (const bad of ['mysql://u:pw-XYZ@h/db', 'sqlite:///tmp/x.db', '/var/lib/mailwarden', 'postgresql:/h/db', 'POSTGRESQL://h/db x']) {
     const p = storeUrlProblem(bad);
     assert.ok(p, bad);
