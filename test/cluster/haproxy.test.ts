@@ -51,6 +51,13 @@ test('the example, as an administrator installs it, is a valid HAProxy configura
 });
 
 /** One transaction through HAProxy from `src`; resolves with the RCPT reply and, when accepted, the DATA reply. */
+/** Resolves once the nodes together have logged `count` lines matching `pred`. */
+async function waitAcross(nodes: readonly ClusterNode[], pred: (l: LogLine) => boolean, count: number, ms: number): Promise<void> {
+  const total = () => nodes.reduce((n, x) => n + x.logs.filter(pred).length, 0);
+  if (total() >= count) return;
+  await Promise.race(nodes.map((n) => n.waitLog((l) => pred(l) && total() >= count, ms)));
+}
+
 async function send(port: number, src: string, tag: string): Promise<{ rcpt: string; end: string | null }> {
   const c = await RawClient.connect(port, src);
   try {
@@ -118,7 +125,10 @@ test('through HAProxy with send-proxy-v2 and health checks: relay by the real cl
       const r = await send(lb.port, STRANGER, `lb-stranger-${i}`);
       assert.equal(r.rcpt, '554 5.7.1 Relaying denied');
     }
-    const refused = nodes.flatMap((n) => n.logs.filter((l) => l.event === 'rcpt' && l.client === STRANGER));
+    // A node logs the refusal just after it writes the reply: wait for the three lines, wherever they were served.
+    const isRefusal = (l: LogLine) => l.event === 'rcpt' && l.client === STRANGER;
+    await waitAcross(nodes, isRefusal, 3, 10_000);
+    const refused = nodes.flatMap((n) => n.logs.filter(isRefusal));
     assert.equal(refused.length, 3);
     assert.ok(refused.every((l) => l.action === 'reject' && l.code === 554));
   });
