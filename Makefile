@@ -54,7 +54,7 @@ test: install system-deps web
 
 # Benchmark against Postfix and Haraka on this machine (issue #5); not part of
 # `make test`. Installs postfix (Debian) and Haraka (npm, into bench/.scratch/)
-# when missing; about 17 minutes; prints the table and writes bench/RESULTS.md.
+# when missing; about 30 minutes with the cluster cells (issue #15); prints the table and writes bench/RESULTS.md.
 # BENCH_QUICK=1 make bench runs a tiny matrix to check the harness (a few minutes,
 # written to bench/.scratch/RESULTS-quick.md).
 bench: install

@@ -1,10 +1,15 @@
 // `make bench`: mailwarden against Postfix and Haraka on this machine (issue #5).
 //
-//   make bench                     the full matrix, 3 repeats (about 17 minutes here); writes bench/RESULTS.md
+//   make bench                     the full matrix, 3 repeats, the cluster cells 2 (about 30 minutes here); writes bench/RESULTS.md
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
-//   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd] [--repeats N]
-//                     [--no-matrix] [--no-extras] [--only CELL-PREFIX,...] [--out FILE]
-//   (cells are named like 1k-s20-new, 100k-s1-reuse; --only 1k-s100 runs the cells starting so)
+//   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
+//                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
+//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE]
+//   (cells are named like 1k-s20-new, 100k-s1-reuse; --only 1k-s100 runs the cells starting so;
+//   the cluster relays run in the cells with 20 or 100 reused sessions only, and the cluster
+//   scenarios `apply` and `takeover` run when a cluster relay is selected and --only, if given, names them)
+//   BENCH_DEV_NO_QUIET_WAIT=1: for development runs on a busy machine only: no waiting for a quiet
+//   machine and no second measurement of a disturbed cell (the report says so)
 //
 // Installs what is missing (Debian's postfix, Haraka from npm into
 // bench/.scratch/), then for every cell of the matrix and every relay: a fresh
@@ -27,6 +32,10 @@ import { QuietGate, settleDisk } from './lib/quiet.ts';
 import { postfix } from './relays/postfix.ts';
 import { haraka } from './relays/haraka.ts';
 import { mailwarden, REPO } from './relays/mailwarden.ts';
+import { cluster } from './relays/cluster.ts';
+import { applyPropagation, takeover, type ApplyResult, type TakeoverResult } from './lib/cluster-scenarios.ts';
+import { renderCluster } from './lib/cluster-report.ts';
+import { SEND_PROXY } from './lib/haproxy.ts';
 import type { Relay } from './relays/types.ts';
 
 const argv = process.argv.slice(2);
@@ -61,6 +70,15 @@ for (const size of SIZES) {
 }
 const only = value('only')?.split(',');
 if (only) cells.splice(0, cells.length, ...cells.filter((c) => only.some((o) => cellId(c).startsWith(o))));
+// the cluster (issue #15): in the cells of many sessions over reused connections, fewer repeats
+const isCluster = (r: Relay) => r.id.startsWith('cluster');
+const clusterCell = (c: Cell) => c.reuse && c.sessions >= 20;
+const clusterRepeats = Number(value('cluster-repeats') ?? (quick ? 1 : 2));
+const APPLIES = quick ? 10 : 50;
+const TAKEOVER = { leaseMs: 3000, retryFirstMs: 2000, inFlight: 10, unclaimed: 10 };
+const scenarioWanted = (name: string) => !flag('no-scenarios') && (!only || only.includes(name));
+// development runs on a busy machine only (never for the run of record): measure at once
+const devNoQuiet = ['1', 'true', 'yes'].includes(process.env.BENCH_DEV_NO_QUIET_WAIT ?? '');
 const limits: Limits = quick
   ? { sourceTimeoutMs: 60_000, e2eTimeoutMs: 60_000, sampleMs: 100, settleMs: 300 }
   : { sourceTimeoutMs: 240_000, e2eTimeoutMs: 180_000, sampleMs: 100, settleMs: 300 };
@@ -82,7 +100,7 @@ async function main(): Promise<number> {
 
   await ensurePostfix(log);
   const harakaDir = await ensureHaraka(WORK, log);
-  const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir)];
+  const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir), cluster(1), cluster(2), cluster(3)];
   const wanted = value('relays')?.split(',');
   const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
   if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);
@@ -94,7 +112,8 @@ async function main(): Promise<number> {
   for (const l of machine) log('  ' + l);
 
   const notes: string[] = [];
-  const gate = new QuietGate({ thresholdPct: OTHER_CPU_NOTE_PCT, maxPerCallMs: quick ? 10_000 : 60_000, maxTotalMs: quick ? 60_000 : 8 * 60_000, log });
+  const gate = new QuietGate({ thresholdPct: OTHER_CPU_NOTE_PCT, maxPerCallMs: devNoQuiet ? 0 : quick ? 10_000 : 60_000, maxTotalMs: devNoQuiet ? 0 : quick ? 60_000 : 8 * 60_000, log });
+  if (devNoQuiet) notes.push('**Development run**: BENCH_DEV_NO_QUIET_WAIT was set, so the harness neither waited for a quiet machine nor measured disturbed cells again; these figures are not for the record.');
   const latencies: LatencyResult[] = [];
   let idleRes: IdleResult | undefined;
   let bigRes: BigResult | undefined;
@@ -123,19 +142,23 @@ async function main(): Promise<number> {
 
   if (!flag('no-matrix')) {
     let i = 0;
-    let retriesLeft = quick ? 2 : 8;
-    const total = cells.length * relays.length;
+    let retriesLeft = devNoQuiet ? 0 : quick ? 2 : 8;
+    const total = cells.reduce((n, c) => n + relays.filter((r) => !isCluster(r) || clusterCell(c)).length, 0);
     for (const c of cells) {
       for (const r of relays) {
+        if (isCluster(r) && !clusterCell(c)) continue;
         i++;
+        const reps = isCluster(r) ? clusterRepeats : repeats;
+        // fsyncs (counted in the warm-up) for the cluster table: the single node and the cluster
+        const cellOpts = { fsyncs: clusterCell(c) && (isCluster(r) || r.id === 'mailwarden') };
         if (Date.now() > deadline) {
           matrix.push({ relay: r.id, cell: c, repeats: [], error: `skipped: the run's time budget of ${BUDGET_MS / 60_000} minutes was used up`, notes: [], seconds: 0 });
           continue;
         }
-        log(`[${i}/${total}] ${r.label}: ${c.size} B, ${c.sessions} session(s), ${c.reuse ? 'reused' : 'new'} connections, ${repeats} × ${c.count} msgs`);
+        log(`[${i}/${total}] ${r.label}: ${c.size} B, ${c.sessions} session(s), ${c.reuse ? 'reused' : 'new'} connections, ${reps} × ${c.count} msgs`);
         await settleDisk(RUN);
         await gate.wait();
-        let res = await runCell(r, c, repeats, join(RUN, `${cellId(c)}-${r.id}`), limits, log);
+        let res = await runCell(r, c, reps, join(RUN, `${cellId(c)}-${r.id}`), limits, log, cellOpts);
         const disturbed = summarize(res.repeats.map((x) => x.otherCpuPct))?.median ?? 0;
         if (!res.error && disturbed > OTHER_CPU_NOTE_PCT && retriesLeft > 0 && Date.now() < deadline) {
           // someone else used the machine meanwhile: once more, after waiting for quiet
@@ -143,7 +166,7 @@ async function main(): Promise<number> {
           log(`    others used ${disturbed.toFixed(0)}% of a core meanwhile: measuring this cell once more`);
           await settleDisk(RUN);
           await gate.wait();
-          const again = await runCell(r, c, repeats, join(RUN, `${cellId(c)}-${r.id}-again`), limits, log);
+          const again = await runCell(r, c, reps, join(RUN, `${cellId(c)}-${r.id}-again`), limits, log, cellOpts);
           const disturbedAgain = summarize(again.repeats.map((x) => x.otherCpuPct))?.median ?? Infinity;
           if (!again.error && disturbedAgain < disturbed) {
             again.notes.push(`measured twice, this is the second time (others used a median ${disturbed.toFixed(0)}% of a core the first time)`);
@@ -157,11 +180,26 @@ async function main(): Promise<number> {
     }
   }
 
+  let applyRes: ApplyResult | undefined;
+  let takeoverRes: TakeoverResult | undefined;
+  if (relays.some(isCluster)) {
+    if (scenarioWanted('apply')) {
+      log(`cluster: Apply propagation, 3 nodes, ${APPLIES} Applies through the CLI`);
+      await gate.wait();
+      applyRes = await applyPropagation(join(RUN, 'cluster-apply'), 3, APPLIES, quick ? 5000 : 15_000, log);
+    }
+    if (scenarioWanted('takeover')) {
+      log(`cluster: SIGKILL takeover, queue.lease ${TAKEOVER.leaseMs / 1000} s`);
+      await gate.wait();
+      takeoverRes = await takeover(join(RUN, 'cluster-takeover'), TAKEOVER.leaseMs, TAKEOVER.retryFirstMs, TAKEOVER.inFlight, TAKEOVER.unclaimed, log);
+    }
+  }
+
   const seconds = (performance.now() - t0) / 1000;
   machine.push(`- load average when the run ended: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   const disturbed = matrix.filter((m) => m.repeats.some((x) => x.otherCpuPct > OTHER_CPU_NOTE_PCT)).length;
   if (disturbed) notes.push(`Other processes on this machine used more than ${OTHER_CPU_NOTE_PCT}% of a core during ${disturbed} of ${matrix.length} cells (listed below): their figures are disturbed and the ratios less reliable.`);
-  if (gate.waitedMs > 5000) notes.push(`The harness waited ${(gate.waitedMs / 60_000).toFixed(1)} minutes in all for the machine to be quiet (others' CPU below ${OTHER_CPU_NOTE_PCT}% of a core) before measurements.`);
+  if (gate.waitedMs > 5000 && !devNoQuiet) notes.push(`The harness waited ${(gate.waitedMs / 60_000).toFixed(1)} minutes in all for the machine to be quiet (others' CPU below ${OTHER_CPU_NOTE_PCT}% of a core) before measurements.`);
   if (Date.now() > deadline) notes.push(`The run went past its time budget of ${BUDGET_MS / 60_000} minutes; the cells after that were skipped.`);
 
   const method = [
@@ -178,6 +216,15 @@ async function main(): Promise<number> {
     '- Set-up choices: smtp-source speaks HELO (not EHLO) and no PIPELINING; Postfix runs with compatibility_level 3.6 (as Debian ships it), no chroot, only the services a relay needs (no pickup, no local delivery), its queue fsyncs as by default; Haraka runs its default single cluster worker (smtp.ini nodes unset) with log level info to a file, and a bench plugin answers lookup_rdns with "localhost" so that it sends no PTR query off the machine (by default it asks DNS for every client); mailwarden logs its JSON lines to a file. Both Node relays run on the same Node.',
     '- Everything listens on 127.0.0.1; every run is bounded in count and time (smtp-source ' + limits.sourceTimeoutMs / 1000 + ' s, sink ' + limits.e2eTimeoutMs / 1000 + ' s after it; the whole run ' + BUDGET_MS / 60_000 + ' minutes).',
   ];
+
+  if (relays.some(isCluster)) {
+    method.push(
+      `- **cluster** (issue #15): relays \`cluster1\`, \`cluster2\`, \`cluster3\` are 1, 2, 3 mailwarden nodes on one private PostgreSQL 15 (Unix socket) behind HAProxy on 127.0.0.1 (\`${SEND_PROXY}\`), measured like any relay (their CPU is that of every node, HAProxy and PostgreSQL together), in the cells with 20 or 100 sessions over reused connections only, ${clusterRepeats} repeat(s) each. Each node binds port 0 and its port is read from its \`started\` log line; HAProxy cannot bind port 0, so its port is picked as this benchmark picks every relay's (bind 0, read, close, hand over).`,
+      `- **at rest**: before the Applies, the 3 nodes run ${quick ? 5 : 15} s without mail; CPU of the nodes and of PostgreSQL, statements, commits and WAL as in the cells, per second.`,
+      `- **Apply propagation**: 3 nodes; ${APPLIES} times \`mailwarden config import FILE --json --store URL\` (each a new host name); per Apply, the time from the revision's \`created\` stamp (taken by the CLI just before its commit) to the time stamp of the last node's \`revision.applied\` line for that revision; nearest-rank percentiles.`,
+      `- **SIGKILL takeover**: \`queue.lease: ${TAKEOVER.leaseMs / 1000}s\`, \`queue.retry.first: ${TAKEOVER.retryFirstMs / 1000}s\`; a next hop of our own (test/delivery/sink.ts) holds the end of DATA of the ${TAKEOVER.inFlight} messages sent to node A; once all are claimed by A (its leases running, read from the queue table) and the next hop holds at least one, node B starts; A is SIGKILLed and the next hop answers again; times from the kill to each message's arrival. Then ${TAKEOVER.unclaimed} messages sent to node C whose first attempts the next hop refuses (451), so they wait unclaimed; C is SIGKILLed once every first attempt is logged as deferred; times to the last arrival from the kill and from its logged \`next_attempt\`.`,
+    );
+  }
 
   const cellLines = cells.map((c) => `- ${cellId(c)}: \`${SMTP_SOURCE} ${sourceArgs(c, c.count, '<port>').join(' ')}\` (warm-up: \`-m ${c.warmup}\`)`);
   const node = process.execPath.startsWith(REPO) ? relative(REPO, process.execPath) : process.execPath;
@@ -197,12 +244,13 @@ async function main(): Promise<number> {
 
   const { markdown, verdicts } = render({
     quick, started, seconds, machine, versions: [...new Set(relays.map((r) => r.version()))],
-    relays: relays.map((r) => ({ id: r.id, label: r.label })),
+    relays: relays.map((r) => ({ id: r.id, label: r.label, partial: isCluster(r) })),
     cells, repeats, matrix, latency: latencies, idle: idleRes, big: bigRes, notes, method, commands,
+    cluster: renderCluster({ relays, cells, matrix, latency: latencies, repeats: clusterRepeats, sendProxy: SEND_PROXY, ...(applyRes ? { apply: applyRes } : {}), ...(takeoverRes ? { takeover: takeoverRes } : {}) }),
   });
   writeFileSync(OUT, markdown + '\n');
   // the raw figures of every repeat, for a closer look
-  writeFileSync(join(WORK, quick ? 'results-quick.json' : 'results.json'), JSON.stringify({ started, seconds, matrix, latency: latencies, idle: idleRes, big: bigRes, notes }, null, 1) + '\n');
+  writeFileSync(join(WORK, quick ? 'results-quick.json' : 'results.json'), JSON.stringify({ started, seconds, matrix, latency: latencies, idle: idleRes, big: bigRes, apply: applyRes, takeover: takeoverRes, notes }, null, 1) + '\n');
   const shown = OUT.startsWith(REPO + '/') ? relative(REPO, OUT) : OUT;
   // stdout: the tables, verdicts, notes, machine and versions; the file also has the method and the exact commands
   process.stdout.write(markdown.split('\n## How each figure is measured')[0]!.trimEnd() + `\n\nHow each figure is measured, and the exact commands: ${shown}\n`);

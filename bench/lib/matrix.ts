@@ -12,6 +12,7 @@ import { run } from './procs.ts';
 import { cpuMs, cpuReading, othersPct, Sampler } from './procfs.ts';
 import { summarize } from './stats.ts';
 import { Sink } from './sink.ts';
+import { FsyncCounter } from './fsyncs.ts';
 import type { Relay, RelayInstance } from '../relays/types.ts';
 
 export const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -37,6 +38,10 @@ export interface Repeat {
   peakPss: number;
   /** CPU used meanwhile by processes that are not ours, in % of one core */
   otherCpuPct: number;
+  /** CPU ms per message by part (relays with parts) */
+  split?: Record<string, number>;
+  /** per message, from the database (relays with one) */
+  db?: { walBytes: number; statements: number; commits: number };
 }
 
 export interface CellResult {
@@ -46,6 +51,8 @@ export interface CellResult {
   error?: string;
   notes: string[];
   seconds: number;
+  /** fsync + fdatasync calls per message of the relay's tree, counted during the warm-up */
+  fsyncsPerMsg?: number;
 }
 
 export interface Limits {
@@ -72,6 +79,9 @@ async function load(inst: RelayInstance, sink: Sink, c: Cell, count: number, lim
   const base = sink.count;
   const r0 = cpuReading();
   const cpu0 = measure ? cpuMs(inst.roots()) : 0;
+  const parts = measure && inst.parts ? inst.parts() : [];
+  const split0 = parts.map((p) => cpuMs(p.roots));
+  const db0 = measure && inst.db ? await inst.db.reading() : undefined;
   const sampler = measure ? new Sampler(() => inst.roots(), limits.sampleMs) : undefined;
   try {
     const t0 = performance.now();
@@ -85,21 +95,31 @@ async function load(inst: RelayInstance, sink: Sink, c: Cell, count: number, lim
     if (!measure) return { acceptedPerSec: 0, e2ePerSec: 0, cpuMsPerMsg: 0, peakRss: 0, peakPss: 0, otherCpuPct: 0 };
     await sleep(limits.settleMs);
     const cpu1 = cpuMs(inst.roots());
+    const split1 = parts.map((p) => cpuMs(p.roots));
     const peakRss = sampler!.stop();
+    const others = othersPct(r0, cpuReading());
+    let db: Repeat['db'];
+    if (db0 && inst.db) {
+      const d = await inst.db.delta(db0, await inst.db.reading());
+      db = { walBytes: d.walBytes / count, statements: d.statements / count, commits: d.commits / count };
+    }
     return {
+      ...(parts.length ? { split: Object.fromEntries(parts.map((p, i) => [p.name, (split1[i]! - split0[i]!) / count])) } : {}),
+      ...(db ? { db } : {}),
       acceptedPerSec: count / ((tAccepted - t0) / 1000),
       e2ePerSec: count / ((tAll - t0) / 1000),
       cpuMsPerMsg: (cpu1 - cpu0) / count,
       peakRss,
       peakPss: sampler!.peakPss,
-      otherCpuPct: othersPct(r0, cpuReading()),
+      otherCpuPct: others,
     };
   } finally {
     sampler?.stop();
   }
 }
 
-export async function runCell(relay: Relay, c: Cell, repeats: number, dir: string, limits: Limits, log: (s: string) => void): Promise<CellResult> {
+/** `opts.fsyncs`: count fsyncs during the warm-up (perf; never during a measured repeat). */
+export async function runCell(relay: Relay, c: Cell, repeats: number, dir: string, limits: Limits, log: (s: string) => void, opts: { fsyncs?: boolean } = {}): Promise<CellResult> {
   const t0 = performance.now();
   const result: CellResult = { relay: relay.id, cell: c, repeats: [], notes: [], seconds: 0 };
   let sink: Sink | undefined;
@@ -107,13 +127,26 @@ export async function runCell(relay: Relay, c: Cell, repeats: number, dir: strin
   try {
     sink = await Sink.start();
     inst = await relay.start(join(dir, 'relay'), sink.port);
-    if (c.warmup > 0) await load(inst, sink, c, c.warmup, limits, false);
+    if (c.warmup > 0) {
+      const counter = opts.fsyncs ? await FsyncCounter.start(inst.roots(), join(dir, 'perf-fsyncs.txt')) : undefined;
+      try {
+        await load(inst, sink, c, c.warmup, limits, false);
+        // the deliveries' last fsyncs: the sink's count is reached just after the node's last commit
+        if (counter) await sleep(limits.settleMs);
+      } finally {
+        const n = await counter?.stop();
+        if (n !== undefined && Number.isFinite(n)) result.fsyncsPerMsg = n / c.warmup;
+      }
+    }
     for (let r = 0; r < repeats; r++) {
       await sleep(300);
       const rep = await load(inst, sink, c, c.count, limits, true);
       result.repeats.push(rep);
-      log(`    repeat ${r + 1}/${repeats}: accepted ${rep.acceptedPerSec.toFixed(0)}/s, e2e ${rep.e2ePerSec.toFixed(0)}/s, cpu ${rep.cpuMsPerMsg.toFixed(2)} ms/msg, peak RSS ${(rep.peakRss / 1e6).toFixed(0)} MB, PSS ${(rep.peakPss / 1e6).toFixed(0)} MB; others' CPU ${rep.otherCpuPct.toFixed(0)}%`);
+      log(`    repeat ${r + 1}/${repeats}: accepted ${rep.acceptedPerSec.toFixed(0)}/s, e2e ${rep.e2ePerSec.toFixed(0)}/s, cpu ${rep.cpuMsPerMsg.toFixed(2)} ms/msg, peak RSS ${(rep.peakRss / 1e6).toFixed(0)} MB, PSS ${(rep.peakPss / 1e6).toFixed(0)} MB; others' CPU ${rep.otherCpuPct.toFixed(0)}%` +
+        (rep.split ? `; cpu ms/msg ${Object.entries(rep.split).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}` : '') +
+        (rep.db ? `; per msg: WAL ${rep.db.walBytes.toFixed(0)} B, ${rep.db.statements.toFixed(1)} statements, ${rep.db.commits.toFixed(2)} commits` : ''));
     }
+    if (result.fsyncsPerMsg !== undefined) log(`    fsyncs during the warm-up: ${result.fsyncsPerMsg.toFixed(2)} per message`);
     const others = summarize(result.repeats.map((x) => x.otherCpuPct));
     if (others && others.max > OTHER_CPU_NOTE_PCT) result.notes.push(`processes that are not the benchmark's used up to ${others.max.toFixed(0)}% of a core (median ${others.median.toFixed(0)}%) during the repeats: these figures are disturbed`);
     const expected = c.warmup + c.count * repeats;

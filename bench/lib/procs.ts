@@ -182,7 +182,11 @@ export async function stopAll(): Promise<void> {
 function killAllSync(): void {
   for (const t of tracked.values()) signal(t, 'SIGKILL');
   tracked.clear();
-  save();
+  try {
+    save();
+  } catch {
+    // at exit: a registry whose directory is gone (a test's temporary one) has nothing left to record
+  }
 }
 
 function installHandlers(): void {

@@ -13,7 +13,8 @@ export interface ReportInput {
   seconds: number;
   machine: string[];
   versions: string[];
-  relays: { id: string; label: string }[];
+  /** partial: a relay measured in some cells only (the cluster) */
+  relays: { id: string; label: string; partial?: boolean }[];
   cells: Cell[];
   repeats: number;
   matrix: CellResult[];
@@ -23,6 +24,8 @@ export interface ReportInput {
   notes: string[];
   method: string[];
   commands: string[];
+  /** the cluster section (issue #15), already rendered */
+  cluster: string[];
 }
 
 const MB = 1e6;
@@ -111,6 +114,7 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
     const pf = figures(inp.matrix.find((r) => r.relay === 'postfix' && r.cell === c));
     for (const relay of inp.relays) {
       const r = inp.matrix.find((x) => x.relay === relay.id && x.cell === c);
+      if (!r && relay.partial) continue; // the cluster relays run in some cells only
       const f = figures(r);
       const isPf = relay.id === 'postfix';
       const rt = (a: Summary | undefined, b: Summary | undefined) => (isPf ? '' : ratioText(ratio(a, b)));
@@ -173,6 +177,8 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
   if (v.lines.length) {
     out.push('Failed targets:', '', ...v.lines.map((l) => `- ${l}`), '');
   }
+
+  out.push(...inp.cluster);
 
   const problems = inp.matrix.filter((r) => r.error || r.notes.length);
   if (problems.length || inp.notes.length) {

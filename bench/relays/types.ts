@@ -10,6 +10,13 @@ export interface RelayInstance {
   /** the relay's own log, for error messages */
   readonly logFile: string;
   stop(): Promise<void>;
+  /** a relay made of several parts (the cluster: nodes, HAProxy, database): their roots, for CPU split by part */
+  parts?(): { name: string; roots: number[] }[];
+  /** a relay with a database: what it did between two readings (WAL bytes, statements, commits) */
+  db?: {
+    reading(): Promise<import('../lib/postgres.ts').DbReading>;
+    delta(a: import('../lib/postgres.ts').DbReading, b: import('../lib/postgres.ts').DbReading): Promise<import('../lib/postgres.ts').DbDelta>;
+  };
 }
 
 export interface Relay {
