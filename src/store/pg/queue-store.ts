@@ -22,6 +22,7 @@ import type { MessageSource } from '../../scan/spam-verdict.ts';
 import type { Logger } from '../../log/logger.ts';
 import { isUnreachable, type Sql, type Tx } from './connect.ts';
 import { Channel, CHANNEL_QUEUE } from './notify.ts';
+import { bodyParam } from './body-param.ts';
 
 /** The start of a message kept in memory until commit, for a header edit. */
 export const HEAD_MAX = 256 * 1024;
@@ -401,7 +402,7 @@ class PgMessageWriter implements MessageWriter {
       this.tailBytes = 0;
       const seq = ++this.flushed;
       // One insert at a time, in order; a failure fails this write and every later one.
-      this.chain = this.chain.then(() => this.store.track(async () => void (await this.store.sql`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${seq}, ${data}, ${Date.now()})`)));
+      this.chain = this.chain.then(() => this.store.track(async () => void (await this.store.sql`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${seq}, ${bodyParam(this.store.sql, data)}, ${Date.now()})`)));
       // The caller hears of a failure from this write or the next; never as an unhandled rejection.
       this.chain.catch(() => {});
     }
@@ -461,8 +462,8 @@ class PgMessageWriter implements MessageWriter {
         // The chunks written while the message arrived must all be there (a sweep never took them).
         const [c] = await tx<{ n: number }[]>`SELECT count(*)::int AS n FROM (SELECT 1 FROM queue_chunk WHERE writer = ${this.writer} FOR SHARE) x`;
         if ((c?.n ?? 0) !== this.flushed) throw new Error(`message ${this.id}: ${c?.n ?? 0} of ${this.flushed} stored chunks found at commit`);
-        await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, 0, ${head}, ${now})`;
-        if (tail) await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${this.flushed + 1}, ${tail}, ${now})`;
+        await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, 0, ${bodyParam(tx, head)}, ${now})`;
+        if (tail) await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${this.flushed + 1}, ${bodyParam(tx, tail)}, ${now})`;
         await tx`
           INSERT INTO queue_message (id, area, envelope, received, size, due, writer, claim_node, claim_token, lease_until)
           VALUES (${this.id}, ${area}, ${JSON.stringify(full)}, ${Number.isFinite(received) ? received : now}, ${this.written}, ${due}, ${this.writer},
