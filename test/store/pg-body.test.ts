@@ -3,6 +3,9 @@
 // (src/store/pg/body-param.ts), and either way the database holds exactly the
 // bytes given — a backslash, a leading "\x", 8-bit octets, a NUL, invalid
 // UTF-8 — and a message whose chunks take different paths reads back whole.
+// A message that fits in the head and a tail commits in one statement: all of
+// it or nothing. body() brings the first chunk with the row; a missing one is
+// an error, never a short message.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,6 +119,57 @@ suite('bytea parameters on a real server', () => {
       assert.doesNotMatch(whole, /X-Old/);
       assert.match(whole, /C:\\path\\file\r\n$/);
       assert.equal(whole.length, c.envelope.size);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a message of the head and a tail (nothing flushed) commits in one statement and reads back; a failed commit leaves no chunk', async () => {
+    assert.ok(sql);
+    const store = new PgQueueStore(sql);
+    await store.open();
+    try {
+      const body = Buffer.concat([Buffer.from('Subject: two\r\n\r\n'), Buffer.alloc(HEAD_MAX, 'a'), Buffer.from('caf\xe9 tail\r\n', 'latin1')]);
+      const id = newQueueId();
+      const w = store.begin(id);
+      await w.write(body);
+      await w.commit(fields());
+      const stored = await store.body(id);
+      assert.deepEqual(await stored!.whole(), body);
+      const parts: Buffer[] = [];
+      for await (const c of stored!.stream()) parts.push(Buffer.from(c as Buffer));
+      assert.deepEqual(Buffer.concat(parts), body);
+      const [n] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM queue_chunk c JOIN queue_message m ON m.writer = c.writer WHERE m.id = ${id}`;
+      assert.equal(n?.n, 2);
+
+      // The same id again: the row's insert fails, and with it the chunks of the same statement.
+      const before = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM queue_chunk`;
+      const again = store.begin(id);
+      await again.write(Buffer.from('Subject: dup\r\n\r\nx\r\n'));
+      await assert.rejects(again.commit(fields()), /duplicate key/);
+      const after = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM queue_chunk`;
+      assert.equal(after[0]?.n, before[0]?.n);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('body(): the first chunk missing is an error for whole() and stream(), never a short message', async () => {
+    assert.ok(sql);
+    const store = new PgQueueStore(sql);
+    await store.open();
+    try {
+      const id = newQueueId();
+      const w = store.begin(id);
+      await w.write(Buffer.from('Subject: gone\r\n\r\nbody\r\n'));
+      await w.commit(fields());
+      await sql`DELETE FROM queue_chunk WHERE seq = 0 AND writer = (SELECT writer FROM queue_message WHERE id = ${id})`;
+      const stored = await store.body(id);
+      assert.ok(stored);
+      await assert.rejects(stored.whole(), /body has 0 octets/);
+      await assert.rejects(async () => {
+        for await (const _ of stored.stream());
+      }, /chunk 0 missing/);
     } finally {
       await store.close();
     }
