@@ -22,6 +22,7 @@ import type { MessageSource } from '../../scan/spam-verdict.ts';
 import type { Logger } from '../../log/logger.ts';
 import { isUnreachable, syncWaitsCancelled, type Sql, type Tx } from './connect.ts';
 import { Channel, CHANNEL_QUEUE } from './notify.ts';
+import { bodyParam } from './body-param.ts';
 
 /** The start of a message kept in memory until commit, for a header edit. */
 export const HEAD_MAX = 256 * 1024;
@@ -169,22 +170,26 @@ export class PgQueueStore implements QueueStore {
 
   body(id: string, area: QueueArea = 'queue'): Promise<StoredBody | null> {
     return this.track(async () => {
-      const [r] = await this.sql<{ writer: string; size: number }[]>`SELECT writer, size FROM queue_message WHERE id = ${id} AND area = ${area}`;
+      // The first chunk comes with the row: most messages are that chunk alone, read in this one round trip.
+      const [r] = await this.sql<{ writer: string; size: number; first: Buffer | null }[]>`
+        SELECT m.writer, m.size, c.data AS first FROM queue_message m LEFT JOIN queue_chunk c ON c.writer = m.writer AND c.seq = 0
+        WHERE m.id = ${id} AND m.area = ${area}`;
       if (!r) return null;
-      const { writer, size } = r;
+      const { writer, size, first } = r;
       const sql = this.sql;
       const track = <T>(fn: () => Promise<T>) => this.track(fn);
       return {
         size,
         whole: () =>
           track(async () => {
-            const rows = await sql<{ data: Buffer }[]>`SELECT data FROM queue_chunk WHERE writer = ${writer} ORDER BY seq`;
-            const buf = Buffer.concat(rows.map((x) => x.data));
+            if (first && first.length === size) return first;
+            const rows = await sql<{ data: Buffer }[]>`SELECT data FROM queue_chunk WHERE writer = ${writer} AND seq > 0 ORDER BY seq`;
+            const buf = Buffer.concat([...(first ? [first] : []), ...rows.map((x) => x.data)]);
             if (buf.length !== size) throw new Error(`message ${id}: body has ${buf.length} octets, ${size} expected`);
             return buf;
           }),
         stream() {
-          return Readable.from(readChunks(sql, writer, size, id), { objectMode: false });
+          return Readable.from(readChunks(sql, writer, size, id, first), { objectMode: false });
         },
       };
     });
@@ -356,11 +361,15 @@ export class PgQueueStore implements QueueStore {
   }
 }
 
-/** A stored body's chunks in order, one query each, checked against the size recorded at commit. */
-async function* readChunks(sql: Sql, writer: string, size: number, id: string): AsyncGenerator<Buffer> {
+/**
+ * A stored body's chunks in order, one query each, checked against the size recorded at commit. `first`, when
+ * given, is chunk 0 as read already (null: it was missing).
+ */
+async function* readChunks(sql: Sql, writer: string, size: number, id: string, first?: Buffer | null): AsyncGenerator<Buffer> {
   let got = 0;
   for (let seq = 0; got < size || seq === 0; seq++) {
-    const [r] = await sql<{ data: Buffer }[]>`SELECT data FROM queue_chunk WHERE writer = ${writer} AND seq = ${seq}`;
+    const [r] =
+      seq === 0 && first !== undefined ? (first ? [{ data: first }] : []) : await sql<{ data: Buffer }[]>`SELECT data FROM queue_chunk WHERE writer = ${writer} AND seq = ${seq}`;
     if (!r) {
       if (got === size) return;
       throw new Error(`message ${id}: body chunk ${seq} missing (${got} of ${size} octets read)`);
@@ -416,7 +425,7 @@ class PgMessageWriter implements MessageWriter {
       this.tailBytes = 0;
       const seq = ++this.flushed;
       // One insert at a time, in order; a failure fails this write and every later one.
-      this.chain = this.chain.then(() => this.store.track(async () => void (await this.store.sql`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${seq}, ${data}, ${Date.now()})`)));
+      this.chain = this.chain.then(() => this.store.track(async () => void (await this.store.sql`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${seq}, ${bodyParam(this.store.sql, data)}, ${Date.now()})`)));
       // The caller hears of a failure from this write or the next; never as an unhandled rejection.
       this.chain.catch(() => {});
     }
@@ -471,21 +480,42 @@ class PgMessageWriter implements MessageWriter {
     // The lease is set on the database's clock (below); `until` is given back in this process's.
     const claim = opts.claim && area === 'queue' ? { node: opts.claim.node, token: randomUUID(), until: now + opts.claim.leaseMs, leaseMs: opts.claim.leaseMs } : null;
     const received = Date.parse(full.received_at);
+    // Counted before the commit: a cancelled wait for the synchronous standby shows up as a notice (see finish()).
     const cancelsBefore = syncWaitsCancelled(this.store.sql);
+    const row = (q: Sql | Tx) =>
+      q`INSERT INTO queue_message (id, area, envelope, received, size, due, writer, claim_node, claim_token, lease_until)
+        VALUES (${this.id}, ${area}, ${JSON.stringify(full)}, ${Number.isFinite(received) ? received : now}, ${this.written}, ${due}, ${this.writer},
+                ${claim?.node ?? null}, ${claim?.token ?? null}, ${claim ? q`${dbNow(q)} + ${claim.leaseMs}` : null})`;
+    const notify = due !== null && !claim;
+    if (this.flushed === 0) {
+      // Nothing stored yet (the message fits in the head and a tail): one statement, atomic by itself, one round
+      // trip — the chunks, the row that commits them and the notification, or none of them.
+      const sql = this.store.sql;
+      const chunks = tail
+        ? sql`(${this.writer}, 0, ${bodyParam(sql, head)}, ${now}), (${this.writer}, 1, ${bodyParam(sql, tail)}, ${now})`
+        : sql`(${this.writer}, 0, ${bodyParam(sql, head)}, ${now})`;
+      await this.store.track(() =>
+        notify
+          ? sql`WITH c AS (INSERT INTO queue_chunk (writer, seq, data, at) VALUES ${chunks}), m AS (${row(sql)} RETURNING 1) SELECT pg_notify(${CHANNEL_QUEUE}, '') FROM m`
+          : sql`WITH c AS (INSERT INTO queue_chunk (writer, seq, data, at) VALUES ${chunks}) ${row(sql)}`,
+      );
+      return this.finish(full, claim, cancelsBefore);
+    }
     await this.store.track(() =>
       this.store.sql.begin(async (tx) => {
         // The chunks written while the message arrived must all be there (a sweep never took them).
         const [c] = await tx<{ n: number }[]>`SELECT count(*)::int AS n FROM (SELECT 1 FROM queue_chunk WHERE writer = ${this.writer} FOR SHARE) x`;
         if ((c?.n ?? 0) !== this.flushed) throw new Error(`message ${this.id}: ${c?.n ?? 0} of ${this.flushed} stored chunks found at commit`);
-        await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, 0, ${head}, ${now})`;
-        if (tail) await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${this.flushed + 1}, ${tail}, ${now})`;
-        await tx`
-          INSERT INTO queue_message (id, area, envelope, received, size, due, writer, claim_node, claim_token, lease_until)
-          VALUES (${this.id}, ${area}, ${JSON.stringify(full)}, ${Number.isFinite(received) ? received : now}, ${this.written}, ${due}, ${this.writer},
-                  ${claim?.node ?? null}, ${claim?.token ?? null}, ${claim ? tx`${dbNow(tx)} + ${claim.leaseMs}` : null})`;
-        if (due !== null && !claim) await tx`SELECT pg_notify(${CHANNEL_QUEUE}, '')`;
+        await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, 0, ${bodyParam(tx, head)}, ${now})`;
+        if (tail) await tx`INSERT INTO queue_chunk (writer, seq, data, at) VALUES (${this.writer}, ${this.flushed + 1}, ${bodyParam(tx, tail)}, ${now})`;
+        await row(tx);
+        if (notify) await tx`SELECT pg_notify(${CHANNEL_QUEUE}, '')`;
       }),
     );
+    return this.finish(full, claim, cancelsBefore);
+  }
+
+  private finish(full: Envelope, claim: { node: string; token: string; until: number } | null, cancelsBefore: number): Committed {
     if (syncWaitsCancelled(this.store.sql) !== cancelsBefore) {
       // Committed on the primary, but the synchronous standby never confirmed it (its wait was cancelled: the standby
       // is gone or slow). No 250 for that: the client gets a 4xx; the message stays queued and is delivered all the
