@@ -20,6 +20,7 @@
 //    C is SIGKILLed, and B delivers them: the time from the kill, and from
 //    the moment they were due, to the arrival.
 
+import { settings as mailwardenSettings } from '../relays/mailwarden.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,20 +38,7 @@ const BIN = join(REPO, 'bin', 'mailwarden');
 
 /** Settings for the scenarios: the clients reach the nodes directly (no PROXY header). */
 function settings(sinkPort: number, extra: string[] = []): string {
-  return [
-    'hostname: mailwarden.bench.invalid',
-    'listeners:',
-    '  - { name: mx, address: 127.0.0.1, port: 0, mode: mx }',
-    'networks:',
-    '  - { name: loop, type: network, address: 127.0.0.0/8 }',
-    'relaying:',
-    '  allowed_hosts: [loop]',
-    'delivery:',
-    `  smarthost: { host: 127.0.0.1, port: ${sinkPort} }`,
-    'admin: { enabled: false }',
-    ...extra,
-    '',
-  ].join('\n');
+  return mailwardenSettings(0, sinkPort, [...extra, ''].join('\n'));
 }
 
 export interface ApplyResult {

@@ -7,6 +7,7 @@
 // Its process tree is the nodes', HAProxy's and the database's together;
 // parts() splits it for the table.
 
+import { settings } from './mailwarden.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchPostgres, serverConf, hasStatements, PG_BIN } from '../lib/postgres.ts';
@@ -19,21 +20,8 @@ import { execFileSync } from 'node:child_process';
 
 /** The shared settings: one mx listener (moved by --listen per node), PROXY from loopback, the sink as smarthost. */
 export function clusterSettings(sinkPort: number | string, extra: string[] = []): string {
-  return [
-    'hostname: mailwarden.bench.invalid',
-    'listeners:',
-    // HAProxy's address is a trusted proxy: the client address the rules see is the one in the PROXY header
-    '  - { name: mx, address: 127.0.0.1, port: 0, mode: mx, trusted_proxies: [loop] }',
-    'networks:',
-    '  - { name: loop, type: network, address: 127.0.0.0/8 }',
-    'relaying:',
-    '  allowed_hosts: [loop]',
-    'delivery:',
-    `  smarthost: { host: 127.0.0.1, port: ${sinkPort} }`,
-    'admin: { enabled: false }',
-    ...extra,
-    '',
-  ].join('\n');
+  // HAProxy's address is a trusted proxy: the client address the rules see is the one in the PROXY header
+  return settings(0, sinkPort, [...extra, ''].join('\n'), ', trusted_proxies: [loop]');
 }
 
 export interface ClusterInstance extends RelayInstance {

@@ -14,11 +14,12 @@ import { logTail, type Relay, type RelayInstance } from './types.ts';
 export const REPO = resolve(import.meta.dirname, '..', '..');
 const BIN = join(REPO, 'bin', 'mailwarden');
 
-export function settings(port: number | string, sinkPort: number | string, extra = ''): string {
+/** `listener`: more keys of the mx listener (the cluster's trusted_proxies). */
+export function settings(port: number | string, sinkPort: number | string, extra = '', listener = ''): string {
   return [
     'hostname: mailwarden.bench.invalid',
     'listeners:',
-    `  - { name: mx, address: 127.0.0.1, port: ${port}, mode: mx }`,
+    `  - { name: mx, address: 127.0.0.1, port: ${port}, mode: mx${listener} }`,
     'networks:',
     '  - { name: loop, type: network, address: 127.0.0.0/8 }',
     'relaying:',
