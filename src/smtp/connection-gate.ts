@@ -103,6 +103,17 @@ export class ConnectionGate {
     if (raw.destroyed && wrapped.destroyed) this.release(held);
   }
 
+  /**
+   * The server is about to close `socket` itself (a handshake deadline, a
+   * failed handshake): its slots are free from now, not from the 'close'
+   * event a few loop turns later, by which time a client that saw the close
+   * may already be back for the slot it had.
+   */
+  letGo(socket: Socket): void {
+    const held = this.held.get(socket);
+    if (held) this.release(held);
+  }
+
   handshakeMs(): number {
     return durationMs(this.deps.snapshot().settings.limits.tls_handshake_timeout);
   }

@@ -229,6 +229,7 @@ proto._armTimeout = function _armTimeout(this: ConnectionInternals, socket?: Soc
   const timer = setTimeout(() => {
     if (!this._upgrading || socket.destroyed) return;
     gate.handshakeFailed(null, this.remoteAddress, 'timeout');
+    gate.letGo(socket);
     // Destroying the TLS socket ends the session the usual way (onClose), without an 'error'.
     socket.destroy();
   }, gate.handshakeMs());
@@ -276,6 +277,7 @@ export class PatchedSMTPServer extends SMTPServer {
     const timer = setTimeout(() => {
       this.expired.add(socket);
       if (!this.local.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, 'timeout');
+      gate.letGo(socket);
       // The topmost socket: tearing a TLS wrap down from below mid-handshake crashes Node.
       (this._pendingSockets.get(socket) ?? socket).destroy();
     }, gate.handshakeMs());
@@ -295,7 +297,7 @@ export class PatchedSMTPServer extends SMTPServer {
     super._upgrade(socket, (err, tlsSocket) => {
       if (!err) return callback(null, tlsSocket);
       if (!this.expired.has(socket) && !this.local.has(socket)) gate.handshakeFailed(socket, socket.remoteAddress, err.message);
-      // The accept guard lets go on the raw socket's 'close'.
+      gate.letGo(socket);
       socket.destroy();
     });
   }
@@ -328,6 +330,7 @@ export class PatchedSMTPServer extends SMTPServer {
     readProxyHeader(socket, (outcome) => {
       if (!outcome.ok) {
         if (!outcome.quiet) this.gate?.proxyFailed(socket, outcome.reason);
+        this.gate?.letGo(socket);
         socket.destroy();
         return callback(new Error(outcome.reason));
       }
