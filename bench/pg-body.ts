@@ -108,6 +108,10 @@ try {
   const d = await pg.delta(a, b, 1);
   const ms = (nodeB.user + nodeB.system) / 1000 / count;
   console.log(JSON.stringify({ size, count, parallel, msgsPerSec: +(count / secs).toFixed(1), nodeMsPerMsg: +ms.toFixed(3), pgMsPerMsg: +((pgB - pgA) / count).toFixed(3), statementsPerMsg: +(d.statements / count).toFixed(2), walBytesPerMsg: Math.round(d.walBytes / count) }));
+  // The body table's size after the run: a table that grows with the mail that passed (instead of the mail in
+  // flight) means autovacuum is not keeping up, and every insert extends the file and evicts dirty pages itself.
+  const [sizes] = await sql`SELECT pg_total_relation_size('queue_chunk') AS chunks, pg_total_relation_size('queue_message') AS messages`;
+  console.log(JSON.stringify({ queueChunkBytes: Number(sizes!.chunks), queueMessageBytes: Number(sizes!.messages) }));
   await pg.dumpStatements(join(dir, 'statements.txt'));
   if (process.env.KEEP_STATEMENTS) writeFileSync(process.env.KEEP_STATEMENTS, readFileSync(join(dir, 'statements.txt')));
   await store.close();
