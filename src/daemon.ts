@@ -14,7 +14,9 @@ import type { Logger } from './log/logger.ts';
 import { QueueManager } from './queue/manager.ts';
 import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
-import { AntispamChecks } from './antispam/checks.ts';
+import { CHECKS } from './checks/registry.ts';
+import { CheckRunner } from './checks/runner.ts';
+import { CheckServices } from './checks/services.ts';
 import { randomPassword } from './admin/admin-store.ts';
 import { hashPasswordAsync } from './objects/password.ts';
 import type { buildApi } from './api/server.ts';
@@ -159,6 +161,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throttle: new AuthThrottle(),
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
+      runner: new CheckRunner(CHECKS, new CheckServices({ greylist: stores.greylist, store: queue })),
     };
     const greylist = stores.greylist;
     const stopPruning = schedulePruning(greylist, () => {
@@ -166,7 +169,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return { delayMs: durationMs(g.delay), expiryMs: durationMs(g.expiry), lifetimeMs: durationMs(g.lifetime) };
     });
     undo.push(stopPruning);
-    shared.checks = new AntispamChecks({ greylist });
     // The manager reads settings many times per message: it takes the snapshot
     // in force from memory; a new revision reaches it through settingsChanged().
     const manager = new QueueManager({ store: queue, node, snapshot: () => source.peek(), refresh: () => source.get(), logger, deliver: true, now: clock.now });

@@ -6,8 +6,7 @@ import type { Command } from 'commander';
 import { CliExit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, printJson, readSettingsFile, withService } from './io.ts';
 import { validate } from '../config/validate.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
-import { explain, ExplainInputError, openRelayTest, parseClient, pickListener, type Explanation } from '../policy/explain.ts';
-import { AntispamChecks, type CheckStep } from '../antispam/checks.ts';
+import { explainOnline, ExplainInputError, openRelayTest, type Explanation } from '../policy/explain.ts';
 
 interface SourceOpts {
   data?: string | undefined;
@@ -22,30 +21,6 @@ async function loadSnapshot(opts: SourceOpts, dataOption: () => string): Promise
     return compileSnapshot(v.settings, 0, v.networks);
   }
   return withService(opts.data ?? dataOption(), (svc) => svc.snapshot());
-}
-
-/**
- * The connect-time checks (the DNS blocklists) for the client, as the daemon
- * would run them: only for a client that is neither an upstream host nor a
- * relay host and has not authenticated. Asks the DNS of the settings. For a
- * trusted proxy, `client` is the address it claims (what the daemon checks).
- */
-async function connectChecks(snap: Snapshot, opts: { client: string; user?: string | undefined; listener?: string | undefined }): Promise<CheckStep | null> {
-  if (snap.settings.antispam.dnsbl.length === 0 || opts.user) return null;
-  const client = parseClient(opts.client);
-  const facts = { ip: client.ip, text: client.text, upstream: snap.upstream.match(client.ip) !== null, relayHost: snap.allowed.match(client.ip) !== null };
-  if (facts.upstream || facts.relayHost) return null;
-  const listener = pickListener(snap, opts.listener ?? null);
-  const { step, deferred } = await new AntispamChecks({ greylist: null }).atConnect(snap, facts, listener?.mode ?? 'mx');
-  // Refused later (at MAIL FROM) rather than at connect: the explanation still names it.
-  if (!step.refusal && deferred) {
-    const hit = deferred.listed.find((h) => h.action === 'reject');
-    if (hit) {
-      const i = snap.settings.antispam.dnsbl.findIndex((d) => d.zone === hit.zone);
-      return { refusal: { code: 554, enhanced: '5.7.1', text: `Service unavailable; client [${client.text}] listed at ${hit.zone}`, check: 'dnsbl', rule: `antispam.dnsbl[${i}]`, reason: `client [${client.text}] listed at ${hit.zone} (${hit.answer}), refused at MAIL FROM` }, log: step.log };
-    }
-  }
-  return step;
 }
 
 function asJson(x: Explanation, revision: number): Record<string, unknown> {
@@ -65,6 +40,15 @@ function asJson(x: Explanation, revision: number): Record<string, unknown> {
     proxy: x.proxy,
     revision,
   };
+}
+
+async function guardedAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ExplainInputError) throw new CliExit(EXIT_USAGE, err.message);
+    throw err;
+  }
 }
 
 function guarded<T>(fn: () => T): T {
@@ -91,14 +75,11 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .option('--json', 'print one JSON object')
     .action(async (opts: SourceOpts & { client: string; user?: string; listener?: string; from: string; to: string; json?: boolean }, cmd: Command) => {
       const snap = await loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
-      const x = guarded(() => explain(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }));
-      const checks = x.decision.action === 'accept' || x.decision.stage !== 'connect' ? await connectChecks(snap, { ...opts, client: x.proxy?.claims ?? opts.client, listener: x.listener ?? undefined }) : null;
-      let d = x.decision;
-      if (checks?.refusal) {
-        const r = checks.refusal;
-        d = { ...d, action: 'reject', code: r.code, enhanced: r.enhanced, text: r.text, stage: 'connect', rule: r.rule, trail: [...d.trail, r.reason] };
-      }
-      if (opts.json) printJson({ ...asJson({ ...x, decision: d }, snap.revision), ...(checks ? { checks: checks.log } : {}) });
+      // The same checks the daemon runs, the DNS ones included (the blocklists); greylisting and the content scan need a message.
+      const x = await guardedAsync(() => explainOnline(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }));
+      const d = x.decision;
+      const checks = Object.keys(x.checks).length > 0 ? { log: x.checks } : null;
+      if (opts.json) printJson({ ...asJson(x, snap.revision), ...(checks ? { checks: checks.log } : {}) });
       else {
         process.stdout.write(`${d.action}: ${d.code} ${d.enhanced} ${d.text}\n`);
         process.stdout.write(`  stage ${d.stage}, ${d.rule}${d.kind ? `, ${d.kind}` : ''}${x.scanned === null ? '' : x.scanned ? ', content scanned' : ', not content scanned'}\n`);

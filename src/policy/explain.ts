@@ -4,13 +4,20 @@
 // A client inside a listener's trusted proxies is decided for the address it
 // can claim in its PROXY header (see proxy-path.ts), not for its own.
 
-import type { Decision, RelayRight } from '../core/decision.ts';
+import type { Decision, RelayRight, Stage } from '../core/decision.ts';
+import type { MailError } from '../core/mail-error.ts';
 import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
+import { parsePath } from '../address/path.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
 import { describeRanges } from '../objects/networks.ts';
+import type { AuthInput, PathInput, RcptInput } from '../checks/check.ts';
+import { storedSender } from '../checks/paths.ts';
+import { CHECKS } from '../checks/registry.ts';
+import { CheckRunner, type SessionBase, type StageResult } from '../checks/runner.ts';
+import { CheckServices } from '../checks/services.ts';
 import { bestClaim, listenerTrusting, trustedProxyEntry } from './proxy-path.ts';
-import { decideAuth, decideConnect, decideRecipient, decideSender, relayRight, type Client } from './rules.ts';
+import { relayRight, type Client } from './rules.ts';
 
 export interface ExplainInput {
   client: string;
@@ -30,6 +37,8 @@ export interface Explanation {
   scanned: boolean | null;
   /** Set when the client is a trusted proxy of the listener: the address it was decided for. */
   proxy: ProxyPath | null;
+  /** What the checks beyond the relay rules said (e.g. the blocklists), by check. */
+  checks: Record<string, unknown>;
 }
 
 export interface ProxyPath {
@@ -59,48 +68,99 @@ export function pickListener(snap: Snapshot, name: string | null | undefined): L
   return snap.settings.listeners.find((l) => l.mode === 'mx') ?? snap.settings.listeners[0] ?? null;
 }
 
-export function explain(snap: Snapshot, input: ExplainInput): Explanation {
+/** The checks that answer from the settings alone: the relay rules, the syntax, the limits, HELO (the open-relay test, the API). */
+export function offlineRunner(): CheckRunner {
+  return new CheckRunner(
+    CHECKS.filter((c) => c.asks === undefined),
+    new CheckServices(),
+  );
+}
+
+/** The checks the daemon runs that can be asked from here: the blocklists and DNS too (no greylist store, no queue, no message). */
+export function onlineRunner(): CheckRunner {
+  return new CheckRunner(CHECKS, new CheckServices());
+}
+
+/** A refusal of a check other than the relay rules, as a Decision of the stage it came at. */
+function asDecision(stage: Stage, r: StageResult, error: MailError): Decision {
+  if (r.by === 'relay' && r.decision) return r.decision;
+  const trail = [...(r.decision?.trail ?? []), `${r.by}: ${r.reason ?? error.reason}`];
+  return { action: error.temporary ? 'tempfail' : 'reject', code: error.code, enhanced: error.enhanced, text: error.text, stage, kind: null, rule: error.rule, trail };
+}
+
+type Ask = { stage: 'connect'; base: SessionBase; input: null } | { stage: 'auth'; base: SessionBase; input: AuthInput } | { stage: 'mail'; base: SessionBase; input: PathInput } | { stage: 'rcpt'; base: SessionBase; input: RcptInput };
+
+/** The transaction stage by stage, until the first refusal: yields what to ask the runner, receives its answer. */
+function* transaction(snap: Snapshot, input: ExplainInput): Generator<Ask, Explanation, StageResult> {
   const own = parseClient(input.client);
   // Without a named listener, a proxy is asked about on the listener that trusts it.
   const listener = input.listener ? pickListener(snap, input.listener) : (listenerTrusting(snap, own.ip) ?? pickListener(snap, null));
-  const notes: string[] = [];
-  let client = own;
-  let proxy: ProxyPath | null = null;
-  const via = listener ? trustedProxyEntry(snap, listener, own.ip) : null;
-  if (listener && via !== null) {
-    const claim = bestClaim(snap);
-    notes.push(`client ${own.text} is a trusted proxy of listener "${listener.name}" (trusted_proxies: ${via}): the address in its PROXY header is the client every rule sees, and it may claim any address`);
-    if (claim) {
-      notes.push(`as a trusted proxy it can claim ${claim.as} ${claim.client.text} (${claim.entry}); deciding for that address`);
-      client = claim.client;
-    } else {
-      notes.push('no relay or upstream host to claim; deciding for its own address');
-    }
-    proxy = { listener: listener.name, entry: via, claims: claim?.client.text ?? null, claims_as: claim?.as ?? null };
-  }
+  const { client, proxy, notes } = proxied(snap, listener, own);
   const steps: Decision[] = [];
+  const checks: Record<string, unknown> = {};
+  const user = input.user ?? null;
+  const base: SessionBase = { snap, listener, client, user, helo: null, localAddress: null, memos: new Map() };
   const done = (d: Decision, right: RelayRight | null = null): Explanation => {
     steps.push(d);
     const scanned = d.action === 'accept' && d.stage === 'rcpt' ? right === null || snap.settings.relaying.scan_relayed : null;
-    return { decision: { ...d, trail: [...notes, ...steps.flatMap((s) => s.trail)] }, steps, listener: listener?.name ?? null, relayRight: right, scanned, proxy };
+    return { decision: { ...d, trail: [...notes, ...steps.flatMap((s) => s.trail)] }, steps, listener: listener?.name ?? null, relayRight: right, scanned, proxy, checks };
   };
-
-  const connect = decideConnect(snap, client);
-  if (connect.action !== 'accept') return done(connect);
-  steps.push(connect);
-
-  const user = input.user ?? null;
-  if (user !== null) {
-    const auth = decideAuth(snap, user);
-    if (auth.action !== 'accept') return done(auth);
-    steps.push(auth);
+  const from = pathOf(input.from, true);
+  const to = pathOf(input.to, false);
+  const asks: Ask[] = [
+    { stage: 'connect', base: { ...base, user: null }, input: null },
+    ...(user === null ? [] : [{ stage: 'auth' as const, base: { ...base, user: null }, input: { user } }]),
+    { stage: 'mail', base, input: from },
+    { stage: 'rcpt', base, input: { ...to, sender: storedSender(from.path), accepted: 0, repeat: false } },
+  ];
+  for (const ask of asks) {
+    const r = yield ask;
+    Object.assign(checks, r.log);
+    if (r.error) return done(asDecision(ask.stage, r, r.error));
+    if (!r.decision) throw new Error(`the relay rules gave no decision at ${ask.stage}`);
+    if (ask.stage === 'rcpt') return done(r.decision, relayRight(snap, { client, listener, user }).right);
+    steps.push(r.decision);
   }
-  const facts = { client, listener, user };
-  const mail = decideSender(snap, facts, input.from);
-  if (mail.action !== 'accept') return done(mail);
-  steps.push(mail);
-  const rcpt = decideRecipient(snap, facts, input.to);
-  return done(rcpt, rcpt.action === 'accept' ? relayRight(snap, facts).right : null);
+  throw new Error('unreachable: the transaction ends at RCPT');
+}
+
+/** The transaction through the checks that answer from the settings alone. */
+export function explain(snap: Snapshot, input: ExplainInput, runner: CheckRunner = offlineRunner()): Explanation {
+  const t = transaction(snap, input);
+  let step = t.next();
+  while (!step.done) {
+    const a = step.value;
+    step = t.next(runner.runSync(a.stage, a.base, a.input as never));
+  }
+  return step.value;
+}
+
+/** The same transaction through every check the daemon runs that can be asked from here (DNS included): `policy explain`. */
+export async function explainOnline(snap: Snapshot, input: ExplainInput, runner: CheckRunner = onlineRunner()): Promise<Explanation> {
+  const t = transaction(snap, input);
+  let step = t.next();
+  while (!step.done) {
+    const a = step.value;
+    step = t.next(await runner.run(a.stage, a.base, a.input as never));
+  }
+  return step.value;
+}
+
+/** A path given on the command line: brackets optional, SMTPUTF8 assumed (the question is about the rules). */
+function pathOf(text: string, allowNull: boolean): PathInput {
+  return { raw: text, path: parsePath(text, { allowNull, requireBrackets: false }), smtputf8: true, wire: false };
+}
+
+/** For a trusted proxy of the listener: the address it can claim, which every rule then sees. */
+function proxied(snap: Snapshot, listener: ListenerDef | null, own: Client): { client: Client; proxy: ProxyPath | null; notes: string[] } {
+  const notes: string[] = [];
+  const via = listener ? trustedProxyEntry(snap, listener, own.ip) : null;
+  if (!listener || via === null) return { client: own, proxy: null, notes };
+  const claim = bestClaim(snap);
+  notes.push(`client ${own.text} is a trusted proxy of listener "${listener.name}" (trusted_proxies: ${via}): the address in its PROXY header is the client every rule sees, and it may claim any address`);
+  if (claim) notes.push(`as a trusted proxy it can claim ${claim.as} ${claim.client.text} (${claim.entry}); deciding for that address`);
+  else notes.push('no relay or upstream host to claim; deciding for its own address');
+  return { client: claim?.client ?? own, proxy: { listener: listener.name, entry: via, claims: claim?.client.text ?? null, claims_as: claim?.as ?? null }, notes };
 }
 
 /** The classic open-relay battery, for a relay whose local domain is `ours`. */
@@ -162,9 +222,10 @@ export interface OpenRelayReport {
 export function openRelayTest(snap: Snapshot, opts: { client: string; user?: string | null; domain?: string | null }): OpenRelayReport {
   parseClient(opts.client);
   const ours = opts.domain ?? snap.settings.domains[0]?.name ?? snap.settings.hostname;
+  const runner = offlineRunner();
   const run = (client: string, listener: string | null) =>
     openRelayBattery(ours).map((to) => {
-      const x = explain(snap, { client, listener, user: opts.user ?? null, to, from: '<probe@example.net>' });
+      const x = explain(snap, { client, listener, user: opts.user ?? null, to, from: '<probe@example.net>' }, runner);
       const d = x.decision;
       const row: OpenRelayRow = { to, relayed: d.action === 'accept' && d.kind === 'relay', action: d.action, code: d.code, enhanced: d.enhanced, kind: d.kind, rule: d.rule };
       return { row, proxy: x.proxy };

@@ -1,28 +1,27 @@
-// One DATA transaction, from the first byte of the stream to the reply: the
-// data passes the DataGuard into the spool and the scanners, the origin
-// checks and the scan decide, and a 250 comes only once the spool has
-// committed the message. It returns the reply exactly once and never
-// rejects: whatever goes wrong before the commit becomes a 4xx (the sender
-// keeps the mail); nothing after the commit can take the 250 back. The SMTP
-// handler (src/smtp/front-end.ts) only maps the outcome to its callback.
+// The message path of one DATA transaction, from the first byte of the
+// stream to the reply, in steps: spool() passes the data through the
+// DataGuard into the store and the checks that watch it as it arrives;
+// decide() asks the checks of the end of DATA (src/checks); store() commits
+// the envelope (fsync, rename, directory fsync) and hands it to the queue. A
+// 250 comes only once the commit is done. receiveMessage() returns the reply
+// exactly once and never rejects: whatever goes wrong before the commit
+// becomes a 4xx (the sender keeps the mail); nothing after the commit can
+// take the 250 back.
 
 import type { SMTPServerSession } from 'smtp-server';
 import type { ListenerDef } from '../config/document.ts';
-import type { Snapshot } from '../config/snapshot.ts';
 import type { Decision } from '../core/decision.ts';
+import { MailError } from '../core/mail-error.ts';
 import { streamedBytes } from '../core/memory.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Client } from '../policy/rules.ts';
 import type { Envelope, EnvelopeRecipient, NotifyOn } from '../queue/envelope.ts';
 import type { ClaimRequest, Committed, MessageWriter, QueueStore } from '../queue/queue-store.ts';
-import { MessageScan } from '../scan/message-scan.ts';
-import type { ScanDecision } from '../scan/scan-policy.ts';
-import type { AntispamChecks, ConnectionFacts, Refusal } from '../antispam/checks.ts';
-import type { DnsblOutcome } from '../antispam/dnsbl.ts';
+import type { BodyWatcher, Fields } from '../checks/check.ts';
+import { originLog, originOf } from '../checks/origin.ts';
+import type { CheckRunner, SessionBase, StageResult } from '../checks/runner.ts';
 import { HeaderCollector } from '../antispam/header-collector.ts';
 import { DataGuard, type BareLfMode, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
-import { smtpError, type ReplyError } from './smtp-reply.ts';
 
 export interface IncomingRecipient {
   address: string;
@@ -35,15 +34,12 @@ export interface IncomingRecipient {
 export interface IncomingMessage {
   id: string;
   listener: ListenerDef;
-  snap: Snapshot;
-  client: Client;
-  user: string | null;
+  /** The session as the checks see it (its snapshot, client, user, HELO name and the checks' memory). */
+  base: SessionBase;
   /** The relay right the rules gave this client, or null (mail for our domains only). */
   relayRight: string | null;
-  origin: ConnectionFacts;
-  dnsbl: DnsblOutcome | null;
   /** Check results of the connection and the transaction so far. */
-  checkLog: Record<string, unknown>;
+  checkLog: Fields;
   sender: string;
   recipients: IncomingRecipient[];
   /** What a bare LF gets from this client (src/smtp/bare-newline.ts). */
@@ -54,178 +50,187 @@ export interface IncomingMessage {
 export interface ReceiveDeps {
   store: QueueStore;
   logger: Logger;
-  checks?: AntispamChecks | undefined;
+  runner: CheckRunner;
   /** Asked at commit: claim the message for this node's delivery at once (undefined: leave it to the queue). */
   claim?: (() => ClaimRequest | undefined) | undefined;
 }
 
 /** The reply to the end of DATA; `queued` is the commit (envelope, and the claim when one was taken) when the queue must be told. */
 export interface ReceiveOutcome {
-  error: ReplyError | null;
+  error: MailError | null;
   message?: string;
   queued?: Committed;
 }
 
-const PROBLEM_REPLY: Record<DataProblem, [number, string, string]> = {
-  too_big: [552, '5.3.4', 'Message too big'],
-  bare_cr: [550, '5.5.2', 'Bare CR in message: lines must end with CRLF'],
-  bare_lf: [550, '5.5.2', 'Bare LF in message: lines must end with CRLF'],
-  nul: [550, '5.5.2', 'NUL in message'],
-  loop: [554, '5.4.6', 'Too many Received headers: mail loop'],
+const PROBLEM: Record<DataProblem, MailError> = {
+  too_big: new MailError(552, '5.3.4', 'Message too big', { rule: 'limits.max_message_size' }),
+  bare_cr: new MailError(550, '5.5.2', 'Bare CR in message: lines must end with CRLF', { rule: 'limits.bare_newline' }),
+  bare_lf: new MailError(550, '5.5.2', 'Bare LF in message: lines must end with CRLF', { rule: 'limits.bare_newline' }),
+  nul: new MailError(550, '5.5.2', 'NUL in message', { rule: 'syntax' }),
+  loop: new MailError(554, '5.4.6', 'Too many Received headers: mail loop', { rule: 'limits.max_received' }),
 };
 
-function refusalError(r: Refusal): ReplyError {
-  return smtpError(r.code, r.enhanced, r.text);
+/** What spool() leaves for the steps after it. */
+interface Spooled {
+  guard: DataGuard;
+  headers: HeaderCollector | null;
 }
 
 /** Reads the DATA stream to its end and answers; never rejects. */
 export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stream: AsyncIterable<Buffer>): Promise<ReceiveOutcome> {
   const { logger } = deps;
-  const { id, session, snap } = m;
-  let committed: Committed | null = null;
-  let quarantined = false;
-  let scan: MessageScan | null = null;
-  let writer: MessageWriter | null = null;
+  const { id, session } = m;
+  const path = { writer: null as MessageWriter | null, watchers: [] as BodyWatcher[], committed: null as Committed | null, quarantined: false };
+  const stop = async () => {
+    for (const w of path.watchers) w.abort();
+    await path.writer?.abort();
+  };
   try {
-    const lim = snap.settings.limits;
-    const guard = new DataGuard(lim.max_message_size, lim.max_received, m.bareNewline);
-    // A client that drops mid-DATA destroys the stream: the loop below
-    // throws and the writer is aborted, leaving nothing behind.
-    writer = deps.store.begin(id);
-    const tls = session.secure && session.tlsOptions ? { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } : null;
-    const header = receivedHeader({
-      helo: session.hostNameAppearsAs || 'unknown',
-      clientAddress: m.client.text,
-      hostname: snap.settings.hostname,
-      listener: m.listener.name,
-      id,
-      tls,
-      authenticated: m.user !== null,
-      smtputf8: session.envelope.smtpUtf8 === true,
-      recipient: m.recipients.length === 1 ? (m.recipients[0]?.address ?? null) : null,
-      date: new Date(),
-    });
-    const relayed = m.relayRight !== null;
-    scan = new MessageScan(snap.settings, {
-      queueId: id,
-      clientAddress: m.client.text,
-      helo: session.hostNameAppearsAs || '',
-      sender: m.sender,
-      recipients: m.recipients.map((r) => r.address),
-      user: m.user,
-      relayed,
-    });
-    // The origin checks apply to mail without relay right, when any is configured.
-    const as = snap.settings.antispam;
-    const checks = deps.checks && !relayed && (as.spf.enabled || as.dnsbl.length > 0 || (as.greylisting.enabled && m.origin.upstream)) ? deps.checks : null;
-    const headers = checks ? new HeaderCollector() : null;
-
-    const head = Buffer.from(header, 'utf8');
-    await Promise.all([writer.write(head), scan.feed(head, true)]);
-    let writing = true;
-    for await (const chunk of stream) {
-      streamedBytes(chunk.length);
-      // What the guard passes on may differ from what came (bare LFs made CRLF).
-      const clean = writing ? guard.feed(chunk) : null;
-      if (clean) {
-        headers?.feed(clean);
-        await Promise.all([writer.write(clean), scan.feed(clean)]);
-      } else writing = false;
-    }
-    const problem = guard.finish();
+    path.writer = deps.store.begin(id);
+    const upstream = m.base.snap.upstream.match(m.base.client.ip) !== null;
+    path.watchers = deps.runner.watchers(m.base, { id, sender: m.sender, recipients: m.recipients.map((r) => r.address) });
+    const spooled = await spool(m, path.writer, path.watchers, upstream, stream);
+    const problem = spooled.guard.finish();
     if (problem) {
-      scan.abort();
-      await writer.abort();
-      const [code, enhanced, text] = PROBLEM_REPLY[problem];
-      logger.log('data.refused', { id, cid: session.id, client: m.client.text, problem, bytes: guard.bytes, code, enhanced });
-      return { error: smtpError(code, enhanced, text) };
+      await stop();
+      const error = PROBLEM[problem];
+      logger.log('data.refused', { id, cid: session.id, client: m.base.client.text, problem, bytes: spooled.guard.bytes, code: error.code, enhanced: error.enhanced });
+      return { error };
     }
-    const originStep = checks
-      ? await checks.atDataEnd(snap, m.origin, { helo: session.hostNameAppearsAs || '', sender: m.sender, recipients: m.recipients.map((r) => r.address), received: headers?.values('received') ?? [], connectDnsbl: m.dnsbl })
-      : null;
-    const checkLog = { ...m.checkLog, ...(originStep?.log ?? {}) };
-    if (originStep?.origin.fallback) logger.log('antispam.origin_fallback', { id, cid: session.id, client: m.client.text, origin: originStep.origin.origin, reason: originStep.origin.fallback });
-    if (originStep?.refusal) {
-      const r = originStep.refusal;
-      scan.abort();
-      await writer.abort();
-      logger.log('antispam.refused', { id, cid: session.id, client: m.client.text, sender: m.sender, recipients: m.recipients.map((x) => x.address), action: 'reject', code: r.code, rule: r.rule, reason: r.reason, checks: checkLog });
-      return { error: refusalError(r) };
+    const writer = path.writer;
+    const { result, checkLog } = await decide(deps, m, upstream, spooled, () => writer.contents());
+    if (result.outcome === 'refuse' || result.outcome === 'discard') {
+      await stop();
+      logRefusal(logger, m, result, checkLog);
+      return result.error ? { error: result.error } : { error: null, message: `2.0.0 Ok: queued as ${id}` };
     }
-    // Without an active engine this is a pure decision (no I/O) that still says why nothing scanned.
-    const w = writer;
-    const verdict: ScanDecision = await scan.finish(() => w.contents(), originStep ?? undefined, originStep?.origin.origin);
-    const scanLog = { rule: verdict.rule, ...verdict.log, ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
-    if (verdict.action === 'reject' || verdict.action === 'tempfail' || verdict.action === 'blackhole') {
-      await writer.abort();
-      logger.log(verdict.action === 'blackhole' ? 'scan.blackholed' : 'scan.refused', {
-        id,
-        cid: session.id,
-        client: m.client.text,
-        sender: m.sender,
-        recipients: m.recipients.map((r) => r.address),
-        relayed,
-        action: verdict.action,
-        code: verdict.reply?.code ?? 250,
-        rule: verdict.rule,
-        reason: verdict.reason,
-        scan: scanLog,
-      });
-      if (verdict.reply) return { error: smtpError(verdict.reply.code, verdict.reply.enhanced, verdict.reply.text) };
-      return { error: null, message: `2.0.0 Ok: queued as ${id}` };
-    }
-    const recipients: EnvelopeRecipient[] = m.recipients.map((r) => {
-      const e: EnvelopeRecipient = { address: r.address, kind: r.decision.kind ?? 'inbound', rule: r.decision.rule, status: 'queued' };
-      if (r.notify) e.notify = r.notify;
-      if (r.orcpt) e.orcpt = r.orcpt;
-      return e;
-    });
-    const dsn = session.envelope.dsn as { ret?: string | null; envid?: string | null } | undefined;
-    const envelope: Omit<Envelope, 'size' | 'id'> = {
-      version: 1,
-      received_at: new Date().toISOString(),
-      sender: m.sender,
-      recipients,
-      client: { address: m.client.text, helo: session.hostNameAppearsAs || '', user: m.user, tls: session.secure, listener: m.listener.name },
-      relayed,
-      revision: snap.revision,
-      body: session.envelope.bodyType === '8bitmime' ? '8bitmime' : '7bit',
-      smtputf8: session.envelope.smtpUtf8 === true,
-    };
-    if (dsn?.ret || dsn?.envid) envelope.dsn = { ret: dsn.ret === 'FULL' || dsn.ret === 'HDRS' ? dsn.ret : null, envid: dsn.envid ?? null };
-    quarantined = verdict.action === 'quarantine';
-    if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: verdict.rule, reason: verdict.reason };
-    committed = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', edit: verdict, claim: quarantined ? undefined : deps.claim?.() });
-    logger.log(quarantined ? 'quarantined' : 'queued', {
-      id,
-      cid: session.id,
-      client: m.client.text,
-      user: m.user,
-      sender: m.sender,
-      recipients: recipients.map((r) => ({ address: r.address, kind: r.kind, rule: r.rule })),
-      relayed,
-      size: committed.envelope.size,
-      revision: snap.revision,
-      scan: scanLog,
-      ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),
-      ...(quarantined ? { rule: verdict.rule, reason: verdict.reason } : {}),
-    });
-    const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
-    if (!quarantined) ok.queued = committed;
-    return ok;
+    path.quarantined = result.outcome === 'quarantine';
+    return await store(deps, m, writer, result, checkLog, spooled.guard, (c) => (path.committed = c));
   } catch (err) {
     // Committed means safely stored: the 250 stands (a 4xx would make the sender send it twice).
-    if (committed) {
+    if (path.committed) {
       safeLog(logger, 'data.error', { id, cid: session.id, error: errorText(err), committed: true });
       const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
-      if (!quarantined) ok.queued = committed;
+      if (!path.quarantined) ok.queued = path.committed;
       return ok;
     }
-    scan?.abort();
-    await writer?.abort().catch(() => {});
+    for (const w of path.watchers) w.abort();
+    await path.writer?.abort().catch(() => {});
     safeLog(logger, 'data.error', { id, cid: session.id, error: errorText(err) });
-    return { error: smtpError(451, '4.3.0', 'Temporary local problem, please try again') };
+    return { error: new MailError(451, '4.3.0', 'Temporary local problem, please try again', { rule: 'internal', reason: errorText(err) }) };
   }
+}
+
+/** Our Received header, then the client's data through the guard into the store and the watchers. A client that drops mid-DATA ends the stream with an error. */
+async function spool(m: IncomingMessage, writer: MessageWriter, watchers: BodyWatcher[], upstream: boolean, stream: AsyncIterable<Buffer>): Promise<Spooled> {
+  const { session, base } = m;
+  const lim = base.snap.settings.limits;
+  const guard = new DataGuard(lim.max_message_size, lim.max_received, m.bareNewline);
+  // The origin of mail from an upstream host is read from its Received headers.
+  const headers = upstream && m.relayRight === null ? new HeaderCollector() : null;
+  const tls = session.secure && session.tlsOptions ? { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } : null;
+  const header = receivedHeader({
+    helo: session.hostNameAppearsAs || 'unknown',
+    clientAddress: base.client.text,
+    hostname: base.snap.settings.hostname,
+    listener: m.listener.name,
+    id: m.id,
+    tls,
+    authenticated: base.user !== null,
+    smtputf8: session.envelope.smtpUtf8 === true,
+    recipient: m.recipients.length === 1 ? (m.recipients[0]?.address ?? null) : null,
+    date: new Date(),
+  });
+  const put = (chunk: Buffer, ours: boolean) => (watchers.length === 0 ? writer.write(chunk) : Promise.all([writer.write(chunk), ...watchers.map((w) => w.feed(chunk, ours))]));
+  await put(Buffer.from(header, 'utf8'), true);
+  let writing = true;
+  for await (const chunk of stream) {
+    streamedBytes(chunk.length);
+    // What the guard passes on may differ from what came (bare LFs made CRLF).
+    const clean = writing ? guard.feed(chunk) : null;
+    if (clean) {
+      headers?.feed(clean);
+      await put(clean, false);
+    } else writing = false;
+  }
+  return { guard, headers };
+}
+
+/** The checks of the end of DATA, on the message's origin. */
+async function decide(deps: ReceiveDeps, m: IncomingMessage, upstream: boolean, spooled: Spooled, contents: () => ReturnType<MessageWriter['contents']>): Promise<{ result: StageResult; checkLog: Fields }> {
+  const received = spooled.headers?.values('received') ?? [];
+  const { origin, found } = originOf(m.base.snap, m.base.client, upstream, received);
+  if (found.fallback) deps.logger.log('antispam.origin_fallback', { id: m.id, cid: m.session.id, client: m.base.client.text, origin: found.origin, reason: found.fallback });
+  const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [] }, contents };
+  const result = await deps.runner.run('data', m.base, input);
+  // The origin is part of the record whenever a check looked at it.
+  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan']);
+  return { result, checkLog: { ...m.checkLog, ...(looked ? originLog(found) : {}), ...result.log } };
+}
+
+function logRefusal(logger: Logger, m: IncomingMessage, r: StageResult, checkLog: Fields): void {
+  const base = { id: m.id, cid: m.session.id, client: m.base.client.text, sender: m.sender, recipients: m.recipients.map((x) => x.address) };
+  if (r.by !== 'scan') {
+    logger.log('antispam.refused', { ...base, action: 'reject', code: r.error?.code, rule: r.rule, reason: r.reason, checks: checkLog });
+    return;
+  }
+  const scan = { ...(r.report.scan as Fields), ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
+  const action = r.outcome === 'discard' ? 'blackhole' : r.error?.temporary ? 'tempfail' : 'reject';
+  logger.log(r.outcome === 'discard' ? 'scan.blackholed' : 'scan.refused', { ...base, relayed: m.relayRight !== null, action, code: r.error?.code ?? 250, rule: r.rule, reason: r.reason, scan });
+}
+
+/** The commit (the 250's condition), its log line, and the hand-over to the queue. */
+async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWriter, r: StageResult, checkLog: Fields, guard: DataGuard, committed: (c: Committed) => void): Promise<ReceiveOutcome> {
+  const { session, base, id } = m;
+  const quarantined = r.outcome === 'quarantine';
+  const relayed = m.relayRight !== null;
+  const envelope = envelopeOf(m, relayed);
+  if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: r.rule ?? '', reason: r.reason ?? '' };
+  const edit = r.edit ?? undefined;
+  const c = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(edit ? { edit } : {}), claim: quarantined ? undefined : deps.claim?.() });
+  committed(c);
+  const scan = { ...(r.report.scan as Fields | undefined), ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
+  deps.logger.log(quarantined ? 'quarantined' : 'queued', {
+    id,
+    cid: session.id,
+    client: base.client.text,
+    user: base.user,
+    sender: m.sender,
+    recipients: envelope.recipients.map((x) => ({ address: x.address, kind: x.kind, rule: x.rule })),
+    relayed,
+    size: c.envelope.size,
+    revision: base.snap.revision,
+    scan,
+    ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),
+    ...(quarantined ? { rule: r.rule, reason: r.reason } : {}),
+  });
+  const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
+  if (!quarantined) ok.queued = c;
+  return ok;
+}
+
+function envelopeOf(m: IncomingMessage, relayed: boolean): Omit<Envelope, 'size' | 'id'> {
+  const { session, base } = m;
+  const recipients: EnvelopeRecipient[] = m.recipients.map((r) => {
+    const e: EnvelopeRecipient = { address: r.address, kind: r.decision.kind ?? 'inbound', rule: r.decision.rule, status: 'queued' };
+    if (r.notify) e.notify = r.notify;
+    if (r.orcpt) e.orcpt = r.orcpt;
+    return e;
+  });
+  const dsn = session.envelope.dsn as { ret?: string | null; envid?: string | null } | undefined;
+  const envelope: Omit<Envelope, 'size' | 'id'> = {
+    version: 1,
+    received_at: new Date().toISOString(),
+    sender: m.sender,
+    recipients,
+    client: { address: base.client.text, helo: session.hostNameAppearsAs || '', user: base.user, tls: session.secure, listener: m.listener.name },
+    relayed,
+    revision: base.snap.revision,
+    body: session.envelope.bodyType === '8bitmime' ? '8bitmime' : '7bit',
+    smtputf8: session.envelope.smtpUtf8 === true,
+  };
+  if (dsn?.ret || dsn?.envid) envelope.dsn = { ret: dsn.ret === 'FULL' || dsn.ret === 'HDRS' ? dsn.ret : null, envid: dsn.envid ?? null };
+  return envelope;
 }
 
 function errorText(err: unknown): string {

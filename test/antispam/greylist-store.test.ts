@@ -1,5 +1,5 @@
 // The greylist through the asynchronous GreylistStore port, on the embedded
-// SQLite file: the RCPT check (AntispamChecks.atRcpt) greylists a first
+// SQLite file: the RCPT check (src/checks/greylisting.ts) greylists a first
 // attempt, accepts a retry after the delay, remembers the triplet across a
 // reopen of DATA/greylist.db, and pruning drops what can no longer matter.
 
@@ -7,7 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AntispamChecks } from '../../src/antispam/checks.ts';
+import { parsePath } from '../../src/address/path.ts';
+import type { GreylistStore } from '../../src/antispam/greylist-store.ts';
+import { greylisting } from '../../src/checks/greylisting.ts';
+import { CheckRunner } from '../../src/checks/runner.ts';
+import { CheckServices } from '../../src/checks/services.ts';
+import type { Snapshot } from '../../src/config/snapshot.ts';
 import { openGreylistStore } from '../../src/antispam/sqlite-greylist-store.ts';
 import { tripletKey } from '../../src/antispam/greylist.ts';
 import { compileSnapshot } from '../../src/config/snapshot.ts';
@@ -23,26 +28,36 @@ function ip(text: string): bigint {
   return p.value;
 }
 
+/** The RCPT stage with the greylisting check alone, for one client. */
+function rcptCheck(snap: Snapshot, greylist: GreylistStore, now: () => number) {
+  const runner = new CheckRunner([greylisting], new CheckServices({ greylist, now }));
+  return async (client: { ip: bigint; text: string }, sender: string, recipient: string) => {
+    const raw = `<${recipient}>`;
+    const r = await runner.run('rcpt', { snap, listener: null, client, user: null, helo: 'client.example', localAddress: null, memos: new Map() }, { raw, path: parsePath(raw, { allowNull: false, requireBrackets: true }), smtputf8: false, wire: true, sender, accepted: 0, repeat: false });
+    return { refusal: r.error, log: r.log };
+  };
+}
+
 test('the RCPT check through the async store: greylisted, then passed after the delay, remembered after a reopen', async (t) => {
   const dir = tempDir(t);
   const v = validate({ hostname: 'mx.test.example', antispam: { greylisting: { enabled: true, delay: '1m', expiry: '1h', lifetime: '1d' } } });
   assert.deepEqual(v.errors, []);
   const snap = compileSnapshot(v.settings, 1, v.networks);
-  const client = { ip: ip('192.0.2.10'), text: '192.0.2.10', upstream: false, relayHost: false };
+  const client = { ip: ip('192.0.2.10'), text: '192.0.2.10' };
   let now = 10_000_000;
 
   const store = openGreylistStore(dir);
   assert.ok(existsSync(join(dir, 'greylist.db')));
-  const checks = new AntispamChecks({ greylist: store, now: () => now });
-  const first = await checks.atRcpt(snap, client, 'a@example.net', 'info@example.com');
+  const check = rcptCheck(snap, store, () => now);
+  const first = await check(client, 'a@example.net', 'info@example.com');
   assert.equal(first.refusal?.code, 451);
   assert.match(first.refusal?.text ?? '', /Greylisted, please try again in 60 seconds/);
   now += 30_000;
-  const early = await checks.atRcpt(snap, client, 'a@example.net', 'info@example.com');
+  const early = await check(client, 'a@example.net', 'info@example.com');
   assert.match(early.refusal?.text ?? '', /try again in 30 seconds/);
   // Another host of the same /24 is the same sender pool.
   now += 30_000;
-  const passed = await checks.atRcpt(snap, { ...client, ip: ip('192.0.2.77'), text: '192.0.2.77' }, 'a@example.net', 'info@example.com');
+  const passed = await check({ ip: ip('192.0.2.77'), text: '192.0.2.77' }, 'a@example.net', 'info@example.com');
   assert.equal(passed.refusal, null);
   assert.deepEqual(passed.log, { greylisting: { verdict: 'passed' } });
   await store.close();
@@ -50,7 +65,7 @@ test('the RCPT check through the async store: greylisted, then passed after the 
   // Reopened (a restart): the triplet is known.
   const again = openGreylistStore(dir);
   t.after(() => again.close());
-  const known = await new AntispamChecks({ greylist: again, now: () => now + 1000 }).atRcpt(snap, client, 'a@example.net', 'info@example.com');
+  const known = await rcptCheck(snap, again, () => now + 1000)(client, 'a@example.net', 'info@example.com');
   assert.deepEqual(known, { refusal: null, log: { greylisting: { verdict: 'known' } } });
   // A first attempt that never came back is pruned after the expiry; a passed one after its lifetime.
   await again.check(tripletKey(ip('198.51.100.1'), 'b@example.net', 'x@example.com'), now, T);

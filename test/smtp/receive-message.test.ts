@@ -18,6 +18,9 @@ import type { Committed } from '../../src/queue/queue-store.ts';
 import { AuthThrottle } from '../../src/smtp/auth-throttle.ts';
 import { ConnectionLimits } from '../../src/smtp/connection-limits.ts';
 import { frontEndOptions, type FrontEndShared } from '../../src/smtp/front-end.ts';
+import { CHECKS } from '../../src/checks/registry.ts';
+import { CheckRunner } from '../../src/checks/runner.ts';
+import { CheckServices } from '../../src/checks/services.ts';
 import type { Logger } from '../../src/log/logger.ts';
 
 interface LogLine {
@@ -61,6 +64,7 @@ function setup(t: { after: (fn: () => void) => void }) {
     throttle: new AuthThrottle(),
     connections: new ConnectionLimits(),
     inFlight: { count: 0, idle: () => {} },
+    runner: new CheckRunner(CHECKS, new CheckServices({ store: spool })),
   };
   const listener = snap.settings.listeners[0];
   assert.ok(listener);

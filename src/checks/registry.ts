@@ -1,0 +1,26 @@
+// The checks of the SMTP session, in the order the runner asks them at each
+// stage (a stage stops at the first refusal). A new check is one file in this
+// folder and one line here; docs/architecture.md has the table of stages.
+
+import type { Check } from './check.ts';
+import { contentScan } from './content-scan.ts';
+import { dnsbl } from './dnsbl.ts';
+import { greylisting } from './greylisting.ts';
+import { helo } from './helo.ts';
+import { maxRecipients } from './max-recipients.ts';
+import { queueSpace } from './queue-space.ts';
+import { relayRules } from './relay-rules.ts';
+import { spfCheck } from './spf.ts';
+import { wireSyntax } from './wire-syntax.ts';
+
+export const CHECKS: readonly Check[] = [
+  wireSyntax, //      MAIL, RCPT: parameters and UTF-8
+  relayRules, //      connect, AUTH, MAIL, RCPT: the relay rules 1-6
+  dnsbl, //           connect, MAIL (direct clients), end of DATA (origin)
+  helo, //            MAIL (direct clients)
+  maxRecipients, //   RCPT
+  greylisting, //     RCPT (direct clients), end of DATA (origin)
+  queueSpace, //      MAIL: room in the queue
+  spfCheck, //        end of DATA
+  contentScan, //     DATA (fed as it arrives), end of DATA: antivirus and antispam engines
+];

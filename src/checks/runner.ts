@@ -1,0 +1,253 @@
+// Runs the registered checks of one stage, in order, for one session. The
+// runner alone decides who a check applies to (the client's audience, from
+// the relay rules' relay right), applies antispam.exceptions, stops at the
+// first refusal and merges what the checks said: the relay rules' decision,
+// the log fields, the points and header fields for later checks. A check
+// that throws refuses with 451 (fail closed). The SMTP front end and
+// `policy explain` both ask this runner, so that what explain says and what
+// the wire does cannot drift apart.
+
+import type { CheckName, ListenerDef } from '../config/document.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+import type { Decision } from '../core/decision.ts';
+import { MailError } from '../core/mail-error.ts';
+import { skippedChecks } from '../antispam/exceptions.ts';
+import { relayRight, type Client } from '../policy/rules.ts';
+import type { HeaderEdit } from '../scan/header-edit.ts';
+import type { Additions, Audience, AuthInput, BodyWatcher, Check, DataInput, Fields, Hook, PathInput, RcptInput, SessionFacts, Verdict, WatchInput } from './check.ts';
+import { storedSender } from './paths.ts';
+import type { CheckServices } from './services.ts';
+
+/** What a session is, before a stage: the runner adds the audience and the relay right. */
+export interface SessionBase {
+  readonly snap: Snapshot;
+  readonly listener: ListenerDef | null;
+  readonly client: Client;
+  readonly user: string | null;
+  readonly helo: string | null;
+  readonly localAddress: string | null;
+  /** Each check's scratch space for this session, by check name. */
+  readonly memos: Map<string, Fields>;
+}
+
+interface Inputs {
+  connect: null;
+  auth: AuthInput;
+  mail: PathInput;
+  rcpt: RcptInput;
+  data: DataInput;
+}
+type RunStage = keyof Inputs;
+
+export interface StageResult {
+  /** The first refusal, or null. */
+  readonly error: MailError | null;
+  /** accept, or what the end of DATA decided. */
+  readonly outcome: 'accept' | 'refuse' | 'quarantine' | 'discard';
+  /** The check that refused, quarantined or discarded. */
+  readonly by: string | null;
+  /** The rule that decided a quarantine or a discard, and why. */
+  readonly rule: string | null;
+  readonly reason: string | null;
+  /** The relay rules' decision at this stage (connect, auth, mail, rcpt). */
+  readonly decision: Decision | null;
+  /** The checks' fields for the log line (keyed by check, as `checks: {...}`). */
+  readonly log: Fields;
+  /** Fields a check reports beside the checks (the content scan's verdicts). */
+  readonly report: Fields;
+  readonly added: Additions;
+  readonly edit: HeaderEdit | null;
+}
+
+export class CheckRunner {
+  readonly checks: readonly Check[];
+  readonly services: CheckServices;
+
+  constructor(checks: readonly Check[], services: CheckServices) {
+    const names = new Set<string>();
+    for (const c of checks) {
+      if (names.has(c.name)) throw new Error(`two checks named "${c.name}"`);
+      names.add(c.name);
+    }
+    this.checks = checks;
+    this.services = services;
+  }
+
+  /** The facts every check of a stage sees. `origin`: at the end of DATA, the origin's address counts for exceptions too. */
+  facts(base: SessionBase, check: Check, audience: Audience, right: SessionFacts['relayRight']): SessionFacts {
+    let memo = base.memos.get(check.name);
+    if (!memo) base.memos.set(check.name, (memo = {}));
+    return { ...base, audience, relayRight: right, upstream: base.snap.upstream.match(base.client.ip) !== null, services: this.services, memo };
+  }
+
+  /** Who the client is at this stage, from the relay rules. */
+  audience(base: SessionBase): { audience: Audience; right: SessionFacts['relayRight'] } {
+    const right = relayRight(base.snap, base);
+    const audience: Audience = right.right === 'host' ? 'relay' : right.right === 'auth' ? 'authenticated' : base.snap.upstream.match(base.client.ip) !== null ? 'upstream' : 'direct';
+    return { audience, right };
+  }
+
+  /** `only`: ask just these checks (a load balancer's health check is asked the relay rules only). */
+  async run<S extends RunStage>(stage: S, base: SessionBase, input: Inputs[S], only: readonly string[] | null = null): Promise<StageResult> {
+    const acc = new Accumulator(input);
+    for (const step of this.plan(stage, base, input, only, acc)) {
+      if (acc.take(step.check.name, await ask(step.check, step.hook, step.facts, input))) break;
+    }
+    return acc.result();
+  }
+
+  /** The same, for checks that answer without I/O (`policy explain` offline, the open-relay test); throws on one that does not. */
+  runSync<S extends RunStage>(stage: S, base: SessionBase, input: Inputs[S], only: readonly string[] | null = null): StageResult {
+    const acc = new Accumulator(input);
+    for (const step of this.plan(stage, base, input, only, acc)) {
+      const v = askSync(step.check, step.hook, step.facts, input);
+      if (acc.take(step.check.name, v)) break;
+    }
+    return acc.result();
+  }
+
+  /** The checks to ask at a stage, in order: those that apply to this client, not skipped by an exception (logged as skipped). */
+  private *plan<S extends RunStage>(stage: S, base: SessionBase, input: Inputs[S], only: readonly string[] | null, acc: Accumulator): Generator<{ check: Check; hook: Hook<Inputs[S]>; facts: SessionFacts }> {
+    const { audience, right } = this.audience(base);
+    const skips = new Skips(base, stage, input);
+    for (const check of this.checks) {
+      if (only && !only.includes(check.name)) continue;
+      const hook = check[stage] as Hook<Inputs[S]> | undefined;
+      if (!hook || !hook.who.includes(audience) || (check.enabled && !check.enabled(base.snap))) continue;
+      const skippedBy = check.exception ? skips.of(check.exception) : null;
+      if (skippedBy !== null) {
+        acc.log[check.name] = { skipped_by: `antispam.exceptions[${skippedBy}]` };
+        continue;
+      }
+      yield { check, hook, facts: this.facts(base, check, audience, right) };
+    }
+  }
+
+  /** At the start of DATA: the watchers of the checks that see the message as it arrives. */
+  watchers(base: SessionBase, input: WatchInput): BodyWatcher[] {
+    const { audience, right } = this.audience(base);
+    const out: BodyWatcher[] = [];
+    for (const check of this.checks) {
+      const w = check.watch;
+      if (!w || !w.who.includes(audience) || (check.enabled && !check.enabled(base.snap))) continue;
+      out.push(w.open(this.facts(base, check, audience, right), input));
+    }
+    return out;
+  }
+
+  /** Whether any check acts at the end of DATA for this client besides the ones named (cheap: no I/O). */
+  anyAtDataEnd(base: SessionBase, except: readonly string[]): boolean {
+    const { audience } = this.audience(base);
+    return this.checks.some((c) => c.data && !except.includes(c.name) && c.data.who.includes(audience) && (!c.enabled || c.enabled(base.snap)));
+  }
+}
+
+async function ask<I>(check: Check, hook: Hook<I>, facts: SessionFacts, input: I): Promise<Verdict> {
+  try {
+    return await hook.run(facts, input);
+  } catch (err) {
+    const reason = `${check.name}: ${err instanceof Error ? err.message : String(err)}`;
+    return { kind: 'refuse', error: new MailError(451, '4.3.0', 'Temporary local problem, please try again later', { rule: check.name, reason, cause: err }) };
+  }
+}
+
+function askSync<I>(check: Check, hook: Hook<I>, facts: SessionFacts, input: I): Verdict {
+  let v: Verdict | Promise<Verdict>;
+  try {
+    v = hook.run(facts, input);
+  } catch (err) {
+    const reason = `${check.name}: ${err instanceof Error ? err.message : String(err)}`;
+    return { kind: 'refuse', error: new MailError(451, '4.3.0', 'Temporary local problem, please try again later', { rule: check.name, reason, cause: err }) };
+  }
+  if (v instanceof Promise) throw new Error(`check "${check.name}" answers asynchronously: ask it with run()`);
+  return v;
+}
+
+/** antispam.exceptions for one stage, worked out once and only when a check asks. */
+class Skips {
+  private map: Map<CheckName, number> | null = null;
+  private readonly base: SessionBase;
+  private readonly stage: RunStage;
+  private readonly input: unknown;
+
+  constructor(base: SessionBase, stage: RunStage, input: unknown) {
+    this.base = base;
+    this.stage = stage;
+    this.input = input;
+  }
+
+  of(name: CheckName): number | null {
+    const exceptions = this.base.snap.settings.antispam.exceptions;
+    if (exceptions.length === 0) return null;
+    if (!this.map) {
+      const addresses = [this.base.client.ip];
+      let sender: string | null = null;
+      if (this.stage === 'mail') sender = storedSender((this.input as PathInput).path);
+      else if (this.stage === 'rcpt') sender = (this.input as RcptInput).sender;
+      else if (this.stage === 'data') {
+        const d = this.input as DataInput;
+        sender = d.sender;
+        addresses.push(d.origin.ip);
+      }
+      this.map = skippedChecks(exceptions, this.base.snap.networks, { addresses, sender });
+    }
+    return this.map.get(name) ?? null;
+  }
+}
+
+/** Merges the verdicts of one stage. */
+class Accumulator {
+  readonly log: Fields = {};
+  private readonly report: Fields = {};
+  private error: MailError | null = null;
+  private outcome: StageResult['outcome'] = 'accept';
+  private by: string | null = null;
+  private rule: string | null = null;
+  private reason: string | null = null;
+  private decision: Decision | null = null;
+  private edit: HeaderEdit | null = null;
+  private readonly added: Additions;
+
+  constructor(input: unknown) {
+    // At the end of DATA, later checks see what earlier ones added (through input.added).
+    this.added = (input as DataInput | null)?.added ?? { points: 0, symbols: [], headers: [] };
+  }
+
+  /** Takes one verdict; true when the stage ends here. */
+  take(name: string, v: Verdict): boolean {
+    if (v.log) Object.assign(this.log, v.log);
+    if (v.report) Object.assign(this.report, v.report);
+    switch (v.kind) {
+      case 'pass':
+        if (v.decision) this.decision = v.decision;
+        if (v.add) {
+          this.added.points += v.add.points ?? 0;
+          this.added.symbols.push(...(v.add.symbols ?? []));
+          this.added.headers.push(...(v.add.headers ?? []));
+        }
+        if (v.edit) this.edit = v.edit;
+        return false;
+      case 'refuse':
+        if (v.decision) this.decision = v.decision;
+        this.error = v.error;
+        this.outcome = 'refuse';
+        this.by = name;
+        this.rule = v.error.rule;
+        this.reason = v.error.reason;
+        return true;
+      case 'quarantine':
+        this.outcome = 'quarantine';
+        if (v.edit) this.edit = v.edit;
+        [this.by, this.rule, this.reason] = [name, v.rule, v.reason];
+        return true;
+      case 'discard':
+        this.outcome = 'discard';
+        [this.by, this.rule, this.reason] = [name, v.rule, v.reason];
+        return true;
+    }
+  }
+
+  result(): StageResult {
+    return { error: this.error, outcome: this.outcome, by: this.by, rule: this.rule, reason: this.reason, decision: this.decision, log: this.log, report: this.report, added: this.added, edit: this.edit };
+  }
+}

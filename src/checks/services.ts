@@ -1,0 +1,36 @@
+// What checks may use beyond the session's facts: the queue's store (is
+// there room?), the greylist store, the DNS resolver of the settings and a
+// clock. One instance per daemon; `policy explain` makes its own, without a
+// greylist store (greylisting is then not asked) and without a queue.
+
+import { Resolver } from 'node:dns/promises';
+import type { Settings } from '../config/document.ts';
+import { durationMs } from '../core/duration.ts';
+import type { GreylistStore } from '../antispam/greylist-store.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
+
+export class CheckServices {
+  readonly greylist: GreylistStore | null;
+  readonly store: Pick<QueueStore, 'admits'> | null;
+  readonly now: () => number;
+  private resolvers = new Map<string, Resolver>();
+
+  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; now?: () => number } = {}) {
+    this.greylist = deps.greylist ?? null;
+    this.store = deps.store ?? null;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The resolver for the settings' DNS servers and timeout (one per combination). */
+  resolver(s: Settings): Resolver {
+    const timeout = durationMs(s.antispam.dns_timeout);
+    const key = `${timeout} ${s.dns.servers.join(',')}`;
+    let r = this.resolvers.get(key);
+    if (!r) {
+      r = new Resolver({ timeout, tries: 1 });
+      if (s.dns.servers.length) r.setServers([...s.dns.servers]);
+      this.resolvers.set(key, r);
+    }
+    return r;
+  }
+}

@@ -1,0 +1,52 @@
+// AUTH: the failed-login throttle (limits.max_auth_failures per client), the
+// password (verified off the event loop), then the checks of the AUTH stage
+// (the relay rules: may this user relay?). A refusal is the same 535 for a
+// wrong password, an unknown user and a user who may not relay, after the
+// throttle's delay, so that a client learns nothing about which names exist.
+
+import { durationMs } from '../core/duration.ts';
+import { MailError } from '../core/mail-error.ts';
+import type { Logger } from '../log/logger.ts';
+import { verifyPasswordAsync } from '../objects/password.ts';
+import type { CheckRunner, SessionBase } from '../checks/runner.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
+
+const TOO_MANY = () => new MailError(421, '4.7.0', 'Too many failed logins, closing connection', { rule: 'limits.max_auth_failures' });
+
+export interface LoginDeps {
+  runner: CheckRunner;
+  throttle: AuthThrottle;
+  logger: Logger;
+}
+
+/** The user on success; a MailError otherwise (never rejects). */
+export async function login(deps: LoginDeps, base: SessionBase, cid: string, name: string, password: string): Promise<{ user: string } | { error: MailError }> {
+  const { logger } = deps;
+  const client = base.client.text;
+  const lim = base.snap.settings.limits;
+  const throttle = { maxFailures: lim.max_auth_failures, delayMs: durationMs(lim.auth_failure_delay), windowMs: durationMs(lim.auth_failure_window) };
+  if (deps.throttle.blocked(client, throttle)) {
+    logger.log('auth.blocked', { cid, client });
+    return { error: TOO_MANY() };
+  }
+  let reason: string;
+  try {
+    const ok = await verifyPasswordAsync(password, base.snap.users.get(name)?.password_hash);
+    if (ok) {
+      const r = await deps.runner.run('auth', base, { user: name });
+      if (!r.error) {
+        logger.log('auth', { cid, client, user: name, action: 'accept', rule: r.decision?.rule });
+        return { user: name };
+      }
+      // A check that could not answer: try again later, not a failed login.
+      if (r.error.temporary) return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: r.error.rule, reason: r.error.reason }) };
+      reason = r.decision?.trail.at(-1) ?? r.error.reason;
+    } else reason = 'wrong password or unknown user';
+  } catch {
+    return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: 'auth' }) };
+  }
+  const f = deps.throttle.fail(client, throttle);
+  logger.log('auth', { cid, client, user: name, action: 'reject', reason, failures_close: f.close });
+  await new Promise((done) => setTimeout(done, f.delayMs).unref());
+  return { error: f.close ? TOO_MANY() : new MailError(535, '5.7.8', 'Authentication credentials invalid', { rule: 'rule 4', reason }) };
+}
