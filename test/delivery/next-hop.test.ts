@@ -187,7 +187,10 @@ test('8BITMIME: to a hop that announces only SIZE and PIPELINING, 8-bit parts ar
   const id2 = await submit(relay, `<${SENDER}> BODY=8BITMIME`, ['<a@example.com>'], binary);
   await waitEvent(relay, 'delivery', { id: id1, status: 'delivered' });
   await waitEvent(relay, 'delivery', { id: id2, status: 'delivered' });
-  const [m1, m2] = await hop.waitFor(2);
+  // The two are delivered in parallel: tell them apart by their boundary, not by their order.
+  const both = await hop.waitFor(2);
+  const m1 = both.find((m) => m.raw.includes('boundary="b1"'));
+  const m2 = both.find((m) => m.raw.includes('boundary="b2"'));
   for (const m of [m1, m2]) {
     assert.ok(m);
     assert.ok(!has8Bit(m.raw), 'not one 8-bit octet reaches a hop without 8BITMIME');
