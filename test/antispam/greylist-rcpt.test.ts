@@ -96,3 +96,18 @@ test('a greylist store that fails: 451 4.3.0, never an acceptance', async (t) =>
   assert.equal(err?.responseCode, 451);
   assert.match(err?.message ?? '', /4\.3\.0/);
 });
+
+test('greylisting 451s count toward max_errors like every other refusal: past the limit, 421', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailwarden-greydb-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = openGreylistStore(dir);
+  t.after(() => store.close());
+  const h = await setup(t, store, () => 60_000_000);
+  const s = session('dddddddddddddddd');
+  assert.equal(await call((cb) => h.handlers.onConnect?.(s, cb)), null);
+  assert.equal(await call((cb) => h.handlers.onMailFrom?.(path('<a@example.net>'), s, cb)), null);
+  // limits.max_errors defaults to 10: nine greylisted recipients, then the tenth refusal closes.
+  const codes: (number | undefined)[] = [];
+  for (let i = 0; i < 10; i++) codes.push((await call((cb) => h.handlers.onRcptTo?.(path(`<r${i}@example.com>`), s, cb)))?.responseCode);
+  assert.deepEqual(codes, [...Array<number>(9).fill(451), 421]);
+});

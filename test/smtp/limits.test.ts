@@ -160,6 +160,18 @@ test('limits on one session: size, recipients, Received headers, line length, er
     assert.deepEqual(envelope(relay, ok.slice(-16)).recipients.map((r) => r.address), ['r1@example.org', 'r2@example.org', 'r3@example.org']);
   });
 
+  await t.test('452 too many recipients counts toward max_errors (3) like every other refusal: the third ends the session', async () => {
+    const d = await greeted(ports.mx);
+    assert.match((await d.cmd('MAIL FROM:<a@example.net>')) ?? '', /^250 /);
+    for (const r of ['r1', 'r2', 'r3']) assert.match((await d.cmd(`RCPT TO:<${r}@example.org>`)) ?? '', /^250 2\.1\.5/);
+    assert.match((await d.cmd('RCPT TO:<r4@example.org>')) ?? '', /^452 4\.5\.3 /);
+    assert.match((await d.cmd('RCPT TO:<r5@example.org>')) ?? '', /^452 4\.5\.3 /);
+    assert.match((await d.cmd('RCPT TO:<r6@example.org>')) ?? '', /^421 4\.7\.0 Too many errors/);
+    assert.ok(await d.closedByServer());
+    const line = await nthLog(relay, (l) => l.event === 'rcpt' && l.recipient === 'r6@example.org', 1);
+    assert.equal(line.rule, 'limits.max_recipients');
+  });
+
   await t.test('a recipient given twice is queued once', async () => {
     const d = await greeted(ports.mx);
     assert.match((await d.cmd('MAIL FROM:<a@example.net>')) ?? '', /^250 /);
