@@ -9,7 +9,7 @@ import { domainKey } from '../address/path.ts';
 import { recipientDomain } from '../delivery/routes.ts';
 import { perform, type ControlOp } from '../queue/control.ts';
 import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
-import { explain, ExplainInputError, openRelayTest } from '../policy/explain.ts';
+import { explain, ExplainInputError, openRelayTest } from '../checks/explain.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
 import { openRelayReasons } from '../config/validate.ts';
 

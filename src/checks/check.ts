@@ -29,8 +29,8 @@ export const WITHOUT_RELAY_RIGHT: readonly Audience[] = ['direct', 'upstream'];
 
 export type Fields = Record<string, unknown>;
 
-/** What the session knows, the same for every check at one stage. */
-export interface SessionFacts {
+/** What a session is, as its owner (the front end, explain) gives it to the runner. */
+export interface SessionBase {
   readonly snap: Snapshot;
   readonly listener: ListenerDef | null;
   readonly client: Client;
@@ -40,12 +40,18 @@ export interface SessionFacts {
   readonly helo: string | null;
   /** The address the client connected to (ours). */
   readonly localAddress: string | null;
+  /** Each check's scratch space for this session, by check name. */
+  readonly memos: Map<string, Fields>;
+}
+
+/** What a check sees at a stage: the session, and what the runner worked out about it. */
+export interface SessionFacts extends Omit<SessionBase, 'memos'> {
   readonly audience: Audience;
   /** The relay rules' answer for this client's relay right (the trail line). */
   readonly relayRight: { right: 'host' | 'auth' | null; why: string };
   readonly upstream: boolean;
   readonly services: CheckServices;
-  /** A per-session scratch space of this check (e.g. an answer kept from connect for MAIL). */
+  /** This check's scratch space for the session (e.g. an answer kept from connect for MAIL). */
   readonly memo: Fields;
 }
 

@@ -7,28 +7,17 @@
 // `policy explain` both ask this runner, so that what explain says and what
 // the wire does cannot drift apart.
 
-import type { CheckName, ListenerDef } from '../config/document.ts';
-import type { Snapshot } from '../config/snapshot.ts';
+import type { CheckName } from '../config/document.ts';
 import type { Decision } from '../core/decision.ts';
 import { MailError } from '../core/mail-error.ts';
 import { skippedChecks } from '../antispam/exceptions.ts';
-import { relayRight, type Client } from '../policy/rules.ts';
+import { relayRight } from '../policy/rules.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
-import type { Additions, Audience, AuthInput, BodyWatcher, Check, DataInput, Fields, Hook, PathInput, RcptInput, SessionFacts, Verdict, WatchInput } from './check.ts';
+import type { Additions, Audience, AuthInput, BodyWatcher, Check, DataInput, Fields, Hook, PathInput, RcptInput, SessionBase, SessionFacts, Verdict, WatchInput } from './check.ts';
 import { storedSender } from './paths.ts';
 import type { CheckServices } from './services.ts';
 
-/** What a session is, before a stage: the runner adds the audience and the relay right. */
-export interface SessionBase {
-  readonly snap: Snapshot;
-  readonly listener: ListenerDef | null;
-  readonly client: Client;
-  readonly user: string | null;
-  readonly helo: string | null;
-  readonly localAddress: string | null;
-  /** Each check's scratch space for this session, by check name. */
-  readonly memos: Map<string, Fields>;
-}
+export type { SessionBase };
 
 interface Inputs {
   connect: null;
@@ -73,18 +62,19 @@ export class CheckRunner {
     this.services = services;
   }
 
-  /** The facts every check of a stage sees. `origin`: at the end of DATA, the origin's address counts for exceptions too. */
-  facts(base: SessionBase, check: Check, audience: Audience, right: SessionFacts['relayRight']): SessionFacts {
+  /** The facts a check sees at a stage. */
+  private facts(base: SessionBase, check: Check, audience: Audience, right: SessionFacts['relayRight'], upstream: boolean): SessionFacts {
     let memo = base.memos.get(check.name);
     if (!memo) base.memos.set(check.name, (memo = {}));
-    return { ...base, audience, relayRight: right, upstream: base.snap.upstream.match(base.client.ip) !== null, services: this.services, memo };
+    return { ...base, audience, relayRight: right, upstream, services: this.services, memo };
   }
 
   /** Who the client is at this stage, from the relay rules. */
-  audience(base: SessionBase): { audience: Audience; right: SessionFacts['relayRight'] } {
+  audience(base: SessionBase): { audience: Audience; right: SessionFacts['relayRight']; upstream: boolean } {
     const right = relayRight(base.snap, base);
-    const audience: Audience = right.right === 'host' ? 'relay' : right.right === 'auth' ? 'authenticated' : base.snap.upstream.match(base.client.ip) !== null ? 'upstream' : 'direct';
-    return { audience, right };
+    const upstream = base.snap.upstream.match(base.client.ip) !== null;
+    const audience: Audience = right.right === 'host' ? 'relay' : right.right === 'auth' ? 'authenticated' : upstream ? 'upstream' : 'direct';
+    return { audience, right, upstream };
   }
 
   /** `only`: ask just these checks (a load balancer's health check is asked the relay rules only). */
@@ -108,7 +98,7 @@ export class CheckRunner {
 
   /** The checks to ask at a stage, in order: those that apply to this client, not skipped by an exception (logged as skipped). */
   private *plan<S extends RunStage>(stage: S, base: SessionBase, input: Inputs[S], only: readonly string[] | null, acc: Accumulator): Generator<{ check: Check; hook: Hook<Inputs[S]>; facts: SessionFacts }> {
-    const { audience, right } = this.audience(base);
+    const { audience, right, upstream } = this.audience(base);
     const skips = new Skips(base, stage, input);
     for (const check of this.checks) {
       if (only && !only.includes(check.name)) continue;
@@ -119,18 +109,18 @@ export class CheckRunner {
         acc.log[check.name] = { skipped_by: `antispam.exceptions[${skippedBy}]` };
         continue;
       }
-      yield { check, hook, facts: this.facts(base, check, audience, right) };
+      yield { check, hook, facts: this.facts(base, check, audience, right, upstream) };
     }
   }
 
   /** At the start of DATA: the watchers of the checks that see the message as it arrives. */
   watchers(base: SessionBase, input: WatchInput): BodyWatcher[] {
-    const { audience, right } = this.audience(base);
+    const { audience, right, upstream } = this.audience(base);
     const out: BodyWatcher[] = [];
     for (const check of this.checks) {
       const w = check.watch;
       if (!w || !w.who.includes(audience) || (check.enabled && !check.enabled(base.snap))) continue;
-      out.push(w.open(this.facts(base, check, audience, right), input));
+      out.push(w.open(this.facts(base, check, audience, right, upstream), input));
     }
     return out;
   }

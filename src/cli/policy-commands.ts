@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { CliExit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, printJson, readSettingsFile, withService } from './io.ts';
 import { validate } from '../config/validate.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
-import { explainOnline, ExplainInputError, openRelayTest, type Explanation } from '../policy/explain.ts';
+import { explainOnline, ExplainInputError, openRelayTest, type Explanation } from '../checks/explain.ts';
 
 interface SourceOpts {
   data?: string | undefined;

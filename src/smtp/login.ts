@@ -46,7 +46,7 @@ export async function login(deps: LoginDeps, base: SessionBase, cid: string, nam
     return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: 'auth' }) };
   }
   const f = deps.throttle.fail(client, throttle);
-  logger.log('auth', { cid, client, user: name, action: 'reject', reason, failures_close: f.close });
+  logger.log('auth', { cid, client, user: name, action: 'reject', rule: 'rule 4', reason, failures_close: f.close });
   await new Promise((done) => setTimeout(done, f.delayMs).unref());
   return { error: f.close ? TOO_MANY() : new MailError(535, '5.7.8', 'Authentication credentials invalid', { rule: 'rule 4', reason }) };
 }

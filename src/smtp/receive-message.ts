@@ -94,7 +94,7 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
     if (problem) {
       await stop();
       const error = PROBLEM[problem];
-      logger.log('data.refused', { id, cid: session.id, client: m.base.client.text, problem, bytes: spooled.guard.bytes, code: error.code, enhanced: error.enhanced });
+      logger.log('data.refused', { id, cid: session.id, client: m.base.client.text, problem, bytes: spooled.guard.bytes, code: error.code, enhanced: error.enhanced, rule: error.rule });
       return { error };
     }
     const writer = path.writer;

@@ -92,7 +92,7 @@ describe('the open-relay battery', () => {
     ['postmaster', (s, o) => {
       assert.deepEqual(parsePath(s, o), { ok: true, kind: 'postmaster', local: 'postmaster' });
     }],
-    // The rest of openRelayBattery() in src/policy/explain.ts.
+    // The rest of openRelayBattery() in src/checks/explain.ts.
     [`user@${VICTIM}`, (s, o) => {
       const m = mailbox(s, o);
       assert.equal(m.domain, VICTIM);

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyClient, decideConnect, decideRecipient } from '../../src/policy/rules.ts';
-import { explain } from '../../src/policy/explain.ts';
+import { explain } from '../../src/checks/explain.ts';
 import { client, expect, FROM, row, snapshotOf } from './helpers.ts';
 import type { Snapshot } from '../../src/config/snapshot.ts';
 

@@ -4,7 +4,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain, ExplainInputError, pickListener } from '../../src/policy/explain.ts';
+import { explain, ExplainInputError, pickListener } from '../../src/checks/explain.ts';
 import { decideAuth, decideConnect, decideRecipient } from '../../src/policy/rules.ts';
 import { assertNoInternalNames, client, expect, FROM, INTERNAL_NAMES, relayDoc, row, snapshotOf } from './helpers.ts';
 

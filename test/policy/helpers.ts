@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { validate } from '../../src/config/validate.ts';
 import { compileSnapshot, type Snapshot } from '../../src/config/snapshot.ts';
-import { parseClient } from '../../src/policy/explain.ts';
+import { parseClient } from '../../src/checks/explain.ts';
 import type { Client } from '../../src/policy/rules.ts';
 import type { Decision } from '../../src/core/decision.ts';
 

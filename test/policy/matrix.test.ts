@@ -5,7 +5,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain } from '../../src/policy/explain.ts';
+import { explain } from '../../src/checks/explain.ts';
 import { assertNoInternalNames, FROM, relayDoc, row, snapshotOf, type Knobs, type Row } from './helpers.ts';
 
 /** What each client is by construction of relayDoc's networks. */

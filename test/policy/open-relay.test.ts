@@ -5,7 +5,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain, openRelayBattery } from '../../src/policy/explain.ts';
+import { explain, openRelayBattery } from '../../src/checks/explain.ts';
 import { decideRecipient } from '../../src/policy/rules.ts';
 import { validate } from '../../src/config/validate.ts';
 import { compileSnapshot } from '../../src/config/snapshot.ts';

@@ -5,7 +5,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { explain, openRelayTest } from '../../src/policy/explain.ts';
+import { explain, openRelayTest } from '../../src/checks/explain.ts';
 import { bestClaim, listenerTrusting } from '../../src/policy/proxy-path.ts';
 import { client, relayDoc, snapshotOf, type Knobs } from './helpers.ts';
 

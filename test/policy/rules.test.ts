@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideAuth, decideConnect, decideRecipient, decideSender, classifyClient, type TransactionFacts } from '../../src/policy/rules.ts';
-import { explain } from '../../src/policy/explain.ts';
+import { explain } from '../../src/checks/explain.ts';
 import { validate } from '../../src/config/validate.ts';
 import { replyLine } from '../../src/core/decision.ts';
 import { assertNoInternalNames, client, expect, FROM, relayDoc, row, snapshotOf, type Knobs } from './helpers.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { validate } from '../../src/config/validate.ts';
 import { compileSnapshot } from '../../src/config/snapshot.ts';
 import { findReferences } from '../../src/config/references.ts';
-import { parseClient } from '../../src/policy/explain.ts';
+import { parseClient } from '../../src/checks/explain.ts';
 import { bareNewlineMode } from '../../src/smtp/bare-newline.ts';
 
 function doc(limits: Record<string, unknown> = {}) {

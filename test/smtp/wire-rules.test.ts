@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer from 'nodemailer';
 import type { Envelope } from '../../src/queue/envelope.ts';
-import { openRelayBattery } from '../../src/policy/explain.ts';
+import { openRelayBattery } from '../../src/checks/explain.ts';
 import { RawClient, relayDoc, startRelay, swaks, swaksMissing, type LogLine, type Relay, runCli as run, queuedId } from './harness.ts';
 
 const skip = swaksMissing();

@@ -1,8 +1,10 @@
-// Asks the relay rules about one imagined transaction without sending mail:
+// Asks the checks about one imagined transaction without sending mail:
 // connect, AUTH (when a user is given), MAIL and RCPT, stopping at the first
-// refusal. `mailwarden policy explain` and the open-relay test print this.
+// refusal, through the same runner and checks as the daemon's front end, so
+// that what explain says and what the wire does cannot drift apart.
+// `mailwarden policy explain`, the API and the open-relay test print this.
 // A client inside a listener's trusted proxies is decided for the address it
-// can claim in its PROXY header (see proxy-path.ts), not for its own.
+// can claim in its PROXY header (see policy/proxy-path.ts), not for its own.
 
 import type { Decision, RelayRight, Stage } from '../core/decision.ts';
 import type { MailError } from '../core/mail-error.ts';
@@ -11,13 +13,13 @@ import type { Snapshot } from '../config/snapshot.ts';
 import { parsePath } from '../address/path.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
 import { describeRanges } from '../objects/networks.ts';
-import type { AuthInput, PathInput, RcptInput } from '../checks/check.ts';
-import { storedSender } from '../checks/paths.ts';
-import { CHECKS } from '../checks/registry.ts';
-import { CheckRunner, type SessionBase, type StageResult } from '../checks/runner.ts';
-import { CheckServices } from '../checks/services.ts';
-import { bestClaim, listenerTrusting, trustedProxyEntry } from './proxy-path.ts';
-import { relayRight, type Client } from './rules.ts';
+import type { AuthInput, PathInput, RcptInput } from './check.ts';
+import { storedSender } from './paths.ts';
+import { CHECKS } from './registry.ts';
+import { CheckRunner, type SessionBase, type StageResult } from './runner.ts';
+import { CheckServices } from './services.ts';
+import { bestClaim, listenerTrusting, trustedProxyEntry } from '../policy/proxy-path.ts';
+import { relayRight, type Client } from '../policy/rules.ts';
 
 export interface ExplainInput {
   client: string;
