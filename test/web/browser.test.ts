@@ -8,73 +8,43 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { RawClient, ROOT, type Relay } from '../smtp/harness.ts';
+import { hostname } from 'node:os';
+import type { Page } from 'playwright-core';
+import { RawClient, type Relay } from '../smtp/harness.ts';
 import { startSink, type Sink } from '../delivery/sink.ts';
 import { message, sendMessage } from '../scan/scan-helpers.ts';
-import { startWithApi, type ApiClient, type Caller } from '../api/client.ts';
-import { missingComponent } from '../support/requires.ts';
+import type { ApiClient, Caller } from '../api/client.ts';
+import { browserSkip as skip, openBrowser, type BrowserRig } from './browser-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const DIST = join(ROOT, 'web', 'dist', 'index.html');
-const SHOTS = join(ROOT, 'test-output', 'screenshots');
-const skip = !existsSync(CHROMIUM)
-  ? missingComponent('chromium', `${CHROMIUM} is not installed (make test installs Debian's chromium when run as root)`)
-  : !existsSync(DIST)
-    ? missingComponent('web UI build', 'web/dist is not built (make test runs make web first)')
-    : false;
-
+let rig: BrowserRig;
 let relay: Relay;
 let api: ApiClient;
 let password: string;
 let me: Caller;
 let base: string;
 let sink: Sink;
-let context: BrowserContext;
 let page: Page;
-let profile: string;
 /** The sink defers every recipient until a test lets it accept. */
 let accepting = false;
 
 before(async () => {
   if (skip) return;
   sink = await startSink({ behaviour: { rcpt: () => (accepting ? undefined : { code: 451, text: '4.3.0 try again later' }) } });
-  const started = await startWithApi(
-    { after: (fn) => void afterHooks.push(fn) },
-    {
-      domains: [{ name: 'example.com', route: { hosts: [`127.0.0.1:${sink.port}`] } }],
-      delivery: { enabled: true },
-      queue: { retry: { first: '1h', max: '2h' } },
-    },
-  );
-  ({ relay, api, password } = started);
-  me = await api.login('admin', password);
-  base = `https://127.0.0.1:${started.adminPort}/`;
-  profile = mkdtempSync(join(tmpdir(), 'mailwarden-chromium-'));
-  mkdirSync(SHOTS, { recursive: true });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    ignoreHTTPSErrors: true,
-    viewport: { width: 1280, height: 800 },
+  rig = await openBrowser({
+    domains: [{ name: 'example.com', route: { hosts: [`127.0.0.1:${sink.port}`] } }],
+    delivery: { enabled: true },
+    queue: { retry: { first: '1h', max: '2h' } },
   });
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ relay, api, password, me, base, page } = rig);
 });
 
-const afterHooks: (() => void | Promise<void>)[] = [];
 after(async () => {
-  await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-  for (const fn of afterHooks.reverse()) await fn();
+  await rig?.close();
   await sink?.close();
 });
 
 async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await rig.shot(name);
 }
 
 async function relaying(): Promise<{ allowed_hosts: string[] }> {
