@@ -216,6 +216,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         // admits() answers from what the store last saw (PostgreSQL: refused while the database is away); the spool always answers.
         storeState: () => ({ kind, reachable: kind === 'embedded' || queue.admits(0).ok }),
         cluster: () => readClusterStatus(stores),
+        dataDir,
       });
       const started = api;
       undo.push(() => started.close());

@@ -27,6 +27,7 @@ import { csrfMatches, LoginThrottle, SESSION_COOKIE, Sessions, type Principal } 
 import { registerAdminRoutes } from './routes-admins.ts';
 import { registerMailRoutes } from './routes-mail.ts';
 import { registerSettingsRoutes } from './routes-settings.ts';
+import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
 import type { Stats } from './stats.ts';
 
@@ -44,6 +45,8 @@ export interface ApiDeps {
   storeState: () => StoreState;
   /** The nodes of the store (GET /api/cluster). */
   cluster: () => Promise<ClusterStatus>;
+  /** The data directory: an uploaded TLS certificate is stored under tls/uploaded/ (PUT /api/tls). */
+  dataDir?: string;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -55,6 +58,8 @@ declare module 'fastify' {
 }
 
 const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
+/** POSTs about the caller's own account: a viewer may change its own password. */
+const OWN = new Set(['/api/me/password']);
 /** POSTs that only ask (a viewer may): they change nothing. */
 const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/logout']);
 
@@ -117,7 +122,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (account.role === 'viewer') p.role = 'viewer';
     req.principal = p;
     if (req.method === 'GET' || req.method === 'HEAD') return;
-    if (p.role !== 'admin' && !(req.method === 'POST' && ASKING.has(path))) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'a viewer cannot change anything' });
+    if (p.role !== 'admin' && !(req.method === 'POST' && (ASKING.has(path) || OWN.has(path)))) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'a viewer cannot change anything' });
     // Cookies ride along with cross-site requests; the CSRF token does not.
     if (p.via === 'session' && !csrfMatches(p.csrf ?? '', headerOf(req, 'x-csrf-token'))) {
       return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'missing or wrong X-CSRF-Token' });
@@ -160,6 +165,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerSettingsRoutes(api, { ...deps, service }, new WorkLimiter());
     registerMailRoutes(api, deps);
     registerClusterRoutes(api, deps);
+    registerSystemRoutes(api, deps, sessions, throttle);
   });
   registerUi(app);
   return app;
