@@ -15,6 +15,10 @@ import { Malware } from './pages/Malware.tsx';
 import { Networks } from './pages/Networks.tsx';
 import { RelayingPage } from './pages/Relaying.tsx';
 import { Users } from './pages/Users.tsx';
+import { AccountPage } from './pages/Account.tsx';
+import { LimitsPage } from './pages/Limits.tsx';
+import { SystemPage } from './pages/System.tsx';
+import { TlsPage } from './pages/TlsCertificate.tsx';
 
 export interface Page {
   path: string;
@@ -38,6 +42,10 @@ export const PAGES: Page[] = [
   { path: '/history', id: 'history', title: 'History', group: 'System', component: History },
   { path: '/explain', id: 'explain', title: 'Explain', group: 'System', component: Explain },
   { path: '/admins', id: 'admins', title: 'Admins', group: 'System', component: Admins },
+  { path: '/system', id: 'system', title: 'Host name & Listeners', group: 'System', component: SystemPage },
+  { path: '/tls', id: 'tls', title: 'TLS certificate', group: 'System', component: TlsPage },
+  { path: '/limits', id: 'limits', title: 'Limits', group: 'System', component: LimitsPage },
+  { path: '/account', id: 'account', title: 'My account', group: 'System', component: AccountPage },
 ];
 
 export function pageFor(path: string): Page | null {

@@ -147,3 +147,25 @@ export interface ClusterInfo {
   orphan_claims: number;
   store_state: { kind: 'embedded' | 'postgresql'; reachable: boolean };
 }
+
+// --- System, Limits, TLS certificate and own password (issue #17) ---
+export type { ListenerDef, ListenerMode, Limits, BareNewline } from '../../src/config/document.ts';
+
+/** A certificate as GET /api/tls describes it (src/admin/tls-cert.ts). */
+export interface CertInfo {
+  subject: string;
+  issuer: string;
+  valid_from: string;
+  valid_to: string;
+  self_signed: boolean;
+  fingerprint: string;
+  names: string[];
+}
+
+/** GET /api/tls: the certificate the listeners use, and the one the next start loads. */
+export interface TlsInfo {
+  in_use: CertInfo | null;
+  configured: { cert: string; key: string } | null;
+  next_start: CertInfo | null;
+  restart_needed: boolean;
+}
