@@ -5,7 +5,8 @@
 // certificate at start (src/smtp/tls.ts), so a new one is used after the next
 // restart: GET /api/tls says when the configured one differs from the one in use.
 
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
@@ -49,10 +50,10 @@ export function registerSystemRoutes(api: FastifyInstance, deps: ApiDeps, sessio
   );
 
   const selfSignedPath = (): string | null => (deps.dataDir ? join(deps.dataDir, 'tls', 'cert.pem') : null);
-  const fileInfo = (path: string | null): CertInfo | null => {
-    if (!path || !existsSync(path)) return null;
+  const fileInfo = async (path: string | null): Promise<CertInfo | null> => {
+    if (!path) return null;
     try {
-      const c = parseCert(readFileSync(path));
+      const c = parseCert(await readFile(path));
       return c ? describeCert(c) : null;
     } catch {
       return null;
@@ -63,7 +64,7 @@ export function registerSystemRoutes(api: FastifyInstance, deps: ApiDeps, sessio
     const c = parseCert(deps.tls.cert);
     const in_use = c ? describeCert(c) : null;
     const configured = (await service.settings()).tls;
-    const next = fileInfo(configured ? configured.cert : selfSignedPath());
+    const next = await fileInfo(configured ? configured.cert : selfSignedPath());
     return {
       in_use,
       configured: configured ? { cert: configured.cert, key: configured.key } : null,

@@ -165,7 +165,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerSettingsRoutes(api, { ...deps, service }, new WorkLimiter());
     registerMailRoutes(api, deps);
     registerClusterRoutes(api, deps);
-    registerSystemRoutes(api, deps, sessions, throttle);
+    registerSystemRoutes(api, { ...deps, service }, sessions, throttle);
   });
   registerUi(app);
   return app;

@@ -60,6 +60,7 @@ test('Limits: a value out of range is refused under its label; an applied recipi
   const limits = await section('limits');
   assert.equal(limits.max_recipients, 2);
   assert.equal(limits.idle_timeout, '2m');
+  await page.evaluate('window.scrollTo(0, 0)');
   await rig.shot('settings-limits');
 
   // A new connection uses the new revision: the third recipient is one too many.
@@ -120,6 +121,7 @@ test('System: the host name is applied (the greeting keeps the old one until the
   } finally {
     still.socket.destroy();
   }
+  await page.evaluate("document.querySelector('[data-testid=section-listeners]').scrollIntoView()");
   await rig.shot('settings-system');
   // Back as it was, so that nothing later depends on this.
   await port.fill('0');
@@ -165,6 +167,7 @@ test('TLS certificate: the one in use; an upload from PEM files (a wrong key ref
   const tls = (await rig.api.call('GET', '/api/tls', { as: rig.me })).json;
   assert.match(tls.configured.cert, /tls\/uploaded\//);
   assert.equal(tls.next_start.subject, 'CN=uploaded.test.example');
+  await page.evaluate('window.scrollTo(0, 0)');
   await rig.shot('settings-tls');
 
   await page.getByRole('button', { name: 'Use the self-signed certificate' }).click();
