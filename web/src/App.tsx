@@ -78,6 +78,11 @@ export function App() {
             {me.name} <span class={`role role-${me.role}`}>{me.role === 'viewer' ? 'viewer (read only)' : me.role}</span>
           </span>
           {me.via !== 'token' && (
+            <a href="/account" class="link-button" data-testid="my-account" onClick={(e) => linkClick(e, '/account')}>
+              My account
+            </a>
+          )}
+          {me.via !== 'token' && (
             <button type="button" class="link-button" onClick={() => void logout()}>
               Log out
             </button>
