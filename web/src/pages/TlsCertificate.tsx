@@ -36,7 +36,8 @@ function CertView({ c, testid }: { c: CertInfo; testid: string }) {
       </dd>
       <dt>SHA-256</dt>
       <dd>
-        <code class="wrap">{c.fingerprint}</code>
+        {/* 95 characters without a space: broken anywhere, or it widens the page on a phone. */}
+        <code style={{ overflowWrap: 'anywhere', wordBreak: 'break-all' }}>{c.fingerprint}</code>
       </dd>
     </dl>
   );
@@ -69,6 +70,8 @@ export function TlsPage() {
   const action = useApply();
   const [cert, setCert] = useState('');
   const [key, setKey] = useState('');
+  // Bumped after an upload went through: the file pickers start empty again.
+  const [picks, setPicks] = useState(0);
   const t = info.data;
 
   const upload = async () => {
@@ -76,6 +79,7 @@ export function TlsPage() {
     if (r.ok) {
       setCert('');
       setKey('');
+      setPicks((n) => n + 1);
     }
     await info.reload();
   };
@@ -131,8 +135,8 @@ export function TlsPage() {
                   void upload();
                 }}
               >
-                <PemInput label="Certificate (PEM)" value={cert} onInput={setCert} testid="field-tls-cert" hint="The server's certificate first, then the intermediate certificates." />
-                <PemInput label="Private key (PEM)" value={key} onInput={setKey} testid="field-tls-key" hint="Not encrypted. Stored in the data directory (tls/uploaded/), readable by the daemon only." />
+                <PemInput key={`c${picks}`} label="Certificate (PEM)" value={cert} onInput={setCert} testid="field-tls-cert" hint="The server's certificate first, then the intermediate certificates." />
+                <PemInput key={`k${picks}`} label="Private key (PEM)" value={key} onInput={setKey} testid="field-tls-key" hint="Not encrypted. Stored in the data directory (tls/uploaded/), readable by the daemon only." />
                 <div class="actions">
                   <button type="submit" class="primary" disabled={action.busy || !cert.trim() || !key.trim()}>
                     {action.busy ? 'Uploading…' : 'Upload and use from the next start'}
