@@ -152,7 +152,7 @@ export function RelayingPage() {
                   checked={draft.open_relay_acknowledged}
                   disabled={!canEdit}
                   testid="field-open_relay_acknowledged"
-                  hint="Without this the server refuses the list (open_relay_acknowledged)."
+                  hint="Without this tick the server refuses the list."
                   onChange={(v) => update({ open_relay_acknowledged: v })}
                 />
               </div>
