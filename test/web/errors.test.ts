@@ -63,3 +63,9 @@ test('an object the refused change would add is named from the change list', () 
   // The active document is left alone.
   assert.equal(doc.networks.length, 2);
 });
+
+test('a changed list in the refused change names its objects by their new values', () => {
+  const d = proposedDoc(doc, [{ path: 'antispam.dnsbl', op: 'changed', before: [], after: [{ zone: 'new.example.org' }] }, { path: 'networks["legacy"].comment', op: 'added', after: 'old box' }]);
+  assert.equal(screenPath('antispam.dnsbl[0].answers[0]', d), 'DNS blocklist "new.example.org": Answers');
+  assert.equal((d?.networks as { comment?: string }[])[1]?.comment, 'old box');
+});

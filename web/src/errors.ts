@@ -193,19 +193,33 @@ export function screenText(text: string, doc?: Doc | null): string {
 
 /**
  * The document an Apply was judged on, as far as the screen knows it: the
- * active one, with the objects the refused change would have added appended
- * (the web admin adds objects at the end of their list), so that an index in
- * an error names the new object too.
+ * active one with the refused change's changes (from its change list) made
+ * to it; an added object goes at the end of its list, as the web admin adds
+ * them, so that an index in an error names the new object too.
  */
 export function proposedDoc(active: Doc | null, changes: readonly Change[]): Doc | null {
   if (!active) return null;
   const doc: Doc = structuredClone(active);
   for (const c of changes) {
-    if (c.op !== 'added' || !c.after || typeof c.after !== 'object') continue;
-    const m = /^(.*)\["(?:[^"\\]|\\.)*"\]$/.exec(c.path);
-    if (!m) continue;
-    const list = lookup(doc, m[1]!);
-    if (Array.isArray(list)) list.push(c.after);
+    const segs = parsePath(c.path);
+    if (!segs || c.op === 'removed') continue;
+    let parent: unknown = doc;
+    for (const s of segs.slice(0, -1)) parent = child(parent, s);
+    const last = segs[segs.length - 1]!;
+    if (Array.isArray(parent) && typeof last === 'string' && last.startsWith('"')) {
+      const i = parent.findIndex((o) => o && typeof o === 'object' && (o as Doc).name === last.slice(1, -1));
+      if (i >= 0) parent[i] = structuredClone(c.after);
+      else if (c.op === 'added') parent.push(structuredClone(c.after));
+    } else if (parent && typeof parent === 'object') {
+      (parent as Record<string | number, unknown>)[last] = structuredClone(c.after);
+    }
   }
   return doc;
+}
+
+/** One step down a path: a key, an index, or an object of a list by its name. */
+function child(v: unknown, s: Seg): unknown {
+  if (!v || typeof v !== 'object') return undefined;
+  if (Array.isArray(v) && typeof s === 'string' && s.startsWith('"')) return v.find((o) => o && typeof o === 'object' && (o as Doc).name === s.slice(1, -1));
+  return (v as Record<string | number, unknown>)[s];
 }
