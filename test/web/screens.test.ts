@@ -6,18 +6,37 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import type { Page } from 'playwright-core';
 import type { ApiClient, Caller } from '../api/client.ts';
+import { message, sendMessage } from '../scan/scan-helpers.ts';
 import { browserSkip as skip, openBrowser, type BrowserRig } from './browser-harness.ts';
 
 let rig: BrowserRig;
 let api: ApiClient;
 let me: Caller;
 let page: Page;
+/** A port on 127.0.0.1 where nothing listens any more: deliveries there are refused. */
+let closedPort: number;
+
+/** Binds port 0, reads the port the system gave, and closes it again. */
+async function portNobodyListensOn(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
 
 before(async () => {
   if (skip) return;
-  rig = await openBrowser({ dns: { servers: ['127.0.0.1:53'] } });
+  closedPort = await portNobodyListensOn();
+  rig = await openBrowser({
+    dns: { servers: ['127.0.0.1:53'] },
+    domains: [{ name: 'example.com', route: { hosts: [`127.0.0.1:${closedPort}`] } }],
+    delivery: { enabled: true },
+    queue: { retry: { first: '1h', max: '2h' } },
+  });
   ({ api, me, page } = rig);
   await rig.logIn();
 });
@@ -164,4 +183,24 @@ test('open-relay test: an allowed relay host is said to relay as meant, not in r
   await page.getByRole('button', { name: 'Run open-relay test' }).click();
   await page.getByTestId('open-relay-verdict').filter({ hasText: /^Not an open relay for 203\.0\.113\.9/ }).waitFor();
   assert.equal(await result.getAttribute('data-tone'), 'ok');
+});
+
+test('Mail Manager: a held message shows as held, with no next attempt and no Retry; the last error in words', { skip }, async () => {
+  const sent = await sendMessage(rig.relay.ports.mx, { client: '127.0.0.2', from: 'late@outside.example', message: message('for a closed port') });
+  const id = sent.id!;
+  await rig.relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.status === 'deferred');
+  await page.getByTestId('nav-mail').click();
+  const row = page.getByTestId(`queue-row-${id}`);
+  await row.waitFor();
+  const lastError = row.locator('td[data-label="Last error"]');
+  // The enhanced status stays; the library's codes (ESOCKET, ECONNREFUSED) go.
+  assert.equal((await lastError.textContent())?.trim(), `4.4.1 connection refused by 127.0.0.1:${closedPort}`);
+  assert.notEqual((await row.locator('td[data-label="Next attempt"]').textContent())?.trim(), '', 'a deferred message has a next attempt');
+  await row.getByRole('button', { name: 'Hold' }).click();
+  await row.getByRole('button', { name: 'Release' }).waitFor();
+  assert.match((await row.locator('td[data-label="Recipients"]').textContent()) ?? '', /user@example\.com\s*held/);
+  assert.doesNotMatch((await row.locator('td[data-label="Recipients"]').textContent()) ?? '', /deferred/);
+  assert.equal((await row.locator('td[data-label="Next attempt"]').textContent())?.trim(), '');
+  assert.equal(await row.getByRole('button', { name: 'Retry' }).count(), 0);
+  await rig.shot('screens-08-mail-held');
 });
