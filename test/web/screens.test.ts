@@ -231,3 +231,59 @@ test('Dashboard: the chart counts deferred messages as the card does, and Accept
   ]);
   await rig.shot('screens-09-dashboard');
 });
+
+test('Relaying: no stale "Applied as revision", a refused drop says why, a hint for groups while AUTH relay is off, an old overlap is not repeated', { skip }, async () => {
+  for (const [path, body] of [
+    ['/api/groups', { name: 'sales' }],
+    ['/api/users', { name: 'bob', password: 'long-enough-1', groups: [] }],
+    ['/api/networks', { name: 'branch', type: 'network', address: '10.9.0.0/16' }],
+    ['/api/networks', { name: 'branch-mx', type: 'host', address: '10.9.0.5' }],
+  ] as const) {
+    const r = await api.call('POST', path, { body, as: me });
+    assert.equal(r.status, 201, r.text);
+  }
+  const loaded = (await api.call('GET', '/api/settings/relaying', { as: me })).json;
+  assert.equal((await api.call('PUT', '/api/settings/relaying', { body: { value: { ...loaded.value, allowed_hosts: [...loaded.value.allowed_hosts, 'branch-mx'] }, revision: loaded.revision }, as: me })).status, 200);
+  await page.getByTestId('nav-dashboard').click();
+  await page.getByTestId('nav-relaying').click();
+
+  // The blacklist overlaps an allowed host: warned once, at the Apply that made the overlap.
+  const black = page.getByTestId('section-blacklist');
+  await black.getByLabel('Add network to Blocked hosts/networks').selectOption('branch');
+  await black.getByRole('group', { name: 'Blocked hosts/networks' }).getByRole('button', { name: 'Add', exact: true }).click();
+  await black.getByRole('button', { name: 'Apply' }).click();
+  await black.getByTestId('apply-result').filter({ hasText: /Applied as revision/ }).waitFor();
+  assert.match((await black.getByRole('list', { name: 'Warnings' }).textContent()) ?? '', /"branch" overlaps "branch-mx"/);
+
+  // An unrelated Apply does not repeat it.
+  const scan = page.getByTestId('section-scan');
+  await page.getByTestId('field-scan_relayed').uncheck();
+  await scan.getByRole('button', { name: 'Apply' }).click();
+  await scan.getByTestId('apply-result').filter({ hasText: /Applied as revision/ }).waitFor();
+  assert.doesNotMatch((await scan.getByTestId('apply-result').textContent()) ?? '', /overlaps/);
+
+  // Edited again: "Not applied yet", and the old "Applied as revision" is gone.
+  await page.getByTestId('field-scan_relayed').check();
+  await scan.getByText('Not applied yet').waitFor();
+  assert.equal(await scan.getByTestId('apply-result').count(), 0);
+  await rig.shot('screens-10-relaying-not-applied');
+
+  // A user dropped on Upstream hosts: refused, and the field says why.
+  await page.getByRole('complementary', { name: 'Objects to drag into the fields' }).locator('summary', { hasText: 'Users' }).click();
+  const upstream = page.getByTestId('field-upstream_hosts');
+  await upstream.scrollIntoViewIfNeeded();
+  await page.getByTestId('object-user-bob').dragTo(upstream);
+  await page.getByTestId('field-upstream_hosts-note').waitFor();
+  assert.equal((await page.getByTestId('field-upstream_hosts-note').textContent())?.trim(), 'A user cannot go in Upstream hosts: only network objects.');
+  assert.equal(await upstream.getByText('bob', { exact: true }).count(), 0);
+
+  // A group allowed while "Allow authenticated relaying" is off: a hint says it does nothing yet.
+  const auth = page.getByTestId('section-authrelay');
+  await page.getByTestId('field-authenticated_relay-enabled').uncheck();
+  assert.equal(await page.getByTestId('authrelay-off-hint').count(), 0);
+  await auth.getByLabel('Add group to User groups').selectOption('sales');
+  await auth.getByRole('group', { name: 'User groups' }).getByRole('button', { name: 'Add', exact: true }).click();
+  await page.getByTestId('authrelay-off-hint').waitFor();
+  assert.match((await page.getByTestId('authrelay-off-hint').textContent()) ?? '', /Allow authenticated relaying is off: the users and groups named here cannot relay until it is on\./);
+  await rig.shot('screens-11-relaying-hints');
+});
