@@ -264,7 +264,7 @@ function ExceptionsTable({ rows, networks, disabled, onChange }: { rows: Antispa
                     </td>
                     <td data-label="Checks skipped">
                       {CHECKS.map(([c, label]) => (
-                        <div class="field check" key={c}>
+                        <div class="field check" key={c} style={{ flexWrap: 'nowrap' }}>
                           <input id={`${id}-${i}-${c}`} type="checkbox" checked={r.skip.includes(c)} disabled={disabled} onChange={(e) => toggle(c, (e.currentTarget as HTMLInputElement).checked)} />
                           <label for={`${id}-${i}-${c}`}>{label}</label>
                         </div>
