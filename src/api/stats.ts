@@ -15,6 +15,7 @@ export interface MinuteCounts {
   accepted: number;
   relayed: number;
   refused: number;
+  /** Messages with a deferred attempt, each counted once an hour (in the minute of its first deferral). */
   deferred: number;
   /** SMTP AUTH attempts refused: wrong password, unknown or disallowed user, or a client throttled for failing. */
   auth_failed: number;
@@ -55,6 +56,8 @@ export class Stats {
   private readonly minutes = new Map<number, MinuteCounts>();
   /** Throttled AUTH attempts per minute (also counted in auth_failed). */
   private readonly blockedIn = new Map<number, number>();
+  /** Messages counted as deferred, by id, with their minute: a message is counted once an hour, not once per recipient and attempt. */
+  private readonly deferredIds = new Map<string, number>();
   private readonly refusedBy = new Tally();
   private readonly authFailedBy = new Tally();
   private readonly now: () => number;
@@ -108,6 +111,7 @@ export class Stats {
       this.minutes.set(m, b);
       for (const k of this.minutes.keys()) if (k <= m - MINUTES) this.minutes.delete(k);
       for (const k of this.blockedIn.keys()) if (k <= m - MINUTES) this.blockedIn.delete(k);
+      for (const [id, k] of this.deferredIds) if (k <= m - MINUTES) this.deferredIds.delete(id);
     }
     return b;
   }
@@ -115,6 +119,22 @@ export class Stats {
   private refused(client: unknown, n = 1): void {
     this.bucket().refused += n;
     this.refusedBy.add(client, n);
+  }
+
+  /**
+   * A message deferred: counted in the minute of its first deferral within the
+   * hour, so that the hour's total is messages (as the dashboard's queue card
+   * counts them), not recipients times attempts.
+   */
+  private deferred(id: unknown): void {
+    const b = this.bucket();
+    if (typeof id === 'string') {
+      const m = this.minute();
+      const seen = this.deferredIds.get(id);
+      if (seen !== undefined && seen > m - MINUTES) return;
+      this.deferredIds.set(id, m);
+    }
+    b.deferred++;
   }
 
   private authFailed(client: unknown): void {
@@ -155,7 +175,7 @@ export class Stats {
         return;
       }
       case 'delivery':
-        if (f.status === 'deferred') this.bucket().deferred++;
+        if (f.status === 'deferred') this.deferred(f.id);
         return;
       default:
     }

@@ -1,4 +1,4 @@
-// Formatting for tables: times, sizes, values in diffs.
+// Formatting for tables: times, sizes, values in diffs, delivery errors.
 
 export function fmtTime(iso: string | null | undefined): string {
   if (!iso) return '';
@@ -33,4 +33,36 @@ export function fmtValue(v: unknown): string {
 /** "<>" for the null sender. */
 export function fmtSender(s: string): string {
   return s === '' ? '<>' : s;
+}
+
+/** What Node's socket error codes mean, for an administrator; `$1` is the address when the message gives one. */
+const SOCKET_ERRORS: readonly (readonly [RegExp, (addr: string | undefined) => string])[] = [
+  [/\bECONNREFUSED\b(?:\s+(\S+))?/, (a) => `connection refused${a ? ` by ${a}` : ''}`],
+  [/\bECONNRESET\b(?:\s+(\S+))?/, (a) => `connection reset by ${a ?? 'the server'}`],
+  [/\bEHOSTUNREACH\b(?:\s+(\S+))?/, (a) => `host ${a ?? ''} unreachable`.replace('  ', ' ')],
+  [/\bENETUNREACH\b(?:\s+(\S+))?/, (a) => `no route to ${a ?? 'the server'} (network unreachable)`],
+  [/\bENOTFOUND\b(?:\s+(\S+))?/, (a) => `${a ? `host name ${a}` : 'the host name'} not found in DNS`],
+  [/\bEAI_AGAIN\b(?:\s+(\S+))?/, (a) => `DNS did not answer for ${a ?? 'the host name'} (try again later)`],
+  [/connect ETIMEDOUT\b(?:\s+(\S+))?/, (a) => `no answer from ${a ?? 'the server'} (connection timed out)`],
+  [/Greeting never received/i, () => 'the server sent no greeting (timed out)'],
+  [/^ETIMEDOUT\b/, () => 'the server stopped answering (timed out)'],
+];
+
+/** The library codes (ESOCKET, ECONNECTION…) that name nothing an administrator needs. */
+const LIBRARY_CODE = /^(?:ESOCKET|ECONNECTION|EPROTOCOL|EENVELOPE|EMESSAGE|ESTREAM|EAUTH|ETLS|ETIMEDOUT|EDNS|ERROR): /;
+
+/**
+ * A delivery's last error in plain words: "ESOCKET: connect ECONNREFUSED
+ * 192.0.2.1:25" becomes "connection refused by 192.0.2.1:25". A server's own
+ * reply (with its SMTP code) is kept as it is: it is already the words to read.
+ */
+export function plainDeliveryError(text: string): string {
+  const last = /^(.*?last error: )(.*)$/s.exec(text);
+  if (last) return `${last[1]}${plainDeliveryError(last[2]!)}`;
+  if (/^[245]\d\d[\s-]/.test(text)) return text;
+  for (const [re, say] of SOCKET_ERRORS) {
+    const m = re.exec(text);
+    if (m) return say(m[1]?.replace(/[,;.]$/, ''));
+  }
+  return text.replace(LIBRARY_CODE, '');
 }

@@ -47,3 +47,40 @@ export function describeNetwork(n: NetworkDef): string {
       return `group: ${(n.members ?? []).join(', ') || 'empty'}`;
   }
 }
+
+/** The open-relay report as the API sends it (POST /api/policy/open-relay-test). */
+export interface OpenRelayReport {
+  client: string;
+  domain: string;
+  relayed: number;
+  results: { to: string; relayed: boolean; action: string; code: number; enhanced: string; kind: string | null; rule: string }[];
+  /** Set when the client is a trusted proxy: its rows are for the address it can claim. */
+  proxy?: { listener: string; entry: string; claims: string | null; claims_as: 'relay host' | 'upstream host' | null } | null;
+}
+
+export interface RelayVerdict {
+  /** ok: nothing relayed; intended: relayed by a rule meant to allow it; bad: relayed and no rule means it. */
+  tone: 'ok' | 'intended' | 'bad';
+  text: string;
+}
+
+/**
+ * What the open-relay test means for this client. `right` is the relay
+ * right the rules give it (explain's relay_right for a relayed recipient):
+ * a relay host or an allowed user is meant to relay, so that is said plainly
+ * and not in red; red is for relaying no rule means to allow, such as a
+ * trusted proxy claiming a relay host's address.
+ */
+export function openRelayVerdict(r: OpenRelayReport, right: 'host' | 'auth' | null, user: string | null): RelayVerdict {
+  const n = `${r.relayed} of ${r.results.length} addresses`;
+  if (r.relayed === 0) return { tone: 'ok', text: `Not an open relay for ${r.client}: none of the ${r.results.length} addresses would be relayed (our domain: ${r.domain}).` };
+  if (r.proxy?.claims) {
+    return {
+      tone: 'bad',
+      text: `${n} would be relayed: ${r.client} is a trusted proxy of listener "${r.proxy.listener}" (${r.proxy.entry}) and can claim to be ${r.proxy.claims_as ?? 'another client'} ${r.proxy.claims} in its PROXY header.`,
+    };
+  }
+  if (right === 'host') return { tone: 'intended', text: `${r.client} is allowed to relay by Host-based Relay (Allowed hosts/networks): ${n} are relayed, as meant for a relay host.` };
+  if (right === 'auth') return { tone: 'intended', text: `${user ?? 'The user'} is allowed to relay by Authenticated Relay: ${n} are relayed, as meant for an authenticated user.` };
+  return { tone: 'bad', text: `${n} would be relayed for ${r.client}, and no relay rule means to allow it.` };
+}

@@ -150,14 +150,15 @@ await until(async () => (await page.getByTestId('apply-result').getAttribute('da
 step(`malware: ${(await page.getByTestId('apply-result').textContent())?.slice(0, 120)}`);
 
 await page.getByTestId('nav-antispam').click();
-await page.getByLabel('DNS blocklists (JSON)').fill('[{ "zone": "zen.example.org" ');
+await page.getByRole('button', { name: 'Add blocklist' }).click();
+await page.getByLabel('Zone of blocklist 1').fill('not a zone!');
 await page.getByRole('button', { name: 'Apply' }).click();
-await until(async () => ((await page.locator('.error-box').first().textContent()) ?? '').includes('not valid JSON'));
-await page.getByLabel('DNS blocklists (JSON)').fill('[{ "zone": "zen.example.org", "answers": [], "action": "reject", "score": 5 }]');
+await until(async () => ((await page.getByTestId('apply-result').textContent()) ?? '').includes('DNS blocklist "not a zone!": Zone'));
+await page.getByLabel('Zone of blocklist 1').fill('zen.example.org');
 await page.getByLabel('Subject tag').fill('[SPAM]');
 await page.getByRole('button', { name: 'Apply' }).click();
 await until(async () => (await page.getByTestId('apply-result').getAttribute('data-ok')) === 'true');
-step(`antispam: bad JSON caught in the page; then ${(await page.getByTestId('apply-result').textContent())?.slice(0, 160)}`);
+step(`antispam: a bad zone named by the screen; then ${(await page.getByTestId('apply-result').textContent())?.slice(0, 160)}`);
 
 await page.getByTestId('nav-delivery').click();
 const deliv = page.getByTestId('section-delivery');

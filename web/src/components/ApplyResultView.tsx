@@ -1,10 +1,42 @@
 // The answer to an Apply: refused or applied, the errors (red), the warnings
 // (amber) and the changes it made (or would have made).
 
-import type { ApplyResult } from '../types.ts';
+import { useEffect, useState } from 'preact/hooks';
+import { get } from '../api.ts';
+import { proposedDoc, screenFinding } from '../errors.ts';
+import type { ApplyResult, Finding } from '../types.ts';
 import { ChangeList } from './ChangeList.tsx';
 
+/** A finding in the screen's words (errors.ts); the API's path in the tooltip. */
+function FindingItem({ f, doc }: { f: Finding; doc: Record<string, unknown> | null }) {
+  const s = screenFinding(f, doc);
+  return (
+    <li title={s.path || undefined}>
+      {s.where ? <strong class="where">{s.where}:</strong> : null} {s.message}
+    </li>
+  );
+}
+
+/** The active settings, to name the objects that findings point at by index; loaded only when one does. */
+function useDocFor(result: ApplyResult | null): Record<string, unknown> | null {
+  const [doc, setDoc] = useState<Record<string, unknown> | null>(null);
+  const indexed = !!result && [...result.errors, ...result.warnings].some((f) => /\[\d+\]/.test(f.path));
+  useEffect(() => {
+    if (!indexed) return;
+    let live = true;
+    get<{ document: Record<string, unknown> }>('/api/settings').then(
+      (r) => live && setDoc(r.document),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [result, indexed]);
+  return result && doc ? proposedDoc(doc, result.changes) : null;
+}
+
 export function ApplyResultView({ result }: { result: ApplyResult | null }) {
+  const doc = useDocFor(result);
   if (!result) return null;
   const { ok, errors, warnings, changes, revision } = result;
   const summary = ok ? (revision ? `Applied as revision ${revision.number}.` : changes.length ? 'Applied.' : 'Nothing to change: the settings were already so.') : 'Refused: nothing was changed.';
@@ -14,18 +46,14 @@ export function ApplyResultView({ result }: { result: ApplyResult | null }) {
       {errors.length > 0 && (
         <ul class="findings errors" aria-label="Errors">
           {errors.map((e, i) => (
-            <li key={i}>
-              {e.path ? <code>{e.path}</code> : null} {e.message}
-            </li>
+            <FindingItem key={i} f={e} doc={doc} />
           ))}
         </ul>
       )}
       {warnings.length > 0 && (
         <ul class="findings warnings" aria-label="Warnings">
           {warnings.map((w, i) => (
-            <li key={i}>
-              {w.path ? <code>{w.path}</code> : null} {w.message}
-            </li>
+            <FindingItem key={i} f={w} doc={doc} />
           ))}
         </ul>
       )}

@@ -3,6 +3,7 @@
 
 import type { ComponentChildren } from 'preact';
 import { useId } from 'preact/hooks';
+import { screenText } from '../errors.ts';
 
 interface Base {
   label: string;
@@ -127,11 +128,11 @@ export function TextArea(p: Base & { value: string; onInput: (v: string) => void
   );
 }
 
-/** An error message that screen readers announce. */
+/** An error message that screen readers announce; API paths in it are said as the screen labels them. */
 export function ErrorBox({ message }: { message: string | null | undefined }) {
   return message ? (
     <p class="error-box" role="alert">
-      {message}
+      {screenText(message)}
     </p>
   ) : null;
 }

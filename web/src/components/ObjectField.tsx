@@ -45,11 +45,20 @@ export function ObjectField({ label, kind, value, options, onChange, disabled, t
     onChange([...value, name]);
   };
 
+  /** The kind of another object being dragged here (a user onto a network field), if so. */
+  const otherKind = (e: DragEvent): string | null => {
+    const t = [...(e.dataTransfer?.types ?? [])].find((x) => x.startsWith('application/x-mailwarden-') && x !== dragType(kind));
+    return t ? t.slice('application/x-mailwarden-'.length) : null;
+  };
   const accepts = (e: DragEvent) => {
     const types = [...(e.dataTransfer?.types ?? [])];
     // Another kind of object (a user dragged onto a network field) is not taken.
-    const otherKind = types.some((t) => t.startsWith('application/x-mailwarden-') && t !== dragType(kind));
-    return !disabled && !otherKind && (types.includes(dragType(kind)) || types.includes('text/plain'));
+    return !disabled && !otherKind(e) && (types.includes(dragType(kind)) || types.includes('text/plain'));
+  };
+  /** Says at once why another kind of object is refused here: the drop itself is not allowed, so it could not. */
+  const refuse = (e: DragEvent) => {
+    const other = otherKind(e);
+    if (!disabled && other) setNote(`A ${other} cannot go in ${label}: only ${kind} objects.`);
   };
 
   return (
@@ -64,10 +73,13 @@ export function ObjectField({ label, kind, value, options, onChange, disabled, t
           if (accepts(e)) {
             e.preventDefault();
             setOver(true);
-          }
+          } else refuse(e);
         }}
         onDragOver={(e) => {
-          if (!accepts(e)) return;
+          if (!accepts(e)) {
+            if (!note) refuse(e);
+            return;
+          }
           e.preventDefault();
           if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
           setOver(true);
@@ -117,7 +129,7 @@ export function ObjectField({ label, kind, value, options, onChange, disabled, t
         </div>
       )}
       {note ? (
-        <p class="note" role="status">
+        <p class="note" role="status" data-testid={testid ? `${testid}-note` : undefined}>
           {note}
         </p>
       ) : null}

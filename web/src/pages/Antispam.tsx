@@ -1,51 +1,25 @@
 // Antispam: the antispam section. A form for the engine (SpamAssassin or
-// rspamd) and the simple checks (SPF, HELO, greylisting), and JSON text
-// areas for the lists (DNS blocklists, exceptions); one Apply for all.
+// rspamd) and the simple checks (SPF, HELO, greylisting), and tables with
+// add/remove rows for the lists (DNS blocklists, exceptions); one Apply for all.
 
-import { useEffect, useState } from 'preact/hooks';
-import { CheckField, ErrorBox, Loading, NumberField, SelectField, TextArea, TextField } from '../components/Fields.tsx';
+import { useEffect, useId, useState } from 'preact/hooks';
+import type { AntispamException, CheckName, DnsblDef } from '../../../src/config/document.ts';
+import { get } from '../api.ts';
+import { CheckField, ErrorBox, Loading, NumberField, SelectField, TextField } from '../components/Fields.tsx';
+import { ObjectField } from '../components/ObjectField.tsx';
 import { Section } from '../components/Section.tsx';
+import { useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
-import type { Antispam as AntispamSettings } from '../types.ts';
+import type { Antispam as AntispamSettings, NetworkDef } from '../types.ts';
 import { useSection } from '../useSection.ts';
-
-const json = (v: unknown) => JSON.stringify(v, null, 2);
 
 export function Antispam() {
   const canEdit = useCanEdit();
   const s = useSection<AntispamSettings>('antispam');
+  const nets = useLoad(() => get<NetworkDef[]>('/api/networks'));
+  const netNames = (nets.data ?? []).map((n) => n.name);
   const d = s.draft;
-  const [dnsbl, setDnsbl] = useState('');
-  const [exceptions, setExceptions] = useState('');
-  const [parseError, setParseError] = useState<string | null>(null);
-
-  // The text areas follow the server's lists whenever the section is (re)loaded.
-  const loadedLists = d ? json([d.dnsbl, d.exceptions]) : '';
-  useEffect(() => {
-    if (!d) return;
-    setDnsbl(json(d.dnsbl));
-    setExceptions(json(d.exceptions));
-  }, [loadedLists]);
-
-  const applyAll = () => {
-    if (!d) return;
-    // Only checked to be JSON lists here; the server validates each entry and answers with its path.
-    let lists: Pick<AntispamSettings, 'dnsbl' | 'exceptions'>;
-    try {
-      lists = { dnsbl: parseList(dnsbl, 'DNS blocklists') as AntispamSettings['dnsbl'], exceptions: parseList(exceptions, 'Exceptions') as AntispamSettings['exceptions'] };
-    } catch (err) {
-      setParseError((err as Error).message);
-      return;
-    }
-    setParseError(null);
-    void s.applyNow({ ...d, ...lists }).then((r) => {
-      if (!r.ok) return;
-      setDnsbl(json(lists.dnsbl));
-      setExceptions(json(lists.exceptions));
-    });
-  };
-
-  const listsDirty = d ? !sameJson(dnsbl, d.dnsbl) || !sameJson(exceptions, d.exceptions) : false;
+  const applyAll = () => void s.applyNow();
 
   return (
     <section class="page">
@@ -58,7 +32,7 @@ export function Antispam() {
       {!d ? (
         !s.error && <Loading what="antispam settings" />
       ) : (
-        <Section id="antispam" title="Antispam settings" canEdit={canEdit} busy={s.busy} dirty={s.dirty || listsDirty} result={s.result} onApply={applyAll}>
+        <Section id="antispam" title="Antispam settings" canEdit={canEdit} busy={s.busy} dirty={s.dirty} result={s.result} onApply={applyAll}>
           <fieldset class="group">
             <legend>Content engine</legend>
             <div class="form-grid">
@@ -128,27 +102,17 @@ export function Antispam() {
               <TextField label="Greylisting expiry" value={d.greylisting.expiry} disabled={!canEdit} onInput={(v) => s.set({ greylisting: { ...d.greylisting, expiry: v } })} />
               <TextField label="Greylisting lifetime" value={d.greylisting.lifetime} disabled={!canEdit} onInput={(v) => s.set({ greylisting: { ...d.greylisting, lifetime: v } })} />
             </div>
-            <TextArea
-              label="DNS blocklists (JSON)"
-              value={dnsbl}
-              rows={6}
-              mono
-              disabled={!canEdit}
-              onInput={setDnsbl}
-              hint='A list of { "zone", "answers": ["127.0.0.2-127.0.0.11"], "action": "reject" | "score", "score" }.'
-              testid="field-dnsbl"
-            />
-            <TextArea
-              label="Exceptions (JSON)"
-              value={exceptions}
-              rows={6}
-              mono
-              disabled={!canEdit}
-              onInput={setExceptions}
-              hint='A list of { "networks": [objects], "senders": ["a@b", "example.com"], "skip": ["dnsbl", "spf", "helo", "greylisting"], "comment" }.'
-              testid="field-exceptions"
-            />
-            <ErrorBox message={parseError} />
+          </fieldset>
+
+          <fieldset class="group" data-testid="dnsbl-table">
+            <legend>DNS blocklists</legend>
+            <DnsblTable rows={d.dnsbl} disabled={!canEdit} onChange={(dnsbl) => s.set({ dnsbl })} />
+          </fieldset>
+
+          <fieldset class="group" data-testid="exceptions-table">
+            <legend>Exceptions</legend>
+            <p class="hint">Mail from these networks or senders skips the checks ticked (none ticked: all of them).</p>
+            <ExceptionsTable rows={d.exceptions} networks={netNames} disabled={!canEdit} onChange={(exceptions) => s.set({ exceptions })} />
           </fieldset>
         </Section>
       )}
@@ -156,22 +120,186 @@ export function Antispam() {
   );
 }
 
-/** Whether the text holds the same JSON value (formatting aside); text that does not parse differs. */
-function sameJson(text: string, value: unknown): boolean {
-  try {
-    return JSON.stringify(JSON.parse(text.trim() === '' ? '[]' : text)) === JSON.stringify(value);
-  } catch {
-    return false;
-  }
+/** What each check is called on screen. */
+const CHECKS: readonly (readonly [CheckName, string])[] = [
+  ['dnsbl', 'DNS blocklists'],
+  ['spf', 'SPF'],
+  ['helo', 'HELO checks'],
+  ['greylisting', 'Greylisting'],
+];
+
+const splitList = (text: string): string[] =>
+  text
+    .split(/[\s,]+/)
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+
+/** A list of words typed as "a, b c": its own text while typing, the list outside. */
+function ListInput(p: { label: string; value: string[]; onChange: (v: string[]) => void; disabled?: boolean; placeholder?: string; testid?: string }) {
+  const [text, setText] = useState(p.value.join(', '));
+  // Follows a change from outside (a reload); not the echo of what is being typed.
+  useEffect(() => {
+    if (JSON.stringify(splitList(text)) !== JSON.stringify(p.value)) setText(p.value.join(', '));
+  }, [JSON.stringify(p.value)]);
+  return (
+    <input
+      type="text"
+      aria-label={p.label}
+      value={text}
+      disabled={p.disabled}
+      placeholder={p.placeholder}
+      data-testid={p.testid}
+      autoComplete="off"
+      onInput={(e) => {
+        const v = (e.currentTarget as HTMLInputElement).value;
+        setText(v);
+        p.onChange(splitList(v));
+      }}
+    />
+  );
 }
 
-function parseList(text: string, what: string): unknown[] {
-  let v: unknown;
-  try {
-    v = JSON.parse(text.trim() === '' ? '[]' : text);
-  } catch (err) {
-    throw new Error(`${what}: not valid JSON (${(err as Error).message})`);
-  }
-  if (!Array.isArray(v)) throw new Error(`${what}: must be a JSON list [ … ]`);
-  return v;
+const replaceAt = <T,>(rows: readonly T[], i: number, row: T): T[] => rows.map((r, j) => (j === i ? row : r));
+const removeAt = <T,>(rows: readonly T[], i: number): T[] => rows.filter((_, j) => j !== i);
+
+function DnsblTable({ rows, disabled, onChange }: { rows: DnsblDef[]; disabled: boolean; onChange: (rows: DnsblDef[]) => void }) {
+  return (
+    <>
+      {rows.length === 0 ? (
+        <p class="empty">No DNS blocklists: clients are not looked up.</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="stack">
+            <thead>
+              <tr>
+                <th scope="col">Zone</th>
+                <th scope="col">Answers that count</th>
+                <th scope="col">Action</th>
+                <th scope="col">Score</th>
+                {!disabled && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r, i) => {
+                const name = r.zone || `row ${i + 1}`;
+                return (
+                  <tr key={i} data-testid={`dnsbl-row-${i}`}>
+                    <td data-label="Zone">
+                      <input type="text" aria-label={`Zone of blocklist ${i + 1}`} value={r.zone} disabled={disabled} placeholder="zen.spamhaus.org" autoComplete="off" onInput={(e) => onChange(replaceAt(rows, i, { ...r, zone: (e.currentTarget as HTMLInputElement).value }))} />
+                    </td>
+                    <td data-label="Answers that count">
+                      <ListInput label={`Answers of ${name}`} value={r.answers} disabled={disabled} placeholder="any in 127.0.0.0/8" onChange={(answers) => onChange(replaceAt(rows, i, { ...r, answers }))} />
+                    </td>
+                    <td data-label="Action">
+                      <select aria-label={`Action of ${name}`} value={r.action} disabled={disabled} onChange={(e) => onChange(replaceAt(rows, i, { ...r, action: (e.currentTarget as HTMLSelectElement).value as DnsblDef['action'] }))}>
+                        <option value="reject">Reject the client</option>
+                        <option value="score">Add to the spam score</option>
+                      </select>
+                    </td>
+                    <td data-label="Score">
+                      {r.action === 'score' ? (
+                        <input type="number" step="any" aria-label={`Score of ${name}`} value={String(r.score)} disabled={disabled} onInput={(e) => {
+                          const n = Number((e.currentTarget as HTMLInputElement).value);
+                          if (Number.isFinite(n)) onChange(replaceAt(rows, i, { ...r, score: n }));
+                        }} />
+                      ) : (
+                        <span class="muted">—</span>
+                      )}
+                    </td>
+                    {!disabled && (
+                      <td data-label="Actions" class="row-actions">
+                        <button type="button" aria-label={`Remove blocklist ${name}`} onClick={() => onChange(removeAt(rows, i))}>
+                          Remove
+                        </button>
+                      </td>
+                    )}
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {!disabled && (
+        <p class="hint">
+          <button type="button" onClick={() => onChange([...rows, { zone: '', answers: [], action: 'reject', score: 0 }])}>
+            Add blocklist
+          </button>{' '}
+          Answers: addresses or ranges (127.0.0.2-127.0.0.11), separated by commas; empty: any answer in 127.0.0.0/8.
+        </p>
+      )}
+    </>
+  );
+}
+
+function ExceptionsTable({ rows, networks, disabled, onChange }: { rows: AntispamException[]; networks: string[]; disabled: boolean; onChange: (rows: AntispamException[]) => void }) {
+  const id = useId();
+  return (
+    <>
+      {rows.length === 0 ? (
+        <p class="empty">No exceptions: every client and sender goes through the checks.</p>
+      ) : (
+        <div class="table-wrap">
+          <table class="stack">
+            <thead>
+              <tr>
+                <th scope="col">Networks</th>
+                <th scope="col">Senders</th>
+                <th scope="col">Checks skipped</th>
+                <th scope="col">Comment</th>
+                {!disabled && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r, i) => {
+                const n = i + 1;
+                const toggle = (c: CheckName, on: boolean) => onChange(replaceAt(rows, i, { ...r, skip: CHECKS.map(([k]) => k).filter((k) => (k === c ? on : r.skip.includes(k))) }));
+                return (
+                  <tr key={i} data-testid={`exception-row-${i}`}>
+                    <td data-label="Networks">
+                      <ObjectField label={`Networks of exception ${n}`} kind="network" value={r.networks} options={networks} disabled={disabled} onChange={(v) => onChange(replaceAt(rows, i, { ...r, networks: v }))} />
+                    </td>
+                    <td data-label="Senders">
+                      <ListInput label={`Senders of exception ${n}`} value={r.senders} disabled={disabled} placeholder="user@example.com, example.com" onChange={(senders) => onChange(replaceAt(rows, i, { ...r, senders }))} />
+                    </td>
+                    <td data-label="Checks skipped">
+                      {CHECKS.map(([c, label]) => (
+                        <div class="field check" key={c} style={{ flexWrap: 'nowrap' }}>
+                          <input id={`${id}-${i}-${c}`} type="checkbox" checked={r.skip.includes(c)} disabled={disabled} onChange={(e) => toggle(c, (e.currentTarget as HTMLInputElement).checked)} />
+                          <label for={`${id}-${i}-${c}`}>{label}</label>
+                        </div>
+                      ))}
+                    </td>
+                    <td data-label="Comment">
+                      <input type="text" aria-label={`Comment of exception ${n}`} value={r.comment ?? ''} disabled={disabled} autoComplete="off" onInput={(e) => {
+                        const v = (e.currentTarget as HTMLInputElement).value;
+                        const { comment: _c, ...rest } = r;
+                        // An empty comment is no comment (not a change to "").
+                        onChange(replaceAt(rows, i, v === '' ? rest : { ...rest, comment: v }));
+                      }} />
+                    </td>
+                    {!disabled && (
+                      <td data-label="Actions" class="row-actions">
+                        <button type="button" aria-label={`Remove exception ${n}`} onClick={() => onChange(removeAt(rows, i))}>
+                          Remove
+                        </button>
+                      </td>
+                    )}
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {!disabled && (
+        <p class="hint">
+          <button type="button" onClick={() => onChange([...rows, { networks: [], senders: [], skip: [] }])}>
+            Add exception
+          </button>{' '}
+          Senders: addresses, domains or *@domain, separated by commas.
+        </p>
+      )}
+    </>
+  );
 }

@@ -1,11 +1,25 @@
 // Explain: asks the relay rules about an imagined transaction (POST
 // /api/policy/explain) and runs the open-relay test battery for a client
-// (POST /api/policy/open-relay-test), showing what each would answer.
+// (POST /api/policy/open-relay-test), showing what each would answer, with
+// each rule's one-line description and what would really scan the message.
 
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
-import { post } from '../api.ts';
+import { get, post } from '../api.ts';
 import { ErrorBox, TextField } from '../components/Fields.tsx';
-import type { Explanation, OpenRelayTest } from '../types.ts';
+import { useLoad } from '../hooks.ts';
+import { openRelayVerdict, type OpenRelayReport, type RelayVerdict } from '../openRelay.ts';
+import { describeRule, RULE_LEGEND, scanVerdict, type Engines } from '../rules.ts';
+import type { Antispam, Antivirus, Explanation, SectionValue } from '../types.ts';
+
+/** Which content engines are on: what "scanned" can really mean. */
+function useEngines(): Engines | null {
+  const e = useLoad(async () => {
+    const [av, as] = await Promise.all([get<SectionValue<Antivirus>>('/api/settings/antivirus'), get<SectionValue<Antispam>>('/api/settings/antispam')]);
+    return { malware: av.value.enabled, spam: as.value.enabled, spamEngine: as.value.engine === 'rspamd' ? 'rspamd' : 'SpamAssassin' };
+  });
+  return e.data ?? null;
+}
 
 /** The body without empty optional fields. */
 function compact(fields: Record<string, string>, required: string[]): Record<string, string> {
@@ -21,6 +35,17 @@ export function Explain() {
       <p class="lead">Ask the relay rules what they would answer, without sending mail. The answers use the active settings.</p>
       <ExplainForm />
       <OpenRelayForm />
+      <details class="card" data-testid="rule-legend">
+        <summary>The relay rules</summary>
+        <dl class="facts">
+          {RULE_LEGEND.map(([r, text]) => (
+            <Fragment key={r}>
+              <dt>{r}</dt>
+              <dd>{text}</dd>
+            </Fragment>
+          ))}
+        </dl>
+      </details>
     </section>
   );
 }
@@ -29,6 +54,7 @@ function ExplainForm() {
   const [f, setF] = useState({ client: '', user: '', listener: '', from: '', to: '' });
   const [result, setResult] = useState<Explanation | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const engines = useEngines();
   const set = (patch: Partial<typeof f>) => setF({ ...f, ...patch });
   const submit = async () => {
     setError(null);
@@ -72,15 +98,16 @@ function ExplainForm() {
           </p>
           <dl class="facts">
             <dt>Decided by</dt>
-            <dd>
+            <dd data-testid="explain-rule">
               {result.rule} at {result.stage}
+              {describeRule(result.rule, result.stage) ? <small class="hint rule-text">: {describeRule(result.rule, result.stage)}</small> : null}
             </dd>
             <dt>Kind</dt>
             <dd>{result.kind ?? '–'}</dd>
             <dt>Relay right</dt>
             <dd>{result.relay_right === null || result.relay_right === undefined ? 'none' : typeof result.relay_right === 'string' ? result.relay_right : JSON.stringify(result.relay_right)}</dd>
             <dt>Content scanned</dt>
-            <dd>{result.scanned === null ? '–' : result.scanned ? 'yes' : 'no'}</dd>
+            <dd data-testid="explain-scanned">{scanVerdict(result.scanned, engines)}</dd>
             {result.listener ? (
               <>
                 <dt>Listener</dt>
@@ -102,7 +129,7 @@ function ExplainForm() {
 
 function OpenRelayForm() {
   const [f, setF] = useState({ client: '', user: '', domain: '' });
-  const [result, setResult] = useState<OpenRelayTest | null>(null);
+  const [result, setResult] = useState<{ report: OpenRelayReport; verdict: RelayVerdict } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const set = (patch: Partial<typeof f>) => setF({ ...f, ...patch });
@@ -110,7 +137,16 @@ function OpenRelayForm() {
     setError(null);
     setBusy(true);
     try {
-      setResult(await post<OpenRelayTest>('/api/policy/open-relay-test', compact(f, ['client'])));
+      const body = compact(f, ['client']);
+      const report = await post<OpenRelayReport>('/api/policy/open-relay-test', body);
+      // Which relay right let a relayed recipient through: a relay host or a user is meant to relay.
+      const relayedTo = report.results.find((r) => r.relayed)?.to;
+      let right: 'host' | 'auth' | null = null;
+      if (relayedTo) {
+        const x = await post<Explanation>('/api/policy/explain', { client: body.client!, ...(body.user ? { user: body.user } : {}), to: relayedTo });
+        right = x.relay_right === 'host' || x.relay_right === 'auth' ? x.relay_right : null;
+      }
+      setResult({ report, verdict: openRelayVerdict(report, right, body.user ?? null) });
     } catch (err) {
       setResult(null);
       setError((err as Error).message);
@@ -141,17 +177,9 @@ function OpenRelayForm() {
       </div>
       <ErrorBox message={error} />
       {result && (
-        <div class="result" data-testid="open-relay-result">
-          <p class={`verdict ${result.relayed ? 'reject' : 'accept'}`} role="status">
-            {result.relayed ? (
-              <strong>
-                {result.relayed} of {result.results.length} addresses would be relayed for {result.client}.
-              </strong>
-            ) : (
-              <>
-                <strong>Not an open relay</strong> for {result.client}: none of the {result.results.length} addresses would be relayed (our domain: {result.domain}).
-              </>
-            )}
+        <div class="result" data-testid="open-relay-result" data-tone={result.verdict.tone}>
+          <p class={`verdict ${result.verdict.tone === 'bad' ? 'reject' : 'accept'}`} role="status" data-testid="open-relay-verdict">
+            {result.verdict.tone === 'bad' ? <strong>{result.verdict.text}</strong> : result.verdict.text}
           </p>
           <div class="table-wrap">
             <table>
@@ -164,15 +192,15 @@ function OpenRelayForm() {
                 </tr>
               </thead>
               <tbody>
-                {result.results.map((r) => (
-                  <tr key={r.to} class={r.relayed ? 'bad-row' : ''}>
+                {result.report.results.map((r) => (
+                  <tr key={r.to} class={r.relayed && result.verdict.tone === 'bad' ? 'bad-row' : ''}>
                     <td class="mono">{r.to}</td>
-                    <td>{r.relayed ? <span class="badge bad">RELAYED</span> : 'no'}</td>
+                    <td>{!r.relayed ? 'no' : result.verdict.tone === 'bad' ? <span class="badge bad">RELAYED</span> : <span class="badge">relayed (allowed)</span>}</td>
                     <td>
                       {r.action} {r.code} {r.enhanced}
                       {r.kind ? ` (${r.kind})` : ''}
                     </td>
-                    <td>{r.rule}</td>
+                    <td title={describeRule(r.rule, 'rcpt') ?? undefined}>{r.rule}</td>
                   </tr>
                 ))}
               </tbody>

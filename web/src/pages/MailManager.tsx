@@ -7,7 +7,7 @@ import { useState } from 'preact/hooks';
 import { ApiError, call, get } from '../api.ts';
 import { ConfirmButton } from '../components/ConfirmButton.tsx';
 import { ErrorBox, Loading, SelectField } from '../components/Fields.tsx';
-import { fmtBytes, fmtSender, fmtShort, fmtTime } from '../format.ts';
+import { fmtBytes, fmtSender, fmtShort, fmtTime, plainDeliveryError } from '../format.ts';
 import { useInterval, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { Envelope, QueueRecipient } from '../types.ts';
@@ -51,12 +51,15 @@ function OutcomeLine({ outcome }: { outcome: Outcome | null }) {
   );
 }
 
-function Recipients({ list }: { list: QueueRecipient[] }) {
+/** A recipient still to be delivered of a held message is held: nothing is tried until it is released. */
+const shownStatus = (r: QueueRecipient, held: boolean): string => (held && (r.status === 'deferred' || r.status === 'queued') ? 'held' : r.status);
+
+function Recipients({ list, held }: { list: QueueRecipient[]; held: boolean }) {
   return (
     <ul class="rcpts">
       {list.map((r) => (
         <li key={r.address}>
-          <span class="addr">{r.address}</span> <span class={`badge st-${r.status}`}>{r.status}</span>
+          <span class="addr">{r.address}</span> <span class={`badge st-${shownStatus(r, held)}`}>{shownStatus(r, held)}</span>
           {r.attempts ? <span class="muted"> · {r.attempts} attempt{r.attempts === 1 ? '' : 's'}</span> : null}
         </li>
       ))}
@@ -67,11 +70,13 @@ function Recipients({ list }: { list: QueueRecipient[] }) {
 function lastError(list: QueueRecipient[]): string {
   return list
     .filter((r) => r.last_error)
-    .map((r) => `${list.length > 1 ? `${r.address}: ` : ''}${r.last_status ? `${r.last_status} ` : ''}${r.last_error}`)
+    .map((r) => `${list.length > 1 ? `${r.address}: ` : ''}${r.last_status ? `${r.last_status} ` : ''}${plainDeliveryError(r.last_error!)}`)
     .join('\n');
 }
 
-function nextAttempt(list: QueueRecipient[]): string {
+function nextAttempt(list: QueueRecipient[], held: boolean): string {
+  // A held message is not tried: its stored next attempt means nothing until it is released.
+  if (held) return '';
   const times = list.map((r) => r.next_attempt).filter((t): t is string => !!t).sort();
   return times.length ? fmtShort(times[0]) : '';
 }
@@ -151,18 +156,20 @@ function Queue() {
                   </td>
                   <td data-label="Sender" class="addr">{fmtSender(e.sender)}</td>
                   <td data-label="Recipients">
-                    <Recipients list={e.recipients} />
+                    <Recipients list={e.recipients} held={!!e.held} />
                   </td>
                   <td data-label="Last error" class="pre">{lastError(e.recipients)}</td>
-                  <td data-label="Next attempt">{nextAttempt(e.recipients)}</td>
+                  <td data-label="Next attempt">{nextAttempt(e.recipients, !!e.held)}</td>
                   <td data-label="State">
                     <span class={`badge st-${e.state ?? 'queued'}`}>{e.state}</span>
                   </td>
                   {canEdit && (
                     <td data-label="Actions" class="row-actions wrap">
-                      <button type="button" disabled={busy} onClick={() => void act('POST', `/api/queue/${e.id}/retry`, (n) => (n ? `Retrying ${e.id} now.` : `Nothing to retry: ${e.id} has no deferred recipient (or is held, or being delivered).`))}>
-                        Retry
-                      </button>
+                      {!e.held && (
+                        <button type="button" disabled={busy} onClick={() => void act('POST', `/api/queue/${e.id}/retry`, (n) => (n ? `Retrying ${e.id} now.` : `Nothing to retry: ${e.id} has no deferred recipient (or is being delivered).`))}>
+                          Retry
+                        </button>
+                      )}
                       {e.held ? (
                         <button type="button" disabled={busy} onClick={() => void act('POST', `/api/queue/${e.id}/release`, `${e.id} released`)}>
                           Release
@@ -207,9 +214,9 @@ function Details({ env }: { env: Envelope }) {
       <ul class="rcpts">
         {env.recipients.map((r) => (
           <li key={r.address}>
-            <span class="addr">{r.address}</span>: {r.status}
+            <span class="addr">{r.address}</span>: {shownStatus(r, !!env.held)}
             {r.remote ? ` via ${r.remote}` : ''}
-            {r.last_error ? ` — ${r.last_status ?? ''} ${r.last_error}` : ''}
+            {r.last_error ? ` — ${r.last_status ? `${r.last_status} ` : ''}${plainDeliveryError(r.last_error)}` : ''}
           </li>
         ))}
       </ul>

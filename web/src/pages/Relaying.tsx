@@ -47,6 +47,8 @@ export function RelayingPage() {
   const [results, setResults] = useState<Partial<Record<SectionId, ApplyResult>>>({});
   const [busy, setBusy] = useState<SectionId | null>(null);
   const serverOpen = useServerOpenCheck(canEdit ? (draft?.allowed_hosts ?? null) : null);
+  /** Blacklist-overlap warnings already shown on this page: not repeated on every unrelated Apply. */
+  const shownOverlaps = useRef(new Set<string>());
 
   useEffect(() => {
     get<SectionValue<Relaying>>('/api/settings/relaying')
@@ -77,7 +79,7 @@ export function RelayingPage() {
       // The relaying value as it was loaded, changed only in this section's fields, against the revision it was loaded from.
       const value: Relaying = { ...saved };
       for (const f of FIELDS[id]) (value as unknown as Record<string, unknown>)[f] = structuredClone(draft[f]);
-      const r = await apply('PUT', '/api/settings/relaying', { value, comment: `Relaying: ${TITLES[id]} (web admin)`, ...(revision === null ? {} : { revision }) });
+      const r = withoutRepeatedOverlaps(await apply('PUT', '/api/settings/relaying', { value, comment: `Relaying: ${TITLES[id]} (web admin)`, ...(revision === null ? {} : { revision }) }), shownOverlaps.current);
       setResults((prev) => ({ ...prev, [id]: r }));
       if (!r.ok) return;
       // Read back value and revision together: the next Apply is made against what this one left.
@@ -101,7 +103,12 @@ export function RelayingPage() {
     }
   };
 
-  const common = (id: SectionId) => ({ id, title: TITLES[id], canEdit, busy: busy === id, dirty: !same(draft, saved, id), result: results[id] ?? null, onApply: () => void applySection(id) });
+  const common = (id: SectionId) => {
+    const dirty = !same(draft, saved, id);
+    const r = results[id] ?? null;
+    // "Applied as revision N" is about the draft as it was: once the section is edited again it would stand beside "Not applied yet".
+    return { id, title: TITLES[id], canEdit, busy: busy === id, dirty, result: dirty && r?.ok ? null : r, onApply: () => void applySection(id) };
+  };
 
   return (
     <Page>
@@ -127,6 +134,11 @@ export function RelayingPage() {
             <CheckField label="Allow authenticated relaying" checked={ar.enabled} disabled={!canEdit} testid="field-authenticated_relay-enabled" onChange={(v) => update({ authenticated_relay: { ...ar, enabled: v } })} />
             <ObjectField label="Users" kind="user" testid="field-authenticated_relay-users" value={ar.users} options={userNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, users: v } })} />
             <ObjectField label="User groups" kind="group" testid="field-authenticated_relay-groups" value={ar.groups} options={groupNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, groups: v } })} />
+            {!ar.enabled && (ar.users.length > 0 || ar.groups.length > 0) && (
+              <p class="note" role="status" data-testid="authrelay-off-hint">
+                <em>Allow authenticated relaying</em> is off: the users and groups named here cannot relay until it is on.
+              </p>
+            )}
             {draft.upstream_only && (
               <p class="note">
                 Note: <em>Allow upstream/relay hosts only</em> is on, so authenticated relay works only from hosts that are upstream or relay hosts.
@@ -152,7 +164,7 @@ export function RelayingPage() {
                   checked={draft.open_relay_acknowledged}
                   disabled={!canEdit}
                   testid="field-open_relay_acknowledged"
-                  hint="Without this the server refuses the list (open_relay_acknowledged)."
+                  hint="Without this tick the server refuses the list."
                   onChange={(v) => update({ open_relay_acknowledged: v })}
                 />
               </div>
@@ -201,6 +213,26 @@ export function RelayingPage() {
       </div>
     </Page>
   );
+}
+
+/** A warning that a blocked network overlaps an allowed one (src/config/validate.ts). */
+const isOverlap = (w: { path: string; message: string }) => w.path.startsWith('relaying.blacklist') && / overlaps /.test(w.message);
+
+/**
+ * The result without the blacklist-overlap warnings already shown on this
+ * page: every Apply validates the whole document, so an old overlap would be
+ * repeated under each unrelated section. A new or changed overlap (its text
+ * names both objects) is shown; the ones shown are added to `shown`.
+ */
+export function withoutRepeatedOverlaps(r: ApplyResult, shown: Set<string>): ApplyResult {
+  const warnings = r.warnings.filter((w) => {
+    if (!isOverlap(w)) return true;
+    const key = w.message;
+    if (shown.has(key)) return false;
+    if (r.ok) shown.add(key);
+    return true;
+  });
+  return { ...r, warnings };
 }
 
 const TITLES: Record<SectionId, string> = {
