@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE, meta, readSettingsFile, storeUrl } from './io.ts';
+import { labelFindings } from './finding-labels.ts';
 import { parseListenOverride, type ListenOverride } from '../cluster/listen-overrides.ts';
 import { NodeNameInUse } from '../store/node-registry.ts';
 import { StoreError } from '../store/open-stores.ts';
@@ -47,7 +48,7 @@ export function registerStartCommand(program: Command, dataOption: () => string)
       } catch (err) {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
-        if (err instanceof StartError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
+        if (err instanceof StartError) throw new CliExit(EXIT_REFUSED, err.message, config ? labelFindings(err.details, config.raw) : err.details);
         if (err instanceof ListenError || err instanceof DataDirInUse || err instanceof StoreError || err instanceof NodeNameInUse) throw new CliExit(EXIT_REFUSED, err.message);
         throw err;
       }
