@@ -44,7 +44,8 @@ function needStdin(opts: { passwordStdin?: boolean }): string {
   return readPasswordFromStdin();
 }
 
-const repeatable = (v: string, acc: string[]): string[] => [...acc, v];
+// No default value given to commander: it would print "(default: [])" in the help.
+const repeatable = (v: string, acc: string[] | undefined): string[] => [...(acc ?? []), v];
 
 function removeCommand(parent: Command, list: ObjectList, label: string, dataOption: () => string): void {
   parent
@@ -64,18 +65,19 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
     .command('add')
     .description('add a user; the password is read from stdin')
     .argument('<name>')
-    .option('--group <group>', 'member of this user group (repeatable; created when missing, and said so)', repeatable, [] as string[])
+    .option('--group <group>', 'member of this user group (repeatable; created when missing, and said so)', repeatable)
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--comment <text>', COMMENT)
     .option('--author <name>', AUTHOR)
-    .action(async (name: string, opts: MetaOpts & { group: string[]; passwordStdin?: boolean }) => {
+    .action(async (name: string, opts: MetaOpts & { group?: string[]; passwordStdin?: boolean }) => {
       const password = needStdin(opts);
+      const groups = opts.group ?? [];
       await withService(dataOption(), async (svc) => {
         const doc = await withChange(svc, (s) => {
-          for (const g of opts.group) if (!s.groups.some((x) => x.name === g)) s.groups.push({ name: g });
-          s.users.push({ name, password, groups: opts.group, enabled: true });
+          for (const g of groups) if (!s.groups.some((x) => x.name === g)) s.groups.push({ name: g });
+          s.users.push({ name, password, groups, enabled: true });
         });
-        const r = await svc.addUser({ name, password, groups: opts.group }, meta(opts, `add user ${name}`));
+        const r = await svc.addUser({ name, password, groups }, meta(opts, `add user ${name}`));
         // The groups this revision created, from its own change list (not from a guess made before it).
         const created = r.ok ? r.changes.filter((c) => c.op === 'added' && /^groups\[".*"\]$/.test(c.path)).map((c) => (c.after as { name: string }).name) : [];
         for (const g of created) process.stdout.write(`created user group "${g}"\n`);
@@ -162,13 +164,13 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
     .option('--address <address>', 'host: one address (10.1.2.3); network: address/prefix (10.1.0.0/16)')
     .option('--from <address>', 'range: the first address')
     .option('--to <address>', 'range: the last address')
-    .option('--member <name>', 'group: a network object in it (repeatable)', repeatable, [] as string[])
+    .option('--member <name>', 'group: a network object in it (repeatable)', repeatable)
     .option('--description <text>', "the object's own comment in the settings")
     .option('--comment <text>', COMMENT)
     .option('--author <name>', AUTHOR)
-    .action(async (name: string, opts: MetaOpts & NetworkArgs) => {
+    .action(async (name: string, opts: MetaOpts & Omit<NetworkArgs, 'member'> & { member?: string[] }) => {
       if (name.trim() === '') throw new CliExit(EXIT_USAGE, 'give the name of the network object');
-      const def = networkFromArgs(name, opts);
+      const def = networkFromArgs(name, { ...opts, member: opts.member ?? [] });
       if (!def.ok) throw new CliExit(EXIT_USAGE, def.reason);
       await withService(dataOption(), async (svc) => {
         const doc = await withChange(svc, (s) => void s.networks.push(def.value));

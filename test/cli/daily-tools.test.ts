@@ -28,6 +28,7 @@ test('every command and every option in the help tree has a description; no defa
     const help = (command as Command).helpInformation();
     const twice = help.split('\n').filter((l) => (l.match(/\(default:/g) ?? []).length > 1);
     assert.deepEqual(twice, [], `${name} --help says a default twice`);
+    assert.doesNotMatch(help, /\(default: \[\]\)/, `${name} --help shows an empty list as a default`);
   }
 });
 
