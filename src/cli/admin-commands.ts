@@ -69,6 +69,7 @@ export function registerAdminCommands(program: Command, dataOption: () => string
     });
   admin
     .command('list')
+    .description('list the admin accounts: name, role, since when (never a password)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const list = await withAdmins(dataOption(), (s) => s.list());
@@ -91,6 +92,7 @@ export function registerAdminCommands(program: Command, dataOption: () => string
     });
   token
     .command('list')
+    .description('list the API tokens: id, name, role, owner, active or revoked (never the token itself)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const list = await withAdmins(dataOption(), (s) => s.tokens());
@@ -99,7 +101,8 @@ export function registerAdminCommands(program: Command, dataOption: () => string
     });
   token
     .command('revoke')
-    .argument('<id>')
+    .description('revoke a token at once (its id from `admin token list`)')
+    .argument('<id>', 'the token id')
     .action(async (id: string) => {
       await withAdmins(dataOption(), (s) => s.revokeToken(id));
       process.stdout.write(`token ${id} revoked\n`);

@@ -6,10 +6,11 @@ import { formatChange } from '../config/diff.ts';
 import { formatSettings } from '../config/text.ts';
 import type { ApplyResult } from '../admin/config-service.ts';
 
-function report(r: ApplyResult, json: boolean): void {
+/** `doc`: the document that was checked, to name the objects the findings are about. */
+function report(r: ApplyResult, json: boolean, doc: unknown): void {
   if (json) printJson(r);
   else {
-    printFindings(r.errors, r.warnings);
+    printFindings(r.errors, r.warnings, doc);
     if (r.ok && r.revision) {
       for (const c of r.changes) process.stdout.write(`${formatChange(c)}\n`);
       process.stdout.write(`applied: revision ${r.revision.number} is active (${r.changes.length} change${r.changes.length === 1 ? '' : 's'})\n`);
@@ -30,7 +31,7 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: { comment?: string; author?: string; json?: boolean }) => {
       const raw = readSettingsFile(file);
-      await withService(dataOption(), async (svc) => report(await svc.applyDocument(raw, meta(opts, `import ${file}`)), opts.json === true));
+      await withService(dataOption(), async (svc) => report(await svc.applyDocument(raw, meta(opts, `import ${file}`)), opts.json === true, raw));
     });
 
   config
@@ -44,7 +45,7 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
         const r = await svc.check(raw);
         if (opts.json) printJson(r);
         else {
-          printFindings(r.errors, r.warnings);
+          printFindings(r.errors, r.warnings, raw);
           if (r.ok) {
             for (const c of r.changes) process.stdout.write(`${formatChange(c)}\n`);
             process.stdout.write(`valid (${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}, ${r.changes.length} change${r.changes.length === 1 ? '' : 's'} against the active revision)\n`);
@@ -106,6 +107,9 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
     .option('--json', 'print the result as JSON')
     .action(async (n: string, opts: { comment?: string; author?: string; json?: boolean }) => {
       const num = parseRevisionNumber(n);
-      await withService(dataOption(), async (svc) => report(await svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true));
+      await withService(dataOption(), async (svc) => {
+        const doc = await svc.export({ revision: num });
+        report(await svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true, doc);
+      });
     });
 }

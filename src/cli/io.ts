@@ -14,6 +14,8 @@ import { hostname } from 'node:os';
 import { jsonLogger, type Logger } from '../log/logger.ts';
 import { ConcurrentApplyError, type RevisionMeta } from '../store/config-store.ts';
 import { parseSettingsText } from '../config/text.ts';
+import { excerpt, parseErrorPositions } from './parse-excerpt.ts';
+import { labelFindings } from './finding-labels.ts';
 
 /** Exit statuses: 0 done/accepted, 1 refused/failed, 2 bad arguments. */
 export const EXIT_OK = 0;
@@ -130,13 +132,19 @@ export function readSettingsFile(file: string, status = EXIT_REFUSED): unknown {
     throw new CliExit(status, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const parsed = parseSettingsText(text);
-  if (!parsed.ok) throw new CliExit(status, `${file} is not valid YAML or JSON`, parsed.errors);
+  if (!parsed.ok) {
+    const where = parseErrorPositions(text);
+    const details = where.length > 0 ? where.map((p) => ({ path: `${file}:${p.line}:${p.col}`, message: `${p.message}\n${excerpt(text, p.line, p.col)}` })) : parsed.errors;
+    throw new CliExit(status, `${file} is not valid YAML or JSON`, details);
+  }
   return parsed.value;
 }
 
-export function printFindings(errors: readonly Finding[], warnings: readonly Finding[]): void {
-  for (const e of errors) process.stderr.write(`error: ${formatFinding(e)}\n`);
-  for (const w of warnings) process.stderr.write(`warning: ${formatFinding(w)}\n`);
+/** Prints findings to stderr; with `doc`, the document they are about, each path also names the objects on it. */
+export function printFindings(errors: readonly Finding[], warnings: readonly Finding[], doc?: unknown): void {
+  const label = (fs: readonly Finding[]) => (doc === undefined ? fs : labelFindings(fs, doc));
+  for (const e of label(errors)) process.stderr.write(`error: ${formatFinding(e)}\n`);
+  for (const w of label(warnings)) process.stderr.write(`warning: ${formatFinding(w)}\n`);
 }
 
 export function printJson(value: unknown): void {

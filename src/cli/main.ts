@@ -1,22 +1,10 @@
 // The `mailwarden` command. Exit statuses: 0 done or accepted, 1 refused or
 // failed, 2 bad arguments.
 
-import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CliExit, EXIT_REFUSED, EXIT_USAGE, setStoreOption } from './io.ts';
+import { CommanderError } from 'commander';
+import { CliExit, EXIT_REFUSED, EXIT_USAGE } from './io.ts';
 import { formatFinding } from '../config/issues.ts';
-import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
-import { registerConfigCommands } from './config-commands.ts';
-import { registerObjectCommands } from './object-commands.ts';
-import { registerPolicyCommands } from './policy-commands.ts';
-import { registerInitCommand } from './init-command.ts';
-import { registerStartCommand } from './start-command.ts';
-import { registerQueueCommands } from './queue-commands.ts';
-import { registerQuarantineCommands } from './quarantine-commands.ts';
-import { registerAdminCommands } from './admin-commands.ts';
-import { registerClusterCommands } from './cluster-commands.ts';
-import { registerStoreCommands } from './store-commands.ts';
+import { buildProgram } from './program.ts';
 
 // `mailwarden … | head`: the reader went away. Nothing more can be shown, and
 // nothing is wrong: stop quietly instead of printing a write EPIPE stack.
@@ -27,37 +15,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
-
-const program = new Command();
-program
-  .name('mailwarden')
-  .description('SMTP proxy and mail relay')
-  .version(version, '-V, --version', 'print the version of mailwarden')
-  .option('--data <dir>', `data directory (default: ${DEFAULT_DATA_DIR}); with a cluster store, only what is node-local (TLS key, control socket, lock)`)
-  .option('--store <url>', 'the cluster store: postgresql://USER:PASSWORD@HOST:PORT/DATABASE (default: $MAILWARDEN_STORE, else the embedded store in the data directory)')
-  .exitOverride()
-  .showHelpAfterError(false)
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-
-const dataOption = (): string => program.opts<{ data?: string }>().data ?? DEFAULT_DATA_DIR;
-setStoreOption(() => program.opts<{ store?: string }>().store);
-
-registerInitCommand(program, dataOption);
-registerConfigCommands(program, dataOption);
-registerObjectCommands(program, dataOption);
-registerPolicyCommands(program, dataOption);
-registerStartCommand(program, dataOption);
-registerQueueCommands(program, dataOption);
-registerQuarantineCommands(program, dataOption);
-registerAdminCommands(program, dataOption);
-registerClusterCommands(program, dataOption);
-registerStoreCommands(program, dataOption);
-
-for (const cmd of program.commands) {
-  cmd.exitOverride();
-  for (const sub of cmd.commands) sub.exitOverride();
-}
+const program = buildProgram();
 
 async function main(): Promise<void> {
   try {

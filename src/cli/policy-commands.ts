@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { CliExit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, printJson, readSettingsFile, withService } from './io.ts';
 import { validate } from '../config/validate.ts';
+import { labelFindings } from './finding-labels.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
 import { explainOnline, ExplainInputError, openRelayTest, type Explanation } from '../checks/explain.ts';
 
@@ -16,8 +17,9 @@ interface SourceOpts {
 async function loadSnapshot(opts: SourceOpts, dataOption: () => string): Promise<Snapshot> {
   if (opts.config !== undefined && opts.data !== undefined) throw new CliExit(EXIT_USAGE, 'give --data or --config, not both');
   if (opts.config !== undefined) {
-    const v = validate(readSettingsFile(opts.config, EXIT_USAGE));
-    if (v.errors.length > 0) throw new CliExit(EXIT_USAGE, `${opts.config} is not a valid settings document`, v.errors);
+    const raw = readSettingsFile(opts.config, EXIT_USAGE);
+    const v = validate(raw);
+    if (v.errors.length > 0) throw new CliExit(EXIT_USAGE, `${opts.config} is not a valid settings document`, labelFindings(v.errors, raw));
     return compileSnapshot(v.settings, 0, v.networks);
   }
   return withService(opts.data ?? dataOption(), (svc) => svc.snapshot());
@@ -70,7 +72,8 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .requiredOption('--client <ip>', 'client address')
     .option('--user <name>', 'the client authenticated as this user')
     .option('--listener <name>', 'the listener it connected to (default: the first mx listener)')
-    .option('--from <address>', 'MAIL FROM (default: <>)', '<>')
+    // Commander prints the default value itself: saying it in the text too printed it twice.
+    .option('--from <address>', 'MAIL FROM; <> is the null sender', '<>')
     .requiredOption('--to <address>', 'RCPT TO')
     .option('--json', 'print one JSON object')
     .action(async (opts: SourceOpts & { client: string; user?: string; listener?: string; from: string; to: string; json?: boolean }, cmd: Command) => {

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE, meta, readSettingsFile, storeUrl } from './io.ts';
+import { labelFindings } from './finding-labels.ts';
 import { parseListenOverride, type ListenOverride } from '../cluster/listen-overrides.ts';
 import { NodeNameInUse } from '../store/node-registry.ts';
 import { StoreError } from '../store/open-stores.ts';
@@ -18,11 +19,11 @@ export function registerStartCommand(program: Command, dataOption: () => string)
     .option('--config <file>', 'apply this settings file as a new revision first')
     .option('--banner', 'print where it listens and how to change the settings (on stderr)')
     .option('--node <name>', 'this node\'s name in the cluster (default: the host name); two running nodes cannot share one')
-    .option('--listen <name=addr:port>', 'bind listener NAME (or "admin") to ADDR:PORT on this node only (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(async (opts: { config?: string; banner?: boolean; node?: string; listen: string[] }) => {
+    .option('--listen <name=addr:port>', 'bind listener NAME (or "admin") to ADDR:PORT on this node only (repeatable)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
+    .action(async (opts: { config?: string; banner?: boolean; node?: string; listen?: string[] }) => {
       const dataDir = resolve(dataOption());
       const listen: ListenOverride[] = [];
-      for (const text of opts.listen) {
+      for (const text of opts.listen ?? []) {
         const o = parseListenOverride(text);
         if (!o.ok) throw new CliExit(EXIT_USAGE, o.reason);
         listen.push(o.value);
@@ -47,7 +48,7 @@ export function registerStartCommand(program: Command, dataOption: () => string)
       } catch (err) {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
-        if (err instanceof StartError) throw new CliExit(EXIT_REFUSED, err.message, err.details);
+        if (err instanceof StartError) throw new CliExit(EXIT_REFUSED, err.message, config ? labelFindings(err.details, config.raw) : err.details);
         if (err instanceof ListenError || err instanceof DataDirInUse || err instanceof StoreError || err instanceof NodeNameInUse) throw new CliExit(EXIT_REFUSED, err.message);
         throw err;
       }

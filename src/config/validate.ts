@@ -52,6 +52,15 @@ export function validate(raw: unknown): Validation {
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
+/**
+ * No error yet at any of `paths`. A value the shape check refused (a duration
+ * that does not parse) stands in as its default, and comparing that default
+ * would add a second error about a value nobody wrote: the first one is enough.
+ */
+function readable(f: Findings, paths: readonly string[]): boolean {
+  return !f.errors.some((e) => paths.includes(e.path));
+}
+
 function checkHostname(s: Settings, f: Findings): void {
   if (!isDomainName(s.hostname)) f.error('hostname', `"${s.hostname}" is not a valid host name`);
 }
@@ -191,10 +200,11 @@ function checkQueueAndDns(s: Settings, f: Findings): void {
     if (!hp.ok) f.error(at('dns.servers', i), hp.reason);
     else if (!parseIp(hp.value.host).ok) f.error(at('dns.servers', i), 'a DNS server is given by its IP address');
   });
-  if (durationMs(s.queue.retry.first) > durationMs(s.queue.retry.max)) f.error('queue.retry.first', 'must not be longer than queue.retry.max');
-  if (durationMs(s.queue.retry.first) > durationMs(s.queue.lifetime)) f.warn('queue.retry.first', 'longer than queue.lifetime: a message that fails once bounces at its next attempt');
-  if (durationMs(s.queue.lease) < 5000) f.warn('queue.lease', 'shorter than 5s: a delivery whose renewal is late by a moment may be handed to another node and sent twice');
-  if (s.queue.delay_warning !== null && durationMs(s.queue.delay_warning) >= durationMs(s.queue.lifetime)) f.warn('queue.delay_warning', 'not shorter than queue.lifetime: no warning will ever be sent');
+  const q = (...paths: string[]) => readable(f, paths);
+  if (q('queue.retry.first', 'queue.retry.max') && durationMs(s.queue.retry.first) > durationMs(s.queue.retry.max)) f.error('queue.retry.first', 'must not be longer than queue.retry.max');
+  if (q('queue.retry.first', 'queue.lifetime') && durationMs(s.queue.retry.first) > durationMs(s.queue.lifetime)) f.warn('queue.retry.first', 'longer than queue.lifetime: a message that fails once bounces at its next attempt');
+  if (q('queue.lease') && durationMs(s.queue.lease) < 5000) f.warn('queue.lease', 'shorter than 5s: a delivery whose renewal is late by a moment may be handed to another node and sent twice');
+  if (q('queue.delay_warning', 'queue.lifetime') && s.queue.delay_warning !== null && durationMs(s.queue.delay_warning) >= durationMs(s.queue.lifetime)) f.warn('queue.delay_warning', 'not shorter than queue.lifetime: no warning will ever be sent');
   if (s.postmaster !== null) {
     const p = parsePath(s.postmaster);
     if (!p.ok || p.kind !== 'mailbox') f.error('postmaster', `"${s.postmaster}" is not a mail address${p.ok ? '' : `: ${p.reason}`}`);
@@ -263,7 +273,7 @@ function checkAntispamChecks(s: Settings, networks: NetworkIndex, f: Findings): 
     });
   });
   const g = as.greylisting;
-  if (durationMs(g.delay) >= durationMs(g.expiry)) f.error('antispam.greylisting.delay', `must be shorter than antispam.greylisting.expiry (${g.expiry}): no retry could ever pass`);
+  if (readable(f, ['antispam.greylisting.delay', 'antispam.greylisting.expiry']) && durationMs(g.delay) >= durationMs(g.expiry)) f.error('antispam.greylisting.delay', `must be shorter than antispam.greylisting.expiry (${g.expiry}): no retry could ever pass`);
   if ((as.spf.enabled || as.dnsbl.length > 0) && s.dns.servers.length === 0) {
     f.warn('dns.servers', 'empty: the blocklist and SPF checks ask the system resolver (public blocklists refuse queries from big public resolvers)');
   }

@@ -53,7 +53,7 @@ test('a refused import reports every error and leaves the active revision unchan
   const r = await mailwarden(['config', 'import', file, '--data', data]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /relaying\.allowed_hosts\[1\]: unknown network object "ofice"/);
-  assert.match(r.stderr, /networks\[0\]\.address: "010\.1\.0\.0\/16"/);
+  assert.match(r.stderr, /networks\[0\] \("office"\)\.address: "010\.1\.0\.0\/16"/);
   assert.match(r.stderr, /cycle/);
   assert.match(r.stderr, /active revision is unchanged/);
 

@@ -21,7 +21,7 @@ test('user add and passwd refuse a password shorter than limits.min_password_len
   assert.equal((await mailwarden(['init', '--data', data])).status, 0);
   const short = await mailwarden(['user', 'add', 'alice', '--password-stdin', '--data', data], { input: 'x\n' });
   assert.equal(short.status, 1);
-  assert.match(short.stderr, /users\[0\]\.password: .*too short: 1 character, at least 8 needed \(limits\.min_password_length\)/);
+  assert.match(short.stderr, /users\[0\] \("alice"\)\.password: .*too short: 1 character, at least 8 needed \(limits\.min_password_length\)/);
   assert.deepEqual(await exportUsers(data), [], 'nothing applied');
   assert.equal((await mailwarden(['user', 'add', 'alice', '--password-stdin', '--data', data], { input: '1234567\n' })).status, 1, 'seven is one short');
   const ok = await mailwarden(['user', 'add', 'alice', '--password-stdin', '--data', data], { input: '12345678\n' });
@@ -53,7 +53,7 @@ test('config import refuses a clear-text password under the minimum; a stored ha
   writeFileSync(file, stringify({ users: [{ name: 'carol', password: 'abc' }] }));
   const refused = await mailwarden(['config', 'import', file, '--data', data]);
   assert.equal(refused.status, 1);
-  assert.match(refused.stderr, /users\[0\]\.password: user "carol": too short/);
+  assert.match(refused.stderr, /users\[0\] \("carol"\)\.password: user "carol": too short/);
 
   const oldHash = hashPassword('abc');
   writeFileSync(file, stringify({ users: [{ name: 'carol', password_hash: oldHash }] }));

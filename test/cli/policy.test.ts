@@ -125,7 +125,7 @@ test('test-open-relay reports the trusted proxy ranges; explain follows the prox
   writeFileSync(wide, PROXIED.replace('{ name: lb, type: host, address: 10.0.0.5 }', '{ name: lb, type: network, address: 64.0.0.0/2 }'));
   const refused = await mailwarden(['policy', 'test-open-relay', '--config', wide, '--client', '203.0.113.9']);
   assert.equal(refused.status, 2);
-  assert.match(refused.stderr, /listeners\[0\]\.trusted_proxies: this would make an open relay/);
+  assert.match(refused.stderr, /listeners\[0\] \("mx"\)\.trusted_proxies: this would make an open relay/);
   writeFileSync(wide, PROXIED.replace('{ name: lb, type: host, address: 10.0.0.5 }', '{ name: lb, type: network, address: 64.0.0.0/2 }').replace('allowed_hosts: [office]', 'allowed_hosts: [office], open_relay_acknowledged: true'));
   const acked = await mailwarden(['policy', 'test-open-relay', '--config', wide, '--client', '64.1.2.3']);
   assert.equal(acked.status, 1);

@@ -262,7 +262,7 @@ test('the proxy path: a wide trusted_proxies is refused at apply; test-open-rela
       writeFileSync(file, stringify({ ...doc, networks: [...networks, { name: 'wide', type: 'network', address }], listeners: withMxProxies(['proxynet', 'wide']) }));
       const r = await run(['config', 'import', file, '--data', relay.dataDir]);
       assert.equal(r.status, 1, r.stdout + r.stderr);
-      assert.match(r.stdout + r.stderr, /listeners\[0\]\.trusted_proxies: this would make an open relay/);
+      assert.match(r.stdout + r.stderr, /listeners\[0\] \("mx"\)\.trusted_proxies: this would make an open relay/);
       const active = await run(['config', 'export', '--json', '--data', relay.dataDir]);
       assert.deepEqual((JSON.parse(active.stdout) as { listeners: { trusted_proxies: string[] }[] }).listeners[0]?.trusted_proxies, ['proxynet'], address);
     }
