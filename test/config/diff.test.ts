@@ -115,6 +115,37 @@ describe('diffSettings', () => {
   });
 });
 
+describe('diffSettings: an empty optional text field is an absent one', () => {
+  it('a user, group or network object given comment "" where it had none changes nothing', () => {
+    const after = base();
+    after.users[0] = { ...after.users[0]!, comment: '' };
+    after.networks[0] = { ...after.networks[0]!, comment: '' };
+    after.groups = [{ name: 'staff', comment: '' }];
+    const before = base();
+    before.groups = [{ name: 'staff' }];
+    assert.deepEqual(diffSettings(before, after), []);
+    assert.deepEqual(diffSettings(after, before), []);
+  });
+
+  it('clearing a comment is its removal; filling an empty one is its addition', () => {
+    const before = base();
+    before.users[0] = { ...before.users[0]!, comment: 'left' };
+    const after = base();
+    after.users[0] = { ...after.users[0]!, comment: '' };
+    assert.deepEqual(diffSettings(before, after), [{ path: 'users["alice"].comment', op: 'removed', before: 'left' }]);
+    assert.deepEqual(diffSettings(after, before), [{ path: 'users["alice"].comment', op: 'added', after: 'left' }]);
+  });
+
+  it('holds in lists of unnamed entries (antispam exceptions) too', () => {
+    assert.deepEqual(diffSettings({ x: [{ networks: ['a'], comment: '' }] }, { x: [{ networks: ['a'] }] }), []);
+    assert.equal(diffSettings({ x: [{ networks: ['a'], comment: '' }] }, { x: [{ networks: ['b'] }] }).length, 1);
+  });
+
+  it('only optional text fields: an empty value elsewhere is still a change', () => {
+    assert.deepEqual(diffSettings({ postmaster: '' }, {}), [{ path: 'postmaster', op: 'removed', before: '' }]);
+  });
+});
+
 describe('formatChange', () => {
   it('writes one line per change with a sign', () => {
     const changes: Change[] = [
