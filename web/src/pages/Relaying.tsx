@@ -17,6 +17,7 @@ import { Section } from '../components/Section.tsx';
 import { useLoad } from '../hooks.ts';
 import { coversInternet, describeNetwork } from '../openRelay.ts';
 import { useCanEdit } from '../session.ts';
+import { useUnsavedChanges } from '../router.ts';
 import type { ApplyResult, GroupDef, NetworkDef, Relaying, SectionValue, UserInfo } from '../types.ts';
 
 type SectionId = 'upstream' | 'authrelay' | 'hostrelay' | 'blacklist' | 'scan';
@@ -47,6 +48,7 @@ export function RelayingPage() {
   const [results, setResults] = useState<Partial<Record<SectionId, ApplyResult>>>({});
   const [busy, setBusy] = useState<SectionId | null>(null);
   const serverOpen = useServerOpenCheck(canEdit ? (draft?.allowed_hosts ?? null) : null);
+  useUnsavedChanges(saved !== null && draft !== null && JSON.stringify(saved) !== JSON.stringify(draft));
 
   useEffect(() => {
     get<SectionValue<Relaying>>('/api/settings/relaying')
