@@ -13,6 +13,7 @@ import { Type } from 'typebox';
 import type { ApplyResult, NewUser, ObjectList, UserChange } from '../admin/config-service.ts';
 import type { NetworkDef } from '../config/document.ts';
 import { redactSecrets } from '../config/secrets.ts';
+import { secretChanges } from '../config/diff.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
 import type { WorkLimiter } from './work-limit.ts';
 
@@ -173,17 +174,18 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limi
   });
   // What a rollback to n would do, before it is done: the same check the
   // rollback makes (validation, the diff against the active revision),
-  // nothing applied. `active` is the revision it was made against: a
+  // nothing applied; `secrets` names the passwords it would bring back
+  // (paths only: the diff leaves secrets out). `active` is the revision it was made against: a
   // rollback confirmed with {revision: active} is refused (409) if another
   // change landed since, so what was previewed is what is applied.
   api.get('/api/revisions/:n/rollback', { schema: { tags: ['revisions'], params: Num } }, async (req) => {
     const n = Number((req.params as { n: string }).n);
     return work(req, async () => {
       const active = await service.activeRevision();
-      const document = await service.export({ revision: n, withSecrets: true });
+      const [current, document] = [await service.export({ withSecrets: true }), await service.export({ revision: n, withSecrets: true })];
       const r = await service.check(document);
       if ((await service.activeRevision()) !== active) throw new HttpError(409, 'the settings changed while the rollback was previewed: preview it again');
-      return { revision: n, active, ok: r.ok, errors: r.errors, warnings: r.warnings, changes: r.changes };
+      return { revision: n, active, ok: r.ok, errors: r.errors, warnings: r.warnings, changes: r.changes, secrets: secretChanges(current, document) };
     });
   });
   // The body is optional ({comment?, revision?}); fastify cannot make a whole body optional in a schema, so it is checked here.

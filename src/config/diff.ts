@@ -6,6 +6,8 @@
 // changes nothing), so the CLI, the API and the web admin agree on what a
 // change is.
 
+import type { Settings } from './document.ts';
+
 export interface Change {
   path: string;
   op: 'added' | 'removed' | 'changed';
@@ -90,4 +92,22 @@ export function formatChange(c: Change): string {
   if (c.op === 'added') return `+ ${c.path}: ${show(c.after)}`;
   if (c.op === 'removed') return `- ${c.path}: ${show(c.before)}`;
   return `~ ${c.path}: ${show(c.before)} → ${show(c.after)}`;
+}
+
+/**
+ * The secrets that differ between two documents, by path and never by value
+ * (the diff above sees redacted documents): a user's password (in both, with
+ * another hash) and the smarthost password. So that a rollback preview can
+ * say it brings back an old password.
+ */
+export function secretChanges(before: Settings, after: Settings): string[] {
+  const out: string[] = [];
+  const old = new Map(before.users.map((u) => [u.name, u.password_hash ?? u.password]));
+  for (const u of after.users) {
+    if (!old.has(u.name)) continue;
+    if (old.get(u.name) !== (u.password_hash ?? u.password)) out.push(`users[${JSON.stringify(u.name)}].password`);
+  }
+  const [a, b] = [before.delivery.smarthost, after.delivery.smarthost];
+  if (a && b && a.password !== b.password) out.push('delivery.smarthost.password');
+  return out;
 }

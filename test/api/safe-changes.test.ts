@@ -42,6 +42,7 @@ test('the preview of a rollback lists what it would add, change and remove, appl
     'removed networks["office"]',
     'removed users["bob"]',
   ]);
+  assert.deepEqual(preview.secrets, [], 'bob is not in revision 1: no password of his is brought back');
   assert.doesNotMatch(JSON.stringify(preview), /password|scrypt/, 'no secret in the preview');
   assert.deepEqual(await call('GET', '/api/revisions'), before, 'a preview applies nothing');
 
@@ -57,6 +58,17 @@ test('the preview of a rollback lists what it would add, change and remove, appl
   assert.equal(done.revision.number, 6);
   assert.deepEqual(done.changes, preview.changes, 'what was previewed is what was applied');
   assert.deepEqual(await call('GET', '/api/users'), []);
+});
+
+test('the preview names the passwords a rollback would bring back, never their values', async (t) => {
+  const { api, me } = await session(t);
+  assert.equal((await api.call('POST', '/api/users', { body: { name: 'bob', password: 'bob-secret-1', groups: [] }, as: me })).status, 201);
+  assert.equal((await api.call('PUT', '/api/users/bob', { body: { password: 'bob-secret-2' }, as: me })).status, 200);
+  const preview = await api.call('GET', '/api/revisions/2/rollback', { as: me });
+  assert.equal(preview.status, 200, preview.text);
+  assert.deepEqual(preview.json.changes, [], 'the diff leaves secrets out');
+  assert.deepEqual(preview.json.secrets, ['users["bob"].password']);
+  assert.doesNotMatch(preview.text, /scrypt|bob-secret/);
 });
 
 test('a rollback confirmed against a revision that is no longer active is refused (409) and changes nothing', async (t) => {

@@ -2,7 +2,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffSettings, formatChange, type Change } from '../../src/config/diff.ts';
+import { diffSettings, formatChange, secretChanges, type Change } from '../../src/config/diff.ts';
 import { embeddedDefaults, type Settings } from '../../src/config/document.ts';
 
 function base(): Settings {
@@ -143,6 +143,27 @@ describe('diffSettings: an empty optional text field is an absent one', () => {
 
   it('only optional text fields: an empty value elsewhere is still a change', () => {
     assert.deepEqual(diffSettings({ postmaster: '' }, {}), [{ path: 'postmaster', op: 'removed', before: '' }]);
+  });
+});
+
+describe('secretChanges', () => {
+  it('names, never shows, a password that differs for a user in both documents and the smarthost password', () => {
+    const before = base();
+    before.users = [
+      { name: 'alice', groups: [], enabled: true, password_hash: 'h1' },
+      { name: 'bob', groups: [], enabled: true, password_hash: 'h2' },
+      { name: 'gone', groups: [], enabled: true, password_hash: 'h3' },
+    ];
+    before.delivery.smarthost = { host: 'smtp.example.net', port: 587, tls: 'required', username: 'u', password: 'old' };
+    const after = structuredClone(before);
+    after.users[0]!.password_hash = 'h1-new';
+    after.users.pop();
+    after.users.push({ name: 'new', groups: [], enabled: true, password_hash: 'h4' });
+    after.delivery.smarthost!.password = 'new';
+    const found = secretChanges(before, after);
+    assert.deepEqual(found, ['users["alice"].password', 'delivery.smarthost.password']);
+    assert.doesNotMatch(JSON.stringify(found), /h1|old|new"/);
+    assert.deepEqual(secretChanges(before, structuredClone(before)), []);
   });
 });
 

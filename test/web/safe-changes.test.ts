@@ -74,6 +74,20 @@ test('Rollback shows what it would add, change and remove, applies nothing until
   assert.equal((await names('networks')).includes('office'), false);
 });
 
+test('the preview says when a rollback would bring back an earlier password', { skip }, async () => {
+  await call('POST', '/api/users', { name: 'erin', password: 'erin-secret-1', groups: [] }, 201);
+  const before = (await revisions()).active;
+  await call('PUT', '/api/users/erin', { password: 'erin-secret-2' });
+  await page.getByTestId('nav-dashboard').click();
+  await page.getByTestId('nav-history').click();
+  await page.getByTestId(`revision-${before}`).getByRole('button', { name: 'Rollback' }).click();
+  const summary = page.getByTestId('rollback-summary');
+  await summary.waitFor();
+  assert.deepEqual(await summary.getByRole('listitem').allTextContents(), ['Brings back the earlier password of user erin']);
+  await page.getByTestId('rollback-preview').getByRole('button', { name: 'Cancel' }).click();
+  await call('DELETE', '/api/users/erin');
+});
+
 test('a rollback confirmed after a colleague changed the settings is refused, not applied over the change', { skip }, async () => {
   const base = (await revisions()).active;
   await call('POST', '/api/networks', { name: 'first', type: 'host', address: '10.0.0.1' }, 201);

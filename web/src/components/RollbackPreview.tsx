@@ -15,13 +15,15 @@ export interface RollbackCheck {
   errors: Finding[];
   warnings: Finding[];
   changes: Change[];
+  /** Paths of the passwords it would bring back (the diff leaves secrets out). */
+  secrets?: string[];
 }
 
 const KINDS: Record<string, string> = { users: 'user', groups: 'user group', domains: 'domain', networks: 'network object' };
 const VERB = { added: 'Adds', removed: 'Removes', changed: 'Changes' } as const;
 
-/** One line per object added, removed or changed (by name), then one per other setting changed. */
-export function summarise(changes: Change[]): string[] {
+/** One line per object added, removed or changed (by name), then one per other setting changed, then the passwords brought back. */
+export function summarise(changes: Change[], secrets: string[] = []): string[] {
   const objects = new Map<string, Change['op']>();
   const settings = new Set<string>();
   for (const c of changes) {
@@ -32,13 +34,17 @@ export function summarise(changes: Change[]): string[] {
       objects.set(key, whole ? c.op : 'changed');
     } else settings.add(c.path);
   }
-  return [...[...objects].map(([what, op]) => `${VERB[op]} ${what}`), ...[...settings].map((p) => `Changes the setting ${p}`)];
+  const passwords = secrets.map((p) => {
+    const u = /^users\[("(?:[^"\\]|\\.)*")\]\.password$/.exec(p);
+    return u ? `Brings back the earlier password of user ${JSON.parse(u[1]!) as string}` : p === 'delivery.smarthost.password' ? 'Brings back the earlier smarthost password' : `Changes the secret ${p}`;
+  });
+  return [...[...objects].map(([what, op]) => `${VERB[op]} ${what}`), ...[...settings].map((p) => `Changes the setting ${p}`), ...passwords];
 }
 
 export function RollbackPreview({ check, busy, onConfirm, onCancel }: { check: RollbackCheck; busy: boolean; onConfirm: () => void; onCancel: () => void }) {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), [check]);
-  const lines = summarise(check.changes);
+  const lines = summarise(check.changes, check.secrets);
   return (
     <div class="card rollback-preview" role="region" aria-labelledby="rollback-title" data-testid="rollback-preview" data-ok={String(check.ok)}>
       <h2 id="rollback-title" ref={heading} tabIndex={-1}>
