@@ -13,6 +13,7 @@ import { Type } from 'typebox';
 import type { ApplyResult, NewUser, ObjectList, UserChange } from '../admin/config-service.ts';
 import type { NetworkDef } from '../config/document.ts';
 import { redactSecrets } from '../config/secrets.ts';
+import { secretChanges } from '../config/diff.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
 import type { WorkLimiter } from './work-limit.ts';
 
@@ -171,14 +172,38 @@ export function registerSettingsRoutes(api: FastifyInstance, deps: ApiDeps, limi
     const { n, m } = req.params as { n: string; m: string };
     return { from: Number(n), to: Number(m), changes: await work(req, () => service.diff(Number(n), Number(m))) };
   });
-  // The body is optional ({comment?}); fastify cannot make a whole body optional in a schema, so it is checked here.
+  // What a rollback to n would do, before it is done: the same check the
+  // rollback makes (validation, the diff against the active revision),
+  // nothing applied; `secrets` names the passwords it would bring back
+  // (paths only: the diff leaves secrets out). `active` is the revision it was made against: a
+  // rollback confirmed with {revision: active} is refused (409) if another
+  // change landed since, so what was previewed is what is applied.
+  api.get('/api/revisions/:n/rollback', { schema: { tags: ['revisions'], params: Num } }, async (req) => {
+    const n = Number((req.params as { n: string }).n);
+    return work(req, async () => {
+      const active = await service.activeRevision();
+      const [current, document] = [await service.export({ withSecrets: true }), await service.export({ revision: n, withSecrets: true })];
+      const r = await service.check(document);
+      if ((await service.activeRevision()) !== active) throw new HttpError(409, 'the settings changed while the rollback was previewed: preview it again');
+      return { revision: n, active, ok: r.ok, errors: r.errors, warnings: r.warnings, changes: r.changes, secrets: secretChanges(current, document) };
+    });
+  });
+  // The body is optional ({comment?, revision?}); fastify cannot make a whole body optional in a schema, so it is checked here.
   api.post('/api/revisions/:n/rollback', { schema: { tags: ['revisions'], params: Num } }, async (req, reply) => {
     const n = Number((req.params as { n: string }).n);
-    const body = req.body as unknown;
-    if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'comment') || ('comment' in body && typeof (body as { comment: unknown }).comment !== 'string'))) {
-      throw new HttpError(400, 'body: only an optional "comment" (a string) is allowed');
-    }
-    const comment = (body as { comment?: string } | undefined)?.comment;
-    return answer(reply, await work(req, () => service.rollback(n, { author: who(req).author, comment: comment ?? `rollback to revision ${n} (web admin/API)` })));
+    const b = rollbackBody(req.body);
+    const m = { author: who(req).author, comment: b.comment ?? `rollback to revision ${n} (web admin/API)` };
+    return answer(reply, await work(req, () => service.rollback(n, m, { revision: b.revision })));
   });
+}
+
+/** POST /api/revisions/:n/rollback's optional body: `{comment?, revision?}` (revision: the active one the rollback was previewed against). */
+function rollbackBody(body: unknown): { comment?: string; revision?: number } {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body: must be an object {comment?, revision?}');
+  const b = body as Record<string, unknown>;
+  for (const k of Object.keys(b)) if (k !== 'comment' && k !== 'revision') throw new HttpError(400, `body.${k}: unknown field (only "comment" and "revision" are allowed)`);
+  if ('comment' in b && (typeof b.comment !== 'string' || b.comment.length > 500)) throw new HttpError(400, 'body.comment: must be a string of at most 500 characters');
+  if ('revision' in b && (typeof b.revision !== 'number' || !Number.isInteger(b.revision) || b.revision < 0)) throw new HttpError(400, 'body.revision: must be a whole number >= 0');
+  return { ...(typeof b.comment === 'string' ? { comment: b.comment } : {}), ...(typeof b.revision === 'number' ? { revision: b.revision } : {}) };
 }

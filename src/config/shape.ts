@@ -2,7 +2,8 @@
 // Every problem is recorded with its path; nothing stops at the first one.
 // Unknown keys are errors: a misspelt setting silently ignored is how relays
 // end up doing something nobody asked for. Absent sections take safe defaults
-// (no listeners, no objects, no relay rights).
+// (no listeners, no objects, no relay rights). An empty comment is no comment:
+// it is left out, so that saving a form with an empty field changes nothing.
 
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
@@ -207,7 +208,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     }
     if (wants.includes('members')) def.members = r.names(at(p, 'members'), o.members);
     const comment = r.string(at(p, 'comment'), o.comment);
-    if (comment !== undefined) def.comment = comment;
+    if (comment) def.comment = comment;
     return def;
   });
 
@@ -216,7 +217,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     if (!o) return undefined;
     const g: GroupDef = { name: r.string(at(p, 'name'), o.name, { required: true, max: 128 }) ?? '' };
     const comment = r.string(at(p, 'comment'), o.comment);
-    if (comment !== undefined) g.comment = comment;
+    if (comment) g.comment = comment;
     return g;
   });
 
@@ -234,7 +235,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     if (hash !== undefined) u.password_hash = hash;
     if (password !== undefined && hash !== undefined) f.error(p, 'give either password or password_hash, not both');
     const comment = r.string(at(p, 'comment'), o.comment);
-    if (comment !== undefined) u.comment = comment;
+    if (comment) u.comment = comment;
     return u;
   });
 
@@ -377,7 +378,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
         skip: r.list(at(p, 'skip'), o.skip, (q, s) => r.oneOf(q, s, CHECK_NAMES)),
       };
       const comment = r.string(at(p, 'comment'), o.comment);
-      if (comment !== undefined) e.comment = comment;
+      if (comment) e.comment = comment;
       return e;
     }),
     dns_timeout: duration('antispam.dns_timeout', as.dns_timeout, das.dns_timeout, 100, 60_000),

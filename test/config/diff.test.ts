@@ -2,7 +2,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffSettings, formatChange, type Change } from '../../src/config/diff.ts';
+import { diffSettings, formatChange, secretChanges, type Change } from '../../src/config/diff.ts';
 import { embeddedDefaults, type Settings } from '../../src/config/document.ts';
 
 function base(): Settings {
@@ -112,6 +112,58 @@ describe('diffSettings', () => {
   it('quotes names with odd characters in the path', () => {
     const changes = diffSettings({ users: [{ name: 'a"b', enabled: true }] }, { users: [{ name: 'a"b', enabled: false }] });
     assert.deepEqual(changes, [{ path: 'users["a\\"b"].enabled', op: 'changed', before: true, after: false }]);
+  });
+});
+
+describe('diffSettings: an empty optional text field is an absent one', () => {
+  it('a user, group or network object given comment "" where it had none changes nothing', () => {
+    const after = base();
+    after.users[0] = { ...after.users[0]!, comment: '' };
+    after.networks[0] = { ...after.networks[0]!, comment: '' };
+    after.groups = [{ name: 'staff', comment: '' }];
+    const before = base();
+    before.groups = [{ name: 'staff' }];
+    assert.deepEqual(diffSettings(before, after), []);
+    assert.deepEqual(diffSettings(after, before), []);
+  });
+
+  it('clearing a comment is its removal; filling an empty one is its addition', () => {
+    const before = base();
+    before.users[0] = { ...before.users[0]!, comment: 'left' };
+    const after = base();
+    after.users[0] = { ...after.users[0]!, comment: '' };
+    assert.deepEqual(diffSettings(before, after), [{ path: 'users["alice"].comment', op: 'removed', before: 'left' }]);
+    assert.deepEqual(diffSettings(after, before), [{ path: 'users["alice"].comment', op: 'added', after: 'left' }]);
+  });
+
+  it('holds in lists of unnamed entries (antispam exceptions) too', () => {
+    assert.deepEqual(diffSettings({ x: [{ networks: ['a'], comment: '' }] }, { x: [{ networks: ['a'] }] }), []);
+    assert.equal(diffSettings({ x: [{ networks: ['a'], comment: '' }] }, { x: [{ networks: ['b'] }] }).length, 1);
+  });
+
+  it('only optional text fields: an empty value elsewhere is still a change', () => {
+    assert.deepEqual(diffSettings({ postmaster: '' }, {}), [{ path: 'postmaster', op: 'removed', before: '' }]);
+  });
+});
+
+describe('secretChanges', () => {
+  it('names, never shows, a password that differs for a user in both documents and the smarthost password', () => {
+    const before = base();
+    before.users = [
+      { name: 'alice', groups: [], enabled: true, password_hash: 'h1' },
+      { name: 'bob', groups: [], enabled: true, password_hash: 'h2' },
+      { name: 'gone', groups: [], enabled: true, password_hash: 'h3' },
+    ];
+    before.delivery.smarthost = { host: 'smtp.example.net', port: 587, tls: 'required', username: 'u', password: 'old' };
+    const after = structuredClone(before);
+    after.users[0]!.password_hash = 'h1-new';
+    after.users.pop();
+    after.users.push({ name: 'new', groups: [], enabled: true, password_hash: 'h4' });
+    after.delivery.smarthost!.password = 'new';
+    const found = secretChanges(before, after);
+    assert.deepEqual(found, ['users["alice"].password', 'delivery.smarthost.password']);
+    assert.doesNotMatch(JSON.stringify(found), /h1|old|new"/);
+    assert.deepEqual(secretChanges(before, structuredClone(before)), []);
   });
 });
 

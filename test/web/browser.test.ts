@@ -115,7 +115,8 @@ test('choose Any: the open-relay caution shows at once and Apply is refused', { 
   assert.doesNotMatch((await section.getByTestId('apply-result').textContent()) ?? '', /Applied as revision/);
   await shot('03-open-relay-refused');
   assert.deepEqual((await relaying()).allowed_hosts, ['localhost', 'lab'], 'nothing changed');
-  // Leave the page clean for the next tests.
+  // Leave the page clean for the next tests: with Any taken out again there is nothing unapplied, so leaving does not ask.
+  await page.getByRole('button', { name: 'Remove Any from Allowed hosts/networks' }).click();
   await page.reload();
 });
 
@@ -148,6 +149,8 @@ test('roll back a revision', { skip }, async () => {
   const row = page.getByTestId(`revision-${target}`);
   await row.waitFor();
   await row.getByRole('button', { name: /Roll ?back/i }).click();
+  // The rollback asks first, showing what it would change (test/web/safe-changes.test.ts checks the preview itself).
+  await page.getByRole('button', { name: `Confirm rollback to revision ${target}` }).click();
   await page.getByTestId(`revision-${before.active + 1}`).waitFor();
   await shot('06-rolled-back');
   const afterRevs = (await api.call('GET', '/api/revisions', { as: me })).json as { active: number; revisions: { number: number; author: string; comment: string }[] };

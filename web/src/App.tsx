@@ -8,6 +8,7 @@ import { PAGES, pageFor } from './pages.ts';
 import { Login } from './pages/Login.tsx';
 import { linkClick, navigate, useRoute } from './router.ts';
 import { SessionContext } from './session.ts';
+import { UnsavedChangesPrompt } from './components/UnsavedChangesPrompt.tsx';
 import type { Me } from './types.ts';
 
 export function App() {
@@ -122,6 +123,7 @@ export function App() {
           )}
         </main>
       </div>
+      <UnsavedChangesPrompt />
     </SessionContext.Provider>
   );
 }

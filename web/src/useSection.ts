@@ -1,9 +1,11 @@
 // One settings section as an editable draft: GET /api/settings/:section,
 // change it locally, Apply = PUT /api/settings/:section {value}. After an
-// apply that went through, the draft is what the server now has.
+// apply that went through, the draft is what the server now has. While the
+// draft differs from what was loaded, leaving the page asks first.
 
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { apply, get } from './api.ts';
+import { useUnsavedChanges } from './router.ts';
 import type { ApplyResult, SectionValue } from './types.ts';
 
 export interface SectionState<T> {
@@ -59,12 +61,15 @@ export function useSection<T>(section: string): SectionState<T> {
     }
   };
 
+  const dirty = JSON.stringify(saved) !== JSON.stringify(draft);
+  useUnsavedChanges(dirty);
+
   return {
     draft,
     loaded,
     set: (patch) => setDraft((d) => (d && typeof d === 'object' ? { ...d, ...patch } : d)),
     replace: (v) => setDraft(() => v),
-    dirty: JSON.stringify(saved) !== JSON.stringify(draft),
+    dirty,
     error,
     busy,
     result,

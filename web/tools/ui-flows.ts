@@ -97,6 +97,7 @@ const back = numbers[1] ?? 1;
 await page.getByRole('button', { name: 'Show diff' }).click();
 await until(async () => ((await page.getByTestId('revision-diff').first().textContent()) ?? '').includes('allowed_hosts'));
 await page.getByTestId(`revision-${back}`).getByRole('button', { name: 'Rollback' }).click();
+await page.getByTestId('rollback-preview').getByRole('button', { name: /^Confirm rollback/ }).click();
 await until(async () => (await page.getByTestId('apply-result').first().getAttribute('data-ok')) === 'true');
 await page.screenshot({ path: `${out}/history.png`, fullPage: true });
 step(`diff shown; rolled back to revision ${back}`);
@@ -113,9 +114,11 @@ await form.getByLabel('Network (address/prefix)').fill('10.9.0.0/24');
 await form.getByRole('button', { name: 'Save network' }).click();
 await page.getByTestId('network-row-lab').first().waitFor();
 await page.getByTestId('network-row-office').getByRole('button', { name: 'Delete' }).click();
+await page.getByTestId('network-row-office').getByRole('button', { name: 'Confirm delete' }).click();
 await until(async () => (await page.getByTestId('network-list').getByTestId('apply-result').first().getAttribute('data-ok')) === 'false');
 step(`delete office refused: ${(await page.getByTestId('network-list').getByTestId('apply-result').textContent())?.slice(0, 160)}`);
 await page.getByTestId('network-row-lab').getByRole('button', { name: 'Delete' }).click();
+await page.getByTestId('network-row-lab').getByRole('button', { name: 'Confirm delete' }).click();
 await until(async () => (await page.getByTestId('network-row-lab').count()) === 0);
 step('network lab added and deleted');
 
@@ -131,6 +134,7 @@ await page.locator('#user-form').getByLabel('Comment').fill('temp');
 await page.getByRole('button', { name: 'Save user' }).click();
 await until(async () => ((await page.getByTestId('user-row-carol').first().textContent()) ?? '').includes('temp'));
 await page.getByTestId('user-row-carol').getByRole('button', { name: 'Delete' }).click();
+await page.getByTestId('user-row-carol').getByRole('button', { name: 'Confirm delete' }).click();
 await until(async () => (await page.getByTestId('user-row-carol').count()) === 0);
 step('user carol added, edited, deleted');
 
@@ -140,6 +144,7 @@ await page.getByLabel('Route hosts (one per line, in order)').fill('127.0.0.1:24
 await page.getByRole('button', { name: 'Save domain' }).click();
 await until(async () => ((await page.getByTestId('domain-row-test.example').first().textContent()) ?? '').includes('[::1]:25'));
 await page.getByTestId('domain-row-test.example').getByRole('button', { name: 'Delete' }).click();
+await page.getByTestId('domain-row-test.example').getByRole('button', { name: 'Confirm delete' }).click();
 await until(async () => (await page.getByTestId('domain-row-test.example').count()) === 0);
 step('domain added and deleted');
 

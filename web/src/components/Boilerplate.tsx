@@ -1,10 +1,11 @@
 // The small pieces every object page repeats: the row a table shows when it
 // is empty, the card that holds an add/edit form with its heading, and that
-// form's save/cancel buttons.
+// form's save/cancel buttons, and a row's delete button (which asks first).
 
 import type { ComponentChildren } from 'preact';
 import type { ApplyResult } from '../types.ts';
 import { ApplyResultView } from './ApplyResultView.tsx';
+import { ConfirmButton } from './ConfirmButton.tsx';
 
 /** A full-width muted row, shown only when `show` is true. */
 export function EmptyRow({ cols, show, children }: { cols: number; show: boolean | null | undefined; children: ComponentChildren }) {
@@ -55,11 +56,7 @@ export function SaveActions({ label, busy, editing, onCancel, result }: { label:
   );
 }
 
-/** A table row's delete button, labelled for screen readers with what it deletes. */
+/** A table row's delete button, labelled for screen readers with what it deletes: it asks first ("Confirm delete" / "Cancel"). */
 export function DeleteButton({ what, busy, onDelete }: { what: string; busy: boolean; onDelete: () => void }) {
-  return (
-    <button type="button" class="danger" aria-label={`Delete ${what}`} disabled={busy} onClick={onDelete}>
-      Delete
-    </button>
-  );
+  return <ConfirmButton label="Delete" confirmLabel="Confirm delete" what={what} disabled={busy} onConfirm={onDelete} />;
 }

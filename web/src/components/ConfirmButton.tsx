@@ -1,5 +1,6 @@
 // A button for an action that cannot be undone: the first press asks
-// ("Confirm delete" / "Cancel"), the second does it.
+// ("Confirm delete" / "Cancel"), the second does it. `what` names the
+// object for screen readers ("Delete office", "Delete office?").
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 
@@ -8,9 +9,11 @@ interface Props {
   confirmLabel: string;
   onConfirm: () => void;
   disabled?: boolean;
+  what?: string;
 }
 
-export function ConfirmButton({ label, confirmLabel, onConfirm, disabled }: Props) {
+export function ConfirmButton({ label, confirmLabel, onConfirm, disabled, what }: Props) {
+  const named = what ? `${label} ${what}` : label;
   const [asking, setAsking] = useState(false);
   const yes = useRef<HTMLButtonElement>(null);
   useEffect(() => {
@@ -18,12 +21,12 @@ export function ConfirmButton({ label, confirmLabel, onConfirm, disabled }: Prop
   }, [asking]);
   if (!asking)
     return (
-      <button type="button" class="danger" disabled={disabled} onClick={() => setAsking(true)}>
+      <button type="button" class="danger" aria-label={what ? named : undefined} disabled={disabled} onClick={() => setAsking(true)}>
         {label}
       </button>
     );
   return (
-    <span class="confirm" role="group" aria-label={`${label}?`}>
+    <span class="confirm" role="group" aria-label={`${named}?`}>
       <button
         type="button"
         class="danger solid"

@@ -80,7 +80,7 @@ function Accounts() {
                 <td>{fmtTime(a.created)}</td>
                 {canEdit && (
                   <td class="row-actions">
-                    <ConfirmButton label="Delete" confirmLabel="Confirm delete" onConfirm={() => void run(() => call('DELETE', `/api/admins/${seg(a.name)}`), `Admin ${a.name} deleted.`)} />
+                    <ConfirmButton label="Delete" confirmLabel="Confirm delete" what={a.name} onConfirm={() => void run(() => call('DELETE', `/api/admins/${seg(a.name)}`), `Admin ${a.name} deleted.`)} />
                   </td>
                 )}
               </tr>

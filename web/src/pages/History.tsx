@@ -1,6 +1,7 @@
 // History: the applied revisions (newest first), the diff between any two,
 // a revision's document, and Rollback (which applies that revision's
-// document as a new revision, so history only grows).
+// document as a new revision, so history only grows). Rollback first shows
+// what it would add, change and remove, and applies only when confirmed.
 
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -8,6 +9,7 @@ import { get } from '../api.ts';
 import { ApplyResultView } from '../components/ApplyResultView.tsx';
 import { ChangeList } from '../components/ChangeList.tsx';
 import { ErrorBox, Loading, SelectField } from '../components/Fields.tsx';
+import { RollbackPreview, type RollbackCheck } from '../components/RollbackPreview.tsx';
 import { fmtTime } from '../format.ts';
 import { useApply, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
@@ -27,6 +29,8 @@ export function History() {
   const [diff, setDiff] = useState<{ from: string; to: string; changes: Change[] } | null>(null);
   const [diffError, setDiffError] = useState<string | null>(null);
   const [doc, setDoc] = useState<{ n: number; text: string } | null>(null);
+  const [preview, setPreview] = useState<RollbackCheck | null>(null);
+  const [previewError, setPreviewError] = useState<string | null>(null);
 
   const list = [...(revs.data?.revisions ?? [])].sort((a, b) => b.number - a.number);
   const active = revs.data?.active ?? null;
@@ -51,6 +55,29 @@ export function History() {
       setDiff(null);
       setDiffError((err as Error).message);
     }
+  };
+
+  const askRollback = async (n: number) => {
+    setPreviewError(null);
+    rollback.setResult(null);
+    try {
+      setPreview(await get<RollbackCheck>(`/api/revisions/${n}/rollback`));
+    } catch (err) {
+      setPreview(null);
+      setPreviewError((err as Error).message);
+    }
+  };
+
+  const confirmRollback = async (p: RollbackCheck) => {
+    // Made against the revision previewed: if another change landed since, the server refuses (409) and nothing changes.
+    const res = await rollback.run('POST', `/api/revisions/${p.revision}/rollback`, p.active === null ? {} : { revision: p.active });
+    setPreview(null);
+    if (res.ok) {
+      setFrom('');
+      setTo('');
+      setDiff(null);
+    }
+    await revs.reload();
   };
 
   const view = async (n: number) => {
@@ -94,6 +121,8 @@ export function History() {
         </div>
       )}
 
+      <ErrorBox message={previewError} />
+      {preview && <RollbackPreview check={preview} busy={rollback.busy} onConfirm={() => void confirmRollback(preview)} onCancel={() => setPreview(null)} />}
       <ApplyResultView result={rollback.result} />
       <div class="card">
         <h2>Revisions</h2>
@@ -123,19 +152,7 @@ export function History() {
                         View
                       </button>
                       {canEdit && r.number !== active && (
-                        <button
-                          type="button"
-                          disabled={rollback.busy}
-                          onClick={async () => {
-                            const res = await rollback.run('POST', `/api/revisions/${r.number}/rollback`, {});
-                            if (res.ok) {
-                              setFrom('');
-                              setTo('');
-                              setDiff(null);
-                              await revs.reload();
-                            }
-                          }}
-                        >
+                        <button type="button" disabled={rollback.busy} aria-expanded={preview?.revision === r.number} onClick={() => void askRollback(r.number)}>
                           Rollback
                         </button>
                       )}

@@ -17,6 +17,7 @@ import { Section } from '../components/Section.tsx';
 import { useLoad } from '../hooks.ts';
 import { coversInternet, describeNetwork } from '../openRelay.ts';
 import { useCanEdit } from '../session.ts';
+import { useUnsavedChanges } from '../router.ts';
 import type { ApplyResult, GroupDef, NetworkDef, Relaying, SectionValue, UserInfo } from '../types.ts';
 
 type SectionId = 'upstream' | 'authrelay' | 'hostrelay' | 'blacklist' | 'scan';
@@ -49,6 +50,7 @@ export function RelayingPage() {
   const serverOpen = useServerOpenCheck(canEdit ? (draft?.allowed_hosts ?? null) : null);
   /** Blacklist-overlap warnings already shown on this page: not repeated on every unrelated Apply. */
   const shownOverlaps = useRef(new Set<string>());
+  useUnsavedChanges(saved !== null && draft !== null && JSON.stringify(saved) !== JSON.stringify(draft));
 
   useEffect(() => {
     get<SectionValue<Relaying>>('/api/settings/relaying')

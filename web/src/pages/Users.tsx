@@ -70,7 +70,10 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
   const submit = async () => {
     let r;
     if (editing) {
-      const b: Record<string, unknown> = { groups: form.groups, enabled: form.enabled, comment: form.comment.trim() };
+      const b: Record<string, unknown> = { groups: form.groups, enabled: form.enabled };
+      // An empty comment is sent only to clear one the user has: an empty field is no comment, not a change.
+      const comment = form.comment.trim();
+      if (comment || users.find((u) => u.name === editing)?.comment) b.comment = comment;
       if (form.password) b.password = form.password;
       r = await save.run('PUT', `/api/users/${seg(editing)}`, b);
     } else {
