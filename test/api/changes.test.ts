@@ -24,7 +24,8 @@ test('the same user and group changes through the CLI and the API give the same 
   type Outcome = { ok: boolean; message: string };
   const viaCli = async (args: string[], input?: string): Promise<Outcome> => {
     const r = await mailwarden([...args, '--data', data], input === undefined ? {} : { input });
-    return { ok: r.status === 0, message: r.status === 0 ? '' : r.stderr.replace(/^mailwarden: /m, '').trim() };
+    // The CLI names each object beside its path (`users[1] ("bob").password`); the API keeps the bare path (a contract).
+    return { ok: r.status === 0, message: r.status === 0 ? '' : r.stderr.replace(/^mailwarden: /m, '').replace(/^(error: \S+?)\] \("[^"]*"\)/gm, '$1]').trim() };
   };
   const viaApi = async (method: string, path: string, body?: unknown): Promise<Outcome> => {
     const a = await api.call(method, path, { body, as: me });
