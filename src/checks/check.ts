@@ -10,6 +10,7 @@ import type { Snapshot } from '../config/snapshot.ts';
 import type { Decision } from '../core/decision.ts';
 import type { MailError } from '../core/mail-error.ts';
 import type { PathResult } from '../address/path.ts';
+import type { Identity } from '../policy/identity.ts';
 import type { Client } from '../policy/rules.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
 import type { MessageSource } from '../scan/spam-verdict.ts';
@@ -35,7 +36,7 @@ export interface SessionBase {
   readonly listener: ListenerDef | null;
   readonly client: Client;
   /** Set by AUTH (a user that passed the relay rules' auth stage). */
-  readonly user: string | null;
+  readonly user: Identity | null;
   /** The HELO/EHLO name; null when unknown (policy explain). */
   readonly helo: string | null;
   /** The address the client connected to (ours). */
@@ -71,8 +72,8 @@ export interface PathInput {
 }
 
 export interface AuthInput {
-  /** A name whose password was verified. */
-  readonly user: string;
+  /** A user whose password was verified. */
+  readonly user: Identity;
 }
 
 export interface RcptInput extends PathInput {

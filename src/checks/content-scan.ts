@@ -39,7 +39,7 @@ export const contentScan: Check = {
         helo: s.helo ?? '',
         sender: x.sender,
         recipients: [...x.recipients],
-        user: s.user,
+        user: s.user?.name ?? null,
         relayed: s.relayRight.right !== null,
       });
       s.memo.scan = scan;

@@ -19,11 +19,14 @@ import { CHECKS } from './registry.ts';
 import { CheckRunner, type SessionBase, type StageResult } from './runner.ts';
 import { CheckServices } from './services.ts';
 import { bestClaim, listenerTrusting, trustedProxyEntry } from '../policy/proxy-path.ts';
-import { relayRight, type Client } from '../policy/rules.ts';
+import { localIdentity, type Identity } from '../policy/identity.ts';
+import { decideAuth, relayRight, type Client } from '../policy/rules.ts';
 
 export interface ExplainInput {
   client: string;
   user?: string | null;
+  /** Who `user` is, when the caller looked it up (a directory user); otherwise `user` names a local user. */
+  identity?: Identity | null;
   listener?: string | null;
   from: string;
   to: string;
@@ -100,7 +103,8 @@ function* transaction(snap: Snapshot, input: ExplainInput): Generator<Ask, Expla
   const { client, proxy, notes } = proxied(snap, listener, own);
   const steps: Decision[] = [];
   const checks: Record<string, unknown> = {};
-  const user = input.user ?? null;
+  const name = input.identity?.name ?? input.user ?? null;
+  const user = name === null ? null : (input.identity ?? localIdentity(snap, name));
   const base: SessionBase = { snap, listener, client, user, helo: null, localAddress: null, memos: new Map() };
   const done = (d: Decision, right: RelayRight | null = null): Explanation => {
     steps.push(d);
@@ -116,6 +120,8 @@ function* transaction(snap: Snapshot, input: ExplainInput): Generator<Ask, Expla
     { stage: 'rcpt', base, input: { ...to, sender: storedSender(from.path), accepted: 0, repeat: false } },
   ];
   for (const ask of asks) {
+    // A name that is nobody is refused at AUTH as the daemon refuses it, before any check is asked.
+    if (ask.stage === 'mail' && name !== null && user === null) return done(decideAuth(snap, name));
     const r = yield ask;
     Object.assign(checks, r.log);
     if (r.error) return done(asDecision(ask.stage, r, r.error));

@@ -1,6 +1,6 @@
 // What checks may use beyond the session's facts: the queue's store (is
-// there room?), the greylist store, the DNS resolver of the settings and a
-// clock. One instance per daemon; `policy explain` makes its own, without a
+// there room?), the greylist store, the directories (LDAP), the DNS resolver
+// of the settings and a clock. One instance per daemon; `policy explain` makes its own, without a
 // greylist store (greylisting is then not asked) and without a queue.
 
 import { Resolver } from 'node:dns/promises';
@@ -8,16 +8,20 @@ import type { Settings } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
 import type { GreylistStore } from '../antispam/greylist-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
+import type { Directories } from '../directory/directories.ts';
 
 export class CheckServices {
   readonly greylist: GreylistStore | null;
   readonly store: Pick<QueueStore, 'admits'> | null;
+  /** null: only local users (no directory client in this process). */
+  readonly directories: Directories | null;
   readonly now: () => number;
   private resolvers = new Map<string, Resolver>();
 
-  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; now?: () => number } = {}) {
+  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; now?: () => number } = {}) {
     this.greylist = deps.greylist ?? null;
     this.store = deps.store ?? null;
+    this.directories = deps.directories ?? null;
     this.now = deps.now ?? Date.now;
   }
 

@@ -33,6 +33,8 @@ export interface UserDef {
   password_hash?: string;
   groups: string[];
   enabled: boolean;
+  /** The addresses the user may send as (relaying.sender_login). */
+  addresses?: string[];
   comment?: string;
 }
 

@@ -7,6 +7,7 @@ import { accept, reject, type Decision, type RelayRight } from '../core/decision
 import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import { domainKey, parsePath, type PathResult } from '../address/path.ts';
+import { localIdentity, type Identity } from './identity.ts';
 
 export interface Client {
   /** The address in the 128-bit space of `objects/ip.ts`. */
@@ -69,10 +70,12 @@ export function decideConnect(snap: Snapshot, client: Client): Decision {
  * after the password was verified; a refusal is 535 like a wrong password, so
  * that a client cannot tell which names exist.
  */
-export function decideAuth(snap: Snapshot, userName: string): Decision {
-  const trail = [`user "${userName}"`];
+export function decideAuth(snap: Snapshot, who: Identity | string): Decision {
+  // A bare name is a local user's (tests, `policy explain --user` offline).
+  const user = typeof who === 'string' ? localIdentity(snap, who) : who;
+  const userName = typeof who === 'string' ? who : who.name;
+  const trail = [user?.directory ? `user "${userName}" (directory "${user.directory}")` : `user "${userName}"`];
   const ar = snap.settings.relaying.authenticated_relay;
-  const user = snap.users.get(userName);
   const refuse = (why: string) => {
     trail.push(why);
     return reject({ stage: 'auth', rule: 'rule 4', code: 535, enhanced: '5.7.8', text: 'Authentication credentials invalid', trail });
@@ -80,7 +83,8 @@ export function decideAuth(snap: Snapshot, userName: string): Decision {
   if (!user) return refuse('rule 4: no such user: refused');
   if (!user.enabled) return refuse('rule 4: user is disabled: refused');
   if (!ar.enabled) return refuse('rule 4: authenticated relay is off: refused');
-  if (ar.users.includes(userName)) {
+  // Only a local user is named in the users list: a directory login that happens to share a local name gets nothing from it.
+  if (user.directory === null && ar.users.includes(userName)) {
     trail.push(`rule 4: named in relaying.authenticated_relay.users: authenticated`);
     return accept({ stage: 'auth', rule: 'rule 4', code: 235, enhanced: '2.7.0', text: 'Authentication successful', trail });
   }
@@ -96,7 +100,7 @@ export interface TransactionFacts {
   readonly client: Client;
   readonly listener: ListenerDef | null;
   /** A user that passed decideAuth, or null. */
-  readonly user: string | null;
+  readonly user: Identity | null;
 }
 
 /** The relay right a client holds, with the trail line that says why. */
@@ -104,7 +108,7 @@ export function relayRight(snap: Snapshot, facts: TransactionFacts): { right: Re
   const host = snap.allowed.match(facts.client.ip);
   if (host) return { right: 'host', why: `host-based relay right (relaying.allowed_hosts: ${host})` };
   if (facts.user !== null && decideAuth(snap, facts.user).action === 'accept') {
-    return { right: 'auth', why: `authenticated relay right (user "${facts.user}")` };
+    return { right: 'auth', why: `authenticated relay right (user "${facts.user.name}")` };
   }
   return { right: null, why: 'no relay right' };
 }

@@ -8,8 +8,8 @@ import type { Snapshot } from '../config/snapshot.ts';
 import type { Client } from '../policy/rules.ts';
 import type { BareLfMode } from './data-guard.ts';
 
-export function bareNewlineMode(snap: Snapshot, client: Client, user: string | null): BareLfMode {
+export function bareNewlineMode(snap: Snapshot, client: Client, authenticated: boolean): BareLfMode {
   const lim = snap.settings.limits;
-  const ours = user !== null || snap.allowed.match(client.ip) !== null || lim.bare_newline_networks.some((n) => snap.networks.match(n, client.ip) !== null);
+  const ours = authenticated || snap.allowed.match(client.ip) !== null || lim.bare_newline_networks.some((n) => snap.networks.match(n, client.ip) !== null);
   return ours ? lim.bare_newline : 'reject';
 }

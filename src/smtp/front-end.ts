@@ -152,7 +152,7 @@ class FrontEnd {
     void login({ runner: this.shared.runner, throttle: this.shared.throttle, logger: this.shared.logger }, this.base(st, session), session.id, auth.username ?? '', auth.password ?? '').then((r) => {
       if ('user' in r) {
         st.user = r.user;
-        return cb(null, { user: r.user });
+        return cb(null, { user: r.user.name });
       }
       this.reply(st, (err) => cb(err), r.error);
     });
@@ -203,7 +203,7 @@ class FrontEnd {
     const input = pathInput(address, session, false);
     const { stored, key } = acceptedPath(input.path);
     const repeat = input.path.ok && tx.seen.has(key);
-    const log = (fields: Fields) => this.shared.logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user, recipient: unbracketed(input.raw), ...fields });
+    const log = (fields: Fields) => this.shared.logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user?.name ?? null, recipient: unbracketed(input.raw), ...fields });
     this.shared.runner.run('rcpt', this.base(st, session), { ...input, sender: tx.sender, accepted: tx.recipients.length, repeat }).then(
       (r) => {
         const d = r.decision;
@@ -245,7 +245,7 @@ class FrontEnd {
       checkLog: st.checkLog,
       sender: tx.sender,
       recipients: tx.recipients,
-      bareNewline: bareNewlineMode(st.snap, st.client, st.user),
+      bareNewline: bareNewlineMode(st.snap, st.client, st.user !== null),
       session,
     };
     // receiveMessage answers once and never rejects; the count that

@@ -1,5 +1,5 @@
 // AUTH: the failed-login throttle (limits.max_auth_failures per client), the
-// password (verified off the event loop), then the checks of the AUTH stage
+// credentials (credentials.ts: a local user or a directory's), then the checks of the AUTH stage
 // (the relay rules: may this user relay?). A refusal is the same 535 for a
 // wrong password, an unknown user and a user who may not relay, after the
 // throttle's delay, so that a client learns nothing about which names exist.
@@ -7,7 +7,8 @@
 import { durationMs } from '../core/duration.ts';
 import { MailError } from '../core/mail-error.ts';
 import type { Logger } from '../log/logger.ts';
-import { verifyPasswordAsync } from '../objects/password.ts';
+import type { Identity } from '../policy/identity.ts';
+import { checkCredentials } from './credentials.ts';
 import type { CheckRunner, SessionBase } from '../checks/runner.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 
@@ -20,7 +21,7 @@ export interface LoginDeps {
 }
 
 /** The user on success; a MailError otherwise (never rejects). */
-export async function login(deps: LoginDeps, base: SessionBase, cid: string, name: string, password: string): Promise<{ user: string } | { error: MailError }> {
+export async function login(deps: LoginDeps, base: SessionBase, cid: string, name: string, password: string): Promise<{ user: Identity } | { error: MailError }> {
   const { logger } = deps;
   const client = base.client.text;
   const lim = base.snap.settings.limits;
@@ -31,19 +32,21 @@ export async function login(deps: LoginDeps, base: SessionBase, cid: string, nam
   }
   let reason: string;
   try {
-    const ok = await verifyPasswordAsync(password, base.snap.users.get(name)?.password_hash);
-    if (ok) {
-      const r = await deps.runner.run('auth', base, { user: name });
+    const who = await checkCredentials(base.snap, deps.runner.services.directories, name, password);
+    if (who) {
+      const r = await deps.runner.run('auth', base, { user: who });
       if (!r.error) {
-        logger.log('auth', { cid, client, user: name, action: 'accept', rule: r.decision?.rule });
-        return { user: name };
+        logger.log('auth', { cid, client, user: name, ...(who.directory ? { directory: who.directory } : {}), action: 'accept', rule: r.decision?.rule });
+        return { user: who };
       }
       // A check that could not answer: try again later, not a failed login.
       if (r.error.temporary) return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: r.error.rule, reason: r.error.reason }) };
       reason = r.decision?.trail.at(-1) ?? r.error.reason;
     } else reason = 'wrong password or unknown user';
-  } catch {
-    return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: 'auth' }) };
+  } catch (err) {
+    // A directory that did not answer (or anything unexpected): try again later, never a success.
+    logger.log('auth', { cid, client, user: name, action: 'tempfail', rule: 'auth', reason: (err as Error).message });
+    return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: 'auth', reason: (err as Error).message }) };
   }
   const f = deps.throttle.fail(client, throttle);
   logger.log('auth', { cid, client, user: name, action: 'reject', rule: 'rule 4', reason, failures_close: f.close });

@@ -8,6 +8,7 @@ import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { Fields } from '../checks/check.ts';
 import type { SessionBase } from '../checks/runner.ts';
+import type { Identity } from '../policy/identity.ts';
 import type { Client } from '../policy/rules.ts';
 import type { IncomingRecipient } from './receive-message.ts';
 
@@ -22,7 +23,7 @@ export interface Transaction {
 export interface ConnState {
   snap: Snapshot;
   client: Client;
-  user: string | null;
+  user: Identity | null;
   errors: number;
   tx: Transaction | null;
   /** Each check's memory for this session (e.g. the blocklist answer from connect). */

@@ -4,6 +4,7 @@
 // ones, a check that throws refuses with 451 (fail closed), the synchronous
 // run refuses a check that does I/O, and the registry's order and names.
 
+import { localIdentity } from '../../src/policy/identity.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePath } from '../../src/address/path.ts';
@@ -28,7 +29,7 @@ const SNAP = snapshotOf({
 });
 
 function base(ip: string, user: string | null = null): SessionBase {
-  return { snap: SNAP, listener: SNAP.settings.listeners[0] ?? null, client: client(ip), user, helo: 'client.example', localAddress: null, memos: new Map() };
+  return { snap: SNAP, listener: SNAP.settings.listeners[0] ?? null, client: client(ip), user: user === null ? null : localIdentity(SNAP, user), helo: 'client.example', localAddress: null, memos: new Map() };
 }
 
 function mail(raw: string): PathInput {

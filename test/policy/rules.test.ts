@@ -3,6 +3,8 @@
 // recipient in; action, code, enhanced status, kind, stage and rule out.
 // Every expected value below is written by hand from the rule text.
 
+import { localIdentity } from '../../src/policy/identity.ts';
+import type { Snapshot } from '../../src/config/snapshot.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideAuth, decideConnect, decideRecipient, decideSender, classifyClient, type TransactionFacts } from '../../src/policy/rules.ts';
@@ -24,8 +26,10 @@ const BLACK = '198.51.100.7';
 const BLACK_RELAY = '198.51.100.20';
 const BLACK_UPSTREAM = '198.51.100.10';
 
-function facts(ip: string, user: string | null = null): TransactionFacts {
-  return { client: client(ip), listener: null, user };
+/** A user's facts are read from the snapshot the rules are asked about, as the daemon's AUTH reads them. */
+function facts(ip: string, user: string | null = null, snap: Snapshot | null = null): TransactionFacts {
+  if (user !== null && snap === null) throw new Error('facts: a user needs the snapshot it is read from');
+  return { client: client(ip), listener: null, user: user === null || snap === null ? null : localIdentity(snap, user) };
 }
 
 describe('rule 1: the blacklist, at connect', () => {
@@ -166,17 +170,17 @@ describe('rule 4: relaying needs a relay host or an entitled authenticated user'
   });
 
   it('relays for a user named in authenticated relay and for a member of a named group', () => {
-    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'alice'), 'someone@remote.example')), expect('accept 250 2.1.5 relay rcpt rule 4'));
-    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'gina'), 'someone@remote.example')), expect('accept 250 2.1.5 relay rcpt rule 4'));
-    assert.deepEqual(row(decideRecipient(snaps.A, facts(UPSTREAM, 'gina'), 'someone@remote.example')), expect('accept 250 2.1.5 relay rcpt rule 4'));
+    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'alice', snaps.A), 'someone@remote.example')), expect('accept 250 2.1.5 relay rcpt rule 4'));
+    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'gina', snaps.A), 'someone@remote.example')), expect('accept 250 2.1.5 relay rcpt rule 4'));
+    assert.deepEqual(row(decideRecipient(snaps.A, facts(UPSTREAM, 'gina', snaps.A), 'someone@remote.example')), expect('accept 250 2.1.5 relay rcpt rule 4'));
   });
 
   it('a user not named, a disabled user, an unknown user, or any user with authenticated relay off gets no right', () => {
     for (const u of ['bob', 'dave', 'mallory']) {
-      assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, u), 'someone@remote.example')), expect('reject 554 5.7.1 - rcpt rule 4'), u);
+      assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, u, snaps.A), 'someone@remote.example')), expect('reject 554 5.7.1 - rcpt rule 4'), u);
     }
     for (const u of ['alice', 'gina']) {
-      assert.deepEqual(row(decideRecipient(snaps.C, facts(OTHER, u), 'someone@remote.example')), expect('reject 554 5.7.1 - rcpt rule 4'), u);
+      assert.deepEqual(row(decideRecipient(snaps.C, facts(OTHER, u, snaps.C), 'someone@remote.example')), expect('reject 554 5.7.1 - rcpt rule 4'), u);
     }
   });
 
@@ -218,6 +222,18 @@ describe('decideAuth: who may authenticate for relaying', () => {
     assert.deepEqual(row(decideAuth(snaps.A, 'Alice')), refused);
     assert.deepEqual(row(decideAuth(snaps.A, 'alice ')), refused);
   });
+
+  it('a directory user relays through its groups only: a local name in the users list gives it nothing', () => {
+    const dirUser = (groups: string[]) => ({ name: 'alice', directory: 'corp', enabled: true, groups, addresses: [] });
+    // "alice" is named in authenticated_relay.users, but that is the local alice, not corp's.
+    const d = decideAuth(snaps.A, dirUser([]));
+    assert.deepEqual(row(d), refused);
+    assert.ok(d.trail[0]?.includes('directory "corp"'), d.trail.join('\n'));
+    // A local group name held by the directory user (the directory's groups are spelled corp:name) is the local group.
+    assert.deepEqual(row(decideAuth(snaps.A, dirUser(['staff']))), ok);
+    assert.deepEqual(row(decideAuth(snaps.A, dirUser(['corp:staff']))), refused);
+    assert.deepEqual(row(decideAuth(snaps.A, { ...dirUser(['staff']), enabled: false })), refused);
+  });
 });
 
 describe('rule 5: routing operators and source routes', () => {
@@ -237,12 +253,12 @@ describe('rule 5: routing operators and source routes', () => {
   });
 
   it('a user who is not entitled has no relay right either', () => {
-    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'bob'), 'someone%remote.example@ours.example')), refused);
+    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'bob', snaps.A), 'someone%remote.example@ours.example')), refused);
   });
 
   it('a relay host or an entitled user may use them; the address is then judged by its domain', () => {
     assert.deepEqual(row(decideRecipient(snaps.A, facts(RELAY), 'someone%remote.example@ours.example')), expect('accept 250 2.1.5 inbound rcpt rule 3'));
-    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'alice'), 'remote.example!someone@ours.example')), expect('accept 250 2.1.5 inbound rcpt rule 3'));
+    assert.deepEqual(row(decideRecipient(snaps.A, facts(OTHER, 'alice', snaps.A), 'remote.example!someone@ours.example')), expect('accept 250 2.1.5 inbound rcpt rule 3'));
     assert.deepEqual(row(decideRecipient(snaps.A, facts(RELAY), 'someone%ours.example@remote.example')), expect('accept 250 2.1.5 relay rcpt rule 4'));
   });
 
@@ -301,7 +317,7 @@ describe('decideSender', () => {
     const d = decideSender(snaps.A, { client: client(RELAY), listener: sub, user: null }, FROM);
     assert.deepEqual(row(d), expect('reject 530 5.7.0 - mail submission'));
     assertNoInternalNames(d);
-    assert.equal(decideSender(snaps.A, { client: client(RELAY), listener: sub, user: 'alice' }, FROM).action, 'accept');
+    assert.equal(decideSender(snaps.A, { client: client(RELAY), listener: sub, user: localIdentity(snaps.A, 'alice') }, FROM).action, 'accept');
   });
 });
 

@@ -31,18 +31,18 @@ function snap(limits: Record<string, unknown> = {}) {
 
 test('default: normalize for relay hosts and authenticated clients, reject for everybody else', () => {
   const s = snap();
-  assert.equal(bareNewlineMode(s, parseClient('192.0.2.3'), null), 'normalize');
-  assert.equal(bareNewlineMode(s, parseClient('203.0.113.9'), 'alice'), 'normalize');
-  assert.equal(bareNewlineMode(s, parseClient('203.0.113.9'), null), 'reject');
-  assert.equal(bareNewlineMode(s, parseClient('198.51.100.7'), null), 'reject');
+  assert.equal(bareNewlineMode(s, parseClient('192.0.2.3'), false), 'normalize');
+  assert.equal(bareNewlineMode(s, parseClient('203.0.113.9'), true), 'normalize');
+  assert.equal(bareNewlineMode(s, parseClient('203.0.113.9'), false), 'reject');
+  assert.equal(bareNewlineMode(s, parseClient('198.51.100.7'), false), 'reject');
 });
 
 test('bare_newline_networks add clients; bare_newline: reject takes it from everybody', () => {
   const s = snap({ bare_newline_networks: ['printers'] });
-  assert.equal(bareNewlineMode(s, parseClient('198.51.100.7'), null), 'normalize');
-  assert.equal(bareNewlineMode(s, parseClient('198.51.100.8'), null), 'reject');
+  assert.equal(bareNewlineMode(s, parseClient('198.51.100.7'), false), 'normalize');
+  assert.equal(bareNewlineMode(s, parseClient('198.51.100.8'), false), 'reject');
   const strict = snap({ bare_newline: 'reject', bare_newline_networks: ['printers'] });
-  for (const [ip, user] of [['192.0.2.3', null], ['203.0.113.9', 'alice'], ['198.51.100.7', null]] as const) {
+  for (const [ip, user] of [['192.0.2.3', false], ['203.0.113.9', true], ['198.51.100.7', false]] as const) {
     assert.equal(bareNewlineMode(strict, parseClient(ip), user), 'reject', `${ip} ${user}`);
   }
 });
