@@ -93,8 +93,8 @@ function onTerminal(args: string[], answer: (output: string) => Promise<string>)
   return new Promise((done, fail) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      fail(new Error(`no end within 30 s; output: ${output}`));
-    }, 30_000);
+      fail(new Error(`no end within 120 s; output: ${output}`));
+    }, 120_000);
     const onData = (d: Buffer) => {
       output += d.toString('utf8');
       if (!asked && /\[y\/N\] /.test(output)) {
