@@ -289,6 +289,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           stopPruning();
           clearInterval(heartbeat);
           if (statsPruning) clearInterval(statsPruning);
+          // The counts since the last heartbeat: the next start carries on from them.
+          await stats.flush().catch(() => {});
           await stores.nodes.deregister(node).catch(() => {});
           source.close();
           await stores.close();

@@ -1,6 +1,6 @@
-// StatsStore in memory, for the single node: its own finished (and current)
-// minutes, kept for two hours; a restart starts from zero, as before. A
-// cluster keeps the same rows in PostgreSQL, one per node and minute.
+// StatsStore in memory, for tests of Stats that need no file: the minutes
+// handed in, kept for two hours and gone with the process. The single node
+// keeps them in SQLite (sqlite-stats-store.ts), a cluster in PostgreSQL.
 
 import type { StatsStore } from './stats-store.ts';
 import type { MinuteCounts } from './stats.ts';
@@ -36,6 +36,10 @@ export class MemoryStatsStore implements StatsStore {
       }
     }
     return [...sum.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
+  }
+
+  async own(node: string, since: number): Promise<MinuteCounts[]> {
+    return [...(this.nodes.get(node) ?? [])].filter(([k]) => k >= since).sort((a, b) => a[0] - b[0]).map(([, m]) => ({ ...m }));
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,8 @@ export interface AuthSummary {
   blocked: number;
 }
 
+const FIELDS = ['accepted', 'relayed', 'refused', 'deferred', 'auth_failed', 'auth_succeeded'] as const;
+
 const empty = (minute: string): MinuteCounts => ({ minute, accepted: 0, relayed: 0, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0 });
 
 /** Counts per client, bounded: the least counted are forgotten when the table grows. */
@@ -69,15 +71,40 @@ export class Stats {
     this.now = now;
   }
 
-  /** Hands this node's minutes to `store` from now on (flush(), perMinute()). */
+  /** This node's stored minutes, added to ours before anything of ours is handed over. */
+  private resumed: Promise<void> = Promise.resolve();
+
+  /**
+   * Hands this node's minutes to `store` from now on (flush(), perMinute()).
+   * A restarted node first takes back its own minutes of the last hour from
+   * the store and adds what it counted since: handing over only what it
+   * counted since the start would replace the stored counts of those minutes.
+   */
   attach(store: StatsStore, node: string): void {
     this.sink = { store, node };
     for (const k of this.minutes.keys()) this.dirty.add(k);
+    const since = (this.minute() - MINUTES + 1) * 60_000;
+    // A store that cannot answer: counting goes on from zero, as without a store.
+    this.resumed = store.own ? store.own(node, since).then((rows) => this.addStored(rows), () => {}) : Promise.resolve();
+  }
+
+  private addStored(rows: readonly MinuteCounts[]): void {
+    const oldest = this.minute() - MINUTES + 1;
+    for (const r of rows) {
+      const k = Math.floor(Date.parse(r.minute) / 60_000);
+      if (!Number.isFinite(k) || k < oldest) continue;
+      let b = this.minutes.get(k);
+      if (!b) this.minutes.set(k, (b = empty(new Date(k * 60_000).toISOString())));
+      for (const f of FIELDS) b[f] += r[f];
+      this.dirty.add(k);
+    }
   }
 
   /** Hands the minutes changed since the last flush (the current one included: it is replaced later) to the store. */
   async flush(): Promise<void> {
-    if (!this.sink || this.dirty.size === 0) return;
+    if (!this.sink) return;
+    await this.resumed;
+    if (this.dirty.size === 0) return;
     const changed: MinuteCounts[] = [];
     for (const k of this.dirty) {
       const b = this.minutes.get(k);

@@ -1,10 +1,15 @@
 // `mailwarden config ...`: import, check, export, history, diff, rollback.
+// A rollback shows what it would change against the active revision and asks
+// on a terminal (--yes skips the question, --dry-run only shows); what was
+// shown is what is applied: a change landed meanwhile refuses it.
 
 import type { Command } from 'commander';
-import { CliExit, EXIT_REFUSED, meta, parseRevisionNumber, printFindings, printJson, readSettingsFile, withService } from './io.ts';
-import { formatChange } from '../config/diff.ts';
+import { createInterface } from 'node:readline/promises';
+import { CliExit, EXIT_REFUSED, EXIT_USAGE, meta, parseRevisionNumber, printFindings, printJson, readSettingsFile, withService } from './io.ts';
+import { formatChange, secretChanges, type Change } from '../config/diff.ts';
 import { formatSettings } from '../config/text.ts';
-import type { ApplyResult } from '../admin/config-service.ts';
+import type { Finding } from '../config/issues.ts';
+import type { ApplyResult, ConfigService } from '../admin/config-service.ts';
 
 /** `doc`: the document that was checked, to name the objects the findings are about. */
 function report(r: ApplyResult, json: boolean, doc: unknown): void {
@@ -100,16 +105,101 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
 
   config
     .command('rollback')
-    .description('make the settings of revision N active again (as a new revision)')
+    .description('make the settings of revision N active again (as a new revision): shows the changes against the active revision and asks first')
     .argument('<n>', 'revision number')
     .option('--comment <text>', 'why')
     .option('--author <name>', 'who')
-    .option('--json', 'print the result as JSON')
-    .action(async (n: string, opts: { comment?: string; author?: string; json?: boolean }) => {
+    .option('--yes', 'apply without asking (needed when stdin is not a terminal, and with --json)')
+    .option('--dry-run', 'only show what the rollback would change; apply nothing')
+    .option('--json', 'print the result (with --dry-run: the preview) as JSON')
+    .action(async (n: string, opts: RollbackOptions) => {
       const num = parseRevisionNumber(n);
-      await withService(dataOption(), async (svc) => {
-        const doc = await svc.export({ revision: num });
-        report(await svc.rollback(num, meta(opts, `rollback to revision ${num}`)), opts.json === true, doc);
-      });
+      const dryRun = opts.dryRun === true;
+      // Refused before anything is read: a script must not hang on a question, nor roll back unasked.
+      if (!dryRun && opts.yes !== true) {
+        if (opts.json) throw new CliExit(EXIT_USAGE, 'config rollback --json asks no question: add --yes to apply, or --dry-run to see the changes');
+        if (!process.stdin.isTTY) throw new CliExit(EXIT_USAGE, 'config rollback asks for confirmation and stdin is not a terminal: add --yes to apply without asking, or --dry-run to see the changes');
+      }
+      await withService(dataOption(), (svc) => rollback(svc, num, opts));
     });
+}
+
+interface RollbackOptions {
+  comment?: string;
+  author?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** What a rollback to `n` would do against the active revision, as GET /api/revisions/{n}/rollback answers it. */
+interface RollbackPreview {
+  revision: number;
+  active: number | null;
+  ok: boolean;
+  errors: Finding[];
+  warnings: Finding[];
+  changes: Change[];
+  /** Passwords it would bring back, by path (never their values). */
+  secrets: string[];
+}
+
+async function previewRollback(svc: ConfigService, n: number): Promise<RollbackPreview> {
+  const active = await svc.activeRevision();
+  const [current, document] = [await svc.export({ withSecrets: true }), await svc.export({ revision: n, withSecrets: true })];
+  const r = await svc.check(document);
+  if ((await svc.activeRevision()) !== active) throw new CliExit(EXIT_REFUSED, 'the settings changed while the rollback was previewed: run it again');
+  return { revision: n, active, ok: r.ok, errors: r.errors, warnings: r.warnings, changes: r.changes, secrets: secretChanges(current, document) };
+}
+
+function printPreview(p: RollbackPreview, doc: unknown): void {
+  printFindings(p.errors, p.warnings, doc);
+  if (!p.ok) return;
+  const count = `${p.changes.length} change${p.changes.length === 1 ? '' : 's'}`;
+  process.stdout.write(`rollback to revision ${p.revision}: ${count} against the active revision ${p.active ?? 0}\n`);
+  for (const c of p.changes) process.stdout.write(`${formatChange(c)}\n`);
+  for (const s of p.secrets) process.stdout.write(`! ${s}: an older password comes back\n`);
+}
+
+/** y or yes (any case) on the terminal; anything else, or the end of input, is no. */
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      rl.once('close', () => resolve(''));
+      rl.question(question).then(resolve, () => resolve(''));
+    });
+    return /^\s*y(es)?\s*$/i.test(answer);
+  } finally {
+    rl.close();
+  }
+}
+
+async function rollback(svc: ConfigService, n: number, opts: RollbackOptions): Promise<void> {
+  const m = meta(opts, `rollback to revision ${n}`);
+  const preview = await previewRollback(svc, n);
+  const doc = await svc.export({ revision: n });
+  if (opts.dryRun) {
+    if (opts.json) printJson(preview);
+    else {
+      printPreview(preview, doc);
+      if (preview.ok) process.stdout.write(preview.changes.length === 0 && preview.secrets.length === 0 ? 'nothing would change (dry run)\n' : 'dry run: nothing applied\n');
+    }
+    if (!preview.ok) throw new CliExit(EXIT_REFUSED, `the rollback would be refused: ${preview.errors.length} error${preview.errors.length === 1 ? '' : 's'}`);
+    return;
+  }
+  // Applied only against the revision the preview was made against: a change that landed meanwhile refuses it (stale revision).
+  const against = { revision: preview.active ?? 0 };
+  if (opts.yes) return report(await svc.rollback(n, m, against), opts.json === true, doc);
+  printPreview(preview, doc);
+  if (!preview.ok) throw new CliExit(EXIT_REFUSED, `refused: ${preview.errors.length} error${preview.errors.length === 1 ? '' : 's'}; the active revision is unchanged`);
+  if (preview.changes.length === 0 && preview.secrets.length === 0) {
+    process.stdout.write('nothing changed\n');
+    return;
+  }
+  if (!(await confirm(`Roll back to revision ${n}? [y/N] `))) throw new CliExit(EXIT_REFUSED, 'not confirmed: nothing applied');
+  const r = await svc.rollback(n, m, against);
+  printFindings(r.errors, [], doc);
+  if (!r.ok) throw new CliExit(EXIT_REFUSED, `refused: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}; the active revision is unchanged`);
+  process.stdout.write(r.revision ? `applied: revision ${r.revision.number} is active (${r.changes.length} change${r.changes.length === 1 ? '' : 's'})\n` : 'nothing changed\n');
 }

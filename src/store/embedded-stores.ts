@@ -1,7 +1,8 @@
 // The embedded bundle of stores, the single node's default: SQLite files in
 // the data directory (mailwarden.db for the settings, admin.db for accounts
-// and web sessions, greylist.db for greylisting), statistics and the node
-// registry in memory. The files are the same as before the ports existed, so
+// and web sessions, greylist.db for greylisting, stats.db for the dashboard's
+// per-minute counts), the node registry in memory. The files are the same as
+// before the ports existed (stats.db is new and made when missing), so
 // existing data directories keep working. Each part is opened on first use:
 // a CLI command that only reads the settings creates no other file. The
 // queue (FileQueueStore on DATA/spool) is made on first use and opened (spool
@@ -14,7 +15,7 @@ import type { AccountStore } from '../admin/account-store.ts';
 import { SqliteAccountStore } from '../admin/sqlite-account-store.ts';
 import type { GreylistStore } from '../antispam/greylist-store.ts';
 import { SqliteGreylistStore } from '../antispam/sqlite-greylist-store.ts';
-import { MemoryStatsStore } from '../api/memory-stats-store.ts';
+import { SqliteStatsStore } from '../api/sqlite-stats-store.ts';
 import type { StatsStore } from '../api/stats-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import { FileQueueStore } from '../queue/file-queue-store.ts';
@@ -44,7 +45,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
   let config: SqliteConfigStore | null = null;
   let accounts: SqliteAccountStore | null = null;
   let greylist: SqliteGreylistStore | null = null;
-  let stats: MemoryStatsStore | null = null;
+  let stats: SqliteStatsStore | null = null;
   let nodes: MemoryNodeRegistry | null = null;
   let queue: FileQueueStore | null = null;
   let closed = false;
@@ -64,7 +65,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
       return (greylist ??= open(() => new SqliteGreylistStore(join(dir, 'greylist.db'))));
     },
     get stats(): StatsStore {
-      return (stats ??= open(() => new MemoryStatsStore()));
+      return (stats ??= open(() => new SqliteStatsStore(join(dir, 'stats.db'))));
     },
     get nodes(): NodeRegistry {
       return (nodes ??= open(() => new MemoryNodeRegistry()));

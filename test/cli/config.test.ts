@@ -89,7 +89,7 @@ test('history, diff and rollback', async (t) => {
   assert.equal(diff.status, 0, diff.stderr);
   assert.equal(diff.stdout.trim(), '~ relaying.upstream_only: false → true');
 
-  const rb = await mailwarden(['config', 'rollback', '1', '--data', data]);
+  const rb = await mailwarden(['config', 'rollback', '1', '--yes', '--data', data]);
   assert.equal(rb.status, 0, rb.stderr);
   assert.match(rb.stdout, /revision 3 is active/);
   const exp = parse((await mailwarden(['config', 'export', '--data', data])).stdout);
@@ -102,7 +102,7 @@ test('history, diff and rollback', async (t) => {
   assert.equal(h[2].author, 'tester');
   assert.equal((await mailwarden(['config', 'diff', '1', '3', '--data', data])).stdout.trim(), 'no differences');
 
-  const missing = await mailwarden(['config', 'rollback', '9', '--data', data]);
+  const missing = await mailwarden(['config', 'rollback', '9', '--yes', '--data', data]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no revision 9/);
   const junk = await mailwarden(['config', 'rollback', 'x', '--data', data]);

@@ -33,6 +33,12 @@ export class PgStatsStore implements StatsStore {
     return rows.map((r) => ({ minute: new Date(Number(r.minute)).toISOString(), accepted: r.accepted, relayed: r.relayed, refused: r.refused, deferred: r.deferred, auth_failed: r.auth_failed, auth_succeeded: r.auth_succeeded }));
   }
 
+  async own(node: string, since: number): Promise<MinuteCounts[]> {
+    const rows = await this.sql<{ minute: number; accepted: number; relayed: number; refused: number; deferred: number; auth_failed: number; auth_succeeded: number }[]>`
+      SELECT minute, accepted, relayed, refused, deferred, auth_failed, auth_succeeded FROM stats_minute WHERE node = ${node} AND minute >= ${since} ORDER BY minute`;
+    return rows.map((r) => ({ minute: new Date(Number(r.minute)).toISOString(), accepted: r.accepted, relayed: r.relayed, refused: r.refused, deferred: r.deferred, auth_failed: r.auth_failed, auth_succeeded: r.auth_succeeded }));
+  }
+
   /** Drops minutes older than `before` (the dashboard shows the last hour); returns how many rows went. */
   async prune(before: number): Promise<number> {
     return (await this.sql`DELETE FROM stats_minute WHERE minute < ${before}`).count;

@@ -1,5 +1,6 @@
 // The StatsStore contract (src/api/stats-store.ts): counts per node and
-// minute, replaced when handed in again, summed over nodes, oldest first.
+// minute, replaced when handed in again, summed over nodes, oldest first;
+// a node's own minutes read back.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +32,16 @@ export function statsStoreContract(name: string, make: Factory<StatsStore>): voi
       assert.deepEqual(await store.series(T0), [minute(0, 7)]);
       await store.record('a', []);
       assert.deepEqual(await store.series(T0), [minute(0, 7)]);
+    });
+
+    test('own gives one node its stored minutes from `since`, oldest first (a restarted node carries on from them)', async (t) => {
+      const { store, cleanup } = await make();
+      t.after(cleanup);
+      assert.ok(store.own, 'every adapter gives a node its own minutes');
+      await store.record('a', [minute(2, 3), minute(0, 1), minute(1, 2)]);
+      await store.record('b', [minute(1, 10)]);
+      assert.deepEqual(await store.own('a', T0 + 60_000), [minute(1, 2), minute(2, 3)]);
+      assert.deepEqual(await store.own('c', T0), []);
     });
   });
 }
