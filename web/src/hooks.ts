@@ -1,8 +1,9 @@
-// Small data hooks: load something from the API (with reload), poll, and
-// make a change whose answer is an ApplyResult.
+// Small data hooks: load something from the API (with reload), poll, make a
+// change whose answer is an ApplyResult, and mark a form with unsaved input.
 
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { apply } from './api.ts';
+import { useUnsavedChanges } from './router.ts';
 import type { ApplyResult } from './types.ts';
 
 export interface Loaded<T> {
@@ -69,4 +70,32 @@ export function useApply() {
     }
   }, []);
   return { result, busy, run, setResult };
+}
+
+/** Deep equality of JSON-like values; the order of an object's keys does not count, a list's order does. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => sameValue(x, bb[i]));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  // A key set to undefined is the same as an absent one (it is not sent either).
+  const keys = new Set([...Object.keys(ao), ...Object.keys(bo)].filter((k) => ao[k] !== undefined || bo[k] !== undefined));
+  return [...keys].every((k) => sameValue(ao[k], bo[k]));
+}
+
+/**
+ * An add/edit form holds unsaved input while what it would send (`current`)
+ * differs from what it started from (`base`: the empty form when adding,
+ * the object as loaded when editing): leaving the page then asks first
+ * (router.ts). Saving or cancelling resets the form, which clears it.
+ */
+export function useFormDirty(current: unknown, base: unknown): boolean {
+  const dirty = !sameValue(current, base);
+  useUnsavedChanges(dirty);
+  return dirty;
 }
