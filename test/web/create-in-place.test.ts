@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import type { Locator, Page } from 'playwright-core';
 import type { ApiClient, Caller } from '../api/client.ts';
 import { browserSkip as skip, openBrowser, type BrowserRig } from './browser-harness.ts';
+import { sameValue } from '../../web/src/sameValue.ts';
 
 let rig: BrowserRig;
 let api: ApiClient;
@@ -54,6 +55,16 @@ async function openRelaying(): Promise<void> {
   await page.getByTestId('nav-relaying').click();
   await page.getByTestId('field-allowed_hosts').waitFor();
 }
+
+test('a form is unchanged when it would send the same: key order and undefined keys do not count, list order does', () => {
+  assert.equal(sameValue({ name: 'a', groups: ['x', 'y'] }, { groups: ['x', 'y'], name: 'a' }), true);
+  assert.equal(sameValue({ name: 'a', comment: undefined }, { name: 'a' }), true);
+  assert.equal(sameValue({ name: 'a', groups: ['x', 'y'] }, { name: 'a', groups: ['y', 'x'] }), false);
+  assert.equal(sameValue({ name: 'a' }, { name: 'a', comment: '' }), false);
+  assert.equal(sameValue({ n: { hosts: ['h'] } }, { n: { hosts: [] } }), false);
+  assert.equal(sameValue([], {}), false);
+  assert.equal(sameValue(null, {}), false);
+});
 
 test('"+" on Allowed hosts creates a host object, adds it to the field and the panel; the Apply after it is not refused as stale', { skip }, async () => {
   await openRelaying();
@@ -122,6 +133,7 @@ test('a create the server refuses shows the error in the screen\'s words, keeps 
   assert.equal(await page.getByTestId('section-upstream').locator(':scope > [data-testid="apply-result"]').count(), 0);
   await form.getByRole('button', { name: 'Cancel' }).click();
   await form.waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(`document.activeElement?.getAttribute('aria-label')`), 'New network object for Upstream hosts', 'focus goes back to the "+"');
 });
 
 test('"+" on Users creates a user (with a new group) and adds it; Authenticated Relay then applies', { skip }, async () => {

@@ -43,12 +43,18 @@ export function ObjectField(props: Props) {
   const latest = useRef(props);
   latest.current = props;
   const what = KIND_WORDS[kind].what;
+  const plus = useRef<HTMLButtonElement>(null);
+  /** Closes the create form; focus goes back to its "+" rather than to the page's top. */
+  const closeCreate = () => {
+    setCreating(false);
+    plus.current?.focus();
+  };
 
   const created = async (name: string) => {
     await latest.current.onCreate?.(name);
     const now = latest.current;
     if (!now.value.includes(name)) now.onChange([...now.value, name]);
-    setCreating(false);
+    closeCreate();
     setNote(null);
     setDone(name);
   };
@@ -153,13 +159,13 @@ export function ObjectField(props: Props) {
             Add
           </button>
           {onCreate && (
-            <button type="button" class="create-toggle" aria-label={`New ${what} for ${label}`} title={`New ${what}`} aria-expanded={creating} onClick={() => setCreating(!creating)}>
+            <button ref={plus} type="button" class="create-toggle" aria-label={`New ${what} for ${label}`} title={`New ${what}`} aria-expanded={creating} onClick={() => setCreating(!creating)}>
               +
             </button>
           )}
         </div>
       )}
-      {!disabled && onCreate && creating && <CreateObject kind={kind} fieldLabel={label} onCreated={created} onClose={() => setCreating(false)} />}
+      {!disabled && onCreate && creating && <CreateObject kind={kind} fieldLabel={label} onCreated={created} onClose={closeCreate} />}
       {done !== null && value.includes(done) ? (
         <p class="note created" role="status" data-testid={testid ? `${testid}-created` : undefined}>
           Created {what} "{done}" and added it to {label}.
