@@ -116,8 +116,9 @@ test('errors name the field as the screen labels it and the object by its name',
   assert.doesNotMatch((await result.getByRole('list', { name: 'Errors' }).textContent()) ?? '', /networks\[\d+\]/);
   await rig.shot('screens-03-network-error');
 
-  // The open-relay refusal points at the checkbox by its label.
+  // The open-relay refusal points at the checkbox by its label. (The refused form still holds what was typed: leaving asks.)
   await page.getByTestId('nav-relaying').click();
+  await page.getByRole('dialog', { name: 'Leave without applying?' }).getByRole('button', { name: 'Leave and discard changes' }).click();
   const section = page.getByTestId('section-hostrelay');
   await section.getByLabel('Add network to Allowed hosts/networks').selectOption('Any');
   await section.getByRole('group', { name: 'Allowed hosts/networks' }).getByRole('button', { name: 'Add', exact: true }).click();
@@ -140,6 +141,8 @@ test('errors name the field as the screen labels it and the object by its name',
   await alert.waitFor();
   assert.equal((await alert.textContent())?.trim(), 'Password: at least 8 characters');
   await rig.shot('screens-05-admin-password-error');
+  await page.getByTestId('nav-dashboard').click();
+  await page.getByRole('dialog', { name: 'Leave without applying?' }).getByRole('button', { name: 'Leave and discard changes' }).click();
 });
 
 test('Explain: scanning says no engine is on, and the deciding rule is described on screen', { skip }, async () => {

@@ -1,8 +1,10 @@
-// Small data hooks: load something from the API (with reload), poll, and
-// make a change whose answer is an ApplyResult.
+// Small data hooks: load something from the API (with reload), poll, make a
+// change whose answer is an ApplyResult, and mark a form with unsaved input.
 
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { apply } from './api.ts';
+import { useUnsavedChanges } from './router.ts';
+import { sameValue } from './sameValue.ts';
 import type { ApplyResult } from './types.ts';
 
 export interface Loaded<T> {
@@ -69,4 +71,16 @@ export function useApply() {
     }
   }, []);
   return { result, busy, run, setResult };
+}
+
+/**
+ * An add/edit form holds unsaved input while what it would send (`current`)
+ * differs from what it started from (`base`: the empty form when adding,
+ * the object as loaded when editing): leaving the page then asks first
+ * (router.ts). Saving or cancelling resets the form, which clears it.
+ */
+export function useFormDirty(current: unknown, base: unknown): boolean {
+  const dirty = !sameValue(current, base);
+  useUnsavedChanges(dirty);
+  return dirty;
 }

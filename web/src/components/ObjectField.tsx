@@ -1,9 +1,12 @@
 // A field that holds a list of object names (networks, users or groups) as
 // chips. Objects are dropped on it from an object list (HTML5 drag and drop,
 // the name in the dataTransfer text), or added with the keyboard through the
-// select and its Add button; each chip has a Remove button.
+// select and its Add button; each chip has a Remove button. With onCreate,
+// a "+" opens a small form (CreateObject) that creates a new object of the
+// field's kind on the server and then adds it to the field (not applied).
 
-import { useId, useState } from 'preact/hooks';
+import { useId, useRef, useState } from 'preact/hooks';
+import { CreateObject, KIND_WORDS } from './CreateObject.tsx';
 
 export type ObjectKind = 'network' | 'user' | 'group';
 
@@ -20,12 +23,41 @@ interface Props {
   disabled?: boolean;
   testid?: string;
   hint?: string;
+  /**
+   * Shows the "+" that creates a new object in place. Called once the server
+   * has created it (a new revision): the page reloads its object lists (and
+   * whatever else a new revision means to it); then the name is added here.
+   */
+  onCreate?: (name: string) => Promise<void> | void;
 }
 
-export function ObjectField({ label, kind, value, options, onChange, disabled, testid, hint }: Props) {
+export function ObjectField(props: Props) {
+  const { label, kind, value, options, onChange, disabled, testid, hint, onCreate } = props;
   const id = useId();
   const [over, setOver] = useState(false);
   const [note, setNote] = useState<string | null>(null);
+  /** The object last created here: said until it is taken out of the field again. */
+  const [done, setDone] = useState<string | null>(null);
+  const [creating, setCreating] = useState(false);
+  /** The props of the latest render: a create ends after the page may have changed the field. */
+  const latest = useRef(props);
+  latest.current = props;
+  const what = KIND_WORDS[kind].what;
+  const plus = useRef<HTMLButtonElement>(null);
+  /** Closes the create form; focus goes back to its "+" rather than to the page's top. */
+  const closeCreate = () => {
+    setCreating(false);
+    plus.current?.focus();
+  };
+
+  const created = async (name: string) => {
+    await latest.current.onCreate?.(name);
+    const now = latest.current;
+    if (!now.value.includes(name)) now.onChange([...now.value, name]);
+    closeCreate();
+    setNote(null);
+    setDone(name);
+  };
   const addable = options.filter((o) => !value.includes(o));
   // No preselected object: pressing Add must never add "Any" by accident.
   const [pick, setPick] = useState('');
@@ -126,8 +158,19 @@ export function ObjectField({ label, kind, value, options, onChange, disabled, t
           >
             Add
           </button>
+          {onCreate && (
+            <button ref={plus} type="button" class="create-toggle" aria-label={`New ${what} for ${label}`} title={`New ${what}`} aria-expanded={creating} onClick={() => setCreating(!creating)}>
+              +
+            </button>
+          )}
         </div>
       )}
+      {!disabled && onCreate && creating && <CreateObject kind={kind} fieldLabel={label} onCreated={created} onClose={closeCreate} />}
+      {done !== null && value.includes(done) ? (
+        <p class="note created" role="status" data-testid={testid ? `${testid}-created` : undefined}>
+          Created {what} "{done}" and added it to {label}.
+        </p>
+      ) : null}
       {note ? (
         <p class="note" role="status" data-testid={testid ? `${testid}-note` : undefined}>
           {note}

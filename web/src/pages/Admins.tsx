@@ -1,12 +1,13 @@
 // Admins: the accounts of the web admin and the REST API (admin or viewer),
-// and the API tokens (a new token is shown once, then only its id).
+// and the API tokens (a new token is shown once, then only its id). Leaving
+// with unsaved input in the add forms asks first (useFormDirty).
 
 import { useState } from 'preact/hooks';
 import { call, get, post, seg } from '../api.ts';
 import { ConfirmButton } from '../components/ConfirmButton.tsx';
 import { ErrorBox, SelectField, TextField } from '../components/Fields.tsx';
 import { fmtTime } from '../format.ts';
-import { useLoad } from '../hooks.ts';
+import { useFormDirty, useLoad } from '../hooks.ts';
 import { useCanEdit, useSession } from '../session.ts';
 import type { AdminInfo, Role, TokenInfo } from '../types.ts';
 import { EmptyRow } from '../components/Boilerplate.tsx';
@@ -36,6 +37,7 @@ function Accounts() {
   const [role, setRole] = useState<Role>('admin');
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  useFormDirty({ name: name.trim(), password, role }, { name: '', password: '', role: 'admin' });
 
   const run = async (fn: () => Promise<unknown>, ok: string) => {
     setError(null);
@@ -97,6 +99,7 @@ function Accounts() {
             if (await run(() => post('/api/admins', { name: name.trim(), password, role }), `Admin ${name.trim()} added.`)) {
               setName('');
               setPassword('');
+              setRole('admin');
             }
           }}
         >
@@ -121,6 +124,7 @@ function Tokens() {
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('viewer');
   const [error, setError] = useState<string | null>(null);
+  useFormDirty({ name: name.trim(), role }, { name: '', role: 'viewer' });
   const [created, setCreated] = useState<{ token: string; info: TokenInfo } | null>(null);
 
   const create = async () => {
@@ -129,6 +133,7 @@ function Tokens() {
       const t = await post<{ token: string; info: TokenInfo }>('/api/tokens', { name: name.trim(), role });
       setCreated(t);
       setName('');
+      setRole('viewer');
       await list.reload();
     } catch (err) {
       setError((err as Error).message);

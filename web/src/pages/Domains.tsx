@@ -1,11 +1,12 @@
 // Domains & Routing: the local domains and the hosts their mail goes to, in
-// order (host[:port], bracketed IPv6), through /api/domains.
+// order (host[:port], bracketed IPv6), through /api/domains. Leaving with
+// unsaved input in the form asks first (useFormDirty).
 
 import { useState } from 'preact/hooks';
 import { get, seg } from '../api.ts';
 import { ApplyResultView } from '../components/ApplyResultView.tsx';
 import { ErrorBox, TextArea, TextField } from '../components/Fields.tsx';
-import { useApply, useLoad } from '../hooks.ts';
+import { useApply, useFormDirty, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { DomainDef } from '../types.ts';
 import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
@@ -24,9 +25,13 @@ export function Domains() {
   const [name, setName] = useState('');
   const [hosts, setHosts] = useState('');
   const [editing, setEditing] = useState<string | null>(null);
+  /** What the form started from: empty, or the domain as loaded for editing. */
+  const [base, setBase] = useState<{ name: string; hosts: string[] }>({ name: '', hosts: [] });
+  useFormDirty({ name: name.trim(), hosts: lines(hosts) }, base);
   const reset = () => {
     setName('');
     setHosts('');
+    setBase({ name: '', hosts: [] });
     setEditing(null);
   };
 
@@ -71,6 +76,7 @@ export function Domains() {
                           setEditing(d.name);
                           setName(d.name);
                           setHosts(d.route.hosts.join('\n'));
+                          setBase({ name: d.name, hosts: lines(d.route.hosts.join('\n')) });
                           save.setResult(null);
                         }}
                       >

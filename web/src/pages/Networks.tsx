@@ -1,13 +1,14 @@
 // Network Definitions: the network objects (host, network, range, group)
 // listed, added, edited and deleted through /api/networks. Deleting an
 // object still in use is refused by the server, which names where it is used.
+// Leaving with unsaved input in the form asks first (useFormDirty).
 
 import { useState } from 'preact/hooks';
 import { get, seg } from '../api.ts';
 import { ApplyResultView } from '../components/ApplyResultView.tsx';
 import { ErrorBox, Loading, SelectField, TextField } from '../components/Fields.tsx';
 import { ObjectField } from '../components/ObjectField.tsx';
-import { useApply, useLoad } from '../hooks.ts';
+import { useApply, useFormDirty, useLoad } from '../hooks.ts';
 import { describeNetwork } from '../openRelay.ts';
 import { useCanEdit } from '../session.ts';
 import type { NetworkDef, NetworkType } from '../types.ts';
@@ -42,20 +43,29 @@ export function Networks() {
   const remove = useApply();
   const [form, setForm] = useState<NetworkDef>(empty());
   const [editing, setEditing] = useState<string | null>(null);
+  /** What the form started from: the empty form, or the object as loaded for editing. */
+  const [base, setBase] = useState<NetworkDef>(empty());
+  useFormDirty(body(form), body(base));
   const nets = list.data ?? [];
+  const reset = () => {
+    setForm(empty());
+    setBase(empty());
+    setEditing(null);
+  };
 
   const submit = async () => {
     const b = body(form);
     const r = editing ? await save.run('PUT', `/api/networks/${seg(editing)}`, b) : await save.run('POST', '/api/networks', b);
     if (r.ok) {
-      setForm(empty());
-      setEditing(null);
+      reset();
       await list.reload();
     }
   };
   const edit = (n: NetworkDef) => {
     setEditing(n.name);
-    setForm({ ...empty(), ...n, members: n.members ?? [] });
+    const loaded = { ...empty(), ...n, members: n.members ?? [] };
+    setForm(loaded);
+    setBase(loaded);
     save.setResult(null);
     document.getElementById('network-form')?.scrollIntoView({ block: 'start' });
   };
@@ -145,8 +155,7 @@ export function Networks() {
             busy={save.busy}
             editing={editing !== null}
             onCancel={() => {
-              setEditing(null);
-              setForm(empty());
+              reset();
               save.setResult(null);
             }}
             result={save.result}

@@ -5,7 +5,9 @@
 // fields, and the revision it was loaded from: when a colleague applied
 // something since, the server refuses (409) instead of overwriting it. Object names are dragged in from the side panel or
 // added with the keyboard; the open-relay caution shows the moment a list
-// entry covers the whole Internet.
+// entry covers the whole Internet. Each field's "+" creates a new object in
+// place; that is a revision of its own, so the page then moves its revision
+// on, but only when the relaying value is still the one it loaded.
 
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -15,6 +17,7 @@ import { ObjectField } from '../components/ObjectField.tsx';
 import { ObjectList } from '../components/ObjectPanel.tsx';
 import { Section } from '../components/Section.tsx';
 import { useLoad } from '../hooks.ts';
+import { sameValue } from '../sameValue.ts';
 import { coversInternet, describeNetwork } from '../openRelay.ts';
 import { useCanEdit } from '../session.ts';
 import { useUnsavedChanges } from '../router.ts';
@@ -51,6 +54,9 @@ export function RelayingPage() {
   /** Blacklist-overlap warnings already shown on this page: not repeated on every unrelated Apply. */
   const shownOverlaps = useRef(new Set<string>());
   useUnsavedChanges(saved !== null && draft !== null && JSON.stringify(saved) !== JSON.stringify(draft));
+  /** `saved` of the latest render: a create ends after an Apply may have changed it. */
+  const savedNow = useRef(saved);
+  savedNow.current = saved;
 
   useEffect(() => {
     get<SectionValue<Relaying>>('/api/settings/relaying')
@@ -105,6 +111,26 @@ export function RelayingPage() {
     }
   };
 
+  /**
+   * After a "+" created an object (a new revision): the lists are reloaded,
+   * and the new revision is adopted only when the relaying value is still
+   * the one loaded, so that the next Apply is not refused as stale. When a
+   * colleague changed relaying meanwhile, the old revision stays and the
+   * next Apply is refused (409) instead of overwriting their change.
+   */
+  const afterCreate =
+    (...lists: { reload: () => Promise<void> }[]) =>
+    async () => {
+      await Promise.all(lists.map((l) => l.reload()));
+      try {
+        const current = await get<SectionValue<Relaying>>('/api/settings/relaying');
+        if (savedNow.current && sameValue(current.value, savedNow.current)) setRevision(current.revision);
+      } catch {
+        // The old revision stays: at worst the next Apply is refused as stale, never applied over a change.
+      }
+    };
+  const creates = canEdit ? { network: afterCreate(nets), user: afterCreate(users, groups), group: afterCreate(groups) } : null;
+
   const common = (id: SectionId) => {
     const dirty = !same(draft, saved, id);
     const r = results[id] ?? null;
@@ -125,7 +151,7 @@ export function RelayingPage() {
               </p>
             }
           >
-            <ObjectField label="Upstream hosts" kind="network" testid="field-upstream_hosts" value={draft.upstream_hosts} options={netNames} disabled={!canEdit} onChange={(v) => update({ upstream_hosts: v })} />
+            <ObjectField label="Upstream hosts" kind="network" testid="field-upstream_hosts" onCreate={creates?.network} value={draft.upstream_hosts} options={netNames} disabled={!canEdit} onChange={(v) => update({ upstream_hosts: v })} />
             <CheckField label="Allow upstream/relay hosts only" checked={draft.upstream_only} disabled={!canEdit} testid="field-upstream_only" onChange={(v) => update({ upstream_only: v })} />
           </Section>
 
@@ -134,8 +160,8 @@ export function RelayingPage() {
             intro={<p>SMTP clients can authenticate to get relay rights. Name the users and user groups that may use this.</p>}
           >
             <CheckField label="Allow authenticated relaying" checked={ar.enabled} disabled={!canEdit} testid="field-authenticated_relay-enabled" onChange={(v) => update({ authenticated_relay: { ...ar, enabled: v } })} />
-            <ObjectField label="Users" kind="user" testid="field-authenticated_relay-users" value={ar.users} options={userNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, users: v } })} />
-            <ObjectField label="User groups" kind="group" testid="field-authenticated_relay-groups" value={ar.groups} options={groupNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, groups: v } })} />
+            <ObjectField label="Users" kind="user" testid="field-authenticated_relay-users" onCreate={creates?.user} value={ar.users} options={userNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, users: v } })} />
+            <ObjectField label="User groups" kind="group" testid="field-authenticated_relay-groups" onCreate={creates?.group} value={ar.groups} options={groupNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, groups: v } })} />
             {!ar.enabled && (ar.users.length > 0 || ar.groups.length > 0) && (
               <p class="note" role="status" data-testid="authrelay-off-hint">
                 <em>Allow authenticated relaying</em> is off: the users and groups named here cannot relay until it is on.
@@ -152,7 +178,7 @@ export function RelayingPage() {
             {...common('hostrelay')}
             intro={<p>The networks and hosts listed here may send mail through the relay to any address: your own mail servers and clients only.</p>}
           >
-            <ObjectField label="Allowed hosts/networks" kind="network" testid="field-allowed_hosts" value={draft.allowed_hosts} options={netNames} disabled={!canEdit} onChange={(v) => update({ allowed_hosts: v })} />
+            <ObjectField label="Allowed hosts/networks" kind="network" testid="field-allowed_hosts" onCreate={creates?.network} value={draft.allowed_hosts} options={netNames} disabled={!canEdit} onChange={(v) => update({ allowed_hosts: v })} />
             {open && (
               <div class="caution" role="alert" data-testid="open-relay-caution">
                 <p>
@@ -184,7 +210,7 @@ export function RelayingPage() {
           </Section>
 
           <Section {...common('blacklist')} intro={<p>Hosts and networks refused at connect (unless they are also upstream or relay hosts).</p>}>
-            <ObjectField label="Blocked hosts/networks" kind="network" testid="field-blacklist" value={draft.blacklist} options={netNames} disabled={!canEdit} onChange={(v) => update({ blacklist: v })} />
+            <ObjectField label="Blocked hosts/networks" kind="network" testid="field-blacklist" onCreate={creates?.network} value={draft.blacklist} options={netNames} disabled={!canEdit} onChange={(v) => update({ blacklist: v })} />
           </Section>
 
           <Section

@@ -1,13 +1,14 @@
 // Users & Groups: the SMTP users (name, password, groups, enabled, comment;
 // passwords are never shown, only set) and the user groups, each listed,
-// added, edited and deleted through /api/users and /api/groups.
+// added, edited and deleted through /api/users and /api/groups. Leaving
+// with unsaved input in either form asks first (useFormDirty).
 
 import { useState } from 'preact/hooks';
 import { get, seg } from '../api.ts';
 import { ApplyResultView } from '../components/ApplyResultView.tsx';
 import { CheckField, ErrorBox, TextField } from '../components/Fields.tsx';
 import { ObjectField } from '../components/ObjectField.tsx';
-import { useApply, useLoad } from '../hooks.ts';
+import { useApply, useFormDirty, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { GroupDef, SectionValue, UserInfo } from '../types.ts';
 import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
@@ -20,6 +21,8 @@ interface UserForm {
   comment: string;
 }
 const emptyUser = (): UserForm => ({ name: '', password: '', groups: [], enabled: true, comment: '' });
+/** The form as it would be sent: surrounding spaces are not sent. */
+const userSent = (f: UserForm): UserForm => ({ ...f, name: f.name.trim(), comment: f.comment.trim() });
 
 export function Users() {
   const canEdit = useCanEdit();
@@ -61,9 +64,13 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
   const remove = useApply();
   const [form, setForm] = useState<UserForm>(emptyUser());
   const [editing, setEditing] = useState<string | null>(null);
+  /** What the form started from: the empty form, or the user as loaded for editing. */
+  const [base, setBase] = useState<UserForm>(emptyUser());
+  useFormDirty(userSent(form), userSent(base));
   const set = (patch: Partial<UserForm>) => setForm({ ...form, ...patch });
   const reset = () => {
     setForm(emptyUser());
+    setBase(emptyUser());
     setEditing(null);
   };
 
@@ -118,7 +125,9 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
                         aria-label={`Edit ${u.name}`}
                         onClick={() => {
                           setEditing(u.name);
-                          setForm({ name: u.name, password: '', groups: [...u.groups], enabled: u.enabled, comment: u.comment ?? '' });
+                          const loaded = { name: u.name, password: '', groups: [...u.groups], enabled: u.enabled, comment: u.comment ?? '' };
+                          setForm(loaded);
+                          setBase(loaded);
                           save.setResult(null);
                           document.getElementById('user-form')?.scrollIntoView({ block: 'start' });
                         }}
@@ -179,9 +188,13 @@ function GroupsPart({ canEdit, groups, reload }: { canEdit: boolean; groups: Gro
   const [name, setName] = useState('');
   const [comment, setComment] = useState('');
   const [editing, setEditing] = useState<string | null>(null);
+  /** What the form started from: empty, or the group as loaded for editing. */
+  const [base, setBase] = useState({ name: '', comment: '' });
+  useFormDirty({ name: name.trim(), comment: comment.trim() }, base);
   const reset = () => {
     setName('');
     setComment('');
+    setBase({ name: '', comment: '' });
     setEditing(null);
   };
 
@@ -224,6 +237,7 @@ function GroupsPart({ canEdit, groups, reload }: { canEdit: boolean; groups: Gro
                           setEditing(g.name);
                           setName(g.name);
                           setComment(g.comment ?? '');
+                          setBase({ name: g.name, comment: (g.comment ?? '').trim() });
                           save.setResult(null);
                         }}
                       >
