@@ -58,6 +58,8 @@ export interface Slapd {
   start(): Promise<void>;
   /** slapd's log (stats level) so far, for a failing test's message. */
   log(): string;
+  /** TCP connections accepted so far (while slapd ran): how often clients connected. */
+  connections(): number;
 }
 
 /** A skip reason when slapd is not installed (make test installs Debian's slapd as root). */
@@ -174,11 +176,13 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
   let exited: Promise<void> = Promise.resolve();
   let log = '';
   const live = new Set<Socket>();
+  let accepted = 0;
   const proxy: Server = createServer((client) => {
     if (!child) {
       client.resetAndDestroy();
       return;
     }
+    accepted++;
     const upstream = connect(sock);
     live.add(client).add(upstream);
     const close = () => {
@@ -201,8 +205,10 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
   const start = async (): Promise<void> => {
     if (child) return;
     rmSync(sock, { force: true });
-    // -d 256 (stats): slapd stays in the foreground and says "slapd starting" once it listens.
-    const c = spawn(SLAPD, ['-d', '256', '-f', conf, '-h', `ldapi://${encodeURIComponent(sock)}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // -d 264 (stats and connections): slapd stays in the foreground and logs
+    // "daemon: added NNr listener=0x…" once its socket listens ("slapd
+    // starting" comes before listen(): a connection then is refused).
+    const c = spawn(SLAPD, ['-d', '264', '-f', conf, '-h', `ldapi://${encodeURIComponent(sock)}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     exited = new Promise((done) => c.once('exit', () => done()));
     c.stderr?.setEncoding('utf8');
@@ -212,7 +218,7 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
       c.stderr?.on('data', (d: string) => {
         log += d;
         seen += d;
-        if (seen.includes('slapd starting')) {
+        if (/daemon: added \d+r listener=0x/.test(seen)) {
           clearTimeout(timer);
           done();
         }
@@ -239,5 +245,5 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
     rmSync(dir, { recursive: true, force: true });
   });
   await start();
-  return { url: `ldap://127.0.0.1:${port}`, caFile, caPem: certs.caPem, otherCaFile, running: () => child !== null, stop, start, log: () => log };
+  return { url: `ldap://127.0.0.1:${port}`, caFile, caPem: certs.caPem, otherCaFile, running: () => child !== null, stop, start, log: () => log, connections: () => accepted };
 }
