@@ -12,20 +12,9 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Client, ResultCodeError } from 'ldapts';
 import type { DirectoryDef } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
+import { DirectoryUnavailable } from './unavailable.ts';
 
-/** A directory that did not answer, or answered with something other than an answer (the session says 454, never "unknown user"). */
-export class DirectoryUnavailable extends Error {
-  readonly directory: string;
-  constructor(directory: string, reason: string, options?: { cause?: unknown }) {
-    super(`directory "${directory}": ${reason}`, options);
-    this.name = 'DirectoryUnavailable';
-    this.directory = directory;
-  }
-  /** The reason alone, without the directory's name. */
-  get reason(): string {
-    return this.message.slice(`directory "${this.directory}": `.length);
-  }
-}
+export { DirectoryUnavailable };
 
 /** Host and port of the directory's URL (validation made sure there is one). */
 export function endpoint(def: DirectoryDef): { host: string; port: number } {
