@@ -17,6 +17,7 @@ import { Quarantine } from './queue/quarantine.ts';
 import { CHECKS } from './checks/registry.ts';
 import { CheckRunner } from './checks/runner.ts';
 import { CheckServices } from './checks/services.ts';
+import { LazyDirectories } from './directory/lazy-directories.ts';
 import { randomPassword } from './admin/admin-store.ts';
 import { hashPasswordAsync } from './objects/password.ts';
 import type { buildApi } from './api/server.ts';
@@ -154,6 +155,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const queue = stores.queue;
     await queue.open();
     const tls = await loadTls(dataDir, snap.settings.tls, snap.settings.hostname);
+    // Always there (the LDAP client loads on first use): a directory added by a later revision works without a restart.
+    const directories = new LazyDirectories({ logger });
+    undo.push(() => directories.close());
     const shared: FrontEndShared = {
       snapshot: () => source.get(),
       store: queue,
@@ -161,7 +165,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throttle: new AuthThrottle(),
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
-      runner: new CheckRunner(CHECKS, new CheckServices({ greylist: stores.greylist, store: queue })),
+      runner: new CheckRunner(CHECKS, new CheckServices({ greylist: stores.greylist, store: queue, directories })),
     };
     const greylist = stores.greylist;
     const stopPruning = schedulePruning(greylist, () => {
@@ -287,6 +291,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await control.close();
           await manager.stop(grace);
           stopPruning();
+          await directories.close();
           clearInterval(heartbeat);
           if (statsPruning) clearInterval(statsPruning);
           // The counts since the last heartbeat: the next start carries on from them.

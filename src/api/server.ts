@@ -25,6 +25,7 @@ import type { Quarantine } from '../queue/quarantine.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import { csrfMatches, LoginThrottle, SESSION_COOKIE, Sessions, type Principal } from './auth.ts';
 import { registerAdminRoutes } from './routes-admins.ts';
+import { registerDirectoryRoutes } from './routes-directories.ts';
 import { registerMailRoutes } from './routes-mail.ts';
 import { registerSettingsRoutes } from './routes-settings.ts';
 import { registerSystemRoutes } from './routes-system.ts';
@@ -166,6 +167,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerMailRoutes(api, deps);
     registerClusterRoutes(api, deps);
     registerSystemRoutes(api, { ...deps, service }, sessions, throttle);
+    registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());
   });
   registerUi(app);
   return app;

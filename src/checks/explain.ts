@@ -18,6 +18,7 @@ import { storedSender } from './paths.ts';
 import { CHECKS } from './registry.ts';
 import { CheckRunner, type SessionBase, type StageResult } from './runner.ts';
 import { CheckServices } from './services.ts';
+import type { Directories } from '../directory/directories.ts';
 import { bestClaim, listenerTrusting, trustedProxyEntry } from '../policy/proxy-path.ts';
 import { localIdentity, type Identity } from '../policy/identity.ts';
 import { decideAuth, relayRight, type Client } from '../policy/rules.ts';
@@ -81,9 +82,9 @@ export function offlineRunner(): CheckRunner {
   );
 }
 
-/** The checks the daemon runs that can be asked from here: the blocklists and DNS too (no greylist store, no queue, no message). */
-export function onlineRunner(): CheckRunner {
-  return new CheckRunner(CHECKS, new CheckServices());
+/** The checks the daemon runs that can be asked from here: the blocklists and DNS too (no greylist store, no queue, no message); the directories when given. */
+export function onlineRunner(directories: Directories | null = null): CheckRunner {
+  return new CheckRunner(CHECKS, new CheckServices({ directories }));
 }
 
 /** A refusal of a check other than the relay rules, as a Decision of the stage it came at. */
@@ -145,13 +146,31 @@ export function explain(snap: Snapshot, input: ExplainInput, runner: CheckRunner
 
 /** The same transaction through every check the daemon runs that can be asked from here (DNS included): `policy explain`. */
 export async function explainOnline(snap: Snapshot, input: ExplainInput, runner: CheckRunner = onlineRunner()): Promise<Explanation> {
-  const t = transaction(snap, input);
+  const { asked, note } = await directoryUser(snap, input, runner.services.directories);
+  const t = transaction(snap, asked);
   let step = t.next();
   while (!step.done) {
     const a = step.value;
     step = t.next(await runner.run(a.stage, a.base, a.input as never));
   }
-  return step.value;
+  const x = step.value;
+  return note ? { ...x, decision: { ...x.decision, trail: [note, ...x.decision.trail] } } : x;
+}
+
+/**
+ * A user who is no local user, looked up in the directories (when the
+ * runner has them), as AUTH would find it: the explanation then decides
+ * with the directory's groups, and its trail says what the directory said.
+ * A directory that does not answer throws, as it makes AUTH fail (454).
+ */
+async function directoryUser(snap: Snapshot, input: ExplainInput, directories: Directories | null): Promise<{ asked: ExplainInput; note: string | null }> {
+  const name = input.user;
+  if (input.identity !== undefined || !name || snap.users.has(name) || !directories || snap.settings.directories.length === 0) return { asked: input, note: null };
+  const identity = await directories.lookup(snap, name);
+  const note = identity
+    ? `user "${name}" found in directory "${identity.directory ?? ''}": groups ${identity.groups.length ? identity.groups.map((g) => `"${g}"`).join(', ') : '(none)'}; addresses ${identity.addresses.length ? identity.addresses.join(', ') : '(none)'}`
+    : `user "${name}" is neither a local user nor found in the directories (${snap.settings.directories.map((d) => `"${d.name}"`).join(', ')})`;
+  return { asked: { ...input, identity }, note };
 }
 
 /** A path given on the command line: brackets optional, SMTPUTF8 assumed (the question is about the rules). */

@@ -7,7 +7,9 @@ import { CliExit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, printJson, readSettingsFile
 import { validate } from '../config/validate.ts';
 import { labelFindings } from './finding-labels.ts';
 import { compileSnapshot, type Snapshot } from '../config/snapshot.ts';
-import { explainOnline, ExplainInputError, openRelayTest, type Explanation } from '../checks/explain.ts';
+import { explainOnline, ExplainInputError, onlineRunner, openRelayTest, type Explanation } from '../checks/explain.ts';
+import { LazyDirectories } from '../directory/lazy-directories.ts';
+import { DirectoryUnavailable } from '../directory/unavailable.ts';
 
 interface SourceOpts {
   data?: string | undefined;
@@ -79,7 +81,17 @@ export function registerPolicyCommands(program: Command, dataOption: () => strin
     .action(async (opts: SourceOpts & { client: string; user?: string; listener?: string; from: string; to: string; json?: boolean }, cmd: Command) => {
       const snap = await loadSnapshot({ config: opts.config, data: cmd.optsWithGlobals<{ data?: string }>().data }, dataOption);
       // The same checks the daemon runs, the DNS ones included (the blocklists); greylisting and the content scan need a message.
-      const x = await guardedAsync(() => explainOnline(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }));
+      // A --user who is no local user is looked up in the directories, as AUTH would find it.
+      const directories = snap.settings.directories.length > 0 ? new LazyDirectories() : null;
+      let x: Explanation;
+      try {
+        x = await guardedAsync(() => explainOnline(snap, { client: opts.client, user: opts.user ?? null, listener: opts.listener ?? null, from: opts.from, to: opts.to }, onlineRunner(directories)));
+      } catch (err) {
+        if (err instanceof DirectoryUnavailable) throw new CliExit(EXIT_REFUSED, `${err.message}: the user cannot be looked up (AUTH would answer 454 4.7.0)`);
+        throw err;
+      } finally {
+        await directories?.close();
+      }
       const d = x.decision;
       const checks = Object.keys(x.checks).length > 0 ? { log: x.checks } : null;
       if (opts.json) printJson({ ...asJson(x, snap.revision), ...(checks ? { checks: checks.log } : {}) });

@@ -97,7 +97,7 @@ export function formatChange(c: Change): string {
 /**
  * The secrets that differ between two documents, by path and never by value
  * (the diff above sees redacted documents): a user's password (in both, with
- * another hash) and the smarthost password. So that a rollback preview can
+ * another hash), the smarthost password and a directory's bind password. So that a rollback preview can
  * say it brings back an old password.
  */
 export function secretChanges(before: Settings, after: Settings): string[] {
@@ -109,5 +109,9 @@ export function secretChanges(before: Settings, after: Settings): string[] {
   }
   const [a, b] = [before.delivery.smarthost, after.delivery.smarthost];
   if (a && b && a.password !== b.password) out.push('delivery.smarthost.password');
+  const binds = new Map(before.directories.map((d) => [d.name, d.bind_password]));
+  for (const d of after.directories) {
+    if (binds.has(d.name) && binds.get(d.name) !== d.bind_password) out.push(`directories[${JSON.stringify(d.name)}].bind_password`);
+  }
   return out;
 }

@@ -188,6 +188,60 @@ export interface AntispamSettings {
   dns_timeout: string;
 }
 
+/** How the connection to a directory is protected: StartTLS on ldap://, TLS from the start on ldaps://, or none (clear text). */
+export type DirectoryTls = 'starttls' | 'ldaps' | 'none';
+export const DIRECTORY_TLS: readonly DirectoryTls[] = ['starttls', 'ldaps', 'none'];
+
+/**
+ * A directory (LDAP, Active Directory) whose users may log in: found with
+ * the service account (bind_dn, or anonymously), then bound as themselves.
+ * Their groups are `name:cn` wherever a user group is named.
+ */
+export interface DirectoryDef {
+  /** Prefix of the directory's groups in the settings (`name:group`); no colon. */
+  name: string;
+  type: 'ldap';
+  /** ldap://host[:port] or ldaps://host[:port]. */
+  url: string;
+  /** The service account that searches; absent: anonymous searches. */
+  bind_dn?: string;
+  /** A secret: never shown back, kept when a document comes back without it. */
+  bind_password?: string;
+  base_dn: string;
+  /** Finds a user; `{login}` is the login, escaped (RFC 4515). */
+  user_filter: string;
+  /** Finds the groups an entry is a direct member of (`{dn}`, `{login}`); absent: `(<group_member_attribute>={dn})`. */
+  group_filter?: string;
+  group_member_attribute: string;
+  /** Groups inside groups followed this many levels up (0: direct groups only; AD's matching rule needs none). */
+  nested_group_depth: number;
+  /** Attributes holding a user's addresses (AD: proxyAddresses, whose `smtp:` prefix is dropped). */
+  mail_attributes: string[];
+  tls: DirectoryTls;
+  /** tls: none to a host that is not this machine: the passwords cross the network in clear text, and that is intended. */
+  plaintext_acknowledged?: boolean;
+  /** PEM file of the CA that signs the directory's certificate; default: the system's CAs. */
+  ca?: string;
+  /** For connecting and each answer. */
+  timeout: string;
+  /** How long lookups (who a login is, whether an address exists) are remembered; passwords are never cached. */
+  cache: string;
+  comment?: string;
+}
+
+export function defaultDirectory(): Omit<DirectoryDef, 'name' | 'url' | 'base_dn'> {
+  return {
+    type: 'ldap',
+    user_filter: '(&(objectClass=inetOrgPerson)(uid={login}))',
+    group_member_attribute: 'member',
+    nested_group_depth: 5,
+    mail_attributes: ['mail'],
+    tls: 'starttls',
+    timeout: '5s',
+    cache: '5m',
+  };
+}
+
 /** The web admin and REST API listener (HTTPS, the SMTP listeners' certificate). */
 export interface AdminListener {
   enabled: boolean;
@@ -213,6 +267,7 @@ export interface Settings {
   antispam: AntispamSettings;
   admin: AdminListener;
   limits: Limits;
+  directories: DirectoryDef[];
 }
 
 export function defaultDelivery(): Delivery {
@@ -351,5 +406,6 @@ export function embeddedDefaults(): Settings {
     antispam: defaultAntispam(),
     admin: defaultAdmin(),
     limits: defaultLimits(),
+    directories: [],
   };
 }

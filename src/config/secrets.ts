@@ -1,5 +1,5 @@
-// Secrets in the settings document: user password hashes and the smarthost
-// password. They are hashed on the way in, left out of exports unless asked
+// Secrets in the settings document: user password hashes, the smarthost
+// password and the directories' bind passwords. They are hashed on the way in, left out of exports unless asked
 // for, and carried over from the active revision when a document comes back
 // without them (so export → edit → import does not wipe every password).
 
@@ -32,6 +32,17 @@ export function carrySecrets(raw: unknown, previous: Settings | null): unknown {
       out.delivery = { ...raw.delivery, smarthost: { ...sh, password: prevSh.password } };
     }
   }
+  if (Array.isArray(raw.directories)) {
+    // Kept only for the same account on the same server: a changed url or
+    // bind_dn must come with its password, so that an edit cannot send the
+    // stored password to another server.
+    const prev = new Map(previous.directories.filter((d) => d.bind_password !== undefined).map((d) => [d.name, d]));
+    out.directories = raw.directories.map((d: unknown) => {
+      if (!isObj(d) || (d.bind_password != null && d.bind_password !== '') || typeof d.name !== 'string') return d;
+      const was = prev.get(d.name);
+      return was && d.url === was.url && d.bind_dn === was.bind_dn ? { ...d, bind_password: was.bind_password } : d;
+    });
+  }
   return out;
 }
 
@@ -47,12 +58,13 @@ export function hashSecrets(s: Settings): Settings {
   };
 }
 
-/** A copy without password hashes and the smarthost password. */
+/** A copy without password hashes, the smarthost password and the directories' bind passwords. */
 export function redactSecrets(s: Settings): Settings {
   const sh = s.delivery.smarthost;
   return {
     ...s,
     users: s.users.map(({ password_hash: _h, password: _p, ...rest }) => rest),
     delivery: { ...s.delivery, smarthost: sh ? (({ password: _p, ...rest }) => rest)(sh) : null },
+    directories: s.directories.map(({ bind_password: _b, ...rest }) => rest),
   };
 }

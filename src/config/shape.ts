@@ -7,6 +7,7 @@
 
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
+import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.ts';
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
@@ -156,7 +157,7 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 99;
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -422,5 +423,56 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     bare_newline_networks: r.names('limits.bare_newline_networks', lim.bare_newline_networks),
   };
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits };
+  const directories = readDirectories(r, top.directories);
+
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories };
+}
+
+const DIRECTORY_KEYS = ['name', 'type', 'url', 'bind_dn', 'bind_password', 'base_dn', 'user_filter', 'group_filter', 'group_member_attribute', 'nested_group_depth', 'mail_attributes', 'tls', 'plaintext_acknowledged', 'ca', 'timeout', 'cache', 'comment'] as const;
+
+/**
+ * `directories`: each entry with its defaults filled in. `tls` defaults to
+ * what the url says (ldaps:// → ldaps, ldap:// → starttls): never to none.
+ * Empty optional texts (bind_dn, bind_password, group_filter, ca, comment)
+ * are absent, so that a form's empty field means "not set".
+ */
+function readDirectories(r: Reader, raw: unknown): DirectoryDef[] {
+  const dd = defaultDirectory();
+  return r.list('directories', raw, (p, v): DirectoryDef | undefined => {
+    const o = r.object(p, v, DIRECTORY_KEYS);
+    if (!o) return undefined;
+    const url = r.string(at(p, 'url'), o.url, { required: true, max: 1024 }) ?? '';
+    const durationOf = (key: 'timeout' | 'cache', min: number, max: number): string => {
+      const q = at(p, key);
+      const text = r.string(q, o[key], { def: dd[key], max: 32 }) ?? dd[key];
+      const parsed = parseDuration(text);
+      if (!parsed.ok) r.f.error(q, parsed.reason);
+      else if (parsed.ms < min || parsed.ms > max) r.f.error(q, `must be between ${min} ms and ${max / 1000} s`);
+      return parsed.ok ? text : dd[key];
+    };
+    const d: DirectoryDef = {
+      name: r.string(at(p, 'name'), o.name, { required: true, max: 64 }) ?? '',
+      type: r.oneOf(at(p, 'type'), o.type, ['ldap'] as const, 'ldap') ?? 'ldap',
+      url,
+      base_dn: r.string(at(p, 'base_dn'), o.base_dn, { required: true, max: 1024 }) ?? '',
+      user_filter: r.string(at(p, 'user_filter'), o.user_filter, { def: dd.user_filter, max: 2048 }) ?? dd.user_filter,
+      group_member_attribute: r.string(at(p, 'group_member_attribute'), o.group_member_attribute, { def: dd.group_member_attribute, max: 128 }) ?? dd.group_member_attribute,
+      nested_group_depth: r.int(at(p, 'nested_group_depth'), o.nested_group_depth, dd.nested_group_depth, 0, 10),
+      mail_attributes: o.mail_attributes === undefined || o.mail_attributes === null ? [...dd.mail_attributes] : r.names(at(p, 'mail_attributes'), o.mail_attributes),
+      tls: r.oneOf(at(p, 'tls'), o.tls, DIRECTORY_TLS, /^ldaps:/i.test(url) ? 'ldaps' : 'starttls') ?? 'starttls',
+      timeout: durationOf('timeout', 100, 60_000),
+      cache: durationOf('cache', 0, 86_400_000),
+    };
+    const optional = (key: 'bind_dn' | 'bind_password' | 'group_filter' | 'ca' | 'comment', max: number): void => {
+      const text = r.string(at(p, key), o[key], { max });
+      if (text) d[key] = text;
+    };
+    optional('bind_dn', 1024);
+    optional('bind_password', 1024);
+    optional('group_filter', 2048);
+    optional('ca', 4096);
+    optional('comment', 1024);
+    if (o.plaintext_acknowledged !== undefined && o.plaintext_acknowledged !== null) d.plaintext_acknowledged = r.bool(at(p, 'plaintext_acknowledged'), o.plaintext_acknowledged, false);
+    return d;
+  });
 }

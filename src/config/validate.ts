@@ -15,6 +15,8 @@ import { existsSync } from 'node:fs';
 import { parseHostPort } from '../address/host-port.ts';
 import { parseEngineAddress } from '../scan/engine-address.ts';
 import { parseAnswerRange } from '../antispam/dnsbl.ts';
+import { filterProblem, isAttributeName } from '../directory/filter.ts';
+import { isIP } from 'node:net';
 
 export interface Validation {
   settings: Settings;
@@ -49,6 +51,7 @@ export function validate(raw: unknown): Validation {
   checkScanning(settings, f);
   checkAntispamChecks(settings, networks, f);
   checkAdmin(settings, f);
+  checkDirectories(settings, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
@@ -295,7 +298,9 @@ function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {
     else if (!user.enabled) f.warn(p, `user "${u}" is disabled and cannot relay until enabled`);
   });
   r.authenticated_relay.groups.forEach((g, i) => {
-    if (!groups.has(g)) f.error(at('relaying.authenticated_relay.groups', i), `unknown user group "${g}"`);
+    if (groups.has(g)) return;
+    const why = directoryGroupProblem(s, g);
+    if (why !== null) f.error(at('relaying.authenticated_relay.groups', i), why);
   });
   if (r.authenticated_relay.enabled && r.authenticated_relay.users.length === 0 && r.authenticated_relay.groups.length === 0) {
     f.warn('relaying.authenticated_relay', 'enabled, but no user or group is named, so nobody can relay by logging in');
@@ -422,4 +427,79 @@ function checkOpenRelay(s: Settings, networks: NetworkIndex, f: Findings): void 
       f.error(o.path, `this would make an open relay: ${o.why}, so every client there could relay to anywhere. Trust only your own proxies (while relaying.allowed_hosts names any host: at most 65,536 public IPv4 addresses and a /48 of public IPv6); if you really want this, also set relaying.open_relay_acknowledged: true`);
     }
   }
+}
+
+// --- directories (LDAP, Active Directory) -------------------------------------
+
+/**
+ * Why a group name that is no local group is not a directory's group either
+ * (`directory:group`, the directory defined), or null when it is one.
+ */
+function directoryGroupProblem(s: Settings, name: string): string | null {
+  const colon = name.indexOf(':');
+  if (colon < 0) return `unknown user group "${name}"`;
+  const [dir, group] = [name.slice(0, colon), name.slice(colon + 1)];
+  if (!s.directories.some((d) => d.name === dir)) return `unknown directory "${dir}" in "${name}" (a directory's group is written directory-name:group-name)`;
+  if (group.trim() === '') return `"${name}" names no group after the colon`;
+  return null;
+}
+
+/** This machine: a clear-text connection to it never crosses a network. */
+function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return h === '::1';
+}
+
+/**
+ * The directories: names usable as a group prefix, a URL the client can
+ * reach, TLS that matches the URL, and clear text only where it cannot be
+ * overheard (this machine) unless explicitly acknowledged: with tls none,
+ * every user's password crosses the network readable at each AUTH.
+ */
+function checkDirectories(s: Settings, f: Findings): void {
+  checkUnique(s.directories.map((d) => d.name), 'directories', 'directory', f);
+  s.directories.forEach((d, i) => {
+    const p = at('directories', i);
+    if (d.name && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(d.name)) f.error(at(p, 'name'), 'letters, digits, ".", "_" and "-" only (no colon: a directory\'s groups are written name:group)');
+    let url: URL | null = null;
+    try {
+      url = new URL(d.url);
+    } catch {
+      if (d.url) f.error(at(p, 'url'), `"${d.url}" is not a URL (e.g. ldap://ldap.example.com or ldaps://dc1.example.com)`);
+    }
+    if (url) {
+      const scheme = url.protocol.toLowerCase();
+      if (scheme !== 'ldap:' && scheme !== 'ldaps:') f.error(at(p, 'url'), 'must be an ldap:// or ldaps:// URL');
+      else if (!url.hostname) f.error(at(p, 'url'), 'names no host');
+      else if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash || url.username || url.password) f.error(at(p, 'url'), 'give only ldap[s]://host[:port]: the base DN goes in base_dn, the account in bind_dn');
+      else if (scheme === 'ldaps:' && d.tls !== 'ldaps') f.error(at(p, 'tls'), `an ldaps:// URL is TLS from the start: tls must be ldaps, not ${d.tls}`);
+      else if (scheme === 'ldap:' && d.tls === 'ldaps') f.error(at(p, 'tls'), 'ldaps needs an ldaps:// URL (or use starttls on ldap://)');
+      else if (d.tls === 'none') {
+        if (isLoopbackHost(url.hostname)) {
+          if (d.plaintext_acknowledged) f.warn(at(p, 'plaintext_acknowledged'), 'not needed: the directory is on this machine');
+        } else if (d.plaintext_acknowledged) {
+          f.warn(at(p, 'tls'), 'none: every user\'s password crosses the network in clear text at each login (acknowledged by plaintext_acknowledged)');
+        } else {
+          f.error(at(p, 'tls'), 'none would send every user\'s password over the network in clear text at each login; use starttls or an ldaps:// URL, or if you really mean it, also set plaintext_acknowledged: true');
+        }
+      } else if (d.plaintext_acknowledged) f.warn(at(p, 'plaintext_acknowledged'), `set, but tls is ${d.tls}: remove it so that a later change to none is still caught`);
+    }
+    if (d.bind_dn !== undefined && d.bind_password === undefined) f.error(at(p, 'bind_password'), 'bind_dn needs its password (give it again after changing url or bind_dn)');
+    if (d.bind_password !== undefined && d.bind_dn === undefined) f.error(at(p, 'bind_dn'), 'bind_password is given without bind_dn');
+    const userWhy = filterProblem(d.user_filter, ['login'], ['login']);
+    if (userWhy) f.error(at(p, 'user_filter'), userWhy);
+    if (d.group_filter !== undefined) {
+      const groupWhy = filterProblem(d.group_filter, ['login', 'dn']);
+      if (groupWhy) f.error(at(p, 'group_filter'), groupWhy);
+      else if (!d.group_filter.includes('{dn}') && d.nested_group_depth > 0) f.warn(at(p, 'nested_group_depth'), 'the group_filter has no {dn}: nested groups cannot be followed');
+    }
+    if (!isAttributeName(d.group_member_attribute)) f.error(at(p, 'group_member_attribute'), `"${d.group_member_attribute}" is not an attribute name`);
+    if (d.mail_attributes.length === 0) f.warn(at(p, 'mail_attributes'), 'empty: the directory\'s users have no addresses (sender binding and recipient verification find none)');
+    d.mail_attributes.forEach((a, j) => {
+      if (!isAttributeName(a)) f.error(at(at(p, 'mail_attributes'), j), `"${a}" is not an attribute name`);
+    });
+    if (d.ca !== undefined && !existsSync(d.ca)) f.warn(at(p, 'ca'), `${d.ca} does not exist (yet): logins through this directory fail until it does`);
+  });
 }

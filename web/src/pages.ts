@@ -15,6 +15,7 @@ import { Malware } from './pages/Malware.tsx';
 import { Networks } from './pages/Networks.tsx';
 import { RelayingPage } from './pages/Relaying.tsx';
 import { Users } from './pages/Users.tsx';
+import { Directories } from './pages/Directories.tsx';
 import { AccountPage } from './pages/Account.tsx';
 import { LimitsPage } from './pages/Limits.tsx';
 import { SystemPage } from './pages/System.tsx';
@@ -37,6 +38,7 @@ export const PAGES: Page[] = [
   { path: '/domains', id: 'domains', title: 'Domains & Routing', group: 'Email protection', component: Domains },
   { path: '/networks', id: 'networks', title: 'Network Definitions', group: 'Definitions & users', component: Networks },
   { path: '/users', id: 'users', title: 'Users & Groups', group: 'Definitions & users', component: Users },
+  { path: '/directories', id: 'directories', title: 'Directories', group: 'Definitions & users', component: Directories },
   { path: '/mail', id: 'mail', title: 'Mail Manager', group: 'Mail', component: MailManager },
   { path: '/log', id: 'log', title: 'Live Log', group: 'Mail', component: LiveLog },
   { path: '/history', id: 'history', title: 'History', group: 'System', component: History },

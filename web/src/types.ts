@@ -169,3 +169,18 @@ export interface TlsInfo {
   next_start: CertInfo | null;
   restart_needed: boolean;
 }
+
+// --- directories (LDAP, Active Directory): /api/directories ---------------------
+export type { DirectoryDef, DirectoryTls } from '../../src/config/document.ts';
+import type { DirectoryDef } from '../../src/config/document.ts';
+
+/** A directory as GET /api/directories shows it: never its bind password, only whether one is set. */
+export type DirectoryShown = Omit<DirectoryDef, 'bind_password'> & { has_bind_password: boolean };
+
+/** POST /api/directories/test (src/directory/directory-test.ts). */
+export interface DirectoryTestResult {
+  ok: boolean;
+  steps: { step: 'connect' | 'bind' | 'base' | 'user' | 'groups'; ok: boolean; text: string }[];
+  filters: { user: string; group: string };
+  user: { dn: string; groups: string[]; addresses: string[] } | null;
+}
