@@ -9,6 +9,7 @@ import { useApply, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { DomainDef } from '../types.ts';
 import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
+import { RecipientVerificationFields, verificationBody, verificationOf } from '../components/RecipientVerification.tsx';
 
 const lines = (s: string) =>
   s
@@ -24,14 +25,16 @@ export function Domains() {
   const [name, setName] = useState('');
   const [hosts, setHosts] = useState('');
   const [editing, setEditing] = useState<string | null>(null);
+  const [verify, setVerify] = useState(verificationOf(null));
   const reset = () => {
     setName('');
     setHosts('');
     setEditing(null);
+    setVerify(verificationOf(null));
   };
 
   const submit = async () => {
-    const b: DomainDef = { name: editing ?? name.trim(), route: { hosts: lines(hosts) } };
+    const b: DomainDef = { name: editing ?? name.trim(), route: { hosts: lines(hosts) }, ...verificationBody(verify) };
     const r = editing ? await save.run('PUT', `/api/domains/${seg(editing)}`, b) : await save.run('POST', '/api/domains', b);
     if (r.ok) {
       reset();
@@ -60,6 +63,7 @@ export function Domains() {
                 <tr key={d.name} data-testid={`domain-row-${d.name}`}>
                   <td>
                     <strong>{d.name}</strong>
+                    {d.verify_recipients && <small class="hint" data-testid={`domain-verify-${d.name}`}> verifies recipients: {d.verify_recipients}</small>}
                   </td>
                   <td>{d.route.hosts.join(', ')}</td>
                   {canEdit && (
@@ -71,6 +75,7 @@ export function Domains() {
                           setEditing(d.name);
                           setName(d.name);
                           setHosts(d.route.hosts.join('\n'));
+                          setVerify(verificationOf(d));
                           save.setResult(null);
                         }}
                       >
@@ -97,6 +102,7 @@ export function Domains() {
         <CardForm titleId="domain-form-title" title={editing ? `Edit domain ${editing}` : 'Add a domain'} onSubmit={() => void submit()}>
           <TextField label="Domain" value={name} onInput={setName} required disabled={editing !== null} placeholder="example.com" />
           <TextArea label="Route hosts (one per line, in order)" value={hosts} onInput={setHosts} rows={3} mono hint='host[:port], an IPv4 address or [IPv6]; port 25 unless given. Example: "10.1.2.3:25".' />
+          <RecipientVerificationFields value={verify} onChange={setVerify} />
           <SaveActions
             label="Save domain"
             busy={save.busy}
