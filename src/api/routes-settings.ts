@@ -36,7 +36,14 @@ const Network = Type.Object(
   Strict,
 );
 const Group = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }), comment: Comment }, Strict);
-const Domain = Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }), route: Type.Object({ hosts: Type.Array(Type.String({ maxLength: 300 })) }, Strict) }, Strict);
+// A domain's recipient verification (issue #18); the settings validator checks the values.
+const DomainVerification = {
+  verify_recipients: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('list'), Type.Literal('directory'), Type.Literal('callout')])),
+  recipients: Type.Optional(Type.Array(Type.String({ maxLength: 320 }))),
+  directory: Type.Optional(Type.String({ maxLength: 128 })),
+  callout: Type.Optional(Type.Object({ timeout: Type.Optional(Type.String({ maxLength: 32 })), cache_positive: Type.Optional(Type.String({ maxLength: 32 })), cache_negative: Type.Optional(Type.String({ maxLength: 32 })), sender: Type.Optional(Type.String({ maxLength: 320 })) }, Strict)),
+};
+const Domain = Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }), route: Type.Object({ hosts: Type.Array(Type.String({ maxLength: 300 })) }, Strict), ...DomainVerification }, Strict);
 const UserCreate = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 128 }),

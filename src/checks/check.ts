@@ -132,7 +132,7 @@ export interface Check {
   /** Its name in logs and in docs/architecture.md. */
   readonly name: string;
   /** What it asks beyond the settings: left out where nothing may be asked (the open-relay test, the API's explain). */
-  readonly asks?: 'dns' | 'store' | 'engines';
+  readonly asks?: 'dns' | 'store' | 'engines' | 'network';
   /** The antispam.exceptions key that skips it, applied by the runner. */
   readonly exception?: CheckName;
   /** Whether the settings turn it on at all (default: always). */

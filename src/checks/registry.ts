@@ -9,6 +9,7 @@ import { greylisting } from './greylisting.ts';
 import { helo } from './helo.ts';
 import { maxRecipients } from './max-recipients.ts';
 import { queueSpace } from './queue-space.ts';
+import { recipientList, recipientVerify } from './recipient-verify.ts';
 import { relayRules } from './relay-rules.ts';
 import { spfCheck } from './spf.ts';
 import { wireSyntax } from './wire-syntax.ts';
@@ -19,6 +20,12 @@ export const CHECKS: readonly Check[] = [
   dnsbl, //           connect, MAIL (direct clients), end of DATA (origin)
   helo, //            MAIL (direct clients)
   maxRecipients, //   RCPT
+  // Recipient verification: after the relay rules (a relay refusal comes
+  // first, and only a recipient they accepted as local is verified) and the
+  // recipient limit (no probe for a recipient refused anyway); before
+  // greylisting, so that an unknown recipient creates no greylist entry.
+  recipientList, //   RCPT: domains[].verify_recipients list
+  recipientVerify, // RCPT: domains[].verify_recipients directory, callout
   greylisting, //     RCPT (direct clients), end of DATA (origin)
   queueSpace, //      MAIL: room in the queue
   spfCheck, //        end of DATA

@@ -9,19 +9,23 @@ import { durationMs } from '../core/duration.ts';
 import type { GreylistStore } from '../antispam/greylist-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { Directories } from '../directory/directories.ts';
+import { Callout, type CalloutPort } from '../delivery/callout.ts';
 
 export class CheckServices {
   readonly greylist: GreylistStore | null;
   readonly store: Pick<QueueStore, 'admits'> | null;
   /** null: only local users (no directory client in this process). */
   readonly directories: Directories | null;
+  /** Recipient verification's SMTP probes and their cache (one per process). */
+  readonly callout: CalloutPort;
   readonly now: () => number;
   private resolvers = new Map<string, Resolver>();
 
-  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; now?: () => number } = {}) {
+  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; callout?: CalloutPort; now?: () => number } = {}) {
     this.greylist = deps.greylist ?? null;
     this.store = deps.store ?? null;
     this.directories = deps.directories ?? null;
+    this.callout = deps.callout ?? new Callout();
     this.now = deps.now ?? Date.now;
   }
 

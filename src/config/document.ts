@@ -41,6 +41,33 @@ export interface UserDef {
 export interface DomainDef {
   name: string;
   route: { hosts: string[] };
+  /** Recipient verification (absent: off). Kept only when not off, so that older documents read back unchanged. */
+  verify_recipients?: VerifyRecipients;
+  /** `list` mode: the addresses that exist ("user@domain", "user" for this domain, "@domain" for all of it). */
+  recipients?: string[];
+  /** `directory` mode: the name of a directories[] entry. */
+  directory?: string;
+  /** `callout` mode: how the route hosts are probed (defaults from defaultCallout()). */
+  callout?: CalloutSettings;
+}
+
+// Recipient verification (issue #18): which recipients of a local domain
+// exist, asked at RCPT so that unknown ones are refused before DATA.
+export type VerifyRecipients = 'off' | 'list' | 'directory' | 'callout';
+export const VERIFY_MODES: readonly VerifyRecipients[] = ['off', 'list', 'directory', 'callout'];
+
+export interface CalloutSettings {
+  /** The whole probe (connect to RCPT answer), per host tried. */
+  timeout: string;
+  /** How long "exists" and "unknown" answers are kept (temporary failures never are). */
+  cache_positive: string;
+  cache_negative: string;
+  /** MAIL FROM of the probe; "" is the null sender <>. */
+  sender: string;
+}
+
+export function defaultCallout(): CalloutSettings {
+  return { timeout: '10s', cache_positive: '1h', cache_negative: '10m', sender: '' };
 }
 
 export interface ListenerDef {

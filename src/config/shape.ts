@@ -8,6 +8,7 @@
 import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
 import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.ts';
+import { defaultCallout, VERIFY_MODES } from './document.ts';
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
@@ -157,6 +158,41 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 99;
 }
 
+// Recipient verification of a local domain (domains[].verify_recipients and
+// its companions). Only what differs from "off" is kept, so that a document
+// written before these keys existed reads and exports unchanged.
+const VERIFY_KEYS = ['verify_recipients', 'recipients', 'directory', 'callout'] as const;
+
+function readRecipientVerification(r: Reader, p: string, o: Obj): Partial<DomainDef> {
+  const out: Partial<DomainDef> = {};
+  const mode = r.oneOf(at(p, 'verify_recipients'), o.verify_recipients, VERIFY_MODES, 'off');
+  if (mode && mode !== 'off') out.verify_recipients = mode;
+  const recipients = r.list(at(p, 'recipients'), o.recipients, (q, x) => r.string(q, x, { required: true, max: 320 })?.trim());
+  if (recipients.length) out.recipients = recipients;
+  const directory = r.string(at(p, 'directory'), o.directory, { max: 128 });
+  if (directory) out.directory = directory;
+  if (o.callout !== undefined && o.callout !== null) {
+    const dc = defaultCallout();
+    const c = r.object(at(p, 'callout'), o.callout, Object.keys(dc)) ?? {};
+    const duration = (key: 'timeout' | 'cache_positive' | 'cache_negative', min: number, max: number): string => {
+      const q = at(at(p, 'callout'), key);
+      const text = r.string(q, c[key], { def: dc[key], max: 32 }) ?? dc[key];
+      const parsed = parseDuration(text);
+      if (!parsed.ok) r.f.error(q, parsed.reason);
+      else if (parsed.ms < min || parsed.ms > max) r.f.error(q, `must be between ${min} ms and ${max / 1000} s`);
+      return parsed.ok ? text : dc[key];
+    };
+    out.callout = {
+      timeout: duration('timeout', 100, 120_000),
+      // 0s turns a cache off.
+      cache_positive: duration('cache_positive', 0, 30 * 86_400_000),
+      cache_negative: duration('cache_negative', 0, 30 * 86_400_000),
+      sender: r.string(at(at(p, 'callout'), 'sender'), c.sender, { def: dc.sender, max: 320 })?.trim() ?? '',
+    };
+  }
+  return out;
+}
+
 const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
@@ -241,10 +277,11 @@ export function readSettings(raw: unknown, f: Findings): Settings {
   });
 
   const domains = r.list('domains', top.domains, (p, v): DomainDef | undefined => {
-    const o = r.object(p, v, ['name', 'route']);
+    const o = r.object(p, v, ['name', 'route', ...VERIFY_KEYS]);
     if (!o) return undefined;
     const route = r.object(at(p, 'route'), o.route, ['hosts']) ?? {};
-    return { name: r.string(at(p, 'name'), o.name, { required: true, max: 255 }) ?? '', route: { hosts: r.names(at(p, 'route.hosts'), route.hosts) } };
+    const d: DomainDef = { name: r.string(at(p, 'name'), o.name, { required: true, max: 255 }) ?? '', route: { hosts: r.names(at(p, 'route.hosts'), route.hosts) } };
+    return Object.assign(d, readRecipientVerification(r, p, o));
   });
 
   const rel = r.object('relaying', top.relaying, ['upstream_hosts', 'upstream_only', 'authenticated_relay', 'allowed_hosts', 'blacklist', 'scan_relayed', 'open_relay_acknowledged']) ?? {};

@@ -17,6 +17,7 @@ import { parseEngineAddress } from '../scan/engine-address.ts';
 import { parseAnswerRange } from '../antispam/dnsbl.ts';
 import { filterProblem, isAttributeName } from '../directory/filter.ts';
 import { isIP } from 'node:net';
+import { parseListEntry } from '../checks/recipient-rules.ts';
 
 export interface Validation {
   settings: Settings;
@@ -45,6 +46,7 @@ export function validate(raw: unknown): Validation {
   checkListeners(settings, networks, f);
   checkUsers(settings, f);
   checkDomains(settings, f);
+  checkRecipientVerification(settings, f);
   checkRelaying(settings, networks, f);
   checkSmarthost(settings, f);
   checkQueueAndDns(settings, f);
@@ -186,6 +188,28 @@ function checkDomains(s: Settings, f: Findings): void {
       const hp = parseHostPort(h, 25);
       if (!hp.ok) f.error(at(at(p, 'route.hosts'), j), hp.reason);
     });
+  });
+}
+
+/** domains[].verify_recipients and its companions (recipients, directory, callout). */
+function checkRecipientVerification(s: Settings, f: Findings): void {
+  s.domains.forEach((d, i) => {
+    const p = at('domains', i);
+    const mode = d.verify_recipients ?? 'off';
+    (d.recipients ?? []).forEach((text, j) => {
+      const e = parseListEntry(text, d.name);
+      if (!e.ok) f.error(at(at(p, 'recipients'), j), e.reason);
+    });
+    if (mode === 'list' && !(d.recipients ?? []).length) f.error(at(p, 'recipients'), 'verify_recipients: list needs at least one recipient (an unknown recipient is refused: with none, every address but postmaster would be)');
+    if (mode !== 'list' && d.recipients?.length) f.warn(at(p, 'recipients'), `not used: verify_recipients is ${mode}, not list`);
+    // TODO(lead, issue #18 merge): check d.directory against directories[].name once the directories settings are on main.
+    if (mode === 'directory' && !d.directory) f.error(at(p, 'directory'), 'verify_recipients: directory needs the name of a directory (directories[].name)');
+    if (mode !== 'directory' && d.directory) f.warn(at(p, 'directory'), `not used: verify_recipients is ${mode}, not directory`);
+    if (d.callout?.sender) {
+      const sp = parsePath(d.callout.sender, { requireBrackets: false });
+      if (!sp.ok || sp.kind !== 'mailbox') f.error(at(p, 'callout.sender'), `"${d.callout.sender}" is not an address ("" for the null sender <>)`);
+    }
+    if (mode !== 'callout' && d.callout) f.warn(at(p, 'callout'), `not used: verify_recipients is ${mode}, not callout`);
   });
 }
 

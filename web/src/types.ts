@@ -3,6 +3,8 @@
 
 // The settings' shapes are the server's own (type-only: nothing of the server is bundled).
 export type { NetworkType, NetworkDef, GroupDef, DomainDef, Relaying, Smarthost, Delivery, QueueSettings, AntivirusSettings as Antivirus, AntispamSettings as Antispam } from '../../src/config/document.ts';
+// Recipient verification of a domain (Domains page).
+export type { VerifyRecipients, CalloutSettings } from '../../src/config/document.ts';
 import type { AuthSummary, MinuteCounts } from '../../src/api/stats.ts';
 export type { AuthSummary, MinuteCounts };
 

@@ -10,6 +10,7 @@ import { useApply, useFormDirty, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { DomainDef } from '../types.ts';
 import { EmptyRow, CardForm, SaveActions, DeleteButton } from '../components/Boilerplate.tsx';
+import { RecipientVerificationFields, verificationBody, verificationOf } from '../components/RecipientVerification.tsx';
 
 const lines = (s: string) =>
   s
@@ -25,18 +26,20 @@ export function Domains() {
   const [name, setName] = useState('');
   const [hosts, setHosts] = useState('');
   const [editing, setEditing] = useState<string | null>(null);
+  const [verify, setVerify] = useState(verificationOf(null));
   /** What the form started from: empty, or the domain as loaded for editing. */
-  const [base, setBase] = useState<{ name: string; hosts: string[] }>({ name: '', hosts: [] });
-  useFormDirty({ name: name.trim(), hosts: lines(hosts) }, base);
+  const [base, setBase] = useState<{ name: string; hosts: string[]; verify: ReturnType<typeof verificationBody> }>({ name: '', hosts: [], verify: verificationBody(verificationOf(null)) });
+  useFormDirty({ name: name.trim(), hosts: lines(hosts), verify: verificationBody(verify) }, base);
   const reset = () => {
     setName('');
     setHosts('');
-    setBase({ name: '', hosts: [] });
+    setBase({ name: '', hosts: [], verify: verificationBody(verificationOf(null)) });
     setEditing(null);
+    setVerify(verificationOf(null));
   };
 
   const submit = async () => {
-    const b: DomainDef = { name: editing ?? name.trim(), route: { hosts: lines(hosts) } };
+    const b: DomainDef = { name: editing ?? name.trim(), route: { hosts: lines(hosts) }, ...verificationBody(verify) };
     const r = editing ? await save.run('PUT', `/api/domains/${seg(editing)}`, b) : await save.run('POST', '/api/domains', b);
     if (r.ok) {
       reset();
@@ -65,6 +68,7 @@ export function Domains() {
                 <tr key={d.name} data-testid={`domain-row-${d.name}`}>
                   <td>
                     <strong>{d.name}</strong>
+                    {d.verify_recipients && <small class="hint" data-testid={`domain-verify-${d.name}`}> verifies recipients: {d.verify_recipients}</small>}
                   </td>
                   <td>{d.route.hosts.join(', ')}</td>
                   {canEdit && (
@@ -76,7 +80,8 @@ export function Domains() {
                           setEditing(d.name);
                           setName(d.name);
                           setHosts(d.route.hosts.join('\n'));
-                          setBase({ name: d.name, hosts: lines(d.route.hosts.join('\n')) });
+                          setVerify(verificationOf(d));
+                          setBase({ name: d.name, hosts: lines(d.route.hosts.join('\n')), verify: verificationBody(verificationOf(d)) });
                           save.setResult(null);
                         }}
                       >
@@ -103,6 +108,7 @@ export function Domains() {
         <CardForm titleId="domain-form-title" title={editing ? `Edit domain ${editing}` : 'Add a domain'} onSubmit={() => void submit()}>
           <TextField label="Domain" value={name} onInput={setName} required disabled={editing !== null} placeholder="example.com" />
           <TextArea label="Route hosts (one per line, in order)" value={hosts} onInput={setHosts} rows={3} mono hint='host[:port], an IPv4 address or [IPv6]; port 25 unless given. Example: "10.1.2.3:25".' />
+          <RecipientVerificationFields value={verify} onChange={setVerify} />
           <SaveActions
             label="Save domain"
             busy={save.busy}
