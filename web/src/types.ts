@@ -3,6 +3,7 @@
 
 // The settings' shapes are the server's own (type-only: nothing of the server is bundled).
 export type { NetworkType, NetworkDef, GroupDef, DomainDef, Relaying, Smarthost, Delivery, QueueSettings, AntivirusSettings as Antivirus, AntispamSettings as Antispam } from '../../src/config/document.ts';
+export type { SenderLoginMode } from '../../src/config/document.ts';
 import type { AuthSummary, MinuteCounts } from '../../src/api/stats.ts';
 export type { AuthSummary, MinuteCounts };
 
@@ -46,6 +47,8 @@ export interface UserInfo {
   name: string;
   groups: string[];
   enabled: boolean;
+  /** The addresses the user may send as (relaying.sender_login); absent when none. */
+  addresses?: string[];
   comment?: string;
 }
 
