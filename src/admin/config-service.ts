@@ -54,6 +54,8 @@ export interface NewUser {
   password: string;
   groups?: string[];
   enabled?: boolean;
+  /** relaying.sender_login: the addresses the user may send as. */
+  addresses?: string[];
   comment?: string;
 }
 
@@ -61,6 +63,8 @@ export interface UserChange {
   password?: string;
   groups?: string[];
   enabled?: boolean;
+  /** Replaces the user's addresses; [] removes them. */
+  addresses?: string[];
   comment?: string;
 }
 
@@ -233,6 +237,7 @@ export class ConfigService {
         const groups = u.groups ?? [];
         createGroups(s, groups);
         const user: UserDef = { name: u.name, password: u.password, groups, enabled: u.enabled ?? true };
+        if (u.addresses !== undefined && u.addresses.length > 0) user.addresses = [...u.addresses];
         if (u.comment !== undefined) user.comment = u.comment;
         s.users.push(user);
         return s;
@@ -257,6 +262,10 @@ export class ConfigService {
           u.groups = [...c.groups];
         }
         if (c.enabled !== undefined) u.enabled = c.enabled;
+        if (c.addresses !== undefined) {
+          if (c.addresses.length > 0) u.addresses = [...c.addresses];
+          else delete u.addresses;
+        }
         if (c.comment !== undefined) u.comment = c.comment;
         return s;
       },

@@ -50,6 +50,8 @@ const UserCreate = Type.Object(
     password: Type.String({ minLength: 1, maxLength: 1024 }),
     groups: Type.Optional(Type.Array(Type.String({ maxLength: 128 }))),
     enabled: Type.Optional(Type.Boolean()),
+    // relaying.sender_login: the addresses the user may send as (validated with the whole document).
+    addresses: Type.Optional(Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 })),
     comment: Comment,
   },
   Strict,
@@ -59,6 +61,8 @@ const UserUpdate = Type.Object(
     password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     groups: Type.Optional(Type.Array(Type.String({ maxLength: 128 }))),
     enabled: Type.Optional(Type.Boolean()),
+    // relaying.sender_login: the addresses the user may send as (validated with the whole document).
+    addresses: Type.Optional(Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 })),
     comment: Comment,
   },
   Strict,

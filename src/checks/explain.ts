@@ -252,7 +252,8 @@ export function openRelayTest(snap: Snapshot, opts: { client: string; user?: str
   const runner = offlineRunner();
   const run = (client: string, listener: string | null) =>
     openRelayBattery(ours).map((to) => {
-      const x = explain(snap, { client, listener, user: opts.user ?? null, to, from: '<probe@example.net>' }, runner);
+      // A logged-in user probes with <>: relaying.sender_login would refuse a foreign probe sender at MAIL, and the battery is about recipients.
+      const x = explain(snap, { client, listener, user: opts.user ?? null, to, from: opts.user ? '<>' : '<probe@example.net>' }, runner);
       const d = x.decision;
       const row: OpenRelayRow = { to, relayed: d.action === 'accept' && d.kind === 'relay', action: d.action, code: d.code, enhanced: d.enhanced, kind: d.kind, rule: d.rule };
       return { row, proxy: x.proxy };

@@ -11,12 +11,16 @@ import { maxRecipients } from './max-recipients.ts';
 import { queueSpace } from './queue-space.ts';
 import { recipientList, recipientVerify } from './recipient-verify.ts';
 import { relayRules } from './relay-rules.ts';
+import { senderLogin } from './sender-login.ts';
 import { spfCheck } from './spf.ts';
 import { wireSyntax } from './wire-syntax.ts';
 
 export const CHECKS: readonly Check[] = [
   wireSyntax, //      MAIL, RCPT: parameters and UTF-8
   relayRules, //      connect, AUTH, MAIL, RCPT: the relay rules 1-6
+  senderLogin, //     MAIL, end of DATA (logged-in clients): after the relay rules, which refuse MAIL
+  //                  before AUTH on submission and bad syntax first, and before the spam checks'
+  //                  DNS and queue work, which a forged sender should not cost
   dnsbl, //           connect, MAIL (direct clients), end of DATA (origin)
   helo, //            MAIL (direct clients)
   maxRecipients, //   RCPT

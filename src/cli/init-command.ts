@@ -18,6 +18,7 @@ export function describeRelay(snap: Snapshot): string[] {
   lines.push(`local domains: ${s.domains.map((d) => d.name).join(', ') || 'none'}`);
   lines.push(`host-based relay for: ${r.allowed_hosts.join(', ') || 'nobody'}`);
   lines.push(`authenticated relay: ${r.authenticated_relay.enabled ? `on for users [${r.authenticated_relay.users.join(', ')}] and groups [${r.authenticated_relay.groups.join(', ')}]` : 'off'}`);
+  if (r.authenticated_relay.enabled || r.sender_login !== 'off') lines.push(`senders bound to their login: ${r.sender_login === 'off' ? 'off (relaying.sender_login)' : `${r.sender_login}${r.header_from_login ? ', header From: too' : ', envelope only'}`}`);
   lines.push(`upstream hosts: ${r.upstream_hosts.join(', ') || 'none'}${r.upstream_only ? ' (upstream/relay hosts only)' : ''}`);
   if (r.blacklist.length) lines.push(`blacklist: ${r.blacklist.join(', ')}`);
   // Rule 8's verdict (the proxy path included), not merely the acknowledgement.

@@ -33,7 +33,7 @@ export interface UserDef {
   password_hash?: string;
   groups: string[];
   enabled: boolean;
-  /** The addresses the user may send as (relaying.sender_login). */
+  /** The addresses the user may send as (relaying.sender_login): mailboxes, or "@example.com" for the whole domain. Left out when empty. */
   addresses?: string[];
   comment?: string;
 }
@@ -87,7 +87,14 @@ export interface Relaying {
   blacklist: string[];
   scan_relayed: boolean;
   open_relay_acknowledged: boolean;
+  /** Which MAIL FROM an authenticated user may use: any (off), one in the domains of their addresses, or one of their addresses. */
+  sender_login: SenderLoginMode;
+  /** Whether the header From: of an authenticated user's message is held to sender_login too (end of DATA). */
+  header_from_login: boolean;
 }
+
+export const SENDER_LOGIN_MODES = ['off', 'domain', 'address'] as const;
+export type SenderLoginMode = (typeof SENDER_LOGIN_MODES)[number];
 
 export interface Smarthost {
   host: string;
@@ -424,6 +431,9 @@ export function embeddedDefaults(): Settings {
       blacklist: [],
       scan_relayed: true,
       open_relay_acknowledged: false,
+      // New installations bind senders to their login; a document without the key reads as off (shape.ts), so an upgrade changes nothing.
+      sender_login: 'address',
+      header_from_login: true,
     },
     delivery: defaultDelivery(),
     queue: defaultQueue(),

@@ -9,7 +9,7 @@ import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
 import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.ts';
 import { defaultCallout, VERIFY_MODES } from './document.ts';
-import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, type Settings, type Smarthost, type UserDef } from './document.ts';
+import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, SENDER_LOGIN_MODES, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
 type Obj = Record<string, unknown>;
@@ -259,7 +259,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
   });
 
   const users = r.list('users', top.users, (p, v): UserDef | undefined => {
-    const o = r.object(p, v, ['name', 'password', 'password_hash', 'groups', 'enabled', 'comment']);
+    const o = r.object(p, v, ['name', 'password', 'password_hash', 'groups', 'enabled', 'addresses', 'comment']);
     if (!o) return undefined;
     const u: UserDef = {
       name: r.string(at(p, 'name'), o.name, { required: true, max: 128 }) ?? '',
@@ -271,6 +271,9 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     const hash = r.string(at(p, 'password_hash'), o.password_hash, { max: 1024 });
     if (hash !== undefined) u.password_hash = hash;
     if (password !== undefined && hash !== undefined) f.error(p, 'give either password or password_hash, not both');
+    // Like an empty comment, an empty list is no list: a form that sends [] changes nothing.
+    const addresses = r.list(at(p, 'addresses'), o.addresses, (q, a) => r.string(q, a, { required: true, max: 320 })?.trim());
+    if (addresses.length > 0) u.addresses = addresses;
     const comment = r.string(at(p, 'comment'), o.comment);
     if (comment) u.comment = comment;
     return u;
@@ -284,7 +287,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     return Object.assign(d, readRecipientVerification(r, p, o));
   });
 
-  const rel = r.object('relaying', top.relaying, ['upstream_hosts', 'upstream_only', 'authenticated_relay', 'allowed_hosts', 'blacklist', 'scan_relayed', 'open_relay_acknowledged']) ?? {};
+  const rel = r.object('relaying', top.relaying, ['upstream_hosts', 'upstream_only', 'authenticated_relay', 'allowed_hosts', 'blacklist', 'scan_relayed', 'open_relay_acknowledged', 'sender_login', 'header_from_login']) ?? {};
   const auth = r.object('relaying.authenticated_relay', rel.authenticated_relay, ['enabled', 'users', 'groups']) ?? {};
   const relaying: Relaying = {
     upstream_hosts: r.names('relaying.upstream_hosts', rel.upstream_hosts),
@@ -298,6 +301,9 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     blacklist: r.names('relaying.blacklist', rel.blacklist),
     scan_relayed: r.bool('relaying.scan_relayed', rel.scan_relayed, true),
     open_relay_acknowledged: r.bool('relaying.open_relay_acknowledged', rel.open_relay_acknowledged, false),
+    // Absent: off, so that a document written before the key existed keeps sending as before (new installations write `address`).
+    sender_login: r.oneOf('relaying.sender_login', rel.sender_login, SENDER_LOGIN_MODES, 'off') ?? 'off',
+    header_from_login: r.bool('relaying.header_from_login', rel.header_from_login, true),
   };
 
   const dd = defaultDelivery();

@@ -9,6 +9,7 @@ import { ANY, type Settings } from './document.ts';
 import { NetworkIndex } from '../objects/networks.ts';
 import { coveredCount, IPV4_SPACE, IPV6_GLOBAL, parseIp, publicCount, rangeSize, rangesOverlap, type IpRange } from '../objects/ip.ts';
 import { isPasswordHash } from '../objects/password.ts';
+import { readWholeDomain } from '../policy/sender-login.ts';
 import { domainKey, isDomainName, parsePath } from '../address/path.ts';
 import { durationMs } from '../core/duration.ts';
 import { existsSync } from 'node:fs';
@@ -176,6 +177,42 @@ function checkUsers(s: Settings, f: Findings): void {
     if (u.password_hash !== undefined && !isPasswordHash(u.password_hash)) f.error(at(p, 'password_hash'), 'not a password hash written by mailwarden (scrypt$N$r$p$salt$hash)');
     if (u.password !== undefined && u.password.length === 0) f.error(at(p, 'password'), 'must not be empty');
     if (u.password === undefined && u.password_hash === undefined) f.warn(p, `user "${u.name}" has no password and cannot log in`);
+    checkUserAddresses(u.addresses ?? [], at(p, 'addresses'), f);
+  });
+}
+
+/** users[].addresses: mailboxes, or "@domain" for a whole domain (relaying.sender_login). */
+function checkUserAddresses(addresses: readonly string[], path: string, f: Findings): void {
+  const seen = new Set<string>();
+  addresses.forEach((a, j) => {
+    const p = at(path, j);
+    if (a.startsWith('@')) {
+      if (readWholeDomain(a) === null) f.error(p, `"${a}" is not a valid domain ("@example.com" allows every address of the domain)`);
+    } else {
+      const r = parsePath(a, { allowNull: false, requireBrackets: false });
+      if (!r.ok) return f.error(p, `"${a}": ${r.reason}`);
+      if (r.kind !== 'mailbox') return f.error(p, `"${a}" is not a mailbox (user@domain) or "@domain"`);
+      if (r.mailbox.literal !== null) return f.error(p, `"${a}": an address literal cannot be bound to a login; give a domain name`);
+      if (r.mailbox.routingOperators.length > 0) return f.error(p, `"${a}" carries a routing operator (${r.mailbox.routingOperators.join(' ')})`);
+    }
+    const key = a.toLowerCase();
+    if (seen.has(key)) f.warn(p, `"${a}" is listed twice`);
+    seen.add(key);
+  });
+}
+
+/**
+ * relaying.sender_login: a local user who may relay by logging in but has no
+ * addresses can send only with MAIL FROM:<> (a directory user's addresses
+ * come from the directory, so only local users are judged here).
+ */
+function checkSenderLogin(s: Settings, f: Findings): void {
+  const r = s.relaying;
+  if (r.sender_login === 'off' || !r.authenticated_relay.enabled) return;
+  s.users.forEach((u, i) => {
+    if (!u.enabled || (u.addresses ?? []).length > 0) return;
+    const relays = r.authenticated_relay.users.includes(u.name) || u.groups.some((g) => r.authenticated_relay.groups.includes(g));
+    if (relays) f.warn(at('users', i), `user "${u.name}" may relay by logging in but has no addresses: with relaying.sender_login ${r.sender_login} it can send only with MAIL FROM:<>`);
   });
 }
 
@@ -329,6 +366,7 @@ function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {
   if (r.authenticated_relay.enabled && r.authenticated_relay.users.length === 0 && r.authenticated_relay.groups.length === 0) {
     f.warn('relaying.authenticated_relay', 'enabled, but no user or group is named, so nobody can relay by logging in');
   }
+  checkSenderLogin(s, f);
 
   checkOpenRelay(s, networks, f);
 

@@ -5,6 +5,7 @@
 export type { NetworkType, NetworkDef, GroupDef, DomainDef, Relaying, Smarthost, Delivery, QueueSettings, AntivirusSettings as Antivirus, AntispamSettings as Antispam } from '../../src/config/document.ts';
 // Recipient verification of a domain (Domains page).
 export type { VerifyRecipients, CalloutSettings } from '../../src/config/document.ts';
+export type { SenderLoginMode } from '../../src/config/document.ts';
 import type { AuthSummary, MinuteCounts } from '../../src/api/stats.ts';
 export type { AuthSummary, MinuteCounts };
 
@@ -48,6 +49,8 @@ export interface UserInfo {
   name: string;
   groups: string[];
   enabled: boolean;
+  /** The addresses the user may send as (relaying.sender_login); absent when none. */
+  addresses?: string[];
   comment?: string;
 }
 

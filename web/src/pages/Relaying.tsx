@@ -12,7 +12,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { apply, get, post } from '../api.ts';
-import { CheckField, ErrorBox, Loading } from '../components/Fields.tsx';
+import { CheckField, ErrorBox, Loading, SelectField } from '../components/Fields.tsx';
 import { ObjectField } from '../components/ObjectField.tsx';
 import { ObjectList } from '../components/ObjectPanel.tsx';
 import { Section } from '../components/Section.tsx';
@@ -22,13 +22,14 @@ import { coversInternet, describeNetwork } from '../openRelay.ts';
 import { useCanEdit } from '../session.ts';
 import { useUnsavedChanges } from '../router.ts';
 import type { ApplyResult, GroupDef, NetworkDef, Relaying, SectionValue, UserInfo } from '../types.ts';
+import type { SenderLoginMode } from '../types.ts';
 
 type SectionId = 'upstream' | 'authrelay' | 'hostrelay' | 'blacklist' | 'scan';
 
 /** The relaying fields each section owns (and applies). */
 const FIELDS: Record<SectionId, (keyof Relaying)[]> = {
   upstream: ['upstream_hosts', 'upstream_only'],
-  authrelay: ['authenticated_relay'],
+  authrelay: ['authenticated_relay', 'sender_login', 'header_from_login'],
   hostrelay: ['allowed_hosts', 'open_relay_acknowledged'],
   blacklist: ['blacklist'],
   scan: ['scan_relayed'],
@@ -172,6 +173,26 @@ export function RelayingPage() {
                 Note: <em>Allow upstream/relay hosts only</em> is on, so authenticated relay works only from hosts that are upstream or relay hosts.
               </p>
             )}
+            <fieldset class="group" data-testid="sender-login">
+              <legend>Senders bound to their login</legend>
+              <SelectField<SenderLoginMode>
+                label="Logged-in users may send as"
+                value={draft.sender_login}
+                options={SENDER_LOGIN_CHOICES}
+                disabled={!canEdit}
+                testid="field-sender_login"
+                hint="A user's addresses are set on the Users page (a directory user's come from the directory). MAIL FROM:<> is always allowed."
+                onChange={(v) => update({ sender_login: v })}
+              />
+              <CheckField
+                label="Check the header From: too"
+                checked={draft.header_from_login}
+                disabled={!canEdit || draft.sender_login === 'off'}
+                testid="field-header_from_login"
+                hint="Every address in From: must pass the same rule, or the message is refused at the end of DATA."
+                onChange={(v) => update({ header_from_login: v })}
+              />
+            </fieldset>
           </Section>
 
           <Section
@@ -262,6 +283,12 @@ export function withoutRepeatedOverlaps(r: ApplyResult, shown: Set<string>): App
   });
   return { ...r, warnings };
 }
+
+const SENDER_LOGIN_CHOICES: readonly (readonly [SenderLoginMode, string])[] = [
+  ['address', 'only their own addresses'],
+  ['domain', 'any address in the domains of their addresses'],
+  ['off', 'any address (not bound)'],
+];
 
 const TITLES: Record<SectionId, string> = {
   upstream: 'Upstream Host List',

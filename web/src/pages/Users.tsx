@@ -19,10 +19,14 @@ interface UserForm {
   groups: string[];
   enabled: boolean;
   comment: string;
+  /** relaying.sender_login: as typed, addresses separated by commas, spaces or lines. */
+  addresses: string;
 }
-const emptyUser = (): UserForm => ({ name: '', password: '', groups: [], enabled: true, comment: '' });
+const emptyUser = (): UserForm => ({ name: '', password: '', groups: [], enabled: true, comment: '', addresses: '' });
+/** The typed addresses as a list (the server checks each one). */
+const addressList = (text: string): string[] => text.split(/[\s,;]+/).filter((a) => a !== '');
 /** The form as it would be sent: surrounding spaces are not sent. */
-const userSent = (f: UserForm): UserForm => ({ ...f, name: f.name.trim(), comment: f.comment.trim() });
+const userSent = (f: UserForm) => ({ ...f, name: f.name.trim(), comment: f.comment.trim(), addresses: addressList(f.addresses) });
 
 export function Users() {
   const canEdit = useCanEdit();
@@ -77,7 +81,7 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
   const submit = async () => {
     let r;
     if (editing) {
-      const b: Record<string, unknown> = { groups: form.groups, enabled: form.enabled };
+      const b: Record<string, unknown> = { groups: form.groups, enabled: form.enabled, addresses: addressList(form.addresses) };
       // An empty comment is sent only to clear one the user has: an empty field is no comment, not a change.
       const comment = form.comment.trim();
       if (comment || users.find((u) => u.name === editing)?.comment) b.comment = comment;
@@ -86,6 +90,7 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
     } else {
       const b: Record<string, unknown> = { name: form.name.trim(), password: form.password, groups: form.groups, enabled: form.enabled };
       if (form.comment.trim()) b.comment = form.comment.trim();
+      if (addressList(form.addresses).length > 0) b.addresses = addressList(form.addresses);
       r = await save.run('POST', '/api/users', b);
     }
     if (r.ok) {
@@ -114,6 +119,12 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
                 <tr key={u.name} data-testid={`user-row-${u.name}`}>
                   <td>
                     <strong>{u.name}</strong>
+                    {u.addresses && u.addresses.length > 0 && (
+                      <small class="hint" data-testid={`user-addresses-${u.name}`}>
+                        <br />
+                        {u.addresses.join(', ')}
+                      </small>
+                    )}
                   </td>
                   <td>{u.groups.join(', ')}</td>
                   <td>{u.enabled ? 'yes' : <span class="badge warn">disabled</span>}</td>
@@ -125,7 +136,7 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
                         aria-label={`Edit ${u.name}`}
                         onClick={() => {
                           setEditing(u.name);
-                          const loaded = { name: u.name, password: '', groups: [...u.groups], enabled: u.enabled, comment: u.comment ?? '' };
+                          const loaded = { name: u.name, password: '', groups: [...u.groups], enabled: u.enabled, comment: u.comment ?? '', addresses: (u.addresses ?? []).join(', ') };
                           setForm(loaded);
                           setBase(loaded);
                           save.setResult(null);
@@ -165,6 +176,14 @@ function UsersPart({ canEdit, users, groupNames, minLength, reload }: { canEdit:
           />
           <ObjectField label="Groups" kind="group" value={form.groups} options={groupNames} onChange={(v) => set({ groups: v })} testid="field-user-groups" />
           <CheckField label="Enabled (may authenticate)" checked={form.enabled} onChange={(v) => set({ enabled: v })} />
+          <TextField
+            label="Addresses"
+            value={form.addresses}
+            onInput={(v) => set({ addresses: v })}
+            testid="field-user-addresses"
+            placeholder="kai@example.com, @example.org"
+            hint="The sender addresses this user may use when Relaying binds senders to their login; separate them with commas. @example.org allows every address of that domain."
+          />
           <TextField label="Comment" value={form.comment} onInput={(v) => set({ comment: v })} />
           <SaveActions
             label="Save user"
