@@ -239,8 +239,10 @@ function checkRecipientVerification(s: Settings, f: Findings): void {
     });
     if (mode === 'list' && !(d.recipients ?? []).length) f.error(at(p, 'recipients'), 'verify_recipients: list needs at least one recipient (an unknown recipient is refused: with none, every address but postmaster would be)');
     if (mode !== 'list' && d.recipients?.length) f.warn(at(p, 'recipients'), `not used: verify_recipients is ${mode}, not list`);
-    // TODO(lead, issue #18 merge): check d.directory against directories[].name once the directories settings are on main.
     if (mode === 'directory' && !d.directory) f.error(at(p, 'directory'), 'verify_recipients: directory needs the name of a directory (directories[].name)');
+    else if (mode === 'directory' && d.directory && !s.directories.some((x) => x.name === d.directory)) {
+      f.error(at(p, 'directory'), `no directory named "${d.directory}" (have: ${s.directories.map((x) => x.name).join(', ') || 'none'})`);
+    }
     if (mode !== 'directory' && d.directory) f.warn(at(p, 'directory'), `not used: verify_recipients is ${mode}, not directory`);
     if (d.callout?.sender) {
       const sp = parsePath(d.callout.sender, { requireBrackets: false });

@@ -56,8 +56,10 @@ test('errors, with their paths', () => {
     const errors = messages(validate(doc(d)), 'errors');
     assert.ok(errors.some((e) => re.test(e)), `${JSON.stringify(d)}: ${JSON.stringify(errors)}`);
   }
-  // A directory name is enough for now (checked against directories[] once that section exists).
-  assert.deepEqual(validate(doc({ verify_recipients: 'directory', directory: 'corp' })).errors, []);
+  // The directory must be one of directories[].
+  assert.deepEqual(messages(validate(doc({ verify_recipients: 'directory', directory: 'corp' })), 'errors'), ['domains[0].directory: no directory named "corp" (have: none)']);
+  const withCorp = { ...doc({ verify_recipients: 'directory', directory: 'corp' }), directories: [{ name: 'corp', url: 'ldap://127.0.0.1', base_dn: 'dc=example,dc=com' }] };
+  assert.deepEqual(validate(withCorp).errors, []);
   assert.deepEqual(validate(doc({ verify_recipients: 'callout', callout: { sender: 'verify@example.com', cache_negative: '0s' } })).errors, []);
 });
 
