@@ -61,6 +61,22 @@ test('probe: a host where nothing listens passes to the next; none answering is 
   assert.match(none.detail, /ECONNREFUSED/);
 });
 
+test('probe: a route host given by name is resolved (the settings\' DNS in the daemon); a name that does not resolve passes to the next', async (t) => {
+  const sink = await refusingSink(t);
+  const asked: string[] = [];
+  const resolve = async (name: string) => {
+    asked.push(name);
+    if (name === 'gone.internal.example') throw new Error('queryA ENOTFOUND gone.internal.example');
+    return [sink.address];
+  };
+  const r = await probe({ ...req(sink, 'alice@example.com'), hosts: [{ host: 'gone.internal.example', port: sink.port }, { host: 'mail.internal.example', port: sink.port }], resolve });
+  assert.equal(r.answer, 'exists');
+  assert.deepEqual(asked, ['gone.internal.example', 'mail.internal.example']);
+  const none = await probe({ ...req(sink, 'alice@example.com'), hosts: [{ host: 'gone.internal.example', port: sink.port }], resolve });
+  assert.deepEqual([none.answer, none.busy], ['temporary', false]);
+  assert.match(none.detail, /ENOTFOUND/);
+});
+
 test('probe: a refused greeting or MAIL is temporary, never unknown', async (t) => {
   const sink = await refusingSink(t);
   sink.setBehaviour({ greeting: { code: 554, text: '5.3.2 go away' } });
