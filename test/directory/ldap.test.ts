@@ -12,7 +12,8 @@ import { validate } from '../../src/config/validate.ts';
 import { compileSnapshot, type Snapshot } from '../../src/config/snapshot.ts';
 import { LdapDirectories } from '../../src/directory/ldap-directories.ts';
 import { DirectoryUnavailable } from '../../src/directory/ldap-connection.ts';
-import { escapeFilterValue, fillFilter } from '../../src/directory/filter.ts';
+import { escapeFilterValue, fillFilter, filterSyntaxProblem } from '../../src/directory/filter.ts';
+import { FilterParser } from 'ldapts';
 import { addressesFrom } from '../../src/directory/addresses.ts';
 import { TtlCache } from '../../src/directory/ttl-cache.ts';
 import { BASE_DN, PEOPLE, READER_DN, READER_PASSWORD, slapdMissing, startSlapd, type Slapd } from '../support/slapd.ts';
@@ -23,6 +24,31 @@ describe('filter escaping (RFC 4515)', () => {
     assert.equal(escapeFilterValue('*)(uid=*'), '\\2a\\29\\28uid=\\2a');
     assert.equal(escapeFilterValue('a\\b\0c'), 'a\\5cb\\00c');
     assert.equal(escapeFilterValue('jürgen.o\'neil@example.com'), 'jürgen.o\'neil@example.com');
+  });
+
+  it('an injection attempt stays one literal value, as the LDAP client encodes it', () => {
+    const parsed = FilterParser.parseString(fillFilter('(&(objectClass=person)(uid={login}))', { login: '*)(uid=*' })) as unknown as { filters: { attribute: string; value: string }[] };
+    assert.equal(parsed.filters.length, 2);
+    assert.deepEqual({ attribute: parsed.filters[1]?.attribute, value: parsed.filters[1]?.value }, { attribute: 'uid', value: '*)(uid=*' });
+  });
+
+  it('the syntax check (no LDAP client loaded) accepts what the client parses, and says where a filter goes wrong', () => {
+    for (const f of ['(uid=x)', '(&(objectClass=inetOrgPerson)(uid=\\2a\\29))', '(|(a=b)(!(c=d)))', '(cn=*)', '(cn=a*b*)', '(member:1.2.840.113556.1.4.1941:=cn=x,dc=y)', '(cn:dn:=x)', '(:dn:2.4.6:=x)', '(age>=5)', '(cn~=bob)', '(uid=jürgen)']) {
+      assert.equal(filterSyntaxProblem(f), null, f);
+      assert.doesNotThrow(() => FilterParser.parseString(f), f);
+    }
+    const bad: [string, string][] = [
+      ['(uid=x', '")" is expected at character 7'],
+      ['(&)', '"&" needs at least one filter in parentheses at character 3'],
+      ['(uid=(x))', '"(" in a value must be escaped (\\28, \\00) at character 6'],
+      ['(uid=\\zz)', '"\\" must be followed by two hexadecimal digits at character 6'],
+      ['(=x)', 'an attribute name is expected at character 2'],
+      ['(uid=x))', 'text after the filter at character 8'],
+      ['(uid~=a*)', '"*" in this value must be escaped (\\2a) at character 8'],
+      ['(:=x)', 'an extensible match needs an attribute or a matching rule at character 2'],
+      ['(cn;lang-en=x)', '"=", "~=", ">=", "<=" or ":=" is expected at character 4'],
+    ];
+    for (const [f, why] of bad) assert.equal(filterSyntaxProblem(f), `not an LDAP filter: ${why}`, f);
   });
 
   it('fills every placeholder, escaped, and leaves the template\'s own syntax alone', () => {
