@@ -210,6 +210,24 @@ describe('LDAP directories against slapd', { skip }, () => {
     assert.equal(slapd.connections() - before, 3);
   });
 
+  it('a changed definition: sessions of both revisions keep their connections; the old one is closed once unused for ten minutes', async (t) => {
+    let now = 1_000_000;
+    const dirs = new LdapDirectories({ now: () => now });
+    t.after(() => dirs.close());
+    const a = snapshotOf([corp({ cache: '0s' })]);
+    const b = snapshotOf([corp({ cache: '0s', timeout: '4s' })]);
+    const before = slapd.connections();
+    for (const login of ['alice', 'bob', 'carol']) {
+      await dirs.lookup(a, login);
+      await dirs.lookup(b, login);
+    }
+    assert.equal(slapd.connections() - before, 2);
+    now += 11 * 60_000;
+    await dirs.lookup(b, 'alice');
+    await dirs.lookup(a, 'alice');
+    assert.equal(slapd.connections() - before, 3, 'the old definition was retired, then asked again: a new connection');
+  });
+
   it('a directory that does not answer: AUTH throws (never null), cached lookups still answer, then it comes back', async (t) => {
     const dirs = new LdapDirectories();
     t.after(() => dirs.close());
