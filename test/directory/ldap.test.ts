@@ -286,6 +286,47 @@ describe('LDAP directories against slapd', { skip }, () => {
   });
 });
 
+describe('LDAP directories over ldaps://', { skip }, () => {
+  let slapd: Slapd;
+  const cleanups: (() => void | Promise<void>)[] = [];
+  before(async () => {
+    slapd = await startSlapd({ after: (fn) => cleanups.push(fn) }, { ldaps: true });
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  const corp = (over: Record<string, unknown> = {}) => ({ name: 'corp', url: slapd.url, ca: slapd.caFile, base_dn: BASE_DN, bind_dn: READER_DN, bind_password: READER_PASSWORD, ...over });
+
+  it('TLS from the first byte: the certificate checked, AUTH and lookups work, one kept connection', async (t) => {
+    assert.match(slapd.url, /^ldaps:\/\/127\.0\.0\.1:\d+$/);
+    const dirs = new LdapDirectories();
+    t.after(() => dirs.close());
+    const snap = snapshotOf([corp({ cache: '0s' })]);
+    assert.equal(snap.settings.directories[0]?.tls, 'ldaps');
+    const before = slapd.connections();
+    assert.deepEqual((await dirs.authenticate(snap, 'alice', PEOPLE.alice.password))?.groups, ['corp:relay-users']);
+    assert.equal(await dirs.authenticate(snap, 'alice', 'wrong'), null);
+    assert.equal(await dirs.hasAddress(snap, 'corp', 'bob@example.test'), true);
+    // One kept search connection and one per password check.
+    assert.equal(slapd.connections() - before, 3);
+    await assert.rejects(dirs.lookup(snapshotOf([corp({ ca: slapd.otherCaFile })]), 'bob'), /the directory's certificate is not trusted/);
+  });
+
+  it('stopped, then back: an error while away, a new connection after (the kept one is not reopened in clear text)', async (t) => {
+    const dirs = new LdapDirectories();
+    t.after(() => dirs.close());
+    const snap = snapshotOf([corp({ cache: '0s' })]);
+    assert.ok(await dirs.lookup(snap, 'bob'));
+    await slapd.stop();
+    try {
+      await assert.rejects(dirs.lookup(snap, 'bob'), DirectoryUnavailable);
+    } finally {
+      await slapd.start();
+    }
+    assert.ok(await dirs.lookup(snap, 'bob'));
+  });
+});
+
 describe('LDAP directories that do not answer', () => {
   const dir = (url: string, over: Record<string, unknown> = {}) => snapshotOf([{ name: 'corp', url, base_dn: 'dc=example,dc=test', tls: 'none', timeout: '300ms', ...over }]);
 
