@@ -9,6 +9,7 @@
 // Group names become `directory:cn`, spelled as the settings spell them
 // (LDAP compares names without case; the relay rules compare exactly).
 
+import { randomUUID } from 'node:crypto';
 import type { DirectoryDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import { durationMs } from '../core/duration.ts';
@@ -85,7 +86,8 @@ export class LdapDirectories implements Directories {
   }
 
   async authenticate(snap: Snapshot, login: string, password: string): Promise<Identity | null> {
-    for (const { def, s } of this.current(snap)) {
+    const dirs = this.current(snap);
+    for (const { def, s } of dirs) {
       const { match } = await s.dir.findUser(login);
       if (match.found === 'none') continue;
       // The first directory that knows the login decides: a second entry
@@ -99,6 +101,10 @@ export class LdapDirectories implements Directories {
       s.users.set(login, user, durationMs(def.cache));
       return directoryIdentity(snap, def, login, user);
     }
+    // Nobody has the login: the same work as a wrong password (a bind that
+    // fails), so that timing does not tell which logins exist.
+    const first = dirs[0];
+    if (first) await first.s.dir.checkPassword(`cn=no-such-user-${randomUUID()},${first.def.base_dn}`, password).catch(() => false);
     return null;
   }
 

@@ -208,6 +208,9 @@ describe('LDAP directories against slapd', { skip }, () => {
     await dirs.authenticate(snap, 'alice', PEOPLE.alice.password);
     await dirs.authenticate(snap, 'bob', 'wrong');
     assert.equal(slapd.connections() - before, 3);
+    // An unknown login costs a (failing) bind too, as a wrong password does: timing does not tell which logins exist.
+    assert.equal(await dirs.authenticate(snap, 'nobody', 'x'), null);
+    assert.equal(slapd.connections() - before, 4);
   });
 
   it('a changed definition: sessions of both revisions keep their connections; the old one is closed once unused for ten minutes', async (t) => {
