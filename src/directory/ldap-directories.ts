@@ -9,6 +9,7 @@
 // Group names become `directory:cn`, spelled as the settings spell them
 // (LDAP compares names without case; the relay rules compare exactly).
 
+import { randomUUID } from 'node:crypto';
 import type { DirectoryDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import { durationMs } from '../core/duration.ts';
@@ -20,6 +21,8 @@ import { TtlCache } from './ttl-cache.ts';
 
 interface State {
   dir: LdapDirectory;
+  /** When a snapshot that has this definition last asked (sessions pinned to an older revision still use it). */
+  used: number;
   users: TtlCache<DirectoryUser | null>;
   addresses: TtlCache<boolean>;
 }
@@ -34,6 +37,9 @@ export function directoryIdentity(snap: Snapshot, def: DirectoryDef, login: stri
   });
   return { name: login, directory: def.name, enabled: true, groups, addresses: user.addresses };
 }
+
+/** A definition no snapshot asked for this long is forgotten (its connection closed, its cache dropped). */
+const RETIRE_MS = 10 * 60_000;
 
 export class LdapDirectories implements Directories {
   /** By the directory's whole definition: a changed definition is a new directory (new connection, empty cache). */
@@ -50,27 +56,38 @@ export class LdapDirectories implements Directories {
     const key = JSON.stringify(def);
     let s = this.states.get(key);
     if (!s) {
-      s = { dir: new LdapDirectory(def), users: new TtlCache({ now: this.now }), addresses: new TtlCache({ now: this.now }) };
+      s = { dir: new LdapDirectory(def), used: this.now(), users: new TtlCache({ now: this.now }), addresses: new TtlCache({ now: this.now }) };
       this.states.set(key, s);
     }
     return s;
   }
 
-  /** The states of `snap`'s directories, in order; those of directories no longer in the settings are closed. */
+  /**
+   * The states of `snap`'s directories, in order. Those of definitions no
+   * snapshot asked for in a while (a changed or removed directory) are
+   * closed; not at once, since sessions pinned to the previous revision may
+   * still ask for them and would otherwise close and reopen connections in turn.
+   */
   private current(snap: Snapshot): { def: DirectoryDef; s: State }[] {
+    const now = this.now();
     const defs = snap.settings.directories;
     const keep = new Set(defs.map((d) => JSON.stringify(d)));
     for (const [key, s] of this.states) {
-      if (!keep.has(key)) {
+      if (!keep.has(key) && now - s.used > RETIRE_MS) {
         s.dir.close();
         this.states.delete(key);
       }
     }
-    return defs.map((def) => ({ def, s: this.state(def) }));
+    return defs.map((def) => {
+      const s = this.state(def);
+      s.used = now;
+      return { def, s };
+    });
   }
 
   async authenticate(snap: Snapshot, login: string, password: string): Promise<Identity | null> {
-    for (const { def, s } of this.current(snap)) {
+    const dirs = this.current(snap);
+    for (const { def, s } of dirs) {
       const { match } = await s.dir.findUser(login);
       if (match.found === 'none') continue;
       // The first directory that knows the login decides: a second entry
@@ -84,6 +101,10 @@ export class LdapDirectories implements Directories {
       s.users.set(login, user, durationMs(def.cache));
       return directoryIdentity(snap, def, login, user);
     }
+    // Nobody has the login: the same work as a wrong password (a bind that
+    // fails), so that timing does not tell which logins exist.
+    const first = dirs[0];
+    if (first) await first.s.dir.checkPassword(`cn=no-such-user-${randomUUID()},${first.def.base_dn}`, password).catch(() => false);
     return null;
   }
 

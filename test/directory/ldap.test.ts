@@ -12,7 +12,8 @@ import { validate } from '../../src/config/validate.ts';
 import { compileSnapshot, type Snapshot } from '../../src/config/snapshot.ts';
 import { LdapDirectories } from '../../src/directory/ldap-directories.ts';
 import { DirectoryUnavailable } from '../../src/directory/ldap-connection.ts';
-import { escapeFilterValue, fillFilter } from '../../src/directory/filter.ts';
+import { escapeFilterValue, fillFilter, filterSyntaxProblem } from '../../src/directory/filter.ts';
+import { FilterParser } from 'ldapts';
 import { addressesFrom } from '../../src/directory/addresses.ts';
 import { TtlCache } from '../../src/directory/ttl-cache.ts';
 import { BASE_DN, PEOPLE, READER_DN, READER_PASSWORD, slapdMissing, startSlapd, type Slapd } from '../support/slapd.ts';
@@ -23,6 +24,31 @@ describe('filter escaping (RFC 4515)', () => {
     assert.equal(escapeFilterValue('*)(uid=*'), '\\2a\\29\\28uid=\\2a');
     assert.equal(escapeFilterValue('a\\b\0c'), 'a\\5cb\\00c');
     assert.equal(escapeFilterValue('jürgen.o\'neil@example.com'), 'jürgen.o\'neil@example.com');
+  });
+
+  it('an injection attempt stays one literal value, as the LDAP client encodes it', () => {
+    const parsed = FilterParser.parseString(fillFilter('(&(objectClass=person)(uid={login}))', { login: '*)(uid=*' })) as unknown as { filters: { attribute: string; value: string }[] };
+    assert.equal(parsed.filters.length, 2);
+    assert.deepEqual({ attribute: parsed.filters[1]?.attribute, value: parsed.filters[1]?.value }, { attribute: 'uid', value: '*)(uid=*' });
+  });
+
+  it('the syntax check (no LDAP client loaded) accepts what the client parses, and says where a filter goes wrong', () => {
+    for (const f of ['(uid=x)', '(&(objectClass=inetOrgPerson)(uid=\\2a\\29))', '(|(a=b)(!(c=d)))', '(cn=*)', '(cn=a*b*)', '(member:1.2.840.113556.1.4.1941:=cn=x,dc=y)', '(cn:dn:=x)', '(:dn:2.4.6:=x)', '(age>=5)', '(cn~=bob)', '(uid=jürgen)']) {
+      assert.equal(filterSyntaxProblem(f), null, f);
+      assert.doesNotThrow(() => FilterParser.parseString(f), f);
+    }
+    const bad: [string, string][] = [
+      ['(uid=x', '")" is expected at character 7'],
+      ['(&)', '"&" needs at least one filter in parentheses at character 3'],
+      ['(uid=(x))', '"(" in a value must be escaped (\\28, \\00) at character 6'],
+      ['(uid=\\zz)', '"\\" must be followed by two hexadecimal digits at character 6'],
+      ['(=x)', 'an attribute name is expected at character 2'],
+      ['(uid=x))', 'text after the filter at character 8'],
+      ['(uid~=a*)', '"*" in this value must be escaped (\\2a) at character 8'],
+      ['(:=x)', 'an extensible match needs an attribute or a matching rule at character 2'],
+      ['(cn;lang-en=x)', '"=", "~=", ">=", "<=" or ":=" is expected at character 4'],
+    ];
+    for (const [f, why] of bad) assert.equal(filterSyntaxProblem(f), `not an LDAP filter: ${why}`, f);
   });
 
   it('fills every placeholder, escaped, and leaves the template\'s own syntax alone', () => {
@@ -182,6 +208,27 @@ describe('LDAP directories against slapd', { skip }, () => {
     await dirs.authenticate(snap, 'alice', PEOPLE.alice.password);
     await dirs.authenticate(snap, 'bob', 'wrong');
     assert.equal(slapd.connections() - before, 3);
+    // An unknown login costs a (failing) bind too, as a wrong password does: timing does not tell which logins exist.
+    assert.equal(await dirs.authenticate(snap, 'nobody', 'x'), null);
+    assert.equal(slapd.connections() - before, 4);
+  });
+
+  it('a changed definition: sessions of both revisions keep their connections; the old one is closed once unused for ten minutes', async (t) => {
+    let now = 1_000_000;
+    const dirs = new LdapDirectories({ now: () => now });
+    t.after(() => dirs.close());
+    const a = snapshotOf([corp({ cache: '0s' })]);
+    const b = snapshotOf([corp({ cache: '0s', timeout: '4s' })]);
+    const before = slapd.connections();
+    for (const login of ['alice', 'bob', 'carol']) {
+      await dirs.lookup(a, login);
+      await dirs.lookup(b, login);
+    }
+    assert.equal(slapd.connections() - before, 2);
+    now += 11 * 60_000;
+    await dirs.lookup(b, 'alice');
+    await dirs.lookup(a, 'alice');
+    assert.equal(slapd.connections() - before, 3, 'the old definition was retired, then asked again: a new connection');
   });
 
   it('a directory that does not answer: AUTH throws (never null), cached lookups still answer, then it comes back', async (t) => {
@@ -239,6 +286,47 @@ describe('LDAP directories against slapd', { skip }, () => {
     const snap = snapshotOf([corp({ bind_dn: undefined, bind_password: undefined })]);
     await assert.rejects(dirs.lookup(snap, 'alice'), /base_dn "dc=example,dc=test" does not exist in the directory, or the anonymous search may not see it/);
     await assert.rejects(dirs.authenticate(snap, 'alice', PEOPLE.alice.password), DirectoryUnavailable);
+  });
+});
+
+describe('LDAP directories over ldaps://', { skip }, () => {
+  let slapd: Slapd;
+  const cleanups: (() => void | Promise<void>)[] = [];
+  before(async () => {
+    slapd = await startSlapd({ after: (fn) => cleanups.push(fn) }, { ldaps: true });
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  const corp = (over: Record<string, unknown> = {}) => ({ name: 'corp', url: slapd.url, ca: slapd.caFile, base_dn: BASE_DN, bind_dn: READER_DN, bind_password: READER_PASSWORD, ...over });
+
+  it('TLS from the first byte: the certificate checked, AUTH and lookups work, one kept connection', async (t) => {
+    assert.match(slapd.url, /^ldaps:\/\/127\.0\.0\.1:\d+$/);
+    const dirs = new LdapDirectories();
+    t.after(() => dirs.close());
+    const snap = snapshotOf([corp({ cache: '0s' })]);
+    assert.equal(snap.settings.directories[0]?.tls, 'ldaps');
+    const before = slapd.connections();
+    assert.deepEqual((await dirs.authenticate(snap, 'alice', PEOPLE.alice.password))?.groups, ['corp:relay-users']);
+    assert.equal(await dirs.authenticate(snap, 'alice', 'wrong'), null);
+    assert.equal(await dirs.hasAddress(snap, 'corp', 'bob@example.test'), true);
+    // One kept search connection and one per password check.
+    assert.equal(slapd.connections() - before, 3);
+    await assert.rejects(dirs.lookup(snapshotOf([corp({ ca: slapd.otherCaFile })]), 'bob'), /the directory's certificate is not trusted/);
+  });
+
+  it('stopped, then back: an error while away, a new connection after (the kept one is not reopened in clear text)', async (t) => {
+    const dirs = new LdapDirectories();
+    t.after(() => dirs.close());
+    const snap = snapshotOf([corp({ cache: '0s' })]);
+    assert.ok(await dirs.lookup(snap, 'bob'));
+    await slapd.stop();
+    try {
+      await assert.rejects(dirs.lookup(snap, 'bob'), DirectoryUnavailable);
+    } finally {
+      await slapd.start();
+    }
+    assert.ok(await dirs.lookup(snap, 'bob'));
   });
 });
 

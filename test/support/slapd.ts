@@ -11,10 +11,15 @@
 // passes the bytes through unchanged: StartTLS, the certificate and every LDAP
 // message are between the client and slapd itself. While slapd is stopped the
 // fixture resets every new connection (as a dead server's host would refuse it).
+//
+// With `{ ldaps: true }` the fixture is an ldaps:// endpoint instead: it does
+// the TLS (the test CA's certificate) and passes the clear bytes to a slapd
+// that then does not require TLS itself (slapd cannot do TLS on ldapi://).
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { missingComponent } from './requires.ts';
@@ -44,7 +49,7 @@ export const GROUP_DN = (cn: string): string => `cn=${cn},ou=groups,${BASE_DN}`;
 export const PERSON_DN = (uid: string): string => `uid=${uid},ou=people,${BASE_DN}`;
 
 export interface Slapd {
-  /** ldap://127.0.0.1:PORT (StartTLS required). */
+  /** ldap://127.0.0.1:PORT (StartTLS required), or ldaps://127.0.0.1:PORT. */
   url: string;
   /** PEM file of the test CA that signed slapd's certificate. */
   caFile: string;
@@ -129,7 +134,7 @@ function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /** Starts slapd with the test directory; stopped and removed when the test ends. */
-export async function startSlapd(t: { after: (fn: () => void | Promise<void>) => void }): Promise<Slapd> {
+export async function startSlapd(t: { after: (fn: () => void | Promise<void>) => void }, opts: { ldaps?: boolean } = {}): Promise<Slapd> {
   // Short: a Unix socket path has at most 107 bytes.
   const dir = mkdtempSync('/tmp/mw-slapd-');
   const db = join(dir, 'db');
@@ -157,8 +162,9 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
       `TLSCertificateFile ${join(dir, 'cert.pem')}`,
       `TLSCertificateKeyFile ${join(dir, 'key.pem')}`,
       `TLSCACertificateFile ${caFile}`,
-      // Every operation needs TLS first: a client that skipped StartTLS fails.
-      'security tls=1',
+      // Every operation needs TLS first: a client that skipped StartTLS fails
+      // (ldaps: the fixture did the TLS, slapd sees the clear bytes).
+      opts.ldaps ? '' : 'security tls=1',
       'database mdb',
       `suffix "${BASE_DN}"`,
       `rootdn "cn=admin,${BASE_DN}"`,
@@ -177,9 +183,10 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
   let log = '';
   const live = new Set<Socket>();
   let accepted = 0;
-  const proxy: Server = createServer((client) => {
+  const pass = (client: Socket): void => {
     if (!child) {
-      client.resetAndDestroy();
+      if (opts.ldaps) client.destroy();
+      else client.resetAndDestroy();
       return;
     }
     accepted++;
@@ -195,7 +202,8 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
     upstream.on('error', close).on('close', close);
     client.pipe(upstream);
     upstream.pipe(client);
-  });
+  };
+  const proxy: Server = opts.ldaps ? createTlsServer({ key: certs.keyPem, cert: certs.certPem }, pass) : createServer(pass);
   await new Promise<void>((done, fail) => {
     proxy.once('error', fail);
     proxy.listen(0, '127.0.0.1', () => done());
@@ -245,5 +253,5 @@ export async function startSlapd(t: { after: (fn: () => void | Promise<void>) =>
     rmSync(dir, { recursive: true, force: true });
   });
   await start();
-  return { url: `ldap://127.0.0.1:${port}`, caFile, caPem: certs.caPem, otherCaFile, running: () => child !== null, stop, start, log: () => log, connections: () => accepted };
+  return { url: `${opts.ldaps ? 'ldaps' : 'ldap'}://127.0.0.1:${port}`, caFile, caPem: certs.caPem, otherCaFile, running: () => child !== null, stop, start, log: () => log, connections: () => accepted };
 }

@@ -76,6 +76,19 @@ test('add a directory in the form; Test connection shows the user\'s groups; the
   assert.equal(await page.getByTestId('directory-step-user').textContent(), `✓ found uid=alice,ou=people,${BASE_DN}`);
 });
 
+test('a directory group is allowed to relay from the Directories page', { skip }, async () => {
+  await page.getByTestId('nav-directories').click();
+  await page.getByTestId('directory-relay-groups').filter({ hasText: 'None.' }).waitFor();
+  await page.getByTestId('directory-relay-group').fill('relay-users');
+  await page.getByTestId('directory-relay-add').click();
+  await page.getByTestId('directory-relay-groups').filter({ hasText: 'corp:relay-users' }).waitFor();
+  const relaying = await api.call('GET', '/api/settings/relaying', { as: me });
+  assert.deepEqual(relaying.json.value.authenticated_relay.groups, ['corp:relay-users']);
+  await page.getByRole('button', { name: 'Remove corp:relay-users' }).click();
+  await page.getByTestId('directory-relay-groups').filter({ hasText: 'None.' }).waitFor();
+  assert.deepEqual((await api.call('GET', '/api/settings/relaying', { as: me })).json.value.authenticated_relay.groups, []);
+});
+
 test('a failure is shown in words: a wrong bind password', { skip }, async () => {
   await page.getByTestId('nav-directories').click();
   await page.getByTestId('directory-row-corp').getByRole('button', { name: 'Edit corp' }).click();

@@ -12,7 +12,7 @@ import { CheckField, ErrorBox, NumberField, SelectField, TextField } from '../co
 import { CardForm, DeleteButton, EmptyRow, SaveActions } from '../components/Boilerplate.tsx';
 import { useApply, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
-import type { DirectoryDef, DirectoryShown, DirectoryTestResult, DirectoryTls } from '../types.ts';
+import type { DirectoryDef, DirectoryShown, DirectoryTestResult, DirectoryTls, Relaying, SectionValue } from '../types.ts';
 
 interface Form {
   name: string;
@@ -135,6 +135,72 @@ function TestResult({ r }: { r: DirectoryTestResult }) {
   );
 }
 
+/**
+ * The directory groups named in relaying.authenticated_relay.groups
+ * (`directory:group`): added and removed here, since the Relaying page can
+ * only pick the local groups it can list (a directory's groups are only
+ * known to the directory).
+ */
+function RelayGroups({ directories, canEdit }: { directories: string[]; canEdit: boolean }) {
+  const relaying = useLoad(() => get<SectionValue<Relaying>>('/api/settings/relaying'));
+  const change = useApply();
+  const [dir, setDir] = useState('');
+  const [group, setGroup] = useState('');
+  const r = relaying.data;
+  if (!r) return <ErrorBox message={relaying.error} />;
+  const ar = r.value.authenticated_relay;
+  const named = ar.groups.filter((g) => g.includes(':'));
+  const chosen = directories.includes(dir) ? dir : (directories[0] ?? '');
+  const put = async (groups: string[]) => {
+    const res = await change.run('PUT', '/api/settings/relaying', { value: { ...r.value, authenticated_relay: { ...ar, groups } }, revision: r.revision, comment: 'directory groups that may relay (web admin)' });
+    if (res.ok) {
+      setGroup('');
+      await relaying.reload();
+    }
+  };
+  return (
+    <div class="card">
+      <h2>Directory groups that may relay</h2>
+      <p>
+        Members of these groups may relay after logging in (Relaying → authenticated relay, where local groups are chosen).
+        {!ar.enabled && <strong> Authenticated relaying is off: nobody relays by logging in until it is on.</strong>}
+      </p>
+      <ul data-testid="directory-relay-groups">
+        {named.map((g) => (
+          <li key={g}>
+            <code>{g}</code>{' '}
+            {canEdit && (
+              <button type="button" aria-label={`Remove ${g}`} disabled={change.busy} onClick={() => void put(ar.groups.filter((x) => x !== g))}>
+                Remove
+              </button>
+            )}
+          </li>
+        ))}
+        {named.length === 0 && <li>None.</li>}
+      </ul>
+      {canEdit && directories.length > 0 && (
+        <form
+          class="form-grid"
+          aria-label="Allow a directory group to relay"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (group.trim()) void put([...ar.groups, `${chosen}:${group.trim()}`]);
+          }}
+        >
+          <SelectField label="Directory" value={chosen} options={directories.map((d) => [d, d] as const)} onChange={setDir} />
+          <TextField label="Group (its cn)" value={group} onInput={setGroup} placeholder="mail-relay" testid="directory-relay-group" />
+          <div class="actions">
+            <button type="submit" data-testid="directory-relay-add" disabled={change.busy}>
+              Allow to relay
+            </button>
+          </div>
+        </form>
+      )}
+      <ApplyResultView result={change.result} />
+    </div>
+  );
+}
+
 export function Directories() {
   const canEdit = useCanEdit();
   const list = useLoad(() => get<DirectoryShown[]>('/api/directories'));
@@ -242,6 +308,7 @@ export function Directories() {
         </div>
         <ApplyResultView result={remove.result} />
       </div>
+      {list.data && list.data.length > 0 && <RelayGroups directories={list.data.map((d) => d.name)} canEdit={canEdit} />}
       {canEdit && (
         <CardForm titleId="directory-form-title" title={editing ? `Edit directory ${editing.name}` : 'Add a directory'} onSubmit={() => void submit()}>
           <TextField label="Name" value={form.name} onInput={set('name')} required disabled={editing !== null} placeholder="corp" testid="directory-name" hint="Letters, digits, . _ -; its groups are written name:group." />
