@@ -97,4 +97,12 @@ test('a failure is shown in words: a wrong bind password', { skip }, async () =>
   await page.getByTestId('directory-step-bind').waitFor();
   assert.match((await page.getByTestId('directory-step-bind').textContent()) ?? '', /^✗ the directory refused bind_dn "cn=reader,dc=example,dc=test" and its password/);
   assert.match((await page.getByTestId('directory-test-result').textContent()) ?? '', /The test failed\./);
+  // The typed password is an unsaved change: leaving asks, and Leave keeps the saved directory as it was.
+  await page.getByTestId('nav-dashboard').click();
+  const prompt = page.getByRole('dialog', { name: 'Leave without applying?' });
+  await prompt.waitFor();
+  await prompt.getByRole('button', { name: 'Leave and discard changes' }).click();
+  await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+  const list = await api.call('GET', '/api/directories', { as: me });
+  assert.equal(list.json[0]?.has_bind_password, true);
 });

@@ -10,7 +10,7 @@ import { ApiError, get, post, seg } from '../api.ts';
 import { ApplyResultView } from '../components/ApplyResultView.tsx';
 import { CheckField, ErrorBox, NumberField, SelectField, TextField } from '../components/Fields.tsx';
 import { CardForm, DeleteButton, EmptyRow, SaveActions } from '../components/Boilerplate.tsx';
-import { useApply, useLoad } from '../hooks.ts';
+import { useApply, useFormDirty, useLoad } from '../hooks.ts';
 import { useCanEdit } from '../session.ts';
 import type { DirectoryDef, DirectoryShown, DirectoryTestResult, DirectoryTls, Relaying, SectionValue } from '../types.ts';
 
@@ -213,6 +213,8 @@ export function Directories() {
   const [tested, setTested] = useState<DirectoryTestResult | null>(null);
   const [testError, setTestError] = useState<string | null>(null);
   const set = <K extends keyof Form>(k: K) => (v: Form[K]) => setForm((f) => ({ ...f, [k]: v }));
+  // Leaving with a definition typed but not saved asks first (what would be sent against what the form started from).
+  useFormDirty(definitionOf(form), definitionOf(editing ? formOf(editing) : EMPTY));
   const reset = () => {
     setForm(EMPTY);
     setEditing(null);
