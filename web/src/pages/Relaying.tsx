@@ -76,7 +76,8 @@ export function RelayingPage() {
   // "Any" last in the Add lists: arrowing down a select must not start with it.
   const netNames = [...networks.map((n) => n.name), 'Any'];
   const userNames = (users.data ?? []).map((u) => u.name);
-  const groupNames = (groups.data ?? []).map((g) => g.name);
+  // A directory's groups (directory:group, added on the Directories page) are known groups too, not "unknown" chips.
+  const groupNames = [...(groups.data ?? []).map((g) => g.name), ...draft.authenticated_relay.groups.filter((g) => g.includes(':'))];
   const update = (patch: Partial<Relaying>) => setDraft({ ...draft, ...patch });
   const ar = draft.authenticated_relay;
   const openEntries = draft.allowed_hosts.filter((n) => coversInternet(n, networks));
@@ -162,7 +163,7 @@ export function RelayingPage() {
           >
             <CheckField label="Allow authenticated relaying" checked={ar.enabled} disabled={!canEdit} testid="field-authenticated_relay-enabled" onChange={(v) => update({ authenticated_relay: { ...ar, enabled: v } })} />
             <ObjectField label="Users" kind="user" testid="field-authenticated_relay-users" onCreate={creates?.user} value={ar.users} options={userNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, users: v } })} />
-            <ObjectField label="User groups" kind="group" testid="field-authenticated_relay-groups" onCreate={creates?.group} value={ar.groups} options={groupNames} disabled={!canEdit} onChange={(v) => update({ authenticated_relay: { ...ar, groups: v } })} />
+            <ObjectField label="User groups" kind="group" testid="field-authenticated_relay-groups" onCreate={creates?.group} value={ar.groups} options={groupNames} disabled={!canEdit} hint="Groups of a directory (LDAP, Active Directory) are added on the Directories page." onChange={(v) => update({ authenticated_relay: { ...ar, groups: v } })} />
             {!ar.enabled && (ar.users.length > 0 || ar.groups.length > 0) && (
               <p class="note" role="status" data-testid="authrelay-off-hint">
                 <em>Allow authenticated relaying</em> is off: the users and groups named here cannot relay until it is on.
