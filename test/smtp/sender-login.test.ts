@@ -28,9 +28,9 @@ async function setup(t: T, relaying: Record<string, unknown>, limits: Record<str
   return { relay: await startRelay(t, doc, ports), sink };
 }
 
-/** Greeting, EHLO, STARTTLS, EHLO, AUTH PLAIN as kai, on submission from an address with no relay right. */
-async function login(relay: Relay): Promise<RawClient> {
-  const c = await RawClient.connect(relay.ports.submission, '127.0.0.2');
+/** Greeting, EHLO, STARTTLS, EHLO, AUTH PLAIN as kai; by default on submission from an address with no relay right. */
+async function login(relay: Relay, port = relay.ports.submission, src = '127.0.0.2'): Promise<RawClient> {
+  const c = await RawClient.connect(port, src);
   assert.match((await c.reply()) ?? '', /^220 /);
   assert.match((await c.cmd('EHLO client.example')) ?? '', /^250[- ]/);
   await c.starttls();
@@ -113,6 +113,17 @@ test('sender_login: address, header From: checked', async (t) => {
     c.end();
     const got = await sink.waitFor((delivered += 1));
     assert.equal(got.filter((m) => m.raw.toString('latin1').includes('Subject: big')).length, 1);
+  });
+
+  await t.test('a relay host that logs in is bound too; without logging in it is not', async () => {
+    const c = await login(relay, relay.ports.mx, '127.0.0.1');
+    assert.equal(await c.cmd('MAIL FROM:<ceo@bank.example>'), '553 5.7.1 Sender address not owned by user kai');
+    c.end();
+    const anon = await RawClient.connect(relay.ports.mx, '127.0.0.1');
+    assert.match((await anon.reply()) ?? '', /^220 /);
+    assert.match((await anon.cmd('EHLO client.example')) ?? '', /^250[- ]/);
+    assert.match((await anon.cmd('MAIL FROM:<ceo@bank.example>')) ?? '', /^250 2\.1\.0/);
+    anon.end();
   });
 
   await t.test('refusals count towards limits.max_errors', async () => {
