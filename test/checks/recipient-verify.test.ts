@@ -24,6 +24,8 @@ import { client, snapshotOf } from '../policy/helpers.ts';
 
 const SNAP = snapshotOf({
   hostname: 'mx.test.example',
+  // Named by a domain below; never contacted (the Directories port is a fake here).
+  directories: [{ name: 'corp', url: 'ldap://127.0.0.1', base_dn: 'dc=example,dc=com' }],
   networks: [
     { name: 'app', type: 'host', address: '192.0.2.1' },
     { name: 'isp', type: 'host', address: '192.0.2.2' },
