@@ -100,6 +100,12 @@ export interface QueueStore {
    * node's) and refuses while it knows the database to be unreachable.
    */
   admits(minFreeBytes: number): Admission;
+  /**
+   * Whether an error of one of this store's calls means the store could not
+   * be reached (a cluster store's database away), as opposed to a message
+   * that cannot be read. Absent: the store is never away (the embedded one).
+   */
+  isOutage?(err: unknown): boolean;
 
   /** Every committed message of an area, oldest first. */
   list(area?: QueueArea): Promise<Envelope[]>;

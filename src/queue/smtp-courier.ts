@@ -344,8 +344,10 @@ export class SmtpCourier implements Courier {
       return { ok: true, stream: file.pipe(limited), eightBit };
     } catch (err) {
       // The store says whether it is away (a cluster store whose database cannot be reached): then the read is no attempt.
+      // The error itself is asked too: in a failover the pool may be back before this line runs, and a read lost to
+      // the switch must not count as an attempt and wait out a whole retry step.
       const admission = this.deps.store.admits(0);
-      const storeAway = !admission.ok && admission.cause === 'unavailable';
+      const storeAway = this.deps.store.isOutage?.(err) === true || (!admission.ok && admission.cause === 'unavailable');
       return { ok: false, fate: 'deferred', status: '4.3.0', reason: `cannot read the spooled message: ${cleanError(err)}`, storeAway };
     }
   }

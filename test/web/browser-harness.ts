@@ -5,6 +5,7 @@
 // `before` and gets what it needs; the skip says why when Chromium or the
 // built web UI is missing (a failure as root).
 
+import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,8 @@ export interface BrowserRig {
   context: BrowserContext;
   page: Page;
   shot(name: string): Promise<void>;
+  /** An API call as the first admin that must answer `expect`; its JSON. */
+  call(method: string, path: string, body?: unknown, expect?: number): Promise<any>;
   /** Logs the page in as the first admin and waits for the dashboard. */
   logIn(): Promise<void>;
   close(): Promise<void>;
@@ -69,6 +72,11 @@ export async function openBrowser(settings: Record<string, unknown> = {}, viewpo
     context,
     page,
     shot: async (name) => void (await page.screenshot({ path: join(SHOTS, `${name}.png`) })),
+    async call(method, path, body, expect = 200) {
+      const r = await api.call(method, path, { body, as: me });
+      assert.equal(r.status, expect, `${method} ${path}: ${r.text}`);
+      return r.json;
+    },
     async logIn() {
       await page.goto(base);
       await page.getByLabel('Name').fill('admin');

@@ -10,19 +10,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Locator, Page } from 'playwright-core';
-import type { ApiClient, Caller } from '../api/client.ts';
 import { browserSkip as skip, openBrowser, type BrowserRig } from './browser-harness.ts';
 import { sameValue } from '../../web/src/sameValue.ts';
 
 let rig: BrowserRig;
-let api: ApiClient;
-let me: Caller;
 let page: Page;
 
 before(async () => {
   if (skip) return;
   rig = await openBrowser();
-  ({ api, me, page } = rig);
+  ({ page } = rig);
   await rig.logIn();
 });
 
@@ -30,11 +27,7 @@ after(async () => {
   await rig?.close();
 });
 
-async function call(method: string, path: string, body?: unknown, expect = 200): Promise<any> {
-  const r = await api.call(method, path, { body, as: me });
-  assert.equal(r.status, expect, `${method} ${path}: ${r.text}`);
-  return r.json;
-}
+const call = (method: string, path: string, body?: unknown, expect = 200): Promise<any> => rig.call(method, path, body, expect);
 
 const relaying = async (): Promise<{ revision: number; value: Record<string, any> }> => call('GET', '/api/settings/relaying');
 const names = async (list: string): Promise<string[]> => ((await call('GET', `/api/${list}`)) as { name: string }[]).map((o) => o.name);

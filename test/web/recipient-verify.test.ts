@@ -6,18 +6,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import type { ApiClient, Caller } from '../api/client.ts';
 import { browserSkip as skip, openBrowser, type BrowserRig } from './browser-harness.ts';
 
 let rig: BrowserRig;
-let api: ApiClient;
-let me: Caller;
 let page: Page;
 
 before(async () => {
   if (skip) return;
   rig = await openBrowser();
-  ({ api, me, page } = rig);
+  ({ page } = rig);
   await rig.logIn();
 });
 
@@ -25,11 +22,7 @@ after(async () => {
   await rig?.close();
 });
 
-async function call(method: string, path: string, body?: unknown, expect = 200): Promise<any> {
-  const r = await api.call(method, path, { body, as: me });
-  assert.equal(r.status, expect, `${method} ${path}: ${r.text}`);
-  return r.json;
-}
+const call = (method: string, path: string, body?: unknown, expect = 200): Promise<any> => rig.call(method, path, body, expect);
 
 test('Domains: list mode with two recipients, saved; the API shows it; edit shows it again; Off removes it', { skip }, async () => {
   await call('POST', '/api/domains', { name: 'example.org', route: { hosts: ['10.0.0.25:25'] } }, 201);

@@ -8,18 +8,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import type { ApiClient, Caller } from '../api/client.ts';
 import { browserSkip as skip, openBrowser, type BrowserRig } from './browser-harness.ts';
 
 let rig: BrowserRig;
-let api: ApiClient;
-let me: Caller;
 let page: Page;
 
 before(async () => {
   if (skip) return;
   rig = await openBrowser();
-  ({ api, me, page } = rig);
+  ({ page } = rig);
   await rig.logIn();
 });
 
@@ -27,11 +24,7 @@ after(async () => {
   await rig?.close();
 });
 
-async function call(method: string, path: string, body?: unknown, expect = 200): Promise<any> {
-  const r = await api.call(method, path, { body, as: me });
-  assert.equal(r.status, expect, `${method} ${path}: ${r.text}`);
-  return r.json;
-}
+const call = (method: string, path: string, body?: unknown, expect = 200): Promise<any> => rig.call(method, path, body, expect);
 
 /** Whether the page's beforeunload handler asks the browser to confirm (it cancels the event). */
 const beforeUnloadAsks = (p: Page): Promise<boolean> =>

@@ -8,12 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import type { ApiClient, Caller } from '../api/client.ts';
 import { browserSkip as skip, openBrowser, type BrowserRig } from './browser-harness.ts';
 
 let rig: BrowserRig;
-let api: ApiClient;
-let me: Caller;
 let page: Page;
 
 before(async () => {
@@ -22,7 +19,7 @@ before(async () => {
     users: [{ name: 'kai', password: 'kai-secret-1', groups: [] }],
     relaying: { allowed_hosts: ['localhost'], authenticated_relay: { enabled: true, users: ['kai'], groups: [] } },
   });
-  ({ api, me, page } = rig);
+  ({ page } = rig);
   await rig.logIn();
 });
 
@@ -30,11 +27,7 @@ after(async () => {
   await rig?.close();
 });
 
-async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await api.call(method, path, { body, as: me });
-  assert.equal(r.status, 200, `${method} ${path}: ${r.text}`);
-  return r.json;
-}
+const call = (method: string, path: string, body?: unknown, expect = 200): Promise<any> => rig.call(method, path, body, expect);
 
 test('Relaying: sender_login set to domain and header From: off, applied with the Authenticated Relay section', { skip }, async () => {
   const before = (await call('GET', '/api/settings/relaying')).value;

@@ -146,6 +146,10 @@ export class PgQueueStore implements QueueStore {
     return this.reachable ? { ok: true } : { ok: false, reason: 'the queue database cannot be reached', cause: 'unavailable' };
   }
 
+  isOutage(err: unknown): boolean {
+    return isUnreachable(err);
+  }
+
   /** Deletes chunks of writers that never committed, older than `before` (epoch ms); returns how many chunks went. */
   async sweep(before: number): Promise<number> {
     const r = await this.sql`
