@@ -13,7 +13,7 @@ import { apply } from '../api.ts';
 import type { ApplyResult } from '../types.ts';
 import { ApplyResultView } from './ApplyResultView.tsx';
 import { SelectField, TextField } from './Fields.tsx';
-import type { ObjectKind } from './ObjectField.tsx';
+import { KIND_WORDS, type ObjectKind } from './objectKinds.ts';
 
 type NetType = 'host' | 'network' | 'range';
 const NET_TYPES = [
@@ -21,13 +21,6 @@ const NET_TYPES = [
   ['network', 'Network (address/prefix)'],
   ['range', 'Range (first – last)'],
 ] as const;
-
-/** What a kind is called on screen, and where its objects are created. */
-export const KIND_WORDS: Record<ObjectKind, { what: string; path: string }> = {
-  network: { what: 'network object', path: '/api/networks' },
-  user: { what: 'user', path: '/api/users' },
-  group: { what: 'user group', path: '/api/groups' },
-};
 
 interface Draft {
   name: string;

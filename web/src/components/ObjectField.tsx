@@ -6,12 +6,8 @@
 // field's kind on the server and then adds it to the field (not applied).
 
 import { useId, useRef, useState } from 'preact/hooks';
-import { CreateObject, KIND_WORDS } from './CreateObject.tsx';
-
-export type ObjectKind = 'network' | 'user' | 'group';
-
-/** The dataTransfer type that says which kind of object is dragged. */
-export const dragType = (kind: ObjectKind): string => `application/x-mailwarden-${kind}`;
+import { CreateObject } from './CreateObject.tsx';
+import { dragType, KIND_WORDS, type ObjectKind } from './objectKinds.ts';
 
 interface Props {
   label: string;

@@ -1,7 +1,7 @@
 // A side panel of objects that can be dragged into an ObjectField: each item
 // carries its name as dataTransfer text (and a typed copy of it).
 
-import { dragType, type ObjectKind } from './ObjectField.tsx';
+import { dragType, type ObjectKind } from './objectKinds.ts';
 
 export interface PanelItem {
   name: string;
