@@ -30,7 +30,24 @@ async function headerSection(x: DataInput): Promise<string | null> {
   return Buffer.concat(parts).toString('utf8');
 }
 
-/** Every address of every From: field, in order; '' for a mailbox the parser could not read. */
+/**
+ * Whether a From: value says no more addresses than the parser returned: with
+ * each returned address taken out, no "@" may be left. A broken field
+ * (`<boss@bank.example<kai@example.com>>`, two addresses run together, a folded
+ * second address) is read differently by other mail programs than by the
+ * parser, which silently drops what it cannot place; and a display name or
+ * comment that is another address (`"boss@bank.example" <kai@example.com>`)
+ * is how a From: is spoofed in a mail program that shows only the name. A
+ * display name equal to the address itself, as many mail programs write it,
+ * stays allowed.
+ */
+function nothingElseAt(value: string, addresses: readonly string[]): boolean {
+  let rest = value.toLowerCase();
+  for (const a of addresses) if (a) rest = rest.split(a.toLowerCase()).join('');
+  return !rest.includes('@');
+}
+
+/** Every address of every From: field, in order; '' for a mailbox the parser could not read (or a field holding more than it returned). */
 export function fromAddresses(section: string): string[] {
   const out: string[] = [];
   for (const f of splitFields(section.endsWith('\r\n') ? section : `${section}\r\n`)) {
@@ -39,7 +56,9 @@ export function fromAddresses(section: string): string[] {
     const value = f.slice(colon + 1).replace(/\r\n[ \t]+/g, ' ').trim();
     const found = addressparser(value, { flatten: true });
     if (found.length === 0 && value !== '') out.push('');
-    for (const a of found) out.push(a.address ?? '');
+    const addresses = found.map((a) => a.address ?? '');
+    if (!nothingElseAt(value, addresses)) out.push('');
+    out.push(...addresses);
   }
   return out;
 }

@@ -29,9 +29,16 @@ export interface Owned {
 
 export type SenderVerdict = { readonly ok: true; readonly why: string } | { readonly ok: false; readonly why: string };
 
+/**
+ * A local part without case, ASCII letters only: toLowerCase() would also
+ * fold look-alikes such as the Kelvin sign (U+212A) into "k", letting a user
+ * send as a different mailbox that looks like their own.
+ */
+const foldLocal = (local: string): string => local.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+
 /** The form two mailboxes are compared in. */
 export function mailboxKey(m: Mailbox): string {
-  return `${m.localUnquoted.toLowerCase()}@${domainKey(m.domain)}`;
+  return `${foldLocal(m.localUnquoted)}@${domainKey(m.domain)}`;
 }
 
 /** Reads a user's addresses; anything unreadable owns nothing (fail closed). */
@@ -79,7 +86,7 @@ export function judgeMailbox(mode: SenderLoginMode, owned: Owned, m: Mailbox): S
   if (mode === 'domain') {
     return owned.domains.has(domain) ? { ok: true, why: `${m.address}: ${domain} is one of the user's domains` } : { ok: false, why: `${m.address}: ${domain} is not one of the user's domains` };
   }
-  const local = m.localUnquoted.toLowerCase();
+  const local = foldLocal(m.localUnquoted);
   if (owned.mailboxes.has(`${local}@${domain}`)) return { ok: true, why: `${m.address} is one of the user's addresses` };
   const base = baseOf(local);
   if (base !== null && owned.mailboxes.has(`${base}@${domain}`)) return { ok: true, why: `${m.address} is a sub-address of the user's ${base}@${domain}` };

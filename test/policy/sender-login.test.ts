@@ -129,6 +129,25 @@ test('header From: values as mail programs write them', () => {
   assert.deepEqual(fromAddresses('From: garbage\r\n'), ['']);
   assert.deepEqual(fromAddresses('From: \r\n'), []);
   assert.deepEqual(fromAddresses('Subject: none\r\n'), []);
-  // A display name that looks like an address is not the address.
-  assert.deepEqual(fromAddresses('From: "ceo@bank.example" <kai.berg@example.com>\r\n'), ['kai.berg@example.com']);
+  // A display name or comment that is another address is how a From: is spoofed where only the name is shown: unreadable ('').
+  assert.deepEqual(fromAddresses('From: "ceo@bank.example" <kai.berg@example.com>\r\n'), ['', 'kai.berg@example.com']);
+  assert.deepEqual(fromAddresses('From: kai.berg@example.com (ceo@bank.example)\r\n'), ['', 'kai.berg@example.com']);
+  // A display name that is the address itself, as many mail programs write it, is fine.
+  assert.deepEqual(fromAddresses('From: "Kai.Berg@example.com" <kai.berg@example.com>\r\n'), ['kai.berg@example.com']);
+});
+
+test('header From: a broken field that other mail programs read as another mailbox is unreadable, never the one the parser kept', () => {
+  // Found by probing as an attacker: the parser kept kai and dropped boss, while Python's email package reads boss (or both).
+  for (const value of ['<boss@bank.example<kai@example.com>>', '<kai@example.com> <boss@bank.example>', 'kai@example.com\r\n\tboss@bank.example', '<kai@example.com> boss@bank.example', 'kai@example.com boss@bank.example', '(a (b) <boss@bank.example>) kai@example.com']) {
+    const got = fromAddresses(`From: ${value}\r\n`);
+    assert.ok(got.includes(''), `${JSON.stringify(value)}: ${JSON.stringify(got)}`);
+    const owned = ownedBy(['kai@example.com']);
+    assert.equal(judgeHeaderFrom('address', owned, got).ok, false, value);
+  }
+});
+
+test('a look-alike local part is another mailbox: the Kelvin sign is not "k"', () => {
+  const owned = ownedBy(['kai@example.com']);
+  assert.equal(judgeHeaderFrom('address', owned, ['\u212Aai@example.com']).ok, false);
+  assert.equal(judgeHeaderFrom('address', owned, ['KAI@example.com']).ok, true);
 });
