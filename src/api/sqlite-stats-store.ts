@@ -12,15 +12,8 @@ import { openSqlite } from '../store/sqlite.ts';
 import type { StatsStore } from './stats-store.ts';
 import type { MinuteCounts } from './stats.ts';
 
-interface Row {
-  minute: number;
-  accepted: number;
-  relayed: number;
-  refused: number;
-  deferred: number;
-  auth_failed: number;
-  auth_succeeded: number;
-}
+/** A stored minute: the counts, the minute as epoch ms. */
+type Row = Omit<MinuteCounts, 'minute'> & { minute: number };
 
 const toCounts = (r: Row): MinuteCounts => ({
   minute: new Date(Number(r.minute)).toISOString(),

@@ -156,16 +156,9 @@ export interface ClusterInfo {
 // --- System, Limits, TLS certificate and own password (issue #17) ---
 export type { ListenerDef, ListenerMode, Limits, BareNewline } from '../../src/config/document.ts';
 
-/** A certificate as GET /api/tls describes it (src/admin/tls-cert.ts). */
-export interface CertInfo {
-  subject: string;
-  issuer: string;
-  valid_from: string;
-  valid_to: string;
-  self_signed: boolean;
-  fingerprint: string;
-  names: string[];
-}
+/** A certificate as GET /api/tls describes it. */
+import type { CertInfo } from '../../src/admin/tls-cert.ts';
+export type { CertInfo };
 
 /** GET /api/tls: the certificate the listeners use, and the one the next start loads. */
 export interface TlsInfo {
