@@ -112,7 +112,12 @@ function argsFor(records: DnsRecords): string[] {
   }
   for (const r of records.txt ?? []) {
     if (/[,"\\\r\n]/.test(r.text)) throw new Error(`startDns: TXT text with a comma, quote, backslash or line break: ${JSON.stringify(r.text)}`);
-    args.push(`--txt-record=${name(r.name)},${r.text}`);
+    // dnsmasq makes each comma-separated piece one string (quotes are not
+    // read on its command line), and a string holds at most 255 bytes: a DKIM
+    // key is longer, so it goes in pieces. resolveTxt(name) gives them back
+    // as one array per record: join('') makes the text whole.
+    const parts = r.text.match(/[\s\S]{1,255}/g) ?? [''];
+    args.push(`--txt-record=${name(r.name)},${parts.join(',')}`);
   }
   return args;
 }

@@ -358,6 +358,8 @@ test('sink: waitFor is event-driven and bounded', async (t) => {
 
 const skipDns = dnsmasqMissing();
 
+const LONG_TXT = `v=DKIM1; k=rsa; p=${'A'.repeat(600)}`;
+
 test('dns: dnsmasq serves MX, null MX, A and AAAA; missing names fail fast', { skip: skipDns }, async (t) => {
   const dns = await startDns(t, {
     mx: [
@@ -371,7 +373,10 @@ test('dns: dnsmasq serves MX, null MX, A and AAAA; missing names fail fast', { s
       { name: 'bare.test', address: '127.0.0.3' },
     ],
     aaaa: [{ name: 'mx1.example.test', address: '::1' }],
-    txt: [{ name: 'example.test', text: 'v=spf1 -all' }],
+    txt: [
+      { name: 'example.test', text: 'v=spf1 -all' },
+      { name: 'sel._domainkey.example.test', text: LONG_TXT },
+    ],
   });
   assert.match(dns.server, /^127\.0\.0\.1:\d+$/);
   const r = new Resolver({ timeout: 500, tries: 1 });
@@ -392,6 +397,10 @@ test('dns: dnsmasq serves MX, null MX, A and AAAA; missing names fail fast', { s
   assert.deepEqual(await r.resolve6('mx1.example.test'), ['::1']);
   assert.deepEqual(await r.resolve4('bare.test'), ['127.0.0.3']);
   assert.deepEqual(await r.resolveTxt('example.test'), [['v=spf1 -all']]);
+  // Longer than one TXT string may be (a DKIM key): split in strings of 255, joined back whole.
+  const long = await r.resolveTxt('sel._domainkey.example.test');
+  assert.deepEqual(long.map((x) => x.map((p) => p.length)), [[255, 255, LONG_TXT.length - 510]]);
+  assert.equal(long[0]?.join(''), LONG_TXT);
   assert.deepEqual(await r.resolve4('MX1.Example.TEST'), ['127.0.0.1']);
 
   // Answered at once: NXDOMAIN (ENOTFOUND) for unknown names inside and outside the
