@@ -221,6 +221,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         storeState: () => ({ kind, reachable: kind === 'embedded' || queue.admits(0).ok }),
         cluster: () => readClusterStatus(stores),
         dataDir,
+        directories,
       });
       const started = api;
       undo.push(() => started.close());
