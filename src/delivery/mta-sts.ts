@@ -158,3 +158,30 @@ export class MtaStsCache {
     }
   }
 }
+
+/** What `GET /api/delivery/mta-sts/DOMAIN` answers: a fresh look-up, not the delivery cache. */
+export interface MtaStsReport {
+  domain: string;
+  /** The TXT record's id, or why there is none. */
+  record: { id: string } | { error: string };
+  policy: { id: string; mode: string; mx: string[]; max_age: number } | null;
+  /** Why the policy could not be fetched or read. */
+  error: string | null;
+  /** What an MX delivery would do with it. */
+  effect: string;
+}
+
+export async function lookUpMtaSts(domain: string, txt: TxtLookup, fetch: (domain: string) => Promise<string>): Promise<MtaStsReport> {
+  const answer = await txt(`_mta-sts.${domain}`);
+  const record = answer.ok ? parseStsTxt(answer.records) : { ok: false as const, reason: answer.missing ? 'no _mta-sts record' : answer.reason };
+  if (!record.ok) return { domain, record: { error: record.reason }, policy: null, error: null, effect: 'no MTA-STS policy: opportunistic TLS (may)' };
+  try {
+    const parsed = parseStsPolicy(await fetch(domain), record.id);
+    if (!parsed.ok) throw new Error(`the policy is not valid: ${parsed.reason}`);
+    const p = parsed.policy;
+    const effect = p.mode === 'enforce' ? `only the MX hosts matching ${p.mx.join(', ')}, certificate checked (verify)` : p.mode === 'testing' ? 'delivered as without a policy; what enforce would refuse is logged' : 'ignored (mode none)';
+    return { domain, record: { id: record.id }, policy: { id: p.id, mode: p.mode, mx: p.mx, max_age: p.maxAge }, error: null, effect };
+  } catch (err) {
+    return { domain, record: { id: record.id }, policy: null, error: (err as Error).message, effect: 'policy not fetched: a cached one stays in force, else opportunistic TLS (may)' };
+  }
+}

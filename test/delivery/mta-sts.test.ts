@@ -10,13 +10,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queueEnvelopes, queuedId, RawClient, relayDoc, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
 import { selfSignedCert, startSink, type Sink } from './sink.ts';
 import { dnsmasqMissing, startDns, type DnsServer } from './dns-server.ts';
+import { ApiClient, onStderr } from '../api/client.ts';
 
 type T = { after(fn: () => unknown): void };
 
@@ -61,7 +62,7 @@ async function mxSinks(t: T, specs: MxSpec[]): Promise<{ port: number; sinks: Si
   throw new Error('no port free on every MX address after 10 tries');
 }
 
-async function world(t: T, domain: string, policy: string, mxs: MxSpec[], id = '20261204T1'): Promise<World> {
+async function world(t: T, domain: string, policy: string, mxs: MxSpec[], extra: Record<string, unknown> = {}, id = '20261204T1'): Promise<World> {
   const { port, sinks, certs } = await mxSinks(t, mxs);
   // The policy server: its certificate for mta-sts.DOMAIN; the CA file trusts it and the MX hosts' certificates.
   const httpsPem = await selfSignedCert({ dns: [`mta-sts.${domain}`] });
@@ -87,10 +88,11 @@ async function world(t: T, domain: string, policy: string, mxs: MxSpec[], id = '
     a: [...mxs.map((m) => ({ name: m.name, address: m.address })), { name: `mta-sts.${domain}`, address: '127.0.0.80' }],
     txt: [{ name: `_mta-sts.${domain}`, text: `v=STSv1; id=${id};` }],
   });
-  const { doc, ports } = await relayDoc({
+  const settings = {
     delivery: { enabled: true, connect_timeout: '5s', reply_timeout: '10s', mx_port: port, mta_sts: { enabled: true, port: httpsPort, ca: caPath } },
     dns: { servers: [dns.server] },
-  });
+  };
+  const { doc, ports } = await relayDoc({ ...settings, ...extra });
   const relay = await startRelay(t, doc, ports);
   return { relay, sinks, dns, requests: () => requests };
 }
@@ -223,4 +225,32 @@ test('a domain entry of delivery.tls_policy comes before MTA-STS: the policy is 
   assert.equal(w.sinks[0]?.messages[0]?.secure, true, 'encrypt');
   assert.equal(w.requests(), 0);
   assert.equal(w.dns.queries().filter((q) => q.type === 'TXT').length, 0, 'no _mta-sts look-up');
+});
+
+test('GET /api/delivery/mta-sts/DOMAIN: the record and policy as a delivery would find them; no record, a bad name', skip, async (t) => {
+  const w = await world(t, 'sts-api.test', policy('enforce', ['mx.sts-api.test', '*.backup.sts-api.test'], 600), [{ name: 'mx.sts-api.test', address: '127.0.0.88', certName: 'mx.sts-api.test', preference: 10 }], {
+    admin: { enabled: true, address: '127.0.0.1', port: 0 },
+  });
+  await w.relay.waitLog((l) => l.event === 'admin.created');
+  const password = await onStderr(w.relay, () => /with the password\n\n {4}(\S+)\n/.exec(w.relay.stderr())?.[1] ?? null);
+  const api = new ApiClient(w.relay.adminPort ?? 0, readFileSync(join(w.relay.dataDir, 'tls', 'cert.pem')));
+  const as = await api.login('admin', password);
+  const a = await api.call('GET', '/api/delivery/mta-sts/STS-API.test', { as });
+  assert.equal(a.status, 200, a.text);
+  assert.deepEqual(a.json, {
+    domain: 'sts-api.test',
+    record: { id: '20261204T1' },
+    policy: { id: '20261204T1', mode: 'enforce', mx: ['mx.sts-api.test', '*.backup.sts-api.test'], max_age: 600 },
+    error: null,
+    effect: 'only the MX hosts matching mx.sts-api.test, *.backup.sts-api.test, certificate checked (verify)',
+  });
+  assert.equal(w.requests(), 1);
+  const none = await api.call('GET', '/api/delivery/mta-sts/no-policy.test', { as });
+  assert.equal(none.status, 200);
+  assert.deepEqual(none.json.record, { error: 'no _mta-sts record' });
+  assert.equal(none.json.policy, null);
+  const bad = await api.call('GET', '/api/delivery/mta-sts/not%20a%20domain', { as });
+  assert.equal(bad.status, 400);
+  const anon = await api.call('GET', '/api/delivery/mta-sts/sts-api.test');
+  assert.equal(anon.status, 401, 'the API asks for a login');
 });
