@@ -28,6 +28,7 @@ import { csrfMatches, LoginThrottle, SESSION_COOKIE, Sessions, type Principal } 
 import { registerAdminRoutes } from './routes-admins.ts';
 import { registerDirectoryRoutes } from './routes-directories.ts';
 import { registerMailRoutes } from './routes-mail.ts';
+import { registerDeliveryRoutes } from './routes-delivery.ts';
 import { registerSettingsRoutes } from './routes-settings.ts';
 import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
@@ -168,6 +169,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerAdminRoutes(api, deps, sessions, throttle);
     registerSettingsRoutes(api, { ...deps, service }, new WorkLimiter());
     registerMailRoutes(api, deps);
+    // TLS policy (issue 19): the MTA-STS look-up.
+    registerDeliveryRoutes(api, deps);
     registerClusterRoutes(api, deps);
     registerSystemRoutes(api, { ...deps, service }, sessions, throttle);
     registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());

@@ -119,7 +119,42 @@ export interface Delivery {
   /** Connections out at once, in total and per next hop. */
   max_connections: number;
   max_connections_per_destination: number;
+  /** TLS per destination (issue 19): the first entry that matches a next hop decides; none matches: `may` (or the smarthost's tls, or MTA-STS). */
+  tls_policy: TlsPolicyEntry[];
+  /** MTA-STS (RFC 8461) for MX deliveries. */
+  mta_sts: MtaStsSettings;
 }
+
+// --- TLS policy per destination and MTA-STS (issue 19) ---
+export const TLS_LEVELS = ['none', 'may', 'encrypt', 'verify'] as const;
+/** none: never STARTTLS; may: STARTTLS when offered, unchecked; encrypt: STARTTLS or no delivery; verify: encrypt with the certificate chain and name checked. */
+export type TlsLevel = (typeof TLS_LEVELS)[number];
+
+export interface TlsPolicyEntry {
+  /** A recipient domain ("example.com"), or its subdomains (".example.com"); exactly one of domain and next_hop. */
+  domain?: string;
+  /** A next hop: host name or IP address, optionally with ":port" (an MX host, a route host, the smarthost). */
+  next_hop?: string;
+  level: TlsLevel;
+  /** PEM file of the CAs to check the certificate against (level verify); default: the system's. */
+  ca?: string;
+  comment?: string;
+}
+
+export interface MtaStsSettings {
+  enabled: boolean;
+  /** How long the policy fetch (HTTPS) may take. */
+  timeout: string;
+  /** Port of the policy's HTTPS server (443; other values only for tests). */
+  port: number;
+  /** PEM file of CAs trusted besides the system's for the policy fetch and the MX certificates (null; only for tests). */
+  ca: string | null;
+}
+
+export function defaultMtaSts(): MtaStsSettings {
+  return { enabled: true, timeout: '30s', port: 443, ca: null };
+}
+// --- end TLS policy ---
 
 export interface QueueSettings {
   retry: { first: string; max: string };
@@ -305,7 +340,7 @@ export interface Settings {
 }
 
 export function defaultDelivery(): Delivery {
-  return { enabled: true, smarthost: null, mx_port: 25, connect_timeout: '30s', reply_timeout: '5m', max_connections: 100, max_connections_per_destination: 10 };
+  return { enabled: true, smarthost: null, mx_port: 25, connect_timeout: '30s', reply_timeout: '5m', max_connections: 100, max_connections_per_destination: 10, tls_policy: [], mta_sts: defaultMtaSts() };
 }
 
 export function defaultQueue(): QueueSettings {

@@ -9,6 +9,7 @@ import { hostname as osHostname } from 'node:os';
 import { at, Findings } from './issues.ts';
 import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.ts';
 import { defaultCallout, VERIFY_MODES } from './document.ts';
+import { defaultMtaSts, TLS_LEVELS, type MtaStsSettings, type TlsPolicyEntry } from './document.ts';
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, SENDER_LOGIN_MODES, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
@@ -193,6 +194,35 @@ function readRecipientVerification(r: Reader, p: string, o: Obj): Partial<Domain
   return out;
 }
 
+// delivery.tls_policy and delivery.mta_sts (issue 19). Absent: no entries, MTA-STS on.
+function readTlsPolicy(r: Reader, del: Obj, duration: (p: string, v: unknown, def: string, min: number, max: number) => string): Pick<Delivery, 'tls_policy' | 'mta_sts'> {
+  const tls_policy = r.list('delivery.tls_policy', del.tls_policy, (p, item) => {
+    const o = r.object(p, item, ['domain', 'next_hop', 'level', 'ca', 'comment']);
+    if (!o) return undefined;
+    const e: TlsPolicyEntry = { level: r.oneOf(at(p, 'level'), o.level, TLS_LEVELS) ?? 'may' };
+    const domain = r.string(at(p, 'domain'), o.domain, { max: 255 })?.trim();
+    if (domain) e.domain = domain;
+    const nextHop = r.string(at(p, 'next_hop'), o.next_hop, { max: 300 })?.trim();
+    if (nextHop) e.next_hop = nextHop;
+    if (!domain === !nextHop) r.f.error(p, 'give exactly one of domain and next_hop');
+    const ca = r.string(at(p, 'ca'), o.ca, { max: 4096 })?.trim();
+    if (ca) e.ca = ca;
+    const comment = r.string(at(p, 'comment'), o.comment, { max: 1024 });
+    if (comment) e.comment = comment;
+    return e;
+  });
+  const dm = defaultMtaSts();
+  const m = r.object('delivery.mta_sts', del.mta_sts ?? undefined, Object.keys(dm)) ?? {};
+  const ca = r.string('delivery.mta_sts.ca', m.ca, { max: 4096 })?.trim();
+  const mta_sts: MtaStsSettings = {
+    enabled: r.bool('delivery.mta_sts.enabled', m.enabled, dm.enabled),
+    timeout: duration('delivery.mta_sts.timeout', m.timeout, dm.timeout, 100, 600_000),
+    port: r.int('delivery.mta_sts.port', m.port, dm.port, 1, 65535),
+    ca: ca ? ca : null,
+  };
+  return { tls_policy, mta_sts };
+}
+
 const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
@@ -341,6 +371,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     reply_timeout: duration('delivery.reply_timeout', del.reply_timeout, dd.reply_timeout, 100, 3_600_000),
     max_connections: r.int('delivery.max_connections', del.max_connections, dd.max_connections, 1, 10_000),
     max_connections_per_destination: r.int('delivery.max_connections_per_destination', del.max_connections_per_destination, dd.max_connections_per_destination, 1, 10_000),
+    ...readTlsPolicy(r, del, duration),
   };
 
   const dq = defaultQueue();

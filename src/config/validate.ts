@@ -50,6 +50,7 @@ export function validate(raw: unknown): Validation {
   checkRecipientVerification(settings, f);
   checkRelaying(settings, networks, f);
   checkSmarthost(settings, f);
+  checkTlsPolicy(settings, f);
   checkQueueAndDns(settings, f);
   checkScanning(settings, f);
   checkAntispamChecks(settings, networks, f);
@@ -258,6 +259,31 @@ function checkSmarthost(s: Settings, f: Findings): void {
   const hp = parseHostPort(sh.host, sh.port);
   const hasPort = /\]:|^[^[]*:/.test(sh.host);
   if (!hp.ok || hasPort) f.error('delivery.smarthost.host', hp.ok ? 'give the port in delivery.smarthost.port, not in the host' : hp.reason);
+}
+
+// delivery.tls_policy and delivery.mta_sts (issue 19).
+function checkTlsPolicy(s: Settings, f: Findings): void {
+  const seen = new Map<string, number>();
+  s.delivery.tls_policy.forEach((e, i) => {
+    const p = at('delivery.tls_policy', i);
+    if (e.domain !== undefined) {
+      const d = e.domain.startsWith('.') ? e.domain.slice(1) : e.domain;
+      if (!isDomainName(d) || d.startsWith('[')) f.error(at(p, 'domain'), `"${e.domain}" is not a domain ("example.com", or ".example.com" for the domains below it)`);
+    }
+    if (e.next_hop !== undefined) {
+      const hp = parseHostPort(e.next_hop, 0);
+      if (!hp.ok) f.error(at(p, 'next_hop'), `${hp.reason} (a host name or IP address, optionally with :port)`);
+    }
+    const key = e.domain !== undefined ? `d:${domainKey(e.domain)}` : `h:${(e.next_hop ?? '').toLowerCase()}`;
+    const first = seen.get(key);
+    if (first !== undefined) f.warn(p, `never used: delivery.tls_policy[${first}] names the same ${e.domain !== undefined ? 'domain' : 'next hop'} and comes first`);
+    else seen.set(key, i);
+    if (e.ca !== undefined && e.level !== 'verify') f.warn(at(p, 'ca'), `not used: certificates are checked only with level verify, not ${e.level}`);
+    if (e.ca !== undefined && !existsSync(e.ca)) f.warn(at(p, 'ca'), `${e.ca} does not exist (yet): delivery to this destination will be deferred until it does`);
+  });
+  const m = s.delivery.mta_sts;
+  if (m.port !== 443) f.warn('delivery.mta_sts.port', 'not 443: MTA-STS policies are served on 443 (other ports are for tests)');
+  if (m.ca !== null && !existsSync(m.ca)) f.warn('delivery.mta_sts.ca', `${m.ca} does not exist (yet)`);
 }
 
 function checkQueueAndDns(s: Settings, f: Findings): void {

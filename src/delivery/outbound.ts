@@ -1,8 +1,10 @@
 // One outbound SMTP connection to a next hop, on nodemailer's smtp-connection:
 // tries the targets in order (a connection failure, a TLS failure or a 4xx/5xx
-// greeting moves on to the next), EHLO with our hostname, STARTTLS when offered
-// (certificates checked only when the route requires TLS), AUTH when the route
-// has credentials, then any number of transactions on the same connection,
+// greeting moves on to the next), EHLO with our hostname, STARTTLS as the
+// target's TLS level says (none: never; may: when offered, unchecked; encrypt:
+// always, or no mail; verify: always, chain and name checked; see
+// tls-policy.ts), AUTH when the route has credentials, then any number of
+// transactions on the same connection,
 // each answered per recipient. TCP_NODELAY is set on the socket: without it a
 // message written in pieces waits on delayed ACKs.
 //
@@ -12,12 +14,14 @@
 // parameters come from src/delivery/transaction.ts and are appended to MAIL
 // and to each RCPT at the one place the library writes commands.
 
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 // Faster dot-stuffing for the library's DATA stream (same output).
 import './dot-stuff.ts';
 import { allRecipients, cleanText, errorText, fateOf, isCertificateError, statusOf, type RecipientOutcome, type SmtpClientError } from './outcome.ts';
 import type { HopExtensions } from './transaction.ts';
+import type { TlsLevel } from '../config/document.ts';
 
 export interface Target {
   /** IP address to connect to. */
@@ -27,14 +31,33 @@ export interface Target {
   name: string;
 }
 
+/** How one target is to be spoken to (decided by tls-policy.ts). */
+export interface TargetTls {
+  level: TlsLevel;
+  /** CAs to check the peer against (verify; with may, only for the `tls` report); default: the system's. */
+  ca?: string | Buffer | (string | Buffer)[] | undefined;
+  /** The policy that asked for encrypt or verify, named in the diagnostic when it cannot be met. */
+  why?: string;
+}
+
 export interface OutboundOptions {
   hostname: string;
   connectTimeoutMs: number;
   replyTimeoutMs: number;
-  tls: 'required' | 'opportunistic';
-  /** CA to check the peer against when tls is required; default: the system's. */
-  ca?: string | Buffer | undefined;
+  /** The TLS level of each target. */
+  tls: (t: Target) => TargetTls;
   auth?: { user: string; pass: string } | undefined;
+}
+
+/** What the connection got: TLS or not, and whether the certificate checked out for the target's name. */
+export interface SessionTls {
+  level: TlsLevel;
+  secure: boolean;
+  /** The chain and the name checked (always true when secure under verify). */
+  authorized: boolean;
+  /** Why not authorized (a certificate error code), when secure. */
+  error?: string;
+  protocol?: string;
 }
 
 export interface OutboundMessage {
@@ -60,6 +83,8 @@ export interface ConnectFailure {
   remote: string | null;
   /** Every target was tried. */
   tried: string[];
+  /** The TLS policy that could not be met (status 4.7.5), as tls-policy.ts describes it. */
+  tlsPolicy?: string;
 }
 
 /** The library's internals this file relies on (nodemailer 10.6.1, pinned in dot-stuff.ts). */
@@ -70,7 +95,8 @@ interface LibraryInternals {
 
 const label = (t: Target) => (t.name === t.host ? `[${t.host}]:${t.port}` : `${t.name} [${t.host}]:${t.port}`);
 
-function openOne(t: Target, o: OutboundOptions): Promise<SMTPConnection> {
+function openOne(t: Target, o: OutboundOptions, tls: TargetTls): Promise<SMTPConnection> {
+  const required = tls.level === 'encrypt' || tls.level === 'verify';
   const conn = new SMTPConnection({
     host: t.host,
     port: t.port,
@@ -80,10 +106,13 @@ function openOne(t: Target, o: OutboundOptions): Promise<SMTPConnection> {
     greetingTimeout: o.connectTimeoutMs,
     socketTimeout: o.replyTimeoutMs,
     socketCloseTimeout: 1000,
-    requireTLS: o.tls === 'required',
-    // Opportunistic: a STARTTLS that fails is not worth losing the delivery over.
-    opportunisticTLS: o.tls !== 'required',
-    tls: o.tls === 'required' ? { rejectUnauthorized: true, ca: o.ca, servername: t.name } : { rejectUnauthorized: false },
+    ignoreTLS: tls.level === 'none',
+    requireTLS: required,
+    // may: a STARTTLS that fails is not worth losing the delivery over.
+    opportunisticTLS: tls.level === 'may',
+    // Unchecked levels still name the host and pass the CAs, so that the session can report whether the certificate would have checked out.
+    // An IP address is no SNI name (RFC 6066): then the library's host, the same address, is what the certificate is checked for.
+    tls: { rejectUnauthorized: tls.level === 'verify', ca: tls.ca, servername: isIP(t.name) ? undefined : t.name },
     logger: false,
   });
   return new Promise((resolve, reject) => {
@@ -126,9 +155,12 @@ export class OutboundSession {
   /** RCPT commands written since the last MAIL FROM. */
   private rcptsWritten = 0;
 
-  private constructor(conn: SMTPConnection, target: Target) {
+  private readonly level: TlsLevel;
+
+  private constructor(conn: SMTPConnection, target: Target, level: TlsLevel) {
     this.conn = conn;
     this.target = target;
+    this.level = level;
     this.remote = label(target);
     const raw = conn as unknown as LibraryInternals;
     const write = raw._sendCommand.bind(raw);
@@ -148,22 +180,38 @@ export class OutboundSession {
     let last: ConnectFailure = { code: null, reply: 'no host to connect to', remote: null, tried };
     for (const t of targets) {
       tried.push(label(t));
+      const tls = o.tls(t);
       try {
-        const conn = await openOne(t, o);
-        return { ok: true, session: new OutboundSession(conn, t) };
+        const conn = await openOne(t, o, tls);
+        return { ok: true, session: new OutboundSession(conn, t, tls.level) };
       } catch (e) {
         const err = e as SmtpClientError;
         // A refused AUTH or a TLS policy that cannot be met is our configuration's
         // problem (or the peer's), not the mail's: never a bounce, always a deferral.
         const certificate = isCertificateError(err);
-        const policy = err.code === 'EAUTH' || err.code === 'ETLS' || certificate;
+        const tlsFailed = err.code === 'ETLS' || certificate;
+        const policy = err.code === 'EAUTH' || tlsFailed;
         const code = policy ? null : (err.responseCode ?? null);
-        last = { code, reply: code !== null ? errorText(err) : `${label(t)}: ${errorText(err)}`, remote: label(t), tried };
-        if (certificate) last.status = '4.7.5';
+        const why = tlsFailed && tls.why ? ` (TLS ${tls.level} required by ${tls.why})` : '';
+        last = { code, reply: code !== null ? errorText(err) : `${label(t)}: ${errorText(err)}${why}`, remote: label(t), tried };
+        // RFC 3463 X.7.5: no STARTTLS, a failed handshake or a certificate that fails our check, where the policy requires TLS.
+        if (tlsFailed) last.status = '4.7.5';
+        if (tlsFailed && tls.why) last.tlsPolicy = tls.why;
         if (err.code === 'EAUTH') break;
       }
     }
     return { ok: false, failure: { ...last, tried } };
+  }
+
+  /** Whether the connection is encrypted and the certificate checked out for the target's name. */
+  get tls(): SessionTls {
+    const socket = (this.conn as unknown as { _socket?: { encrypted?: boolean; authorized?: boolean; authorizationError?: Error | string; getProtocol?: () => string | null } })._socket;
+    if (!socket?.encrypted) return { level: this.level, secure: false, authorized: false };
+    const out: SessionTls = { level: this.level, secure: true, authorized: socket.authorized === true };
+    if (socket.authorizationError) out.error = String(socket.authorizationError);
+    const protocol = socket.getProtocol?.();
+    if (protocol) out.protocol = protocol;
+    return out;
   }
 
   get usable(): boolean {

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { parseHostPort, type HostPort } from '../address/host-port.ts';
 import { domainKey } from '../address/path.ts';
-import type { Settings } from '../config/document.ts';
+import type { Settings, TlsPolicy } from '../config/document.ts';
 import type { Dns } from './resolver.ts';
 import type { OutboundOptions, Target } from './outbound.ts';
 
@@ -44,11 +44,13 @@ export function planRoute(s: Settings, domain: string): RoutePlan {
   return { kind: 'mx', key: `mx:${key}`, domain: key };
 }
 
-/** TLS and credentials of a route. */
-export function routeOptions(s: Settings, plan: RoutePlan): Pick<OutboundOptions, 'tls' | 'auth'> & { caFile?: string } {
+/** The smarthost's TLS setting and the credentials of a route (the TLS level of each next hop is tls-policy.ts's decision). */
+export type RouteOptions = Pick<OutboundOptions, 'auth'> & { tls: TlsPolicy; caFile?: string };
+
+export function routeOptions(s: Settings, plan: RoutePlan): RouteOptions {
   const sh = s.delivery.smarthost;
   if (plan.kind === 'smarthost' && sh) {
-    const out: Pick<OutboundOptions, 'tls' | 'auth'> & { caFile?: string } = { tls: sh.tls };
+    const out: RouteOptions = { tls: sh.tls };
     if (sh.username !== undefined) out.auth = { user: sh.username, pass: sh.password ?? '' };
     if (sh.ca !== undefined) out.caFile = sh.ca;
     return out;

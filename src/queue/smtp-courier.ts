@@ -14,7 +14,11 @@ import type { Settings } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
 import { downgrade, scan8Bit } from '../delivery/downgrade.ts';
 import { LineLimit } from '../delivery/line-limit.ts';
-import { OutboundSession, type OutboundOptions } from '../delivery/outbound.ts';
+import { rootCertificates } from 'node:tls';
+import { OutboundSession, type OutboundOptions, type Target, type TargetTls } from '../delivery/outbound.ts';
+import { fetchPolicyText, MtaStsCache, txtLookup, type StsAnswer, type TxtLookup } from '../delivery/mta-sts.ts';
+import type { MtaStsPolicy } from '../delivery/mta-sts-policy.ts';
+import { decideTls, describeSource, domainEntryFor, type TlsDecision } from '../delivery/tls-policy.ts';
 import { cleanError } from '../delivery/outcome.ts';
 import { createDns, type Dns } from '../delivery/resolver.ts';
 import { resolveTargets, routeOptions, type RoutePlan } from '../delivery/routes.ts';
@@ -59,6 +63,8 @@ export interface SmtpCourierDeps {
   dns?: Dns;
   /** For tests: a route resolver other than resolveTargets (e.g. one that throws). */
   resolve?: typeof resolveTargets;
+  /** For tests: a TXT look-up other than the one of dns.servers (MTA-STS). */
+  txt?: TxtLookup;
 }
 
 export class SmtpCourier implements Courier {
@@ -68,6 +74,9 @@ export class SmtpCourier implements Courier {
   private stopping = false;
   private idle: (() => void) | null = null;
   private dnsCache: { servers: string; dns: Dns } | null = null;
+  private txtCache: { servers: string; txt: TxtLookup } | null = null;
+  /** MTA-STS policies of this node, in memory (see src/delivery/mta-sts.ts). */
+  readonly sts = new MtaStsCache();
   private readonly random: () => number;
 
   constructor(deps: SmtpCourierDeps) {
@@ -210,38 +219,44 @@ export class SmtpCourier implements Courier {
 
   private async work(d: Destination, w: Worker): Promise<void> {
     const s = this.settings();
-    const targets = await (this.deps.resolve ?? resolveTargets)(d.plan, this.dns(), s.delivery.mx_port, this.random);
+    // MTA-STS is asked in parallel with the MX look-up, so that it adds no wait to a delivery.
+    const plan = d.plan;
+    const stsWanted = plan.kind === 'mx' && s.delivery.mta_sts.enabled && domainEntryFor(s.delivery.tls_policy, plan) < 0;
+    const [targets, sts] = await Promise.all([
+      (this.deps.resolve ?? resolveTargets)(plan, this.dns(), s.delivery.mx_port, this.random),
+      stsWanted && plan.kind === 'mx' ? this.mtaSts(plan.domain) : Promise.resolve(null),
+    ]);
     if (!targets.ok) {
       this.answerAll(d, w, { fate: targets.fate, code: null, status: targets.status, diagnostic: targets.reason, remote: null });
       return;
     }
-    const ro = routeOptions(s, d.plan);
+    const tls = await this.targetTls(s, plan, targets.targets, sts?.policy ?? null);
+    if (!tls.ok) {
+      this.deps.logger.log('delivery.tls_refused', { destination: d.key, error: tls.reason, tls_policy: tls.policy });
+      this.answerAll(d, w, { fate: 'deferred', code: null, status: '4.7.5', diagnostic: tls.reason, remote: null });
+      return;
+    }
+    const ro = routeOptions(s, plan);
     const opts: OutboundOptions = {
       hostname: s.hostname,
       connectTimeoutMs: durationMs(s.delivery.connect_timeout),
       replyTimeoutMs: durationMs(s.delivery.reply_timeout),
-      tls: ro.tls,
+      tls: (t) => tls.byTarget.get(t) ?? { level: 'may' },
       auth: ro.auth,
     };
-    if (ro.caFile) {
-      try {
-        opts.ca = await readFile(ro.caFile);
-      } catch (err) {
-        this.answerAll(d, w, { fate: 'deferred', code: null, status: '4.7.5', diagnostic: `cannot read delivery.smarthost.ca: ${(err as Error).message}`, remote: null });
-        return;
-      }
-    }
-    const opened = await OutboundSession.open(targets.targets, opts);
+    const opened = await OutboundSession.open(tls.targets, opts);
     if (!opened.ok) {
       const f = opened.failure;
       const fate = f.code !== null && f.code >= 500 && d.plan.kind !== 'local' ? 'failed' : 'deferred';
       const status = f.status ?? (f.code === null ? '4.4.1' : `${fate === 'failed' ? 5 : 4}.4.1`);
       // A reply is reported as it was given (Diagnostic-Code: smtp); our own words may name every host tried.
       const diagnostic = f.code === null && f.tried.length > 1 ? `${f.reply} (tried ${f.tried.join(', ')})` : f.reply;
-      this.deps.logger.log('delivery.connect_failed', { destination: d.key, tried: f.tried, code: f.code, error: f.reply });
+      this.deps.logger.log('delivery.connect_failed', { destination: d.key, tried: f.tried, code: f.code, error: f.reply, ...(f.tlsPolicy ? { tls_policy: f.tlsPolicy } : {}) });
       this.answerAll(d, w, { fate, code: f.code, status, diagnostic, remote: f.remote });
       return;
     }
+    const testing = tls.testing.get(opened.session.target);
+    if (testing) this.reportTesting(testing, opened.session);
     const session = opened.session;
     w.connected = true;
     try {
@@ -259,6 +274,88 @@ export class SmtpCourier implements Courier {
     } finally {
       session.close();
     }
+  }
+
+  /** The MTA-STS policy of a domain (null: none), through the node's cache. */
+  private async mtaSts(domain: string): Promise<StsAnswer> {
+    const s = this.settings();
+    const m = s.delivery.mta_sts;
+    const key = s.dns.servers.join(',');
+    if (!this.txtCache || this.txtCache.servers !== key) this.txtCache = { servers: key, txt: txtLookup(s.dns.servers) };
+    const txt = this.deps.txt ?? this.txtCache.txt;
+    let ca: Buffer | undefined;
+    try {
+      if (m.ca) ca = await readFile(m.ca);
+    } catch (err) {
+      this.deps.logger.log('mta_sts.fetch_failed', { domain, error: `cannot read delivery.mta_sts.ca: ${(err as Error).message}` });
+    }
+    return this.sts.policyFor(domain, {
+      txt,
+      fetch: (dom) => fetchPolicyText(dom, this.dns(), { port: m.port, timeoutMs: durationMs(m.timeout), ca }),
+      log: (event, fields) => this.deps.logger.log(event, fields),
+    });
+  }
+
+  /**
+   * Each target's TLS level (tls-policy.ts), with the CA files read. Targets an
+   * enforced MTA-STS policy excludes are left out; none left is a deferral.
+   */
+  private async targetTls(
+    s: Settings,
+    plan: RoutePlan,
+    targets: readonly Target[],
+    sts: MtaStsPolicy | null,
+  ): Promise<{ ok: true; targets: Target[]; byTarget: Map<Target, TargetTls>; testing: Map<Target, NonNullable<TlsDecision['testing']> & { mx: string }> } | { ok: false; reason: string; policy: string }> {
+    const byTarget = new Map<Target, TargetTls>();
+    const testing = new Map<Target, NonNullable<TlsDecision['testing']> & { mx: string }>();
+    const used: Target[] = [];
+    const excluded: string[] = [];
+    const files = new Map<string, Promise<Buffer>>();
+    let stsCa: Promise<Buffer | null> | null = null;
+    for (const t of targets) {
+      const decision = decideTls(s, plan, t, sts);
+      if (!decision.use) {
+        excluded.push(decision.reason);
+        continue;
+      }
+      const d = decision.tls;
+      const tt: TargetTls = { level: d.level };
+      if (d.level === 'encrypt' || d.level === 'verify') tt.why = describeSource(d.source);
+      if (d.caFile !== undefined) {
+        const file = d.caFile;
+        if (!files.has(file)) files.set(file, readFile(file));
+        try {
+          tt.ca = await files.get(file);
+        } catch (err) {
+          const setting = d.source.kind === 'entry' ? `delivery.tls_policy[${d.source.index}].ca` : 'delivery.smarthost.ca';
+          return { ok: false, reason: `cannot read ${setting}: ${(err as Error).message}`, policy: describeSource(d.source) };
+        }
+      } else if ((d.source.kind === 'mta-sts' || d.testing) && s.delivery.mta_sts.ca) {
+        // Tests only: the CA of the test MX certificates, trusted besides the system's.
+        const file = s.delivery.mta_sts.ca;
+        stsCa ??= readFile(file).catch(() => null);
+        const extra = await stsCa;
+        if (extra) tt.ca = [...rootCertificates, extra];
+      }
+      byTarget.set(t, tt);
+      if (d.testing) testing.set(t, { ...d.testing, mx: t.name });
+      used.push(t);
+    }
+    if (used.length === 0) {
+      const reason = `no MX host may be used: ${excluded.join('; ')}`;
+      return { ok: false, reason, policy: sts ? `the MTA-STS policy of ${plan.kind === 'mx' ? plan.domain : plan.key} (id ${sts.id}, mode ${sts.mode})` : '' };
+    }
+    return { ok: true, targets: used, byTarget, testing };
+  }
+
+  /** MTA-STS testing: what enforce would have refused is logged, the mail goes anyway (RFC 8461 5.2). */
+  private reportTesting(t: NonNullable<TlsDecision['testing']> & { mx: string }, session: OutboundSession): void {
+    const tls = session.tls;
+    const problems: string[] = [];
+    if (!t.mxMatches) problems.push('the MX host is not in the policy');
+    if (!tls.secure) problems.push('no TLS');
+    else if (!tls.authorized) problems.push(`certificate not valid for ${t.mx}: ${tls.error ?? 'unverified'}`);
+    if (problems.length) this.deps.logger.log('mta_sts.testing', { domain: t.domain, id: t.id, mx: t.mx, remote: session.remote, problem: problems.join('; ') });
   }
 
   /** One message to one next hop: what the hop can take decides what is sent (src/delivery/transaction.ts). */

@@ -132,6 +132,8 @@ export interface Sink {
   messages: ReceivedMessage[];
   /** Connections accepted so far (including refused and dropped ones). */
   readonly connections: number;
+  /** Connections open now. */
+  readonly open: number;
   events: SinkEvent[];
   /**
    * MAIL FROM and RCPT TO lines exactly as they arrived (UTF-8), before
@@ -164,6 +166,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
 
   let behaviour: SinkBehaviour = opts.behaviour ?? {};
   let connections = 0;
+  let closedSessions = 0;
   const messages: ReceivedMessage[] = [];
   const events: SinkEvent[] = [];
   const commands: { connection: number; line: string }[] = [];
@@ -222,6 +225,11 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     size: opts.size ?? 50 * 1024 * 1024,
     rejectOversized: true,
     closeTimeout: 1000,
+
+    // After STARTTLS the plain socket no longer reports its close: smtp-server's session does.
+    onClose() {
+      closedSessions++;
+    },
 
     onConnect(session, callback) {
       const g = behaviour.greeting ?? 'ok';
@@ -380,6 +388,9 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     commands,
     get connections() {
       return connections;
+    },
+    get open() {
+      return connections - closedSessions;
     },
     waitFor(n: number, timeoutMs = 10_000): Promise<ReceivedMessage[]> {
       if (messages.length >= n) return Promise.resolve(messages);
