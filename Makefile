@@ -25,7 +25,7 @@ sink: install
 # Debian packages the tests use (real clients and, later, real scanners).
 # Installed when running as root on Debian; otherwise the tests that need
 # them say they are skipped and why.
-DEBIAN_PACKAGES := swaks dnsmasq-base clamav-daemon spamassassin spamd rspamd chromium unzip postgresql haproxy slapd ldap-utils python3-dkim opendkim-tools
+DEBIAN_PACKAGES := swaks dnsmasq-base clamav-daemon spamassassin spamd rspamd chromium unzip postgresql haproxy slapd ldap-utils python3-dkim python3-authres opendkim-tools
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -17,6 +17,8 @@ export interface SpfOutcome {
   info: string;
   /** The Received-SPF header field, folded. */
   receivedSpf: string;
+  /** The domain checked (the MAIL FROM domain, or the HELO name for <>): DMARC's SPF identifier. */
+  domain: string;
 }
 
 export type TxtResolver = (name: string, rrtype: string) => Promise<unknown>;
@@ -33,5 +35,5 @@ export async function checkSpf(opts: { ip: string; sender: string; helo: string;
     maxElapsedTime: opts.timeoutMs,
   });
   const status = r.status as { result: SpfResult; comment?: string };
-  return { result: status.result, comment: status.comment ?? '', info: String(r.info ?? `spf=${status.result}`), receivedSpf: String(r.header ?? '').trimEnd() };
+  return { result: status.result, comment: status.comment ?? '', info: String(r.info ?? `spf=${status.result}`), receivedSpf: String(r.header ?? '').trimEnd(), domain: String(r.domain ?? '') };
 }

@@ -13,6 +13,7 @@ import type { PathResult } from '../address/path.ts';
 import type { Identity } from '../policy/identity.ts';
 import type { Client } from '../policy/rules.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
+import type { AuthPart } from '../antispam/auth-results.ts';
 import type { MessageSource } from '../scan/spam-verdict.ts';
 import type { CheckServices } from './services.ts';
 
@@ -102,6 +103,8 @@ export interface Additions {
   points: number;
   symbols: string[];
   headers: string[];
+  /** Authentication results (SPF, DKIM, DMARC, ARC): one Authentication-Results field for all of them, written by the content scan. */
+  auth: AuthPart[];
 }
 
 /** Watches the message while it is spooled (the virus scanner is fed as it arrives). */

@@ -8,6 +8,7 @@
 import type { ScanDecision } from '../scan/scan-policy.ts';
 import { MessageScan } from '../scan/message-scan.ts';
 import { MailError } from '../core/mail-error.ts';
+import { authResultsField } from '../antispam/auth-results.ts';
 import { EVERYONE, type BodyWatcher, type Check, type Verdict } from './check.ts';
 
 function verdict(d: ScanDecision): Verdict {
@@ -52,8 +53,11 @@ export const contentScan: Check = {
       const scan = s.memo.scan as MessageScan | undefined;
       if (!scan) throw new Error('the scan was not started with the message');
       s.memo.scan = undefined;
+      // The earlier checks' authentication results become one Authentication-Results field, ours.
+      const auth = authResultsField(s.snap.settings.hostname, x.added.auth);
+      const checks = auth === null ? x.added : { ...x.added, headers: [auth, ...x.added.headers] };
       // The origin (past the upstream hosts) for the spam engine's own checks.
-      return verdict(await scan.finish(() => x.contents(), x.added, x.origin.text));
+      return verdict(await scan.finish(() => x.contents(), checks, x.origin.text));
     },
   },
 };

@@ -4,6 +4,7 @@
 
 import type { Check } from './check.ts';
 import { contentScan } from './content-scan.ts';
+import { dmarcCheck } from './dmarc.ts';
 import { dnsbl } from './dnsbl.ts';
 import { greylisting } from './greylisting.ts';
 import { helo } from './helo.ts';
@@ -33,5 +34,7 @@ export const CHECKS: readonly Check[] = [
   greylisting, //     RCPT (direct clients), end of DATA (origin)
   queueSpace, //      MAIL: room in the queue
   spfCheck, //        end of DATA
+  dmarcCheck, //      end of DATA: after SPF, whose result it uses; before the content scan, which
+  //                  writes the Authentication-Results field and need not scan mail refused here
   contentScan, //     DATA (fed as it arrives), end of DATA: antivirus and antispam engines
 ];

@@ -200,7 +200,7 @@ class Accumulator {
 
   constructor(input: unknown) {
     // At the end of DATA, later checks see what earlier ones added (through input.added).
-    this.added = (input as DataInput | null)?.added ?? { points: 0, symbols: [], headers: [] };
+    this.added = (input as DataInput | null)?.added ?? { points: 0, symbols: [], headers: [], auth: [] };
   }
 
   /** Takes one verdict; true when the stage ends here. */
@@ -214,6 +214,7 @@ class Accumulator {
           this.added.points += v.add.points ?? 0;
           this.added.symbols.push(...(v.add.symbols ?? []));
           this.added.headers.push(...(v.add.headers ?? []));
+          this.added.auth.push(...(v.add.auth ?? []));
         }
         if (v.edit) this.edit = v.edit;
         return false;

@@ -205,8 +205,8 @@ export interface DnsblDef {
 }
 
 /** The checks an exception can skip. */
-export type CheckName = 'dnsbl' | 'spf' | 'helo' | 'greylisting';
-export const CHECK_NAMES: readonly CheckName[] = ['dnsbl', 'spf', 'helo', 'greylisting'];
+export type CheckName = 'dnsbl' | 'spf' | 'helo' | 'greylisting' | 'dmarc';
+export const CHECK_NAMES: readonly CheckName[] = ['dnsbl', 'spf', 'helo', 'greylisting', 'dmarc'];
 
 export interface AntispamException {
   /** Network objects: the connecting client or the origin address in one of them. */
@@ -255,6 +255,23 @@ export interface AntispamSettings {
   exceptions: AntispamException[];
   /** Per DNS question of the checks (blocklists, SPF); a timeout skips the check. */
   dns_timeout: string;
+  /** DKIM, DMARC and ARC verification on the origin (issue #19). */
+  dmarc: DmarcSettings;
+}
+
+/** What is done with a message that fails DMARC, against the policy its From domain publishes. */
+export type DmarcAction = 'reject' | 'quarantine' | 'tag' | 'off';
+export const DMARC_ACTIONS: readonly DmarcAction[] = ['reject', 'quarantine', 'tag', 'off'];
+
+export interface DmarcSettings {
+  enabled: boolean;
+  /**
+   * reject: p=reject is refused (550 5.7.1), p=quarantine quarantined; quarantine: both quarantined;
+   * tag: a spam symbol only; off: verified and reported, nothing else.
+   */
+  action: DmarcAction;
+  /** Points added to the spam score (symbol DMARC_FAIL) when a fail is tagged. */
+  score: number;
 }
 
 /** How the connection to a directory is protected: StartTLS on ldap://, TLS from the start on ldaps://, or none (clear text). */
@@ -370,6 +387,7 @@ export function defaultAntispam(): AntispamSettings {
     greylisting: { enabled: false, delay: '5m', expiry: '4h', lifetime: '36d' },
     exceptions: [],
     dns_timeout: '5s',
+    dmarc: { enabled: false, action: 'reject', score: 0 },
   };
 }
 

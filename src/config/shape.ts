@@ -11,6 +11,7 @@ import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.t
 import { defaultCallout, VERIFY_MODES } from './document.ts';
 import { defaultMtaSts, TLS_LEVELS, type MtaStsSettings, type TlsPolicyEntry } from './document.ts';
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, SENDER_LOGIN_MODES, type Settings, type Smarthost, type UserDef } from './document.ts';
+import { DMARC_ACTIONS } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
 
 type Obj = Record<string, unknown>;
@@ -457,6 +458,15 @@ export function readSettings(raw: unknown, f: Findings): Settings {
       return e;
     }),
     dns_timeout: duration('antispam.dns_timeout', as.dns_timeout, das.dns_timeout, 100, 60_000),
+    dmarc: (() => {
+      const dd = das.dmarc;
+      const o = r.object('antispam.dmarc', as.dmarc, Object.keys(dd)) ?? {};
+      return {
+        enabled: r.bool('antispam.dmarc.enabled', o.enabled, dd.enabled),
+        action: r.oneOf('antispam.dmarc.action', o.action, DMARC_ACTIONS, dd.action) ?? dd.action,
+        score: r.num('antispam.dmarc.score', o.score, dd.score, -1000, 1000),
+      };
+    })(),
   };
 
   const dad = defaultAdmin();

@@ -366,8 +366,8 @@ function checkAntispamChecks(s: Settings, networks: NetworkIndex, f: Findings): 
   });
   const g = as.greylisting;
   if (readable(f, ['antispam.greylisting.delay', 'antispam.greylisting.expiry']) && durationMs(g.delay) >= durationMs(g.expiry)) f.error('antispam.greylisting.delay', `must be shorter than antispam.greylisting.expiry (${g.expiry}): no retry could ever pass`);
-  if ((as.spf.enabled || as.dnsbl.length > 0) && s.dns.servers.length === 0) {
-    f.warn('dns.servers', 'empty: the blocklist and SPF checks ask the system resolver (public blocklists refuse queries from big public resolvers)');
+  if ((as.spf.enabled || as.dmarc.enabled || as.dnsbl.length > 0) && s.dns.servers.length === 0) {
+    f.warn('dns.servers', 'empty: the blocklist, SPF and DMARC checks ask the system resolver (public blocklists refuse queries from big public resolvers)');
   }
 }
 

@@ -161,7 +161,7 @@ async function decide(deps: ReceiveDeps, m: IncomingMessage, upstream: boolean, 
   const received = spooled.headers?.values('received') ?? [];
   const { origin, found } = originOf(m.base.snap, m.base.client, upstream, received);
   if (found.fallback) deps.logger.log('antispam.origin_fallback', { id: m.id, cid: m.session.id, client: m.base.client.text, origin: found.origin, reason: found.fallback });
-  const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [] }, contents };
+  const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [], auth: [] }, contents };
   const result = await deps.runner.run('data', m.base, input);
   // The origin is part of the record whenever a check looked at it.
   const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan']);

@@ -139,9 +139,9 @@ test('exceptions: by network (client or origin) and by sender (address, domain, 
   ];
   assert.deepEqual([...skippedChecks(exceptions, networks, { addresses: [ip('192.0.2.9')], sender: null })], [['dnsbl', 0]]);
   assert.deepEqual([...skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1'), ip('192.0.2.9')], sender: null })], [['dnsbl', 0]], 'the origin counts too');
-  assert.deepEqual([...skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: 'Boss@Example.com' }).keys()], ['dnsbl', 'spf', 'helo', 'greylisting']);
-  assert.equal(skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: 'x@newsletter.example' }).size, 4);
-  assert.equal(skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: 'x@vendor.example' }).size, 4);
+  assert.deepEqual([...skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: 'Boss@Example.com' }).keys()], ['dnsbl', 'spf', 'helo', 'greylisting', 'dmarc']);
+  assert.equal(skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: 'x@newsletter.example' }).size, 5);
+  assert.equal(skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: 'x@vendor.example' }).size, 5);
   assert.equal(skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: 'x@sub.vendor.example' }).size, 0);
   assert.equal(skippedChecks(exceptions, networks, { addresses: [ip('10.0.0.1')], sender: '' }).size, 0, 'the null sender matches no sender exception');
   assert.equal(dependsOnSender(exceptions, 'dnsbl'), true);

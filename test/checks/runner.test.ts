@@ -94,12 +94,12 @@ test('at the end of DATA, what one check adds reaches the later ones, and the la
   let sawPoints = -1;
   const adder: Check = { name: 'adder', data: { who: ['direct'], run: () => ({ kind: 'pass', add: { points: 2.5, symbols: ['S1'], headers: ['X-A: 1'] } }) } };
   const reader: Check = { name: 'reader', data: { who: ['direct'], run: (_s, x) => ((sawPoints = x.added.points), { kind: 'quarantine', rule: 'q.rule', reason: 'suspicious', edit: { add: ['X-B: 2'], remove: [], subjectTag: null } }) } };
-  const input: DataInput = { id: 'Q1', sender: 'a@example.net', recipients: ['b@example.com'], received: [], origin: { text: '203.0.113.5', ip: client('203.0.113.5').ip, header: null }, added: { points: 0, symbols: [], headers: [] }, contents: () => Promise.reject(new Error('not read')) };
+  const input: DataInput = { id: 'Q1', sender: 'a@example.net', recipients: ['b@example.com'], received: [], origin: { text: '203.0.113.5', ip: client('203.0.113.5').ip, header: null }, added: { points: 0, symbols: [], headers: [], auth: [] }, contents: () => Promise.reject(new Error('not read')) };
   const r = await new CheckRunner([adder, reader], new CheckServices()).run('data', base('203.0.113.5'), input);
   assert.equal(sawPoints, 2.5);
   assert.equal(r.outcome, 'quarantine');
   assert.deepEqual([r.by, r.rule, r.reason], ['reader', 'q.rule', 'suspicious']);
-  assert.deepEqual(r.added, { points: 2.5, symbols: ['S1'], headers: ['X-A: 1'] });
+  assert.deepEqual(r.added, { points: 2.5, symbols: ['S1'], headers: ['X-A: 1'], auth: [] });
   assert.deepEqual(r.edit?.add, ['X-B: 2']);
 });
 

@@ -1,5 +1,5 @@
 // Antispam: the antispam section. A form for the engine (SpamAssassin or
-// rspamd) and the simple checks (SPF, HELO, greylisting), and tables with
+// rspamd) and the simple checks (SPF, DMARC, HELO, greylisting), and tables with
 // add/remove rows for the lists (DNS blocklists, exceptions); one Apply for all.
 
 import { useEffect, useId, useState } from 'preact/hooks';
@@ -25,7 +25,7 @@ export function Antispam() {
     <section class="page">
       <h1>Antispam</h1>
       <p class="lead">
-        The content engine scores each message after DATA; DNS blocklists, SPF, HELO checks and greylisting look at where the mail comes from. Relayed messages are scanned only when
+        The content engine scores each message after DATA; DNS blocklists, SPF, DKIM/DMARC, HELO checks and greylisting look at where the mail comes from. Relayed messages are scanned only when
         Relaying › Content Scan is on.
       </p>
       <ErrorBox message={s.error} />
@@ -104,6 +104,26 @@ export function Antispam() {
             </div>
           </fieldset>
 
+          <fieldset class="group" data-testid="dmarc-settings">
+            <legend>DKIM, DMARC and ARC</legend>
+            <div class="form-grid">
+              <CheckField label="Verify DKIM, DMARC and ARC" checked={d.dmarc.enabled} disabled={!canEdit} onChange={(v) => s.set({ dmarc: { ...d.dmarc, enabled: v } })} hint="On mail from outside (as SPF); the results go into Authentication-Results." />
+              <SelectField
+                label="On DMARC fail"
+                value={d.dmarc.action}
+                disabled={!canEdit}
+                options={[
+                  ['reject', "Follow the sender's policy (p=reject: 550 5.7.1, p=quarantine: quarantine)"],
+                  ['quarantine', 'Quarantine (p=reject and p=quarantine)'],
+                  ['tag', 'Tag (spam symbol DMARC_FAIL)'],
+                  ['off', 'Nothing (report only)'],
+                ]}
+                onChange={(v) => s.set({ dmarc: { ...d.dmarc, action: v } })}
+              />
+              <NumberField label="DMARC_FAIL score" value={d.dmarc.score} step="any" disabled={!canEdit} onChange={(v) => s.set({ dmarc: { ...d.dmarc, score: v ?? 0 } })} hint="Points added to the spam score when a fail is tagged." />
+            </div>
+          </fieldset>
+
           <fieldset class="group" data-testid="dnsbl-table">
             <legend>DNS blocklists</legend>
             <DnsblTable rows={d.dnsbl} disabled={!canEdit} onChange={(dnsbl) => s.set({ dnsbl })} />
@@ -126,6 +146,7 @@ const CHECKS: readonly (readonly [CheckName, string])[] = [
   ['spf', 'SPF'],
   ['helo', 'HELO checks'],
   ['greylisting', 'Greylisting'],
+  ['dmarc', 'DMARC'],
 ];
 
 const splitList = (text: string): string[] =>

@@ -1,0 +1,68 @@
+// DKIM, DMARC and ARC (antispam.dmarc) at the end of DATA, for the same
+// clients as SPF (direct and upstream: never a client with a relay right).
+// The results join our Authentication-Results field; a DMARC fail is
+// judged against the From domain's published policy and the action
+// (src/antispam/dmarc-policy.ts): p=reject refused with 550 5.7.1 (action
+// reject), quarantined, or tagged with a spam symbol. The SPF result is the
+// spf check's when it ran (it sits before this one), otherwise looked up
+// here once. DNS trouble is temperror and the mail is accepted.
+
+import { durationMs } from '../core/duration.ts';
+import { MailError } from '../core/mail-error.ts';
+import { authResultsField, type AuthPart } from '../antispam/auth-results.ts';
+import { deadlineResolver, verifyDmarc } from '../antispam/dmarc.ts';
+import { decideDmarc } from '../antispam/dmarc-policy.ts';
+import type { Check, DataInput, SessionFacts, Verdict } from './check.ts';
+import { spfOutcome, spfPart } from './spf.ts';
+
+/** Per message, beyond the per-question dns_timeout: a key, the SPF walk and the DMARC tree walk in a row. */
+const QUESTIONS_PER_MESSAGE = 4;
+
+async function dmarc(s: SessionFacts, x: DataInput): Promise<Verdict> {
+  const st = s.snap.settings;
+  const cfg = st.antispam.dmarc;
+  const added: AuthPart[] = [];
+  let spf = x.added.auth.find((p) => p.method === 'spf');
+  if (!spf) {
+    spf = spfPart(await spfOutcome(s, x));
+    added.push(spf);
+  }
+  const r = s.services.resolver(st);
+  const resolver = deadlineResolver((name, type) => r.resolve(name, type), s.services.now() + durationMs(st.antispam.dns_timeout) * QUESTIONS_PER_MESSAGE);
+  const message = await x.contents();
+  const v = await verifyDmarc({ message: message.chunks(), spf: { result: spf.result, domain: spf.domain ?? '' }, resolver });
+  added.push(...v.parts);
+  const d = decideDmarc(v.dmarc, cfg.action, Math.random() * 100);
+  const log = {
+    dmarc: {
+      result: v.dmarc.result,
+      from: v.dmarc.from,
+      policy: v.dmarc.policy,
+      ...(v.dmarc.pct < 100 ? { pct: v.dmarc.pct, sampled: d.sampled } : {}),
+      action: d.act,
+      dkim: v.dkim,
+      arc: v.arc,
+      spf: spf.result,
+      ...(v.dmarc.reason ? { reason: v.dmarc.reason } : {}),
+    },
+  };
+  const reason = `DMARC ${v.dmarc.result} for ${v.dmarc.from}: policy ${d.applied}`;
+  if (d.act === 'reject') {
+    return { kind: 'refuse', error: new MailError(550, '5.7.1', `Message refused: DMARC policy of ${v.dmarc.from} says reject`, { rule: 'antispam.dmarc.action', reason }), log };
+  }
+  if (d.act === 'quarantine') {
+    // The stage ends here, before the content scan that writes the field: the quarantined copy carries it.
+    const field = authResultsField(st.hostname, [...x.added.auth, ...added]);
+    return { kind: 'quarantine', rule: 'antispam.dmarc.action', reason, log, edit: { add: field ? [field] : [], remove: ['Authentication-Results'], subjectTag: null } };
+  }
+  if (d.act === 'tag') return { kind: 'pass', log, add: { auth: added, symbols: ['DMARC_FAIL'], points: cfg.score } };
+  return { kind: 'pass', log, add: { auth: added } };
+}
+
+export const dmarcCheck: Check = {
+  name: 'dmarc',
+  asks: 'dns',
+  exception: 'dmarc',
+  enabled: (snap) => snap.settings.antispam.dmarc.enabled,
+  data: { who: ['direct', 'upstream'], run: dmarc },
+};

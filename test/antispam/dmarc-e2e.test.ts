@@ -1,0 +1,209 @@
+// DKIM, DMARC and ARC verification end to end (issue #19): the real daemon,
+// a real DNS zone (dnsmasq, test/delivery/dns-server.ts) publishing DKIM
+// keys, SPF and DMARC records, and messages signed and ARC-sealed by an
+// independent signer (dkimpy, test/antispam/dkimpy-signer.ts).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { relayDoc, startRelay, type Relay } from '../smtp/harness.ts';
+import { dnsmasqMissing, startDns, type DnsServer } from '../delivery/dns-server.ts';
+import { headerOf, message, quarantined, queued, sendMessage, stored } from '../scan/scan-helpers.ts';
+import { dkimpyArcSeal, dkimpyMissing, dkimpySign, makeKey, type DkimKey } from './dkimpy-signer.ts';
+
+const skip = dnsmasqMissing() || dkimpyMissing();
+const CLEAN = '127.0.0.5';
+const ISP = '127.0.0.10';
+let dns: DnsServer;
+let dir: string;
+const keys: Record<string, DkimKey & { file: string }> = {};
+
+/** A key for DOMAIN at selector "sel", its private half in a file for dkimpy. */
+function key(domain: string, algorithm: DkimKey['algorithm']): DkimKey & { file: string } {
+  const k = makeKey(algorithm);
+  const file = join(dir, `${domain}.key`);
+  writeFileSync(file, k.private, { mode: 0o600 });
+  return (keys[domain] = { ...k, file });
+}
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'mailwarden-dmarc-'));
+  const signed = key('signed.test.example', 'rsa-sha256');
+  const ed = key('ed.test.example', 'ed25519-sha256');
+  const fwd = key('fwd.test.example', 'rsa-sha256');
+  dns = await startDns(null, {
+    txt: [
+      { name: 'sel._domainkey.signed.test.example', text: signed.record },
+      { name: '_dmarc.signed.test.example', text: 'v=DMARC1; p=reject' },
+      { name: 'sel._domainkey.ed.test.example', text: ed.record },
+      { name: '_dmarc.ed.test.example', text: 'v=DMARC1; p=reject' },
+      { name: 'sel._domainkey.fwd.test.example', text: fwd.record },
+      { name: 'spfonly.test.example', text: `v=spf1 ip4:${CLEAN} -all` },
+      { name: '_dmarc.spfonly.test.example', text: 'v=DMARC1; p=reject' },
+      { name: '_dmarc.reject.test.example', text: 'v=DMARC1; p=reject' },
+      { name: '_dmarc.quar.test.example', text: 'v=DMARC1; p=quarantine' },
+      { name: '_dmarc.sample.test.example', text: 'v=DMARC1; p=reject; pct=0' },
+      { name: 'client.test.example', text: 'v=spf1 -all' },
+    ],
+  });
+});
+after(async () => {
+  await dns?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const DOMAIN = { domains: [{ name: 'example.com', route: { hosts: ['10.9.9.9:25'] } }] };
+const NETS = [
+  { name: 'localhost', type: 'host', address: '127.0.0.1' },
+  { name: 'isp', type: 'host', address: ISP },
+];
+
+async function relayWith(t: Parameters<typeof startRelay>[0], antispam: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<Relay> {
+  const { doc, ports } = await relayDoc({ ...DOMAIN, networks: NETS, relaying: { allowed_hosts: ['localhost'], upstream_hosts: ['isp'] }, dns: { servers: [dns.server] }, antispam: { dns_timeout: '2s', ...antispam }, ...extra });
+  return startRelay(t, doc, ports);
+}
+
+function signed(domain: string, body = 'Signed by dkimpy.', headers: Record<string, string> = {}): string {
+  const k = keys[domain]!;
+  return dkimpySign(message(body, { From: `a@${domain}`, ...headers }), { selector: 'sel', domain, keyFile: k.file, algorithm: k.algorithm });
+}
+
+function authResults(relay: Relay, id: string, area: 'queue' | 'quarantine' = 'queue'): string {
+  const head = headerOf(stored(relay, id, area));
+  const fields = head.match(/^Authentication-Results:.*(\r\n[ \t].*)*/gm) ?? [];
+  assert.equal(fields.length, 1, `one Authentication-Results field:\n${head}`);
+  return fields[0]!.replace(/\r\n[ \t]/g, ' ');
+}
+
+async function dmarcLog(relay: Relay, id: string): Promise<Record<string, unknown>> {
+  const l = await relay.waitLog((x) => (x.event === 'queued' || x.event === 'quarantined') && x.id === id);
+  return (l.scan as { checks: { dmarc: Record<string, unknown> } }).checks.dmarc;
+}
+
+test('DMARC pass through a DKIM signature (rsa and ed25519, by dkimpy) and through SPF alignment, in one Authentication-Results field with SPF looked up once', { skip }, async (t) => {
+  const relay = await relayWith(t, { spf: { enabled: true, action: 'tag' }, dmarc: { enabled: true, action: 'reject' } });
+  for (const domain of ['signed.test.example', 'ed.test.example']) {
+    const r = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'bounces@other.test.example', message: signed(domain) });
+    assert.match(r.reply, /^250 /, domain);
+    const ar = authResults(relay, r.id!);
+    assert.match(ar, /^Authentication-Results: mx\.test\.example; spf=none /);
+    assert.match(ar, new RegExp(`; dkim=pass header\\.i=@${domain.replace(/\./g, '\\.')} header\\.s=sel header\\.a=${keys[domain]!.algorithm}`));
+    assert.match(ar, new RegExp(`; dmarc=pass \\(p=REJECT arc=none\\) policy\\.dmarc=reject header\\.from=${domain.replace(/\./g, '\\.')}`));
+    const log = await dmarcLog(relay, r.id!);
+    assert.deepEqual([log.result, log.from, log.policy, log.action, log.spf], ['pass', domain, 'reject', 'none', 'none']);
+    assert.deepEqual(log.dkim, [{ domain, result: 'pass' }]);
+  }
+  const before = dns.queries().filter((q) => q.type === 'TXT' && q.name === 'spfonly.test.example').length;
+  const viaSpf = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'a@spfonly.test.example', message: message('SPF only.', { From: 'a@spfonly.test.example' }) });
+  assert.match(viaSpf.reply, /^250 /);
+  const ar = authResults(relay, viaSpf.id!);
+  assert.match(ar, /; spf=pass .* smtp\.mailfrom=a@spfonly\.test\.example smtp\.helo=client\.test\.example; dkim=none .*; dmarc=pass \(p=REJECT arc=none\) policy\.dmarc=reject header\.from=spfonly\.test\.example/);
+  assert.equal(dns.queries().filter((q) => q.type === 'TXT' && q.name === 'spfonly.test.example').length - before, 1, 'the DMARC check took the spf check result: one SPF look-up');
+});
+
+test('action reject: p=reject refused with 550 5.7.1 (unsigned, or a signature the body no longer matches), p=quarantine quarantined, pct=0 weakens reject to quarantine', { skip }, async (t) => {
+  const relay = await relayWith(t, { dmarc: { enabled: true, action: 'reject' } });
+  const forged = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'a@elsewhere.test.example', message: message('Forged.', { From: 'ceo@reject.test.example' }) });
+  assert.match(forged.reply, /^550 5\.7\.1 Message refused: DMARC policy of reject\.test\.example says reject/);
+  const log = await relay.waitLog((l) => l.event === 'antispam.refused' && l.sender === 'a@elsewhere.test.example');
+  assert.equal(log.rule, 'antispam.dmarc.action');
+  assert.equal((log.checks as { dmarc: { result: string } }).dmarc.result, 'fail');
+
+  const tampered = signed('signed.test.example', 'The original body.').replace('The original body.', 'A changed body!!!');
+  const broken = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'x@elsewhere.test.example', message: tampered });
+  assert.match(broken.reply, /^550 5\.7\.1 /, 'a signature that does not verify does not pass DMARC');
+  const blog = await relay.waitLog((l) => l.event === 'antispam.refused' && l.sender === 'x@elsewhere.test.example');
+  // mailauth reports a body hash that does not match as neutral ("body hash did not verify"): not a pass, so no alignment.
+  assert.deepEqual((blog.checks as { dmarc: { dkim: unknown } }).dmarc.dkim, [{ domain: 'signed.test.example', result: 'neutral' }]);
+
+  const q = await sendMessage(relay.ports.mx, { client: CLEAN, message: message('Quarantine me.', { From: 'a@quar.test.example' }) });
+  assert.match(q.reply, /^250 /);
+  assert.ok(quarantined(relay).includes(q.id!), 'p=quarantine: in the quarantine');
+  assert.match(authResults(relay, q.id!, 'quarantine'), /; dmarc=fail \(p=QUARANTINE arc=none\) policy\.dmarc=quarantine header\.from=quar\.test\.example/);
+  const qlog = await relay.waitLog((l) => l.event === 'quarantined' && l.id === q.id);
+  assert.equal(qlog.rule, 'antispam.dmarc.action');
+
+  const sample = await sendMessage(relay.ports.mx, { client: CLEAN, message: message('pct=0.', { From: 'a@sample.test.example' }) });
+  assert.match(sample.reply, /^250 /, 'pct=0: outside the sample, the next weaker policy');
+  assert.ok(quarantined(relay).includes(sample.id!));
+  const slog = await dmarcLog(relay, sample.id!);
+  assert.deepEqual([slog.policy, slog.pct, slog.sampled, slog.action], ['reject', 0, false, 'quarantine']);
+});
+
+test('action quarantine quarantines p=reject; tag accepts with the DMARC_FAIL symbol; off only reports', { skip }, async (t) => {
+  const quarantine = await relayWith(t, { dmarc: { enabled: true, action: 'quarantine' } });
+  const q = await sendMessage(quarantine.ports.mx, { client: CLEAN, message: message('x', { From: 'a@reject.test.example' }) });
+  assert.match(q.reply, /^250 /);
+  assert.ok(quarantined(quarantine).includes(q.id!));
+
+  const tag = await relayWith(t, { dmarc: { enabled: true, action: 'tag', score: 4 } });
+  const tagged = await sendMessage(tag.ports.mx, { client: CLEAN, message: message('x', { From: 'a@reject.test.example' }) });
+  assert.match(tagged.reply, /^250 /);
+  assert.ok(queued(tag).includes(tagged.id!));
+  const head = headerOf(stored(tag, tagged.id!));
+  assert.match(head, /^X-Spam-Status: No, score=4\.0 required=5\.0 engine=checks\r\n\ttests=DMARC_FAIL\r\n/m);
+  assert.match(authResults(tag, tagged.id!), /; dmarc=fail \(p=REJECT arc=none\) policy\.dmarc=reject header\.from=reject\.test\.example/);
+
+  const off = await relayWith(t, { dmarc: { enabled: true, action: 'off' } });
+  const reported = await sendMessage(off.ports.mx, { client: CLEAN, message: message('x', { From: 'a@reject.test.example' }) });
+  assert.match(reported.reply, /^250 /);
+  assert.doesNotMatch(headerOf(stored(off, reported.id!)), /X-Spam-Status/);
+  assert.match(authResults(off, reported.id!), /; dmarc=fail /);
+  assert.equal((await dmarcLog(off, reported.id!)).action, 'none');
+});
+
+test('exceptions skip dmarc; relayed mail is not checked; mail through an upstream host is checked', { skip }, async (t) => {
+  const relay = await relayWith(t, { dmarc: { enabled: true, action: 'reject' }, exceptions: [{ senders: ['*@partner.test.example'], skip: ['dmarc'] }] });
+  const excepted = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'a@partner.test.example', message: message('x', { From: 'a@reject.test.example' }) });
+  assert.match(excepted.reply, /^250 /);
+  assert.deepEqual(await dmarcLog(relay, excepted.id!), { skipped_by: 'antispam.exceptions[0]' });
+  assert.doesNotMatch(headerOf(stored(relay, excepted.id!)), /Authentication-Results/);
+
+  const relayed = await sendMessage(relay.ports.mx, { client: '127.0.0.1', message: message('x', { From: 'a@reject.test.example' }) });
+  assert.match(relayed.reply, /^250 /, 'a relay client is never checked');
+  const rlog = await relay.waitLog((l) => l.event === 'queued' && l.id === relayed.id);
+  assert.equal((rlog.scan as { checks?: { dmarc?: unknown } }).checks?.dmarc, undefined);
+
+  const hop = `Received: from sender.example (sender.example [${CLEAN}])\r\n\tby relay.isp.example (Postfix) with ESMTP id 4AbC; Mon, 30 Nov 2026 10:00:00 +0000\r\n`;
+  const upstream = await sendMessage(relay.ports.mx, { client: ISP, message: hop + message('x', { From: 'a@reject.test.example' }) });
+  assert.match(upstream.reply, /^550 5\.7\.1 Message refused: DMARC/);
+});
+
+test('ARC: a chain sealed by dkimpy is verified and reported', { skip }, async (t) => {
+  const relay = await relayWith(t, { dmarc: { enabled: true, action: 'reject' } });
+  // A forwarder (fwd.test.example) checked the original, recorded it and sealed the message.
+  const original = signed('signed.test.example', 'Forwarded.');
+  const withResults = `Authentication-Results: fwd.test.example; dkim=pass header.d=signed.test.example; spf=pass smtp.mailfrom=signed.test.example\r\n${original}`;
+  const sealed = dkimpyArcSeal(withResults, { selector: 'sel', domain: 'fwd.test.example', keyFile: keys['fwd.test.example']!.file, authservId: 'fwd.test.example' });
+  const r = await sendMessage(relay.ports.mx, { client: CLEAN, message: sealed });
+  assert.match(r.reply, /^250 /);
+  const ar = authResults(relay, r.id!);
+  assert.match(ar, /; arc=pass \(i=1 /);
+  assert.match(ar, /; dmarc=pass \(p=REJECT arc=pass\)/);
+  assert.equal((await dmarcLog(relay, r.id!)).arc, 'pass');
+  // The chain's own fields reach the recipient untouched.
+  assert.match(headerOf(stored(relay, r.id!)), /\r\nARC-Seal: i=1; cv=none; a=rsa-sha256; d=fwd\.test\.example; s=sel;/);
+});
+
+test('a DNS server that never answers: temperror for SPF, DKIM and DMARC, and the mail is accepted', { skip }, async (t) => {
+  const silent = createSocket('udp4');
+  silent.bind(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.after(() => silent.close());
+  const { doc, ports } = await relayDoc({ ...DOMAIN, dns: { servers: [`127.0.0.1:${silent.address().port}`] }, antispam: { dns_timeout: '300ms', dmarc: { enabled: true, action: 'reject' } } });
+  const relay = await startRelay(t, doc, ports);
+  const started = Date.now();
+  const r = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'a@reject.test.example', message: signed('signed.test.example') });
+  assert.match(r.reply, /^250 /);
+  assert.ok(Date.now() - started < 10_000, 'bounded by the per-message DNS deadline');
+  const ar = authResults(relay, r.id!);
+  assert.match(ar, /; spf=temperror/, 'SPF looked up by the DMARC check itself (the spf check is off)');
+  assert.match(ar, /; dkim=temperror /);
+  assert.match(ar, /; dmarc=temperror /);
+  assert.equal((await dmarcLog(relay, r.id!)).result, 'temperror');
+});

@@ -1,0 +1,66 @@
+// The pure parts of DMARC (issue #19): what a result means under each
+// action and pct, the one Authentication-Results field, and the per-message
+// DNS deadline that turns a slow server into temperror.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideDmarc, type DmarcPolicy } from '../../src/antispam/dmarc-policy.ts';
+import { authResultsField } from '../../src/antispam/auth-results.ts';
+import { deadlineResolver } from '../../src/antispam/dmarc.ts';
+import { DMARC_ACTIONS } from '../../src/config/document.ts';
+
+test('decideDmarc: every result, policy and action', () => {
+  const want: Record<string, Record<DmarcPolicy, string>> = {
+    reject: { reject: 'reject', quarantine: 'quarantine', none: 'none' },
+    quarantine: { reject: 'quarantine', quarantine: 'quarantine', none: 'none' },
+    tag: { reject: 'tag', quarantine: 'tag', none: 'none' },
+    off: { reject: 'none', quarantine: 'none', none: 'none' },
+  };
+  for (const action of DMARC_ACTIONS) {
+    for (const policy of ['reject', 'quarantine', 'none'] as const) {
+      const d = decideDmarc({ result: 'fail', policy, pct: 100 }, action, 99.9);
+      assert.equal(d.act, want[action]![policy], `${action} ${policy}`);
+      assert.equal(d.applied, policy);
+      // Only a fail ever acts: DNS trouble (temperror) and broken records (permerror) never refuse.
+      for (const result of ['pass', 'none', 'temperror', 'permerror', 'neutral']) assert.deepEqual(decideDmarc({ result, policy, pct: 100 }, action, 0), { act: 'none', applied: null, sampled: true }, `${result} ${action} ${policy}`);
+    }
+    assert.equal(decideDmarc({ result: 'fail', policy: null, pct: 100 }, action, 0).act, 'none', 'no policy found');
+  }
+});
+
+test('decideDmarc: pct samples; a message left out gets the next weaker policy (RFC 7489 6.6.4)', () => {
+  assert.deepEqual(decideDmarc({ result: 'fail', policy: 'reject', pct: 0 }, 'reject', 0), { act: 'quarantine', applied: 'quarantine', sampled: false });
+  assert.deepEqual(decideDmarc({ result: 'fail', policy: 'quarantine', pct: 0 }, 'reject', 0), { act: 'none', applied: 'none', sampled: false });
+  assert.deepEqual(decideDmarc({ result: 'fail', policy: 'reject', pct: 30 }, 'reject', 29.99), { act: 'reject', applied: 'reject', sampled: true });
+  assert.deepEqual(decideDmarc({ result: 'fail', policy: 'reject', pct: 30 }, 'reject', 30), { act: 'quarantine', applied: 'quarantine', sampled: false });
+  assert.equal(decideDmarc({ result: 'fail', policy: 'reject', pct: 250 }, 'reject', 99.99).act, 'reject', 'a pct above 100 is 100');
+  assert.equal(decideDmarc({ result: 'fail', policy: 'reject', pct: 0 }, 'tag', 50).act, 'tag', 'tag: quarantine is still worth a symbol');
+});
+
+test('authResultsField: one field for our authserv-id, a result per line, properties folded', () => {
+  assert.equal(authResultsField('mx.example', []), null);
+  const f = authResultsField('mx.example', [
+    { method: 'spf', result: 'pass', info: 'spf=pass (mx.example: domain of a@b.example designates 192.0.2.1 as permitted sender) smtp.mailfrom=a@b.example smtp.helo=h.example' },
+    { method: 'dkim', result: 'pass', info: 'dkim=pass header.i=@b.example header.s=sel header.a=rsa-sha256 header.b=AbCd' },
+    { method: 'dmarc', result: 'pass', info: 'dmarc=pass (p=REJECT arc=none)\r\n header.from=b.example' },
+  ]);
+  assert.equal(
+    f,
+    'Authentication-Results: mx.example;\r\n' +
+      '\tspf=pass (mx.example: domain of a@b.example designates 192.0.2.1 as permitted sender)\r\n\tsmtp.mailfrom=a@b.example\r\n\tsmtp.helo=h.example;\r\n' +
+      '\tdkim=pass\r\n\theader.i=@b.example\r\n\theader.s=sel\r\n\theader.a=rsa-sha256\r\n\theader.b=AbCd;\r\n' +
+      '\tdmarc=pass (p=REJECT arc=none)\r\n\theader.from=b.example',
+  );
+});
+
+test('deadlineResolver: questions end by the deadline; past it they fail at once with ETIMEOUT', async () => {
+  let now = 1000;
+  const slow = () => new Promise<unknown>(() => {});
+  const fast = (name: string) => Promise.resolve([[name]]);
+  assert.deepEqual(await deadlineResolver(fast, 2000, () => now)('a.example', 'TXT'), [['a.example']]);
+  const started = Date.now();
+  await assert.rejects(deadlineResolver(slow, Date.now() + 50)('b.example', 'TXT'), (e: Error & { code?: string }) => e.code === 'ETIMEOUT');
+  assert.ok(Date.now() - started < 2000);
+  now = 2000;
+  await assert.rejects(deadlineResolver(fast, 2000, () => now)('c.example', 'TXT'), (e: Error & { code?: string }) => e.code === 'ETIMEOUT');
+});
