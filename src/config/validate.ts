@@ -574,9 +574,12 @@ function checkDirectories(s: Settings, f: Findings): void {
 const SELECTOR = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/i;
 
 function checkDkim(s: Settings, f: Findings): void {
-  checkUnique(s.dkim.keys.map((k) => `${k.selector}._domainkey.${domainKey(k.domain)}`), 'dkim.keys', 'DKIM key (selector and domain)', f);
+  const seen = new Set<string>();
   s.dkim.keys.forEach((k, i) => {
     const p = at('dkim.keys', i);
+    const record = `${k.selector}._domainkey.${domainKey(k.domain)}`.toLowerCase();
+    if (seen.has(record)) f.error(at(p, 'selector'), `a second key for ${record}: one record publishes one key`);
+    seen.add(record);
     if (k.domain && !isDomainName(k.domain)) f.error(at(p, 'domain'), `"${k.domain}" is not a domain name`);
     if (k.signing_domain !== undefined && !isDomainName(k.signing_domain)) f.error(at(p, 'signing_domain'), `"${k.signing_domain}" is not a domain name`);
     if (k.selector && !SELECTOR.test(k.selector)) f.error(at(p, 'selector'), `"${k.selector}" is not a selector (DNS labels: letters, digits, - and _)`);
