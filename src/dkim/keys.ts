@@ -3,7 +3,8 @@
 // publishes its public half (name and value), generating a new key pair, and
 // comparing a published record with the configured key. No DNS here.
 
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import type { DkimAlgorithm, DkimKeyDef } from '../config/document.ts';
 
@@ -68,6 +69,13 @@ export function signingDomain(def: DkimKeyDef): string {
 export function generateKey(algorithm: DkimAlgorithm, bits: number): string {
   if (keyType(algorithm) === 'ed25519') return generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   return generateKeyPairSync('rsa', { modulusLength: bits }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+/** generateKey() off the event loop (the daemon's API: a 4096-bit RSA key takes seconds). */
+export async function generateKeyAsync(algorithm: DkimAlgorithm, bits: number): Promise<string> {
+  const gen = promisify(generateKeyPair);
+  const pair = keyType(algorithm) === 'ed25519' ? await gen('ed25519') : await gen('rsa', { modulusLength: bits });
+  return pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 }
 
 /** The tags of a DKIM key record (RFC 6376 §3.6.1): names lower-cased, white space removed from values. */
