@@ -27,6 +27,7 @@ import type { QueueStore } from '../queue/queue-store.ts';
 import { csrfMatches, LoginThrottle, SESSION_COOKIE, Sessions, type Principal } from './auth.ts';
 import { registerAdminRoutes } from './routes-admins.ts';
 import { registerDirectoryRoutes } from './routes-directories.ts';
+import { registerDkimRoutes } from './routes-dkim.ts';
 import { registerMailRoutes } from './routes-mail.ts';
 import { registerDeliveryRoutes } from './routes-delivery.ts';
 import { registerSettingsRoutes } from './routes-settings.ts';
@@ -66,7 +67,7 @@ const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
 /** POSTs about the caller's own account: a viewer may change its own password. */
 const OWN = new Set(['/api/me/password']);
 /** POSTs that only ask (a viewer may): they change nothing. */
-const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/logout']);
+const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/logout', '/api/dkim/check']);
 
 export class HttpError extends Error {
   readonly status: number;
@@ -174,6 +175,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerClusterRoutes(api, deps);
     registerSystemRoutes(api, { ...deps, service }, sessions, throttle);
     registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());
+    registerDkimRoutes(api, { ...deps, service }, new WorkLimiter());
   });
   registerUi(app);
   return app;

@@ -113,5 +113,10 @@ export function secretChanges(before: Settings, after: Settings): string[] {
   for (const d of after.directories) {
     if (binds.has(d.name) && binds.get(d.name) !== d.bind_password) out.push(`directories[${JSON.stringify(d.name)}].bind_password`);
   }
+  const dkimKeys = new Map(before.dkim.keys.map((k) => [`${k.selector}._domainkey.${k.domain}`, k.key]));
+  for (const k of after.dkim.keys) {
+    const name = `${k.selector}._domainkey.${k.domain}`;
+    if (dkimKeys.has(name) && dkimKeys.get(name) !== k.key) out.push(`dkim.keys[${JSON.stringify(name)}].key`);
+  }
   return out;
 }

@@ -354,6 +354,8 @@ export interface Settings {
   admin: AdminListener;
   limits: Limits;
   directories: DirectoryDef[];
+  /** DKIM signing of outgoing mail (src/dkim). */
+  dkim: DkimSettings;
 }
 
 export function defaultDelivery(): Delivery {
@@ -500,5 +502,42 @@ export function embeddedDefaults(): Settings {
     admin: defaultAdmin(),
     limits: defaultLimits(),
     directories: [],
+    dkim: defaultDkim(),
   };
+}
+
+// DKIM signing (issue 19): keys by the header From's domain; signed at the commit, after every header edit of ours.
+export const DKIM_ALGORITHMS = ['rsa-sha256', 'ed25519-sha256'] as const;
+export type DkimAlgorithm = (typeof DKIM_ALGORITHMS)[number];
+
+export interface DkimKeyDef {
+  /** The header From domain this key signs for (and its subdomains, see `DkimSettings.subdomains`). */
+  domain: string;
+  selector: string;
+  /** PEM file of the private key (readable by the daemon only). */
+  key_file?: string;
+  /** The private key itself, PEM: a secret, left out of exports like the smarthost password. */
+  key?: string;
+  algorithm: DkimAlgorithm;
+  /** d= of the signature when it is not `domain` (a fixed signing domain, e.g. the provider's). */
+  signing_domain?: string;
+  comment?: string;
+}
+
+export type DkimSignMode = 'relayed' | 'all';
+
+export interface DkimSettings {
+  keys: DkimKeyDef[];
+  /** relayed: mail we relay for clients (outbound); all: also mail for our own domains. */
+  sign: DkimSignMode;
+  /** The header fields covered (h=), each one as often as it appears. */
+  headers: string[];
+  /** A key of example.com also signs mail From sub.example.com (d=example.com, aligned under relaxed DMARC). */
+  subdomains: boolean;
+}
+
+export const DKIM_DEFAULT_HEADERS: readonly string[] = ['from', 'sender', 'reply-to', 'subject', 'date', 'message-id', 'to', 'cc', 'mime-version', 'content-type', 'content-transfer-encoding', 'content-disposition', 'in-reply-to', 'references', 'list-id', 'list-unsubscribe', 'list-unsubscribe-post', 'list-post', 'feedback-id'];
+
+export function defaultDkim(): DkimSettings {
+  return { keys: [], sign: 'relayed', headers: [...DKIM_DEFAULT_HEADERS], subdomains: true };
 }

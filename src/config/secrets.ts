@@ -1,5 +1,5 @@
 // Secrets in the settings document: user password hashes, the smarthost
-// password and the directories' bind passwords. They are hashed on the way in, left out of exports unless asked
+// password, the directories' bind passwords and inline DKIM keys. They are hashed on the way in, left out of exports unless asked
 // for, and carried over from the active revision when a document comes back
 // without them (so export → edit → import does not wipe every password).
 
@@ -43,6 +43,18 @@ export function carrySecrets(raw: unknown, previous: Settings | null): unknown {
       return was && d.url === was.url && d.bind_dn === was.bind_dn ? { ...d, bind_password: was.bind_password } : d;
     });
   }
+  if (isObj(raw.dkim) && Array.isArray(raw.dkim.keys)) {
+    // A DKIM key given without its secret keeps the one of the same domain and selector (and no key_file in its place).
+    const prev = new Map(previous.dkim.keys.filter((k) => k.key !== undefined).map((k) => [`${k.selector}._domainkey.${k.domain}`.toLowerCase(), k.key]));
+    out.dkim = {
+      ...raw.dkim,
+      keys: raw.dkim.keys.map((k: unknown) => {
+        if (!isObj(k) || (k.key != null && k.key !== '') || k.key_file != null || typeof k.domain !== 'string' || typeof k.selector !== 'string') return k;
+        const was = prev.get(`${k.selector}._domainkey.${k.domain}`.toLowerCase());
+        return was !== undefined ? { ...k, key: was } : k;
+      }),
+    };
+  }
   return out;
 }
 
@@ -58,7 +70,7 @@ export function hashSecrets(s: Settings): Settings {
   };
 }
 
-/** A copy without password hashes, the smarthost password and the directories' bind passwords. */
+/** A copy without password hashes, the smarthost password, the directories' bind passwords and inline DKIM keys. */
 export function redactSecrets(s: Settings): Settings {
   const sh = s.delivery.smarthost;
   return {
@@ -66,5 +78,6 @@ export function redactSecrets(s: Settings): Settings {
     users: s.users.map(({ password_hash: _h, password: _p, ...rest }) => rest),
     delivery: { ...s.delivery, smarthost: sh ? (({ password: _p, ...rest }) => rest)(sh) : null },
     directories: s.directories.map(({ bind_password: _b, ...rest }) => rest),
+    dkim: { ...s.dkim, keys: s.dkim.keys.map(({ key: _k, ...rest }) => rest) },
   };
 }

@@ -10,6 +10,7 @@ import { at, Findings } from './issues.ts';
 import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.ts';
 import { defaultCallout, VERIFY_MODES } from './document.ts';
 import { defaultMtaSts, TLS_LEVELS, type MtaStsSettings, type TlsPolicyEntry } from './document.ts';
+import { defaultDkim, DKIM_ALGORITHMS, type DkimKeyDef, type DkimSettings } from './document.ts';
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, SENDER_LOGIN_MODES, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { DMARC_ACTIONS } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -224,7 +225,7 @@ function readTlsPolicy(r: Reader, del: Obj, duration: (p: string, v: unknown, de
   return { tls_policy, mta_sts };
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -509,8 +510,9 @@ export function readSettings(raw: unknown, f: Findings): Settings {
   };
 
   const directories = readDirectories(r, top.directories);
+  const dkim = readDkim(r, top.dkim);
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories };
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim };
 }
 
 const DIRECTORY_KEYS = ['name', 'type', 'url', 'bind_dn', 'bind_password', 'base_dn', 'user_filter', 'group_filter', 'group_member_attribute', 'nested_group_depth', 'mail_attributes', 'tls', 'plaintext_acknowledged', 'ca', 'timeout', 'cache', 'comment'] as const;
@@ -560,4 +562,36 @@ function readDirectories(r: Reader, raw: unknown): DirectoryDef[] {
     if (o.plaintext_acknowledged !== undefined && o.plaintext_acknowledged !== null) d.plaintext_acknowledged = r.bool(at(p, 'plaintext_acknowledged'), o.plaintext_acknowledged, false);
     return d;
   });
+}
+
+/** `dkim`: absent = no keys (nothing signed); an empty `headers` list is the default list. */
+function readDkim(r: Reader, raw: unknown): DkimSettings {
+  const d = defaultDkim();
+  const o = r.object('dkim', raw, ['keys', 'sign', 'headers', 'subdomains']) ?? {};
+  const keys = r.list('dkim.keys', o.keys, (p, v): DkimKeyDef | undefined => {
+    const k = r.object(p, v, ['domain', 'selector', 'key_file', 'key', 'algorithm', 'signing_domain', 'comment']);
+    if (!k) return undefined;
+    const def: DkimKeyDef = {
+      domain: r.string(at(p, 'domain'), k.domain, { required: true, max: 255 })?.trim() ?? '',
+      selector: r.string(at(p, 'selector'), k.selector, { required: true, max: 255 })?.trim() ?? '',
+      algorithm: r.oneOf(at(p, 'algorithm'), k.algorithm, DKIM_ALGORITHMS, 'rsa-sha256') ?? 'rsa-sha256',
+    };
+    const file = r.string(at(p, 'key_file'), k.key_file, { max: 4096 });
+    if (file) def.key_file = file;
+    // A 4096-bit RSA key is about 3.3 kB of PEM.
+    const key = r.string(at(p, 'key'), k.key, { max: 16384 });
+    if (key) def.key = key;
+    const signing = r.string(at(p, 'signing_domain'), k.signing_domain, { max: 255 })?.trim();
+    if (signing) def.signing_domain = signing;
+    const comment = r.string(at(p, 'comment'), k.comment);
+    if (comment) def.comment = comment;
+    return def;
+  });
+  const headers = r.list('dkim.headers', o.headers, (p, v) => r.string(p, v, { required: true, max: 128 })?.trim().toLowerCase());
+  return {
+    keys,
+    sign: r.oneOf('dkim.sign', o.sign, ['relayed', 'all'] as const, d.sign) ?? d.sign,
+    headers: headers.length ? headers : d.headers,
+    subdomains: r.bool('dkim.subdomains', o.subdomains, d.subdomains),
+  };
 }

@@ -19,6 +19,7 @@ import { parseAnswerRange } from '../antispam/dnsbl.ts';
 import { filterProblem, isAttributeName } from '../directory/filter.ts';
 import { isIP } from 'node:net';
 import { parseListEntry } from '../checks/recipient-rules.ts';
+import { parsePrivateKey } from '../dkim/keys.ts';
 
 export interface Validation {
   settings: Settings;
@@ -56,6 +57,7 @@ export function validate(raw: unknown): Validation {
   checkAntispamChecks(settings, networks, f);
   checkAdmin(settings, f);
   checkDirectories(settings, f);
+  checkDkim(settings, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
@@ -592,4 +594,31 @@ function checkDirectories(s: Settings, f: Findings): void {
     });
     if (d.ca !== undefined && !existsSync(d.ca)) f.warn(at(p, 'ca'), `${d.ca} does not exist (yet): logins through this directory fail until it does`);
   });
+}
+
+/** A DNS label sequence as a selector is (RFC 6376 §3.1): letters, digits, hyphens and underscores. */
+const SELECTOR = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/i;
+
+function checkDkim(s: Settings, f: Findings): void {
+  const seen = new Set<string>();
+  s.dkim.keys.forEach((k, i) => {
+    const p = at('dkim.keys', i);
+    const record = `${k.selector}._domainkey.${domainKey(k.domain)}`.toLowerCase();
+    if (seen.has(record)) f.error(at(p, 'selector'), `a second key for ${record}: one record publishes one key`);
+    seen.add(record);
+    if (k.domain && !isDomainName(k.domain)) f.error(at(p, 'domain'), `"${k.domain}" is not a domain name`);
+    if (k.signing_domain !== undefined && !isDomainName(k.signing_domain)) f.error(at(p, 'signing_domain'), `"${k.signing_domain}" is not a domain name`);
+    if (k.selector && !SELECTOR.test(k.selector)) f.error(at(p, 'selector'), `"${k.selector}" is not a selector (DNS labels: letters, digits, - and _)`);
+    if ((k.key === undefined) === (k.key_file === undefined)) f.error(p, 'give either key or key_file');
+    if (k.key !== undefined) {
+      try {
+        parsePrivateKey(k.key, k.algorithm);
+      } catch (err) {
+        f.error(at(p, 'key'), err instanceof Error ? err.message : String(err));
+      }
+    }
+    // The file is the daemon's: read when the first message is signed, as the smarthost's CA is.
+    if (k.key_file !== undefined && !existsSync(k.key_file)) f.warn(at(p, 'key_file'), `${k.key_file} does not exist (yet): mail From ${k.domain} goes out unsigned until it does`);
+  });
+  if (s.dkim.headers.length > 0 && !s.dkim.headers.includes('from')) f.error('dkim.headers', 'must include from (RFC 6376 §5.4)');
 }

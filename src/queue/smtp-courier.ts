@@ -13,6 +13,7 @@ import type { Snapshot } from '../config/snapshot.ts';
 import type { Settings } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
 import { downgrade, scan8Bit } from '../delivery/downgrade.ts';
+import { resignConverted } from '../dkim/resign.ts';
 import { LineLimit } from '../delivery/line-limit.ts';
 import { rootCertificates } from 'node:tls';
 import { OutboundSession, type OutboundOptions, type Target, type TargetTls } from '../delivery/outbound.ts';
@@ -422,7 +423,10 @@ export class SmtpCourier implements Courier {
         const verdict = bodyVerdict(await scan8Bit(stored.stream()), { smtputf8: env.smtputf8 === true, eightBit }, hop);
         if (verdict.kind === 'refuse') return { ok: false, fate: 'failed', status: verdict.status, reason: verdict.reason };
         if (verdict.kind === 'convert') {
-          const converted = downgrade(stored.stream(), verdict.parts);
+          // Converted mail is signed again (src/dkim/resign.ts): the conversion breaks the signature made at the commit.
+          const resigned = await resignConverted(this.settings().dkim, env.relayed, () => downgrade(stored.stream(), verdict.parts));
+          if (resigned) this.deps.logger.log('dkim.resigned', { id: env.id, ...(resigned.result.signed ? { signed: true, domain: resigned.result.domain } : { signed: false, reason: resigned.result.reason }) });
+          const converted = resigned?.stream ?? downgrade(stored.stream(), verdict.parts);
           const limited = new LineLimit();
           // As below: an error must fail the send, not stall it.
           converted.on('error', (err) => limited.destroy(err));

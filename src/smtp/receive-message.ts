@@ -22,6 +22,8 @@ import type { CheckRunner, SessionBase, StageResult } from '../checks/runner.ts'
 import { HeaderCollector } from '../antispam/header-collector.ts';
 import { DataGuard, type BareLfMode, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
+import { wantsSigning } from '../dkim/choose.ts';
+import { signMessage, withSignature, type SignResult } from '../dkim/signer.ts';
 
 export interface IncomingRecipient {
   address: string;
@@ -186,7 +188,13 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
   const relayed = m.relayRight !== null;
   const envelope = envelopeOf(m, relayed);
   if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: r.rule ?? '', reason: r.reason ?? '' };
-  const edit = r.edit ?? undefined;
+  let edit = r.edit ?? undefined;
+  // DKIM last, on the message as the edit leaves it; with no key configured this is one comparison.
+  let dkim: SignResult | null = null;
+  if (wantsSigning(base.snap.settings.dkim, relayed)) {
+    dkim = await signMessage(base.snap.settings.dkim, relayed, await writer.contents(), edit);
+    if (dkim.signed) edit = withSignature(edit, dkim.field);
+  }
   const c = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(edit ? { edit } : {}), claim: quarantined ? undefined : deps.claim?.() });
   committed(c);
   const scan = { ...(r.report.scan as Fields | undefined), ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
@@ -202,11 +210,17 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
     revision: base.snap.revision,
     scan,
     ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),
+    ...(dkim ? { dkim: dkimLog(dkim) } : {}),
     ...(quarantined ? { rule: r.rule, reason: r.reason } : {}),
   });
   const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
   if (!quarantined) ok.queued = c;
   return ok;
+}
+
+/** The queued line's account of signing: the d= and selectors, or why not (no key for the From domain...). */
+function dkimLog(d: SignResult): Fields {
+  return d.signed ? { signed: true, domain: d.domain, selectors: d.selectors } : { signed: false, reason: d.reason, ...(d.domain ? { domain: d.domain } : {}), ...(d.detail ? { detail: d.detail } : {}) };
 }
 
 function envelopeOf(m: IncomingMessage, relayed: boolean): Omit<Envelope, 'size' | 'id'> {
