@@ -231,6 +231,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         storeState: () => ({ kind, reachable: kind === 'embedded' || queue.admits(0).ok }),
         cluster: () => readClusterStatus(stores),
         dataDir,
+        rate: { store: () => stores.rate, flush: () => rate.flush() },
       });
       const started = api;
       undo.push(() => started.close());

@@ -30,6 +30,7 @@ import { registerMailRoutes } from './routes-mail.ts';
 import { registerSettingsRoutes } from './routes-settings.ts';
 import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
+import { registerLimitsRoutes, type RateDeps } from './routes-limits.ts';
 import type { Stats } from './stats.ts';
 
 export interface ApiDeps {
@@ -48,6 +49,8 @@ export interface ApiDeps {
   cluster: () => Promise<ClusterStatus>;
   /** The data directory: an uploaded TLS certificate is stored under tls/uploaded/ (PUT /api/tls). */
   dataDir?: string;
+  /** The rate limits' counters (GET /api/limits/rate); absent: none listed. */
+  rate?: RateDeps;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -168,6 +171,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerClusterRoutes(api, deps);
     registerSystemRoutes(api, { ...deps, service }, sessions, throttle);
     registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());
+    registerLimitsRoutes(api, deps);
   });
   registerUi(app);
   return app;

@@ -16,6 +16,7 @@ import { registerQuarantineCommands } from './quarantine-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerClusterCommands } from './cluster-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
+import { registerLimitsCommands } from './limits-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerAdminCommands(program, dataOption);
   registerClusterCommands(program, dataOption);
   registerStoreCommands(program, dataOption);
+  registerLimitsCommands(program, dataOption);
 
   // Every level (`admin token create` is three deep): a usage error must end
   // in main's handler (exit 2), never in commander's own process.exit(1).
