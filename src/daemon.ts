@@ -17,6 +17,7 @@ import { Quarantine } from './queue/quarantine.ts';
 import { CHECKS } from './checks/registry.ts';
 import { CheckRunner } from './checks/runner.ts';
 import { CheckServices } from './checks/services.ts';
+import { RateLimiter } from './limits/rate-limiter.ts';
 import { LazyDirectories } from './directory/lazy-directories.ts';
 import { randomPassword } from './admin/admin-store.ts';
 import { hashPasswordAsync } from './objects/password.ts';
@@ -75,6 +76,12 @@ export interface Daemon {
   /** Set when this start created the first admin account: shown once, never stored in clear. */
   firstAdmin: { name: string; password: string } | null;
   stop(): Promise<void>;
+}
+
+/** MAILWARDEN_RATE_FLUSH_MS: how often the rate limits' local counts go to the store (default 1 s; tests of a cluster). */
+function rateFlushFromEnv(): { flushMs?: number } {
+  const n = Number(process.env.MAILWARDEN_RATE_FLUSH_MS);
+  return Number.isFinite(n) && n > 0 ? { flushMs: n } : {};
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -158,6 +165,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Always there (the LDAP client loads on first use): a directory added by a later revision works without a restart.
     const directories = new LazyDirectories({ logger });
     undo.push(() => directories.close());
+    // Counts only when limits.rate has entries: the store (DATA/rate.db embedded) is opened on first use.
+    const rate = new RateLimiter(() => stores.rate, { logger, now: clock.now, shared: stores.kind === 'postgresql', ...rateFlushFromEnv() });
+    undo.push(() => rate.close());
     const shared: FrontEndShared = {
       snapshot: () => source.get(),
       store: queue,
@@ -165,7 +175,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throttle: new AuthThrottle(),
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
-      runner: new CheckRunner(CHECKS, new CheckServices({ greylist: stores.greylist, store: queue, directories })),
+      runner: new CheckRunner(CHECKS, new CheckServices({ greylist: stores.greylist, store: queue, directories, rate })),
     };
     const greylist = stores.greylist;
     const stopPruning = schedulePruning(greylist, () => {
@@ -222,6 +232,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         cluster: () => readClusterStatus(stores),
         dataDir,
         directories,
+        rate: { store: () => stores.rate, flush: () => rate.flush() },
       });
       const started = api;
       undo.push(() => started.close());
@@ -297,6 +308,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           if (statsPruning) clearInterval(statsPruning);
           // The counts since the last heartbeat: the next start carries on from them.
           await stats.flush().catch(() => {});
+          await rate.close();
           await stores.nodes.deregister(node).catch(() => {});
           source.close();
           await stores.close();

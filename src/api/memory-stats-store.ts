@@ -6,7 +6,7 @@ import type { StatsStore } from './stats-store.ts';
 import type { MinuteCounts } from './stats.ts';
 
 const KEEP_MS = 2 * 3_600_000;
-const FIELDS = ['accepted', 'relayed', 'refused', 'deferred', 'auth_failed', 'auth_succeeded'] as const;
+const FIELDS = ['accepted', 'relayed', 'refused', 'deferred', 'auth_failed', 'auth_succeeded', 'rate_limited'] as const;
 
 export class MemoryStatsStore implements StatsStore {
   /** node → minute (epoch ms) → counts */
@@ -31,7 +31,7 @@ export class MemoryStatsStore implements StatsStore {
       for (const [k, m] of mine) {
         if (k < since) continue;
         let s = sum.get(k);
-        if (!s) sum.set(k, (s = { minute: m.minute, accepted: 0, relayed: 0, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0 }));
+        if (!s) sum.set(k, (s = { minute: m.minute, accepted: 0, relayed: 0, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0, rate_limited: 0 }));
         for (const f of FIELDS) s[f] += m[f];
       }
     }

@@ -33,6 +33,7 @@ import { registerDeliveryRoutes } from './routes-delivery.ts';
 import { registerSettingsRoutes } from './routes-settings.ts';
 import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
+import { registerLimitsRoutes, type RateDeps } from './routes-limits.ts';
 import type { Stats } from './stats.ts';
 
 export interface ApiDeps {
@@ -53,6 +54,8 @@ export interface ApiDeps {
   dataDir?: string;
   /** The daemon's directories, for explain with a directory user's name. */
   directories?: Directories;
+  /** The rate limits' counters (GET /api/limits/rate); absent: none listed. */
+  rate?: RateDeps;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -176,6 +179,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerSystemRoutes(api, { ...deps, service }, sessions, throttle);
     registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());
     registerDkimRoutes(api, { ...deps, service }, new WorkLimiter());
+    registerLimitsRoutes(api, deps);
   });
   registerUi(app);
   return app;

@@ -23,6 +23,7 @@ const toCounts = (r: Row): MinuteCounts => ({
   deferred: Number(r.deferred),
   auth_failed: Number(r.auth_failed),
   auth_succeeded: Number(r.auth_succeeded),
+  rate_limited: Number(r.rate_limited ?? 0),
 });
 
 export class SqliteStatsStore implements StatsStore {
@@ -36,12 +37,15 @@ export class SqliteStatsStore implements StatsStore {
     this.db = openSqlite(file, false);
     this.db.exec(`CREATE TABLE IF NOT EXISTS stats_minute (minute INTEGER NOT NULL, node TEXT NOT NULL, accepted INTEGER NOT NULL, relayed INTEGER NOT NULL,
       refused INTEGER NOT NULL, deferred INTEGER NOT NULL, auth_failed INTEGER NOT NULL, auth_succeeded INTEGER NOT NULL, PRIMARY KEY (minute, node)) WITHOUT ROWID`);
-    this.upsert = this.db.prepare(`INSERT INTO stats_minute (minute, node, accepted, relayed, refused, deferred, auth_failed, auth_succeeded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    // Added with the rate limits: a stats.db from before gets the column (0 for its minutes).
+    const cols = this.db.prepare('PRAGMA table_info(stats_minute)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'rate_limited')) this.db.exec('ALTER TABLE stats_minute ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0');
+    this.upsert = this.db.prepare(`INSERT INTO stats_minute (minute, node, accepted, relayed, refused, deferred, auth_failed, auth_succeeded, rate_limited) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (minute, node) DO UPDATE SET accepted = excluded.accepted, relayed = excluded.relayed, refused = excluded.refused,
-        deferred = excluded.deferred, auth_failed = excluded.auth_failed, auth_succeeded = excluded.auth_succeeded`);
+        deferred = excluded.deferred, auth_failed = excluded.auth_failed, auth_succeeded = excluded.auth_succeeded, rate_limited = excluded.rate_limited`);
     this.sum = this.db.prepare(`SELECT minute, sum(accepted) AS accepted, sum(relayed) AS relayed, sum(refused) AS refused, sum(deferred) AS deferred,
-      sum(auth_failed) AS auth_failed, sum(auth_succeeded) AS auth_succeeded FROM stats_minute WHERE minute >= ? GROUP BY minute ORDER BY minute`);
-    this.mine = this.db.prepare(`SELECT minute, accepted, relayed, refused, deferred, auth_failed, auth_succeeded FROM stats_minute
+      sum(auth_failed) AS auth_failed, sum(auth_succeeded) AS auth_succeeded, sum(rate_limited) AS rate_limited FROM stats_minute WHERE minute >= ? GROUP BY minute ORDER BY minute`);
+    this.mine = this.db.prepare(`SELECT minute, accepted, relayed, refused, deferred, auth_failed, auth_succeeded, rate_limited FROM stats_minute
       WHERE node = ? AND minute >= ? ORDER BY minute`);
     this.drop = this.db.prepare('DELETE FROM stats_minute WHERE minute < ?');
   }
@@ -51,7 +55,7 @@ export class SqliteStatsStore implements StatsStore {
     const rows = minutes.map((m) => {
       const minute = Date.parse(m.minute);
       if (!Number.isFinite(minute)) throw new Error(`not a minute: ${m.minute}`);
-      return [minute, node, m.accepted, m.relayed, m.refused, m.deferred, m.auth_failed, m.auth_succeeded] as const;
+      return [minute, node, m.accepted, m.relayed, m.refused, m.deferred, m.auth_failed, m.auth_succeeded, m.rate_limited ?? 0] as const;
     });
     // One transaction: the minutes handed over together are stored together.
     this.db.exec('BEGIN IMMEDIATE');

@@ -20,6 +20,8 @@ export interface MinuteCounts {
   /** SMTP AUTH attempts refused: wrong password, unknown or disallowed user, or a client throttled for failing. */
   auth_failed: number;
   auth_succeeded: number;
+  /** Rate limit trips (limits.rate): MAIL or RCPT refused, or a message held. */
+  rate_limited: number;
 }
 
 /** AUTH over the last hour: `failed` includes `blocked` (attempts refused unheard because the client failed too often). */
@@ -29,9 +31,9 @@ export interface AuthSummary {
   blocked: number;
 }
 
-const FIELDS = ['accepted', 'relayed', 'refused', 'deferred', 'auth_failed', 'auth_succeeded'] as const;
+const FIELDS = ['accepted', 'relayed', 'refused', 'deferred', 'auth_failed', 'auth_succeeded', 'rate_limited'] as const;
 
-const empty = (minute: string): MinuteCounts => ({ minute, accepted: 0, relayed: 0, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0 });
+const empty = (minute: string): MinuteCounts => ({ minute, accepted: 0, relayed: 0, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0, rate_limited: 0 });
 
 /** Counts per client, bounded: the least counted are forgotten when the table grows. */
 class Tally {
@@ -203,6 +205,9 @@ export class Stats {
       }
       case 'delivery':
         if (f.status === 'deferred') this.deferred(f.id);
+        return;
+      case 'rate.limited':
+        this.bucket().rate_limited++;
         return;
       default:
     }

@@ -10,6 +10,7 @@ import { greylisting } from './greylisting.ts';
 import { helo } from './helo.ts';
 import { maxRecipients } from './max-recipients.ts';
 import { queueSpace } from './queue-space.ts';
+import { rateLimits } from './rate-limits.ts';
 import { recipientList, recipientVerify } from './recipient-verify.ts';
 import { relayRules } from './relay-rules.ts';
 import { senderLogin } from './sender-login.ts';
@@ -33,6 +34,9 @@ export const CHECKS: readonly Check[] = [
   recipientVerify, // RCPT: domains[].verify_recipients directory, callout
   greylisting, //     RCPT (direct clients), end of DATA (origin)
   queueSpace, //      MAIL: room in the queue
+  // Rate limits last at MAIL and RCPT: only what every other check accepted is
+  // counted (a refused message or recipient costs no quota).
+  rateLimits, //      MAIL, RCPT, end of DATA (a hold is reported to the commit)
   spfCheck, //        end of DATA
   dmarcCheck, //      end of DATA: after SPF, whose result it uses; before the content scan, which
   //                  writes the Authentication-Results field and need not scan mail refused here

@@ -10,6 +10,7 @@ import type { GreylistStore } from '../antispam/greylist-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { Directories } from '../directory/directories.ts';
 import { Callout, type CalloutPort } from '../delivery/callout.ts';
+import type { RateLimiter } from '../limits/rate-limiter.ts';
 
 export class CheckServices {
   readonly greylist: GreylistStore | null;
@@ -18,14 +19,17 @@ export class CheckServices {
   readonly directories: Directories | null;
   /** Recipient verification's SMTP probes and their cache (one per process). */
   readonly callout: CalloutPort;
+  /** The rate limits' counter (limits.rate); null: not counted (policy explain). */
+  readonly rate: RateLimiter | null;
   readonly now: () => number;
   private resolvers = new Map<string, Resolver>();
 
-  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; callout?: CalloutPort; now?: () => number } = {}) {
+  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; callout?: CalloutPort; rate?: RateLimiter | null; now?: () => number } = {}) {
     this.greylist = deps.greylist ?? null;
     this.store = deps.store ?? null;
     this.directories = deps.directories ?? null;
     this.callout = deps.callout ?? new Callout();
+    this.rate = deps.rate ?? null;
     this.now = deps.now ?? Date.now;
   }
 

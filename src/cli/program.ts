@@ -17,6 +17,7 @@ import { registerAdminCommands } from './admin-commands.ts';
 import { registerClusterCommands } from './cluster-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 import { registerDkimCommands } from './dkim-commands.ts';
+import { registerLimitsCommands } from './limits-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerClusterCommands(program, dataOption);
   registerStoreCommands(program, dataOption);
   registerDkimCommands(program, dataOption);
+  registerLimitsCommands(program, dataOption);
 
   // Every level (`admin token create` is three deep): a usage error must end
   // in main's handler (exit 2), never in commander's own process.exit(1).

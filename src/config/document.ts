@@ -434,6 +434,34 @@ export interface Limits {
   bare_newline: BareNewline;
   /** Network objects whose clients are treated like relay hosts for bare_newline. */
   bare_newline_networks: string[];
+  /** Rate limits (src/limits): messages or recipients per window, counted across the installation. Empty: nothing counted. */
+  rate: RateLimit[];
+}
+
+// ---- rate limits (limits.rate) ----
+/** Whose traffic a rate limit counts: one bucket per user, group, network object, client address or sender domain. */
+export type RateWho = 'user' | 'group' | 'network' | 'client' | 'sender_domain';
+export const RATE_WHO: readonly RateWho[] = ['user', 'group', 'network', 'client', 'sender_domain'];
+/** The window a rate limit counts in (fixed windows aligned on UTC minutes, hours and days). */
+export type RatePer = '1m' | '1h' | '1d';
+export const RATE_PER: readonly RatePer[] = ['1m', '1h', '1d'];
+/** Over the limit: 450 4.7.1 (defer), 550 5.7.1 (reject), or accepted and held in the queue (hold). */
+export type RateAction = 'defer' | 'reject' | 'hold';
+export const RATE_ACTIONS: readonly RateAction[] = ['defer', 'reject', 'hold'];
+
+export interface RateLimit {
+  /** How logs and `limits show` name it (default: `limits.rate[i]`). */
+  name?: string;
+  who: RateWho;
+  /** Narrows whom it counts: a user, a group, a network object (required for `network`; for `client`, the clients in it), a sender domain. */
+  match?: string;
+  /** Messages (MAIL commands accepted) per window. */
+  messages?: number;
+  /** Recipients (RCPT commands accepted) per window. */
+  recipients?: number;
+  per: RatePer;
+  action: RateAction;
+  comment?: string;
 }
 
 export type BareNewline = 'reject' | 'normalize';
@@ -458,6 +486,7 @@ export function defaultLimits(): Limits {
     shutdown_grace: '30s',
     bare_newline: 'normalize',
     bare_newline_networks: [],
+    rate: [],
   };
 }
 

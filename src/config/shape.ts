@@ -11,6 +11,7 @@ import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.t
 import { defaultCallout, VERIFY_MODES } from './document.ts';
 import { defaultMtaSts, TLS_LEVELS, type MtaStsSettings, type TlsPolicyEntry } from './document.ts';
 import { defaultDkim, DKIM_ALGORITHMS, type DkimKeyDef, type DkimSettings } from './document.ts';
+import { RATE_ACTIONS, RATE_PER, RATE_WHO, type RateLimit } from './document.ts';
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, SENDER_LOGIN_MODES, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { DMARC_ACTIONS } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -159,6 +160,30 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length] ?? 99;
+}
+
+// Rate limits (limits.rate): each entry as written, optional keys left out when absent.
+const RATE_KEYS = ['name', 'who', 'match', 'messages', 'recipients', 'per', 'action', 'comment'] as const;
+
+function readRateLimits(r: Reader, v: unknown): RateLimit[] {
+  return r.list('limits.rate', v, (p, item): RateLimit | undefined => {
+    const o = r.object(p, item, RATE_KEYS);
+    if (!o) return undefined;
+    const who = r.oneOf(at(p, 'who'), o.who, RATE_WHO);
+    const per = r.oneOf(at(p, 'per'), o.per, RATE_PER);
+    const action = r.oneOf(at(p, 'action'), o.action, RATE_ACTIONS, 'defer') ?? 'defer';
+    const out: RateLimit = { who: who ?? 'client', per: per ?? '1h', action };
+    const name = r.string(at(p, 'name'), o.name, { max: 128 });
+    if (name) out.name = name;
+    const match = r.string(at(p, 'match'), o.match, { max: 320 })?.trim();
+    if (match) out.match = match;
+    if (o.messages !== undefined && o.messages !== null) out.messages = r.int(at(p, 'messages'), o.messages, 1, 1, 1_000_000_000);
+    if (o.recipients !== undefined && o.recipients !== null) out.recipients = r.int(at(p, 'recipients'), o.recipients, 1, 1, 1_000_000_000);
+    if (out.messages === undefined && out.recipients === undefined) r.f.error(p, 'sets neither messages nor recipients: it would count nothing');
+    const comment = r.string(at(p, 'comment'), o.comment);
+    if (comment) out.comment = comment;
+    return out;
+  });
 }
 
 // Recipient verification of a local domain (domains[].verify_recipients and
@@ -507,6 +532,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     shutdown_grace: dur('shutdown_grace', 0, 3_600_000),
     bare_newline: r.oneOf('limits.bare_newline', lim.bare_newline, ['reject', 'normalize'] as const, d.bare_newline) ?? d.bare_newline,
     bare_newline_networks: r.names('limits.bare_newline_networks', lim.bare_newline_networks),
+    rate: readRateLimits(r, lim.rate),
   };
 
   const directories = readDirectories(r, top.directories);

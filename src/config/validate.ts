@@ -373,6 +373,22 @@ function checkAntispamChecks(s: Settings, networks: NetworkIndex, f: Findings): 
   }
 }
 
+/** limits.rate: what `match` names must exist (a directory's users cannot be listed, so a user is not checked). */
+function checkRateLimits(s: Settings, networks: NetworkIndex, users: ReadonlyMap<string, unknown>, groups: ReadonlySet<string>, f: Findings): void {
+  s.limits.rate.forEach((l, i) => {
+    const p = at(at('limits.rate', i), 'match');
+    if (l.who === 'network' && l.match === undefined) f.error(p, 'is required for who: network (the network object whose clients share one bucket)');
+    if (l.match === undefined) return;
+    if ((l.who === 'network' || l.who === 'client') && !networks.has(l.match)) f.error(p, `unknown network object "${l.match}"${networks.suggest(l.match)}`);
+    if (l.who === 'group' && !groups.has(l.match)) {
+      const why = directoryGroupProblem(s, l.match);
+      if (why !== null) f.error(p, why);
+    }
+    if (l.who === 'user' && !users.has(l.match) && s.directories.length === 0) f.error(p, `unknown user "${l.match}"`);
+    if (l.who === 'sender_domain' && !isDomainName(l.match)) f.error(p, `"${l.match}" is not a valid domain name`);
+  });
+}
+
 function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {
   const r = s.relaying;
   checkNetworkRefs('relaying.upstream_hosts', r.upstream_hosts, networks, f);
@@ -397,6 +413,7 @@ function checkRelaying(s: Settings, networks: NetworkIndex, f: Findings): void {
     f.warn('relaying.authenticated_relay', 'enabled, but no user or group is named, so nobody can relay by logging in');
   }
   checkSenderLogin(s, f);
+  checkRateLimits(s, networks, users, groups, f);
 
   checkOpenRelay(s, networks, f);
 

@@ -20,6 +20,7 @@ import type { BodyWatcher, Fields } from '../checks/check.ts';
 import { originLog, originOf } from '../checks/origin.ts';
 import type { CheckRunner, SessionBase, StageResult } from '../checks/runner.ts';
 import { HeaderCollector } from '../antispam/header-collector.ts';
+import type { RateHold } from '../checks/rate-limits.ts';
 import { DataGuard, type BareLfMode, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
 import { wantsSigning } from '../dkim/choose.ts';
@@ -166,7 +167,7 @@ async function decide(deps: ReceiveDeps, m: IncomingMessage, upstream: boolean, 
   const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [], auth: [] }, contents };
   const result = await deps.runner.run('data', m.base, input);
   // The origin is part of the record whenever a check looked at it.
-  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan']);
+  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan', 'rate']);
   return { result, checkLog: { ...m.checkLog, ...(looked ? originLog(found) : {}), ...result.log } };
 }
 
@@ -188,6 +189,12 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
   const relayed = m.relayRight !== null;
   const envelope = envelopeOf(m, relayed);
   if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: r.rule ?? '', reason: r.reason ?? '' };
+  // A rate limit with action hold tripped (src/checks/rate-limits.ts): committed held, for an administrator to release.
+  const hold = quarantined ? undefined : (r.report.rate_hold as RateHold | undefined);
+  if (hold) {
+    envelope.held = true;
+    envelope.history = [{ at: envelope.received_at, event: 'hold', detail: `rate limit ${hold.limit} (${hold.reason})` }];
+  }
   let edit = r.edit ?? undefined;
   // DKIM last, on the message as the edit leaves it; with no key configured this is one comparison.
   let dkim: SignResult | null = null;
@@ -195,7 +202,7 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
     dkim = await signMessage(base.snap.settings.dkim, relayed, await writer.contents(), edit);
     if (dkim.signed) edit = withSignature(edit, dkim.field);
   }
-  const c = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(edit ? { edit } : {}), claim: quarantined ? undefined : deps.claim?.() });
+  const c = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(edit ? { edit } : {}), claim: quarantined || hold ? undefined : deps.claim?.() });
   committed(c);
   const scan = { ...(r.report.scan as Fields | undefined), ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
   deps.logger.log(quarantined ? 'quarantined' : 'queued', {
@@ -212,6 +219,7 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
     ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),
     ...(dkim ? { dkim: dkimLog(dkim) } : {}),
     ...(quarantined ? { rule: r.rule, reason: r.reason } : {}),
+    ...(hold ? { held: true, rule: `rate limit ${hold.limit}`, reason: hold.reason } : {}),
   });
   const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
   if (!quarantined) ok.queued = c;

@@ -1,7 +1,8 @@
 // The embedded bundle of stores, the single node's default: SQLite files in
 // the data directory (mailwarden.db for the settings, admin.db for accounts
 // and web sessions, greylist.db for greylisting, stats.db for the dashboard's
-// per-minute counts), the node registry in memory. The files are the same as
+// per-minute counts; rate.db for the rate limits' counts, made only when a
+// limit is configured), the node registry in memory. The files are the same as
 // before the ports existed (stats.db is new and made when missing), so
 // existing data directories keep working. Each part is opened on first use:
 // a CLI command that only reads the settings creates no other file. The
@@ -17,6 +18,8 @@ import type { GreylistStore } from '../antispam/greylist-store.ts';
 import { SqliteGreylistStore } from '../antispam/sqlite-greylist-store.ts';
 import { SqliteStatsStore } from '../api/sqlite-stats-store.ts';
 import type { StatsStore } from '../api/stats-store.ts';
+import type { RateStore } from '../limits/rate-store.ts';
+import { SqliteRateStore } from '../limits/sqlite-rate-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import { FileQueueStore } from '../queue/file-queue-store.ts';
 import type { ConfigStore } from './config-store.ts';
@@ -46,6 +49,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
   let accounts: SqliteAccountStore | null = null;
   let greylist: SqliteGreylistStore | null = null;
   let stats: SqliteStatsStore | null = null;
+  let rate: SqliteRateStore | null = null;
   let nodes: MemoryNodeRegistry | null = null;
   let queue: FileQueueStore | null = null;
   let closed = false;
@@ -67,6 +71,9 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
     get stats(): StatsStore {
       return (stats ??= open(() => new SqliteStatsStore(join(dir, 'stats.db'))));
     },
+    get rate(): RateStore {
+      return (rate ??= open(() => new SqliteRateStore(join(dir, 'rate.db'))));
+    },
     get nodes(): NodeRegistry {
       return (nodes ??= open(() => new MemoryNodeRegistry()));
     },
@@ -77,7 +84,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
       if (closed) return;
       closed = true;
       // Each is closed even when another fails: an open SQLite handle would keep its WAL files.
-      for (const part of [queue, greylist, accounts, stats, config]) {
+      for (const part of [queue, greylist, accounts, stats, rate, config]) {
         try {
           await part?.close();
         } catch (err) {

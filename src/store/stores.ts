@@ -6,6 +6,7 @@
 import type { AccountStore } from '../admin/account-store.ts';
 import type { GreylistStore } from '../antispam/greylist-store.ts';
 import type { StatsStore } from '../api/stats-store.ts';
+import type { RateStore } from '../limits/rate-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { ConfigStore } from './config-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
@@ -16,6 +17,8 @@ export interface Stores {
   accounts: AccountStore;
   greylist: GreylistStore;
   stats: StatsStore;
+  /** The rate limits' counts (limits.rate); the embedded one is opened on first use. */
+  rate: RateStore;
   queue: QueueStore;
   nodes: NodeRegistry;
   close(): Promise<void>;

@@ -20,7 +20,7 @@ function dir(t: { after: (fn: () => void) => void }): string {
 }
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
-const minute = (k: number, n: number): MinuteCounts => ({ minute: new Date(T0 + k * 60_000).toISOString(), accepted: n, relayed: n, refused: 2 * n, deferred: 0, auth_failed: 3 * n, auth_succeeded: n });
+const minute = (k: number, n: number): MinuteCounts => ({ minute: new Date(T0 + k * 60_000).toISOString(), accepted: n, relayed: n, refused: 2 * n, deferred: 0, auth_failed: 3 * n, auth_succeeded: n, rate_limited: n });
 
 statsStoreContract('SqliteStatsStore', async () => {
   const d = mkdtempSync(join(tmpdir(), 'mailwarden-stats-'));
@@ -65,6 +65,20 @@ describe('SqliteStatsStore', () => {
     assert.deepEqual(await store.series(T0), [minute(0, 1)]);
   });
 
+  it('adds the rate_limited column to a stats.db from before the rate limits, its old minutes counting 0', async (t) => {
+    const file = join(dir(t), 'stats.db');
+    const old = new DatabaseSync(file);
+    old.exec(`CREATE TABLE stats_minute (minute INTEGER NOT NULL, node TEXT NOT NULL, accepted INTEGER NOT NULL, relayed INTEGER NOT NULL,
+      refused INTEGER NOT NULL, deferred INTEGER NOT NULL, auth_failed INTEGER NOT NULL, auth_succeeded INTEGER NOT NULL, PRIMARY KEY (minute, node)) WITHOUT ROWID`);
+    old.prepare('INSERT INTO stats_minute VALUES (?, ?, 1, 1, 2, 0, 3, 1)').run(T0, 'a');
+    old.close();
+    const store = new SqliteStatsStore(file);
+    t.after(() => store.close());
+    assert.deepEqual(await store.series(T0), [{ ...minute(0, 1), rate_limited: 0 }]);
+    await store.record('a', [minute(1, 2)]);
+    assert.equal((await store.series(T0))[1]?.rate_limited, 2);
+  });
+
   it('lets a restarted node carry on from its stored minutes instead of replacing them', async (t) => {
     const file = join(dir(t), 'stats.db');
     let now = T0 + 30_000;
@@ -89,7 +103,7 @@ describe('SqliteStatsStore', () => {
     second.attach(store, 'mx1');
     second.observe('rcpt', { client: '192.0.2.9', action: 'reject' });
     const last = (await second.perMinute()).at(-1);
-    assert.deepEqual(last, { minute: new Date(T0).toISOString(), accepted: 3, relayed: 1, refused: 2, deferred: 0, auth_failed: 1, auth_succeeded: 1 });
+    assert.deepEqual(last, { minute: new Date(T0).toISOString(), accepted: 3, relayed: 1, refused: 2, deferred: 0, auth_failed: 1, auth_succeeded: 1, rate_limited: 0 });
     assert.deepEqual(await store.own('mx1', T0), [last], 'the stored minute is the sum, not the second run alone');
     assert.deepEqual(second.auth(), { failed: 1, succeeded: 1, blocked: 0 }, 'the AUTH summary comes from the same minutes');
     // Minutes older than the hour are not taken back.

@@ -26,10 +26,10 @@ describe('Stats with a StatsStore', () => {
 
     let series = await a.perMinute();
     assert.equal(series.length, 60);
-    assert.deepEqual(series.at(-1), { minute: '2026-01-01T12:00:00.000Z', accepted: 2, relayed: 1, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0 }, 'b has not handed its minute over yet');
+    assert.deepEqual(series.at(-1), { minute: '2026-01-01T12:00:00.000Z', accepted: 2, relayed: 1, refused: 0, deferred: 0, auth_failed: 0, auth_succeeded: 0, rate_limited: 0 }, 'b has not handed its minute over yet');
     await b.flush();
     series = await a.perMinute();
-    assert.deepEqual(series.at(-1), { minute: '2026-01-01T12:00:00.000Z', accepted: 3, relayed: 2, refused: 1, deferred: 0, auth_failed: 0, auth_succeeded: 0 });
+    assert.deepEqual(series.at(-1), { minute: '2026-01-01T12:00:00.000Z', accepted: 3, relayed: 2, refused: 1, deferred: 0, auth_failed: 0, auth_succeeded: 0, rate_limited: 0 });
 
     // The same minute counted further replaces what the store had (never added twice).
     a.observe('queued', { client: '192.0.2.1' });

@@ -30,3 +30,16 @@ describe('Stats: SMTP AUTH attempts', () => {
     assert.equal(s.topAuthFailed()[0]?.count, 3);
   });
 });
+
+describe('Stats: rate limit trips', () => {
+  it('counts each rate.limited line in its minute, and nothing else as a trip', () => {
+    let now = Date.UTC(2026, 0, 1, 12, 0, 30);
+    const s = new Stats(() => now);
+    s.observe('rate.limited', { limit: 0, action: 'defer' });
+    s.observe('rate.limited', { limit: 1, action: 'hold' });
+    s.observe('mail', { client: '192.0.2.1', action: 'tempfail' });
+    now += 60_000;
+    s.observe('rate.limited', { limit: 0, action: 'reject' });
+    assert.deepEqual(s.series().slice(-2).map((m) => m.rate_limited), [2, 1]);
+  });
+});

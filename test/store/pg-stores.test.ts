@@ -16,6 +16,7 @@ import { PgConfigStore } from '../../src/store/pg/config-store.ts';
 import { PgAccountStore } from '../../src/store/pg/account-store.ts';
 import { PgGreylistStore } from '../../src/store/pg/greylist-store.ts';
 import { PgStatsStore } from '../../src/store/pg/stats-store.ts';
+import { PgRateStore } from '../../src/store/pg/rate-store.ts';
 import { PgNodeRegistry } from '../../src/store/pg/node-registry.ts';
 import { CHUNK, PgQueueStore } from '../../src/store/pg/queue-store.ts';
 import { openPgStores } from '../../src/store/pg/stores.ts';
@@ -28,6 +29,7 @@ import { configStoreContract } from './contract/config-store.ts';
 import { accountStoreContract } from './contract/account-store.ts';
 import { greylistStoreContract } from './contract/greylist-store.ts';
 import { statsStoreContract } from './contract/stats-store.ts';
+import { rateStoreContract } from './contract/rate-store.ts';
 import { nodeRegistryContract } from './contract/node-registry.ts';
 import { fields, put, queueStoreContract } from './contract/queue-store.ts';
 import { migrationContract, migrationMarkerContract } from './contract/migration.ts';
@@ -78,6 +80,7 @@ suite('PostgreSQL adapters against the port contracts', () => {
   configStoreContract('PgConfigStore', simple((sql) => new PgConfigStore(sql)));
   accountStoreContract('PgAccountStore', simple((sql) => new PgAccountStore(sql)));
   greylistStoreContract('PgGreylistStore', simple((sql) => new PgGreylistStore(sql)));
+  rateStoreContract('PgRateStore', simple((sql) => new PgRateStore(sql)));
   statsStoreContract('PgStatsStore', simple((sql) => new PgStatsStore(sql)));
   nodeRegistryContract('PgNodeRegistry', simple((sql) => new PgNodeRegistry(sql)));
   queueStoreContract(

@@ -52,6 +52,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // `store migrate`: a migration under way into this store, and from which source (src/store/migrate.ts).
     `CREATE TABLE store_migration (one boolean PRIMARY KEY DEFAULT true CHECK (one), source text NOT NULL, started text NOT NULL)`,
   ],
+  [
+    // Rate limits (limits.rate): the count of each bucket in each window, added to by every node (src/limits).
+    `CREATE TABLE rate_counter (bucket text NOT NULL, start_ms bigint NOT NULL, end_ms bigint NOT NULL, count bigint NOT NULL, PRIMARY KEY (bucket, start_ms))`,
+    `CREATE INDEX rate_counter_end ON rate_counter (end_ms)`,
+    // The dashboard's count of rate limit trips.
+    `ALTER TABLE stats_minute ADD COLUMN rate_limited integer NOT NULL DEFAULT 0`,
+  ],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -11,6 +11,7 @@ import { PgNodeRegistry } from './node-registry.ts';
 import { PgQueueStore } from './queue-store.ts';
 import { migrate } from './schema.ts';
 import { PgStatsStore } from './stats-store.ts';
+import { PgRateStore } from './rate-store.ts';
 
 export interface PgStoresOptions extends PgOptions {
   /** This node's name (--node). */
@@ -33,6 +34,7 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
     const accounts = new PgAccountStore(sql);
     const greylist = new PgGreylistStore(sql);
     const stats = new PgStatsStore(sql);
+    const rate = new PgRateStore(sql);
     const nodes = new PgNodeRegistry(sql);
     return {
       kind: 'postgresql',
@@ -40,10 +42,11 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
       accounts,
       greylist,
       stats,
+      rate,
       queue,
       nodes,
       async close() {
-        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), queue.close()]);
+        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), queue.close()]);
         await sql.end({ timeout: 5 });
       },
     };

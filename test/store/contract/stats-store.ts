@@ -9,7 +9,7 @@ import type { MinuteCounts } from '../../../src/api/stats.ts';
 import type { Factory } from './types.ts';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
-const minute = (k: number, n: number): MinuteCounts => ({ minute: new Date(T0 + k * 60_000).toISOString(), accepted: n, relayed: 2 * n, refused: 3 * n, deferred: 4 * n, auth_failed: 5 * n, auth_succeeded: 6 * n });
+const minute = (k: number, n: number): MinuteCounts => ({ minute: new Date(T0 + k * 60_000).toISOString(), accepted: n, relayed: 2 * n, refused: 3 * n, deferred: 4 * n, auth_failed: 5 * n, auth_succeeded: 6 * n, rate_limited: 7 * n });
 
 export function statsStoreContract(name: string, make: Factory<StatsStore>): void {
   describe(`StatsStore contract: ${name}`, () => {
