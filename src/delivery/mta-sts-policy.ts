@@ -104,3 +104,15 @@ export function afterTxt(txt: TxtResult, cached: CachedPolicy | undefined, now: 
   if (txt.ok) return fresh && cached.policy.id === txt.id ? { use: 'cache' } : { use: 'fetch', id: txt.id };
   return fresh ? { use: 'cache' } : { use: 'none' };
 }
+
+/** What `GET /api/delivery/mta-sts/DOMAIN` answers: a fresh look-up, not the delivery cache. */
+export interface MtaStsReport {
+  domain: string;
+  /** The TXT record's id, or why there is none. */
+  record: { id: string } | { error: string };
+  policy: { id: string; mode: string; mx: string[]; max_age: number } | null;
+  /** Why the policy could not be fetched or read. */
+  error: string | null;
+  /** What an MX delivery would do with it. */
+  effect: string;
+}

@@ -11,7 +11,9 @@ import { request } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { LookupAddress } from 'node:dns';
 import type { Dns } from './resolver.ts';
-import { afterTxt, isFresh, parseStsPolicy, parseStsTxt, type CachedPolicy, type MtaStsPolicy, type TxtResult } from './mta-sts-policy.ts';
+import { afterTxt, isFresh, parseStsPolicy, parseStsTxt, type CachedPolicy, type MtaStsPolicy, type MtaStsReport, type TxtResult } from './mta-sts-policy.ts';
+
+export type { MtaStsReport };
 
 /** RFC 8461 3.3: a policy larger than this is not read. */
 const MAX_POLICY_BYTES = 64 * 1024;
@@ -157,18 +159,6 @@ export class MtaStsCache {
       return { policy: null, from: 'none', note: error };
     }
   }
-}
-
-/** What `GET /api/delivery/mta-sts/DOMAIN` answers: a fresh look-up, not the delivery cache. */
-export interface MtaStsReport {
-  domain: string;
-  /** The TXT record's id, or why there is none. */
-  record: { id: string } | { error: string };
-  policy: { id: string; mode: string; mx: string[]; max_age: number } | null;
-  /** Why the policy could not be fetched or read. */
-  error: string | null;
-  /** What an MX delivery would do with it. */
-  effect: string;
 }
 
 export async function lookUpMtaSts(domain: string, txt: TxtLookup, fetch: (domain: string) => Promise<string>): Promise<MtaStsReport> {

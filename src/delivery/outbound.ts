@@ -189,8 +189,9 @@ export class OutboundSession {
         // A refused AUTH or a TLS policy that cannot be met is our configuration's
         // problem (or the peer's), not the mail's: never a bounce, always a deferral.
         const certificate = isCertificateError(err);
-        const tlsFailed = err.code === 'ETLS' || certificate;
-        const policy = err.code === 'EAUTH' || tlsFailed;
+        // Under `may` a failed handshake is a connection failure as before; where TLS is required it is the policy's.
+        const tlsFailed = certificate || (err.code === 'ETLS' && (tls.level === 'encrypt' || tls.level === 'verify'));
+        const policy = err.code === 'EAUTH' || err.code === 'ETLS' || certificate;
         const code = policy ? null : (err.responseCode ?? null);
         const why = tlsFailed && tls.why ? ` (TLS ${tls.level} required by ${tls.why})` : '';
         last = { code, reply: code !== null ? errorText(err) : `${label(t)}: ${errorText(err)}${why}`, remote: label(t), tried };

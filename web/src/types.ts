@@ -6,6 +6,9 @@ export type { NetworkType, NetworkDef, GroupDef, DomainDef, Relaying, Smarthost,
 // Recipient verification of a domain (Domains page).
 export type { VerifyRecipients, CalloutSettings } from '../../src/config/document.ts';
 export type { SenderLoginMode } from '../../src/config/document.ts';
+// TLS per destination and MTA-STS (Delivery page).
+export type { TlsLevel, TlsPolicyEntry, MtaStsSettings } from '../../src/config/document.ts';
+export type { MtaStsReport } from '../../src/delivery/mta-sts-policy.ts';
 import type { AuthSummary, MinuteCounts } from '../../src/api/stats.ts';
 export type { AuthSummary, MinuteCounts };
 

@@ -1,5 +1,5 @@
 // Delivery: the delivery section (on/off, smarthost, ports, timeouts,
-// connection limits), the queue section (retries, lifetime, notices), and
+// connection limits, TLS per destination and MTA-STS), an MTA-STS look-up, the queue section (retries, lifetime, notices), and
 // the DNS resolvers and postmaster address, each with its own Apply.
 
 import { CheckField, ErrorBox, Loading, NumberField, SelectField, TextArea, TextField } from '../components/Fields.tsx';
@@ -7,6 +7,7 @@ import { Section } from '../components/Section.tsx';
 import { useCanEdit } from '../session.ts';
 import type { Delivery, QueueSettings, Smarthost } from '../types.ts';
 import { useSection } from '../useSection.ts';
+import { cleanTlsPolicy, MtaStsFields, MtaStsLookup, TlsPolicyTable } from '../components/TlsPolicy.tsx';
 
 export function DeliveryPage() {
   return (
@@ -14,6 +15,7 @@ export function DeliveryPage() {
       <h1>Delivery</h1>
       <p class="lead">How mail leaves: straight to the recipients' MX hosts, or through a smarthost; and how long the queue keeps trying.</p>
       <DeliverySection />
+      <MtaStsLookup />
       <QueueSection />
       <DnsSection />
       <PostmasterSection />
@@ -39,7 +41,7 @@ function DeliverySection() {
   const sh = d.smarthost;
   const setSh = (patch: Partial<Smarthost>) => sh && s.set({ smarthost: { ...sh, ...patch } });
   return (
-    <Section id="delivery" title="Delivery" canEdit={canEdit} busy={s.busy} dirty={s.dirty} result={s.result} onApply={() => void s.applyNow({ ...d, smarthost: cleanSmarthost(d.smarthost) })}>
+    <Section id="delivery" title="Delivery" canEdit={canEdit} busy={s.busy} dirty={s.dirty} result={s.result} onApply={() => void s.applyNow({ ...d, smarthost: cleanSmarthost(d.smarthost), tls_policy: cleanTlsPolicy(d.tls_policy) })}>
       <div class="form-grid">
         <CheckField label="Deliver mail" checked={d.enabled} disabled={!canEdit} onChange={(v) => s.set({ enabled: v })} hint="Off: mail is accepted and queued, but nothing leaves (maintenance)." testid="field-delivery-enabled" />
         <CheckField
@@ -74,6 +76,14 @@ function DeliverySection() {
         <NumberField label="Connections at once" value={d.max_connections} min={1} disabled={!canEdit} onChange={(v) => s.set({ max_connections: v ?? 1 })} />
         <NumberField label="Connections per destination" value={d.max_connections_per_destination} min={1} disabled={!canEdit} onChange={(v) => s.set({ max_connections_per_destination: v ?? 1 })} />
       </div>
+      <fieldset class="group" data-testid="tls-policy-table">
+        <legend>TLS per destination</legend>
+        <TlsPolicyTable rows={d.tls_policy} disabled={!canEdit} onChange={(tls_policy) => s.set({ tls_policy })} />
+      </fieldset>
+      <fieldset class="group" data-testid="mta-sts">
+        <legend>MTA-STS</legend>
+        <MtaStsFields value={d.mta_sts} disabled={!canEdit} onChange={(mta_sts) => s.set({ mta_sts })} />
+      </fieldset>
     </Section>
   );
 }
