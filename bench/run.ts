@@ -4,7 +4,9 @@
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
 //                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
-//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE]
+//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim]
+//   --dkim adds the relay mailwarden-dkim: mailwarden signing every message with an RSA 2048 key
+//   (the smtp-source messages are From a@bench.test), so that the table gives the signing cost per message
 //   (cells are named like 1k-s20-new, 100k-s1-reuse; --only 1k-s100 runs the cells starting so;
 //   the cluster relays run in the cells with 20 or 100 reused sessions only, and the cluster
 //   scenarios `apply` and `takeover` run when a cluster relay is selected and --only, if given, names them)
@@ -31,7 +33,8 @@ import { Sink } from './lib/sink.ts';
 import { QuietGate, settleDisk } from './lib/quiet.ts';
 import { postfix } from './relays/postfix.ts';
 import { haraka } from './relays/haraka.ts';
-import { mailwarden, REPO } from './relays/mailwarden.ts';
+import { mailwarden, mailwardenWith, REPO } from './relays/mailwarden.ts';
+import { generateKey } from '../src/dkim/keys.ts';
 import { cluster } from './relays/cluster.ts';
 import { applyPropagation, takeover, type ApplyResult, type TakeoverResult } from './lib/cluster-scenarios.ts';
 import { renderCluster } from './lib/cluster-report.ts';
@@ -101,6 +104,8 @@ async function main(): Promise<number> {
   await ensurePostfix(log);
   const harakaDir = await ensureHaraka(WORK, log);
   const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir), cluster(1), cluster(2), cluster(3)];
+  // --dkim (issue #19): mailwarden signing every message (RSA 2048, From bench.test), right after the plain one: the difference is the signing cost.
+  if (flag('dkim')) all.splice(all.indexOf(mailwarden) + 1, 0, dkimRelay());
   const wanted = value('relays')?.split(',');
   const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
   if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);
@@ -265,3 +270,10 @@ main()
     await stopAll();
     process.exit(1);
   });
+
+/** mailwarden with a DKIM key for bench.test (the From of smtp-source's messages): every message is signed. */
+function dkimRelay(): Relay {
+  const keyFile = join(WORK, 'dkim-bench.pem');
+  writeFileSync(keyFile, generateKey('rsa-sha256', 2048), { mode: 0o600 });
+  return mailwardenWith('mailwarden-dkim', 'mailwarden + DKIM', ['dkim:', `  keys: [{ domain: bench.test, selector: bench, algorithm: rsa-sha256, key_file: ${keyFile} }]`].join('\n'));
+}

@@ -45,43 +45,51 @@ export function sourceState(): string {
   }
 }
 
-export const mailwarden: Relay = {
-  id: 'mailwarden',
-  label: 'mailwarden',
-  isMailwarden: true,
+export const mailwarden: Relay = mailwardenWith('mailwarden', 'mailwarden', '');
 
-  version(): string {
-    const v = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-    return `mailwarden ${v} (${sourceState()}) on Node ${process.versions.node}`;
-  },
+/**
+ * mailwarden with more settings (`extra`, YAML lines appended to the
+ * document), e.g. `--dkim`'s signing key: a cell of its own next to the plain one.
+ */
+export function mailwardenWith(id: string, label: string, extra: string): Relay {
+  return {
+    id,
+    label,
+    isMailwarden: true,
 
-  describe(): string[] {
-    return [
-      'mailwarden: `bin/mailwarden start --data DIR/mw --config DIR/settings.yaml > DIR/mailwarden.log`, stopped with SIGTERM; `DIR/settings.yaml`:',
-      '```yaml',
-      settings('<port>', '<sink port>').trimEnd(),
-      '```',
-    ];
-  },
+    version(): string {
+      const v = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+      return `mailwarden ${v} (${sourceState()}) on Node ${process.versions.node}`;
+    },
 
-  async start(dir: string, sinkPort: number): Promise<RelayInstance> {
-    const port = await freePort();
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'settings.yaml');
-    writeFileSync(file, settings(port, sinkPort));
-    const logFile = join(dir, 'mailwarden.log');
-    const p = start('mailwarden', BIN, ['start', '--data', join(dir, 'mw'), '--config', file], { cwd: REPO, logFile });
-    try {
-      await waitForGreeting(port, 30_000, () => alive(p.pid));
-    } catch (e) {
-      await stopGroup(p.pid, 1000);
-      throw new Error(`mailwarden: ${(e as Error).message}\n${await logTail(logFile)}`);
-    }
-    return {
-      port,
-      logFile,
-      roots: () => [p.pid],
-      stop: () => stopGroup(p.pid, 10_000),
-    };
-  },
-};
+    describe(): string[] {
+      return [
+        'mailwarden: `bin/mailwarden start --data DIR/mw --config DIR/settings.yaml > DIR/mailwarden.log`, stopped with SIGTERM; `DIR/settings.yaml`:',
+        '```yaml',
+        settings('<port>', '<sink port>', extra).trimEnd(),
+        '```',
+      ];
+    },
+
+    async start(dir: string, sinkPort: number): Promise<RelayInstance> {
+      const port = await freePort();
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, 'settings.yaml');
+      writeFileSync(file, settings(port, sinkPort, extra));
+      const logFile = join(dir, 'mailwarden.log');
+      const p = start('mailwarden', BIN, ['start', '--data', join(dir, 'mw'), '--config', file], { cwd: REPO, logFile });
+      try {
+        await waitForGreeting(port, 30_000, () => alive(p.pid));
+      } catch (e) {
+        await stopGroup(p.pid, 1000);
+        throw new Error(`mailwarden: ${(e as Error).message}\n${await logTail(logFile)}`);
+      }
+      return {
+        port,
+        logFile,
+        roots: () => [p.pid],
+        stop: () => stopGroup(p.pid, 10_000),
+      };
+    },
+  };
+}

@@ -185,3 +185,24 @@ export interface DirectoryTestResult {
   filters: { user: string; group: string };
   user: { dn: string; groups: string[]; addresses: string[] } | null;
 }
+
+// --- DKIM signing keys: /api/dkim (issue #19) ---------------------------------
+import type { KeyView as DkimKeyView, CheckResult as DkimCheckResult } from '../../src/dkim/published.ts';
+export type { DkimKeyView, DkimCheckResult };
+export type { DkimSignMode, DkimAlgorithm } from '../../src/config/document.ts';
+import type { DkimSignMode } from '../../src/config/document.ts';
+
+/** GET /api/dkim. */
+export interface DkimInfo {
+  revision: number | null;
+  sign: DkimSignMode;
+  headers: string[];
+  subdomains: boolean;
+  keys: DkimKeyView[];
+}
+
+/** POST /api/dkim/check. */
+export interface DkimCheck {
+  ok: boolean;
+  results: DkimCheckResult[];
+}
