@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,6 +134,34 @@ test('action reject: p=reject refused with 550 5.7.1 (unsigned, or a signature t
   assert.ok(quarantined(relay).includes(sample.id!));
   const slog = await dmarcLog(relay, sample.id!);
   assert.deepEqual([slog.policy, slog.pct, slog.sampled, slog.action], ['reject', 0, false, 'quarantine']);
+});
+
+test('quarantined by DMARC before the content scan: the virus scanner fed while spooling is let go', { skip }, async (t) => {
+  // A clamd that takes the stream and never answers: only the relay can end the connection.
+  const closed: Promise<void>[] = [];
+  const sockets = new Set<Socket>();
+  const clamd = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.resume();
+    // Half-open allowed: the relay's end of the connection shows as 'end' (or 'close' on a reset).
+    closed.push(Promise.race([once(s, 'end'), once(s, 'close')]).then(() => undefined));
+  });
+  clamd.listen(0, '127.0.0.1');
+  await once(clamd, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    clamd.close();
+  });
+  const relay = await relayWith(t, { dmarc: { enabled: true, action: 'quarantine' } }, { antivirus: { enabled: true, clamd: `127.0.0.1:${(clamd.address() as { port: number }).port}`, timeout: '10m' } });
+  const r = await sendMessage(relay.ports.mx, { client: CLEAN, message: message('x', { From: 'a@reject.test.example' }) });
+  assert.match(r.reply, /^250 /);
+  assert.ok(quarantined(relay).includes(r.id!));
+  assert.equal(closed.length, 1, 'the message was fed to clamd');
+  let timer: NodeJS.Timeout | undefined;
+  const gone = await Promise.race([closed[0]!.then(() => true), new Promise<boolean>((done) => (timer = setTimeout(() => done(false), 5000)))]);
+  clearTimeout(timer);
+  assert.ok(gone, 'the clamd connection was closed, not left open until antivirus.timeout');
 });
 
 test('action quarantine quarantines p=reject; tag accepts with the DMARC_FAIL symbol; off only reports', { skip }, async (t) => {
