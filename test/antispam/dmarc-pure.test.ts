@@ -64,3 +64,17 @@ test('deadlineResolver: questions end by the deadline; past it they fail at once
   now = 2000;
   await assert.rejects(deadlineResolver(fast, 2000, () => now)('c.example', 'TXT'), (e: Error & { code?: string }) => e.code === 'ETIMEOUT');
 });
+
+test('settings: antispam.dmarc defaults (off), as the issue spells it, and what is refused with its path', async () => {
+  const { validate } = await import('../../src/config/validate.ts');
+  const doc = (antispam: Record<string, unknown>, dns: string[] = ['127.0.0.1:5353']) => ({ hostname: 'mx.example.com', listeners: [{ name: 'mx', address: '127.0.0.1', port: 2525, mode: 'mx' }], dns: { servers: dns }, antispam });
+  assert.deepEqual(validate(doc({})).settings.antispam.dmarc, { enabled: false, action: 'reject', score: 0 }, 'a document without the key: the default');
+  const full = validate(doc({ dmarc: { enabled: true, action: 'quarantine', score: 3 }, exceptions: [{ senders: ['lists.example'], skip: ['dmarc'] }] }));
+  assert.deepEqual([full.errors, full.warnings], [[], []]);
+  assert.deepEqual(full.settings.antispam.dmarc, { enabled: true, action: 'quarantine', score: 3 });
+  assert.deepEqual(full.settings.antispam.exceptions[0]?.skip, ['dmarc']);
+  const bad = validate(doc({ dmarc: { enabled: 'yes', action: 'bounce', pct: 50 } }));
+  assert.deepEqual(bad.errors.map((e) => e.path).sort(), ['antispam.dmarc.action', 'antispam.dmarc.enabled', 'antispam.dmarc.pct']);
+  const noDns = validate(doc({ dmarc: { enabled: true } }, []));
+  assert.deepEqual(noDns.warnings.map((w) => w.path), ['dns.servers']);
+});
