@@ -44,18 +44,22 @@ async function dmarc(s: SessionFacts, x: DataInput): Promise<Verdict> {
       arc: v.arc,
       spf: spf.result,
       ...(v.dmarc.reason ? { reason: v.dmarc.reason } : {}),
+      ...(v.dmarc.malformed ? { from_problem: v.dmarc.malformed, authors: v.dmarc.authors } : {}),
     },
   };
-  const reason = `DMARC ${v.dmarc.result} for ${v.dmarc.from}: policy ${d.applied}`;
+  // Several From fields or domains: the text names the problem, so the sender sees what to fix.
+  const problem = v.dmarc.malformed ? `${v.dmarc.malformed}; ` : '';
+  const says = v.dmarc.from ? `DMARC policy of ${v.dmarc.from} says reject` : 'judged as DMARC p=reject';
+  const reason = `${problem}DMARC ${v.dmarc.result} for ${v.dmarc.from ?? 'the From domains'}: policy ${d.applied}`;
   if (d.act === 'reject') {
-    return { kind: 'refuse', error: new MailError(550, '5.7.1', `Message refused: DMARC policy of ${v.dmarc.from} says reject`, { rule: 'antispam.dmarc.action', reason }), log };
+    return { kind: 'refuse', error: new MailError(550, '5.7.1', `Message refused: ${problem}${says}`, { rule: 'antispam.dmarc.action', reason }), log };
   }
   if (d.act === 'quarantine') {
     // The stage ends here, before the content scan that writes the field: the quarantined copy carries it.
     const field = authResultsField(st.hostname, [...x.added.auth, ...added]);
     return { kind: 'quarantine', rule: 'antispam.dmarc.action', reason, log, edit: { add: field ? [field] : [], remove: ['Authentication-Results'], subjectTag: null } };
   }
-  if (d.act === 'tag') return { kind: 'pass', log, add: { auth: added, symbols: ['DMARC_FAIL'], points: cfg.score } };
+  if (d.act === 'tag') return { kind: 'pass', log, add: { auth: added, symbols: v.dmarc.malformed ? ['DMARC_FAIL', 'DMARC_BAD_FROM'] : ['DMARC_FAIL'], points: cfg.score } };
   return { kind: 'pass', log, add: { auth: added } };
 }
 

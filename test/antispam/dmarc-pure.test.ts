@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideDmarc, type DmarcPolicy } from '../../src/antispam/dmarc-policy.ts';
+import { authorsPlan, decideDmarc, MAX_AUTHOR_DOMAINS, strictest, type DmarcPolicy } from '../../src/antispam/dmarc-policy.ts';
 import { authResultsField } from '../../src/antispam/auth-results.ts';
 import { deadlineResolver } from '../../src/antispam/dmarc.ts';
 import { DMARC_ACTIONS } from '../../src/config/document.ts';
@@ -77,4 +77,37 @@ test('settings: antispam.dmarc defaults (off), as the issue spells it, and what 
   assert.deepEqual(bad.errors.map((e) => e.path).sort(), ['antispam.dmarc.action', 'antispam.dmarc.enabled', 'antispam.dmarc.pct']);
   const noDns = validate(doc({ dmarc: { enabled: true } }, []));
   assert.deepEqual(noDns.warnings.map((w) => w.path), ['dns.servers']);
+});
+
+test('authorsPlan: a From without one author domain (several fields, several domains, an unreadable address, none at all)', () => {
+  assert.deepEqual(authorsPlan('no-author-domain', 0, []), { kind: 'permerror', why: 'no From field' });
+  assert.deepEqual(authorsPlan('no-author-domain', 1, []), { kind: 'permerror', why: 'no author domain' });
+  assert.deepEqual(authorsPlan('multiple-from-fields', 2, []), { kind: 'permerror', why: 'several From fields' }, 'two fields, neither readable: no domain to judge');
+  // Malformed: a signature may cover another field than the one shown, so no SPF or DKIM result counts.
+  assert.deepEqual(authorsPlan('multiple-from-fields', 2, ['bank.example', 'attacker.example']), { kind: 'evaluate', why: 'several From fields', domains: ['bank.example', 'attacker.example'], credit: false });
+  assert.deepEqual(authorsPlan('multiple-from-fields', 2, ['bank.example']), { kind: 'evaluate', why: 'several From fields', domains: ['bank.example'], credit: false }, 'an empty From beside a real one');
+  assert.deepEqual(authorsPlan('invalid-author-domain', 1, ['bank.example']), { kind: 'evaluate', why: 'an unreadable address in From', domains: ['bank.example'], credit: false });
+  // One valid field with several domains: RFC 7489 6.6.1, each domain with the authentication results.
+  assert.deepEqual(authorsPlan('multiple-author-domains', 1, ['bank.example', 'attacker.example']), { kind: 'evaluate', why: 'several domains in From', domains: ['bank.example', 'attacker.example'], credit: true });
+  const many = Array.from({ length: MAX_AUTHOR_DOMAINS + 1 }, (_, i) => `d${i}.example`);
+  assert.deepEqual(authorsPlan('multiple-author-domains', 1, many), { kind: 'fail', why: `more than ${MAX_AUTHOR_DOMAINS} domains in From` });
+  assert.equal(authorsPlan('multiple-author-domains', 1, many.slice(1)).kind, 'evaluate');
+});
+
+test('strictest: the fail with the strictest policy decides, whatever the order; DNS trouble never outranks a known fail', () => {
+  const a = (domain: string, result: string, policy: DmarcPolicy | null = null, pct = 100) => ({ domain, result, policy, pct });
+  const bank = a('bank.example', 'fail', 'reject');
+  const attacker = a('attacker.example', 'none');
+  assert.deepEqual(strictest([bank, attacker]), { result: 'fail', policy: 'reject', from: 'bank.example' });
+  assert.deepEqual(strictest([attacker, bank]), { result: 'fail', policy: 'reject', from: 'bank.example' });
+  assert.deepEqual(strictest([a('q.example', 'fail', 'quarantine'), bank, a('n.example', 'fail', 'none')]), { result: 'fail', policy: 'reject', from: 'bank.example' });
+  assert.deepEqual(strictest([a('slow.example', 'temperror'), bank]), { result: 'fail', policy: 'reject', from: 'bank.example' }, 'a slow domain of the attacker does not hide the fail');
+  assert.deepEqual(strictest([a('p.example', 'pass', 'reject'), bank]), { result: 'fail', policy: 'reject', from: 'bank.example' }, 'a pass of one domain does not cover another');
+  assert.deepEqual(strictest([a('r30.example', 'fail', 'reject', 30), a('r90.example', 'fail', 'reject', 90)]).from, 'r90.example', 'same policy: the higher pct');
+  assert.deepEqual(strictest([a('p.example', 'pass', 'reject'), a('slow.example', 'temperror')]), { result: 'temperror', policy: null, from: 'slow.example' });
+  assert.deepEqual(strictest([a('p.example', 'pass', 'reject'), attacker]), { result: 'none', policy: null, from: 'attacker.example' });
+  assert.deepEqual(strictest([a('p.example', 'pass', 'reject'), a('o.example', 'pass', 'none')]), { result: 'pass', policy: null, from: 'p.example' });
+  assert.deepEqual(strictest([]), { result: 'permerror', policy: null, from: null });
+  // What the decision then does with it: the same as a DMARC fail of that domain.
+  assert.equal(decideDmarc({ result: 'fail', policy: strictest([attacker, bank]).policy, pct: 100 }, 'reject', 50).act, 'reject');
 });
