@@ -8,6 +8,7 @@
 
 import { Readable } from 'node:stream';
 import type { AuthPart } from './auth-results.ts';
+import { displayNameDomains } from './from-display-name.ts';
 import { authorsPlan, strictest, type AuthorResult, type DmarcFacts, type DmarcPolicy } from './dmarc-policy.ts';
 import type { TxtResolver } from './spf.ts';
 
@@ -25,6 +26,8 @@ export interface DmarcVerification {
   dmarc: DmarcFacts & { from: string | null; reason: string | null; malformed: string | null; authors: AuthorResult[] };
   dkim: { domain: string; result: string }[];
   arc: string;
+  /** Domains of addresses written in a From display name other than the mailbox's own (from-display-name.ts). */
+  nameDomains: string[];
 }
 
 /** A resolver whose questions all end by `deadline` (ms since the epoch): later ones fail at once with ETIMEOUT. */
@@ -62,11 +65,14 @@ export async function verifyDmarc(opts: { message: AsyncIterable<Buffer>; spf: {
   const spfDomains = opts.spf.result === 'pass' && opts.spf.domain ? [opts.spf.domain] : [];
   const dkimDomains = (dkim.results ?? []).filter((r) => (r as { status?: { result?: string } }).status?.result === 'pass').map((r) => ({ id: r.id, domain: r.signingDomain ?? '' }));
   const arcOpt = arcResult ? { arcResult } : {};
+  // The parsed header is a hidden property of mailauth's result.
+  const header = (dkim as { headers?: { parsed?: { key: string; line: Buffer }[] } }).headers?.parsed ?? [];
+  const nameDomains = displayNameDomains(header.filter((h) => h.key === 'from').map((h) => h.line.toString()));
   const { response, reason, authorDomains } = await evaluateDmarc({ headerFrom: dkim.headerFrom, fromFields: dkim.fromFields, spfDomains, dkimDomains, ...arcOpt, resolver });
   if (response) {
     const one = facts(response);
     parts.push(one.part);
-    return { parts, dkim: signatures, arc: arcStatus, dmarc: { ...one.facts, malformed: null, authors: [one.author] } };
+    return { parts, dkim: signatures, arc: arcStatus, nameDomains, dmarc: { ...one.facts, malformed: null, authors: [one.author] } };
   }
 
   // No single author domain (RFC 9989 5.3.1 gives up here): authorsPlan() says how we judge it instead.
@@ -76,7 +82,7 @@ export async function verifyDmarc(opts: { message: AsyncIterable<Buffer>; spf: {
     const result = plan.kind;
     parts.push({ method: 'dmarc', result, info: `dmarc=${result} (${plan.why})` });
     const policy = result === 'fail' ? 'reject' : null;
-    return { parts, dkim: signatures, arc: arcStatus, dmarc: { result, policy, pct: 100, from: null, reason: plan.why, malformed: result === 'fail' ? plan.why : null, authors: [] } };
+    return { parts, dkim: signatures, arc: arcStatus, nameDomains, dmarc: { result, policy, pct: 100, from: null, reason: plan.why, malformed: result === 'fail' ? plan.why : null, authors: [] } };
   }
   const credit = plan.credit ? { spfDomains, dkimDomains } : { spfDomains: [], dkimDomains: [] };
   // Side by side: one slow domain does not use up the message's DNS time before the others are asked.
@@ -96,6 +102,7 @@ export async function verifyDmarc(opts: { message: AsyncIterable<Buffer>; spf: {
     parts,
     dkim: signatures,
     arc: arcStatus,
+    nameDomains,
     dmarc: { result: decided.result, policy: decided.policy, pct: pick?.facts.pct ?? 100, from: decided.from, reason: pick?.facts.reason ?? null, malformed: plan.why, authors },
   };
 }

@@ -45,6 +45,7 @@ async function dmarc(s: SessionFacts, x: DataInput): Promise<Verdict> {
       spf: spf.result,
       ...(v.dmarc.reason ? { reason: v.dmarc.reason } : {}),
       ...(v.dmarc.malformed ? { from_problem: v.dmarc.malformed, authors: v.dmarc.authors } : {}),
+      ...(v.nameDomains.length ? { name_addresses: v.nameDomains } : {}),
     },
   };
   // Several From fields or domains: the text names the problem, so the sender sees what to fix.
@@ -59,7 +60,10 @@ async function dmarc(s: SessionFacts, x: DataInput): Promise<Verdict> {
     const field = authResultsField(st.hostname, [...x.added.auth, ...added]);
     return { kind: 'quarantine', rule: 'antispam.dmarc.action', reason, log, edit: { add: field ? [field] : [], remove: ['Authentication-Results'], subjectTag: null } };
   }
-  if (d.act === 'tag') return { kind: 'pass', log, add: { auth: added, symbols: v.dmarc.malformed ? ['DMARC_FAIL', 'DMARC_BAD_FROM'] : ['DMARC_FAIL'], points: cfg.score } };
+  // An address of another domain in the From display name: reported only (a symbol without points in tag mode), see from-display-name.ts.
+  const nameSymbol = cfg.action === 'tag' && v.nameDomains.length ? ['DMARC_FROM_NAME_ADDR'] : [];
+  if (d.act === 'tag') return { kind: 'pass', log, add: { auth: added, symbols: [...(v.dmarc.malformed ? ['DMARC_FAIL', 'DMARC_BAD_FROM'] : ['DMARC_FAIL']), ...nameSymbol], points: cfg.score } };
+  if (nameSymbol.length) return { kind: 'pass', log, add: { auth: added, symbols: nameSymbol, points: 0 } };
   return { kind: 'pass', log, add: { auth: added } };
 }
 

@@ -306,4 +306,19 @@ test('several From fields under action quarantine and tag: quarantined; tagged w
   assert.match(tagged.reply, /^250 /);
   assert.ok(queued(tag).includes(tagged.id!));
   assert.match(headerOf(stored(tag, tagged.id!)), /^X-Spam-Status: No, score=4\.0 required=5\.0 engine=checks\r\n\ttests=DMARC_FAIL,DMARC_BAD_FROM\r\n/m);
+
+  // A display name holding another domain's address: DMARC passes for the real address (SPF); tag mode names it, without points.
+  const named = await sendMessage(tag.ports.mx, { client: CLEAN, from: 'me@attacker.test.example', message: withFields(['From: "ceo@reject.test.example" <me@attacker.test.example>']) });
+  assert.match(named.reply, /^250 /);
+  assert.match(headerOf(stored(tag, named.id!)), /^X-Spam-Status: No, score=0\.0 required=5\.0 engine=checks\r\n\ttests=DMARC_FROM_NAME_ADDR\r\n/m);
+  const nlog = await dmarcLog(tag, named.id!);
+  assert.deepEqual([nlog.result, nlog.name_addresses], ['none', ['reject.test.example']]);
+});
+
+test('a display name holding another domain\'s address under action reject: accepted (DMARC cannot judge a name), logged, no symbol', { skip }, async (t) => {
+  const relay = await relayWith(t, { dmarc: { enabled: true, action: 'reject' } });
+  const r = await sendMessage(relay.ports.mx, { client: CLEAN, message: withFields(['From: "ceo@reject.test.example" <me@attacker.test.example>']) });
+  assert.match(r.reply, /^250 /);
+  assert.doesNotMatch(headerOf(stored(relay, r.id!)), /X-Spam-Status/);
+  assert.deepEqual((await dmarcLog(relay, r.id!)).name_addresses, ['reject.test.example']);
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { authorsPlan, decideDmarc, MAX_AUTHOR_DOMAINS, strictest, type DmarcPolicy } from '../../src/antispam/dmarc-policy.ts';
 import { authResultsField } from '../../src/antispam/auth-results.ts';
 import { deadlineResolver } from '../../src/antispam/dmarc.ts';
+import { displayNameDomains } from '../../src/antispam/from-display-name.ts';
 import { DMARC_ACTIONS } from '../../src/config/document.ts';
 
 test('decideDmarc: every result, policy and action', () => {
@@ -110,4 +111,12 @@ test('strictest: the fail with the strictest policy decides, whatever the order;
   assert.deepEqual(strictest([]), { result: 'permerror', policy: null, from: null });
   // What the decision then does with it: the same as a DMARC fail of that domain.
   assert.equal(decideDmarc({ result: 'fail', policy: strictest([attacker, bank]).policy, pct: 100 }, 'reject', 50).act, 'reject');
+});
+
+test('displayNameDomains: another domain\'s address in a From display name or comment, not the mailbox\'s own', () => {
+  assert.deepEqual(displayNameDomains(['From: "ceo@bank.example" <me@attacker.example>']), ['bank.example']);
+  assert.deepEqual(displayNameDomains(['From: me@attacker.example (ceo@Bank.Example)']), ['bank.example'], 'a comment, any case');
+  assert.deepEqual(displayNameDomains(['From: "CEO ceo@bank.example"\r\n <me@x.example>, b@c.example', 'From: "x@d.example" <y@e.example>']), ['bank.example', 'd.example'], 'folded, several mailboxes and fields');
+  assert.deepEqual(displayNameDomains(['From: "me@attacker.example" <me@attacker.example>']), [], 'the name is the address itself, as many mail programs write it');
+  assert.deepEqual(displayNameDomains(['From: Ann <ann@a.example>', 'From: "Ann via List" <list@lists.example>', 'From:']), []);
 });
