@@ -3,8 +3,9 @@
 // for Authentication-Results, and the facts the DMARC decision needs
 // (dmarc-policy.ts). SPF is not looked up here: the caller gives the SPF
 // result it has (the spf check's, or its own). Every DNS question is bounded
-// by one deadline for the whole message; past it a question fails at once,
-// so DNS trouble ends as temperror, never as a hang or a refusal.
+// by a deadline (one for the DKIM keys and ARC, one for the DMARC records);
+// past it a question fails at once, so DNS trouble ends as temperror, never
+// as a hang or a refusal.
 
 import { Readable } from 'node:stream';
 import type { AuthPart } from './auth-results.ts';
@@ -43,7 +44,13 @@ export function deadlineResolver(resolve: TxtResolver, deadline: number, now: ()
 
 const POLICIES = new Set<string>(['none', 'quarantine', 'reject']);
 
-export async function verifyDmarc(opts: { message: AsyncIterable<Buffer>; spf: { result: string; domain: string }; resolver: TxtResolver; minBitLength?: number }): Promise<DmarcVerification> {
+/**
+ * `resolver` answers the DKIM key and ARC questions; `policyResolver`, made when they are done, the
+ * DMARC record questions. Separate deadlines: the signatures' domains are the sender's to choose,
+ * and a key look-up the sender makes slow must not use up the time of the From domain's policy
+ * look-up (a temperror there would let a p=reject domain be forged).
+ */
+export async function verifyDmarc(opts: { message: AsyncIterable<Buffer>; spf: { result: string; domain: string }; resolver: TxtResolver; policyResolver?: () => TxtResolver; minBitLength?: number }): Promise<DmarcVerification> {
   loaded ??= Promise.all([import('mailauth/lib/dkim/verify.js'), import('mailauth/lib/dmarc/index.js'), import('mailauth/lib/arc/index.js')]);
   const [{ dkimVerify }, { evaluateDmarc }, { arc }] = await loaded;
   const resolver = opts.resolver as never;
@@ -62,13 +69,14 @@ export async function verifyDmarc(opts: { message: AsyncIterable<Buffer>; spf: {
   const arcStatus = String(arcResult?.status?.result ?? 'none');
   if (arcResult?.info) parts.push({ method: 'arc', result: arcStatus, info: arcResult.info });
 
+  const policyResolver = (opts.policyResolver?.() ?? opts.resolver) as never;
   const spfDomains = opts.spf.result === 'pass' && opts.spf.domain ? [opts.spf.domain] : [];
   const dkimDomains = (dkim.results ?? []).filter((r) => (r as { status?: { result?: string } }).status?.result === 'pass').map((r) => ({ id: r.id, domain: r.signingDomain ?? '' }));
   const arcOpt = arcResult ? { arcResult } : {};
   // The parsed header is a hidden property of mailauth's result.
   const header = (dkim as { headers?: { parsed?: { key: string; line: Buffer }[] } }).headers?.parsed ?? [];
   const nameDomains = displayNameDomains(header.filter((h) => h.key === 'from').map((h) => h.line.toString()));
-  const { response, reason, authorDomains } = await evaluateDmarc({ headerFrom: dkim.headerFrom, fromFields: dkim.fromFields, spfDomains, dkimDomains, ...arcOpt, resolver });
+  const { response, reason, authorDomains } = await evaluateDmarc({ headerFrom: dkim.headerFrom, fromFields: dkim.fromFields, spfDomains, dkimDomains, ...arcOpt, resolver: policyResolver });
   if (response) {
     const one = facts(response);
     parts.push(one.part);
@@ -88,7 +96,7 @@ export async function verifyDmarc(opts: { message: AsyncIterable<Buffer>; spf: {
   // Side by side: one slow domain does not use up the message's DNS time before the others are asked.
   const each = await Promise.all(
     plan.domains.map(async (domain) => {
-      const r = await evaluateDmarc({ headerFrom: [domain], fromFields: 1, ...credit, ...arcOpt, resolver });
+      const r = await evaluateDmarc({ headerFrom: [domain], fromFields: 1, ...credit, ...arcOpt, resolver: policyResolver });
       return r.response ? facts(r.response) : null;
     }),
   );

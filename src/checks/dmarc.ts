@@ -15,7 +15,7 @@ import { decideDmarc } from '../antispam/dmarc-policy.ts';
 import type { Check, DataInput, SessionFacts, Verdict } from './check.ts';
 import { spfOutcome, spfPart } from './spf.ts';
 
-/** Per message, beyond the per-question dns_timeout: a key, the SPF walk and the DMARC tree walk in a row. */
+/** Per phase of a message (the DKIM keys and ARC; then the DMARC records), beyond the per-question dns_timeout. */
 const QUESTIONS_PER_MESSAGE = 4;
 
 async function dmarc(s: SessionFacts, x: DataInput): Promise<Verdict> {
@@ -28,9 +28,10 @@ async function dmarc(s: SessionFacts, x: DataInput): Promise<Verdict> {
     added.push(spf);
   }
   const r = s.services.resolver(st);
-  const resolver = deadlineResolver((name, type) => r.resolve(name, type), s.services.now() + durationMs(st.antispam.dns_timeout) * QUESTIONS_PER_MESSAGE);
+  const within = () => deadlineResolver((name, type) => r.resolve(name, type), s.services.now() + durationMs(st.antispam.dns_timeout) * QUESTIONS_PER_MESSAGE);
   const message = await x.contents();
-  const v = await verifyDmarc({ message: message.chunks(), spf: { result: spf.result, domain: spf.domain ?? '' }, resolver });
+  // Two deadlines: the DKIM keys and ARC, then the DMARC records (see verifyDmarc).
+  const v = await verifyDmarc({ message: message.chunks(), spf: { result: spf.result, domain: spf.domain ?? '' }, resolver: within(), policyResolver: within });
   added.push(...v.parts);
   const d = decideDmarc(v.dmarc, cfg.action, Math.random() * 100);
   const log = {

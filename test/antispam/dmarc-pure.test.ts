@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { authorsPlan, decideDmarc, MAX_AUTHOR_DOMAINS, strictest, type DmarcPolicy } from '../../src/antispam/dmarc-policy.ts';
 import { authResultsField } from '../../src/antispam/auth-results.ts';
-import { deadlineResolver } from '../../src/antispam/dmarc.ts';
+import { deadlineResolver, verifyDmarc } from '../../src/antispam/dmarc.ts';
 import { displayNameDomains } from '../../src/antispam/from-display-name.ts';
 import { DMARC_ACTIONS } from '../../src/config/document.ts';
 
@@ -119,4 +119,27 @@ test('displayNameDomains: another domain\'s address in a From display name or co
   assert.deepEqual(displayNameDomains(['From: "CEO ceo@bank.example"\r\n <me@x.example>, b@c.example', 'From: "x@d.example" <y@e.example>']), ['bank.example', 'd.example'], 'folded, several mailboxes and fields');
   assert.deepEqual(displayNameDomains(['From: "me@attacker.example" <me@attacker.example>']), [], 'the name is the address itself, as many mail programs write it');
   assert.deepEqual(displayNameDomains(['From: Ann <ann@a.example>', 'From: "Ann via List" <list@lists.example>', 'From:']), []);
+});
+
+test('verifyDmarc: DKIM keys the sender makes slow do not use up the time of the From domain\'s policy look-up', async () => {
+  // Signatures whose key look-ups never end, then the p=reject record of the forged From domain.
+  const asked: string[] = [];
+  const resolve = (name: string) => {
+    asked.push(name);
+    if (name === '_dmarc.bank.example') return Promise.resolve([['v=DMARC1; p=reject']]);
+    if (name.endsWith('._domainkey.slow.example')) return new Promise<never>(() => {});
+    return Promise.reject(Object.assign(new Error('no such name'), { code: 'ENOTFOUND' }));
+  };
+  const sig = (s: string) => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=slow.example; s=${s}; h=from; bh=s14J+iztnrytnRYzb7lhFG/jS/vrxWJnnahfijFMnco=; b=AAAA\r\n`;
+  const message = `${sig('a')}${sig('b')}From: ceo@bank.example\r\nTo: u@example.com\r\nSubject: x\r\n\r\nx\r\n`;
+  const within = () => deadlineResolver(resolve, Date.now() + 300);
+  // mailauth is loaded on the first message: not on this test's clock.
+  await verifyDmarc({ message: chunks(), spf: { result: 'none', domain: '' }, resolver: () => Promise.reject(new Error('not asked')) }).catch(() => null);
+  async function* chunks() {
+    yield Buffer.from(message);
+  }
+  const v = await verifyDmarc({ message: chunks(), spf: { result: 'none', domain: '' }, resolver: within(), policyResolver: within });
+  assert.deepEqual(v.dkim.map((d) => d.result), ['temperror', 'temperror']);
+  assert.deepEqual([v.dmarc.result, v.dmarc.policy, v.dmarc.from], ['fail', 'reject', 'bank.example']);
+  assert.ok(asked.includes('a._domainkey.slow.example') && asked.includes('_dmarc.bank.example'), asked.join(' '));
 });
