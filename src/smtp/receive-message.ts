@@ -108,6 +108,8 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
       return result.error ? { error: result.error } : { error: null, message: `2.0.0 Ok: queued as ${id}` };
     }
     path.quarantined = result.outcome === 'quarantine';
+    // Quarantined by a check before the content scan (DMARC): the engines fed while spooling are let go.
+    if (path.quarantined && result.by !== 'scan') for (const w of path.watchers) w.abort();
     return await store(deps, m, writer, result, checkLog, spooled.guard, (c) => (path.committed = c));
   } catch (err) {
     // Committed means safely stored: the 250 stands (a 4xx would make the sender send it twice).

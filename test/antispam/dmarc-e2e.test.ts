@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +50,7 @@ before(async () => {
       { name: '_dmarc.quar.test.example', text: 'v=DMARC1; p=quarantine' },
       { name: '_dmarc.sample.test.example', text: 'v=DMARC1; p=reject; pct=0' },
       { name: 'client.test.example', text: 'v=spf1 -all' },
+      { name: 'attacker.test.example', text: `v=spf1 ip4:${CLEAN} -all` },
     ],
   });
 });
@@ -135,6 +137,34 @@ test('action reject: p=reject refused with 550 5.7.1 (unsigned, or a signature t
   assert.deepEqual([slog.policy, slog.pct, slog.sampled, slog.action], ['reject', 0, false, 'quarantine']);
 });
 
+test('quarantined by DMARC before the content scan: the virus scanner fed while spooling is let go', { skip }, async (t) => {
+  // A clamd that takes the stream and never answers: only the relay can end the connection.
+  const closed: Promise<void>[] = [];
+  const sockets = new Set<Socket>();
+  const clamd = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.resume();
+    // Half-open allowed: the relay's end of the connection shows as 'end' (or 'close' on a reset).
+    closed.push(Promise.race([once(s, 'end'), once(s, 'close')]).then(() => undefined));
+  });
+  clamd.listen(0, '127.0.0.1');
+  await once(clamd, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    clamd.close();
+  });
+  const relay = await relayWith(t, { dmarc: { enabled: true, action: 'quarantine' } }, { antivirus: { enabled: true, clamd: `127.0.0.1:${(clamd.address() as { port: number }).port}`, timeout: '10m' } });
+  const r = await sendMessage(relay.ports.mx, { client: CLEAN, message: message('x', { From: 'a@reject.test.example' }) });
+  assert.match(r.reply, /^250 /);
+  assert.ok(quarantined(relay).includes(r.id!));
+  assert.equal(closed.length, 1, 'the message was fed to clamd');
+  let timer: NodeJS.Timeout | undefined;
+  const gone = await Promise.race([closed[0]!.then(() => true), new Promise<boolean>((done) => (timer = setTimeout(() => done(false), 5000)))]);
+  clearTimeout(timer);
+  assert.ok(gone, 'the clamd connection was closed, not left open until antivirus.timeout');
+});
+
 test('action quarantine quarantines p=reject; tag accepts with the DMARC_FAIL symbol; off only reports', { skip }, async (t) => {
   const quarantine = await relayWith(t, { dmarc: { enabled: true, action: 'quarantine' } });
   const q = await sendMessage(quarantine.ports.mx, { client: CLEAN, message: message('x', { From: 'a@reject.test.example' }) });
@@ -206,4 +236,89 @@ test('a DNS server that never answers: temperror for SPF, DKIM and DMARC, and th
   assert.match(ar, /; dkim=temperror /);
   assert.match(ar, /; dmarc=temperror /);
   assert.equal((await dmarcLog(relay, r.id!)).result, 'temperror');
+});
+
+/** A message with exactly these From (or other) fields on top, in this order: message() cannot repeat a field. */
+function withFields(fields: string[], body = 'x'): string {
+  return `${fields.map((f) => `${f}\r\n`).join('')}To: user@example.com\r\nSubject: test\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@outside.example>\r\n\r\n${body}\r\n`;
+}
+
+test('a second From never fares better than a DMARC fail: several From fields, several domains in one, an empty or unreadable From beside a real one (action reject)', { skip }, async (t) => {
+  const relay = await relayWith(t, { spf: { enabled: true, action: 'tag' }, dmarc: { enabled: true, action: 'reject' } });
+  // The attacker's own domain passes SPF (CLEAN is allowed): that must not lend the forged field anything.
+  const refused = async (name: string, msg: string, text: RegExp, problem: string): Promise<Record<string, unknown>> => {
+    const from = `${name}@attacker.test.example`;
+    const r = await sendMessage(relay.ports.mx, { client: CLEAN, from, message: msg });
+    assert.match(r.reply, text, name);
+    const log = await relay.waitLog((l) => l.event === 'antispam.refused' && l.sender === from);
+    assert.equal(log.rule, 'antispam.dmarc.action', name);
+    const d = (log.checks as { dmarc: Record<string, unknown> }).dmarc;
+    assert.deepEqual([d.result, d.from, d.policy, d.action, d.from_problem], ['fail', 'reject.test.example', 'reject', 'reject', problem], name);
+    return d;
+  };
+  const several = /^550 5\.7\.1 Message refused: several From fields; DMARC policy of reject\.test\.example says reject/;
+  const d1 = await refused('first', withFields(['From: ceo@reject.test.example', 'From: me@attacker.test.example']), several, 'several From fields');
+  assert.deepEqual(d1.authors, [
+    { domain: 'reject.test.example', result: 'fail', policy: 'reject', pct: 100 },
+    { domain: 'attacker.test.example', result: 'none', policy: null, pct: 100 },
+  ]);
+  await refused('second', withFields(['From: me@attacker.test.example', 'From: ceo@reject.test.example']), several, 'several From fields');
+  await refused('empty', withFields(['From:', 'From: ceo@reject.test.example']), several, 'several From fields');
+  await refused('oneline', withFields(['From: ceo@reject.test.example, me@attacker.test.example']), /^550 5\.7\.1 Message refused: several domains in From; DMARC policy of reject\.test\.example says reject/, 'several domains in From');
+  await refused('unreadable', withFields(['From: ceo@reject.test.example, me@']), /^550 5\.7\.1 Message refused: an unreadable address in From; DMARC policy of reject\.test\.example says reject/, 'an unreadable address in From');
+
+  // A signature that verifies and aligns does not help a message with two From fields: it may cover the field not shown.
+  const replayed = `From: boss@signed.test.example\r\n${signed('signed.test.example', 'Signed, then a From added on top.')}`;
+  const r = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'replay@attacker.test.example', message: replayed });
+  assert.match(r.reply, /^550 5\.7\.1 Message refused: several From fields; DMARC policy of signed\.test\.example says reject/);
+  const rlog = await relay.waitLog((l) => l.event === 'antispam.refused' && l.sender === 'replay@attacker.test.example');
+  assert.deepEqual((rlog.checks as { dmarc: { dkim: unknown } }).dmarc.dkim, [{ domain: 'signed.test.example', result: 'pass' }]);
+
+  // One valid From field with several domains (RFC 7489 6.6.1): each domain judged with the signature; the signer's passes, and a domain without a record does not fail.
+  const coauthored = signed('signed.test.example', 'Two authors.', { From: 'a@signed.test.example, b@attacker.test.example' });
+  const ok = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'bounce@elsewhere.test.example', message: coauthored });
+  assert.match(ok.reply, /^250 /);
+  assert.match(authResults(relay, ok.id!), /; dmarc=pass \(several domains in From; p=REJECT arc=none\) policy\.dmarc=reject header\.from=signed\.test\.example header\.d=signed\.test\.example; dmarc=none \(several domains in From\) header\.from=attacker\.test\.example$/);
+  // The same signature does not pass a domain that did not sign.
+  const borrowed = signed('signed.test.example', 'Two authors.', { From: 'a@signed.test.example, ceo@reject.test.example' });
+  const no = await sendMessage(relay.ports.mx, { client: CLEAN, from: 'bounce2@elsewhere.test.example', message: borrowed });
+  assert.match(no.reply, /^550 5\.7\.1 Message refused: several domains in From; DMARC policy of reject\.test\.example says reject/);
+
+  // No From at all (RFC 5322 requires one): no domain is named, so nothing to judge: reported, accepted.
+  const none = await sendMessage(relay.ports.mx, { client: CLEAN, message: withFields(['Sender: ceo@reject.test.example']) });
+  assert.match(none.reply, /^250 /);
+  assert.match(authResults(relay, none.id!), /; dmarc=permerror \(no From field\)$/);
+  // The single From still works as before.
+  const single = await sendMessage(relay.ports.mx, { client: CLEAN, message: withFields(['From: ceo@reject.test.example']) });
+  assert.match(single.reply, /^550 5\.7\.1 Message refused: DMARC policy of reject\.test\.example says reject/);
+});
+
+test('several From fields under action quarantine and tag: quarantined; tagged with DMARC_FAIL and DMARC_BAD_FROM', { skip }, async (t) => {
+  const two = () => withFields(['From: me@attacker.test.example', 'From: ceo@reject.test.example']);
+  const quarantine = await relayWith(t, { dmarc: { enabled: true, action: 'quarantine' } });
+  const q = await sendMessage(quarantine.ports.mx, { client: CLEAN, message: two() });
+  assert.match(q.reply, /^250 /);
+  assert.ok(quarantined(quarantine).includes(q.id!), 'in the quarantine');
+  assert.match(authResults(quarantine, q.id!, 'quarantine'), /; dmarc=none \(several From fields\) header\.from=attacker\.test\.example; dmarc=fail \(several From fields; p=REJECT arc=none\) policy\.dmarc=reject header\.from=reject\.test\.example header\.d=reject\.test\.example$/);
+
+  const tag = await relayWith(t, { dmarc: { enabled: true, action: 'tag', score: 4 } });
+  const tagged = await sendMessage(tag.ports.mx, { client: CLEAN, message: two() });
+  assert.match(tagged.reply, /^250 /);
+  assert.ok(queued(tag).includes(tagged.id!));
+  assert.match(headerOf(stored(tag, tagged.id!)), /^X-Spam-Status: No, score=4\.0 required=5\.0 engine=checks\r\n\ttests=DMARC_FAIL,DMARC_BAD_FROM\r\n/m);
+
+  // A display name holding another domain's address: DMARC passes for the real address (SPF); tag mode names it, without points.
+  const named = await sendMessage(tag.ports.mx, { client: CLEAN, from: 'me@attacker.test.example', message: withFields(['From: "ceo@reject.test.example" <me@attacker.test.example>']) });
+  assert.match(named.reply, /^250 /);
+  assert.match(headerOf(stored(tag, named.id!)), /^X-Spam-Status: No, score=0\.0 required=5\.0 engine=checks\r\n\ttests=DMARC_FROM_NAME_ADDR\r\n/m);
+  const nlog = await dmarcLog(tag, named.id!);
+  assert.deepEqual([nlog.result, nlog.name_addresses], ['none', ['reject.test.example']]);
+});
+
+test('a display name holding another domain\'s address under action reject: accepted (DMARC cannot judge a name), logged, no symbol', { skip }, async (t) => {
+  const relay = await relayWith(t, { dmarc: { enabled: true, action: 'reject' } });
+  const r = await sendMessage(relay.ports.mx, { client: CLEAN, message: withFields(['From: "ceo@reject.test.example" <me@attacker.test.example>']) });
+  assert.match(r.reply, /^250 /);
+  assert.doesNotMatch(headerOf(stored(relay, r.id!)), /X-Spam-Status/);
+  assert.deepEqual((await dmarcLog(relay, r.id!)).name_addresses, ['reject.test.example']);
 });
