@@ -254,3 +254,14 @@ test('GET /api/delivery/mta-sts/DOMAIN: the record and policy as a delivery woul
   const anon = await api.call('GET', '/api/delivery/mta-sts/sts-api.test');
   assert.equal(anon.status, 401, 'the API asks for a login');
 });
+
+test('a policy that cannot be read: delivered as without MTA-STS (RFC 8461 5.1), the failure logged', skip, async (t) => {
+  const w = await world(t, 'sts-bad.test', 'version: STSv1\r\nmode: strict\r\n', [{ name: 'mx.sts-bad.test', address: '127.0.0.89', certName: 'other.example', preference: 10 }]);
+  const id = await submit(w.relay.ports.mx, 'gil@sts-bad.test', 'bad policy');
+  const line = await deliveryOf(w.relay, id, 'gil@sts-bad.test');
+  assert.equal(line.status, 'delivered', `${String(line.dsn)} ${String(line.response)}`);
+  const failed = await w.relay.waitLog((l) => l.event === 'mta_sts.fetch_failed' && l.domain === 'sts-bad.test');
+  assert.match(String(failed.error), /not valid: mode is "strict"/);
+  assert.equal(failed.using, 'none');
+  assert.equal(w.requests(), 1);
+});
