@@ -15,7 +15,9 @@ import { HttpError, type ApiDeps } from './server.ts';
 const Domain = Type.Object({ domain: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false });
 
 export function registerDeliveryRoutes(api: FastifyInstance, deps: Pick<ApiDeps, 'snapshot'>): void {
+  // It connects out (to mta-sts.DOMAIN, a name the caller chooses): admins only, as the directory test.
   api.get('/api/delivery/mta-sts/:domain', { schema: { tags: ['delivery'], params: Domain } }, async (req) => {
+    if (req.principal?.role !== 'admin') throw new HttpError(403, 'only an admin may look a policy up (it connects out)');
     const raw = (req.params as { domain: string }).domain;
     if (!isDomainName(raw) || raw.startsWith('[')) throw new HttpError(400, `"${raw}" is not a domain name`);
     const domain = domainKey(raw);

@@ -41,10 +41,34 @@ export function txtLookup(servers: readonly string[], timeoutMs = 5000): TxtLook
   };
 }
 
-/** GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt, the host's address from `dns`. No redirects (RFC 8461 3.3). */
+/**
+ * GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt, the host's address from `dns`. No redirects (RFC 8461 3.3).
+ * `timeoutMs` is one deadline over the whole fetch (DNS, connect, TLS, every byte of the body): the
+ * socket's idle timeout alone would let a server that trickles the policy hold it for as long as it likes.
+ */
 export function fetchPolicyText(domain: string, dns: Dns, o: MtaStsFetchOptions): Promise<string> {
   const host = `mta-sts.${domain}`;
-  return new Promise((resolve, reject) => {
+  return new Promise((done, fail) => {
+    let settled = false;
+    const finish = () => {
+      settled = true;
+      clearTimeout(deadline);
+    };
+    const resolve = (text: string) => {
+      if (settled) return;
+      finish();
+      done(text);
+    };
+    const reject = (err: Error) => {
+      if (settled) return;
+      finish();
+      fail(err);
+    };
+    const deadline = setTimeout(() => {
+      const err = new Error(`fetching the policy of ${domain} took longer than ${o.timeoutMs} ms`);
+      reject(err);
+      req.destroy(err);
+    }, o.timeoutMs);
     const req = request(
       {
         host,
@@ -55,10 +79,10 @@ export function fetchPolicyText(domain: string, dns: Dns, o: MtaStsFetchOptions)
         ca: o.ca ? [...rootCertificates, String(o.ca)] : undefined,
         rejectUnauthorized: true,
         agent: false,
-        timeout: o.timeoutMs,
         headers: { 'user-agent': 'mailwarden' },
         lookup: (hostname: string, opts: { all?: boolean }, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
           void dns.addresses(hostname).then((a) => {
+            if (settled) return cb(Object.assign(new Error('fetch abandoned'), { code: 'ECANCELED' }), opts.all ? [] : '');
             if (a.kind !== 'ok') return cb(Object.assign(new Error(`cannot resolve ${hostname}: ${a.kind === 'error' ? a.reason : 'no address records'}`), { code: 'ENOTFOUND' }), opts.all ? [] : '');
             const list = a.value.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
             if (opts.all) return cb(null, list);
@@ -91,7 +115,6 @@ export function fetchPolicyText(domain: string, dns: Dns, o: MtaStsFetchOptions)
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`fetching the policy of ${domain} took longer than ${o.timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });

@@ -120,6 +120,9 @@ function openOne(t: Target, o: OutboundOptions, tls: TargetTls): Promise<SMTPCon
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
+      // Whatever ends the connection mid-handshake after the 220 to STARTTLS (the library's
+      // handshake timeout, a reset, a TLS alert) is a failed handshake, whatever its code.
+      if ((conn as unknown as { upgrading?: boolean }).upgrading === true) (err as SmtpClientError).duringHandshake = true;
       conn.close();
       reject(err);
     };
@@ -190,8 +193,8 @@ export class OutboundSession {
         // problem (or the peer's), not the mail's: never a bounce, always a deferral.
         const certificate = isCertificateError(err);
         // Under `may` a failed handshake is a connection failure as before; where TLS is required it is the policy's.
-        const tlsFailed = certificate || (err.code === 'ETLS' && (tls.level === 'encrypt' || tls.level === 'verify'));
-        const policy = err.code === 'EAUTH' || err.code === 'ETLS' || certificate;
+        const tlsFailed = certificate || ((err.code === 'ETLS' || err.duringHandshake === true) && (tls.level === 'encrypt' || tls.level === 'verify'));
+        const policy = err.code === 'EAUTH' || err.code === 'ETLS' || certificate || tlsFailed;
         const code = policy ? null : (err.responseCode ?? null);
         const why = tlsFailed && tls.why ? ` (TLS ${tls.level} required by ${tls.why})` : '';
         last = { code, reply: code !== null ? errorText(err) : `${label(t)}: ${errorText(err)}${why}`, remote: label(t), tried };

@@ -50,6 +50,8 @@ export interface SmtpClientError extends Error {
   command?: string;
   rejectedErrors?: SmtpClientError[];
   recipient?: string;
+  /** Set by outbound.ts: the error ended a TLS handshake under way (after the 220 to STARTTLS). */
+  duringHandshake?: boolean;
 }
 
 /** The one-line text of a client error: the server's reply when there was one. */

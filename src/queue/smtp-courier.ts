@@ -40,6 +40,8 @@ interface Job {
   done: (outcomes: CourierOutcome[]) => void;
 }
 
+type Targets = ReturnType<typeof resolveTargets>;
+
 interface Destination {
   key: string;
   plan: RoutePlan;
@@ -47,6 +49,14 @@ interface Destination {
   workers: number;
   /** Workers whose connection is open and idle, waiting for a job: wake(true) hands one over, wake(false) closes. */
   idle: { wake: (job: boolean) => void }[];
+  /**
+   * The MTA-STS look-up for the next new connection(s), made before a worker
+   * takes a connection slot: a policy server that is slow (up to
+   * delivery.mta_sts.timeout) must not hold slots of delivery.max_connections
+   * that other destinations could use. `ready` holds the settled promise, and
+   * the MX look-up made at the same time for the first worker to start.
+   */
+  sts?: { state: 'pending' } | { state: 'ready'; answer: Promise<StsAnswer>; targets?: Targets | undefined };
 }
 
 /** What one worker holds: the jobs taken and not yet answered, and whether it got a connection. */
@@ -66,6 +76,11 @@ export interface SmtpCourierDeps {
   resolve?: typeof resolveTargets;
   /** For tests: a TXT look-up other than the one of dns.servers (MTA-STS). */
   txt?: TxtLookup;
+}
+
+/** Whether deliveries to `plan` follow MTA-STS: MX deliveries with it enabled and no domain entry of tls_policy. */
+function stsWanted(s: Settings, plan: RoutePlan): boolean {
+  return plan.kind === 'mx' && s.delivery.mta_sts.enabled && domainEntryFor(s.delivery.tls_policy, plan) < 0;
 }
 
 export class SmtpCourier implements Courier {
@@ -134,19 +149,33 @@ export class SmtpCourier implements Courier {
   /** Starts workers where jobs wait, within the connection limits. */
   private pump(): void {
     if (this.stopping) return;
-    const s = this.settings().delivery;
+    const settings = this.settings();
+    const s = settings.delivery;
     let blocked = false;
     for (const d of this.destinations.values()) {
       // Idle connections first: a job waiting there needs no new connection.
       for (let n = d.jobs.length; n > 0 && d.idle.length > 0; n--) d.idle.shift()?.wake(true);
+      let started = false;
       while (d.jobs.length > d.workers - d.idle.length && d.workers < s.max_connections_per_destination) {
         if (this.workers >= s.max_connections) {
           blocked = true;
           break;
         }
+        let prepared: { sts: Promise<StsAnswer>; targets?: Targets | undefined } | null = null;
+        if (stsWanted(settings, d.plan)) {
+          // No slot until the policy is known; the look-up calls pump() again when it is.
+          if (d.sts?.state !== 'ready') {
+            if (!d.sts) this.prepareSts(d);
+            break;
+          }
+          prepared = { sts: d.sts.answer, targets: d.sts.targets };
+          // The MX answer goes to one worker only: each further connection draws its own MX order.
+          d.sts.targets = undefined;
+        }
+        started = true;
         d.workers++;
         this.workers++;
-        void this.run(d).finally(() => {
+        void this.run(d, prepared).finally(() => {
           d.workers--;
           this.workers--;
           if (d.workers === 0 && d.jobs.length === 0) this.destinations.delete(d.key);
@@ -154,6 +183,8 @@ export class SmtpCourier implements Courier {
           this.pump();
         });
       }
+      // The connections started now share the answer; a later one looks the policy up again (cached, one TXT query).
+      if (started && d.sts?.state === 'ready') delete d.sts;
     }
     // Out of connections with work waiting: idle connections elsewhere give way.
     if (blocked) for (const d of this.destinations.values()) while (d.idle.length > 0) d.idle.shift()?.wake(false);
@@ -186,10 +217,10 @@ export class SmtpCourier implements Courier {
    * waiting for the destination shares the fault (the next worker would meet
    * it too), so those are deferred as well rather than retried in a loop.
    */
-  private async run(d: Destination): Promise<void> {
+  private async run(d: Destination, prepared: { sts: Promise<StsAnswer>; targets?: Targets | undefined } | null): Promise<void> {
     const w: Worker = { held: new Set(), connected: false };
     try {
-      await this.work(d, w);
+      await this.work(d, w, prepared);
     } catch (err) {
       const error = cleanError(err);
       if (!w.connected) for (const job of d.jobs.splice(0)) w.held.add(job);
@@ -218,15 +249,35 @@ export class SmtpCourier implements Courier {
     for (const job of this.takeAll(d, w)) this.answer(w, job, job.job.recipients.map((r) => ({ ...outcome, address: r.address })));
   }
 
-  private async work(d: Destination, w: Worker): Promise<void> {
-    const s = this.settings();
-    // MTA-STS is asked in parallel with the MX look-up, so that it adds no wait to a delivery.
+  /** Starts the MTA-STS look-up of `d` outside any connection slot (see Destination.sts). */
+  private prepareSts(d: Destination): void {
     const plan = d.plan;
-    const stsWanted = plan.kind === 'mx' && s.delivery.mta_sts.enabled && domainEntryFor(s.delivery.tls_policy, plan) < 0;
-    const [targets, sts] = await Promise.all([
-      (this.deps.resolve ?? resolveTargets)(plan, this.dns(), s.delivery.mx_port, this.random),
-      stsWanted && plan.kind === 'mx' ? this.mtaSts(plan.domain) : Promise.resolve(null),
-    ]);
+    if (plan.kind !== 'mx') return;
+    d.sts = { state: 'pending' };
+    const s = this.settings();
+    // The MX records are asked at the same time, so that MTA-STS adds no wait to a delivery.
+    const targets = this.resolve(plan, s);
+    const answer = this.mtaSts(plan.domain);
+    // A look-up that throws (a bug) is handed to the worker as it is: run() defers its jobs.
+    const settled = () => {
+      d.sts = { state: 'ready', answer, targets };
+      this.pump();
+    };
+    answer.then(settled, settled);
+    targets.catch(() => {});
+  }
+
+  /** Never throws: whatever goes wrong comes as a rejection, for the worker's catch. */
+  private async resolve(plan: RoutePlan, s: Settings): Targets {
+    return (this.deps.resolve ?? resolveTargets)(plan, this.dns(), s.delivery.mx_port, this.random);
+  }
+
+  private async work(d: Destination, w: Worker, prepared: { sts: Promise<StsAnswer>; targets?: Targets | undefined } | null): Promise<void> {
+    const s = this.settings();
+    const plan = d.plan;
+    // MTA-STS is looked up before the worker starts (pump); only a settings change since then asks here, in parallel with the MX look-up.
+    const lookUp = prepared?.sts ?? (stsWanted(s, plan) && plan.kind === 'mx' ? this.mtaSts(plan.domain) : null);
+    const [targets, sts] = await Promise.all([prepared?.targets ?? this.resolve(plan, s), lookUp]);
     if (!targets.ok) {
       this.answerAll(d, w, { fate: targets.fate, code: null, status: targets.status, diagnostic: targets.reason, remote: null });
       return;

@@ -227,7 +227,7 @@ test('a domain entry of delivery.tls_policy comes before MTA-STS: the policy is 
   assert.equal(w.dns.queries().filter((q) => q.type === 'TXT').length, 0, 'no _mta-sts look-up');
 });
 
-test('GET /api/delivery/mta-sts/DOMAIN: the record and policy as a delivery would find them; no record, a bad name', skip, async (t) => {
+test('GET /api/delivery/mta-sts/DOMAIN: the record and policy as a delivery would find them; no record, a bad name, admins only', skip, async (t) => {
   const w = await world(t, 'sts-api.test', policy('enforce', ['mx.sts-api.test', '*.backup.sts-api.test'], 600), [{ name: 'mx.sts-api.test', address: '127.0.0.88', certName: 'mx.sts-api.test', preference: 10 }], {
     admin: { enabled: true, address: '127.0.0.1', port: 0 },
   });
@@ -253,4 +253,20 @@ test('GET /api/delivery/mta-sts/DOMAIN: the record and policy as a delivery woul
   assert.equal(bad.status, 400);
   const anon = await api.call('GET', '/api/delivery/mta-sts/sts-api.test');
   assert.equal(anon.status, 401, 'the API asks for a login');
+  assert.equal((await api.call('POST', '/api/admins', { body: { name: 'olga', password: 'viewer-pass-1', role: 'viewer' }, as })).status, 201);
+  const viewer = await api.login('olga', 'viewer-pass-1');
+  const refused = await api.call('GET', '/api/delivery/mta-sts/sts-api.test', { as: viewer });
+  assert.equal(refused.status, 403, 'a viewer may not make the daemon connect out');
+  assert.equal(w.requests(), 1, 'nothing fetched for the viewer');
+});
+
+test('a policy that cannot be read: delivered as without MTA-STS (RFC 8461 5.1), the failure logged', skip, async (t) => {
+  const w = await world(t, 'sts-bad.test', 'version: STSv1\r\nmode: strict\r\n', [{ name: 'mx.sts-bad.test', address: '127.0.0.89', certName: 'other.example', preference: 10 }]);
+  const id = await submit(w.relay.ports.mx, 'gil@sts-bad.test', 'bad policy');
+  const line = await deliveryOf(w.relay, id, 'gil@sts-bad.test');
+  assert.equal(line.status, 'delivered', `${String(line.dsn)} ${String(line.response)}`);
+  const failed = await w.relay.waitLog((l) => l.event === 'mta_sts.fetch_failed' && l.domain === 'sts-bad.test');
+  assert.match(String(failed.error), /not valid: mode is "strict"/);
+  assert.equal(failed.using, 'none');
+  assert.equal(w.requests(), 1);
 });

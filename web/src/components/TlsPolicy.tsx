@@ -6,6 +6,7 @@
 
 import { useState } from 'preact/hooks';
 import { get } from '../api.ts';
+import { useCanEdit } from '../session.ts';
 import { CheckField, ErrorBox, TextField } from './Fields.tsx';
 import type { MtaStsReport, MtaStsSettings, TlsLevel, TlsPolicyEntry } from '../types.ts';
 
@@ -140,8 +141,9 @@ export function MtaStsFields({ value, disabled, onChange }: { value: MtaStsSetti
   );
 }
 
-/** Its own card (a form of its own, never inside a section's form): a domain's published policy, looked up now. */
+/** Its own card (a form of its own, never inside a section's form): a domain's published policy, looked up now. Admins only (the API's rule: it connects out). */
 export function MtaStsLookup() {
+  const canEdit = useCanEdit();
   const [domain, setDomain] = useState('');
   const [report, setReport] = useState<MtaStsReport | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -158,6 +160,7 @@ export function MtaStsLookup() {
       setBusy(false);
     }
   };
+  if (!canEdit) return null;
   return (
     <section class="card" data-testid="section-mta-sts-lookup" aria-labelledby="h-mta-sts-lookup">
       <h2 id="h-mta-sts-lookup">MTA-STS look-up</h2>
