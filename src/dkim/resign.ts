@@ -41,11 +41,16 @@ export async function* dropOurSignatures(source: AsyncIterable<Buffer>, dkim: Dk
     if (!ours.has(`${tags.get('s') ?? ''}|${(tags.get('d') ?? '').toLowerCase()}`)) break;
     skip += Buffer.byteLength(f, 'latin1');
   }
-  yield head.subarray(skip);
-  for (;;) {
-    const r = await it.next();
-    if (r.done) return;
-    yield r.value;
+  try {
+    yield head.subarray(skip);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    // A consumer that stops early (an error on the way out) closes the conversion too.
+    await it.return?.();
   }
 }
 

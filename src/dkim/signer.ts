@@ -48,8 +48,9 @@ const NO_EDIT: HeaderEdit = { add: [], remove: [], subjectTag: null };
 
 /** Signs `source` as it will be after `edit`; never throws (a failure is an unsigned result with its reason). */
 export async function signMessage(dkim: DkimSettings, relayed: boolean, source: MessageSource, edit: HeaderEdit | undefined): Promise<SignResult> {
+  let it: AsyncIterator<Buffer> | null = null;
   try {
-    const it = source.chunks()[Symbol.asyncIterator]();
+    it = source.chunks()[Symbol.asyncIterator]();
     const parts: Buffer[] = [];
     let got = 0;
     let ended = false;
@@ -84,7 +85,7 @@ export async function signMessage(dkim: DkimSettings, relayed: boolean, source: 
       yield edited;
       if (over.length) yield over;
       for (;;) {
-        const r = await it.next();
+        const r = await it!.next();
         if (r.done) return;
         yield r.value;
       }
@@ -103,6 +104,9 @@ export async function signMessage(dkim: DkimSettings, relayed: boolean, source: 
     return { signed: true, field, domain: choice.domain, selectors: choice.keys.map((k) => k.selector) };
   } catch (err) {
     return { signed: false, reason: 'sign_error', detail: err instanceof Error ? err.message : String(err) };
+  } finally {
+    // A source left half read (no key, or an error) would keep its file open until collected.
+    await it?.return?.().catch(() => undefined);
   }
 }
 
