@@ -42,6 +42,8 @@ import { loadTls } from './smtp/tls.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
 import { ConcurrentApplyError, type Revision, type RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/validate.ts';
+import { unusableKeys } from './dkim/keys.ts';
+import type { DkimSettings } from './config/document.ts';
 
 
 /** How often statistics minutes older than the dashboard's hour are dropped from a store that keeps them. */
@@ -135,9 +137,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.log('config.initialised', { revision: await svc.activeRevision(), data: dataDir });
     }
     let onNewRevision = () => {};
+    // A key that cannot sign leaves mail unsigned; said once per revision, not only in each queued line.
+    const logKeyErrors = (dkim: DkimSettings, revision: number) => {
+      for (const e of unusableKeys(dkim)) logger.log('dkim.key_error', { revision, ...e });
+    };
     const source = await SnapshotSource.open(store, (snap) => {
       logger.log('revision.applied', { revision: snap.revision });
       logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener changes need a restart' });
+      logKeyErrors(snap.settings.dkim, snap.revision);
       onNewRevision();
     });
     onApplied = (rev) => source.take(rev);
@@ -286,6 +293,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     statsPruning?.unref();
     undo.push(() => statsPruning && clearInterval(statsPruning));
     logger.log('started', { revision: snap.revision, data: dataDir, store: stores.kind, node, tls: tls.source, listeners, admin: adminUrl?.url ?? null });
+    logKeyErrors(snap.settings.dkim, snap.revision);
 
     let stopping: Promise<void> | null = null;
     return {

@@ -19,7 +19,7 @@ import { parseAnswerRange } from '../antispam/dnsbl.ts';
 import { filterProblem, isAttributeName } from '../directory/filter.ts';
 import { isIP } from 'node:net';
 import { parseListEntry } from '../checks/recipient-rules.ts';
-import { parsePrivateKey } from '../dkim/keys.ts';
+import { keyFileProblem, parsePrivateKey } from '../dkim/keys.ts';
 
 export interface Validation {
   settings: Settings;
@@ -634,8 +634,12 @@ function checkDkim(s: Settings, f: Findings): void {
         f.error(at(p, 'key'), err instanceof Error ? err.message : String(err));
       }
     }
-    // The file is the daemon's: read when the first message is signed, as the smarthost's CA is.
-    if (k.key_file !== undefined && !existsSync(k.key_file)) f.warn(at(p, 'key_file'), `${k.key_file} does not exist (yet): mail From ${k.domain} goes out unsigned until it does`);
+    // The file is the daemon's: a warning, not an error, since the process checking (a CLI run by another user)
+    // may be unable to read what the daemon can; a file that exists is parsed so that a wrong one is named now.
+    if (k.key_file !== undefined) {
+      const problem = keyFileProblem(k.key_file, k.algorithm);
+      if (problem) f.warn(at(p, 'key_file'), `${k.key_file}: ${problem}: mail From ${k.domain} goes out unsigned until it is fixed`);
+    }
   });
   if (s.dkim.headers.length > 0 && !s.dkim.headers.includes('from')) f.error('dkim.headers', 'must include from (RFC 6376 §5.4)');
 }

@@ -9,20 +9,35 @@ export type KeyChoice =
   | { sign: true; domain: string; keys: DkimKeyDef[] }
   | { sign: false; reason: 'not_relayed' | 'no_from' | 'several_from' | 'no_key'; domain?: string };
 
-/** Whether signing can apply to this transaction at all (before the message is read). */
-export function wantsSigning(dkim: DkimSettings, relayed: boolean): boolean {
-  return dkim.keys.length > 0 && (relayed || dkim.sign === 'all');
+/**
+ * Whether this transaction's mail may be signed at all. Only a client that
+ * holds a relay right (an allowed host, or a login: a login always carries
+ * the authenticated relay right) is ever signed for: inbound Internet mail
+ * can say anything in its From, and a signature of ours would vouch for a
+ * forgery, so `sign` never reaches it. `relayed` signs such a client's mail
+ * when at least one recipient is relayed (not one of our domains); `all` also
+ * signs its mail to our own domains only.
+ */
+export function signable(dkim: DkimSettings, clientRight: boolean, anyRelayedRecipient: boolean): boolean {
+  return clientRight && (anyRelayedRecipient || dkim.sign === 'all');
+}
+
+/** Whether signing can apply to this transaction at all (before the message is read); `eligible` is signable()'s answer. */
+export function wantsSigning(dkim: DkimSettings, eligible: boolean): boolean {
+  return dkim.keys.length > 0 && eligible;
 }
 
 /**
- * The keys for the From addresses (as header-from.ts reads them). One From
- * mailbox only: with several, DMARC has no single domain to align with and
+ * The keys for the From addresses (as header-from.ts reads them) and the
+ * number of From fields. One From field holding one mailbox only: with several, DMARC has no single domain to align with and
  * receivers treat the message as suspect anyway. Every key of the chosen
  * domain signs (e.g. an RSA and an Ed25519 key side by side, RFC 8463 §5);
  * the most specific domain wins, a parent domain's keys only with `subdomains`.
  */
-export function chooseKeys(dkim: DkimSettings, relayed: boolean, fromAddresses: string[]): KeyChoice {
-  if (!relayed && dkim.sign !== 'all') return { sign: false, reason: 'not_relayed' };
+export function chooseKeys(dkim: DkimSettings, eligible: boolean, fromAddresses: string[], fromFields = 1): KeyChoice {
+  if (!eligible) return { sign: false, reason: 'not_relayed' };
+  // Counted by field, not by address: an empty second From adds no address, yet h=from would cover one field only.
+  if (fromFields > 1) return { sign: false, reason: 'several_from' };
   if (fromAddresses.length === 0) return { sign: false, reason: 'no_from' };
   if (fromAddresses.length > 1) return { sign: false, reason: 'several_from' };
   const address = fromAddresses[0] ?? '';

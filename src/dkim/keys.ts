@@ -20,6 +20,44 @@ export function loadPrivateKey(def: DkimKeyDef): KeyObject {
   return parsePrivateKey(pem, def.algorithm);
 }
 
+/** Why a key file cannot sign with `algorithm` (missing, unreadable, not PEM, the wrong type), or null when it can. */
+export function keyFileProblem(file: string, algorithm: DkimAlgorithm): string | null {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'does not exist (yet)';
+    if (code === 'EACCES' || code === 'EPERM') return 'cannot be read by this process (the daemon may still read it if it runs as another user)';
+    return `cannot be read (${err instanceof Error ? err.message : String(err)})`;
+  }
+  try {
+    parsePrivateKey(pem, algorithm);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** The configured keys that cannot sign (logged as dkim.key_error at start and at each new revision). */
+export function unusableKeys(dkim: { keys: DkimKeyDef[] }): { domain: string; selector: string; file: string | null; reason: string }[] {
+  const out: { domain: string; selector: string; file: string | null; reason: string }[] = [];
+  for (const k of dkim.keys) {
+    let reason: string | null;
+    if (k.key_file !== undefined) reason = keyFileProblem(k.key_file, k.algorithm);
+    else {
+      try {
+        loadPrivateKey(k);
+        reason = null;
+      } catch (err) {
+        reason = err instanceof Error ? err.message : String(err);
+      }
+    }
+    if (reason !== null) out.push({ domain: k.domain, selector: k.selector, file: k.key_file ?? null, reason });
+  }
+  return out;
+}
+
 /** A PEM private key checked against the algorithm it is meant for. */
 export function parsePrivateKey(pem: string, algorithm: DkimAlgorithm): KeyObject {
   let key: KeyObject;

@@ -41,11 +41,16 @@ export async function* dropOurSignatures(source: AsyncIterable<Buffer>, dkim: Dk
     if (!ours.has(`${tags.get('s') ?? ''}|${(tags.get('d') ?? '').toLowerCase()}`)) break;
     skip += Buffer.byteLength(f, 'latin1');
   }
-  yield head.subarray(skip);
-  for (;;) {
-    const r = await it.next();
-    if (r.done) return;
-    yield r.value;
+  try {
+    yield head.subarray(skip);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    // A consumer that stops early (an error on the way out) closes the conversion too.
+    await it.return?.();
   }
 }
 
@@ -53,9 +58,9 @@ export async function* dropOurSignatures(source: AsyncIterable<Buffer>, dkim: Dk
  * The converted message to send: `convert()` gives a fresh conversion each
  * call. Null when no key is configured (the caller sends the conversion as it is).
  */
-export async function resignConverted(dkim: DkimSettings, relayed: boolean, convert: () => Readable): Promise<{ stream: Readable; result: SignResult } | null> {
+export async function resignConverted(dkim: DkimSettings, eligible: boolean, convert: () => Readable): Promise<{ stream: Readable; result: SignResult } | null> {
   if (dkim.keys.length === 0) return null;
-  const result = await signMessage(dkim, relayed, { size: 0, chunks: () => dropOurSignatures(convert(), dkim) }, undefined);
+  const result = await signMessage(dkim, eligible, { size: 0, chunks: () => dropOurSignatures(convert(), dkim) }, undefined);
   async function* out(): AsyncGenerator<Buffer> {
     if (result.signed) yield Buffer.from(`${result.field}\r\n`, 'latin1');
     yield* dropOurSignatures(convert(), dkim);

@@ -2,12 +2,18 @@
 // the message as it will be stored, i.e. with the header edit of the checks
 // (scan headers, subject tag) applied exactly as the queue store applies it,
 // is signed with mailauth, and the DKIM-Signature field joins the edit's
-// additions (added on top, outside what it signs). Nothing here runs when no
-// key is configured: the caller asks wantsSigning() first.
+// additions (added on top, outside what it signs). What is signed is the
+// message as it leaves us: every delivery sends it through LineLimit
+// (src/delivery/line-limit.ts folds lines over 998 octets), so the signer
+// hashes that same limited form; the stored copy keeps its long lines and
+// is limited identically at each delivery (LineLimit is deterministic and
+// leaves our short DKIM-Signature lines as they are). Nothing here runs when
+// no key is configured: the caller asks wantsSigning() first.
 
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
+import { LineLimit } from '../delivery/line-limit.ts';
 import type { DkimKeyDef, DkimSettings } from '../config/document.ts';
-import { editHeaders, type HeaderEdit } from '../scan/header-edit.ts';
+import { editHeaders, splitFields, type HeaderEdit } from '../scan/header-edit.ts';
 import type { MessageSource } from '../scan/spam-verdict.ts';
 import { fromAddresses } from '../checks/header-from.ts';
 import { chooseKeys } from './choose.ts';
@@ -47,9 +53,10 @@ function keyOf(dkim: DkimSettings, def: DkimKeyDef): { pem: string } | { error: 
 const NO_EDIT: HeaderEdit = { add: [], remove: [], subjectTag: null };
 
 /** Signs `source` as it will be after `edit`; never throws (a failure is an unsigned result with its reason). */
-export async function signMessage(dkim: DkimSettings, relayed: boolean, source: MessageSource, edit: HeaderEdit | undefined): Promise<SignResult> {
+export async function signMessage(dkim: DkimSettings, eligible: boolean, source: MessageSource, edit: HeaderEdit | undefined): Promise<SignResult> {
+  let it: AsyncIterator<Buffer> | null = null;
   try {
-    const it = source.chunks()[Symbol.asyncIterator]();
+    it = source.chunks()[Symbol.asyncIterator]();
     const parts: Buffer[] = [];
     let got = 0;
     let ended = false;
@@ -72,7 +79,7 @@ export async function signMessage(dkim: DkimSettings, relayed: boolean, source: 
     const edited = Buffer.concat([out, head.subarray(replaced)]);
     const endAt = edited.indexOf('\r\n\r\n');
     const section = (endAt >= 0 ? edited.subarray(0, endAt + 2) : edited).toString('utf8');
-    const choice = chooseKeys(dkim, relayed, fromAddresses(section));
+    const choice = chooseKeys(dkim, eligible, fromAddresses(section), fromFieldCount(section));
     if (!choice.sign) return { signed: false, reason: choice.reason, ...(choice.domain ? { domain: choice.domain } : {}) };
     const signatureData = [];
     for (const def of choice.keys) {
@@ -84,7 +91,7 @@ export async function signMessage(dkim: DkimSettings, relayed: boolean, source: 
       yield edited;
       if (over.length) yield over;
       for (;;) {
-        const r = await it.next();
+        const r = await it!.next();
         if (r.done) return;
         yield r.value;
       }
@@ -93,7 +100,10 @@ export async function signMessage(dkim: DkimSettings, relayed: boolean, source: 
     const { dkimSign } = await mailauth;
     // mailauth signs with every entry of signatureData; its typings also want the first one's fields at the top.
     const first = signatureData[0] ?? { signingDomain: '', selector: '', privateKey: '' };
-    const res = await dkimSign(Readable.from(message()), { signingDomain: first.signingDomain, selector: first.selector, privateKey: first.privateKey, canonicalization: 'relaxed/relaxed', headerList: dkim.headers, signatureData });
+    // The bytes the couriers send: the limit applied to the stored form (see the header comment).
+    const limited = new LineLimit();
+    pipeline(Readable.from(message()), limited, () => undefined);
+    const res = await dkimSign(limited, { signingDomain: first.signingDomain, selector: first.selector, privateKey: first.privateKey, canonicalization: 'relaxed/relaxed', headerList: dkim.headers, signatureData });
     if (res.errors?.length || !res.signatures) {
       const e = res.errors?.[0] as { err?: Error } | undefined;
       return { signed: false, reason: 'sign_error', domain: choice.domain, detail: e?.err?.message ?? 'no signature made' };
@@ -103,7 +113,20 @@ export async function signMessage(dkim: DkimSettings, relayed: boolean, source: 
     return { signed: true, field, domain: choice.domain, selectors: choice.keys.map((k) => k.selector) };
   } catch (err) {
     return { signed: false, reason: 'sign_error', detail: err instanceof Error ? err.message : String(err) };
+  } finally {
+    // A source left half read (no key, or an error) would keep its file open until collected.
+    await it?.return?.().catch(() => undefined);
   }
+}
+
+/** How many From fields the header section holds, whatever their content. */
+export function fromFieldCount(section: string): number {
+  let n = 0;
+  for (const f of splitFields(section.endsWith('\r\n') ? section : `${section}\r\n`)) {
+    const colon = f.indexOf(':');
+    if (colon >= 0 && f.slice(0, colon).trim().toLowerCase() === 'from') n++;
+  }
+  return n;
 }
 
 /** The edit with the signature on top of its additions. */

@@ -14,6 +14,7 @@ import type { Settings } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
 import { downgrade, scan8Bit } from '../delivery/downgrade.ts';
 import { resignConverted } from '../dkim/resign.ts';
+import { signable } from '../dkim/choose.ts';
 import { LineLimit } from '../delivery/line-limit.ts';
 import { rootCertificates } from 'node:tls';
 import { OutboundSession, type OutboundOptions, type Target, type TargetTls } from '../delivery/outbound.ts';
@@ -475,7 +476,8 @@ export class SmtpCourier implements Courier {
         if (verdict.kind === 'refuse') return { ok: false, fate: 'failed', status: verdict.status, reason: verdict.reason };
         if (verdict.kind === 'convert') {
           // Converted mail is signed again (src/dkim/resign.ts): the conversion breaks the signature made at the commit.
-          const resigned = await resignConverted(this.settings().dkim, env.relayed, () => downgrade(stored.stream(), verdict.parts));
+          const dkim = this.settings().dkim;
+          const resigned = await resignConverted(dkim, signable(dkim, env.relayed || env.client.user !== null, env.recipients.some((x) => x.kind === 'relay')), () => downgrade(stored.stream(), verdict.parts));
           if (resigned) this.deps.logger.log('dkim.resigned', { id: env.id, ...(resigned.result.signed ? { signed: true, domain: resigned.result.domain } : { signed: false, reason: resigned.result.reason }) });
           const converted = resigned?.stream ?? downgrade(stored.stream(), verdict.parts);
           const limited = new LineLimit();

@@ -23,7 +23,7 @@ import { HeaderCollector } from '../antispam/header-collector.ts';
 import type { RateHold } from '../checks/rate-limits.ts';
 import { DataGuard, type BareLfMode, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
-import { wantsSigning } from '../dkim/choose.ts';
+import { signable, wantsSigning } from '../dkim/choose.ts';
 import { signMessage, withSignature, type SignResult } from '../dkim/signer.ts';
 
 export interface IncomingRecipient {
@@ -200,8 +200,9 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
   let edit = r.edit ?? undefined;
   // DKIM last, on the message as the edit leaves it; with no key configured this is one comparison.
   let dkim: SignResult | null = null;
-  if (wantsSigning(base.snap.settings.dkim, relayed)) {
-    dkim = await signMessage(base.snap.settings.dkim, relayed, await writer.contents(), edit);
+  const dkimSettings = base.snap.settings.dkim;
+  if (wantsSigning(dkimSettings, true) && signable(dkimSettings, relayed || base.user !== null, envelope.recipients.some((x) => x.kind === 'relay'))) {
+    dkim = await signMessage(dkimSettings, true, await writer.contents(), edit);
     if (dkim.signed) edit = withSignature(edit, dkim.field);
   }
   const c = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(edit ? { edit } : {}), claim: quarantined || hold ? undefined : deps.claim?.() });

@@ -16,7 +16,7 @@ export function dkimpyMissing(): string | false {
     execFileSync(PYTHON, ['-c', 'import dkim, dns.resolver, nacl'], { stdio: 'ignore' });
     return false;
   } catch {
-    return missingComponent('python3-dkim', 'python3-dkim, python3-dnspython and python3-nacl are not installed (make install-deps installs them)');
+    return missingComponent('python3-dkim', "python3-dkim (with python3-dnspython and python3-nacl) is not installed (make test installs Debian's python3-dkim when run as root)");
   }
 }
 

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import { chooseKeys, wantsSigning } from '../../src/dkim/choose.ts';
+import { chooseKeys, signable, wantsSigning } from '../../src/dkim/choose.ts';
 import { compareRecord, dnsRecord, generateKey, parsePrivateKey, publicKeyValue } from '../../src/dkim/keys.ts';
 import { defaultDkim, embeddedDefaults, type DkimKeyDef, type DkimSettings } from '../../src/config/document.ts';
 import { validate } from '../../src/config/validate.ts';
@@ -41,14 +41,28 @@ test('chooseKeys: From domain, parent domain with subdomains, several keys, refu
   assert.deepEqual(chooseKeys(s, true, ['']), { sign: false, reason: 'no_from' });
   assert.deepEqual(chooseKeys(s, true, ['a@example.org', 'b@example.org']), { sign: false, reason: 'several_from' });
   assert.deepEqual(chooseKeys(s, false, ['x@example.org']), { sign: false, reason: 'not_relayed' });
-  assert.deepEqual(chooseKeys(settings([a], { sign: 'all' }), false, ['x@example.org']).sign, true);
+  // Several From fields, even when one is empty (it adds no address), are not signed.
+  assert.deepEqual(chooseKeys(s, true, ['x@example.org'], 2), { sign: false, reason: 'several_from' });
 });
 
 test('wantsSigning: nothing to do without keys, or for mail we do not relay in mode relayed', () => {
   assert.equal(wantsSigning(defaultDkim(), true), false);
   assert.equal(wantsSigning(settings([k('e.org', 's')]), true), true);
   assert.equal(wantsSigning(settings([k('e.org', 's')]), false), false);
-  assert.equal(wantsSigning(settings([k('e.org', 's')], { sign: 'all' }), false), true);
+  assert.equal(wantsSigning(settings([k('e.org', 's')], { sign: 'all' }), false), false);
+});
+
+test('signable: relayed signs relay-right clients with a relayed recipient; all adds their mail to our domains; never a client without a right', () => {
+  const relayed = settings([k('e.org', 's')]);
+  const all = settings([k('e.org', 's')], { sign: 'all' });
+  assert.equal(signable(relayed, true, true), true);
+  assert.equal(signable(relayed, true, false), false);
+  assert.equal(signable(relayed, false, true), false);
+  assert.equal(signable(all, true, true), true);
+  assert.equal(signable(all, true, false), true);
+  // Inbound Internet mail: whatever sign says.
+  assert.equal(signable(all, false, false), false);
+  assert.equal(signable(all, false, true), false);
 });
 
 test('dnsRecord and compareRecord: the record of each key type; mismatches named', () => {

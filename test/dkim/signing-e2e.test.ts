@@ -90,23 +90,32 @@ test('a signature survives our own header edits: spamd scan headers, removed for
   assert.deepEqual((await dkimpyVerify(untagged, dns.server)).map((v) => v.ok), [false]);
 });
 
-test('sign: relayed leaves mail for our own domains unsigned; sign: all signs it', { skip }, async (t) => {
+test('sign: relayed leaves a relay host\'s mail for our own domains unsigned; sign: all signs it; neither signs inbound Internet mail', { skip }, async (t) => {
   const { rsa, dns } = await keysAndDns(t);
   const inbound = () => message('Internal note.\r\n', { From: 'carol@example.org', To: 'user@example.com' });
   const relayed = await relayWith(t, { keys: [keyDef(rsa)], sign: 'relayed' });
-  const a = await sendMessage(relayed.ports.mx, { client: OUTSIDE, from: 'carol@example.org', to: ['user@example.com'], message: inbound() });
+  // 127.0.0.1 is an allowed host (a relay right); example.com is our own domain.
+  const a = await sendMessage(relayed.ports.mx, { from: 'carol@example.org', to: ['user@example.com'], message: inbound() });
   assert.match(a.reply, /^250 /);
   const la = await messageLog(relayed, (l) => l.sender === 'carol@example.org');
-  assert.equal(la.relayed, false);
+  assert.equal(la.relayed, true);
   assert.equal(la.dkim, undefined);
   assert.doesNotMatch(headerOf(stored(relayed, a.id!)), /DKIM-Signature/i);
 
   const all = await relayWith(t, { keys: [keyDef(rsa)], sign: 'all' });
-  const b = await sendMessage(all.ports.mx, { client: OUTSIDE, from: 'carol@example.org', to: ['user@example.com'], message: inbound() });
+  const b = await sendMessage(all.ports.mx, { from: 'carol@example.org', to: ['user@example.com'], message: inbound() });
   assert.match(b.reply, /^250 /);
   const lb = await messageLog(all, (l) => l.sender === 'carol@example.org');
   assert.deepEqual(lb.dkim, { signed: true, domain: 'example.org', selectors: ['r2026'] });
   assert.deepEqual((await dkimpyVerify(Buffer.from(stored(all, b.id!), 'latin1'), dns.server)).map((v) => v.ok), [true]);
+
+  // The same message from a client without a relay right: inbound mail, never signed.
+  const c = await sendMessage(all.ports.mx, { client: OUTSIDE, from: 'dan@example.org', to: ['user@example.com'], message: inbound() });
+  assert.match(c.reply, /^250 /);
+  const lc = await messageLog(all, (l) => l.sender === 'dan@example.org');
+  assert.equal(lc.relayed, false);
+  assert.equal(lc.dkim, undefined);
+  assert.doesNotMatch(headerOf(stored(all, c.id!)), /DKIM-Signature/i);
 });
 
 test('no key for the From domain: queued unsigned, and the queued line says why', { skip }, async (t) => {

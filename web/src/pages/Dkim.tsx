@@ -28,8 +28,8 @@ const ALGORITHMS = [
   ['ed25519-sha256', 'Ed25519 (ed25519-sha256): short; add it beside an RSA key'],
 ] as const;
 const MODES = [
-  ['relayed', 'Relayed mail only (what clients send out)'],
-  ['all', 'All mail, also mail for our own domains'],
+  ['relayed', 'Mail that relay hosts and logged-in users send out to other domains'],
+  ['all', 'Also their mail to our own domains (never inbound Internet mail)'],
 ] as const;
 
 const keyId = (k: DkimKeyView) => `${k.selector}._domainkey.${k.domain}`;
