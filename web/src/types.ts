@@ -182,3 +182,7 @@ export interface DirectoryTestResult {
   filters: { user: string; group: string };
   user: { dn: string; groups: string[]; addresses: string[] } | null;
 }
+
+// --- rate limits (limits.rate): GET /api/limits/rate ---------------------------
+export type { RateLimit, RateWho, RatePer, RateAction } from '../../src/config/document.ts';
+export type { RateCounterView } from '../../src/limits/rate-view.ts';
