@@ -225,6 +225,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         storeState: () => ({ kind, reachable: kind === 'embedded' || queue.admits(0).ok }),
         cluster: () => readClusterStatus(stores),
         dataDir,
+        directories,
         rate: { store: () => stores.rate, flush: () => rate.flush() },
       });
       const started = api;

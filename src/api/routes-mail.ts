@@ -9,7 +9,7 @@ import { domainKey } from '../address/path.ts';
 import { recipientDomain } from '../delivery/routes.ts';
 import { perform, type ControlOp } from '../queue/control.ts';
 import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
-import { explain, ExplainInputError, openRelayTest } from '../checks/explain.ts';
+import { DirectoryUnanswered, ExplainInputError, explainWithDirectories, openRelayTest } from '../checks/explain.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
 import { openRelayReasons } from '../config/validate.ts';
 
@@ -91,7 +91,12 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const b = req.body as { client: string; user?: string; listener?: string; from?: string; to: string };
-      const x = guard(() => explain(deps.snapshot(), { client: b.client, user: b.user ?? null, listener: b.listener ?? null, from: b.from ?? '<>', to: b.to }));
+      // A name that is no local user is looked up in the directories, as AUTH would.
+      const x = await explainWithDirectories(deps.snapshot(), { client: b.client, user: b.user ?? null, listener: b.listener ?? null, from: b.from ?? '<>', to: b.to }, deps.directories ?? null).catch((err: unknown) => {
+        if (err instanceof ExplainInputError) throw new HttpError(400, err.message);
+        if (err instanceof DirectoryUnanswered) throw new HttpError(503, err.message);
+        throw err;
+      });
       const d = x.decision;
       return { action: d.action, code: d.code, enhanced: d.enhanced, text: d.text, kind: d.kind, stage: d.stage, rule: d.rule, trail: d.trail, listener: x.listener, relay_right: x.relayRight, scanned: x.scanned, proxy: x.proxy };
     },

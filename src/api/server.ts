@@ -13,6 +13,7 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AccountStore } from '../admin/account-store.ts';
+import type { Directories } from '../directory/directories.ts';
 import type { ConfigService } from '../admin/config-service.ts';
 import { ServiceError } from '../admin/config-service.ts';
 import { CheckerBusy, WorkerChecker } from '../admin/checker.ts';
@@ -51,6 +52,8 @@ export interface ApiDeps {
   dataDir?: string;
   /** The rate limits' counters (GET /api/limits/rate); absent: none listed. */
   rate?: RateDeps;
+  /** The daemon's directories, for explain with a directory user's name. */
+  directories?: Directories;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };

@@ -57,6 +57,8 @@ export interface ProxyPath {
 }
 
 export class ExplainInputError extends Error {}
+/** A directory was asked about the user and did not answer (AUTH would give 454 4.7.0). */
+export class DirectoryUnanswered extends Error {}
 
 export function parseClient(text: string): Client {
   const ip = parseIp(text);
@@ -144,6 +146,22 @@ export function explain(snap: Snapshot, input: ExplainInput, runner: CheckRunner
   return step.value;
 }
 
+/**
+ * explain() for a name that may be a directory user (the API's explain): the
+ * directories are asked as AUTH asks them, everything else answers from the
+ * settings alone. A directory that does not answer throws.
+ */
+export async function explainWithDirectories(snap: Snapshot, input: ExplainInput, directories: Directories | null): Promise<Explanation> {
+  const { asked, note } = await directoryUser(snap, input, directories).catch((err: unknown) => {
+    throw new DirectoryUnanswered(`the directories did not answer about user "${input.user ?? ''}": ${err instanceof Error ? err.message : String(err)}`);
+  });
+  return withNote(explain(snap, asked), note);
+}
+
+function withNote(x: Explanation, note: string | null): Explanation {
+  return note ? { ...x, decision: { ...x.decision, trail: [note, ...x.decision.trail] } } : x;
+}
+
 /** The same transaction through every check the daemon runs that can be asked from here (DNS included): `policy explain`. */
 export async function explainOnline(snap: Snapshot, input: ExplainInput, runner: CheckRunner = onlineRunner()): Promise<Explanation> {
   const { asked, note } = await directoryUser(snap, input, runner.services.directories);
@@ -153,8 +171,7 @@ export async function explainOnline(snap: Snapshot, input: ExplainInput, runner:
     const a = step.value;
     step = t.next(await runner.run(a.stage, a.base, a.input as never));
   }
-  const x = step.value;
-  return note ? { ...x, decision: { ...x.decision, trail: [note, ...x.decision.trail] } } : x;
+  return withNote(step.value, note);
 }
 
 /**

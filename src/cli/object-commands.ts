@@ -66,18 +66,20 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
     .description('add a user; the password is read from stdin')
     .argument('<name>')
     .option('--group <group>', 'member of this user group (repeatable; created when missing, and said so)', repeatable)
+    .option('--address <address>', 'an address the user may send as, for relaying.sender_login: a mailbox or "@domain" (repeatable)', repeatable)
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--comment <text>', COMMENT)
     .option('--author <name>', AUTHOR)
-    .action(async (name: string, opts: MetaOpts & { group?: string[]; passwordStdin?: boolean }) => {
+    .action(async (name: string, opts: MetaOpts & { group?: string[]; address?: string[]; passwordStdin?: boolean }) => {
       const password = needStdin(opts);
       const groups = opts.group ?? [];
+      const addresses = opts.address ?? [];
       await withService(dataOption(), async (svc) => {
         const doc = await withChange(svc, (s) => {
           for (const g of groups) if (!s.groups.some((x) => x.name === g)) s.groups.push({ name: g });
-          s.users.push({ name, password, groups, enabled: true });
+          s.users.push({ name, password, groups, enabled: true, ...(addresses.length ? { addresses } : {}) });
         });
-        const r = await svc.addUser({ name, password, groups }, meta(opts, `add user ${name}`));
+        const r = await svc.addUser({ name, password, groups, addresses }, meta(opts, `add user ${name}`));
         // The groups this revision created, from its own change list (not from a guess made before it).
         const created = r.ok ? r.changes.filter((c) => c.op === 'added' && /^groups\[".*"\]$/.test(c.path)).map((c) => (c.after as { name: string }).name) : [];
         for (const g of created) process.stdout.write(`created user group "${g}"\n`);
@@ -101,6 +103,24 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
         done(await svc.setPassword(name, password, meta(opts, `new password for ${name}`)), `password changed for "${name}"`, doc);
       });
     });
+  user
+    .command('addresses')
+    .description('set the addresses a user may send as (relaying.sender_login): mailboxes or "@domain"; none given: the list is emptied')
+    .argument('<name>')
+    .argument('[addresses...]')
+    .option('--comment <text>', COMMENT)
+    .option('--author <name>', AUTHOR)
+    .action(async (name: string, addresses: string[], opts: MetaOpts) => {
+      await withService(dataOption(), async (svc) => {
+        const doc = await withChange(svc, (s) => {
+          const u = s.users.find((x) => x.name === name);
+          if (u && addresses.length) u.addresses = addresses;
+          else if (u) delete u.addresses;
+        });
+        const what = addresses.length ? `addresses of "${name}": ${addresses.join(', ')}` : `no addresses for "${name}"`;
+        done(await svc.updateUser(name, { addresses }, meta(opts, `set addresses of user ${name}`)), what, doc);
+      });
+    });
   for (const [cmd, enabled] of [['disable', false], ['enable', true]] as const) {
     user
       .command(cmd)
@@ -120,7 +140,7 @@ export function registerObjectCommands(program: Command, dataOption: () => strin
       await withService(dataOption(), async (svc) => {
         const users = await svc.listUsers();
         if (opts.json) return printJson(users);
-        for (const u of users) process.stdout.write(`${u.name}\t${u.enabled ? 'enabled' : 'disabled'}\t${u.groups.join(',') || '-'}\n`);
+        for (const u of users) process.stdout.write(`${u.name}\t${u.enabled ? 'enabled' : 'disabled'}\t${u.groups.join(',') || '-'}\t${u.addresses?.join(',') ?? '-'}\n`);
       });
     });
   removeCommand(user, 'users', 'user', dataOption);

@@ -353,6 +353,8 @@ export interface Limits {
   max_errors: number;
   max_connections: number;
   max_connections_per_client: number;
+  /** An IPv6 client is counted by its network of this many bits for the per-client limits (connections, failed logins); 128: per address. */
+  ipv6_client_prefix: number;
   /** Failed AUTH attempts from one client address before 421 4.7.0. */
   max_auth_failures: number;
   /** Shortest password `user add`/`passwd` and the API accept for an SMTP user (characters). */
@@ -418,6 +420,7 @@ export function defaultLimits(): Limits {
     max_errors: 10,
     max_connections: 1000,
     max_connections_per_client: 100,
+    ipv6_client_prefix: 64,
     max_auth_failures: 5,
     min_password_length: 8,
     auth_failure_delay: '1s',

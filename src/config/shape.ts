@@ -479,6 +479,7 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     max_errors: r.int('limits.max_errors', lim.max_errors, d.max_errors, 1, 1000),
     max_connections: r.int('limits.max_connections', lim.max_connections, d.max_connections, 1, 1_000_000),
     max_connections_per_client: r.int('limits.max_connections_per_client', lim.max_connections_per_client, d.max_connections_per_client, 1, 1_000_000),
+    ipv6_client_prefix: r.int('limits.ipv6_client_prefix', lim.ipv6_client_prefix, d.ipv6_client_prefix, 32, 128),
     max_auth_failures: r.int('limits.max_auth_failures', lim.max_auth_failures, d.max_auth_failures, 1, 1000),
     min_password_length: r.int('limits.min_password_length', lim.min_password_length, d.min_password_length, 1, 1024),
     auth_failure_delay: dur('auth_failure_delay', 0, 60_000),

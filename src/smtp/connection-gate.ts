@@ -12,6 +12,7 @@ import type { Snapshot } from '../config/snapshot.ts';
 import { durationMs } from '../core/duration.ts';
 import type { LogThrottle } from '../log/log-throttle.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
+import { clientBucket } from '../objects/client-bucket.ts';
 import type { ConnectionLimits, LimitHit } from './connection-limits.ts';
 
 /** How long a refused client may take to read our 421 before the socket goes. */
@@ -62,7 +63,8 @@ export class ConnectionGate {
     const lim = snap.settings.limits;
     const client = clientText(socket.remoteAddress);
     this.clients.set(socket, client);
-    const perClient = proxied ? null : client;
+    // An IPv6 client is counted by its network (limits.ipv6_client_prefix).
+    const perClient = proxied ? null : clientBucket(client, lim.ipv6_client_prefix);
     const hit = this.deps.limits.acquire(perClient, lim.max_connections, perClient === null ? Infinity : this.clientMax(snap, client));
     if (hit) {
       this.refuse(socket, snap, client, hit, proxied);
@@ -81,12 +83,13 @@ export class ConnectionGate {
     const snap = this.deps.snapshot();
     const client = clientText(address);
     this.clients.set(socket, client);
-    const hit = this.deps.limits.acquireClient(client, this.clientMax(snap, client));
+    const bucket = clientBucket(client, snap.settings.limits.ipv6_client_prefix);
+    const hit = this.deps.limits.acquireClient(bucket, this.clientMax(snap, client));
     if (hit) {
       this.refuse(socket, snap, client, hit, false);
       return false;
     }
-    held.client = client;
+    held.client = bucket;
     return true;
   }
 
@@ -141,7 +144,8 @@ export class ConnectionGate {
   }
 
   private refuse(socket: Socket, snap: Snapshot, client: string, hit: LimitHit, proxied: boolean): void {
-    this.deps.throttle.log('connect.limit', client, { client, listener: this.listener.name, limit: hit, ...(proxied ? { proxy: true } : {}) });
+    const bucket = clientBucket(client, snap.settings.limits.ipv6_client_prefix);
+    this.deps.throttle.log('connect.limit', bucket, { client, ...(bucket !== client ? { counted_as: bucket } : {}), listener: this.listener.name, limit: hit, ...(proxied ? { proxy: true } : {}) });
     socket.on('error', () => {});
     if (this.silent) {
       socket.destroy();

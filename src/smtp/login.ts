@@ -7,6 +7,7 @@
 import { durationMs } from '../core/duration.ts';
 import { MailError } from '../core/mail-error.ts';
 import type { Logger } from '../log/logger.ts';
+import { clientBucket } from '../objects/client-bucket.ts';
 import type { Identity } from '../policy/identity.ts';
 import { checkCredentials } from './credentials.ts';
 import type { CheckRunner, SessionBase } from '../checks/runner.ts';
@@ -26,7 +27,9 @@ export async function login(deps: LoginDeps, base: SessionBase, cid: string, nam
   const client = base.client.text;
   const lim = base.snap.settings.limits;
   const throttle = { maxFailures: lim.max_auth_failures, delayMs: durationMs(lim.auth_failure_delay), windowMs: durationMs(lim.auth_failure_window) };
-  if (deps.throttle.blocked(client, throttle)) {
+  // Failed logins are counted per client network for IPv6 (limits.ipv6_client_prefix), as connections are.
+  const bucket = clientBucket(client, lim.ipv6_client_prefix);
+  if (deps.throttle.blocked(bucket, throttle)) {
     logger.log('auth.blocked', { cid, client });
     return { error: TOO_MANY() };
   }
@@ -48,7 +51,7 @@ export async function login(deps: LoginDeps, base: SessionBase, cid: string, nam
     logger.log('auth', { cid, client, user: name, action: 'tempfail', rule: 'auth', reason: (err as Error).message });
     return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: 'auth', reason: (err as Error).message }) };
   }
-  const f = deps.throttle.fail(client, throttle);
+  const f = deps.throttle.fail(bucket, throttle);
   logger.log('auth', { cid, client, user: name, action: 'reject', rule: 'rule 4', reason, failures_close: f.close });
   await new Promise((done) => setTimeout(done, f.delayMs).unref());
   return { error: f.close ? TOO_MANY() : new MailError(535, '5.7.8', 'Authentication credentials invalid', { rule: 'rule 4', reason }) };

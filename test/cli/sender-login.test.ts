@@ -54,3 +54,29 @@ test('init: a new installation binds senders to their address', async (t) => {
   assert.equal(exported.relaying.sender_login, 'address');
   assert.equal(exported.relaying.header_from_login, true);
 });
+
+test('user add --address and user addresses set the addresses a user may send as', async (t) => {
+  const data = tempDir(t);
+  assert.equal((await mailwarden(['init', '--data', data])).status, 0);
+  const add = await mailwarden(['user', 'add', 'kai', '--address', 'kai@example.com', '--address', '@example.org', '--password-stdin', '--data', data], { input: 'kai-password-1\n' });
+  assert.equal(add.status, 0, add.stderr);
+  const addresses = async () => (JSON.parse((await mailwarden(['user', 'list', '--json', '--data', data])).stdout) as { name: string; addresses?: string[] }[]).find((u) => u.name === 'kai')?.addresses;
+  assert.deepEqual(await addresses(), ['kai@example.com', '@example.org']);
+  const plain = await mailwarden(['user', 'list', '--data', data]);
+  assert.match(plain.stdout, /^kai\tenabled\t-\tkai@example\.com,@example\.org$/m);
+
+  const set = await mailwarden(['user', 'addresses', 'kai', 'k.ai@example.com', '--data', data]);
+  assert.equal(set.status, 0, set.stderr);
+  assert.match(set.stdout, /addresses of "kai": k\.ai@example\.com/);
+  assert.deepEqual(await addresses(), ['k.ai@example.com']);
+
+  // Validation names the address: a bare local part is not an address.
+  const bad = await mailwarden(['user', 'addresses', 'kai', 'not an address', '--data', data]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /users\[\d+\].*addresses\[0\]/);
+  assert.deepEqual(await addresses(), ['k.ai@example.com']);
+
+  assert.equal((await mailwarden(['user', 'addresses', 'kai', '--data', data])).status, 0);
+  assert.equal(await addresses(), undefined);
+  assert.equal((await mailwarden(['user', 'addresses', 'nobody', 'x@example.com', '--data', data])).status, 1);
+});

@@ -101,7 +101,7 @@ describe('a valid document', () => {
     const v = validate(doc);
     assert.deepEqual(v.settings.limits, {
       max_message_size: 52428800, max_recipients: 100, max_received: 50, max_line_length: 2048, max_errors: 10,
-      max_connections: 1000, max_connections_per_client: 100, max_auth_failures: 5, min_password_length: 8, auth_failure_delay: '1s',
+      max_connections: 1000, max_connections_per_client: 100, ipv6_client_prefix: 64, max_auth_failures: 5, min_password_length: 8, auth_failure_delay: '1s',
       auth_failure_window: '15m', idle_timeout: '5m', tls_handshake_timeout: '10s', min_free_space: 104857600, shutdown_grace: '30s',
       bare_newline: 'normalize', bare_newline_networks: [], rate: [],
     });

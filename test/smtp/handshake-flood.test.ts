@@ -150,6 +150,40 @@ test('behind a trusted proxy: the client its header names is counted (the proxy 
   assert.equal(open.filter((s) => s.isClosed()).length, 1, 'only the third connection was closed');
 });
 
+test('IPv6 clients are counted by their /64 (limits.ipv6_client_prefix): new addresses from one network share its limit', async (t) => {
+  const { doc, ports } = await relayDoc({
+    limits: { max_connections: 100, max_connections_per_client: 2, tls_handshake_timeout: '1m' },
+    networks: [
+      { name: 'localhost', type: 'host', address: '127.0.0.1' },
+      { name: 'proxy', type: 'host', address: '127.0.0.4' },
+    ],
+  });
+  (doc.listeners as Record<string, unknown>[])[2]!.trusted_proxies = ['proxy'];
+  const relay = await startRelay(t, doc, ports);
+  // The only way to play many IPv6 clients on loopback: a trusted proxy names them.
+  const header = (client: string) => `PROXY TCP6 ${client} ::1 40000 465\r\n`;
+  const open: Silent[] = [];
+  t.after(() => open.forEach((s) => s.socket.destroy()));
+  for (const a of ['2001:db8:1:2::a', '2001:db8:1:2:ffff::b']) open.push(await silent(ports.smtps, '127.0.0.4', header(a)));
+  // A third address of the same /64: over the limit of its network.
+  const third = await silent(ports.smtps, '127.0.0.4', header('2001:db8:1:2::c'));
+  open.push(third);
+  assert.equal(await within(third.closed, 10_000, 'the third connection from one /64 closed'), '');
+  const line = await relay.waitLog((l) => l.event === 'connect.limit');
+  assert.deepEqual([line.client, line.counted_as, line.limit], ['2001:db8:1:2::c', '2001:db8:1:2::/64', 'max_connections_per_client']);
+  // The next /64 has slots of its own: served, over TLS.
+  const raw = connect({ port: ports.smtps, host: '127.0.0.1', localAddress: '127.0.0.4' });
+  await new Promise((done) => raw.once('connect', done));
+  raw.write(header('2001:db8:1:3::a'));
+  const tlsSocket = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'mx.test.example' });
+  t.after(() => tlsSocket.destroy());
+  tlsSocket.on('error', () => {});
+  await within(new Promise((done) => tlsSocket.once('secureConnect', done)), 10_000, 'TLS through the proxy');
+  const connected = await relay.waitLog((l) => l.event === 'connect' && l.client === '2001:db8:1:3::a');
+  assert.equal(connected.action, 'accept');
+  assert.equal(open.filter((s) => s.isClosed()).length, 1, 'only the third connection of the first /64 was closed');
+});
+
 test('STARTTLS sessions give their slots back: more sessions one after another than the per-client limit, and the total (mx and submission)', async (t) => {
   // smtp-server removes every listener of the raw socket at STARTTLS; the slots must follow the TLS socket.
   const { doc, ports } = await relayDoc({ limits: { max_connections: 6, max_connections_per_client: 2 } });

@@ -37,8 +37,21 @@ export function syncWaitsCancelled(sql: Sql): number {
   return syncCancels.get(sql)?.n ?? 0;
 }
 
-/** PostgreSQL's warning when a commit's wait for the synchronous standby is cancelled (English server messages). */
-export const SYNC_CANCEL = /canceling (the )?wait for synchronous replication/i;
+/** PostgreSQL's warning when a commit's wait for the synchronous standby is cancelled, in English. */
+const SYNC_CANCEL = /canceling (the )?wait for synchronous replication/i;
+
+/**
+ * Whether a server notice may be a cancelled wait for the synchronous
+ * standby. The English text is one sign; a server that speaks another
+ * language (lc_messages) translates it, so any WARNING with the generic code
+ * 01000 (what PostgreSQL gives this warning, which has no code of its own)
+ * counts too: the commit is then answered 4xx, and a message sent twice is
+ * better than one acknowledged and lost. `severity` is never translated.
+ */
+export function maySayUnreplicated(n: { severity?: unknown; code?: unknown; message?: unknown }): boolean {
+  if (SYNC_CANCEL.test(String(n.message ?? ''))) return true;
+  return n.severity === 'WARNING' && n.code === '01000';
+}
 
 export function connectPg(url: string, o: PgOptions = {}): Sql {
   if (!isPgUrl(url)) throw new Error(`not a PostgreSQL URL: ${redactUrl(url)}`);
@@ -53,7 +66,7 @@ export function connectPg(url: string, o: PgOptions = {}): Sql {
     // postgres.js's default backoff of up to 20 s: a node must be back in service as soon as its database is.
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     onnotice: (n) => {
-      if (SYNC_CANCEL.test(String(n.message ?? ''))) cancels.n++;
+      if (maySayUnreplicated(n)) cancels.n++;
     },
     // Epoch milliseconds live in bigint columns: read them as numbers (exact up to 2^53).
     types: { int8: { to: 20, from: [20], serialize: (x: number | bigint) => String(x), parse: (x: string) => Number(x) } },

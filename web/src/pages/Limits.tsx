@@ -13,7 +13,7 @@ import type { BareNewline, Limits, NetworkDef } from '../types.ts';
 import { useSection } from '../useSection.ts';
 import { labelled } from './screenLabels.ts';
 
-type NumKey = 'max_message_size' | 'max_recipients' | 'max_received' | 'max_line_length' | 'max_errors' | 'max_connections' | 'max_connections_per_client' | 'max_auth_failures' | 'min_password_length' | 'min_free_space';
+type NumKey = 'max_message_size' | 'max_recipients' | 'max_received' | 'max_line_length' | 'max_errors' | 'max_connections' | 'max_connections_per_client' | 'ipv6_client_prefix' | 'max_auth_failures' | 'min_password_length' | 'min_free_space';
 type DurKey = 'auth_failure_delay' | 'auth_failure_window' | 'idle_timeout' | 'tls_handshake_timeout' | 'shutdown_grace';
 
 /** The label on screen and the hint of each key, in the order of the page. */
@@ -25,6 +25,7 @@ const NUMBERS: [NumKey, string, string][] = [
   ['max_errors', 'Refused commands per session', '1 – 1000. Then 421 4.7.0. (On submission listeners, the count of commands before AUTH changes at the next start.)'],
   ['max_connections', 'Connections at once', 'In total, from the TCP accept. Beyond: 421 4.7.0.'],
   ['max_connections_per_client', 'Connections per client address', 'Relay hosts are exempt.'],
+  ['ipv6_client_prefix', 'IPv6 client network (prefix length)', '32 – 128. An IPv6 client is counted by its network of this size for the two per-client limits; 128: per address.'],
   ['max_auth_failures', 'Failed AUTH attempts per client', 'Within the window below; then 421 4.7.0.'],
   ['min_password_length', 'Shortest SMTP user password', '1 – 1024 characters. Stored passwords are not judged again.'],
   ['min_free_space', 'Free disk space needed (octets)', 'Below this in the data directory, MAIL gets 452 4.3.1.'],
