@@ -117,7 +117,8 @@ test('rate limits per user and per group, defer and reject, across connections; 
     assert.match(await message(m, 'max@example.com', ['f@remote.example', 'g@remote.example']), /^250 2\.0\.0 /, 'max is in no group');
     m.end();
     const trip = await relay.waitLog((l) => l.event === 'rate.limited' && l.who === 'group');
-    assert.deepEqual([trip.value, trip.count, trip.max, trip.action, trip.unit], ['sales', 5, 5, 'reject', 'recipients']);
+    // The count is what was committed (kai's 2); lee's 3 accepted recipients join it only with the message.
+    assert.deepEqual([trip.value, trip.count, trip.max, trip.action, trip.unit], ['sales', 2, 5, 'reject', 'recipients']);
   });
 
   await t.test('limits show lists the counters while running and with the daemon stopped', async () => {
@@ -191,4 +192,35 @@ test('rate limit with action hold: accepted, held in the queue, delivered only o
   assert.equal(rel.status, 0, rel.stderr);
   const got = await sink.waitFor(2);
   assert.match(got[1]?.raw.toString() ?? '', /Subject: second/);
+});
+
+test('messages count when committed: MAIL + RSET loops (forged from port 25, or by the sender itself) burn nobody\'s sender_domain budget', async (t) => {
+  const { doc } = await relayDoc({
+    users: [{ name: 'kai', password: PASSWORD, groups: [] }],
+    relaying: { allowed_hosts: ['localhost'], authenticated_relay: { enabled: true, users: ['kai'] } },
+    limits: { rate: [{ name: 'domain daily', who: 'sender_domain', messages: 2, per: '1d', action: 'defer' }] },
+  });
+  const relay = await start(t, doc);
+  // Anyone on port 25 (no relay right) names the victim's domain and gives up, many times.
+  const mx = await RawClient.connect(relay.ports.mx, '127.0.0.9');
+  assert.match((await mx.reply()) ?? '', /^220 /);
+  assert.match((await mx.cmd('EHLO forger.example')) ?? '', /^250[- ]/);
+  for (let i = 0; i < 30; i++) {
+    assert.match((await mx.cmd(`MAIL FROM:<x${i}@example.com>`)) ?? '', /^250 /, `forged MAIL ${i + 1}`);
+    assert.match((await mx.cmd('RSET')) ?? '', /^250 /);
+  }
+  mx.end();
+  // The real sender abandons transactions of its own too: they cost nothing either.
+  const c = await login(relay, 'kai');
+  for (let i = 0; i < 5; i++) {
+    assert.match((await c.cmd('MAIL FROM:<kai@example.com>')) ?? '', /^250 /);
+    assert.match((await c.cmd('RCPT TO:<a@remote.example>')) ?? '', /^250 /);
+    assert.match((await c.cmd('RSET')) ?? '', /^250 /);
+  }
+  assert.match(await message(c, 'kai@example.com', ['a@remote.example']), /^250 2\.0\.0 /, 'the real sender still gets through');
+  assert.match(await message(c, 'kai@example.com', ['b@remote.example']), /^250 2\.0\.0 /);
+  assert.equal(await c.cmd('MAIL FROM:<kai@example.com>'), '450 4.7.1 Rate limit exceeded (messages per 1h), try again later'.replace('1h', '1d'));
+  c.end();
+  const trip = await relay.waitLog((l) => l.event === 'rate.limited');
+  assert.deepEqual([trip.who, trip.value, trip.count], ['sender_domain', 'example.com', 2]);
 });
