@@ -224,3 +224,52 @@ test('messages count when committed: MAIL + RSET loops (forged from port 25, or 
   const trip = await relay.waitLog((l) => l.event === 'rate.limited');
   assert.deepEqual([trip.who, trip.value, trip.count], ['sender_domain', 'example.com', 2]);
 });
+
+test('who: client counts an IPv6 client by its /64 (limits.ipv6_client_prefix): new addresses from one network share one bucket', async (t) => {
+  const { doc } = await relayDoc({
+    networks: [
+      { name: 'localhost', type: 'host', address: '127.0.0.1' },
+      { name: 'proxy', type: 'host', address: '127.0.0.4' },
+      { name: 'v6', type: 'network', address: '2001:db8:1::/48' },
+    ],
+    relaying: { allowed_hosts: ['localhost', 'v6'] },
+    limits: { rate: [{ who: 'client', messages: 1, per: '1h', action: 'defer' }] },
+  });
+  (doc.listeners as Record<string, unknown>[])[0]!.trusted_proxies = ['proxy'];
+  const relay = await start(t, doc);
+  // The only way to play many IPv6 clients on loopback: a trusted proxy names them.
+  const from = async (client: string): Promise<RawClient> => {
+    const c = await RawClient.connect(relay.ports.mx, '127.0.0.4');
+    c.socket.write(`PROXY TCP6 ${client} ::1 40000 25\r\n`);
+    assert.match((await c.reply()) ?? '', /^220 /);
+    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250[- ]/);
+    return c;
+  };
+  const a = await from('2001:db8:1:2::a');
+  assert.match(await message(a, 'app@example.com', ['ops@remote.example']), /^250 2\.0\.0 /);
+  a.end();
+  // Another address of the same /64: the same client, over its one message.
+  const b = await from('2001:db8:1:2:ffff::b');
+  assert.equal(await b.cmd('MAIL FROM:<app@example.com>'), '450 4.7.1 Rate limit exceeded (messages per 1h), try again later');
+  b.end();
+  const trip = await relay.waitLog((l) => l.event === 'rate.limited');
+  assert.deepEqual([trip.who, trip.value, trip.count, trip.client], ['client', '2001:db8:1:2::/64', 1, '2001:db8:1:2:ffff::b']);
+  // The next /64 is another client.
+  const c = await from('2001:db8:1:3::a');
+  assert.match(await message(c, 'app@example.com', ['ops@remote.example']), /^250 2\.0\.0 /);
+  c.end();
+  await relay.waitLogs((l) => l.event === 'queued', 2);
+  const shown = await waitCounters(relay.dataDir, 2);
+  assert.deepEqual(shown.map((v) => v.value).sort(), ['2001:db8:1:2::/64', '2001:db8:1:3::/64']);
+});
+
+/** `limits show` once the daemon's flush (every second) has written `n` counters: each CLI run is the wait. */
+async function waitCounters(dataDir: string, n: number): Promise<RateCounterView[]> {
+  const deadline = Date.now() + 10_000;
+  let v: RateCounterView[] = [];
+  while (Date.now() < deadline) {
+    v = await limitsShow(dataDir);
+    if (v.length >= n) break;
+  }
+  return v;
+}
