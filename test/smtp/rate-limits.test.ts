@@ -192,6 +192,13 @@ test('rate limit with action hold: accepted, held in the queue, delivered only o
   assert.equal(rel.status, 0, rel.stderr);
   const got = await sink.waitFor(2);
   assert.match(got[1]?.raw.toString() ?? '', /Subject: second/);
+
+  // The held message counted when it was committed: the next one trips with two counted.
+  const third = await send('third');
+  assert.equal(third.status, 0, third.out);
+  await relay.waitLogs((l) => l.event === 'rate.limited', 2);
+  const trips = relay.logs.filter((l) => l.event === 'rate.limited');
+  assert.equal(trips[1]?.count, 2, 'the held message is counted');
 });
 
 test('messages count when committed: MAIL + RSET loops (forged from port 25, or by the sender itself) burn nobody\'s sender_domain budget', async (t) => {
