@@ -12,7 +12,7 @@ import { apply, get } from '../api.ts';
 import { useInterval, useLoad } from '../hooks.ts';
 import { useUnsavedChanges } from '../router.ts';
 import { sameValue } from '../sameValue.ts';
-import { ErrorBox, Loading, NumberField, SelectField, TextField } from './Fields.tsx';
+import { CheckField, ErrorBox, Loading, NumberField, SelectField, TextField } from './Fields.tsx';
 import { Section } from './Section.tsx';
 import type { ApplyResult, Limits, RateAction, RateCounterView, RateLimit, RatePer, RateWho, SectionValue } from '../types.ts';
 
@@ -192,6 +192,9 @@ function RateLimitForm({ value: v, isNew, onChange, onDone, onCancel }: { value:
         <NumberField label="Recipients" value={v.recipients ?? null} allowEmpty min={1} testid="ratelimit-recipients" hint="Per window; empty: not counted." onChange={(x) => set({ recipients: x ?? undefined })} />
         <SelectField<RatePer> label="Window" value={v.per} options={PER} testid="ratelimit-per" onChange={(x) => set({ per: x })} />
         <SelectField<RateAction> label="Over the limit" value={v.action} options={ACTION} testid="ratelimit-action" onChange={(x) => set({ action: x })} />
+        {v.who === 'sender_domain' && (
+          <CheckField label="Count inbound mail too" checked={v.inbound === true} testid="ratelimit-inbound" hint="Off: only mail from relay hosts and logged-in users counts (anyone can forge the sender domain of inbound mail)." onChange={(x) => set({ inbound: x })} />
+        )}
         <TextField label="Comment" value={v.comment ?? ''} testid="ratelimit-comment" onInput={(x) => set({ comment: x })} />
       </div>
       <div class="actions">
@@ -216,6 +219,7 @@ function tidy(l: RateLimit): RateLimit {
   if (match) out.match = match;
   if (l.messages !== undefined && l.messages !== null) out.messages = l.messages;
   if (l.recipients !== undefined && l.recipients !== null) out.recipients = l.recipients;
+  if (l.inbound === true && l.who === 'sender_domain') out.inbound = true;
   const comment = l.comment?.trim();
   if (comment) out.comment = comment;
   return out;
