@@ -9,7 +9,7 @@ export function heartbeatMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
- * The node's clock for its queue decisions. MAILWARDEN_TEST_CLOCK_OFFSET_MS is
+ * The node's clock for its queue decisions and rate limit windows. MAILWARDEN_TEST_CLOCK_OFFSET_MS is
  * a TEST KNOB ONLY: it shifts this node's clock by that many milliseconds, so
  * that a test can run a node whose clock is off (leases must not care: they run
  * on the database's clock). Unset: Date.now itself.

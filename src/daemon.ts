@@ -80,12 +80,6 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** MAILWARDEN_RATE_FLUSH_MS: how often the rate limits' local counts go to the store (default 1 s; tests of a cluster). */
-function rateFlushFromEnv(): { flushMs?: number } {
-  const n = Number(process.env.MAILWARDEN_RATE_FLUSH_MS);
-  return Number.isFinite(n) && n > 0 ? { flushMs: n } : {};
-}
-
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const dataDir = resolve(opts.dataDir);
   // Statistics and the API's live log listen to every event.
@@ -173,7 +167,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const directories = new LazyDirectories({ logger });
     undo.push(() => directories.close());
     // Counts only when limits.rate has entries: the store (DATA/rate.db embedded) is opened on first use.
-    const rate = new RateLimiter(() => stores.rate, { logger, now: clock.now, shared: stores.kind === 'postgresql', ...rateFlushFromEnv() });
+    const rate = new RateLimiter(() => stores.rate, { logger, now: clock.now, shared: stores.kind === 'postgresql' });
     undo.push(() => rate.close());
     const shared: FrontEndShared = {
       snapshot: () => source.get(),

@@ -461,6 +461,8 @@ export interface RateLimit {
   recipients?: number;
   per: RatePer;
   action: RateAction;
+  /** sender_domain only: also count mail from clients without a relay right or login (default false: their sender domain may be forged). */
+  inbound?: boolean;
   comment?: string;
 }
 

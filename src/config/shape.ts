@@ -163,7 +163,7 @@ function editDistance(a: string, b: string): number {
 }
 
 // Rate limits (limits.rate): each entry as written, optional keys left out when absent.
-const RATE_KEYS = ['name', 'who', 'match', 'messages', 'recipients', 'per', 'action', 'comment'] as const;
+const RATE_KEYS = ['name', 'who', 'match', 'messages', 'recipients', 'per', 'action', 'inbound', 'comment'] as const;
 
 function readRateLimits(r: Reader, v: unknown): RateLimit[] {
   return r.list('limits.rate', v, (p, item): RateLimit | undefined => {
@@ -180,6 +180,10 @@ function readRateLimits(r: Reader, v: unknown): RateLimit[] {
     if (o.messages !== undefined && o.messages !== null) out.messages = r.int(at(p, 'messages'), o.messages, 1, 1, 1_000_000_000);
     if (o.recipients !== undefined && o.recipients !== null) out.recipients = r.int(at(p, 'recipients'), o.recipients, 1, 1, 1_000_000_000);
     if (out.messages === undefined && out.recipients === undefined) r.f.error(p, 'sets neither messages nor recipients: it would count nothing');
+    if (o.inbound !== undefined && o.inbound !== null && r.bool(at(p, 'inbound'), o.inbound, false)) {
+      if (out.who !== 'sender_domain') r.f.error(at(p, 'inbound'), 'only a sender_domain limit has it (the others count every client)');
+      out.inbound = true;
+    }
     const comment = r.string(at(p, 'comment'), o.comment);
     if (comment) out.comment = comment;
     return out;

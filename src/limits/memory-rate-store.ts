@@ -12,6 +12,7 @@ export class MemoryRateStore implements RateStore {
     this.adds++;
     return deltas.map((d) => {
       const k = `${d.bucket}\n${d.start}`;
+      if (d.count === 0 && !this.rows.has(k)) return { ...d, count: 0 };
       const row = { bucket: d.bucket, start: d.start, end: d.end, count: (this.rows.get(k)?.count ?? 0) + d.count };
       this.rows.set(k, row);
       return { ...row };

@@ -1,5 +1,8 @@
 // Counts the rate limits (limits.rate) of one node and keeps the counts in
-// the store, so that a cluster counts together. Counting is local: a bucket's
+// the store, so that a cluster counts together. Asking and counting are two
+// steps: check() (at MAIL and RCPT) only reads, count() (at the commit of a
+// message) adds, so an abandoned or refused transaction costs nothing.
+// Counting is local: a bucket's
 // stored total is read once when the node first meets it in a window (one
 // store read), then the node adds to it in memory and hands its counts to the
 // store every `flushMs` (one batched write that also reads back what the other
@@ -8,12 +11,19 @@
 //
 // What a cluster may overshoot: each node sees the others' counts as of its
 // last flush, so N nodes together may accept up to (N-1) times what one node
-// accepts in one flush interval beyond a limit. A single node does not
-// overshoot; a crash loses at most the last interval's counts.
+// accepts in one flush interval beyond a limit. On one node,
+// transactions of one bucket under way at once each pass the check before
+// any of them is counted, so a limit can be passed by the number of such
+// transactions in flight. A crash loses at most the last interval's counts.
+//
+// Memory is bounded: at most `maxBuckets` buckets are kept; beyond, the least
+// recently used ones whose counts are already in the store are forgotten (and
+// read back from the store when met again). A bucket never counted makes no
+// store row.
 
 import type { Logger } from '../log/logger.ts';
 import type { RateLimit } from '../config/document.ts';
-import { decide, demandsOf, limitName, type RateDecision, type RateSubject, type RateUnit } from './rate-rules.ts';
+import { decide, demandsOf, limitName, type RateDecision, type RateSubject, type Trip, type RateUnit } from './rate-rules.ts';
 import type { RateCount, RateStore } from './rate-store.ts';
 
 const PRUNE_MS = 3_600_000;
@@ -39,6 +49,8 @@ export interface RateLimiterOptions {
   flushMs?: number;
   /** Whether other nodes count in the same store (a cluster): then live buckets are read back at each flush. */
   shared?: boolean;
+  /** The most buckets kept in memory (default 10,000). */
+  maxBuckets?: number;
 }
 
 /** Who is counted, for the log line of a trip. */
@@ -59,6 +71,7 @@ export class RateLimiter {
   private failing = false;
   private readonly shared: boolean;
   private prunedAt = 0;
+  private readonly maxBuckets: number;
 
   /** `store` is asked for on first use: a node without limits never opens it. */
   constructor(store: () => RateStore, o: RateLimiterOptions) {
@@ -67,64 +80,106 @@ export class RateLimiter {
     this.now = o.now ?? Date.now;
     this.flushMs = o.flushMs ?? 1000;
     this.shared = o.shared ?? false;
+    this.maxBuckets = o.maxBuckets ?? 10_000;
+  }
+
+  /** How many buckets are in memory (for tests of the cap). */
+  get size(): number {
+    return this.buckets.size;
   }
 
   /**
-   * Adds `n` messages or recipients for this subject unless a limit refuses
-   * them; logs a trip. Throws when the store cannot be read (the check
-   * defers: fail closed).
+   * Whether `n` more messages or recipients for this subject pass the limits,
+   * counting nothing; logs a trip. Throws when the store cannot be read (the
+   * check defers: fail closed).
    */
-  async take(limits: readonly RateLimit[], unit: RateUnit, subject: RateSubject, n: number, ctx: RateContext): Promise<RateDecision> {
+  async check(limits: readonly RateLimit[], unit: RateUnit, subject: RateSubject, n: number, ctx: RateContext): Promise<RateDecision> {
     const now = this.now();
     const demands = demandsOf(limits, unit, subject, now);
     if (demands.length === 0) return { kind: 'pass' };
+    // Before this check's buckets are met: they are the most recent, and are about to be counted.
+    this.trim();
     const loads: Promise<void>[] = [];
     for (const d of demands) {
       const b = this.bucket(d.key, d.window.start, d.window.end);
       if (b.loading) loads.push(b.loading);
     }
     if (loads.length > 0) await Promise.all(loads);
-    // From here on synchronous: decided and counted in one step, whatever other sessions do.
     const count = (key: string): number => {
       const d = demands.find((x) => x.key === key)!;
       const b = this.buckets.get(`${key}\n${d.window.start}`);
       return b ? b.base + b.sending + b.local : 0;
     };
     const decision = decide(demands, count, n);
-    if (decision.kind !== 'refuse') {
-      for (const d of demands) {
-        const b = this.bucket(d.key, d.window.start, d.window.end);
-        b.local += n;
-      }
-      this.schedule();
-    }
-    if (decision.kind !== 'pass') {
-      const { demand, count: c, action } = decision.trip;
-      this.logger.log('rate.limited', {
-        limit: demand.index,
-        name: limitName(demand.limit, demand.index),
-        who: demand.limit.who,
-        value: demand.value,
-        unit,
-        count: c,
-        max: demand.max,
-        per: demand.limit.per,
-        window_start: new Date(demand.window.start).toISOString(),
-        resets_at: new Date(demand.window.end).toISOString(),
-        action,
-        client: ctx.client,
-        user: ctx.user,
-        sender: ctx.sender,
-      });
-    }
+    if (decision.kind !== 'pass') this.logTrip(decision.trip, unit, ctx);
     return decision;
+  }
+
+  /**
+   * Adds `n` to every bucket this subject counts in (a committed message).
+   * Synchronous: a bucket not in memory is counted now and its stored total
+   * read alongside.
+   */
+  count(limits: readonly RateLimit[], unit: RateUnit, subject: RateSubject, n: number): void {
+    if (n <= 0) return;
+    const demands = demandsOf(limits, unit, subject, this.now());
+    if (demands.length === 0) return;
+    for (const d of demands) {
+      const b = this.bucket(d.key, d.window.start, d.window.end);
+      b.local += n;
+      // Nobody waits on this read: its failure is the flush's to report.
+      b.loading?.catch(() => {});
+    }
+    this.schedule();
+    this.trim();
+  }
+
+  /** check() and, unless refused, count() in one step. */
+  async take(limits: readonly RateLimit[], unit: RateUnit, subject: RateSubject, n: number, ctx: RateContext): Promise<RateDecision> {
+    const d = await this.check(limits, unit, subject, n, ctx);
+    if (d.kind !== 'refuse') this.count(limits, unit, subject, n);
+    return d;
+  }
+
+  private logTrip(trip: Trip, unit: RateUnit, ctx: RateContext): void {
+    const { demand, count: c, action } = trip;
+    this.logger.log('rate.limited', {
+      limit: demand.index,
+      name: limitName(demand.limit, demand.index),
+      who: demand.limit.who,
+      value: demand.value,
+      unit,
+      count: c,
+      max: demand.max,
+      per: demand.limit.per,
+      window_start: new Date(demand.window.start).toISOString(),
+      resets_at: new Date(demand.window.end).toISOString(),
+      action,
+      client: ctx.client,
+      user: ctx.user,
+      sender: ctx.sender,
+    });
+  }
+
+  /** Forgets the least recently used buckets beyond the cap whose counts are all in the store. */
+  private trim(): void {
+    if (this.buckets.size <= this.maxBuckets) return;
+    for (const [id, b] of this.buckets) {
+      if (this.buckets.size <= this.maxBuckets) return;
+      if (b.local === 0 && b.sending === 0 && b.loading === null) this.buckets.delete(id);
+    }
   }
 
   /** The bucket of a key in a window, created (with its store read started) when new. */
   private bucket(key: string, start: number, end: number): Bucket {
     const id = `${key}\n${start}`;
     let b = this.buckets.get(id);
-    if (b) return b;
+    if (b) {
+      // Most recently used last: the cap forgets from the front.
+      this.buckets.delete(id);
+      this.buckets.set(id, b);
+      return b;
+    }
     const made: Bucket = { key, start, end, base: 0, sending: 0, local: 0, loading: null };
     made.loading = this.store()
       .add([{ bucket: key, start, end, count: 0 }])
@@ -134,8 +189,9 @@ export class RateLimiter {
           made.loading = null;
         },
         (err: unknown) => {
-          // Forgotten, so that the next message asks again.
-          if (this.buckets.get(id) === made) this.buckets.delete(id);
+          made.loading = null;
+          // Forgotten, so that the next message asks again; unless it holds counts, which the next flush adds.
+          if (made.local === 0 && this.buckets.get(id) === made) this.buckets.delete(id);
           throw err;
         },
       );

@@ -29,8 +29,10 @@ export interface RateSubject {
   /** The authenticated user, or null. */
   readonly user: string | null;
   readonly groups: readonly string[];
-  /** The client's address as text (formatIp). */
+  /** The client's bucket: its address as text (formatIp), an IPv6 client's network (clientBucket). */
   readonly client: string;
+  /** Whether the client has a relay right or a login (what sender_domain limits count by default). */
+  readonly relayed: boolean;
   /** Whether the client's address is in a network object (NetworkIndex.match). */
   inNetwork(name: string): boolean;
   /** The envelope sender's domain as domainKey() gives it; null for the null sender. */
@@ -53,7 +55,8 @@ export function bucketValues(limit: RateLimit, s: RateSubject): string[] {
     case 'client':
       return m === undefined || s.inNetwork(m) ? [s.client] : [];
     case 'sender_domain':
-      if (s.senderDomain === null) return [];
+      // Mail merely inbound may carry any sender domain: counted only when the entry asks (inbound: true).
+      if (s.senderDomain === null || (!s.relayed && limit.inbound !== true)) return [];
       return m === undefined || domainKey(m) === s.senderDomain ? [s.senderDomain] : [];
   }
 }

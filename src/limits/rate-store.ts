@@ -14,7 +14,11 @@ export interface RateCount {
 }
 
 export interface RateStore {
-  /** Adds each count (a delta; 0 reads) to its bucket and window, and returns the totals after, in the same order. */
+  /**
+   * Adds each count (a delta; 0 reads) to its bucket and window, and returns
+   * the totals after, in the same order. A zero delta makes no row: a bucket
+   * that was only looked at (a refused or abandoned transaction) costs nothing.
+   */
   add(deltas: readonly RateCount[]): Promise<RateCount[]>;
   /** The windows not ended at `now`, every bucket. */
   current(now: number): Promise<RateCount[]>;

@@ -13,6 +13,7 @@ export class SqliteRateStore implements RateStore {
   private readonly upsert: StatementSync;
   private readonly live: StatementSync;
   private readonly drop: StatementSync;
+  private readonly read: StatementSync;
 
   constructor(file: string) {
     this.db = openSqlite(file, false);
@@ -20,6 +21,7 @@ export class SqliteRateStore implements RateStore {
     this.upsert = this.db.prepare('INSERT INTO rate_counter (bucket, start, end, count) VALUES (?, ?, ?, ?) ON CONFLICT (bucket, start) DO UPDATE SET count = count + excluded.count RETURNING count');
     this.live = this.db.prepare('SELECT bucket, start, end, count FROM rate_counter WHERE end > ? ORDER BY bucket, start');
     this.drop = this.db.prepare('DELETE FROM rate_counter WHERE end < ?');
+    this.read = this.db.prepare('SELECT count FROM rate_counter WHERE bucket = ? AND start = ?');
   }
 
   async add(deltas: readonly RateCount[]): Promise<RateCount[]> {
@@ -28,8 +30,9 @@ export class SqliteRateStore implements RateStore {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       for (const d of deltas) {
-        const row = this.upsert.get(d.bucket, d.start, d.end, d.count) as { count: number };
-        out.push({ bucket: d.bucket, start: d.start, end: d.end, count: Number(row.count) });
+        // A read makes no row: only counted buckets are stored.
+        const row = (d.count === 0 ? this.read.get(d.bucket, d.start) : this.upsert.get(d.bucket, d.start, d.end, d.count)) as { count: number } | undefined;
+        out.push({ bucket: d.bucket, start: d.start, end: d.end, count: Number(row?.count ?? 0) });
       }
       this.db.exec('COMMIT');
     } catch (err) {

@@ -20,7 +20,7 @@ import type { BodyWatcher, Fields } from '../checks/check.ts';
 import { originLog, originOf } from '../checks/origin.ts';
 import type { CheckRunner, SessionBase, StageResult } from '../checks/runner.ts';
 import { HeaderCollector } from '../antispam/header-collector.ts';
-import type { RateHold } from '../checks/rate-limits.ts';
+import type { RateCommit, RateHold } from '../checks/rate-limits.ts';
 import { DataGuard, type BareLfMode, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
 import { signable, wantsSigning } from '../dkim/choose.ts';
@@ -207,6 +207,8 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
   }
   const c = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(edit ? { edit } : {}), claim: quarantined || hold ? undefined : deps.claim?.() });
   committed(c);
+  // The rate limits count a message once it is stored (src/checks/rate-limits.ts): an abandoned transaction costs nothing.
+  (r.report.rate_commit as RateCommit | undefined)?.();
   const scan = { ...(r.report.scan as Fields | undefined), ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
   deps.logger.log(quarantined ? 'quarantined' : 'queued', {
     id,

@@ -26,11 +26,17 @@ after(async () => {
 
 const HOUR = 3_600_000;
 
+/** A message from 127.0.0.1, committed when MAIL is accepted (messages count at the commit); the MAIL reply. */
 async function mail(relay: Relay): Promise<string> {
   const c = await RawClient.connect(relay.ports.mx, '127.0.0.1');
   await c.reply();
   await c.cmd('EHLO app.example');
   const r = (await c.cmd('MAIL FROM:<app@example.com>')) ?? '';
+  if (r.startsWith('250')) {
+    assert.match((await c.cmd('RCPT TO:<ops@remote.example>')) ?? '', /^250 /);
+    assert.match((await c.cmd('DATA')) ?? '', /^354/);
+    assert.match((await c.cmd('Subject: rate\r\n\r\nbody\r\n.')) ?? '', /^250 2\.0\.0 /);
+  }
   c.end();
   return r;
 }

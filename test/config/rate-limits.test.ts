@@ -52,6 +52,12 @@ describe('limits.rate settings', () => {
     assert.match(errorsOf([{ who: 'user', messages: 1, per: '1h', limit: 3 }]).join('\n'), /limits\.rate\[0\]\.limit: unknown setting/);
   });
 
+  it('inbound: kept for a sender_domain limit (absent when false), refused on the others', () => {
+    const v = validate(doc([{ who: 'sender_domain', messages: 1, per: '1h', inbound: true }, { who: 'sender_domain', messages: 1, per: '1h', inbound: false }]));
+    assert.deepEqual(v.settings.limits.rate.map((l) => l.inbound), [true, undefined]);
+    assert.deepEqual(errorsOf([{ who: 'client', messages: 1, per: '1h', inbound: true }]), ['limits.rate[0].inbound: only a sender_domain limit has it (the others count every client)']);
+  });
+
   it('checks what match names for its who', () => {
     assert.deepEqual(errorsOf([{ who: 'network', messages: 1, per: '1h' }]), ['limits.rate[0].match: is required for who: network (the network object whose clients share one bucket)']);
     assert.match(errorsOf([{ who: 'network', match: 'lab', messages: 1, per: '1h' }]).join('\n'), /limits\.rate\[0\]\.match: unknown network object "lab"/);

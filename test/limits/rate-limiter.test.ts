@@ -21,7 +21,7 @@ import type { RateCount, RateStore } from '../../src/limits/rate-store.ts';
 import { rateStoreContract } from '../store/contract/rate-store.ts';
 
 const T0 = Date.UTC(2026, 5, 15, 10, 0, 0);
-const alice: RateSubject = { user: 'alice', groups: ['sales'], client: '192.0.2.7', inNetwork: () => false, senderDomain: 'example.org' };
+const alice: RateSubject = { user: 'alice', groups: ['sales'], client: '192.0.2.7', relayed: true, inNetwork: () => false, senderDomain: 'example.org' };
 const bob: RateSubject = { ...alice, user: 'bob', client: '192.0.2.8' };
 const ctx = { client: '192.0.2.7', user: 'alice', sender: 'alice@example.org' };
 
@@ -74,7 +74,7 @@ describe('RateLimiter', () => {
     const { limiter } = make({ store });
     for (let i = 0; i < 2; i++) await limiter.take(perUser, 'messages', alice, 1, ctx);
     assert.equal(store.adds, 1, 'one read, at the first message');
-    assert.deepEqual(await store.current(T0), [{ bucket: 'messages|user|alice|1h', start: T0, end: T0 + 3_600_000, count: 0 }]);
+    assert.deepEqual(await store.current(T0), [], 'a read makes no row');
     await limiter.flush();
     assert.deepEqual((await store.current(T0)).map((c) => c.count), [2]);
   });
@@ -116,6 +116,47 @@ describe('RateLimiter', () => {
     await limiter.flush();
     assert.deepEqual((await inner.current(T0)).map((c) => c.count), [1]);
     assert.equal(logger.lines.filter((l) => l.event === 'rate.store_recovered').length, 1);
+  });
+
+  it('check() only asks: transactions that are never committed count nothing, and leave no store row', async () => {
+    const store = new MemoryRateStore();
+    const { limiter } = make({ store });
+    for (let i = 0; i < 50; i++) assert.equal((await limiter.check(perUser, 'messages', alice, 1, ctx)).kind, 'pass', `abandoned transaction ${i + 1}`);
+    await limiter.flush();
+    assert.deepEqual(await store.current(T0), []);
+    limiter.count(perUser, 'messages', alice, 1);
+    limiter.count(perUser, 'messages', alice, 1);
+    assert.equal((await limiter.check(perUser, 'messages', alice, 1, ctx)).kind, 'refuse', 'two committed: the third is refused');
+    const rcpt: RateLimit[] = [{ who: 'user', recipients: 5, per: '1h', action: 'defer' }];
+    assert.equal((await limiter.check(rcpt, 'recipients', alice, 5, ctx)).kind, 'pass', "this transaction's five recipients fit");
+    assert.equal((await limiter.check(rcpt, 'recipients', alice, 6, ctx)).kind, 'refuse', 'a sixth in one transaction does not');
+    await limiter.flush();
+    assert.deepEqual((await store.current(T0)).map((c) => [c.bucket, c.count]), [['messages|user|alice|1h', 2]]);
+  });
+
+  it('keeps at most maxBuckets in memory: flushed buckets are forgotten least recently used first and read back from the store', async () => {
+    const store = new MemoryRateStore();
+    const clock = { now: T0 };
+    const limiter = new RateLimiter(() => store, { logger: memoryLogger(), now: () => clock.now, flushMs: 60_000, maxBuckets: 3 });
+    after(() => limiter.close());
+    const perClient: RateLimit[] = [{ who: 'client', messages: 2, per: '1d', action: 'defer' }];
+    const client = (i: number): RateSubject => ({ ...alice, client: `198.51.100.${i}` });
+    // Counted, not yet flushed: nothing may be forgotten (the counts live only here).
+    for (let i = 1; i <= 5; i++) {
+      await limiter.check(perClient, 'messages', client(i), 1, ctx);
+      limiter.count(perClient, 'messages', client(i), 2);
+    }
+    assert.equal(limiter.size, 5, 'unflushed counts are kept beyond the cap');
+    await limiter.flush();
+    // Asking for 100 more clients (a flood of new addresses) keeps the cap.
+    for (let i = 100; i < 200; i++) await limiter.check(perClient, 'messages', client(i), 1, ctx);
+    assert.equal(limiter.size, 4, 'the cap, plus the bucket just asked for (trimmed at the next check)');
+    assert.deepEqual(await store.current(T0).then((r) => r.length), 5, 'only the counted buckets have rows');
+    // A forgotten bucket is read back: client 1 still has its two.
+    assert.equal((await limiter.check(perClient, 'messages', client(1), 1, ctx)).kind, 'refuse');
+    clock.now = T0 + 86_400_000;
+    assert.equal((await limiter.check(perClient, 'messages', client(1), 1, ctx)).kind, 'pass', 'the next day starts from zero');
+    assert.ok(limiter.size <= 4);
   });
 
   it('no limit, no store: a limiter whose limits are empty never asks for its store', async () => {

@@ -11,7 +11,7 @@ const NOW = Date.UTC(2026, 5, 15, 10, 42, 17, 500);
 
 function subject(o: Partial<RateSubject> & { networks?: string[] } = {}): RateSubject {
   const nets = o.networks ?? [];
-  return { user: o.user ?? null, groups: o.groups ?? [], client: o.client ?? '192.0.2.7', inNetwork: (n) => nets.includes(n), senderDomain: o.senderDomain === undefined ? 'example.org' : o.senderDomain };
+  return { user: o.user ?? null, groups: o.groups ?? [], client: o.client ?? '192.0.2.7', relayed: o.relayed ?? true, inNetwork: (n) => nets.includes(n), senderDomain: o.senderDomain === undefined ? 'example.org' : o.senderDomain };
 }
 
 describe('rate windows', () => {
@@ -59,6 +59,12 @@ describe('rate buckets', () => {
     assert.deepEqual(bucketValues(lim('sender_domain', 'Example.ORG'), subject()), ['example.org']);
     assert.deepEqual(bucketValues(lim('sender_domain', 'example.net'), subject()), []);
     assert.deepEqual(bucketValues(lim('sender_domain'), subject({ senderDomain: null })), []);
+  });
+
+  it('sender_domain: mail from a client without relay right or login is not counted, unless the entry says inbound: true', () => {
+    assert.deepEqual(bucketValues(lim('sender_domain'), subject({ relayed: false })), [], 'a forged sender domain burns nobody');
+    assert.deepEqual(bucketValues({ ...lim('sender_domain'), inbound: true }, subject({ relayed: false })), ['example.org']);
+    assert.deepEqual(bucketValues(lim('client'), subject({ relayed: false })), ['192.0.2.7'], 'the other kinds count every client');
   });
 
   it('keys name the unit, who, value and window length, and read back (values may hold "|")', () => {

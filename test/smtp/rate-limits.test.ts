@@ -117,7 +117,8 @@ test('rate limits per user and per group, defer and reject, across connections; 
     assert.match(await message(m, 'max@example.com', ['f@remote.example', 'g@remote.example']), /^250 2\.0\.0 /, 'max is in no group');
     m.end();
     const trip = await relay.waitLog((l) => l.event === 'rate.limited' && l.who === 'group');
-    assert.deepEqual([trip.value, trip.count, trip.max, trip.action, trip.unit], ['sales', 5, 5, 'reject', 'recipients']);
+    // The count is what was committed (kai's 2); lee's 3 accepted recipients join it only with the message.
+    assert.deepEqual([trip.value, trip.count, trip.max, trip.action, trip.unit], ['sales', 2, 5, 'reject', 'recipients']);
   });
 
   await t.test('limits show lists the counters while running and with the daemon stopped', async () => {
@@ -191,4 +192,91 @@ test('rate limit with action hold: accepted, held in the queue, delivered only o
   assert.equal(rel.status, 0, rel.stderr);
   const got = await sink.waitFor(2);
   assert.match(got[1]?.raw.toString() ?? '', /Subject: second/);
+
+  // The held message counted when it was committed: the next one trips with two counted.
+  const third = await send('third');
+  assert.equal(third.status, 0, third.out);
+  await relay.waitLogs((l) => l.event === 'rate.limited', 2);
+  const trips = relay.logs.filter((l) => l.event === 'rate.limited');
+  assert.equal(trips[1]?.count, 2, 'the held message is counted');
 });
+
+test('messages count when committed: MAIL + RSET loops (forged from port 25, or by the sender itself) burn nobody\'s sender_domain budget', async (t) => {
+  const { doc } = await relayDoc({
+    users: [{ name: 'kai', password: PASSWORD, groups: [] }],
+    relaying: { allowed_hosts: ['localhost'], authenticated_relay: { enabled: true, users: ['kai'] } },
+    limits: { rate: [{ name: 'domain daily', who: 'sender_domain', messages: 2, per: '1d', action: 'defer' }] },
+  });
+  const relay = await start(t, doc);
+  // Anyone on port 25 (no relay right) names the victim's domain and gives up, many times.
+  const mx = await RawClient.connect(relay.ports.mx, '127.0.0.9');
+  assert.match((await mx.reply()) ?? '', /^220 /);
+  assert.match((await mx.cmd('EHLO forger.example')) ?? '', /^250[- ]/);
+  for (let i = 0; i < 30; i++) {
+    assert.match((await mx.cmd(`MAIL FROM:<x${i}@example.com>`)) ?? '', /^250 /, `forged MAIL ${i + 1}`);
+    assert.match((await mx.cmd('RSET')) ?? '', /^250 /);
+  }
+  mx.end();
+  // The real sender abandons transactions of its own too: they cost nothing either.
+  const c = await login(relay, 'kai');
+  for (let i = 0; i < 5; i++) {
+    assert.match((await c.cmd('MAIL FROM:<kai@example.com>')) ?? '', /^250 /);
+    assert.match((await c.cmd('RCPT TO:<a@remote.example>')) ?? '', /^250 /);
+    assert.match((await c.cmd('RSET')) ?? '', /^250 /);
+  }
+  assert.match(await message(c, 'kai@example.com', ['a@remote.example']), /^250 2\.0\.0 /, 'the real sender still gets through');
+  assert.match(await message(c, 'kai@example.com', ['b@remote.example']), /^250 2\.0\.0 /);
+  assert.equal(await c.cmd('MAIL FROM:<kai@example.com>'), '450 4.7.1 Rate limit exceeded (messages per 1h), try again later'.replace('1h', '1d'));
+  c.end();
+  const trip = await relay.waitLog((l) => l.event === 'rate.limited');
+  assert.deepEqual([trip.who, trip.value, trip.count], ['sender_domain', 'example.com', 2]);
+});
+
+test('who: client counts an IPv6 client by its /64 (limits.ipv6_client_prefix): new addresses from one network share one bucket', async (t) => {
+  const { doc } = await relayDoc({
+    networks: [
+      { name: 'localhost', type: 'host', address: '127.0.0.1' },
+      { name: 'proxy', type: 'host', address: '127.0.0.4' },
+      { name: 'v6', type: 'network', address: '2001:db8:1::/48' },
+    ],
+    relaying: { allowed_hosts: ['localhost', 'v6'] },
+    limits: { rate: [{ who: 'client', messages: 1, per: '1h', action: 'defer' }] },
+  });
+  (doc.listeners as Record<string, unknown>[])[0]!.trusted_proxies = ['proxy'];
+  const relay = await start(t, doc);
+  // The only way to play many IPv6 clients on loopback: a trusted proxy names them.
+  const from = async (client: string): Promise<RawClient> => {
+    const c = await RawClient.connect(relay.ports.mx, '127.0.0.4');
+    c.socket.write(`PROXY TCP6 ${client} ::1 40000 25\r\n`);
+    assert.match((await c.reply()) ?? '', /^220 /);
+    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250[- ]/);
+    return c;
+  };
+  const a = await from('2001:db8:1:2::a');
+  assert.match(await message(a, 'app@example.com', ['ops@remote.example']), /^250 2\.0\.0 /);
+  a.end();
+  // Another address of the same /64: the same client, over its one message.
+  const b = await from('2001:db8:1:2:ffff::b');
+  assert.equal(await b.cmd('MAIL FROM:<app@example.com>'), '450 4.7.1 Rate limit exceeded (messages per 1h), try again later');
+  b.end();
+  const trip = await relay.waitLog((l) => l.event === 'rate.limited');
+  assert.deepEqual([trip.who, trip.value, trip.count, trip.client], ['client', '2001:db8:1:2::/64', 1, '2001:db8:1:2:ffff::b']);
+  // The next /64 is another client.
+  const c = await from('2001:db8:1:3::a');
+  assert.match(await message(c, 'app@example.com', ['ops@remote.example']), /^250 2\.0\.0 /);
+  c.end();
+  await relay.waitLogs((l) => l.event === 'queued', 2);
+  const shown = await waitCounters(relay.dataDir, 2);
+  assert.deepEqual(shown.map((v) => v.value).sort(), ['2001:db8:1:2::/64', '2001:db8:1:3::/64']);
+});
+
+/** `limits show` once the daemon's flush (every second) has written `n` counters: each CLI run is the wait. */
+async function waitCounters(dataDir: string, n: number): Promise<RateCounterView[]> {
+  const deadline = Date.now() + 10_000;
+  let v: RateCounterView[] = [];
+  while (Date.now() < deadline) {
+    v = await limitsShow(dataDir);
+    if (v.length >= n) break;
+  }
+  return v;
+}

@@ -206,3 +206,7 @@ export interface DkimCheck {
   ok: boolean;
   results: DkimCheckResult[];
 }
+
+// --- rate limits (limits.rate): GET /api/limits/rate ---------------------------
+export type { RateLimit, RateWho, RatePer, RateAction } from '../../src/config/document.ts';
+export type { RateCounterView } from '../../src/limits/rate-view.ts';

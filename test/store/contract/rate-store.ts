@@ -26,6 +26,15 @@ export function rateStoreContract(name: string, make: Factory<RateStore>): void 
       assert.deepEqual(await store.add([{ ...next, count: 1 }]), [{ ...next, count: 1 }], 'the next window starts from zero');
     });
 
+    test('a zero add of a bucket never counted reads 0 and stores no row (a bucket only looked at costs nothing)', async (t) => {
+      const { store, cleanup } = await make();
+      t.after(cleanup);
+      const a = { bucket: 'messages|sender_domain|d1.example|1d', start: T0, end: T0 + H };
+      const b = { bucket: 'messages|sender_domain|d2.example|1d', start: T0, end: T0 + H };
+      assert.deepEqual(await store.add([{ ...a, count: 0 }, { ...b, count: 2 }, { ...a, count: 0 }]), [{ ...a, count: 0 }, { ...b, count: 2 }, { ...a, count: 0 }]);
+      assert.deepEqual(await store.current(0), [{ ...b, count: 2 }], 'only the counted bucket has a row');
+    });
+
     test('lists the windows not ended and prunes the ended ones', async (t) => {
       const { store, cleanup } = await make();
       t.after(cleanup);

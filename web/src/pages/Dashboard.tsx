@@ -1,6 +1,6 @@
 // Dashboard: traffic of the last hour per minute (accepted, relayed, refused,
 // messages deferred: each once an hour, as the queue card counts messages), SMTP AUTH attempts (failed and successful), the queue, the
-// clients refused or failing AUTH most often, and a loud banner with rule 8's
+// clients refused or failing AUTH most often, rate limit trips (limits.rate), and a loud banner with rule 8's
 // reasons when the relay is open. Refreshed every 10 seconds.
 
 import { get } from '../api.ts';
@@ -62,6 +62,9 @@ export function Dashboard() {
             <Card label="Failed AUTH (last hour)" value={s.auth.failed} testid="stat-auth-failed" />
             <Card label="Successful AUTH (last hour)" value={s.auth.succeeded} testid="stat-auth-succeeded" />
             <Card label="AUTH refused to throttled clients" value={s.auth.blocked} testid="stat-auth-blocked" />
+          </div>
+          <div class="cards" aria-label="Rate limits, last hour">
+            <Card label="Rate limit trips (last hour)" value={s.per_minute.reduce((n, m) => n + (m.rate_limited ?? 0), 0)} testid="stat-rate-limited" />
           </div>
           <div class="grid-2">
             <div class="card">

@@ -1,6 +1,7 @@
 // Relaying: the product's sections in its order (Upstream Host List,
 // Authenticated Relay, Host-based Relay, Host/Network Blacklist, Content Scan
-// for Relayed Messages). Each Apply PUTs /api/settings/relaying with the
+// for Relayed Messages), then the rate limits (limits.rate, RateLimits.tsx,
+// applied to the limits section on their own). Each Apply PUTs /api/settings/relaying with the
 // whole relaying value as it was loaded, changed only in that section's
 // fields, and the revision it was loaded from: when a colleague applied
 // something since, the server refuses (409) instead of overwriting it. Object names are dragged in from the side panel or
@@ -16,6 +17,7 @@ import { CheckField, ErrorBox, Loading, SelectField } from '../components/Fields
 import { ObjectField } from '../components/ObjectField.tsx';
 import { ObjectList } from '../components/ObjectPanel.tsx';
 import { Section } from '../components/Section.tsx';
+import { RateLimitsSection } from '../components/RateLimits.tsx';
 import { useLoad } from '../hooks.ts';
 import { sameValue } from '../sameValue.ts';
 import { coversInternet, describeNetwork } from '../openRelay.ts';
@@ -246,6 +248,9 @@ export function RelayingPage() {
           >
             <CheckField label="Scan relayed messages" checked={draft.scan_relayed} disabled={!canEdit} testid="field-scan_relayed" onChange={(v) => update({ scan_relayed: v })} />
           </Section>
+
+          {/* limits.rate: its own section of the settings (limits), applied on its own. */}
+          <RateLimitsSection canEdit={canEdit} />
         </div>
 
         <aside class="object-panel card" aria-label="Objects to drag into the fields">
