@@ -9,31 +9,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { queuedId, RawClient, relayDoc, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
+import { relayDoc, startRelay, deliveryOf, submitTo } from '../smtp/harness.ts';
 import { startSink } from './sink.ts';
 import { dnsmasqMissing, startDns } from './dns-server.ts';
 
 const noDns = dnsmasqMissing();
-
-async function submit(port: number, to: string, subject: string): Promise<string> {
-  const c = await RawClient.connect(port);
-  try {
-    assert.match((await c.reply()) ?? '', /^220 /);
-    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250/);
-    assert.match((await c.cmd('MAIL FROM:<alice@example.net>')) ?? '', /^250 /);
-    assert.match((await c.cmd(`RCPT TO:<${to}>`)) ?? '', /^250 /);
-    assert.match((await c.cmd('DATA')) ?? '', /^354 /);
-    c.write(`From: <alice@example.net>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nbody\r\n.\r\n`);
-    const r = (await c.reply()) ?? '(closed)';
-    await c.cmd('QUIT');
-    return queuedId(r);
-  } finally {
-    c.end();
-  }
-}
-
-const deliveryOf = (relay: Relay, id: string, recipient: string): Promise<LogLine> =>
-  relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.recipient === recipient);
 
 test('a slow MTA-STS fetch holds no slot of delivery.max_connections: other mail goes out meanwhile', { skip: noDns || undefined }, async (t) => {
   // The policy server: accepts, never says a word (the TLS handshake hangs until the fetch's deadline).
@@ -76,9 +56,9 @@ test('a slow MTA-STS fetch holds no slot of delivery.max_connections: other mail
     dns: { servers: [dns.server] },
   });
   const relay = await startRelay(t, doc, ports);
-  const slow = await submit(ports.mx, 'ann@slow-sts.test', 'waits on the policy');
+  const slow = await submitTo(ports.mx, 'ann@slow-sts.test', 'waits on the policy');
   await firstConnection;
-  const fast = await submit(ports.mx, 'bob@other.test', 'goes out meanwhile');
+  const fast = await submitTo(ports.mx, 'bob@other.test', 'goes out meanwhile');
   const line = await deliveryOf(relay, fast, 'bob@other.test');
   assert.equal(line.status, 'delivered');
   assert.equal(

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { queueEnvelopes, queuedId, RawClient, relayDoc, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
+import { queueEnvelopes, relayDoc, startRelay, type LogLine, type Relay, deliveryOf, submitTo } from '../smtp/harness.ts';
 import { selfSignedCert, startSink, type Sink } from './sink.ts';
 import { dnsmasqMissing, startDns, type DnsServer } from './dns-server.ts';
 import { ApiClient, onStderr } from '../api/client.ts';
@@ -97,26 +97,6 @@ async function world(t: T, domain: string, policy: string, mxs: MxSpec[], extra:
   return { relay, sinks, dns, requests: () => requests };
 }
 
-async function submit(port: number, to: string, subject: string): Promise<string> {
-  const c = await RawClient.connect(port);
-  try {
-    assert.match((await c.reply()) ?? '', /^220 /);
-    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250/);
-    assert.match((await c.cmd('MAIL FROM:<alice@example.net>')) ?? '', /^250 /);
-    assert.match((await c.cmd(`RCPT TO:<${to}>`)) ?? '', /^250 /);
-    assert.match((await c.cmd('DATA')) ?? '', /^354 /);
-    c.write(`From: <alice@example.net>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nbody\r\n.\r\n`);
-    const r = (await c.reply()) ?? '(closed)';
-    await c.cmd('QUIT');
-    return queuedId(r);
-  } finally {
-    c.end();
-  }
-}
-
-const deliveryOf = (relay: Relay, id: string, recipient: string): Promise<LogLine> =>
-  relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.recipient === recipient);
-
 /** Polls (from the test) until `pred` holds; bounded. */
 async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -131,7 +111,7 @@ const policy = (mode: string, mx: string[], maxAge = 86400) => `version: STSv1\r
 test('enforce: a listed MX with a valid certificate delivers over TLS; the second delivery takes the policy from the cache', skip, async (t) => {
   const w = await world(t, 'sts-ok.test', policy('enforce', ['mx.sts-ok.test']), [{ name: 'mx.sts-ok.test', address: '127.0.0.81', certName: 'mx.sts-ok.test', preference: 10 }]);
   const [mx] = w.sinks as [Sink];
-  const a = await submit(w.relay.ports.mx, 'ann@sts-ok.test', 'first');
+  const a = await submitTo(w.relay.ports.mx, 'ann@sts-ok.test', 'first');
   const first = await deliveryOf(w.relay, a, 'ann@sts-ok.test');
   assert.equal(first.status, 'delivered', `${String(first.dsn)} ${String(first.response)}`);
   assert.equal(mx.messages[0]?.secure, true);
@@ -141,7 +121,7 @@ test('enforce: a listed MX with a valid certificate delivers over TLS; the secon
   assert.equal(w.requests(), 1);
   // A new connection for the second message, so that the destination is looked up again.
   await until(() => mx.open === 0, 'the idle connection to the MX host to close');
-  const b = await submit(w.relay.ports.mx, 'ann@sts-ok.test', 'second');
+  const b = await submitTo(w.relay.ports.mx, 'ann@sts-ok.test', 'second');
   assert.equal((await deliveryOf(w.relay, b, 'ann@sts-ok.test')).status, 'delivered');
   assert.equal(mx.connections, 2, 'two connections');
   assert.equal(mx.messages[1]?.secure, true);
@@ -167,7 +147,7 @@ async function assertStsDeferred(w: World, id: string, recipient: string, why: s
 
 test('enforce: an MX certificate for another name defers 4.7.5 naming the policy', skip, async (t) => {
   const w = await world(t, 'sts-name.test', policy('enforce', ['mx.sts-name.test']), [{ name: 'mx.sts-name.test', address: '127.0.0.82', certName: 'other.example', preference: 10 }]);
-  const id = await submit(w.relay.ports.mx, 'bea@sts-name.test', 'wrong name');
+  const id = await submitTo(w.relay.ports.mx, 'bea@sts-name.test', 'wrong name');
   const line = await assertStsDeferred(w, id, 'bea@sts-name.test', 'a certificate for another name under enforce');
   assert.match(String(line.response), /does not match certificate|altnames/i);
   assert.match(String(line.response), /the MTA-STS policy of sts-name\.test \(id 20261204T1, mode enforce\)/);
@@ -180,7 +160,7 @@ test('enforce: an MX host the policy does not list is not used, a listed one is'
     { name: 'mx2.good.sts-mx.test', address: '127.0.0.84', certName: 'mx2.good.sts-mx.test', preference: 20 },
   ]);
   const [mx1, mx2] = w.sinks as [Sink, Sink];
-  const id = await submit(w.relay.ports.mx, 'cid@sts-mx.test', 'unlisted mx');
+  const id = await submitTo(w.relay.ports.mx, 'cid@sts-mx.test', 'unlisted mx');
   const line = await deliveryOf(w.relay, id, 'cid@sts-mx.test');
   assert.equal(line.status, 'delivered', `${String(line.dsn)} ${String(line.response)}`);
   assert.equal(line.relay, `mx2.good.sts-mx.test [127.0.0.84]:${mx2.port}`);
@@ -190,7 +170,7 @@ test('enforce: an MX host the policy does not list is not used, a listed one is'
 
 test('enforce: no MX host listed in the policy defers 4.7.5, logged', skip, async (t) => {
   const w = await world(t, 'sts-none.test', policy('enforce', ['mx.elsewhere.test']), [{ name: 'mx.sts-none.test', address: '127.0.0.85', certName: 'mx.sts-none.test', preference: 10 }]);
-  const id = await submit(w.relay.ports.mx, 'dan@sts-none.test', 'no listed mx');
+  const id = await submitTo(w.relay.ports.mx, 'dan@sts-none.test', 'no listed mx');
   const line = await assertStsDeferred(w, id, 'dan@sts-none.test', 'no MX host in the policy');
   assert.match(String(line.response), /mx\.sts-none\.test is not an MX host of the MTA-STS policy of sts-none\.test/);
   assert.equal(w.sinks[0]?.connections, 0);
@@ -200,7 +180,7 @@ test('enforce: no MX host listed in the policy defers 4.7.5, logged', skip, asyn
 
 test('testing: an MX certificate for another name and an unlisted MX still deliver; the problem is logged', skip, async (t) => {
   const w = await world(t, 'sts-test.test', policy('testing', ['mx.elsewhere.test']), [{ name: 'mx.sts-test.test', address: '127.0.0.86', certName: 'other.example', preference: 10 }]);
-  const id = await submit(w.relay.ports.mx, 'eve@sts-test.test', 'testing mode');
+  const id = await submitTo(w.relay.ports.mx, 'eve@sts-test.test', 'testing mode');
   const line = await deliveryOf(w.relay, id, 'eve@sts-test.test');
   assert.equal(line.status, 'delivered', `${String(line.dsn)} ${String(line.response)}`);
   assert.equal(w.sinks[0]?.messages[0]?.secure, true, 'STARTTLS still used (may)');
@@ -219,7 +199,7 @@ test('a domain entry of delivery.tls_policy comes before MTA-STS: the policy is 
     dns: { servers: [w.dns.server] },
   });
   const relay = await startRelay(t, doc, ports);
-  const id = await submit(ports.mx, 'fay@sts-over.test', 'entry first');
+  const id = await submitTo(ports.mx, 'fay@sts-over.test', 'entry first');
   const line = await deliveryOf(relay, id, 'fay@sts-over.test');
   assert.equal(line.status, 'delivered', `${String(line.dsn)} ${String(line.response)}`);
   assert.equal(w.sinks[0]?.messages[0]?.secure, true, 'encrypt');
@@ -262,7 +242,7 @@ test('GET /api/delivery/mta-sts/DOMAIN: the record and policy as a delivery woul
 
 test('a policy that cannot be read: delivered as without MTA-STS (RFC 8461 5.1), the failure logged', skip, async (t) => {
   const w = await world(t, 'sts-bad.test', 'version: STSv1\r\nmode: strict\r\n', [{ name: 'mx.sts-bad.test', address: '127.0.0.89', certName: 'other.example', preference: 10 }]);
-  const id = await submit(w.relay.ports.mx, 'gil@sts-bad.test', 'bad policy');
+  const id = await submitTo(w.relay.ports.mx, 'gil@sts-bad.test', 'bad policy');
   const line = await deliveryOf(w.relay, id, 'gil@sts-bad.test');
   assert.equal(line.status, 'delivered', `${String(line.dsn)} ${String(line.response)}`);
   const failed = await w.relay.waitLog((l) => l.event === 'mta_sts.fetch_failed' && l.domain === 'sts-bad.test');

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { queueEnvelopes, queuedId, RawClient, relayDoc, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
+import { queueEnvelopes, relayDoc, startRelay, deliveryOf, submitTo } from '../smtp/harness.ts';
 import { startSink } from './sink.ts';
 
 type T = { after(fn: () => unknown): void };
@@ -49,26 +49,6 @@ async function silentTlsHop(t: T, address: string): Promise<{ port: number; star
   return { port: (server.address() as AddressInfo).port, starttls: () => starttls };
 }
 
-async function submit(port: number, to: string, subject: string): Promise<string> {
-  const c = await RawClient.connect(port);
-  try {
-    assert.match((await c.reply()) ?? '', /^220 /);
-    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250/);
-    assert.match((await c.cmd('MAIL FROM:<alice@example.net>')) ?? '', /^250 /);
-    assert.match((await c.cmd(`RCPT TO:<${to}>`)) ?? '', /^250 /);
-    assert.match((await c.cmd('DATA')) ?? '', /^354 /);
-    c.write(`From: <alice@example.net>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n.\r\n`);
-    const r = (await c.reply()) ?? '(closed)';
-    await c.cmd('QUIT');
-    return queuedId(r);
-  } finally {
-    c.end();
-  }
-}
-
-const deliveryOf = (relay: Relay, id: string, recipient: string): Promise<LogLine> =>
-  relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.recipient === recipient);
-
 // The handshake may take what is left of connect_timeout: small, so that the test waits little.
 const DELIVERY = { enabled: true, connect_timeout: '1s', reply_timeout: '2s' };
 
@@ -83,7 +63,7 @@ for (const level of ['encrypt', 'verify'] as const) {
     });
     const relay = await startRelay(t, doc, ports);
     const to = `bob@${domain}`;
-    const id = await submit(ports.mx, to, `${level} silent handshake`);
+    const id = await submitTo(ports.mx, to, `${level} silent handshake`);
     const line = await deliveryOf(relay, id, to);
     const entry = `delivery.tls_policy[0] (domain ${domain}, level ${level})`;
     assert.equal(line.status, 'deferred');
@@ -112,12 +92,12 @@ test('may: a handshake that never happens is a connection failure (4.4.1) that m
     delivery: DELIVERY,
   });
   const relay = await startRelay(t, doc, ports);
-  const a = await submit(ports.mx, 'carol@silent-may.test', 'may moves on');
+  const a = await submitTo(ports.mx, 'carol@silent-may.test', 'may moves on');
   const [m] = await next.waitFor(1);
   assert.equal(m?.secure, false);
   assert.equal((await deliveryOf(relay, a, 'carol@silent-may.test')).status, 'delivered');
   assert.ok(silent.starttls() >= 1, 'the first host was tried with STARTTLS');
-  const b = await submit(ports.mx, 'dave@silent-alone.test', 'may alone');
+  const b = await submitTo(ports.mx, 'dave@silent-alone.test', 'may alone');
   const line = await deliveryOf(relay, b, 'dave@silent-alone.test');
   assert.equal(line.status, 'deferred');
   assert.equal(line.dsn, '4.4.1', 'under may a failed handshake is a connection failure');

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { queueEnvelopes, queuedId, RawClient, relayDoc, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
+import { queueEnvelopes, relayDoc, startRelay, type LogLine, type Relay, deliveryOf, submitTo } from '../smtp/harness.ts';
 import { selfSignedCert, startSink, type Sink, type SinkOptions } from './sink.ts';
 import { dnsmasqMissing, startDns } from './dns-server.ts';
 
@@ -33,26 +33,6 @@ function pemFile(t: T, pem: string): string {
   writeFileSync(path, pem);
   return path;
 }
-
-async function submit(port: number, from: string, to: string, subject: string): Promise<string> {
-  const c = await RawClient.connect(port);
-  try {
-    assert.match((await c.reply()) ?? '', /^220 /);
-    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250/);
-    assert.match((await c.cmd(`MAIL FROM:<${from}>`)) ?? '', /^250 /);
-    assert.match((await c.cmd(`RCPT TO:<${to}>`)) ?? '', /^250 /);
-    assert.match((await c.cmd('DATA')) ?? '', /^354 /);
-    c.write(`From: <${from}>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n.\r\n`);
-    const r = (await c.reply()) ?? '(closed)';
-    await c.cmd('QUIT');
-    return queuedId(r);
-  } finally {
-    c.end();
-  }
-}
-
-const deliveryOf = (relay: Relay, id: string, recipient: string): Promise<LogLine> =>
-  relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.recipient === recipient);
 
 /** Deferred with 4.7.5, nothing delivered, no bounce, still queued. */
 async function assertTlsDeferred(relay: Relay, id: string, recipient: string, sinks: Sink[], why: string): Promise<LogLine> {
@@ -78,7 +58,7 @@ test('encrypt, next hop without STARTTLS: deferred 4.7.5, queued, the entry name
     delivery: { ...DELIVERY, tls_policy: [{ domain: 'other.test', level: 'none' }, { domain: 'enc.test', level: 'encrypt' }] },
   });
   const relay = await startRelay(t, doc, ports);
-  const id = await submit(ports.mx, 'alice@example.net', 'bob@enc.test', 'encrypt no starttls');
+  const id = await submitTo(ports.mx, 'bob@enc.test', 'encrypt no starttls');
   const line = await assertTlsDeferred(relay, id, 'bob@enc.test', [hop], 'encrypt without STARTTLS');
   assert.match(String(line.response), /TLS encrypt required by delivery\.tls_policy\[1\] \(domain enc\.test, level encrypt\)/);
   const failed = await relay.waitLog((l) => l.event === 'delivery.connect_failed' && l.destination === 'route:enc.test');
@@ -94,7 +74,7 @@ test('encrypt takes a certificate it does not trust (no check), over STARTTLS', 
     delivery: { ...DELIVERY, tls_policy: [{ next_hop: '127.0.0.62', level: 'encrypt' }] },
   });
   const relay = await startRelay(t, doc, ports);
-  const id = await submit(ports.mx, 'alice@example.net', 'carol@enc2.test', 'encrypt untrusted');
+  const id = await submitTo(ports.mx, 'carol@enc2.test', 'encrypt untrusted');
   const [m] = await hop.waitFor(1);
   assert.equal(m?.secure, true, 'sent over TLS');
   assert.equal((await deliveryOf(relay, id, 'carol@enc2.test')).status, 'delivered');
@@ -112,8 +92,8 @@ test('none: delivered in clear although the next hop offers STARTTLS; may (the d
     delivery: { ...DELIVERY, tls_policy: [{ domain: 'clear.test', level: 'none' }] },
   });
   const relay = await startRelay(t, doc, ports);
-  const a = await submit(ports.mx, 'alice@example.net', 'dave@clear.test', 'none in clear');
-  const b = await submit(ports.mx, 'alice@example.net', 'erin@may.test', 'may upgraded');
+  const a = await submitTo(ports.mx, 'dave@clear.test', 'none in clear');
+  const b = await submitTo(ports.mx, 'erin@may.test', 'may upgraded');
   const [m] = await clear.waitFor(1);
   assert.equal(m?.secure, false, 'level none: no STARTTLS');
   const [n] = await may.waitFor(1);
@@ -137,7 +117,7 @@ test('verify by MX: the right CA and the MX host name deliver over TLS', mxSkip,
     dns: { servers: [dnsServer] },
   });
   const relay = await startRelay(t, doc, ports);
-  const id = await submit(ports.mx, 'alice@example.net', 'frank@good.test', 'verify ok');
+  const id = await submitTo(ports.mx, 'frank@good.test', 'verify ok');
   const [m] = await hop.waitFor(1);
   assert.equal(m?.secure, true);
   const line = await deliveryOf(relay, id, 'frank@good.test');
@@ -152,7 +132,7 @@ test('verify by MX: a trusted certificate for another name defers 4.7.5', mxSkip
     dns: { servers: [dnsServer] },
   });
   const relay = await startRelay(t, doc, ports);
-  const id = await submit(ports.mx, 'alice@example.net', 'gina@wrong.test', 'verify wrong name');
+  const id = await submitTo(ports.mx, 'gina@wrong.test', 'verify wrong name');
   const line = await assertTlsDeferred(relay, id, 'gina@wrong.test', [hop], 'verify with a certificate for another name');
   assert.match(String(line.response), /does not match certificate|altnames/i, 'the reason is the name');
   assert.match(String(line.response), /delivery\.tls_policy\[0\] \(domain wrong\.test, level verify\)/);
@@ -166,7 +146,7 @@ test('verify on a route host: a certificate for its address but from no trusted 
     delivery: { ...DELIVERY, tls_policy: [{ next_hop: `127.0.0.67:${hop.port}`, level: 'verify' }] },
   });
   const relay = await startRelay(t, doc, ports);
-  const id = await submit(ports.mx, 'alice@example.net', 'hal@untrusted.test', 'verify untrusted');
+  const id = await submitTo(ports.mx, 'hal@untrusted.test', 'verify untrusted');
   const line = await assertTlsDeferred(relay, id, 'hal@untrusted.test', [hop], 'verify with an untrusted certificate');
   assert.match(String(line.response), /self.signed|certificate/i);
   assert.match(String(line.response), new RegExp(`delivery\\.tls_policy\\[0\\] \\(next_hop 127\\.0\\.0\\.67:${hop.port}, level verify\\)`));

@@ -4,6 +4,7 @@
 // the bound ports from it; offers small raw-socket and swaks helpers. Every
 // server listens on 127.0.0.1 only.
 
+import assert from 'node:assert/strict';
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Envelope } from '../../src/queue/envelope.ts';
@@ -339,6 +340,28 @@ export function runCli(args: string[]): Promise<{ status: number; stdout: string
     });
   });
 }
+
+/** One message to one recipient over a new connection, each reply asserted: its queue id. */
+export async function submitTo(port: number, to: string, subject: string, from = 'alice@example.net'): Promise<string> {
+  const c = await RawClient.connect(port);
+  try {
+    assert.match((await c.reply()) ?? '', /^220 /);
+    assert.match((await c.cmd('EHLO client.example')) ?? '', /^250/);
+    assert.match((await c.cmd(`MAIL FROM:<${from}>`)) ?? '', /^250 /);
+    assert.match((await c.cmd(`RCPT TO:<${to}>`)) ?? '', /^250 /);
+    assert.match((await c.cmd('DATA')) ?? '', /^354 /);
+    c.write(`From: <${from}>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n.\r\n`);
+    const r = (await c.reply()) ?? '(closed)';
+    await c.cmd('QUIT');
+    return queuedId(r);
+  } finally {
+    c.end();
+  }
+}
+
+/** The delivery line of one recipient of one message. */
+export const deliveryOf = (relay: Relay, id: string, recipient: string): Promise<LogLine> =>
+  relay.waitLog((l) => l.event === 'delivery' && l.id === id && l.recipient === recipient);
 
 /** The queue id in a "250 2.0.0 Ok: queued as ID" reply somewhere in `text`. */
 export function queuedId(text: string): string {
