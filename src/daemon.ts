@@ -41,7 +41,7 @@ import { ListenError, startListeners, stopListeners, type RunningListener } from
 import { loadTls } from './smtp/tls.ts';
 import { lockDataDir } from './store/data-dir-lock.ts';
 import { ConcurrentApplyError, type Revision, type RevisionMeta } from './store/config-store.ts';
-import { openRelayReasons } from './config/validate.ts';
+import { openRelayReasons } from './config/open-relay.ts';
 import { unusableKeys } from './dkim/keys.ts';
 import type { DkimSettings } from './config/document.ts';
 

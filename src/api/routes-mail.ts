@@ -11,7 +11,7 @@ import { perform, type ControlOp } from '../queue/control.ts';
 import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
 import { DirectoryUnanswered, ExplainInputError, explainWithDirectories, openRelayTest } from '../checks/explain.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
-import { openRelayReasons } from '../config/validate.ts';
+import { openRelayReasons } from '../config/open-relay.ts';
 
 const Strict = { additionalProperties: false } as const;
 const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-z]{16}$' }) }, Strict);

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { CliExit, EXIT_REFUSED, meta, storeUrl, withService } from './io.ts';
 import { redactUrl } from '../store/pg/errors.ts';
 import type { Snapshot } from '../config/snapshot.ts';
-import { openRelayReasons } from '../config/validate.ts';
+import { openRelayReasons } from '../config/open-relay.ts';
 
 export function describeRelay(snap: Snapshot): string[] {
   const s = snap.settings;
