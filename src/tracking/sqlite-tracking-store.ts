@@ -84,7 +84,7 @@ export class SqliteTrackingStore implements TrackingStore {
         }
         st.run(u.updated, ...set.map(([, v]) => v), u.queue_id, ...(u.recipient === null ? [] : [u.recipient]), ...(u.onlyIf ?? []));
       }
-      for (const ev of batch.events) this.insertEvent.run(ev.at, ev.cid, ev.tx ?? null, ev.queue_id, ev.event, JSON.stringify(ev.fields));
+      for (const ev of batch.events) this.insertEvent.run(ev.at, ev.cid, ev.tx ?? null, ev.queue_id, ev.event, ev.json ?? JSON.stringify(ev.fields));
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
