@@ -10,15 +10,11 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { isUnreachable } from '../store/pg/errors.ts';
 import { trackQueryFrom, type SearchArgs } from '../tracking/search-args.ts';
+import { TrackQueryError } from '../tracking/track-query.ts';
 import type { TopRow } from '../tracking/tracking-reader.ts';
 import type { TrackingStore } from '../tracking/tracking-store.ts';
+import type { TrackingAccess } from '../tracking/tracking-access.ts';
 import { HttpError, type ApiDeps } from './server.ts';
-
-/** The tracking store of this node, or why there is none to ask. */
-export type TrackingAccess = { store: TrackingStore } | { off: string };
-
-/** tracking.enabled: false, said the same by every route. */
-export const TRACKING_OFF = 'message tracking is off (tracking.enabled: false in the settings): nothing is recorded or searched';
 
 const Strict = { additionalProperties: false } as const;
 const Word = (max: number) => Type.Optional(Type.String({ maxLength: max }));
@@ -63,10 +59,12 @@ export interface TopAnswer {
 
 export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): void {
   const access = (): TrackingAccess => deps.tracking?.() ?? { off: 'message tracking is not available on this node' };
-  /** The store, or a 503 that says why there is none. */
-  const store = (): TrackingStore => {
+  /** The store with what this node holds written, or a 503 that says why there is none. */
+  const store = async (): Promise<TrackingStore> => {
     const a = access();
     if ('off' in a) throw new HttpError(503, a.off);
+    // A write that fails is the recorder's to report (a log line): the search answers with what is stored.
+    await a.flush?.().catch(() => {});
     return a.store;
   };
   /** A store call whose failure is a 503 naming the tracking store (the cluster store's own 503 when PostgreSQL is away). */
@@ -76,7 +74,8 @@ export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): voi
     } catch (err) {
       if (err instanceof HttpError || isUnreachable(err)) throw err;
       const e = err as Error;
-      if (e.name === 'TrackQueryError') throw new HttpError(400, e.message);
+      // A cursor no search gave (mistyped, cut short): the store's words, as a 400 naming the parameter.
+      if (err instanceof TrackQueryError) throw new HttpError(400, /^cursor|^the cursor/.test(e.message) ? `cursor: ${e.message}` : e.message);
       deps.logger.log('api.error', { route: what, error: e.message ?? String(err) });
       throw new HttpError(503, `the tracking store did not answer: ${e.message ?? String(err)}`);
     }
@@ -85,13 +84,13 @@ export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): voi
   api.get('/api/tracking', { schema: { tags: ['tracking'], querystring: SearchQuery } }, async (req) => {
     const parsed = trackQueryFrom(req.query as SearchArgs, Date.now());
     if (!parsed.ok) throw new HttpError(400, parsed.error);
-    const s = store();
+    const s = await store();
     return asking('tracking.search', () => s.search(parsed.value));
   });
 
   api.get('/api/tracking/:id', { schema: { tags: ['tracking'], params: TimelineId } }, async (req) => {
     const id = (req.params as { id: string }).id;
-    const s = store();
+    const s = await store();
     const t = await asking('tracking.timeline', () => s.timeline(id));
     if (!t) throw new HttpError(404, `nothing is recorded for ${id} (an unknown queue id or entry key, or one older than tracking.retention)`);
     return t;
@@ -111,6 +110,7 @@ export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): voi
 
   async function tops(a: TrackingAccess, now: number): Promise<TopAnswer> {
     if ('off' in a) return { tracking: 'off', message: a.off, hour: null, day: null };
+    await a.flush?.().catch(() => {});
     const period = async (ms: number): Promise<TopPeriod> => {
       const since = now - ms;
       const [refusals, senders] = await Promise.all([a.store.top('refusal', since, TOP_N), a.store.top('sender', since, TOP_N)]);

@@ -34,7 +34,8 @@ import { registerSettingsRoutes } from './routes-settings.ts';
 import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
 import { registerLimitsRoutes, type RateDeps } from './routes-limits.ts';
-import { registerTrackingRoutes, type TrackingAccess } from './routes-tracking.ts';
+import { registerTrackingRoutes } from './routes-tracking.ts';
+import type { TrackingAccess } from '../tracking/tracking-access.ts';
 import type { Stats } from './stats.ts';
 
 export interface ApiDeps {

@@ -10,12 +10,15 @@
 
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { ConfigService } from '../admin/config-service.ts';
+import { inlineChecker } from '../admin/checker.ts';
+import { TRACKING_OFF } from '../tracking/tracking-access.ts';
 import { CliExit, EXIT_REFUSED, EXIT_USAGE, openCliStores, printJson, storeUrl } from './io.ts';
 import { trackQueryFrom, type SearchArgs } from '../tracking/search-args.ts';
 import { formatEntries, formatTimeline } from '../tracking/track-format.ts';
+import { TrackQueryError } from '../tracking/track-query.ts';
 import type { TrackingStore, TrackPage, TrackQuery } from '../tracking/tracking-store.ts';
-import type { Stores } from '../store/stores.ts';
 
 interface TrackOptions {
   from?: string;
@@ -34,6 +37,9 @@ interface TrackOptions {
 
 /** A queue id, or an entry key from --json (QUEUEID:n, CID:t:n). */
 const TIMELINE_ID = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,199}$/;
+
+/** The embedded store's file (src/store/embedded-stores.ts). */
+const TRACKING_FILE = 'tracking.db';
 
 const flagOf = (name: string): string => `--${name.replace(/_/g, '-')}`;
 
@@ -69,7 +75,7 @@ export function registerTrackCommand(program: Command, dataOption: () => string)
       };
       const parsed = trackQueryFrom(args, Date.now(), flagOf);
       if (!parsed.ok) throw new CliExit(EXIT_USAGE, parsed.error);
-      const page = await withTracking(dataOption(), (t) => search(t, parsed.value));
+      const page = await withTracking(dataOption(), async (t) => (t ? search(t, parsed.value) : { entries: [], next: null }));
       if (opts.json) return printJson(page);
       process.stdout.write(page.entries.length === 0 ? (opts.cursor ? 'no more entries\n' : 'no entry matches\n') : formatEntries(page.entries));
       if (page.next !== null) process.stdout.write(`\n${page.entries.length} entries (newest first); the next page: ${nextCommand(process.argv.slice(2), page.next)}\n`);
@@ -85,7 +91,7 @@ async function timeline(dataDir: string, opts: TrackOptions): Promise<void> {
     throw new CliExit(EXIT_USAGE, `--id shows one message's timeline and takes no search option (${names.join(', ')}); leave --id out to search`);
   }
   if (!TIMELINE_ID.test(id)) throw new CliExit(EXIT_USAGE, `--id: "${id.slice(0, 80)}" is neither a queue id nor an entry key`);
-  const t = await withTracking(dataDir, (s) => s.timeline(id));
+  const t = await withTracking(dataDir, async (s) => (s ? s.timeline(id) : null));
   if (!t) throw new CliExit(EXIT_REFUSED, `nothing is recorded for ${id} (an unknown queue id or entry key, or one older than tracking.retention)`);
   if (opts.json) return printJson(t);
   process.stdout.write(formatTimeline(id, t));
@@ -96,18 +102,28 @@ async function search(t: TrackingStore, q: TrackQuery): Promise<TrackPage> {
     return await t.search(q);
   } catch (err) {
     // A cursor the store did not make (mistyped, cut short).
-    if ((err as Error).name === 'TrackQueryError' || /cursor/i.test((err as Error).message)) throw new CliExit(EXIT_USAGE, `--cursor: ${(err as Error).message}`);
+    if (err instanceof TrackQueryError) throw new CliExit(EXIT_USAGE, /cursor/.test(err.message) ? `--cursor: ${err.message}` : err.message);
     throw err;
   }
 }
 
-/** Runs `fn` on the installation's tracking store (embedded, or the cluster store with --store); a store that fails is exit status 1. */
-async function withTracking<T>(dataDir: string, fn: (t: TrackingStore) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` on the installation's tracking store (embedded, or the cluster
+ * store with --store), or on none (null) when nothing was ever recorded in
+ * the data directory: the command does not make DATA/tracking.db (as
+ * another user than the daemon's, it would stand in the daemon's way). Off
+ * in the settings, or a store that fails: exit status 1.
+ */
+async function withTracking<T>(dataDir: string, fn: (t: TrackingStore | null) => Promise<T>): Promise<T> {
+  const embedded = storeUrl() === undefined;
   // A mistyped --data must not read as "nothing was recorded" (nor make a directory there).
-  if (storeUrl() === undefined && !existsSync(resolve(dataDir))) throw new CliExit(EXIT_REFUSED, `there is no data directory ${resolve(dataDir)}: check --data`);
+  if (embedded && !existsSync(resolve(dataDir))) throw new CliExit(EXIT_REFUSED, `there is no data directory ${resolve(dataDir)}: check --data`);
   const stores = await openCliStores(dataDir);
   try {
-    return await fn((stores as Stores & { tracking: TrackingStore }).tracking);
+    const settings = await new ConfigService(stores.config, inlineChecker).settings();
+    if (!settings.tracking.enabled) throw new CliExit(EXIT_REFUSED, TRACKING_OFF);
+    if (embedded && !existsSync(join(resolve(dataDir), TRACKING_FILE))) return await fn(null);
+    return await fn(stores.tracking);
   } catch (err) {
     if (err instanceof CliExit) throw err;
     throw new CliExit(EXIT_REFUSED, `the tracking store cannot be read: ${(err as Error).message}`);

@@ -12,8 +12,8 @@ import { ErrorBox, Loading } from './Fields.tsx';
 
 /** Fields worth reading first in an event (the decision and its why); the rest follow as they came. */
 const FIRST = ['action', 'status', 'rule', 'code', 'dsn', 'response', 'reply', 'text', 'reason', 'verdict', 'relay', 'recipient', 'sender'];
-/** Said by the heading already. */
-const HIDDEN = new Set(['cid', 'id', 'queue_id']);
+/** Said by the heading already (an `id` that is another message's, a DSN's, is shown). */
+const hidden = (ev: TrackEvent, k: string, v: unknown) => k === 'cid' || k === 'queue_id' || (k === 'id' && v === ev.queue_id);
 
 export const severityOf = (ev: TrackEvent): '' | 'bad' | 'warn' => {
   const f = ev.fields;
@@ -29,7 +29,7 @@ function shown(v: unknown): string {
 }
 
 export function EventFields({ ev }: { ev: TrackEvent }) {
-  const entries = Object.entries(ev.fields).filter(([k, v]) => v !== undefined && v !== null && v !== '' && !HIDDEN.has(k));
+  const entries = Object.entries(ev.fields).filter(([k, v]) => v !== undefined && v !== null && v !== '' && !hidden(ev, k, v));
   const rank = (k: string) => {
     const i = FIRST.indexOf(k);
     return i < 0 ? FIRST.length : i;
