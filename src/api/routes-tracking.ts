@@ -99,17 +99,19 @@ export function registerTrackingRoutes(api: FastifyInstance, deps: ApiDeps): voi
   let cached: { at: number; answer: Promise<TopAnswer> } | null = null;
   api.get('/api/stats/top', { schema: { tags: ['dashboard'] } }, async (): Promise<TopAnswer> => {
     const now = Date.now();
+    const a = access();
+    // Switched off, it says so at once; on, the lists of the last few seconds are shared.
+    if ('off' in a) return { tracking: 'off', message: a.off, hour: null, day: null };
     if (cached && now - cached.at < TOP_CACHE_MS) return cached.answer;
-    const answer = tops(access(), now);
+    const answer = tops(a, now);
     cached = { at: now, answer };
-    const a = await answer;
+    const got = await answer;
     // A failure is not kept: the next look asks again.
-    if (a.tracking === 'unavailable') cached = null;
-    return a;
+    if (got.tracking === 'unavailable') cached = null;
+    return got;
   });
 
-  async function tops(a: TrackingAccess, now: number): Promise<TopAnswer> {
-    if ('off' in a) return { tracking: 'off', message: a.off, hour: null, day: null };
+  async function tops(a: Extract<TrackingAccess, { store: unknown }>, now: number): Promise<TopAnswer> {
     await a.flush?.().catch(() => {});
     const period = async (ms: number): Promise<TopPeriod> => {
       const since = now - ms;
