@@ -20,20 +20,30 @@ export interface TrackedRelay {
   sink: Sink;
 }
 
-/** The settings the traffic needs (merged with `extra`), and the daemon started with them. */
-export async function startTrackedRelay(t: { after: (fn: () => void | Promise<void>) => void }, extra: Record<string, unknown> = {}): Promise<TrackedRelay> {
+/** The sink standing for example.com's mail server: it refuses nobody@ (550) and defers slow@ (451). */
+export async function startTrackingSink(t: { after: (fn: () => void | Promise<void>) => void }): Promise<Sink> {
   const sink = await startSink({
     behaviour: {
       rcpt: (to) => (to === 'nobody@example.com' ? { code: 550, text: '5.1.1 no such user here' } : to === 'slow@example.com' ? { code: 451, text: '4.3.0 try again later' } : undefined),
     },
   });
   t.after(() => sink.close());
-  const started = await startWithApi(t, {
+  return sink;
+}
+
+/** The settings the traffic needs: example.com routed to the sink, delivery on, tracking with subjects. */
+export function trackedSettings(sink: Sink): Record<string, unknown> {
+  return {
     domains: [{ name: 'example.com', route: { hosts: [`127.0.0.1:${sink.port}`] } }],
     delivery: { enabled: true },
     tracking: { enabled: true, retention: '30d', subject: true },
-    ...extra,
-  });
+  };
+}
+
+/** The sink, and the daemon with its admin API started with the settings the traffic needs (merged with `extra`). */
+export async function startTrackedRelay(t: { after: (fn: () => void | Promise<void>) => void }, extra: Record<string, unknown> = {}): Promise<TrackedRelay> {
+  const sink = await startTrackingSink(t);
+  const started = await startWithApi(t, { ...trackedSettings(sink), ...extra });
   return { ...started, sink };
 }
 
@@ -51,7 +61,8 @@ export interface Sent {
   finished: number;
 }
 
-async function send(relay: Relay, from: string, to: string[], subject: string, messageId: string, local = '127.0.0.1'): Promise<string> {
+/** One message with swaks: its queue id (from STRANGER: swaks's transcript, the relay refuses it). */
+export async function send(relay: Relay, from: string, to: string[], subject: string, messageId: string, local = '127.0.0.1'): Promise<string> {
   const r = await swaks(['--server', '127.0.0.1', '--port', String(relay.ports.mx), '--local-interface', local, '--ehlo', 'client.example', '--from', from, '--to', to.join(','), '--header', `Subject: ${subject}`, '--header', `Message-Id: <${messageId}>`]);
   return local === STRANGER ? r.out : queuedId(r.out);
 }

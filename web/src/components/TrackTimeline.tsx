@@ -23,8 +23,10 @@ export const severityOf = (ev: TrackEvent): '' | 'bad' | 'warn' => {
   return '';
 };
 
+/** A field's value: text as it is, a list of texts (a decision's trail) one after the other, anything else as JSON. */
 function shown(v: unknown): string {
   if (typeof v === 'string') return v;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.join(' · ');
   return JSON.stringify(v);
 }
 

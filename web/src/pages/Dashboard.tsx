@@ -128,7 +128,7 @@ function Tops({ top, error }: { top: TopStats | null; error: string | null }) {
         <h2>Top refusal reasons</h2>
         {off ? <p class="muted" data-testid="top-tracking-off">{off}</p> : top ? lists('refusals') : <Loading what="the refusal reasons" />}
       </div>
-      <div class="card" data-testid="top-senders">
+      <div class="card top-senders" data-testid="top-senders">
         <h2>Top senders by volume</h2>
         {off ? <p class="muted">{off}</p> : top ? lists('senders') : <Loading what="the senders" />}
       </div>

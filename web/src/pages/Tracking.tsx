@@ -16,7 +16,7 @@ import { useLoad } from '../hooks.ts';
 import { EMPTY_FORM, formFromSearch, formParams, searchPath, type TrackForm } from '../trackingQuery.ts';
 import { TRACK_STATUSES, type TrackEntry, type TrackPage, type TrackStatus } from '../types.ts';
 
-const PAGE_SIZES = ['25', '50', '100', '200'] as const;
+const PAGE_SIZES = ['10', '25', '50', '100', '200'] as const;
 type PageSize = (typeof PAGE_SIZES)[number];
 const COLS = 8;
 
