@@ -131,10 +131,10 @@ export class PgTrackingStore implements TrackingStore {
   async top(what: 'refusal' | 'sender', since: number, n: number): Promise<TopRow[]> {
     const rows =
       what === 'refusal'
-        ? await this.sql`SELECT coalesce(rule, 'unknown') AS k, count(*)::int AS n FROM track_entry
-            WHERE at >= ${since} AND is_first = 1 AND status IN ('refused', 'tempfailed') GROUP BY k ORDER BY n DESC, k COLLATE "C" LIMIT ${n}`
-        : await this.sql`SELECT CASE WHEN sender = '' THEN '<>' ELSE lower(sender) END AS k, count(*)::int AS n FROM track_entry
-            WHERE at >= ${since} AND is_first = 1 AND cid IS NOT NULL AND sender IS NOT NULL AND status NOT IN ('refused', 'tempfailed') GROUP BY k ORDER BY n DESC, k COLLATE "C" LIMIT ${n}`;
+        ? await this.sql`SELECT coalesce(rule, 'unknown') COLLATE "C" AS k, count(*)::int AS n FROM track_entry
+            WHERE at >= ${since} AND is_first = 1 AND status IN ('refused', 'tempfailed') GROUP BY k ORDER BY n DESC, k LIMIT ${n}`
+        : await this.sql`SELECT (CASE WHEN sender = '' THEN '<>' ELSE lower(sender) END) COLLATE "C" AS k, count(*)::int AS n FROM track_entry
+            WHERE at >= ${since} AND is_first = 1 AND cid IS NOT NULL AND sender IS NOT NULL AND status NOT IN ('refused', 'tempfailed') GROUP BY k ORDER BY n DESC, k LIMIT ${n}`;
     return rows.map((r) => ({ key: String(r.k), count: Number(r.n) }));
   }
 
