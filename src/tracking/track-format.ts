@@ -61,8 +61,11 @@ export function eventFields(ev: TrackEvent): string {
 /** A message's (or refused transaction's) entries, then its events in time order. */
 export function formatTimeline(id: string, t: TrackTimeline): string {
   const first = t.entries[0];
-  const ids = [first?.queue_id ? `queue id ${first.queue_id}` : null, first?.cid ? `connection ${first.cid}` : null].filter(Boolean).join(', ');
-  let out = `${id}${ids ? ` (${ids})` : ''}: ${t.entries.length} recipient entr${t.entries.length === 1 ? 'y' : 'ies'}, ${t.events.length} event${t.events.length === 1 ? '' : 's'}\n\n`;
+  const what = first?.queue_id ? `message ${first.queue_id}` : `transaction ${id}`;
+  const from = first && first.sender !== null ? ` from ${shownAddress(first.sender)}` : '';
+  const client = first?.client ? `, client ${first.client}` : '';
+  const cid = first?.cid ? ` (connection ${first.cid})` : '';
+  let out = `${what}${from}${client}${cid}: ${t.entries.length} recipient${t.entries.length === 1 ? '' : 's'}, ${t.events.length} event${t.events.length === 1 ? '' : 's'}\n\n`;
   out += formatEntries(t.entries);
   out += '\nEVENTS\n';
   const width = Math.max(0, ...t.events.map((e) => e.event.length));

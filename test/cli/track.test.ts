@@ -108,7 +108,7 @@ test('paging: --limit, and the next page\'s command as printed, until the last',
 test('--id: the timeline (entries, then events with the decisions, the delivery reply, the DSN); unknown is exit 1', { skip }, async () => {
   const out = await track('--id', sent.dave);
   assert.equal(out.status, 0, out.stderr);
-  assert.match(out.stdout, new RegExp(`^${sent.dave} \\(queue id ${sent.dave}, connection \\S+\\): 1 recipient entry, \\d+ events\\n`));
+  assert.match(out.stdout, new RegExp(`^message ${sent.dave} from dave@example\\.com, client 127\\.0\\.0\\.1 \\(connection \\S+\\): 1 recipient, \\d+ events\\n`));
   assert.match(out.stdout, /\nEVENTS\n/);
   const events = out.stdout.split('\nEVENTS\n')[1]!.trimEnd().split('\n');
   const names = events.map((l) => l.split(/\s+/)[2]);
@@ -120,6 +120,7 @@ test('--id: the timeline (entries, then events with the decisions, the delivery 
   assert.deepEqual([j.entries.length, j.entries[0].status, j.events.some((e: { event: string }) => e.event === 'delivery')], [1, 'bounced', true]);
   const [refused] = (await json('--client', STRANGER)).entries;
   const rt = await track('--id', refused!.key);
+  assert.match(rt.stdout, new RegExp(`^transaction ${refused!.key} from mallory@example\\.net, client ${STRANGER.replace(/\./g, '\\.')} \\(connection \\S+\\): 1 recipient, `));
   assert.match(rt.stdout, /rcpt\s+.*action=reject.*rule="rule 4"/);
   const unknown = await track('--id', 'zzzzzzzzzzzzzzzz');
   assert.equal(unknown.status, 1);
