@@ -26,6 +26,7 @@ import { Stats } from './api/stats.ts';
 import { tapLogger } from './log/logger.ts';
 import { schedulePruning } from './antispam/sqlite-greylist-store.ts';
 import { startTracking } from './tracking/start.ts';
+import { trackingAccess } from './tracking/tracking-access.ts';
 import { hostname } from 'node:os';
 import { VERSION } from './core/version.ts';
 import { openStores } from './store/open-stores.ts';
@@ -238,6 +239,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         dataDir,
         directories,
         rate: { store: () => stores.rate, flush: () => rate.flush() },
+        tracking: trackingAccess(() => source.peek().settings.tracking, tracking, () => stores.tracking),
       });
       const started = api;
       undo.push(() => started.close());

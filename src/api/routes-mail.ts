@@ -8,7 +8,7 @@ import { Type } from 'typebox';
 import { domainKey } from '../address/path.ts';
 import { recipientDomain } from '../delivery/routes.ts';
 import { perform, type ControlOp } from '../queue/control.ts';
-import { QUEUE_STATES, stateOf } from '../queue/envelope.ts';
+import { QUEUE_STATES, stateOf, type Envelope } from '../queue/envelope.ts';
 import { DirectoryUnanswered, ExplainInputError, explainWithDirectories, openRelayTest } from '../checks/explain.ts';
 import { HttpError, who, type ApiDeps } from './server.ts';
 import { openRelayReasons } from '../config/open-relay.ts';
@@ -16,6 +16,16 @@ import { openRelayReasons } from '../config/open-relay.ts';
 const Strict = { additionalProperties: false } as const;
 const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-z]{16}$' }) }, Strict);
 const STATES = QUEUE_STATES;
+
+/** Seconds since the oldest message still waiting for delivery arrived (held ones wait for an admin on purpose); null when none waits. */
+export function oldestAge(envs: readonly Envelope[], now: number): number | null {
+  let oldest = Infinity;
+  for (const e of envs) {
+    const at = Date.parse(e.received_at);
+    if (!e.held && Number.isFinite(at) && at < oldest) oldest = at;
+  }
+  return oldest === Infinity ? null : Math.max(0, Math.floor((now - oldest) / 1000));
+}
 
 export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
   const { queue, quarantine, manager } = deps;
@@ -123,7 +133,7 @@ export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
       // What rule 8 says of the active settings (the proxy path included), not merely the acknowledgement flag.
       open_relay: openRelay.length > 0,
       open_relay_reasons: openRelay,
-      queue: envs === null ? null : { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: (await quarantine.list()).length },
+      queue: envs === null ? null : { size: envs.length, deferred: envs.filter((e) => stateOf(e) === 'deferred').length, held: envs.filter((e) => e.held).length, quarantined: (await quarantine.list()).length, oldest_age_s: oldestAge(envs, Date.now()) },
       per_minute: store.reachable ? await deps.stats.perMinute() : [],
       top_refused: deps.stats.topRefused(),
       auth: deps.stats.auth(),

@@ -34,6 +34,8 @@ import { registerSettingsRoutes } from './routes-settings.ts';
 import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
 import { registerLimitsRoutes, type RateDeps } from './routes-limits.ts';
+import { registerTrackingRoutes } from './routes-tracking.ts';
+import type { TrackingAccess } from '../tracking/tracking-access.ts';
 import type { Stats } from './stats.ts';
 
 export interface ApiDeps {
@@ -56,6 +58,8 @@ export interface ApiDeps {
   directories?: Directories;
   /** The rate limits' counters (GET /api/limits/rate); absent: none listed. */
   rate?: RateDeps;
+  /** Message tracking (GET /api/tracking, the dashboard's top lists): the store, or why there is none; absent: none. */
+  tracking?: () => TrackingAccess;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -180,6 +184,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());
     registerDkimRoutes(api, { ...deps, service }, new WorkLimiter());
     registerLimitsRoutes(api, deps);
+    registerTrackingRoutes(api, deps);
   });
   registerUi(app);
   return app;

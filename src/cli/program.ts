@@ -18,6 +18,7 @@ import { registerClusterCommands } from './cluster-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 import { registerDkimCommands } from './dkim-commands.ts';
 import { registerLimitsCommands } from './limits-commands.ts';
+import { registerTrackCommand } from './track-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerStoreCommands(program, dataOption);
   registerDkimCommands(program, dataOption);
   registerLimitsCommands(program, dataOption);
+  registerTrackCommand(program, dataOption);
 
   // Every level (`admin token create` is three deep): a usage error must end
   // in main's handler (exit 2), never in commander's own process.exit(1).

@@ -30,6 +30,17 @@ export function fmtValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** An age in seconds, in the two largest units: "45 s", "12 min", "3 h 5 min", "2 d 4 h". */
+export function fmtAge(s: number): string {
+  if (s < 60) return `${Math.max(0, Math.floor(s))} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+}
+
 /** "<>" for the null sender. */
 export function fmtSender(s: string): string {
   return s === '' ? '<>' : s;

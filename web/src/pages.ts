@@ -11,6 +11,7 @@ import { Explain } from './pages/Explain.tsx';
 import { History } from './pages/History.tsx';
 import { LiveLog } from './pages/LiveLog.tsx';
 import { MailManager } from './pages/MailManager.tsx';
+import { Tracking } from './pages/Tracking.tsx';
 import { Malware } from './pages/Malware.tsx';
 import { Networks } from './pages/Networks.tsx';
 import { RelayingPage } from './pages/Relaying.tsx';
@@ -42,6 +43,7 @@ export const PAGES: Page[] = [
   { path: '/users', id: 'users', title: 'Users & Groups', group: 'Definitions & users', component: Users },
   { path: '/directories', id: 'directories', title: 'Directories', group: 'Definitions & users', component: Directories },
   { path: '/mail', id: 'mail', title: 'Mail Manager', group: 'Mail', component: MailManager },
+  { path: '/tracking', id: 'tracking', title: 'Tracking', group: 'Mail', component: Tracking },
   { path: '/log', id: 'log', title: 'Live Log', group: 'Mail', component: LiveLog },
   { path: '/history', id: 'history', title: 'History', group: 'System', component: History },
   { path: '/explain', id: 'explain', title: 'Explain', group: 'System', component: Explain },

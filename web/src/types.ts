@@ -94,7 +94,7 @@ export interface Stats {
   /** Rule 8's findings ("path: why"); empty when the relay is not open. */
   open_relay_reasons: string[];
   /** null while the cluster store cannot be reached. */
-  queue: { size: number; deferred: number; held: number; quarantined: number } | null;
+  queue: { size: number; deferred: number; held: number; quarantined: number; /** Seconds since the oldest message not held arrived; null when none waits. */ oldest_age_s: number | null } | null;
   /** Which store, and whether it answers. */
   store: { kind: 'embedded' | 'postgresql'; reachable: boolean };
   per_minute: MinuteCounts[];
@@ -210,3 +210,66 @@ export interface DkimCheck {
 // --- rate limits (limits.rate): GET /api/limits/rate ---------------------------
 export type { RateLimit, RateWho, RatePer, RateAction } from '../../src/config/document.ts';
 export type { RateCounterView } from '../../src/limits/rate-view.ts';
+
+/** Message tracking (GET /api/tracking): where a recipient of a transaction stands. */
+export type TrackStatus = 'refused' | 'tempfailed' | 'queued' | 'deferred' | 'delivered' | 'bounced' | 'quarantined' | 'held' | 'discarded' | 'removed';
+
+export const TRACK_STATUSES: readonly TrackStatus[] = ['refused', 'tempfailed', 'queued', 'deferred', 'delivered', 'bounced', 'quarantined', 'held', 'discarded', 'removed'];
+
+export interface TrackEntry {
+  key: string;
+  /** Epoch ms. */
+  at: number;
+  updated: number;
+  node: string;
+  cid: string | null;
+  queue_id: string | null;
+  client: string | null;
+  helo: string | null;
+  listener: string | null;
+  user: string | null;
+  /** '' for the null sender; null when refused before MAIL. */
+  sender: string | null;
+  recipient: string | null;
+  message_id: string | null;
+  subject: string | null;
+  size: number | null;
+  kind: 'relay' | 'inbound' | null;
+  status: TrackStatus;
+  rule: string | null;
+  code: number | null;
+  reply: string | null;
+  attempts: number;
+  relay: string | null;
+}
+
+export interface TrackEvent {
+  at: number;
+  cid: string | null;
+  queue_id: string | null;
+  event: string;
+  fields: Record<string, unknown>;
+}
+
+export interface TrackPage {
+  entries: TrackEntry[];
+  next: string | null;
+}
+
+export interface TrackTimeline {
+  entries: TrackEntry[];
+  events: TrackEvent[];
+}
+
+export interface TopRow {
+  key: string;
+  count: number;
+}
+
+/** GET /api/stats/top: the dashboard's top refusal reasons and senders, from the tracking store. */
+export interface TopStats {
+  tracking: 'on' | 'off' | 'unavailable';
+  message: string | null;
+  hour: { since: string; refusals: TopRow[]; senders: TopRow[] } | null;
+  day: { since: string; refusals: TopRow[]; senders: TopRow[] } | null;
+}

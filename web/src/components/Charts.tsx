@@ -2,6 +2,8 @@
 // series over time, and a horizontal bar list. Both come with a text form
 // for screen readers.
 
+import { linkClick } from '../router.ts';
+
 export interface Series {
   name: string;
   /** A CSS class that sets the line colour (see styles.css). */
@@ -67,14 +69,23 @@ export function LineChart({ title, labels, series }: { title: string; labels: st
   );
 }
 
-export function BarList({ rows, label, empty }: { rows: { name: string; value: number }[]; label: string; empty: string }) {
+/** `link`: where a row's name leads (an in-app path), when it should be a link. */
+export function BarList({ rows, label, empty, link }: { rows: { name: string; value: number }[]; label: string; empty: string; link?: (name: string) => string }) {
   if (rows.length === 0) return <p class="muted">{empty}</p>;
   const max = Math.max(...rows.map((r) => r.value), 1);
   return (
     <ul class="barlist" aria-label={label}>
       {rows.map((r) => (
         <li key={r.name}>
-          <span class="bar-name">{r.name}</span>
+          <span class="bar-name">
+            {link ? (
+              <a href={link(r.name)} onClick={(e) => linkClick(e, link(r.name))}>
+                {r.name}
+              </a>
+            ) : (
+              r.name
+            )}
+          </span>
           <span class="bar-track" aria-hidden="true">
             <span class="bar-fill" style={{ width: `${(r.value / max) * 100}%` }} />
           </span>

@@ -1,6 +1,7 @@
 // Dashboard: traffic of the last hour per minute (accepted, relayed, refused,
-// messages deferred: each once an hour, as the queue card counts messages), SMTP AUTH attempts (failed and successful), the queue, the
-// clients refused or failing AUTH most often, rate limit trips (limits.rate), and a loud banner with rule 8's
+// messages deferred: each once an hour, as the queue card counts messages), SMTP AUTH attempts (failed and successful), the queue
+// (with its oldest waiting message's age), the clients refused or failing AUTH most often, rate limit trips (limits.rate), the
+// top refusal reasons and senders of the last hour and day (from message tracking, cluster-wide), and a loud banner with rule 8's
 // reasons when the relay is open. Refreshed every 10 seconds.
 
 import { get } from '../api.ts';
@@ -8,7 +9,8 @@ import { BarList, LineChart } from '../components/Charts.tsx';
 import { ErrorBox, Loading } from '../components/Fields.tsx';
 import { useInterval, useLoad } from '../hooks.ts';
 import { linkClick } from '../router.ts';
-import type { ClusterInfo, Stats } from '../types.ts';
+import { fmtAge, fmtSender } from '../format.ts';
+import type { ClusterInfo, Stats, TopStats } from '../types.ts';
 
 const hhmm = (iso: string) => {
   const d = new Date(iso);
@@ -18,9 +20,11 @@ const hhmm = (iso: string) => {
 export function Dashboard() {
   const stats = useLoad(() => get<Stats>('/api/stats'));
   const cluster = useLoad(() => get<ClusterInfo>('/api/cluster'));
+  const top = useLoad(() => get<TopStats>('/api/stats/top'));
   useInterval(() => {
     void stats.reload();
     void cluster.reload();
+    void top.reload();
   }, 10_000);
   const s = stats.data;
 
@@ -53,6 +57,7 @@ export function Dashboard() {
         <>
           <div class="cards" aria-label="Queue">
             <Card label="In the queue" value={s.queue?.size ?? '–'} testid="stat-queue-size" />
+            <Card label="Oldest waiting (not held)" value={s.queue ? (s.queue.oldest_age_s === null ? 'none' : fmtAge(s.queue.oldest_age_s)) : '–'} testid="stat-queue-oldest" />
             <Card label="Deferred messages (now)" value={s.queue?.deferred ?? '–'} testid="stat-deferred" />
             <Card label="Held" value={s.queue?.held ?? '–'} testid="stat-held" />
             <Card label="Quarantined" value={s.queue?.quarantined ?? '–'} testid="stat-quarantined" />
@@ -89,10 +94,45 @@ export function Dashboard() {
               <BarList label="Failed AUTH by client" empty="No AUTH attempt failed since the start." rows={s.top_auth_failed.map((r) => ({ name: r.client, value: r.count }))} />
             </div>
           </div>
+          <Tops top={top.data} error={top.error} />
           {cluster.data && <Nodes c={cluster.data} />}
         </>
       )}
     </section>
+  );
+}
+
+/** The top refusal reasons and senders by volume of the last hour and day, from the tracking store (every node's traffic). */
+function Tops({ top, error }: { top: TopStats | null; error: string | null }) {
+  const off = error ?? (top && top.tracking !== 'on' ? top.message : null);
+  const senderLink = (since: string) => (name: string) => `/tracking?${new URLSearchParams({ from: name, since }).toString()}`;
+  const lists = (what: 'refusals' | 'senders') =>
+    (['hour', 'day'] as const).map((p) => {
+      const rows = top?.[p]?.[what] ?? [];
+      const label = `${what === 'refusals' ? 'Top refusal reasons' : 'Top senders'}, last ${p}`;
+      return (
+        <div key={p}>
+          <h3>Last {p}</h3>
+          <BarList
+            label={label}
+            empty={what === 'refusals' ? `Nothing was refused in the last ${p}.` : `No message was accepted in the last ${p}.`}
+            rows={rows.map((r) => ({ name: what === 'senders' ? fmtSender(r.key) : r.key, value: r.count }))}
+            {...(what === 'senders' ? { link: senderLink(p === 'hour' ? '1h' : '24h') } : {})}
+          />
+        </div>
+      );
+    });
+  return (
+    <div class="grid-even">
+      <div class="card" data-testid="top-refusals">
+        <h2>Top refusal reasons</h2>
+        {off ? <p class="muted" data-testid="top-tracking-off">{off}</p> : top ? lists('refusals') : <Loading what="the refusal reasons" />}
+      </div>
+      <div class="card top-senders" data-testid="top-senders">
+        <h2>Top senders by volume</h2>
+        {off ? <p class="muted">{off}</p> : top ? lists('senders') : <Loading what="the senders" />}
+      </div>
+    </div>
   );
 }
 

@@ -1,0 +1,78 @@
+// The tracking search and timeline as text for a terminal (`mailwarden
+// track`): a table of entries (time, queue id, status, sender, recipient,
+// client, rule, reply) and a timeline of events with their fields. Pure:
+// what to print, from what the store answered.
+
+import type { TrackEntry, TrackEvent, TrackTimeline } from './tracking-store.ts';
+
+/** Longest reply shown in a table cell; --json has all of it. */
+const REPLY_MAX = 72;
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/** Local time to the second: 2026-06-15 10:30:01. */
+export function localTime(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+}
+
+/** `<>` for the null sender, `-` for none (refused before MAIL or RCPT). */
+export function shownAddress(a: string | null): string {
+  return a === null ? '-' : a === '' ? '<>' : a;
+}
+
+/** The last reply, with its code, on one line and bounded. */
+export function shownReply(e: Pick<TrackEntry, 'code' | 'reply'>, max = REPLY_MAX): string {
+  const reply = (e.reply ?? '').replace(/\s+/g, ' ').trim();
+  const code = e.code === null ? '' : String(e.code);
+  // "550 5.7.1 …" already starts with its code.
+  const text = code === '' || reply.startsWith(code) ? reply : `${code} ${reply}`.trim();
+  if (text === '') return '-';
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd() + '\n';
+  return line(head) + rows.map(line).join('');
+}
+
+/** The entries of a page, newest first, as a table. */
+export function formatEntries(entries: readonly TrackEntry[]): string {
+  const head = ['TIME', 'QUEUE ID', 'STATUS', 'SENDER', 'RECIPIENT', 'CLIENT', 'RULE', 'REPLY'];
+  const rows = entries.map((e) => [localTime(e.at), e.queue_id ?? '-', e.status, shownAddress(e.sender), shownAddress(e.recipient), e.client ?? '-', e.rule ?? '-', shownReply(e)]);
+  return table(head, rows);
+}
+
+/** One field of a log line as key=value (text with a space or a quote in JSON quotes), like the Live Log shows it. */
+function field(k: string, v: unknown): string {
+  if (typeof v === 'string') return `${k}=${v === '' || /[\s"=]/.test(v) ? JSON.stringify(v) : v}`;
+  return `${k}=${JSON.stringify(v)}`;
+}
+
+/** An event's fields, without those the timeline's heading already says (the connection and queue ids). */
+export function eventFields(ev: TrackEvent): string {
+  return Object.entries(ev.fields)
+    .filter(([k, v]) => v !== undefined && v !== null && k !== 'cid' && !(k === 'id' && v === ev.queue_id))
+    .map(([k, v]) => field(k, v))
+    .join(' ');
+}
+
+/** A message's (or refused transaction's) entries, then its events in time order. */
+export function formatTimeline(id: string, t: TrackTimeline): string {
+  const first = t.entries[0];
+  const what = first?.queue_id ? `message ${first.queue_id}` : `transaction ${id}`;
+  const from = first && first.sender !== null ? ` from ${shownAddress(first.sender)}` : '';
+  const client = first?.client ? `, client ${first.client}` : '';
+  const cid = first?.cid ? ` (connection ${first.cid})` : '';
+  let out = `${what}${from}${client}${cid}: ${t.entries.length} recipient${t.entries.length === 1 ? '' : 's'}, ${t.events.length} event${t.events.length === 1 ? '' : 's'}\n\n`;
+  out += formatEntries(t.entries);
+  out += '\nEVENTS\n';
+  const width = Math.max(0, ...t.events.map((e) => e.event.length));
+  for (const ev of t.events) {
+    const d = new Date(ev.at);
+    out += `${localTime(ev.at)}.${String(d.getMilliseconds()).padStart(3, '0')}  ${ev.event.padEnd(width)}  ${eventFields(ev)}`.trimEnd() + '\n';
+  }
+  if (t.events.length === 0) out += '(no event recorded)\n';
+  return out;
+}
