@@ -35,6 +35,8 @@ import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
 import { registerLimitsRoutes, type RateDeps } from './routes-limits.ts';
 import type { Stats } from './stats.ts';
+import type { TrackingReader } from '../tracking/tracking-reader.ts';
+import { registerPreviewRoutes } from './routes-preview.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -56,6 +58,8 @@ export interface ApiDeps {
   directories?: Directories;
   /** The rate limits' counters (GET /api/limits/rate); absent: none listed. */
   rate?: RateDeps;
+  /** The recorded decisions the impact preview replays (POST /api/settings/preview); absent: tracking is off. */
+  tracking?: TrackingReader;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -70,7 +74,7 @@ const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
 /** POSTs about the caller's own account: a viewer may change its own password. */
 const OWN = new Set(['/api/me/password']);
 /** POSTs that only ask (a viewer may): they change nothing. */
-const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/logout', '/api/dkim/check']);
+const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/settings/preview', '/api/logout', '/api/dkim/check']);
 
 export class HttpError extends Error {
   readonly status: number;
@@ -180,6 +184,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());
     registerDkimRoutes(api, { ...deps, service }, new WorkLimiter());
     registerLimitsRoutes(api, deps);
+    registerPreviewRoutes(api, { ...deps, service }, new WorkLimiter(1));
   });
   registerUi(app);
   return app;
