@@ -25,6 +25,7 @@ import type { buildApi } from './api/server.ts';
 import { Stats } from './api/stats.ts';
 import { tapLogger } from './log/logger.ts';
 import { schedulePruning } from './antispam/sqlite-greylist-store.ts';
+import { startTracking } from './tracking/start.ts';
 import { hostname } from 'node:os';
 import { VERSION } from './core/version.ts';
 import { openStores } from './store/open-stores.ts';
@@ -143,6 +144,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     onApplied = (rev) => source.take(rev);
     undo.push(() => source.close());
+    // Message tracking listens to every event from here on (src/tracking); it can lose rows, never mail.
+    const tracking = startTracking({ stores, node, logger, now: clock.now, settings: () => source.peek().settings.tracking });
+    undo.push(() => tracking.stop());
     const shared0 = source.get();
     // Listeners are shared settings; this node may bind them elsewhere (--listen). Listener changes need a restart anyway.
     const moved = applyListenOverrides(shared0.settings, opts.listen ?? []);
@@ -311,6 +315,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           // The counts since the last heartbeat: the next start carries on from them.
           await stats.flush().catch(() => {});
           await rate.close();
+          // What the last moments recorded, written before the store closes.
+          await tracking.stop();
           await stores.nodes.deregister(node).catch(() => {});
           source.close();
           await stores.close();

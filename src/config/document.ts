@@ -356,6 +356,21 @@ export interface Settings {
   directories: DirectoryDef[];
   /** DKIM signing of outgoing mail (src/dkim). */
   dkim: DkimSettings;
+  /** Message tracking (src/tracking, docs/tracking.md). */
+  tracking: TrackingSettings;
+}
+
+/** Message tracking: every message's life kept in the store for `retention`, searchable. */
+export interface TrackingSettings {
+  enabled: boolean;
+  /** How long entries and events are kept (pruned after). */
+  retention: string;
+  /** Record the Subject header too (off: privacy); it is then also in the queued lines of the log. */
+  subject: boolean;
+}
+
+export function defaultTracking(): TrackingSettings {
+  return { enabled: true, retention: '30d', subject: false };
 }
 
 export function defaultDelivery(): Delivery {
@@ -534,6 +549,7 @@ export function embeddedDefaults(): Settings {
     limits: defaultLimits(),
     directories: [],
     dkim: defaultDkim(),
+    tracking: defaultTracking(),
   };
 }
 

@@ -10,7 +10,7 @@ import { at, Findings } from './issues.ts';
 import { defaultDirectory, DIRECTORY_TLS, type DirectoryDef } from './document.ts';
 import { defaultCallout, VERIFY_MODES } from './document.ts';
 import { defaultMtaSts, TLS_LEVELS, type MtaStsSettings, type TlsPolicyEntry } from './document.ts';
-import { defaultDkim, DKIM_ALGORITHMS, type DkimKeyDef, type DkimSettings } from './document.ts';
+import { defaultDkim, defaultTracking, type TrackingSettings, DKIM_ALGORITHMS, type DkimKeyDef, type DkimSettings } from './document.ts';
 import { RATE_ACTIONS, RATE_PER, RATE_WHO, type RateLimit } from './document.ts';
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, SENDER_LOGIN_MODES, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { DMARC_ACTIONS } from './document.ts';
@@ -109,7 +109,7 @@ function readTlsPolicy(r: Reader, del: Obj, duration: (p: string, v: unknown, de
   return { tls_policy, mta_sts };
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim', 'tracking'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -396,8 +396,15 @@ export function readSettings(raw: unknown, f: Findings): Settings {
 
   const directories = readDirectories(r, top.directories);
   const dkim = readDkim(r, top.dkim);
+  const dt = defaultTracking();
+  const tr = r.object('tracking', top.tracking, Object.keys(dt)) ?? {};
+  const tracking: TrackingSettings = {
+    enabled: r.bool('tracking.enabled', tr.enabled, dt.enabled),
+    retention: duration('tracking.retention', tr.retention, dt.retention, 60_000, 3650 * DAY),
+    subject: r.bool('tracking.subject', tr.subject, dt.subject),
+  };
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim };
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking };
 }
 
 const DIRECTORY_KEYS = ['name', 'type', 'url', 'bind_dn', 'bind_password', 'base_dn', 'user_filter', 'group_filter', 'group_member_attribute', 'nested_group_depth', 'mail_attributes', 'tls', 'plaintext_acknowledged', 'ca', 'timeout', 'cache', 'comment'] as const;

@@ -135,6 +135,7 @@ class FrontEnd {
       listener: this.listener.name,
       revision: st.snap.revision,
       action: r.error ? (r.error.temporary ? 'tempfail' : 'reject') : 'accept',
+      ...(r.error ? { code: r.error.temporary ? 421 : r.error.code, text: r.error.text } : {}),
       rule: r.error?.rule ?? r.decision?.rule,
       trail: trailOf(r, 'connect'),
       ...(Object.keys(r.log).length ? { checks: r.log } : {}),
@@ -176,17 +177,18 @@ class FrontEnd {
     const st = this.states.get(session.id);
     if (!st) return cb(SESSION_LOST());
     st.tx = null;
+    const n = ++st.mails;
     const input = pathInput(address, session, true);
     this.shared.runner.run('mail', this.base(st, session), input).then(
       (r) => {
         if (r.error) {
           // The library applied the parameters before asking us: a refused MAIL must not leave them for the next one.
           forgetMailParameters(session);
-          this.shared.logger.log('mail', { cid: session.id, client: st.client.text, sender: unbracketed(input.raw), action: r.error.temporary ? 'tempfail' : 'reject', code: r.error.code, rule: r.error.rule, trail: trailOf(r, 'mail') });
+          this.shared.logger.log('mail', { cid: session.id, client: st.client.text, helo: session.hostNameAppearsAs || null, tx: n, sender: unbracketed(input.raw), action: r.error.temporary ? 'tempfail' : 'reject', code: r.error.code, text: r.error.text, rule: r.error.rule, trail: trailOf(r, 'mail') });
           return this.reply(st, cb, r.error);
         }
         st.checkLog = { ...st.connectLog, ...r.log };
-        st.tx = { sender: acceptedPath(input.path).stored, recipients: [], seen: new Set() };
+        st.tx = { sender: acceptedPath(input.path).stored, n, recipients: [], seen: new Set() };
         cb();
       },
       () => {
@@ -203,13 +205,15 @@ class FrontEnd {
     const input = pathInput(address, session, false);
     const { stored, key } = acceptedPath(input.path);
     const repeat = input.path.ok && tx.seen.has(key);
-    const log = (fields: Fields) => this.shared.logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user?.name ?? null, recipient: unbracketed(input.raw), ...fields });
+    // The sender, HELO name and transaction number are for message tracking (src/tracking): the line is its RCPT record.
+    const log = (fields: Fields) =>
+      this.shared.logger.log('rcpt', { cid: session.id, client: st.client.text, user: st.user?.name ?? null, helo: session.hostNameAppearsAs || null, tx: tx.n, sender: tx.sender, recipient: unbracketed(input.raw), ...fields });
     this.shared.runner.run('rcpt', this.base(st, session), { ...input, sender: tx.sender, accepted: tx.recipients.length, repeat }).then(
       (r) => {
         const d = r.decision;
         const checks = Object.keys(r.log).length ? { checks: r.log } : {};
         if (r.error) {
-          log({ action: r.error.temporary ? 'tempfail' : 'reject', code: r.error.code, ...(r.by === 'relay' ? { kind: d?.kind ?? null } : {}), rule: r.error.rule, trail: trailOf(r, 'rcpt'), ...checks });
+          log({ action: r.error.temporary ? 'tempfail' : 'reject', code: r.error.code, text: r.error.text, ...(r.by === 'relay' ? { kind: d?.kind ?? null } : {}), rule: r.error.rule, trail: trailOf(r, 'rcpt'), ...checks });
           return this.reply(st, cb, r.error);
         }
         // One mailbox, one delivery: a repeat is acknowledged and costs no recipient slot.

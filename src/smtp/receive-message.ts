@@ -9,7 +9,8 @@
 // take the 250 back.
 
 import type { SMTPServerSession } from 'smtp-server';
-import type { ListenerDef } from '../config/document.ts';
+import type { ListenerDef, TrackingSettings } from '../config/document.ts';
+import { decodeWords } from '../tracking/encoded-words.ts';
 import type { Decision } from '../core/decision.ts';
 import { MailError } from '../core/mail-error.ts';
 import { streamedBytes } from '../core/memory.ts';
@@ -77,6 +78,8 @@ const PROBLEM: Record<DataProblem, MailError> = {
 interface Spooled {
   guard: DataGuard;
   headers: HeaderCollector | null;
+  /** The Received headers are read for the message's origin (mail from an upstream host without a relay right). */
+  origin: boolean;
 }
 
 /** Reads the DATA stream to its end and answers; never rejects. */
@@ -110,7 +113,7 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
     path.quarantined = result.outcome === 'quarantine';
     // Quarantined by a check before the content scan (DMARC): the engines fed while spooling are let go.
     if (path.quarantined && result.by !== 'scan') for (const w of path.watchers) w.abort();
-    return await store(deps, m, writer, result, checkLog, spooled.guard, (c) => (path.committed = c));
+    return await store(deps, m, writer, result, checkLog, spooled, (c) => (path.committed = c));
   } catch (err) {
     // Committed means safely stored: the 250 stands (a 4xx would make the sender send it twice).
     if (path.committed) {
@@ -131,8 +134,9 @@ async function spool(m: IncomingMessage, writer: MessageWriter, watchers: BodyWa
   const { session, base } = m;
   const lim = base.snap.settings.limits;
   const guard = new DataGuard(lim.max_message_size, lim.max_received, m.bareNewline);
-  // The origin of mail from an upstream host is read from its Received headers.
-  const headers = upstream && m.relayRight === null ? new HeaderCollector() : null;
+  // The origin of mail from an upstream host is read from its Received headers; message tracking wants the Message-ID (and Subject).
+  const origin = upstream && m.relayRight === null;
+  const headers = origin || base.snap.settings.tracking.enabled ? new HeaderCollector() : null;
   const tls = session.secure && session.tlsOptions ? { protocol: session.tlsOptions.version ?? 'TLS', cipher: session.tlsOptions.name } : null;
   const header = receivedHeader({
     helo: session.hostNameAppearsAs || 'unknown',
@@ -158,12 +162,12 @@ async function spool(m: IncomingMessage, writer: MessageWriter, watchers: BodyWa
       await put(clean, false);
     } else writing = false;
   }
-  return { guard, headers };
+  return { guard, headers, origin };
 }
 
 /** The checks of the end of DATA, on the message's origin. */
 async function decide(deps: ReceiveDeps, m: IncomingMessage, upstream: boolean, spooled: Spooled, contents: () => ReturnType<MessageWriter['contents']>): Promise<{ result: StageResult; checkLog: Fields }> {
-  const received = spooled.headers?.values('received') ?? [];
+  const received = spooled.origin ? (spooled.headers?.values('received') ?? []) : [];
   const { origin, found } = originOf(m.base.snap, m.base.client, upstream, received);
   if (found.fallback) deps.logger.log('antispam.origin_fallback', { id: m.id, cid: m.session.id, client: m.base.client.text, origin: found.origin, reason: found.fallback });
   const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [], auth: [] }, contents };
@@ -185,8 +189,9 @@ function logRefusal(logger: Logger, m: IncomingMessage, r: StageResult, checkLog
 }
 
 /** The commit (the 250's condition), its log line, and the hand-over to the queue. */
-async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWriter, r: StageResult, checkLog: Fields, guard: DataGuard, committed: (c: Committed) => void): Promise<ReceiveOutcome> {
+async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWriter, r: StageResult, checkLog: Fields, spooled: Spooled, committed: (c: Committed) => void): Promise<ReceiveOutcome> {
   const { session, base, id } = m;
+  const { guard } = spooled;
   const quarantined = r.outcome === 'quarantine';
   const relayed = m.relayRight !== null;
   const envelope = envelopeOf(m, relayed);
@@ -220,6 +225,7 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
     relayed,
     size: c.envelope.size,
     revision: base.snap.revision,
+    ...trackedHeaders(base.snap.settings.tracking, spooled.headers),
     scan,
     ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),
     ...(dkim ? { dkim: dkimLog(dkim) } : {}),
@@ -229,6 +235,19 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
   const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
   if (!quarantined) ok.queued = c;
   return ok;
+}
+
+/** For message tracking: the Message-ID, and the Subject only when tracking.subject says so (privacy: otherwise never logged). */
+function trackedHeaders(t: TrackingSettings, headers: HeaderCollector | null): Fields {
+  if (!t.enabled || !headers) return {};
+  const out: Fields = {};
+  const id = headers.values('message-id')[0];
+  if (id) out.message_id = id.slice(0, 998);
+  if (t.subject) {
+    const subject = headers.values('subject')[0];
+    if (subject !== undefined) out.subject = decodeWords(subject).slice(0, 998);
+  }
+  return out;
 }
 
 /** The queued line's account of signing: the d= and selectors, or why not (no key for the From domain...). */

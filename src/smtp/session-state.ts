@@ -15,6 +15,8 @@ import type { IncomingRecipient } from './receive-message.ts';
 export interface Transaction {
   /** '' for the null sender; otherwise the mailbox as sent. */
   sender: string;
+  /** Its number within the connection (1 for the first MAIL), on its log lines: message tracking groups them by it. */
+  n: number;
   recipients: IncomingRecipient[];
   /** Mailbox keys of the recipients so far, to take each mailbox once. */
   seen: Set<string>;
@@ -26,6 +28,8 @@ export interface ConnState {
   user: Identity | null;
   errors: number;
   tx: Transaction | null;
+  /** MAIL commands so far (refused ones included): the number of the transaction under way. */
+  mails: number;
   /** Each check's memory for this session (e.g. the blocklist answer from connect). */
   memos: Map<string, Fields>;
   /** Check results of the connection (at connect), and of the transaction so far. */
@@ -40,7 +44,7 @@ export interface ConnState {
 }
 
 export function newConnState(snap: Snapshot, client: Client): ConnState {
-  return { snap, client, user: null, errors: 0, tx: null, memos: new Map(), connectLog: {}, checkLog: {}, heldConnect: null };
+  return { snap, client, user: null, errors: 0, tx: null, mails: 0, memos: new Map(), connectLog: {}, checkLog: {}, heldConnect: null };
 }
 
 /** The session as the checks see it now. */

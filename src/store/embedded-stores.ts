@@ -2,7 +2,7 @@
 // the data directory (mailwarden.db for the settings, admin.db for accounts
 // and web sessions, greylist.db for greylisting, stats.db for the dashboard's
 // per-minute counts; rate.db for the rate limits' counts, made only when a
-// limit is configured), the node registry in memory. The files are the same as
+// limit is configured; tracking.db for message tracking), the node registry in memory. The files are the same as
 // before the ports existed (stats.db is new and made when missing), so
 // existing data directories keep working. Each part is opened on first use:
 // a CLI command that only reads the settings creates no other file. The
@@ -26,6 +26,8 @@ import type { ConfigStore } from './config-store.ts';
 import { MemoryNodeRegistry } from './memory-node-registry.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { SqliteConfigStore } from './sqlite-config-store.ts';
+import { SqliteTrackingStore } from '../tracking/sqlite-tracking-store.ts';
+import type { TrackingStore } from '../tracking/tracking-store.ts';
 import type { Stores } from './stores.ts';
 
 export type EmbeddedStores = Stores;
@@ -52,6 +54,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
   let rate: SqliteRateStore | null = null;
   let nodes: MemoryNodeRegistry | null = null;
   let queue: FileQueueStore | null = null;
+  let tracking: SqliteTrackingStore | null = null;
   let closed = false;
   const open = <T>(make: () => T): T => {
     if (closed) throw new Error('the stores are closed');
@@ -80,11 +83,14 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
     get queue(): QueueStore {
       return (queue ??= open(() => new FileQueueStore(dir, logger)));
     },
+    get tracking(): TrackingStore {
+      return (tracking ??= open(() => new SqliteTrackingStore(join(dir, 'tracking.db'))));
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       // Each is closed even when another fails: an open SQLite handle would keep its WAL files.
-      for (const part of [queue, greylist, accounts, stats, rate, config]) {
+      for (const part of [queue, greylist, accounts, stats, rate, tracking, config]) {
         try {
           await part?.close();
         } catch (err) {

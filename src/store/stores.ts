@@ -7,6 +7,7 @@ import type { AccountStore } from '../admin/account-store.ts';
 import type { GreylistStore } from '../antispam/greylist-store.ts';
 import type { StatsStore } from '../api/stats-store.ts';
 import type { RateStore } from '../limits/rate-store.ts';
+import type { TrackingStore } from '../tracking/tracking-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { ConfigStore } from './config-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
@@ -21,5 +22,7 @@ export interface Stores {
   rate: RateStore;
   queue: QueueStore;
   nodes: NodeRegistry;
+  /** Message tracking (src/tracking): the embedded one (DATA/tracking.db) is opened on first use. */
+  tracking: TrackingStore;
   close(): Promise<void>;
 }

@@ -57,12 +57,36 @@ export interface TrackEntry {
   attempts: number;
   /** The host that took or refused the last delivery attempt. */
   relay: string | null;
+  /**
+   * The transaction's number within its connection (1 for the first MAIL; 0
+   * for a refusal at connect): with `cid` it finds the connection's events of
+   * this transaction. Null for mail we made ourselves.
+   */
+  tx?: number | null;
+  /**
+   * What RCPT answered for this recipient (accept, reject, tempfail), with the
+   * rule and code of that answer: the facts the impact preview replays
+   * (decisions()). Null when the entry is not about a RCPT (refused at
+   * connect or MAIL, a DSN of ours). The entry's `status`/`rule`/`code` say
+   * where the recipient stands now (refused by the scan after an accepted RCPT...).
+   */
+  rcpt_action?: 'accept' | 'reject' | 'tempfail' | null;
+  rcpt_rule?: string | null;
+  rcpt_code?: number | null;
+  /**
+   * The entry that stands for its whole message or refused transaction in
+   * counts (top()): the first recipient of a message or of a transaction
+   * refused after DATA; every refusal at connect, MAIL or RCPT. Absent: true.
+   */
+  first?: boolean;
 }
 
 export interface TrackEvent {
   at: number;
   cid: string | null;
   queue_id: string | null;
+  /** The transaction within the connection (as TrackEntry.tx); 0 for the connection's own events (connect, AUTH, disconnect). */
+  tx?: number | null;
   /** The log event's name: connect, mail, rcpt, queued, scan.refused, delivery, dsn.queued... */
   event: string;
   /** The log line's fields (bounded). */
@@ -88,7 +112,7 @@ export interface TrackQuery {
   until?: number;
   /** Entries per page (1..500, default 50). */
   limit?: number;
-  /** The `next` of the previous page. */
+  /** The `next` of the previous page (opaque; a malformed one is a TrackQueryError, src/tracking/track-query.ts). */
   cursor?: string;
 }
 
@@ -106,7 +130,37 @@ export interface TrackTimeline {
   events: TrackEvent[];
 }
 
-export interface TrackingStore extends TrackingReader {
+/**
+ * A change to the entries of a stored message (a delivery attempt, an
+ * administrator's action): applied to its recipient `recipient`, or to every
+ * recipient when null, and only to those whose status is in `onlyIf` when given.
+ */
+export interface TrackUpdate {
+  queue_id: string;
+  recipient: string | null;
+  onlyIf?: readonly TrackStatus[];
+  updated: number;
+  status?: TrackStatus;
+  rule?: string | null;
+  code?: number | null;
+  reply?: string | null;
+  relay?: string | null;
+  attempts?: number;
+}
+
+/** What the recorder hands the store at once, written in one transaction: new entries first, then updates, then events. */
+export interface TrackBatch {
+  entries: TrackEntry[];
+  updates: TrackUpdate[];
+  events: TrackEvent[];
+}
+
+/** The recorder's side of the store. */
+export interface TrackingWriter {
+  write(batch: TrackBatch): Promise<void>;
+}
+
+export interface TrackingStore extends TrackingReader, TrackingWriter {
   search(q: TrackQuery): Promise<TrackPage>;
   /** A message by queue id, or a transaction by an entry key. Null when unknown or pruned. */
   timeline(idOrKey: string): Promise<TrackTimeline | null>;

@@ -59,6 +59,29 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // The dashboard's count of rate limit trips.
     `ALTER TABLE stats_minute ADD COLUMN rate_limited integer NOT NULL DEFAULT 0`,
   ],
+  [
+    // Message tracking (src/tracking): one entry per recipient (or refused transaction), searched newest first through one
+    // index per filter that ends in (at, key), so that a page is an index range read in order (docs/tracking.md has the figures).
+    // The key in byte order ("C"), as the keyset cursor compares it.
+    `CREATE TABLE track_entry (key text COLLATE "C" PRIMARY KEY, at bigint NOT NULL, updated bigint NOT NULL, node text NOT NULL, cid text, tx integer,
+       queue_id text, client text, helo text, listener text, login text, sender text, sender_domain text, recipient text, recipient_domain text,
+       message_id text, subject text, size bigint, kind text, status text NOT NULL, rule text, code integer, reply text, attempts integer NOT NULL,
+       relay text, rcpt_action text, rcpt_rule text, rcpt_code integer, is_first smallint NOT NULL)`,
+    `CREATE INDEX track_entry_at ON track_entry (at, key)`,
+    `CREATE INDEX track_entry_sender ON track_entry (lower(sender), at, key)`,
+    `CREATE INDEX track_entry_sender_domain ON track_entry (sender_domain, at, key)`,
+    `CREATE INDEX track_entry_recipient ON track_entry (lower(recipient), at, key)`,
+    `CREATE INDEX track_entry_recipient_domain ON track_entry (recipient_domain, at, key)`,
+    `CREATE INDEX track_entry_client ON track_entry (client, at, key)`,
+    `CREATE INDEX track_entry_status ON track_entry (status, at, key)`,
+    `CREATE INDEX track_entry_queue ON track_entry (queue_id) WHERE queue_id IS NOT NULL`,
+    `CREATE INDEX track_entry_message_id ON track_entry (message_id) WHERE message_id IS NOT NULL`,
+    `CREATE INDEX track_entry_conn ON track_entry (cid, tx) WHERE cid IS NOT NULL`,
+    `CREATE TABLE track_event (id bigserial PRIMARY KEY, at bigint NOT NULL, cid text, tx integer, queue_id text, event text NOT NULL, fields text NOT NULL)`,
+    `CREATE INDEX track_event_at ON track_event (at)`,
+    `CREATE INDEX track_event_conn ON track_event (cid, tx) WHERE cid IS NOT NULL`,
+    `CREATE INDEX track_event_queue ON track_event (queue_id) WHERE queue_id IS NOT NULL`,
+  ],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -12,6 +12,7 @@ import { PgQueueStore } from './queue-store.ts';
 import { migrate } from './schema.ts';
 import { PgStatsStore } from './stats-store.ts';
 import { PgRateStore } from './rate-store.ts';
+import { PgTrackingStore } from './tracking-store.ts';
 
 export interface PgStoresOptions extends PgOptions {
   /** This node's name (--node). */
@@ -36,6 +37,7 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
     const stats = new PgStatsStore(sql);
     const rate = new PgRateStore(sql);
     const nodes = new PgNodeRegistry(sql);
+    const tracking = new PgTrackingStore(sql);
     return {
       kind: 'postgresql',
       config,
@@ -45,8 +47,9 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
       rate,
       queue,
       nodes,
+      tracking,
       async close() {
-        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), queue.close()]);
+        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), tracking.close(), queue.close()]);
         await sql.end({ timeout: 5 });
       },
     };
