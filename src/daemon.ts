@@ -238,6 +238,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         dataDir,
         directories,
         rate: { store: () => stores.rate, flush: () => rate.flush() },
+        // The impact preview replays what tracking recorded (POST /api/settings/preview); opened when first asked.
+        tracking: () => stores.tracking,
       });
       const started = api;
       undo.push(() => started.close());

@@ -41,7 +41,7 @@ interface Body {
 
 /** What the preview needs beyond the API's own: the recorded decisions (absent: tracking is off). */
 export interface PreviewDeps {
-  tracking?: TrackingReader | undefined;
+  tracking?: (() => TrackingReader) | undefined;
 }
 
 export function registerPreviewRoutes(api: FastifyInstance, deps: ApiDeps & PreviewDeps, limiter: WorkLimiter): void {

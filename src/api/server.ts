@@ -59,7 +59,7 @@ export interface ApiDeps {
   /** The rate limits' counters (GET /api/limits/rate); absent: none listed. */
   rate?: RateDeps;
   /** The recorded decisions the impact preview replays (POST /api/settings/preview); absent: tracking is off. */
-  tracking?: TrackingReader;
+  tracking?: () => TrackingReader;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };

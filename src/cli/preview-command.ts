@@ -55,7 +55,7 @@ async function preview(dataDir: string, raw: unknown, days: number): Promise<Imp
     printFindings(c.check.errors, c.check.warnings, raw);
     if (!c.candidate) throw new CliExit(EXIT_REFUSED, `invalid: ${c.check.errors.length} error${c.check.errors.length === 1 ? '' : 's'}`);
     if (c.active.settings.directories.length > 0 || c.candidate.settings.directories.length > 0) directories = new LazyDirectories();
-    return await previewImpact(c.active, c.candidate, days, { tracking: stores.tracking, directories });
+    return await previewImpact(c.active, c.candidate, days, { tracking: () => stores.tracking, directories });
   } catch (err) {
     if (err instanceof ServiceError || err instanceof TrackingUnavailable) throw new CliExit(EXIT_REFUSED, err.message);
     throw err;

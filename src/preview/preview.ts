@@ -31,7 +31,8 @@ export class TrackingUnavailable extends Error {
 }
 
 export interface PreviewDeps {
-  tracking: TrackingReader;
+  /** The recorded decisions; asked for here, so that a store that cannot even be opened is TrackingUnavailable too. */
+  tracking: () => TrackingReader;
   /** The directories to look up logins that are no local user; null: those decisions are not replayed. */
   directories: Directories | null;
   now?: () => number;
@@ -53,7 +54,7 @@ export async function previewImpact(active: Snapshot, candidate: Snapshot, days:
   const since = until - days * DAY_MS;
   let read: Awaited<ReturnType<TrackingReader['decisions']>>;
   try {
-    read = await deps.tracking.decisions(since, until, limit);
+    read = await deps.tracking().decisions(since, until, limit);
   } catch (err) {
     throw new TrackingUnavailable(`the tracking store did not answer: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

@@ -22,7 +22,7 @@ const tight = snapshotOf(changed((d) => (d.relaying.allowed_hosts = ['printer-2'
 describe('previewImpact', () => {
   it('reads the last N days up to now, with the tuple limit, and reports the window', async () => {
     const reader = new TupleReader(TRAFFIC);
-    const p = await previewImpact(BASE, tight, 3, { tracking: reader, directories: null, now: () => NOW, limit: 500 });
+    const p = await previewImpact(BASE, tight, 3, { tracking: () => reader, directories: null, now: () => NOW, limit: 500 });
     assert.deepEqual(reader.asked, [{ since: NOW - 3 * DAY, until: NOW, limit: 500 }]);
     assert.equal(p.days, 3);
     assert.equal(p.since, new Date(NOW - 3 * DAY).toISOString());
@@ -33,31 +33,36 @@ describe('previewImpact', () => {
 
   it('decisions older than the window are not read', async () => {
     const old = tuple({ client: '10.1.5.7', first: T0 - 10 * DAY, last: T0 - 9 * DAY, count: 50 });
-    const p = await previewImpact(BASE, tight, 7, { tracking: new TupleReader([...TRAFFIC, old]), directories: null, now: () => NOW });
+    const p = await previewImpact(BASE, tight, 7, { tracking: () => new TupleReader([...TRAFFIC, old]), directories: null, now: () => NOW });
     assert.ok(!p.would_now_refuse.some((g) => g.client === '10.1.5.7'));
-    const p30 = await previewImpact(BASE, tight, 30, { tracking: new TupleReader([...TRAFFIC, old]), directories: null, now: () => NOW });
+    const p30 = await previewImpact(BASE, tight, 30, { tracking: () => new TupleReader([...TRAFFIC, old]), directories: null, now: () => NOW });
     assert.ok(p30.would_now_refuse.some((g) => g.client === '10.1.5.7' && g.rcpts === 50));
   });
 
   it('the limit reached: truncated, the most frequent kept', async () => {
-    const p = await previewImpact(BASE, tight, 7, { tracking: new TupleReader(TRAFFIC), directories: null, now: () => NOW, limit: 2 });
+    const p = await previewImpact(BASE, tight, 7, { tracking: () => new TupleReader(TRAFFIC), directories: null, now: () => NOW, limit: 2 });
     assert.equal(p.recorded.tuples, 2);
     assert.equal(p.recorded.truncated, true);
     assert.equal(p.recorded.rcpts, 130 + 40);
   });
 
-  it('a store that does not answer: TrackingUnavailable with its reason', async () => {
+  it('a store that does not answer, or cannot be opened: TrackingUnavailable with its reason', async () => {
     const down: TrackingReader = {
       decisions: () => Promise.reject(new Error('database is locked')),
       top: () => Promise.reject(new Error('database is locked')),
     };
-    await assert.rejects(previewImpact(BASE, tight, 7, { tracking: down, directories: null }), (err: unknown) => err instanceof TrackingUnavailable && /database is locked/.test(err.message));
+    await assert.rejects(previewImpact(BASE, tight, 7, { tracking: () => down, directories: null }), (err: unknown) => err instanceof TrackingUnavailable && /database is locked/.test(err.message));
+    // One that cannot even be opened: the same.
+    const unopenable = () => {
+      throw new Error('unable to open database file');
+    };
+    await assert.rejects(previewImpact(BASE, tight, 7, { tracking: unopenable, directories: null }), (err: unknown) => err instanceof TrackingUnavailable && /unable to open/.test(err.message));
   });
 
   it('days: whole numbers from 1 to 90', async () => {
     for (const d of [1, 7, 90]) assert.equal(checkDays(d), null);
     for (const d of [0, -1, 91, 1.5, Number.NaN]) assert.match(checkDays(d) ?? '', /from 1 to 90/);
-    await assert.rejects(previewImpact(BASE, tight, 0, { tracking: new TupleReader([]), directories: null }), RangeError);
+    await assert.rejects(previewImpact(BASE, tight, 0, { tracking: () => new TupleReader([]), directories: null }), RangeError);
   });
 
   it('a large window is replayed in slices: the event loop gets turns while it runs', async () => {
@@ -65,7 +70,7 @@ describe('previewImpact', () => {
     let turns = 0;
     const ticker = setInterval(() => turns++, 1);
     const started = performance.now();
-    const p = await previewImpact(BASE, tight, 7, { tracking: new TupleReader(many), directories: null, now: () => NOW });
+    const p = await previewImpact(BASE, tight, 7, { tracking: () => new TupleReader(many), directories: null, now: () => NOW });
     const took = performance.now() - started;
     clearInterval(ticker);
     assert.equal(p.recorded.tuples, 6000);
@@ -95,7 +100,7 @@ describe('directory users in the recordings', { skip: slapdMissing() }, () => {
     assert.deepEqual(answers.get('nobody'), { found: null });
 
     const recorded = [tuple({ client: '203.0.113.60', user: 'carol', sender: 'carol@example.test', count: 5 })];
-    const p = await previewImpact(active, candidate, 7, { tracking: new TupleReader(recorded), directories, now: () => NOW });
+    const p = await previewImpact(active, candidate, 7, { tracking: () => new TupleReader(recorded), directories, now: () => NOW });
     assert.deepEqual(p.would_now_refuse.map((g) => [g.client, g.users, g.rules[0]?.after.stage, g.rules[0]?.after.code]), [['203.0.113.60', ['carol'], 'auth', 535]]);
   });
 
