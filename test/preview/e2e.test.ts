@@ -72,6 +72,12 @@ test('impact preview over recorded traffic: the CLI (text, --json, exit status) 
   const bySection = await api.call('POST', '/api/settings/preview', { body: { section: 'relaying', value: riskyRelaying(), revision: current.revision, days: 3 }, as: me });
   assert.equal(bySection.status, 200, bySection.text);
   assert.deepEqual(stable(bySection.json), stable(fromCli));
+  // A viewer may ask (it changes nothing).
+  assert.equal((await api.call('POST', '/api/admins', { body: { name: 'watcher', password: 'watcher-password-1', role: 'viewer' }, as: me })).status, 201);
+  const viewer = await api.login('watcher', 'watcher-password-1');
+  const asViewer = await api.call('POST', '/api/settings/preview', { body: { section: 'relaying', value: riskyRelaying(), days: 3 }, as: viewer });
+  assert.equal(asViewer.status, 200, asViewer.text);
+  assert.equal(asViewer.json.caution, true);
   // Nothing was applied by any of it.
   assert.equal((await api.call('GET', '/api/settings', { as: me })).json.revision, current.revision);
 
