@@ -54,6 +54,7 @@ async function preview(dataDir: string, raw: unknown, days: number): Promise<Imp
     const c = await svc.candidate({ document: raw });
     printFindings(c.check.errors, c.check.warnings, raw);
     if (!c.candidate) throw new CliExit(EXIT_REFUSED, `invalid: ${c.check.errors.length} error${c.check.errors.length === 1 ? '' : 's'}`);
+    if (!c.active.settings.tracking.enabled) process.stderr.write('note: message tracking is off (tracking.enabled: false): only what was recorded while it was on is replayed\n');
     if (c.active.settings.directories.length > 0 || c.candidate.settings.directories.length > 0) directories = new LazyDirectories();
     return await previewImpact(c.active, c.candidate, days, { tracking: () => stores.tracking, directories });
   } catch (err) {

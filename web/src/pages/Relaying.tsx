@@ -71,7 +71,8 @@ export function RelayingPage() {
     authrelay: useImpactPreview('relaying', pending('authrelay'), revision),
     hostrelay: useImpactPreview('relaying', pending('hostrelay'), revision),
     blacklist: useImpactPreview('relaying', pending('blacklist'), revision),
-    scan: useImpactPreview('relaying', pending('scan'), revision),
+    // Whether relayed mail is scanned decides no RCPT: nothing to replay.
+    scan: useImpactPreview('relaying', null, revision),
   };
   /** Blacklist-overlap warnings already shown on this page: not repeated on every unrelated Apply. */
   const shownOverlaps = useRef(new Set<string>());
