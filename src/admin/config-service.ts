@@ -123,10 +123,30 @@ export class ConfigService {
 
   /** The compiled snapshot of the active revision (revision 0: embedded defaults). */
   async snapshot(): Promise<Snapshot> {
-    const active = await this.active();
+    return this.compiled(await this.active());
+  }
+
+  private compiled(active: Revision | null): Snapshot {
     const number = active?.number ?? 0;
     if (this.cached?.revision !== number) this.cached = compileSnapshot(active?.settings ?? embeddedDefaults(), number);
     return this.cached;
+  }
+
+  /**
+   * For the impact preview (src/preview/): a whole document, or the active
+   * one with one top-level section replaced (as applySection), checked as
+   * check() checks it, with the active snapshot it was checked against and,
+   * when it is valid, the candidate compiled (as revision active + 1).
+   * Changes nothing.
+   */
+  async candidate(change: { document: unknown } | { section: string; value: unknown }, opts: ChangeOptions = {}): Promise<{ check: CheckResult; active: Snapshot; candidate: Snapshot | null }> {
+    const active = await this.active();
+    const number = active?.number ?? null;
+    if (opts.revision !== undefined && opts.revision !== (number ?? 0)) throw stale(opts.revision, number);
+    const raw = 'document' in change ? change.document : { ...structuredClone(active?.settings ?? embeddedDefaults()), [change.section]: change.value };
+    const p = await this.checker.prepare(raw, { revision: number, settings: active?.settings ?? null }, 'refuse');
+    const check = { ok: p.ok, errors: p.errors, warnings: p.warnings, changes: p.changes };
+    return { check, active: this.compiled(active), candidate: p.ok && p.next ? compileSnapshot(p.next, (number ?? 0) + 1) : null };
   }
 
   /** Applies the embedded defaults as revision 1 on a fresh store. Returns true when it did. */

@@ -37,6 +37,7 @@ import { registerLimitsRoutes, type RateDeps } from './routes-limits.ts';
 import { registerTrackingRoutes } from './routes-tracking.ts';
 import type { TrackingAccess } from '../tracking/tracking-access.ts';
 import type { Stats } from './stats.ts';
+import { registerPreviewRoutes } from './routes-preview.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -74,7 +75,7 @@ const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
 /** POSTs about the caller's own account: a viewer may change its own password. */
 const OWN = new Set(['/api/me/password']);
 /** POSTs that only ask (a viewer may): they change nothing. */
-const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/logout', '/api/dkim/check']);
+const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/settings/preview', '/api/logout', '/api/dkim/check']);
 
 export class HttpError extends Error {
   readonly status: number;
@@ -185,6 +186,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerDkimRoutes(api, { ...deps, service }, new WorkLimiter());
     registerLimitsRoutes(api, deps);
     registerTrackingRoutes(api, deps);
+    registerPreviewRoutes(api, { ...deps, service }, new WorkLimiter(1));
   });
   registerUi(app);
   return app;

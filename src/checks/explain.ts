@@ -31,6 +31,13 @@ export interface ExplainInput {
   listener?: string | null;
   from: string;
   to: string;
+  /**
+   * The client is the address the rules saw (a recorded decision replayed by
+   * the impact preview, src/preview/): it already is what a trusted proxy
+   * claimed, so the proxy path is not applied again, and without a listener
+   * the first mx listener is used.
+   */
+  seen?: boolean;
 }
 
 export interface Explanation {
@@ -102,8 +109,8 @@ type Ask = { stage: 'connect'; base: SessionBase; input: null } | { stage: 'auth
 function* transaction(snap: Snapshot, input: ExplainInput): Generator<Ask, Explanation, StageResult> {
   const own = parseClient(input.client);
   // Without a named listener, a proxy is asked about on the listener that trusts it.
-  const listener = input.listener ? pickListener(snap, input.listener) : (listenerTrusting(snap, own.ip) ?? pickListener(snap, null));
-  const { client, proxy, notes } = proxied(snap, listener, own);
+  const listener = input.listener ? pickListener(snap, input.listener) : ((input.seen ? null : listenerTrusting(snap, own.ip)) ?? pickListener(snap, null));
+  const { client, proxy, notes } = input.seen ? { client: own, proxy: null, notes: [] } : proxied(snap, listener, own);
   const steps: Decision[] = [];
   const checks: Record<string, unknown> = {};
   const name = input.identity?.name ?? input.user ?? null;

@@ -1,4 +1,5 @@
-// `mailwarden config ...`: import, check, export, history, diff, rollback.
+// `mailwarden config ...`: import, check, export, history, diff, rollback
+// (and preview, in preview-command.ts).
 // A rollback shows what it would change against the active revision and asks
 // on a terminal (--yes skips the question, --dry-run only shows); what was
 // shown is what is applied: a change landed meanwhile refuses it.
@@ -10,6 +11,7 @@ import { formatChange, secretChanges, type Change } from '../config/diff.ts';
 import { formatSettings } from '../config/text.ts';
 import type { Finding } from '../config/issues.ts';
 import type { ApplyResult, ConfigService } from '../admin/config-service.ts';
+import { registerConfigPreview } from './preview-command.ts';
 
 /** `doc`: the document that was checked, to name the objects the findings are about. */
 function report(r: ApplyResult, json: boolean, doc: unknown): void {
@@ -122,6 +124,8 @@ export function registerConfigCommands(program: Command, dataOption: () => strin
       }
       await withService(dataOption(), (svc) => rollback(svc, num, opts));
     });
+
+  registerConfigPreview(config, dataOption);
 }
 
 interface RollbackOptions {

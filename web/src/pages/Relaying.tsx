@@ -8,7 +8,9 @@
 // added with the keyboard; the open-relay caution shows the moment a list
 // entry covers the whole Internet. Each field's "+" creates a new object in
 // place; that is a revision of its own, so the page then moves its revision
-// on, but only when the relaying value is still the one it loaded.
+// on, but only when the relaying value is still the one it loaded. While a
+// section has a pending change, its impact on last week's recorded mail is
+// shown beside its Apply button (a caution when it would refuse mail).
 
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -25,6 +27,7 @@ import { useCanEdit } from '../session.ts';
 import { useUnsavedChanges } from '../router.ts';
 import type { ApplyResult, GroupDef, NetworkDef, Relaying, SectionValue, UserInfo } from '../types.ts';
 import type { SenderLoginMode } from '../types.ts';
+import { useImpactPreview, type ImpactState } from '../useImpactPreview.ts';
 
 type SectionId = 'upstream' | 'authrelay' | 'hostrelay' | 'blacklist' | 'scan';
 
@@ -41,6 +44,13 @@ const SECTIONS = Object.keys(FIELDS) as SectionId[];
 const pick = (r: Relaying, id: SectionId) => FIELDS[id].map((f) => r[f]);
 const same = (a: Relaying, b: Relaying, id: SectionId) => JSON.stringify(pick(a, id)) === JSON.stringify(pick(b, id));
 
+/** What a section's Apply sends: the relaying value as it was loaded, changed only in this section's fields. */
+function sectionValue(saved: Relaying, draft: Relaying, id: SectionId): Relaying {
+  const value: Relaying = { ...saved };
+  for (const f of FIELDS[id]) (value as unknown as Record<string, unknown>)[f] = structuredClone(draft[f]);
+  return value;
+}
+
 export function RelayingPage() {
   const canEdit = useCanEdit();
   const nets = useLoad(() => get<NetworkDef[]>('/api/networks'));
@@ -54,6 +64,16 @@ export function RelayingPage() {
   const [results, setResults] = useState<Partial<Record<SectionId, ApplyResult>>>({});
   const [busy, setBusy] = useState<SectionId | null>(null);
   const serverOpen = useServerOpenCheck(canEdit ? (draft?.allowed_hosts ?? null) : null);
+  // Each section's pending change, replayed over last week's recorded mail before it is applied (docs/preview.md).
+  const pending = (id: SectionId): Relaying | null => (canEdit && saved && draft && !same(draft, saved, id) ? sectionValue(saved, draft, id) : null);
+  const impacts: Record<SectionId, ImpactState> = {
+    upstream: useImpactPreview('relaying', pending('upstream'), revision),
+    authrelay: useImpactPreview('relaying', pending('authrelay'), revision),
+    hostrelay: useImpactPreview('relaying', pending('hostrelay'), revision),
+    blacklist: useImpactPreview('relaying', pending('blacklist'), revision),
+    // Whether relayed mail is scanned decides no RCPT: nothing to replay.
+    scan: useImpactPreview('relaying', null, revision),
+  };
   /** Blacklist-overlap warnings already shown on this page: not repeated on every unrelated Apply. */
   const shownOverlaps = useRef(new Set<string>());
   useUnsavedChanges(saved !== null && draft !== null && JSON.stringify(saved) !== JSON.stringify(draft));
@@ -89,8 +109,7 @@ export function RelayingPage() {
     setBusy(id);
     try {
       // The relaying value as it was loaded, changed only in this section's fields, against the revision it was loaded from.
-      const value: Relaying = { ...saved };
-      for (const f of FIELDS[id]) (value as unknown as Record<string, unknown>)[f] = structuredClone(draft[f]);
+      const value = sectionValue(saved, draft, id);
       const r = withoutRepeatedOverlaps(await apply('PUT', '/api/settings/relaying', { value, comment: `Relaying: ${TITLES[id]} (web admin)`, ...(revision === null ? {} : { revision }) }), shownOverlaps.current);
       setResults((prev) => ({ ...prev, [id]: r }));
       if (!r.ok) return;
@@ -139,7 +158,7 @@ export function RelayingPage() {
     const dirty = !same(draft, saved, id);
     const r = results[id] ?? null;
     // "Applied as revision N" is about the draft as it was: once the section is edited again it would stand beside "Not applied yet".
-    return { id, title: TITLES[id], canEdit, busy: busy === id, dirty, result: dirty && r?.ok ? null : r, onApply: () => void applySection(id) };
+    return { id, title: TITLES[id], canEdit, busy: busy === id, dirty, result: dirty && r?.ok ? null : r, onApply: () => void applySection(id), impact: impacts[id] };
   };
 
   return (
