@@ -35,6 +35,8 @@ import { registerSystemRoutes } from './routes-system.ts';
 import { registerUi } from './ui.ts';
 import { registerLimitsRoutes, type RateDeps } from './routes-limits.ts';
 import type { Stats } from './stats.ts';
+import { registerMetricsRoutes } from './routes-metrics.ts';
+import type { Exposition } from '../metrics/http-listener.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -56,6 +58,8 @@ export interface ApiDeps {
   directories?: Directories;
   /** The rate limits' counters (GET /api/limits/rate); absent: none listed. */
   rate?: RateDeps;
+  /** The Prometheus exposition (GET /metrics, with a token or session); absent: 404. */
+  metrics?: Exposition;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -180,6 +184,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerDirectoryRoutes(api, { ...deps, service }, new WorkLimiter());
     registerDkimRoutes(api, { ...deps, service }, new WorkLimiter());
     registerLimitsRoutes(api, deps);
+    registerMetricsRoutes(api, deps.metrics);
   });
   registerUi(app);
   return app;

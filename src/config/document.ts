@@ -335,6 +335,12 @@ export interface AdminListener {
   port: number;
 }
 
+/** The Prometheus metrics listener: plain HTTP, no authentication, GET /metrics (src/metrics). */
+export interface MetricsListenerSettings {
+  address: string;
+  port: number;
+}
+
 export interface Settings {
   hostname: string;
   listeners: ListenerDef[];
@@ -356,6 +362,8 @@ export interface Settings {
   directories: DirectoryDef[];
   /** DKIM signing of outgoing mail (src/dkim). */
   dkim: DkimSettings;
+  /** The metrics listener; null: none (GET /metrics on the admin listener stays, with a token). */
+  metrics: MetricsListenerSettings | null;
 }
 
 export function defaultDelivery(): Delivery {
@@ -534,6 +542,7 @@ export function embeddedDefaults(): Settings {
     limits: defaultLimits(),
     directories: [],
     dkim: defaultDkim(),
+    metrics: null,
   };
 }
 
