@@ -99,7 +99,9 @@ export class DaemonMetrics {
     for (const def of CATALOGUE) {
       this.defs.set(def.name, def);
       const common = { name: def.name, help: def.help, labelNames: [...def.labels], registers };
-      if (def.type === 'counter') this.counters.set(def.name, new Counter(common));
+      // A census that fails during a scrape is counted in that scrape's store errors.
+      if (def.name === 'mailwarden_store_errors_total') this.counters.set(def.name, new Counter({ ...common, collect: async () => void (await this.census()) }));
+      else if (def.type === 'counter') this.counters.set(def.name, new Counter(common));
       else if (def.type === 'histogram') this.histograms.set(def.name, new Histogram({ ...common, buckets: [...(def.buckets ?? [])] }));
       else if (def.name === 'mailwarden_scan_engine_up') this.gauges.set(def.name, new Gauge(common));
       else this.registry.registerMetric(scrapeGauge(def, this.reader(def.name as ScrapeGaugeName)));
