@@ -78,7 +78,7 @@ test('a port that is taken: logged, no listener, apply resolves; the exposition 
   const l = new MetricsListener(async () => Promise.reject(new Error('registry broke')), logger);
   t.after(() => l.close());
   await l.apply({ address: '127.0.0.1', port });
-  assert.equal(l.bound, null);
+  assert.equal(l.url, null, 'not listening');
   const failed = logger.lines.find((x) => x.event === 'metrics.listen_failed');
   assert.equal(failed?.fields.port, port);
   assert.match(String(failed?.fields.error), /EADDRINUSE/);
