@@ -4,7 +4,8 @@
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
 //                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
-//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim]
+//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim] [--metrics]
+//   --metrics adds the relay mailwarden-metrics: mailwarden with a metrics listener (collecting, not scraped)
 //   --dkim adds the relay mailwarden-dkim: mailwarden signing every message with an RSA 2048 key
 //   (the smtp-source messages are From a@bench.test), so that the table gives the signing cost per message
 //   (cells are named like 1k-s20-new, 100k-s1-reuse; --only 1k-s100 runs the cells starting so;
@@ -106,6 +107,8 @@ async function main(): Promise<number> {
   const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir), cluster(1), cluster(2), cluster(3)];
   // --dkim (issue #19): mailwarden signing every message (RSA 2048, From bench.test), right after the plain one: the difference is the signing cost.
   if (flag('dkim')) all.splice(all.indexOf(mailwarden) + 1, 0, dkimRelay());
+  // --metrics (issue #20): mailwarden with a metrics listener (so that it collects metrics), right after the plain one.
+  if (flag('metrics')) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith('mailwarden-metrics', 'mailwarden + metrics', 'metrics: { address: 127.0.0.1, port: 0 }'));
   const wanted = value('relays')?.split(',');
   const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
   if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);

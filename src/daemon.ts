@@ -204,7 +204,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       store: () => ({ kind: stores.kind, reachable: stores.kind === 'embedded' || queue.admits(0).ok }),
     });
     undo.push(() => metrics.close());
-    if (snap.settings.admin.enabled) metrics.collect();
+    if (snap.settings.admin.enabled) await metrics.collectQuietly();
     // The metrics listener follows the setting from revision to revision (no restart needed).
     onNewRevision = () => {
       manager.settingsChanged();
