@@ -4,7 +4,8 @@
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
 //                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
-//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim] [--notrack]
+//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim] [--notrack] [--metrics]
+//   --metrics adds the relay mailwarden-metrics: mailwarden with a metrics listener (collecting, not scraped)
 //   --dkim adds the relay mailwarden-dkim: mailwarden signing every message with an RSA 2048 key
 //   (the smtp-source messages are From a@bench.test), so that the table gives the signing cost per message
 //   --notrack adds the relay mailwarden-notrack (tracking: { enabled: false }); the plain one records every message
@@ -107,6 +108,8 @@ async function main(): Promise<number> {
   const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir), cluster(1), cluster(2), cluster(3)];
   // --dkim (issue #19): mailwarden signing every message (RSA 2048, From bench.test), right after the plain one: the difference is the signing cost.
   if (flag('dkim')) all.splice(all.indexOf(mailwarden) + 1, 0, dkimRelay());
+  // --metrics (issue #20): mailwarden with a metrics listener (so that it collects metrics), right after the plain one.
+  if (flag('metrics')) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith('mailwarden-metrics', 'mailwarden + metrics', 'metrics: { address: 127.0.0.1, port: 0 }'));
   const wanted = value('relays')?.split(',');
   // --notrack, or naming it in --relays (issue #20): mailwarden with message tracking off, right after the plain one
   // (tracking is on by default): the difference is what tracking costs per message.

@@ -46,6 +46,7 @@ import { ConcurrentApplyError, type Revision, type RevisionMeta } from './store/
 import { openRelayReasons } from './config/open-relay.ts';
 import { unusableKeys } from './dkim/keys.ts';
 import type { DkimSettings } from './config/document.ts';
+import { DaemonMetricsWiring } from './metrics/daemon-metrics.ts';
 
 
 /** How often statistics minutes older than the dashboard's hour are dropped from a store that keeps them. */
@@ -79,6 +80,8 @@ export interface Daemon {
   admin: { url: string } | null;
   /** Set when this start created the first admin account: shown once, never stored in clear. */
   firstAdmin: { name: string; password: string } | null;
+  /** The metrics listener's URL now (`metrics` setting; an Apply may move it), or null. */
+  metricsUrl(): string | null;
   stop(): Promise<void>;
 }
 
@@ -196,7 +199,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Fresh mail is claimed by its commit for this node's scheduler: no round trip before delivery.
     shared.claim = () => manager.claimRequest();
     shared.onQueued = (committed) => manager.enqueue(committed);
-    onNewRevision = () => manager.settingsChanged();
+    // Metrics (src/metrics): collected when something can read them, the admin listener or the metrics listener.
+    const runningNow: { list: RunningListener[] } = { list: [] };
+    const metrics = new DaemonMetricsWiring({
+      logger,
+      snapshot: () => source.get(),
+      queue,
+      sessions: () => runningNow.list.map((r) => ({ listener: r.def.name, open: r.server.connections.size })),
+      store: () => ({ kind: stores.kind, reachable: stores.kind === 'embedded' || queue.admits(0).ok }),
+    });
+    undo.push(() => metrics.close());
+    if (snap.settings.admin.enabled) await metrics.collectQuietly();
+    // The metrics listener follows the setting from revision to revision (no restart needed).
+    onNewRevision = () => {
+      manager.settingsChanged();
+      void metrics.follow(source.peek().settings);
+    };
     const quarantine = new Quarantine(queue);
     // The name is taken before any listener binds: a second node under a running node's name stops here.
     const planned = snap.settings.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, mode: l.mode }));
@@ -240,6 +258,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         directories,
         rate: { store: () => stores.rate, flush: () => rate.flush() },
         tracking: trackingAccess(() => source.peek().settings.tracking, tracking, () => stores.tracking),
+        metrics: () => metrics.exposition(),
       });
       const started = api;
       undo.push(() => started.close());
@@ -254,6 +273,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     const running: RunningListener[] = await startListeners(snap, shared, tls);
     undo.push(() => stopListeners(running, shared, 0));
+    runningNow.list = running;
+    // A metrics listener that cannot bind is logged (metrics.listen_failed); mail goes on.
+    await metrics.follow(source.peek().settings);
     manager.load();
     let control: Awaited<ReturnType<typeof startControl>>;
     try {
@@ -292,7 +314,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       : null;
     statsPruning?.unref();
     undo.push(() => statsPruning && clearInterval(statsPruning));
-    logger.log('started', { revision: snap.revision, data: dataDir, store: stores.kind, node, tls: tls.source, listeners, admin: adminUrl?.url ?? null });
+    logger.log('started', { revision: snap.revision, data: dataDir, store: stores.kind, node, tls: tls.source, listeners, admin: adminUrl?.url ?? null, metrics: metrics.listener.url });
     logKeyErrors(snap.settings.dkim, snap.revision);
 
     let stopping: Promise<void> | null = null;
@@ -301,12 +323,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       revision: snap.revision,
       admin: adminUrl,
       firstAdmin,
+      metricsUrl: () => metrics.listener.url,
       stop() {
         stopping ??= (async () => {
           logger.log('stopping', { in_flight: shared.inFlight.count });
           const grace = durationMs(source.get().settings.limits.shutdown_grace);
           // Live-log readers hold their connections open: close them with the listener.
           await api?.close();
+          await metrics.close();
           await stopListeners(running, shared, grace);
           await control.close();
           await manager.stop(grace);

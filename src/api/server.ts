@@ -38,6 +38,8 @@ import { registerTrackingRoutes } from './routes-tracking.ts';
 import type { TrackingAccess } from '../tracking/tracking-access.ts';
 import type { Stats } from './stats.ts';
 import { registerPreviewRoutes } from './routes-preview.ts';
+import { registerMetricsRoutes } from './routes-metrics.ts';
+import type { Exposition } from '../metrics/http-listener.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -61,6 +63,8 @@ export interface ApiDeps {
   rate?: RateDeps;
   /** Message tracking (GET /api/tracking, the dashboard's top lists): the store, or why there is none; absent: none. */
   tracking?: () => TrackingAccess;
+  /** The Prometheus exposition (GET /metrics, with a token or session); absent: 404. */
+  metrics?: Exposition;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -187,6 +191,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerLimitsRoutes(api, deps);
     registerTrackingRoutes(api, deps);
     registerPreviewRoutes(api, { ...deps, service }, new WorkLimiter(1));
+    registerMetricsRoutes(api, deps.metrics);
   });
   registerUi(app);
   return app;

@@ -335,6 +335,12 @@ export interface AdminListener {
   port: number;
 }
 
+/** The Prometheus metrics listener: plain HTTP, no authentication, GET /metrics (src/metrics). */
+export interface MetricsListenerSettings {
+  address: string;
+  port: number;
+}
+
 export interface Settings {
   hostname: string;
   listeners: ListenerDef[];
@@ -358,6 +364,8 @@ export interface Settings {
   dkim: DkimSettings;
   /** Message tracking (src/tracking, docs/tracking.md). */
   tracking: TrackingSettings;
+  /** The metrics listener; null: none (GET /metrics on the admin listener stays, with a token). */
+  metrics: MetricsListenerSettings | null;
 }
 
 /** Message tracking: every message's life kept in the store for `retention`, searchable. */
@@ -550,6 +558,7 @@ export function embeddedDefaults(): Settings {
     directories: [],
     dkim: defaultDkim(),
     tracking: defaultTracking(),
+    metrics: null,
   };
 }
 

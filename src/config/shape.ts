@@ -109,7 +109,7 @@ function readTlsPolicy(r: Reader, del: Obj, duration: (p: string, v: unknown, de
   return { tls_policy, mta_sts };
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim', 'tracking'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim', 'tracking', 'metrics'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -404,7 +404,14 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     subject: r.bool('tracking.subject', tr.subject, dt.subject),
   };
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking };
+  // The Prometheus listener (src/metrics): off when absent or null.
+  let metrics: Settings['metrics'] = null;
+  if (top.metrics !== undefined && top.metrics !== null) {
+    const o = r.object('metrics', top.metrics, ['address', 'port']);
+    if (o) metrics = { address: r.string('metrics.address', o.address, { required: true, max: 64 }) ?? '', port: r.int('metrics.port', o.port, 0, 0, 65535, true) };
+  }
+
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking, metrics };
 }
 
 const DIRECTORY_KEYS = ['name', 'type', 'url', 'bind_dn', 'bind_password', 'base_dn', 'user_filter', 'group_filter', 'group_member_attribute', 'nested_group_depth', 'mail_attributes', 'tls', 'plaintext_acknowledged', 'ca', 'timeout', 'cache', 'comment'] as const;

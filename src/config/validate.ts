@@ -8,7 +8,7 @@ import { readSettings } from './shape.ts';
 import { checkOpenRelay, checkProxyWidth } from './open-relay.ts';
 import type { Settings } from './document.ts';
 import { NetworkIndex } from '../objects/networks.ts';
-import { coveredCount, IPV4_SPACE, parseIp, rangeSize, rangesOverlap } from '../objects/ip.ts';
+import { coveredCount, IPV4_SPACE, parseIp, publicCount, rangeSize, rangesOverlap } from '../objects/ip.ts';
 import { isPasswordHash } from '../objects/password.ts';
 import { readWholeDomain } from '../policy/sender-login.ts';
 import { domainKey, isDomainName, parsePath } from '../address/path.ts';
@@ -50,6 +50,7 @@ export function validate(raw: unknown): Validation {
   checkScanning(settings, f);
   checkAntispamChecks(settings, networks, f);
   checkAdmin(settings, f);
+  checkMetrics(settings, f);
   checkDirectories(settings, f);
   checkDkim(settings, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
@@ -280,6 +281,25 @@ function checkAdmin(s: Settings, f: Findings): void {
   if (s.admin.enabled && s.admin.port !== 0 && s.listeners.some((l) => l.port === s.admin.port && (l.address === s.admin.address || l.address === '0.0.0.0' || l.address === '::' || s.admin.address === '0.0.0.0'))) {
     f.error('admin.port', `${s.admin.port} is taken by an SMTP listener`);
   }
+}
+
+/**
+ * The metrics listener serves GET /metrics in plain HTTP without
+ * authentication: meant for a monitoring network. A public or wildcard
+ * address is allowed (a firewall may guard it) but warned about.
+ */
+function checkMetrics(s: Settings, f: Findings): void {
+  const m = s.metrics;
+  if (!m) return;
+  const ip = parseIp(m.address);
+  if (!ip.ok) return f.error('metrics.address', `"${m.address}": ${ip.reason}`);
+  const wildcard = m.address === '0.0.0.0' || m.address === '::';
+  if (wildcard) f.warn('metrics.address', `${m.address} listens on every interface: /metrics there answers anyone without authentication; prefer a loopback or private address, or guard the port with a firewall`);
+  else if (publicCount([{ from: ip.value, to: ip.value }], ip.family) > 0n) f.warn('metrics.address', `${m.address} is a public address: /metrics there answers anyone without authentication; prefer a loopback or private address (a monitoring network), or guard the port with a firewall`);
+  if (m.port === 0) return;
+  const clash = (address: string) => address === m.address || address === '0.0.0.0' || address === '::' || wildcard;
+  if (s.listeners.some((l) => l.port === m.port && clash(l.address))) f.error('metrics.port', `${m.port} is taken by an SMTP listener`);
+  if (s.admin.enabled && s.admin.port === m.port && clash(s.admin.address)) f.error('metrics.port', `${m.port} is taken by the admin listener`);
 }
 
 function checkAntispamChecks(s: Settings, networks: NetworkIndex, f: Findings): void {

@@ -11,14 +11,16 @@
 // reading methods are used: they change nothing on disk.
 
 import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { DueHeap } from './due-heap.ts';
 import { dueAt, type Envelope } from './envelope.ts';
 import { QUEUE_ID } from './queue-id.ts';
-import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueStore, type StoredBody } from './queue-store.ts';
+import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueCensus, type QueueStore, type StoredBody } from './queue-store.ts';
 import { Spool, type SpoolWriter } from './spool.ts';
+import { CensusBook } from './queue-census.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
 import type { MessageSource } from '../scan/spam-verdict.ts';
 
@@ -38,6 +40,8 @@ export class FileQueueStore implements QueueStore {
   /** Unclaimed queued messages with a due time (not held, something pending). */
   private readonly due = new Map<string, number>();
   private readonly heap = new DueHeap();
+  /** Every queued message's state and arrival, for census() (metrics). */
+  private readonly book = new CensusBook();
   private readonly claims = new Map<string, Held>();
   private readonly listeners = new Set<() => void>();
   private readonly tokenPrefix = randomBytes(6).toString('hex');
@@ -52,7 +56,11 @@ export class FileQueueStore implements QueueStore {
     this.spool.open();
     this.due.clear();
     this.claims.clear();
-    for (const m of this.spool.list('queue')) this.index(m.envelope.id, dueAt(m.envelope));
+    this.book.clear();
+    for (const m of this.spool.list('queue')) {
+      this.index(m.envelope.id, dueAt(m.envelope));
+      this.book.note(m.envelope);
+    }
     this.compact(true);
   }
 
@@ -73,6 +81,12 @@ export class FileQueueStore implements QueueStore {
 
   async list(area: QueueArea = 'queue'): Promise<Envelope[]> {
     return this.spool.list(area).map((m) => m.envelope);
+  }
+
+  /** From memory for the queue (after open()); the quarantine's files are counted. */
+  async census(): Promise<QueueCensus> {
+    const names = await readdir(this.spool.dir('quarantine')).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
+    return this.book.census(names.filter((n) => n.endsWith('.json')).length);
   }
 
   async read(id: string, area: QueueArea = 'queue'): Promise<Envelope | null> {
@@ -109,6 +123,7 @@ export class FileQueueStore implements QueueStore {
 
   async update(envelope: Envelope): Promise<void> {
     await this.spool.update(envelope);
+    this.book.note(envelope);
     if (!this.claims.has(envelope.id)) {
       this.index(envelope.id, dueAt(envelope));
       this.emit();
@@ -118,11 +133,13 @@ export class FileQueueStore implements QueueStore {
   remove(id: string): Promise<void> {
     this.due.delete(id);
     this.claims.delete(id);
+    this.book.forget(id);
     return this.spool.remove(id);
   }
 
   async release(envelope: Envelope): Promise<void> {
     await this.spool.release(envelope);
+    this.book.note(envelope);
     this.index(envelope.id, dueAt(envelope));
     this.emit();
   }
@@ -197,6 +214,7 @@ export class FileQueueStore implements QueueStore {
     if (envelope === null) {
       this.claims.delete(claim.id);
       this.due.delete(claim.id);
+      this.book.forget(claim.id);
       await this.spool.remove(claim.id);
       return;
     }
@@ -208,6 +226,7 @@ export class FileQueueStore implements QueueStore {
     } finally {
       held.settling = false;
     }
+    this.book.note(envelope);
     this.claims.delete(claim.id);
     this.index(claim.id, dueAt(envelope));
     this.emit();
@@ -303,6 +322,7 @@ export class FileQueueStore implements QueueStore {
 
   /** Called by this store's writer once its message is committed into the queue (not for other callers). */
   committed(env: Envelope, claim: ClaimRequest | undefined): Claim | null {
+    this.book.note(env);
     if (claim) return this.claimCommitted(env, claim, Date.now());
     this.index(env.id, dueAt(env));
     this.emit();

@@ -86,6 +86,19 @@ export class ClaimLostError extends Error {
  */
 export type Admission = { ok: true } | { ok: false; reason: string; cause: 'space' | 'unavailable' };
 
+/**
+ * How many messages wait, by state (src/queue/envelope.ts stateOf), and when
+ * the oldest of each state was received (epoch ms); the quarantine's count.
+ * For the metrics' gauges, asked at each scrape: the adapters answer without
+ * reading every envelope (the spool from memory, PostgreSQL with one query).
+ */
+export interface QueueCensus {
+  queued: { count: number; oldest: number | null };
+  deferred: { count: number; oldest: number | null };
+  held: { count: number; oldest: number | null };
+  quarantined: number;
+}
+
 export interface QueueStore {
   /** Prepares the store (directories, schema) and recovers from an interrupted run. */
   open(): Promise<void>;
@@ -109,6 +122,8 @@ export interface QueueStore {
 
   /** Every committed message of an area, oldest first. */
   list(area?: QueueArea): Promise<Envelope[]>;
+  /** The queue's size by state and its oldest messages, cheaply (metrics). Absent: the caller lists. */
+  census?(): Promise<QueueCensus>;
   /** One committed message's envelope, or null when absent. */
   read(id: string, area?: QueueArea): Promise<Envelope | null>;
   /** One committed message's content, or null when absent. */

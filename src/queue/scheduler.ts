@@ -296,6 +296,8 @@ export class Scheduler {
     this.deps.logger.log('delivery', {
       id: a.env.id,
       recipient: r.address,
+      // The destination class (metrics): inbound for our domains, relay elsewhere.
+      kind: r.kind,
       status: r.status,
       relay: o.remote,
       code: o.code,
@@ -371,6 +373,6 @@ export class Scheduler {
 export function bounceClaimed(a: AttemptState, now: number, logger: Logger): void {
   for (const r of failPending(a.env, 'bounced by the administrator', now)) {
     a.changed.add(r);
-    logger.log('delivery', { id: a.env.id, recipient: r.address, status: 'failed', dsn: '5.0.0', response: 'bounced by the administrator', attempt: r.attempts ?? 0 });
+    logger.log('delivery', { id: a.env.id, recipient: r.address, kind: r.kind, status: 'failed', dsn: '5.0.0', response: 'bounced by the administrator', attempt: r.attempts ?? 0 });
   }
 }

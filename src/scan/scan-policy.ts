@@ -103,7 +103,7 @@ export function decideScan(input: ScanInput): ScanDecision {
   const add: string[] = [...(input.checks?.headers ?? [])];
   const remove: string[] = [];
   let subjectTag: string | null = null;
-  const log = { virus: virusLog(virus), spam: spamLog(spam) };
+  const log = { virus: virusLog(virus), spam: spamLog(spam, as.spam_score) };
   // Our Authentication-Results replace any that claim to be ours.
   if (input.checks?.headers.length) remove.push('Authentication-Results');
   const out = (action: ScanAction, rule: string, reason: string, reply: ScanDecision['reply'] = null): ScanDecision => ({ action, rule, reply, reason, add, remove, subjectTag, log });
@@ -162,9 +162,10 @@ function virusLog(v: VirusOutcome): Record<string, unknown> {
   return { ...base, verdict: 'clean' };
 }
 
-function spamLog(s: SpamOutcome): Record<string, unknown> {
+/** `spam`: whether the score reached antispam.spam_score (the metrics' spam/ham verdict). */
+function spamLog(s: SpamOutcome, spamScore: number): Record<string, unknown> {
   if (!s.scanned) return { scanned: false, why: s.why };
   const base = { scanned: true, engine: s.engine, ms: s.ms };
   if (s.verdict.result === 'error') return { ...base, verdict: 'error', error: s.verdict.detail };
-  return { ...base, verdict: 'scored', score: s.verdict.score, required: s.verdict.required, symbols: s.verdict.symbols.slice(0, 50) };
+  return { ...base, verdict: 'scored', score: s.verdict.score, required: s.verdict.required, spam: s.verdict.score >= spamScore, symbols: s.verdict.symbols.slice(0, 50) };
 }

@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { dueAt, type Envelope } from '../../queue/envelope.ts';
-import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueStore, type StoredBody } from '../../queue/queue-store.ts';
+import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueCensus, type QueueStore, type StoredBody } from '../../queue/queue-store.ts';
 import { editHeaders, isEmptyEdit, type HeaderEdit } from '../../scan/header-edit.ts';
 import type { MessageSource } from '../../scan/spam-verdict.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -163,6 +163,28 @@ export class PgQueueStore implements QueueStore {
   /** Oldest first by queue id, as the spool lists (ids start with their arrival time). */
   list(area: QueueArea = 'queue'): Promise<Envelope[]> {
     return this.track(async () => (await this.sql<{ envelope: string }[]>`SELECT envelope FROM queue_message WHERE area = ${area} ORDER BY id`).map((r) => parse(r.envelope)));
+  }
+
+  /**
+   * One aggregate over the whole table (every node's mail: the cluster's
+   * queue). The states as stateOf() tells them, read from the envelope's JSON.
+   */
+  census(): Promise<QueueCensus> {
+    return this.track(async () => {
+      const rows = await this.sql<{ state: string; n: number; oldest: number | null }[]>`
+        SELECT CASE WHEN area = 'quarantine' THEN 'quarantined'
+                    WHEN (envelope::jsonb ->> 'held') = 'true' THEN 'held'
+                    WHEN envelope::jsonb -> 'recipients' @> '[{"status": "deferred"}]'::jsonb THEN 'deferred'
+                    ELSE 'queued' END AS state,
+               count(*)::int AS n, min(received)::float8 AS oldest
+        FROM queue_message GROUP BY 1`;
+      const out: QueueCensus = { queued: { count: 0, oldest: null }, deferred: { count: 0, oldest: null }, held: { count: 0, oldest: null }, quarantined: 0 };
+      for (const r of rows) {
+        if (r.state === 'quarantined') out.quarantined = r.n;
+        else if (r.state === 'queued' || r.state === 'deferred' || r.state === 'held') out[r.state] = { count: r.n, oldest: r.oldest };
+      }
+      return out;
+    });
   }
 
   read(id: string, area: QueueArea = 'queue'): Promise<Envelope | null> {

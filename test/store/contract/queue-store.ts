@@ -388,6 +388,45 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       assert.deepEqual((await store.list()).map((e) => e.id), [a.id, b.id, c.id]);
     });
 
+    test('census: counts by state and the oldest of each, following commits, settles, updates, releases and removals', async (t) => {
+      const { store } = await fresh(t);
+      assert.ok(store.census, 'the adapter answers census()');
+      const census = () => store.census!();
+      const empty = { queued: { count: 0, oldest: null }, deferred: { count: 0, oldest: null }, held: { count: 0, oldest: null }, quarantined: 0 };
+      assert.deepEqual(await census(), empty);
+      const at = (s: number) => ({ received_at: new Date(T0 + s * 1000).toISOString() });
+      const q1 = await put(store, MESSAGE, at(5));
+      await put(store, MESSAGE, at(2));
+      const d = await put(store, MESSAGE, { ...at(3), ...deferredUntil(T0 + 60_000) });
+      const h = await put(store, MESSAGE, { ...at(1), held: true });
+      const qu = await put(store, MESSAGE, at(0), { area: 'quarantine' });
+      assert.deepEqual(await census(), {
+        queued: { count: 2, oldest: T0 + 2000 },
+        deferred: { count: 1, oldest: T0 + 3000 },
+        held: { count: 1, oldest: T0 + 1000 },
+        quarantined: 1,
+      });
+      // A settle that defers the newest queued one; an admin's release of the held one; a delivered deferred one goes.
+      const [c] = (await store.claimDue({ ...A, now: T0, limit: 10 })).filter((x) => x.id === q1.id);
+      assert.ok(c);
+      await store.settle(c, { ...q1, ...deferredUntil(T0 + 120_000) } as Envelope);
+      await store.update({ ...h, held: false } as Envelope);
+      const [cd] = await store.claimDue({ ...A, now: T0 + 60_000, limit: 10 }).then((l) => l.filter((x) => x.id === d.id));
+      assert.ok(cd);
+      await store.settle(cd, null);
+      const released = { ...qu } as Envelope;
+      delete released.quarantine;
+      await store.release(released);
+      assert.deepEqual(await census(), {
+        queued: { count: 3, oldest: T0 },
+        deferred: { count: 1, oldest: T0 + 5000 },
+        held: { count: 0, oldest: null },
+        quarantined: 0,
+      });
+      await store.remove(released.id);
+      assert.equal((await census()).queued.count, 2);
+    });
+
     test('onWork is called when new work is committed and when a settle leaves work due', async (t) => {
       const { store } = await fresh(t);
       let calls = 0;
