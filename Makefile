@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 DATA ?= ./data
 
-.PHONY: install run sink test typecheck unit clean system-deps bench web
+.PHONY: install run sink test typecheck unit clean system-deps bench bench-tracking web
 
 install: node_modules/.installed
 
@@ -66,6 +66,11 @@ test: install system-deps web
 # written to bench/.scratch/RESULTS-quick.md).
 bench: install
 	@node bench/run.ts
+
+# The tracking search on a million synthetic entries, SQLite and PostgreSQL (issue #20; a few minutes):
+# prints the tables for bench/RESULTS.md and docs/tracking.md.
+bench-tracking: install
+	@node bench/tracking-search.ts
 
 clean:
 	rm -rf node_modules

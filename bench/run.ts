@@ -4,9 +4,10 @@
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
 //                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
-//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim]
+//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim] [--notrack]
 //   --dkim adds the relay mailwarden-dkim: mailwarden signing every message with an RSA 2048 key
 //   (the smtp-source messages are From a@bench.test), so that the table gives the signing cost per message
+//   --notrack adds the relay mailwarden-notrack (tracking: { enabled: false }); the plain one records every message
 //   (cells are named like 1k-s20-new, 100k-s1-reuse; --only 1k-s100 runs the cells starting so;
 //   the cluster relays run in the cells with 20 or 100 reused sessions only, and the cluster
 //   scenarios `apply` and `takeover` run when a cluster relay is selected and --only, if given, names them)
@@ -107,6 +108,9 @@ async function main(): Promise<number> {
   // --dkim (issue #19): mailwarden signing every message (RSA 2048, From bench.test), right after the plain one: the difference is the signing cost.
   if (flag('dkim')) all.splice(all.indexOf(mailwarden) + 1, 0, dkimRelay());
   const wanted = value('relays')?.split(',');
+  // --notrack, or naming it in --relays (issue #20): mailwarden with message tracking off, right after the plain one
+  // (tracking is on by default): the difference is what tracking costs per message.
+  if (flag('notrack') || wanted?.includes('mailwarden-notrack')) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith('mailwarden-notrack', 'mailwarden, tracking off', 'tracking: { enabled: false }'));
   const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
   if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);
 

@@ -33,7 +33,7 @@ export class MemoryTrackingStore implements TrackingStore {
         if (u.attempts !== undefined) e.attempts = u.attempts;
       }
     }
-    for (const ev of batch.events) this.events.push({ ...structuredClone(ev), seq: this.seq++ });
+    for (const ev of batch.events) this.events.push({ at: ev.at, cid: ev.cid, tx: ev.tx ?? null, queue_id: ev.queue_id, event: ev.event, fields: structuredClone(ev.fields), seq: this.seq++ });
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
     if (this.events.length > 4 * this.max) this.events = this.events.slice(this.events.length - 4 * this.max);
   }

@@ -37,6 +37,13 @@ const SCHEMA = [
   'CREATE INDEX IF NOT EXISTS track_entry_queue ON track_entry (queue_id) WHERE queue_id IS NOT NULL',
   'CREATE INDEX IF NOT EXISTS track_entry_message_id ON track_entry (message_id) WHERE message_id IS NOT NULL',
   'CREATE INDEX IF NOT EXISTS track_entry_conn ON track_entry (cid, tx) WHERE cid IS NOT NULL',
+  // Subjects (recorded only with tracking.subject): a trigram full-text index, so that a part of a subject is found
+  // without reading every entry (a LIKE over a month is seconds). Kept by triggers; the text lives in track_entry.
+  `CREATE VIRTUAL TABLE IF NOT EXISTS track_subject USING fts5(subject, content='track_entry', content_rowid='rowid', tokenize='trigram')`,
+  `CREATE TRIGGER IF NOT EXISTS track_subject_insert AFTER INSERT ON track_entry WHEN new.subject IS NOT NULL
+    BEGIN INSERT INTO track_subject (rowid, subject) VALUES (new.rowid, new.subject); END`,
+  `CREATE TRIGGER IF NOT EXISTS track_subject_delete AFTER DELETE ON track_entry WHEN old.subject IS NOT NULL
+    BEGIN INSERT INTO track_subject (track_subject, rowid, subject) VALUES ('delete', old.rowid, old.subject); END`,
   `CREATE TABLE IF NOT EXISTS track_event (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, cid TEXT, tx INTEGER, queue_id TEXT, event TEXT NOT NULL, fields TEXT NOT NULL)`,
   'CREATE INDEX IF NOT EXISTS track_event_at ON track_event (at)',
   'CREATE INDEX IF NOT EXISTS track_event_conn ON track_event (cid, tx) WHERE cid IS NOT NULL',
@@ -77,7 +84,7 @@ export class SqliteTrackingStore implements TrackingStore {
         }
         st.run(u.updated, ...set.map(([, v]) => v), u.queue_id, ...(u.recipient === null ? [] : [u.recipient]), ...(u.onlyIf ?? []));
       }
-      for (const ev of batch.events) this.insertEvent.run(ev.at, ev.cid, ev.tx ?? null, ev.queue_id, ev.event, JSON.stringify(ev.fields));
+      for (const ev of batch.events) this.insertEvent.run(ev.at, ev.cid, ev.tx ?? null, ev.queue_id, ev.event, ev.json ?? JSON.stringify(ev.fields));
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');

@@ -62,15 +62,20 @@ function refusalStatus(action: unknown, code: number | null): TrackStatus {
 
 const DELIVERY_STATUS: Record<string, TrackStatus> = { delivered: 'delivered', deferred: 'deferred', failed: 'bounced' };
 
-/** A log line's fields, bounded for the event table. */
-export function boundedFields(f: LogFields): Record<string, unknown> {
+/**
+ * A log line's fields as the JSON of an event row, bounded. Taken at once (a
+ * snapshot: the line's objects are not ours to keep), and parsed again only
+ * if something reads `fields` (the memory store, a test): the SQL stores
+ * write the text as it is, so the mail path pays one stringify per line.
+ */
+export function boundedJson(f: LogFields): string {
   let json: string;
   try {
     json = JSON.stringify(f);
   } catch {
-    return { unreadable: true };
+    return '{"unreadable":true}';
   }
-  if (json.length <= MAX_EVENT_JSON) return JSON.parse(json) as Record<string, unknown>;
+  if (json.length <= MAX_EVENT_JSON) return json;
   const slim: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(f)) {
     if (k === 'checks' || k === 'trail' || k === 'scan' || k === 'recipients') continue;
@@ -78,8 +83,23 @@ export function boundedFields(f: LogFields): Record<string, unknown> {
   }
   slim.truncated = true;
   const again = JSON.stringify(slim);
-  if (again.length <= MAX_EVENT_JSON) return JSON.parse(again) as Record<string, unknown>;
-  return { truncated: true };
+  return again.length <= MAX_EVENT_JSON ? again : '{"truncated":true}';
+}
+
+/** An event whose `fields` are parsed from its JSON when first read. */
+function eventOf(at: number, cid: string | null, tx: number | null, queue_id: string | null, event: string, json: string): TrackEvent {
+  let parsed: Record<string, unknown> | null = null;
+  return {
+    at,
+    cid,
+    tx,
+    queue_id,
+    event,
+    json,
+    get fields(): Record<string, unknown> {
+      return (parsed ??= JSON.parse(json) as Record<string, unknown>);
+    },
+  };
 }
 
 export class TrackInterpreter {
@@ -222,8 +242,8 @@ export class TrackInterpreter {
     }
     // A DSN's line is about the message it reports on: its timeline shows it.
     const queueId = event === 'dsn.queued' ? str(f.of) : str(f.id);
-    const ev: TrackEvent = { at, cid, tx: event === 'disconnect' || event === 'auth' || event === 'auth.blocked' || event === 'command.refused' ? (c ? 0 : null) : tx, queue_id: queueId, event, fields: boundedFields(f) };
-    out.events.push(ev);
+    const connectionLevel = event === 'disconnect' || event === 'auth' || event === 'auth.blocked' || event === 'command.refused';
+    out.events.push(eventOf(at, cid, connectionLevel ? (c ? 0 : null) : tx, queueId, event, boundedJson(f)));
     if (event === 'disconnect' && cid !== null) this.conns.delete(cid);
   }
 

@@ -175,7 +175,12 @@ export function sqlConditions(n: NormalQuery, dialect: Dialect, param: (v: unkno
   if (n.message_id !== undefined) where.push(`message_id = ${param(n.message_id)}`);
   if (n.subject !== undefined) {
     const like = `%${n.subject.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
-    where.push(dialect === 'postgresql' ? `subject ILIKE ${param(like)} ESCAPE '\\'` : `subject LIKE ${param(like)} ESCAPE '\\'`);
+    if (dialect === 'postgresql') where.push(`subject ILIKE ${param(like)} ESCAPE '\\'`);
+    else {
+      // Three characters or more: the trigram index finds the entries (a phrase of trigrams is a substring, any case).
+      if ([...n.subject].length >= 3) where.push(`rowid IN (SELECT rowid FROM track_subject WHERE track_subject MATCH ${param(`"${n.subject.replace(/"/g, '""')}"`)})`);
+      where.push(`subject LIKE ${param(like)} ESCAPE '\\'`);
+    }
   }
   if (n.status) where.push(n.status.length === 1 ? `status = ${param(n.status[0])}` : `status IN (${n.status.map((s) => param(s)).join(', ')})`);
   if (n.since !== undefined) where.push(`at >= ${param(n.since)}`);

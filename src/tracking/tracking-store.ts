@@ -91,6 +91,8 @@ export interface TrackEvent {
   event: string;
   /** The log line's fields (bounded). */
   fields: Record<string, unknown>;
+  /** The same fields as JSON, when the recorder has them so already: the SQL stores write it as it is. */
+  json?: string;
 }
 
 export interface TrackQuery {

@@ -77,6 +77,14 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX track_entry_queue ON track_entry (queue_id) WHERE queue_id IS NOT NULL`,
     `CREATE INDEX track_entry_message_id ON track_entry (message_id) WHERE message_id IS NOT NULL`,
     `CREATE INDEX track_entry_conn ON track_entry (cid, tx) WHERE cid IS NOT NULL`,
+    // Subjects (only with tracking.subject): a trigram index when pg_trgm is there (a trusted extension: a database
+    // owner may create it); without it a subject search reads the entries of its time range, and says nothing.
+    `DO $$ BEGIN
+       CREATE EXTENSION IF NOT EXISTS pg_trgm;
+       EXECUTE 'CREATE INDEX track_entry_subject ON track_entry USING gin (subject gin_trgm_ops) WHERE subject IS NOT NULL';
+     EXCEPTION WHEN OTHERS THEN
+       RAISE NOTICE 'mailwarden: pg_trgm is not available, subject searches will not be indexed (%)', SQLERRM;
+     END $$`,
     `CREATE TABLE track_event (id bigserial PRIMARY KEY, at bigint NOT NULL, cid text, tx integer, queue_id text, event text NOT NULL, fields text NOT NULL)`,
     `CREATE INDEX track_event_at ON track_event (at)`,
     `CREATE INDEX track_event_conn ON track_event (cid, tx) WHERE cid IS NOT NULL`,

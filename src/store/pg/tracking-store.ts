@@ -46,7 +46,7 @@ export class PgTrackingStore implements TrackingStore {
         await tx.unsafe(`UPDATE track_entry SET updated = $1${set} WHERE ${cond.join(' AND ')}`, params);
       }
       for (let i = 0; i < batch.events.length; i += INSERT_ROWS) {
-        const rows = batch.events.slice(i, i + INSERT_ROWS).map((e) => ({ at: e.at, cid: e.cid, tx: e.tx ?? null, queue_id: e.queue_id, event: e.event, fields: JSON.stringify(e.fields) }));
+        const rows = batch.events.slice(i, i + INSERT_ROWS).map((e) => ({ at: e.at, cid: e.cid, tx: e.tx ?? null, queue_id: e.queue_id, event: e.event, fields: e.json ?? JSON.stringify(e.fields) }));
         await tx`INSERT INTO track_event ${tx(rows, 'at', 'cid', 'tx', 'queue_id', 'event', 'fields')}`;
       }
     });
