@@ -191,6 +191,23 @@ describe('impact preview: upstream_only and the blacklist', () => {
     assert.ok(!clients(p.would_now_refuse).includes('10.1.5.5'), 'a relay host in a blocked network stays allowed (rule 1)');
   });
 
+  it('with upstream_only on, an upstream host taken off the list would now be refused at connect (rule 2)', () => {
+    const only = snapshotOf(changed((d) => (d.relaying.upstream_only = true)));
+    const p = preview(snapshotOf(changed((d) => {
+      d.relaying.upstream_only = true;
+      d.relaying.upstream_hosts = [];
+    })), TRAFFIC, { active: only });
+    assert.deepEqual(clients(p.would_now_refuse), ['192.0.2.10']);
+    assert.deepEqual(afterRules(group(p.would_now_refuse, '192.0.2.10')), ['accept rule 3 -> reject 554 rule 2 at connect']);
+    assert.equal(group(p.would_now_refuse, '192.0.2.10').network, 'isp-feeder');
+  });
+
+  it('a network object narrowed (the office network to one /24): the application server outside it loses its relay right', () => {
+    const p = preview(snapshotOf(changed((d) => (d.networks[0].address = '10.1.2.0/24'))));
+    assert.deepEqual(clients(p.would_now_refuse), ['10.1.5.5']);
+    assert.deepEqual(afterRules(group(p.would_now_refuse, '10.1.5.5')), ['accept rule 4 -> reject 554 rule 4 at rcpt']);
+  });
+
   it('the blacklist emptied: nothing recorded from it (refused at connect), so nothing changes', () => {
     const p = preview(snapshotOf(changed((d) => (d.relaying.blacklist = []))));
     assert.equal(p.caution, false);
