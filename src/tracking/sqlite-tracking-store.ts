@@ -17,8 +17,8 @@ import { normalizeQuery, pageOf, sqlConditions } from './track-query.ts';
 import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, updateColumns } from './track-rows.ts';
 import type { TrackBatch, TrackEntry, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from './tracking-store.ts';
 
-/** Rows deleted per statement when pruning. */
-const PRUNE_BATCH = 2000;
+/** Rows deleted per statement when pruning: a few milliseconds of the event loop each. */
+const PRUNE_BATCH = 500;
 
 /** The schema, shared in spirit with the PostgreSQL migration (src/store/pg/schema.ts). */
 const SCHEMA = [
@@ -59,6 +59,9 @@ export class SqliteTrackingStore implements TrackingStore {
 
   constructor(file: string) {
     this.db = openSqlite(file, false);
+    // Statement journals (an insert that fires the subject index's trigger keeps one) in memory, not in a temporary
+    // file: measured, they were 13 of the 18 page writes per message.
+    this.db.exec('PRAGMA temp_store = MEMORY');
     for (const s of SCHEMA) this.db.exec(s);
     this.insertEntry = this.db.prepare(`INSERT OR IGNORE INTO track_entry (${ENTRY_COLUMNS.join(', ')}) VALUES (${ENTRY_COLUMNS.map(() => '?').join(', ')})`);
     this.insertEvent = this.db.prepare('INSERT INTO track_event (at, cid, tx, queue_id, event, fields) VALUES (?, ?, ?, ?, ?, ?)');
