@@ -14,7 +14,7 @@ import { QUEUE_ID } from '../queue/queue-id.ts';
 import { byKey } from './memory-tracking-store.ts';
 import type { DecisionTuple, TopRow } from './tracking-reader.ts';
 import { normalizeQuery, pageOf, sqlConditions } from './track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, updateColumns } from './track-rows.ts';
+import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, transactionKeys, updateColumns } from './track-rows.ts';
 import type { TrackBatch, TrackEntry, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from './tracking-store.ts';
 
 /** Rows deleted per statement when pruning: a few milliseconds of the event loop each. */
@@ -36,7 +36,6 @@ const SCHEMA = [
   'CREATE INDEX IF NOT EXISTS track_entry_status ON track_entry (status, at, key)',
   'CREATE INDEX IF NOT EXISTS track_entry_queue ON track_entry (queue_id) WHERE queue_id IS NOT NULL',
   'CREATE INDEX IF NOT EXISTS track_entry_message_id ON track_entry (message_id) WHERE message_id IS NOT NULL',
-  'CREATE INDEX IF NOT EXISTS track_entry_conn ON track_entry (cid, tx) WHERE cid IS NOT NULL',
   // Subjects (recorded only with tracking.subject): a trigram full-text index, so that a part of a subject is found
   // without reading every entry (a LIKE over a month is seconds). Kept by triggers; the text lives in track_entry.
   `CREATE VIRTUAL TABLE IF NOT EXISTS track_subject USING fts5(subject, content='track_entry', content_rowid='rowid', tokenize='trigram')`,
@@ -129,7 +128,7 @@ export class SqliteTrackingStore implements TrackingStore {
       entries = (
         e.queue_id !== null
           ? this.db.prepare('SELECT * FROM track_entry WHERE queue_id = ? LIMIT 10000').all(e.queue_id)
-          : this.db.prepare('SELECT * FROM track_entry WHERE cid = ? AND tx IS ? AND queue_id IS NULL LIMIT 10000').all(e.cid, e.tx ?? null)
+          : this.db.prepare('SELECT * FROM track_entry WHERE key >= ? AND key < ? AND queue_id IS NULL LIMIT 10000').all(...transactionKeys(e))
       ).map((r) => rowEntry(r as Record<string, unknown>));
     }
     if (entries.length === 0) return null;
