@@ -123,15 +123,13 @@ interface Month {
 
 /** Makes the month in chunks (bounded memory), oldest first; calls `put` with each. */
 async function makeMonth(put: (m: Month) => Promise<void>): Promise<{ entries: number; events: number }> {
-  const perMessage = 1.35; // entries per transaction, measured below
-  const transactions = Math.round(ENTRIES / perMessage);
   let made = 0;
   let events = 0;
   let chunk: Month = { entries: [], events: [] };
   for (let k = 0; made < ENTRIES; k++) {
-    // Busier in working hours: the clock runs slower through the day's peak.
-    const day = Math.floor((k / transactions) * 30);
-    const inDay = (k / transactions) * 30 - day;
+    // The month goes by as the entries are made; busier in working hours (the clock runs slower through the day's peak).
+    const day = Math.floor((made / ENTRIES) * 30);
+    const inDay = (made / ENTRIES) * 30 - day;
     const at = Math.min(END - 1, START + day * DAY + Math.floor((inDay < 0.5 ? inDay * 1.4 : 0.7 + (inDay - 0.5) * 0.6) * DAY) + Math.floor(rnd() * 1000));
     const cid = token(16);
     const relay = chance(0.3);

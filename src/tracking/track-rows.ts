@@ -108,6 +108,17 @@ export function updateColumns(u: { status?: TrackStatus; rule?: string | null; c
   return out;
 }
 
+/**
+ * The key range of a refused transaction's entries (`CID:t:n` for every n):
+ * found through the key's own index, so that no index on (cid, tx) is kept
+ * for it (one index fewer to write per entry).
+ */
+export function transactionKeys(e: { key: string }): [string, string] {
+  const prefix = e.key.slice(0, e.key.lastIndexOf(':') + 1);
+  // ';' follows ':' in byte order: every key with the prefix is below it.
+  return [prefix, prefix.slice(0, -1) + ';'];
+}
+
 /** Most events a timeline shows (a connection that sent thousands of RCPTs shows its first ones). */
 export const TIMELINE_EVENTS = 1000;
 

@@ -76,7 +76,6 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX track_entry_status ON track_entry (status, at, key)`,
     `CREATE INDEX track_entry_queue ON track_entry (queue_id) WHERE queue_id IS NOT NULL`,
     `CREATE INDEX track_entry_message_id ON track_entry (message_id) WHERE message_id IS NOT NULL`,
-    `CREATE INDEX track_entry_conn ON track_entry (cid, tx) WHERE cid IS NOT NULL`,
     // Subjects (only with tracking.subject): a trigram index when pg_trgm is there (a trusted extension: a database
     // owner may create it); without it a subject search reads the entries of its time range, and says nothing.
     `DO $$ BEGIN

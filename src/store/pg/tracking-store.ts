@@ -8,7 +8,7 @@
 import { QUEUE_ID } from '../../queue/queue-id.ts';
 import { byKey } from '../../tracking/memory-tracking-store.ts';
 import { normalizeQuery, pageOf, sqlConditions } from '../../tracking/track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, updateColumns } from '../../tracking/track-rows.ts';
+import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, transactionKeys, updateColumns } from '../../tracking/track-rows.ts';
 import type { DecisionTuple, TopRow } from '../../tracking/tracking-reader.ts';
 import type { TrackBatch, TrackEntry, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from '../../tracking/tracking-store.ts';
 import type { Sql } from './connect.ts';
@@ -86,7 +86,7 @@ export class PgTrackingStore implements TrackingStore {
       rows =
         e.queue_id !== null
           ? await sql`SELECT * FROM track_entry WHERE queue_id = ${e.queue_id} LIMIT 10000`
-          : await sql`SELECT * FROM track_entry WHERE cid = ${e.cid} AND tx IS NOT DISTINCT FROM ${e.tx ?? null} AND queue_id IS NULL LIMIT 10000`;
+          : await sql`SELECT * FROM track_entry WHERE key >= ${transactionKeys(e)[0]} AND key < ${transactionKeys(e)[1]} AND queue_id IS NULL LIMIT 10000`;
     }
     const entries: TrackEntry[] = rows.map(rowEntry);
     if (entries.length === 0) return null;
@@ -121,10 +121,15 @@ export class PgTrackingStore implements TrackingStore {
   }
 
   async decisions(since: number, until: number, limit: number): Promise<{ tuples: DecisionTuple[]; truncated: boolean }> {
-    const rows = await this.sql`
-      SELECT client, listener, login, sender, recipient, rcpt_action, rcpt_rule, rcpt_code, count(*)::int AS n, min(at) AS first, max(at) AS last
-      FROM track_entry WHERE at >= ${since} AND at < ${until} AND rcpt_action IS NOT NULL AND client IS NOT NULL AND sender IS NOT NULL AND recipient IS NOT NULL
-      GROUP BY client, listener, login, sender, recipient, rcpt_action, rcpt_rule, rcpt_code ORDER BY n DESC, last DESC LIMIT ${limit + 1}`;
+    // A week of a busy relay is a few hundred thousand rows in as many groups: with the default work_mem (4 MB) the
+    // grouping spills to disk (3 s on a million entries, measured); in memory it does not.
+    const rows = await this.sql.begin(async (tx) => {
+      await tx`SET LOCAL work_mem = '64MB'`;
+      return tx`
+        SELECT client, listener, login, sender, recipient, rcpt_action, rcpt_rule, rcpt_code, count(*)::int AS n, min(at) AS first, max(at) AS last
+        FROM track_entry WHERE at >= ${since} AND at < ${until} AND rcpt_action IS NOT NULL AND client IS NOT NULL AND sender IS NOT NULL AND recipient IS NOT NULL
+        GROUP BY client, listener, login, sender, recipient, rcpt_action, rcpt_rule, rcpt_code ORDER BY n DESC, last DESC LIMIT ${limit + 1}`;
+    });
     return { tuples: rows.slice(0, limit).map((r) => decisionOf(r)), truncated: rows.length > limit };
   }
 
