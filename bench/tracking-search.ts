@@ -331,7 +331,7 @@ function table(name: string, fill: string, r: { rows: Row[]; reader: [string, { 
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   await initRegistry(join(WORK, 'procs.json'));
-  const report: string[] = [`## Tracking search on ${ENTRIES.toLocaleString('en')} entries (${new Date().toISOString().slice(0, 10)})`, '', ...describeMachine(WORK).map((l) => `- ${l}`), ''];
+  const report: string[] = [`## Tracking search on ${ENTRIES.toLocaleString('en')} entries (${new Date().toISOString().slice(0, 10)})`, '', ...describeMachine(WORK), ''];
   report.push(`\`node bench/tracking-search.ts --entries ${ENTRIES}${EVENTS ? '' : ' --no-events'}\`: a month (30 days) of synthetic traffic, ${RUNS} runs per figure.`, '');
   for (const kind of STORES) {
     rmSync(join(WORK, kind), { recursive: true, force: true });

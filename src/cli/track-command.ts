@@ -27,7 +27,7 @@ interface TrackOptions {
   id?: string;
   messageId?: string;
   subject?: string;
-  status: string[];
+  status?: string[];
   since?: string;
   until?: string;
   limit?: string;
@@ -53,7 +53,7 @@ export function registerTrackCommand(program: Command, dataOption: () => string)
     .option('--id <queue-id>', 'one message\'s timeline: its connection, each decision with its rule, scan verdicts, delivery attempts with the remote reply, DSNs (a queue id, or an entry key from --json)')
     .option('--message-id <id>', 'the Message-ID header, with or without <>')
     .option('--subject <text>', 'words of the Subject (recorded only with tracking.subject: true)')
-    .option('--status <status>', 'only these statuses, comma-separated or the flag repeated: refused, tempfailed, queued, deferred, delivered, bounced, quarantined, held, discarded, removed', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--status <status>', 'only these statuses, comma-separated or the flag repeated: refused, tempfailed, queued, deferred, delivered, bounced, quarantined, held, discarded, removed', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--since <time>', 'from this time: 2026-06-15, 2026-06-15T10:30 (local time; Z or +02:00 to be exact), or a time ago: 30m, 24h, 7d')
     .option('--until <time>', 'before this time (as --since)')
     .option('--limit <n>', 'entries per page, 1 to 500 (default 50)')
@@ -67,7 +67,7 @@ export function registerTrackCommand(program: Command, dataOption: () => string)
         client: opts.client,
         message_id: opts.messageId,
         subject: opts.subject,
-        status: opts.status.length > 0 ? opts.status : undefined,
+        status: opts.status,
         since: opts.since,
         until: opts.until,
         limit: opts.limit,
@@ -86,8 +86,8 @@ export function registerTrackCommand(program: Command, dataOption: () => string)
 async function timeline(dataDir: string, opts: TrackOptions): Promise<void> {
   const id = (opts.id ?? '').trim();
   const others = (['from', 'to', 'client', 'messageId', 'subject', 'since', 'until', 'limit', 'cursor'] as const).filter((k) => opts[k] !== undefined);
-  if (others.length > 0 || opts.status.length > 0) {
-    const names = [...others.map((k) => flagOf(k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))), ...(opts.status.length > 0 ? ['--status'] : [])];
+  if (others.length > 0 || opts.status !== undefined) {
+    const names = [...others.map((k) => flagOf(k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))), ...(opts.status !== undefined ? ['--status'] : [])];
     throw new CliExit(EXIT_USAGE, `--id shows one message's timeline and takes no search option (${names.join(', ')}); leave --id out to search`);
   }
   if (!TIMELINE_ID.test(id)) throw new CliExit(EXIT_USAGE, `--id: "${id.slice(0, 80)}" is neither a queue id nor an entry key`);

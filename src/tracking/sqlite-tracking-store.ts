@@ -59,7 +59,7 @@ export class SqliteTrackingStore implements TrackingStore {
   constructor(file: string) {
     this.db = openSqlite(file, false);
     // Statement journals (an insert that fires the subject index's trigger keeps one) in memory, not in a temporary
-    // file: measured, they were 13 of the 18 page writes per message.
+    // file: measured, they were 32 of the 34 write calls per message.
     this.db.exec('PRAGMA temp_store = MEMORY');
     for (const s of SCHEMA) this.db.exec(s);
     this.insertEntry = this.db.prepare(`INSERT OR IGNORE INTO track_entry (${ENTRY_COLUMNS.join(', ')}) VALUES (${ENTRY_COLUMNS.map(() => '?').join(', ')})`);
