@@ -16,10 +16,12 @@ export type CounterName =
   | 'mailwarden_messages_accepted_total'
   | 'mailwarden_scan_verdicts_total'
   | 'mailwarden_delivery_attempts_total'
+  | 'mailwarden_delivery_removed_total'
   | 'mailwarden_dsns_total'
   | 'mailwarden_config_applies_total'
   | 'mailwarden_rate_limit_trips_total'
   | 'mailwarden_store_errors_total'
+  | 'mailwarden_tracking_dropped_total'
   | 'mailwarden_queue_claims_lost_total';
 
 export type HistogramName = 'mailwarden_smtp_data_reply_seconds' | 'mailwarden_scan_duration_seconds';
@@ -63,10 +65,12 @@ export const CATALOGUE: readonly MetricDef[] = [
   { name: 'mailwarden_scan_duration_seconds', type: 'histogram', scope: 'node', labels: ['engine'], buckets: SCAN_BUCKETS, help: 'Time an engine took for one message (clamd: from the start of DATA)' },
   { name: 'mailwarden_scan_engine_up', type: 'gauge', scope: 'node', labels: ['engine'], help: '1 when the engine\'s last scan on this node gave a verdict, 0 when it failed (error, timeout); absent before its first scan' },
   { name: 'mailwarden_delivery_attempts_total', type: 'counter', scope: 'node', labels: ['outcome', 'destination'], help: 'Delivery attempts per recipient by outcome (delivered, deferred, failed) and destination class (inbound: a local domain; relay: elsewhere)' },
+  { name: 'mailwarden_delivery_removed_total', type: 'counter', scope: 'node', labels: ['outcome', 'destination'], help: 'Recipients an administrator took out of the queue without a delivery attempt: outcome bounced (queue bounce: failed, with a DSN to the sender); destination as for delivery attempts' },
   { name: 'mailwarden_dsns_total', type: 'counter', scope: 'node', labels: ['type', 'outcome'], help: 'Delivery status notifications by type (failure, delay, success) and outcome (queued: written to the queue for delivery; dropped: nobody to send it to)' },
   { name: 'mailwarden_config_applies_total', type: 'counter', scope: 'node', labels: [], help: 'New settings revisions this node put in force since it started (an Apply or rollback anywhere in the cluster)' },
   { name: 'mailwarden_rate_limit_trips_total', type: 'counter', scope: 'node', labels: ['limit', 'action'], help: 'Rate limit trips (limits.rate) by the limit\'s name and its action (defer, reject, hold)' },
-  { name: 'mailwarden_store_errors_total', type: 'counter', scope: 'node', labels: ['store'], help: 'Failures of a store this node saw: queue (spool or queue table, including a census that did not answer), rate, postgresql (lost the database, a commit unconfirmed by the standby), and other stores that log NAME.store_error' },
+  { name: 'mailwarden_store_errors_total', type: 'counter', scope: 'node', labels: ['store'], help: 'Failures of a store this node saw: queue (spool or queue table, including a census that did not answer), rate, postgresql (lost the database, a commit unconfirmed by the standby), tracking (the message tracking store could not be opened, written, pruned or read), and other stores that log NAME.store_error' },
+  { name: 'mailwarden_tracking_dropped_total', type: 'counter', scope: 'node', labels: [], help: 'Message tracking rows this node lost (a write to the tracking store failed, or too many rows waited for it); mail is not affected' },
   { name: 'mailwarden_queue_claims_lost_total', type: 'counter', scope: 'node', labels: [], help: 'Deliveries whose claim ran out under them (possible duplicates)' },
   { name: 'mailwarden_smtp_sessions_open', type: 'gauge', scope: 'node', labels: ['listener'], help: 'SMTP connections open now on this node, by listener' },
   { name: 'mailwarden_queue_messages', type: 'gauge', scope: 'cluster', labels: ['state'], help: 'Messages in the queue by state (queued, deferred, held); absent when the store did not answer in time' },

@@ -82,7 +82,8 @@ export function mapEvent(event: string, f: LogFields, sink: MetricSink): void {
       sink.count('mailwarden_smtp_auth_total', { outcome: 'blocked' });
       return;
     case 'command.refused':
-      refusal(sink, 'command', 'command', f.code);
+      // rule: only on the refusal that reached limits.max_errors (its 421); any other is the command gate's.
+      refusal(sink, 'command', f.rule ?? 'command', f.code);
       return;
     case 'mail':
       if (f.action !== 'accept') refusal(sink, 'mail', f.rule, codeOf(f, 550, 451));
@@ -114,7 +115,9 @@ export function mapEvent(event: string, f: LogFields, sink: MetricSink): void {
       return;
     }
     case 'delivery':
-      sink.count('mailwarden_delivery_attempts_total', { outcome: f.status, destination: f.kind ?? 'unknown' });
+      // An administrator's bounce (src/queue/scheduler.ts: by 'administrator') failed the recipient without trying it.
+      if (f.by === 'administrator') sink.count('mailwarden_delivery_removed_total', { outcome: 'bounced', destination: f.kind ?? 'unknown' });
+      else sink.count('mailwarden_delivery_attempts_total', { outcome: f.status, destination: f.kind ?? 'unknown' });
       return;
     case 'dsn.queued':
     case 'dsn.dropped':
@@ -137,8 +140,18 @@ export function mapEvent(event: string, f: LogFields, sink: MetricSink): void {
     case 'store.sync_unconfirmed':
       sink.count('mailwarden_store_errors_total', { store: 'postgresql' });
       return;
+    case 'tracking.error':
+    case 'preview.error':
+      // The tracking store could not be opened, written (src/tracking/recorder.ts: at most one line per
+      // 10 s while writes fail), pruned, or read for an impact preview.
+      sink.count('mailwarden_store_errors_total', { store: 'tracking' });
+      return;
+    case 'tracking.dropped':
+      // One line for the rows lost since the last one (a failed write, or too many waiting).
+      if (typeof f.rows === 'number' && f.rows > 0) sink.count('mailwarden_tracking_dropped_total', {}, f.rows);
+      return;
     default:
-      // rate.store_error, and any later store's NAME.store_error (tracking...).
+      // rate.store_error, and any later store's NAME.store_error.
       if (event.endsWith('.store_error')) sink.count('mailwarden_store_errors_total', { store: event.slice(0, -'.store_error'.length) });
   }
 }

@@ -39,9 +39,25 @@ const CENSUS_TIMEOUT_MS = 2_000;
 /** A census is reused this long: the four gauges of one scrape (and a second scraper) share one query. */
 const CENSUS_REUSE_MS = 1_000;
 
-interface Sample {
+export interface Sample {
   labels: Record<string, string | number>;
   value: number;
+}
+
+/**
+ * Samples with the same labels summed into one: the label guard can map two
+ * sources (two listeners whose names are not fit for a label) to the same
+ * value, and a series may appear only once in an exposition.
+ */
+export function mergeSamples(values: readonly Sample[]): Sample[] {
+  const byKey = new Map<string, Sample>();
+  for (const v of values) {
+    const key = JSON.stringify(Object.entries(v.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const seen = byKey.get(key);
+    if (seen) seen.value += v.value;
+    else byKey.set(key, { labels: v.labels, value: v.value });
+  }
+  return [...byKey.values()];
 }
 
 /** A gauge computed at each scrape (absent samples stay absent, unlike prom-client's Gauge, which shows 0). */
@@ -60,7 +76,7 @@ function scrapeGauge(def: MetricDef, read: () => Promise<Sample[]> | Sample[]): 
       } catch {
         // a source that failed: its samples are absent from this scrape
       }
-      return { name, help, type: 'gauge', values, aggregator: 'sum' };
+      return { name, help, type: 'gauge', values: mergeSamples(values), aggregator: 'sum' };
     },
     reset() {},
   };

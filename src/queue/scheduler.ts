@@ -373,6 +373,7 @@ export class Scheduler {
 export function bounceClaimed(a: AttemptState, now: number, logger: Logger): void {
   for (const r of failPending(a.env, 'bounced by the administrator', now)) {
     a.changed.add(r);
-    logger.log('delivery', { id: a.env.id, recipient: r.address, kind: r.kind, status: 'failed', dsn: '5.0.0', response: 'bounced by the administrator', attempt: r.attempts ?? 0 });
+    // by: no delivery was attempted (the metrics do not count it as one; src/metrics/event-map.ts).
+    logger.log('delivery', { id: a.env.id, recipient: r.address, kind: r.kind, status: 'failed', dsn: '5.0.0', response: 'bounced by the administrator', by: 'administrator', attempt: r.attempts ?? 0 });
   }
 }

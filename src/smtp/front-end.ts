@@ -75,6 +75,18 @@ function counted(st: ConnState | undefined, err: MailError): MailError {
   return st.errors >= st.snap.settings.limits.max_errors ? new MailError(421, '4.7.0', 'Too many errors, closing connection', { rule: 'limits.max_errors' }) : err;
 }
 
+/**
+ * The fields of a refusal's log line for the reply actually sent (`sent`,
+ * from counted()): when the error limit turned it into the 421, the line says
+ * 421 and limits.max_errors (tracking and the metrics read it), and
+ * `refused_for` keeps the refusal the command earned on its own.
+ */
+function refusalFields(sent: MailError, earned: MailError): Fields {
+  const line: Fields = { action: sent.temporary ? 'tempfail' : 'reject', code: sent.code, text: sent.text, rule: sent.rule };
+  if (sent !== earned) line.refused_for = { code: earned.code, text: earned.text, rule: earned.rule };
+  return line;
+}
+
 function pathInput(address: SMTPServerAddress, session: SMTPServerSession, allowNull: boolean): PathInput {
   const w = address as unknown as WirePath;
   return { raw: w.address, path: parsePath(w.address, { allowNull, requireBrackets: true }), unsupported: w.unsupported, paramError: w.paramError, smtputf8: session.envelope.smtpUtf8 === true, wire: true };
@@ -93,6 +105,13 @@ class FrontEnd {
   /** The one place a refusal goes to the client: counted toward max_errors; past it, 421 and the connection closes. */
   private reply(st: ConnState | undefined, cb: Reply, err: MailError | null): void {
     cb(err && counted(st, err));
+  }
+
+  /** A refusal whose log line is written here: counted first, so that the line carries the reply sent. */
+  private replyLogged(st: ConnState, cb: Reply, err: MailError, log: (refusal: Fields) => void): void {
+    const sent = counted(st, err);
+    log(refusalFields(sent, err));
+    cb(sent);
   }
 
   private base(st: ConnState, session: SMTPServerSession) {
@@ -169,8 +188,11 @@ class FrontEnd {
     }
     const g = gateCommand(this.listener.mode, command, { secure, authenticated: st?.user != null });
     if (!g) return null;
-    this.shared.logger.log('command.refused', { cid: session.id, client: st?.client.text, listener: this.listener.name, command, code: g.code, reason: g.text });
-    return counted(st, new MailError(g.code, g.enhanced, g.text, { rule: 'command' }));
+    const earned = new MailError(g.code, g.enhanced, g.text, { rule: 'command' });
+    const sent = counted(st, earned);
+    // The line carries the reply sent: the error limit's 421 when this refusal reached it.
+    this.shared.logger.log('command.refused', { cid: session.id, client: st?.client.text, listener: this.listener.name, command, code: sent.code, reason: sent.text, ...(sent !== earned ? { rule: sent.rule, refused_for: { code: earned.code, text: earned.text } } : {}) });
+    return sent;
   }
 
   onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Reply): void {
@@ -184,8 +206,10 @@ class FrontEnd {
         if (r.error) {
           // The library applied the parameters before asking us: a refused MAIL must not leave them for the next one.
           forgetMailParameters(session);
-          this.shared.logger.log('mail', { cid: session.id, client: st.client.text, helo: session.hostNameAppearsAs || null, tx: n, sender: unbracketed(input.raw), action: r.error.temporary ? 'tempfail' : 'reject', code: r.error.code, text: r.error.text, rule: r.error.rule, trail: trailOf(r, 'mail') });
-          return this.reply(st, cb, r.error);
+          const trail = trailOf(r, 'mail');
+          return this.replyLogged(st, cb, r.error, (refusal) =>
+            this.shared.logger.log('mail', { cid: session.id, client: st.client.text, helo: session.hostNameAppearsAs || null, tx: n, sender: unbracketed(input.raw), ...refusal, trail }),
+          );
         }
         st.checkLog = { ...st.connectLog, ...r.log };
         st.tx = { sender: acceptedPath(input.path).stored, n, recipients: [], seen: new Set() };
@@ -213,8 +237,9 @@ class FrontEnd {
         const d = r.decision;
         const checks = Object.keys(r.log).length ? { checks: r.log } : {};
         if (r.error) {
-          log({ action: r.error.temporary ? 'tempfail' : 'reject', code: r.error.code, text: r.error.text, ...(r.by === 'relay' ? { kind: d?.kind ?? null } : {}), rule: r.error.rule, trail: trailOf(r, 'rcpt'), ...checks });
-          return this.reply(st, cb, r.error);
+          const kind = r.by === 'relay' ? { kind: d?.kind ?? null } : {};
+          const trail = trailOf(r, 'rcpt');
+          return this.replyLogged(st, cb, r.error, (refusal) => log({ ...refusal, ...kind, trail, ...checks }));
         }
         // One mailbox, one delivery: a repeat is acknowledged and costs no recipient slot.
         if (repeat) {

@@ -47,6 +47,9 @@ test('MAIL, RCPT and DATA: refusals by stage, rule and class; accepted recipient
   assert.deepEqual(updates('rcpt', { action: 'accept', code: 250, kind: 'inbound', rule: 'rule 3' }), [['count', 'mailwarden_recipients_accepted_total', { kind: 'inbound', rule: 'rule 3' }, 1]]);
   assert.deepEqual(updates('rcpt', { action: 'accept', duplicate: true, kind: 'inbound', rule: 'rule 3' }), []);
   assert.deepEqual(updates('command.refused', { command: 'MAIL', code: 530, reason: 'x' }), [['count', 'mailwarden_smtp_refusals_total', { stage: 'command', rule: 'command', code_class: '5xx' }, 1]]);
+  // The refusal that reached limits.max_errors: logged as the 421 sent (src/smtp/front-end.ts), counted as 4xx.
+  assert.deepEqual(updates('rcpt', { action: 'tempfail', code: 421, text: 'Too many errors, closing connection', rule: 'limits.max_errors', refused_for: { code: 554, rule: 'rule 8' } }), [['count', 'mailwarden_smtp_refusals_total', { stage: 'rcpt', rule: 'limits.max_errors', code_class: '4xx' }, 1]]);
+  assert.deepEqual(updates('command.refused', { command: 'MAIL', code: 421, reason: 'Too many errors, closing connection', rule: 'limits.max_errors', refused_for: { code: 530 } }), [['count', 'mailwarden_smtp_refusals_total', { stage: 'command', rule: 'limits.max_errors', code_class: '4xx' }, 1]]);
   assert.deepEqual(updates('data.refused', { problem: 'too_big', code: 552, rule: 'limits.max_message_size' }), [['count', 'mailwarden_smtp_refusals_total', { stage: 'data', rule: 'limits.max_message_size', code_class: '5xx' }, 1]]);
   assert.deepEqual(updates('antispam.refused', { action: 'reject', code: 550, rule: 'antispam.spf.action' }), [['count', 'mailwarden_smtp_refusals_total', { stage: 'data', rule: 'antispam.spf.action', code_class: '5xx' }, 1]]);
   assert.deepEqual(updates('data.error', { error: 'disk full' }), [['count', 'mailwarden_smtp_refusals_total', { stage: 'data', rule: 'internal', code_class: '4xx' }, 1]]);
@@ -99,6 +102,9 @@ test('delivery, DSNs, Apply, rate limits, claims and store errors', () => {
   assert.deepEqual(updates('delivery', { id: 'q', recipient: 'a@b', kind: 'relay', status: 'delivered', code: 250 }), [['count', 'mailwarden_delivery_attempts_total', { outcome: 'delivered', destination: 'relay' }, 1]]);
   assert.deepEqual(updates('delivery', { id: 'q', recipient: 'a@b', kind: 'inbound', status: 'deferred' }), [['count', 'mailwarden_delivery_attempts_total', { outcome: 'deferred', destination: 'inbound' }, 1]]);
   assert.deepEqual(updates('delivery', { status: 'failed' }), [['count', 'mailwarden_delivery_attempts_total', { outcome: 'failed', destination: 'unknown' }, 1]]);
+  // An administrator's bounce (queue bounce) attempted nothing: not a failed attempt, a removal.
+  const bounced = { id: 'q', recipient: 'a@b', kind: 'relay', status: 'failed', dsn: '5.0.0', response: 'bounced by the administrator', by: 'administrator', attempt: 0 };
+  assert.deepEqual(updates('delivery', bounced), [['count', 'mailwarden_delivery_removed_total', { outcome: 'bounced', destination: 'relay' }, 1]]);
   assert.deepEqual(updates('dsn.queued', { id: 'd', of: 'q', type: 'failure', to: 'a@b' }), [['count', 'mailwarden_dsns_total', { type: 'failure', outcome: 'queued' }, 1]]);
   assert.deepEqual(updates('dsn.dropped', { id: 'q', type: 'delay', reason: 'the sender is <>' }), [['count', 'mailwarden_dsns_total', { type: 'delay', outcome: 'dropped' }, 1]]);
   assert.deepEqual(updates('revision.applied', { revision: 7 }), [['count', 'mailwarden_config_applies_total', {}, 1]]);
@@ -109,6 +115,13 @@ test('delivery, DSNs, Apply, rate limits, claims and store errors', () => {
   assert.deepEqual(updates('store.unreachable', { store: 'postgresql' }), [['count', 'mailwarden_store_errors_total', { store: 'postgresql' }, 1]]);
   assert.deepEqual(updates('rate.store_error', { error: 'x' }), [['count', 'mailwarden_store_errors_total', { store: 'rate' }, 1]]);
   assert.deepEqual(updates('tracking.store_error', { error: 'x' }), [['count', 'mailwarden_store_errors_total', { store: 'tracking' }, 1]]);
+  // Message tracking's own lines (src/tracking): a store that failed, and the rows it cost.
+  assert.deepEqual(updates('tracking.error', { error: 'no such table: track_entry', rows: 7 }), [['count', 'mailwarden_store_errors_total', { store: 'tracking' }, 1]]);
+  assert.deepEqual(updates('tracking.error', { error: 'cannot open the tracking store: x', note: 'running without message tracking' }), [['count', 'mailwarden_store_errors_total', { store: 'tracking' }, 1]]);
+  assert.deepEqual(updates('preview.error', { error: 'the tracking store cannot be read' }), [['count', 'mailwarden_store_errors_total', { store: 'tracking' }, 1]]);
+  assert.deepEqual(updates('tracking.dropped', { rows: 7, reason: 'the tracking store failed: x', note: 'y' }), [['count', 'mailwarden_tracking_dropped_total', {}, 7]]);
+  assert.deepEqual(updates('tracking.dropped', { rows: 0 }), []);
+  assert.deepEqual(updates('store.sync_unconfirmed', { store: 'postgresql', id: 'q' }), [['count', 'mailwarden_store_errors_total', { store: 'postgresql' }, 1]]);
   assert.deepEqual(updates('auth', { action: 'reject' }), [['count', 'mailwarden_smtp_auth_total', { outcome: 'reject' }, 1]]);
   assert.deepEqual(updates('auth.blocked', { client: '192.0.2.1' }), [['count', 'mailwarden_smtp_auth_total', { outcome: 'blocked' }, 1]]);
   for (const e of ['disconnect', 'started', 'listening', 'queue.removed', 'config.warning', 'nonsense']) assert.deepEqual(updates(e, { client: '192.0.2.1' }), [], e);
@@ -129,6 +142,9 @@ test('every name the map uses is in the catalogue, with exactly its labels', () 
     ['rate.limited', { name: 'x', action: 'hold' }],
     ['queue.claim_lost', {}],
     ['queue.error', {}],
+    ['delivery', { status: 'failed', kind: 'inbound', by: 'administrator' }],
+    ['tracking.error', {}],
+    ['tracking.dropped', { rows: 3 }],
   ];
   for (const [e, f] of lines) {
     for (const [, name, labels] of updates(e, f)) {

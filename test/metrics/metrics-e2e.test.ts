@@ -18,6 +18,7 @@ import { EICAR, engineAvailable, startClamd, type RunningClamd } from '../scan/e
 import { message, sendMessage } from '../scan/scan-helpers.ts';
 import { parseExposition, series, value, type Family } from './exposition.ts';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const avail = engineAvailable('clamd');
@@ -211,6 +212,45 @@ test('counters, histograms and gauges move by exactly the traffic sent, on both 
   assert.equal(value(during, 'mailwarden_smtp_sessions_open', { listener: 'mx' }), 1);
   assert.equal(value(during, 'mailwarden_smtp_sessions_open', { listener: 'submission' }), 0);
   open.end();
+});
+
+test('the RCPT that reaches the error limit counts as the 421 sent; a tracking store that fails counts store errors and the rows lost', { skip, timeout: 120_000 }, async (t) => {
+  const { relay, metricsUrl } = await start(t);
+  const port = relay.ports.mx;
+  const b = await scrape(metricsUrl);
+  const delta = (f: Map<string, Family>, name: string, labels: Record<string, string> = {}) => value(f, name, labels) - value(b, name, labels);
+
+  // Ten RCPTs to elsewhere from a client without a relay right: nine 554s, then the error limit's 421 (limits.max_errors: 10).
+  const c = await RawClient.connect(port, OUTSIDE);
+  assert.match((await c.reply()) ?? '', /^220 /);
+  await c.cmd('EHLO client.test.example');
+  assert.match((await c.cmd('MAIL FROM:<x@outside.example>')) ?? '', /^250 /);
+  for (let i = 1; i <= 9; i++) assert.match((await c.cmd(`RCPT TO:<v${i}@elsewhere.test>`)) ?? '', /^554 5\.7\.1 /);
+  assert.match((await c.cmd('RCPT TO:<v10@elsewhere.test>')) ?? '', /^421 4\.7\.0 Too many errors/);
+  assert.ok(await c.closedByServer());
+  const ninth = await relay.waitLog((l) => l.event === 'rcpt' && l.recipient === 'v9@elsewhere.test');
+  const tenth = await relay.waitLog((l) => l.event === 'rcpt' && l.recipient === 'v10@elsewhere.test');
+  assert.deepEqual([tenth.code, tenth.action, tenth.rule], [421, 'tempfail', 'limits.max_errors']);
+  assert.deepEqual((tenth.refused_for as { rule?: unknown }).rule, ninth.rule);
+  const f = await scrapeUntil(metricsUrl, (x) => value(x, 'mailwarden_smtp_sessions_open', { listener: 'mx' }) === 0);
+  assert.equal(delta(f, 'mailwarden_smtp_refusals_total', { stage: 'rcpt', rule: String(ninth.rule), code_class: '5xx' }), 9);
+  assert.equal(delta(f, 'mailwarden_smtp_refusals_total', { stage: 'rcpt', rule: 'limits.max_errors', code_class: '4xx' }), 1);
+  assert.equal(delta(f, 'mailwarden_smtp_refusals_total'), 10);
+  assert.equal(delta(f, 'mailwarden_store_errors_total', { store: 'tracking' }), 0);
+
+  // The tracking tables dropped under the running daemon: its next write fails. Mail is not affected.
+  const db = join(relay.dataDir, 'tracking.db');
+  const dropped = spawnSync('python3', ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); c.execute("DROP TABLE track_entry"); c.execute("DROP TABLE track_event"); c.commit()', db], { encoding: 'utf8' });
+  assert.equal(dropped.status, 0, dropped.stderr);
+  const sent = await sendMessage(port, { client: OUTSIDE, to: ['user@example.com'], message: message('tracked nowhere\r\n') });
+  assert.match(sent.reply, /^250 /);
+  const error = await relay.waitLog((l) => l.event === 'tracking.error');
+  assert.match(String(error.error), /no such table/);
+  const lost = await relay.waitLog((l) => l.event === 'tracking.dropped');
+  const g = await scrapeUntil(metricsUrl, (x) => value(x, 'mailwarden_tracking_dropped_total') >= Number(lost.rows));
+  assert.ok(delta(g, 'mailwarden_store_errors_total', { store: 'tracking' }) >= 1);
+  assert.ok(Number(lost.rows) >= 1);
+  assert.ok(delta(g, 'mailwarden_tracking_dropped_total') >= Number(lost.rows), `the tracking.dropped line's ${String(lost.rows)} rows`);
 });
 
 test('Applies: the revision and the Apply count follow; the open-relay gauge; the metrics listener moves and goes without a restart', { skip, timeout: 120_000 }, async (t) => {

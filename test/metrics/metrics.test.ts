@@ -70,6 +70,27 @@ test('scrape-time gauges: sessions by listener, the queue by state with the olde
   assert.equal(value(f, 'mailwarden_build_info', { version: '9.9.9', store: 'embedded' }), 1);
 });
 
+test('two listeners whose names are not fit for a label: one `other` series, their sessions summed', async () => {
+  const m = new DaemonMetrics(
+    sources({
+      sessions: () => [
+        { listener: 'a@b.c', open: 2 },
+        { listener: 'mx\nsecond line', open: 3 },
+        { listener: 'mx', open: 1 },
+      ],
+    }),
+    { now: () => NOW, defaults: false },
+  );
+  const { body } = await m.exposition();
+  // The strict parser throws on a series seen twice; check by hand as well.
+  const f = parseExposition(body);
+  const lines = body.split('\n').filter((l) => l.startsWith('mailwarden_smtp_sessions_open{'));
+  assert.equal(new Set(lines.map((l) => l.slice(0, l.lastIndexOf(' ')))).size, lines.length, lines.join('\n'));
+  assert.equal(value(f, 'mailwarden_smtp_sessions_open', { listener: 'other' }), 5);
+  assert.equal(value(f, 'mailwarden_smtp_sessions_open', { listener: 'mx' }), 1);
+  assert.equal(series(f, 'mailwarden_smtp_sessions_open').length, 2);
+});
+
 test('one census per scrape: the four queue gauges share it', async () => {
   const s = sources();
   const m = new DaemonMetrics(s, { now: () => NOW, defaults: false });

@@ -168,8 +168,12 @@ test('limits on one session: size, recipients, Received headers, line length, er
     assert.match((await d.cmd('RCPT TO:<r5@example.org>')) ?? '', /^452 4\.5\.3 /);
     assert.match((await d.cmd('RCPT TO:<r6@example.org>')) ?? '', /^421 4\.7\.0 Too many errors/);
     assert.ok(await d.closedByServer());
+    // The line says what the client was told (the 421 of the error limit) and what the RCPT earned on its own.
     const line = await nthLog(relay, (l) => l.event === 'rcpt' && l.recipient === 'r6@example.org', 1);
-    assert.equal(line.rule, 'limits.max_recipients');
+    assert.equal(line.code, 421);
+    assert.equal(line.action, 'tempfail');
+    assert.equal(line.rule, 'limits.max_errors');
+    assert.deepEqual(line.refused_for, { code: 452, text: 'Too many recipients', rule: 'limits.max_recipients' });
   });
 
   await t.test('a recipient given twice is queued once', async () => {
@@ -261,6 +265,14 @@ test('limits on one session: size, recipients, Received headers, line length, er
     assert.equal(await c.cmd('RCPT TO:<x2@example.org>'), '554 5.7.1 Relaying denied');
     assert.match((await c.cmd('RCPT TO:<x3@example.org>')) ?? '', /^421 4\.7\.0 /);
     assert.ok(await c.closedByServer());
+    // Logged (and so tracked and counted) as the 421 sent, not as the 554 it would have been.
+    const second = await nthLog(relay, (l) => l.event === 'rcpt' && l.recipient === 'x2@example.org', 1);
+    assert.deepEqual([second.code, second.action, second.text, second.refused_for], [554, 'reject', 'Relaying denied', undefined]);
+    const third = await nthLog(relay, (l) => l.event === 'rcpt' && l.recipient === 'x3@example.org', 1);
+    assert.deepEqual([third.code, third.action, third.text, third.rule], [421, 'tempfail', 'Too many errors, closing connection', 'limits.max_errors']);
+    const earned = third.refused_for as { code: unknown; text: unknown; rule: unknown };
+    assert.deepEqual([earned.code, earned.text], [554, 'Relaying denied']);
+    assert.equal(earned.rule, second.rule, 'the relay rule that refused it');
   });
 
   await t.test('max_errors counts per session: a new connection starts afresh', async () => {
