@@ -479,9 +479,11 @@ test('rule 5 refusals on the wire are logged and count toward limits.max_errors 
     const fromSrc = (l: LogLine) => l.event === 'rcpt' && l.client === src;
     await relay.waitLog((l) => fromSrc(l) && countOf(fromSrc) >= 10).catch(() => null);
     const logged = relay.logs.filter(fromSrc);
+    // The tenth is logged as the 421 sent (rule limits.max_errors); refused_for keeps the rule that refused it.
+    const earned = (l: LogLine) => (l.refused_for as { rule?: unknown } | undefined)?.rule ?? l.rule;
     assert.deepEqual(
-      { last: replies.at(-1), logged: logged.length, rules: [...new Set(logged.map((l) => l.rule))] },
-      { last: '421 4.7.0', logged: 10, rules: ['rule 5'] },
+      { last: replies.at(-1), logged: logged.length, rules: [...new Set(logged.map(earned))], lastLogged: [logged.at(-1)?.code, logged.at(-1)?.rule] },
+      { last: '421 4.7.0', logged: 10, rules: ['rule 5'], lastLogged: [421, 'limits.max_errors'] },
       `${address}: replies ${JSON.stringify(replies)}`,
     );
   }
