@@ -157,6 +157,18 @@ export interface TrackBatch {
   events: TrackEvent[];
 }
 
+/**
+ * A write the store could not start because another process holds the
+ * database's lock: nothing was written, the same batch may be tried again
+ * (the recorder keeps it, within its bound).
+ */
+export class TrackingBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrackingBusyError';
+  }
+}
+
 /** The recorder's side of the store. */
 export interface TrackingWriter {
   write(batch: TrackBatch): Promise<void>;
