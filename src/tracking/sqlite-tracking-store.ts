@@ -14,7 +14,7 @@ import { QUEUE_ID } from '../queue/queue-id.ts';
 import { byKey } from './memory-tracking-store.ts';
 import type { DecisionTuple, TopRow } from './tracking-reader.ts';
 import { normalizeQuery, pageOf, sqlConditions } from './track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, transactionKeys, updateColumns } from './track-rows.ts';
+import { decisionOf, ENTRY_COLUMNS, entryRow, omittedOf, rowEntry, rowEvent, timelineCap, timelineSql, transactionKeys, updateColumns, type TimelineCap } from './track-rows.ts';
 import { TrackingBusyError, type TrackBatch, type TrackEntry, type TrackingStore, type TrackPage, type TrackQuery, type TrackTimeline } from './tracking-store.ts';
 
 /** Rows deleted per statement when pruning: a few milliseconds of the event loop each. */
@@ -55,8 +55,11 @@ export class SqliteTrackingStore implements TrackingStore {
   private readonly insertEvent: StatementSync;
   private readonly updates = new Map<string, StatementSync>();
   private pruning = false;
+  private readonly cap: TimelineCap;
 
-  constructor(file: string) {
+  /** `timelineEvents`: the most events a timeline shows (TIMELINE_EVENTS; lower in tests). */
+  constructor(file: string, opts: { timelineEvents?: number } = {}) {
+    this.cap = timelineCap(opts.timelineEvents);
     this.db = openSqlite(file, false);
     // Statement journals (an insert that fires the subject index's trigger keeps one) in memory, not in a temporary
     // file: measured, they were 32 of the 34 write calls per message.
@@ -152,8 +155,9 @@ export class SqliteTrackingStore implements TrackingStore {
       conds.push('(cid = ? AND tx IN (0, ?))');
       params.push(head.cid, head.tx ?? 0);
     }
-    const events = (this.db.prepare(`SELECT * FROM track_event WHERE ${conds.join(' OR ')} ORDER BY at, id LIMIT ${TIMELINE_EVENTS}`).all(...params) as Record<string, unknown>[]).map(rowEvent);
-    return { entries, events };
+    const rows = this.db.prepare(timelineSql(`FROM track_event WHERE ${conds.join(' OR ')}`, this.cap)).all(...params) as Record<string, unknown>[];
+    const omitted = omittedOf(rows);
+    return { entries, events: rows.map(rowEvent), truncated: omitted > 0, omitted };
   }
 
   async prune(before: number): Promise<number> {

@@ -86,9 +86,12 @@ export function formatTimeline(id: string, t: TrackTimeline): string {
   const from = first && first.sender !== null ? ` from ${shownAddress(first.sender)}` : '';
   const client = first?.client ? `, client ${first.client}` : '';
   const cid = first?.cid ? ` (connection ${first.cid})` : '';
-  let out = `${terminalSafe(`${what}${from}${client}${cid}`)}: ${t.entries.length} recipient${t.entries.length === 1 ? '' : 's'}, ${t.events.length} event${t.events.length === 1 ? '' : 's'}\n\n`;
+  const omitted = t.truncated ? `, ${t.omitted} more left out` : '';
+  let out = `${terminalSafe(`${what}${from}${client}${cid}`)}: ${t.entries.length} recipient${t.entries.length === 1 ? '' : 's'}, ${t.events.length} event${t.events.length === 1 ? '' : 's'}${omitted}\n\n`;
   out += formatEntries(t.entries);
   out += '\nEVENTS\n';
+  // Where the cut falls is not marked line by line: the first rcpt events and the first and last of the others are kept.
+  if (t.truncated) out += `(${t.omitted} of ${t.events.length + t.omitted} events left out: shown are the first RCPTs and the first and last of the others; --json has no more)\n`;
   const names = t.events.map((e) => terminalSafe(e.event));
   const width = Math.max(0, ...names.map((n) => n.length));
   for (const [i, ev] of t.events.entries()) {
