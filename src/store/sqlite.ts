@@ -7,6 +7,15 @@ import { DatabaseSync } from 'node:sqlite';
 
 export function openSqlite(file: string, durable: boolean): DatabaseSync {
   const db = new DatabaseSync(file);
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${durable ? 'FULL' : 'OFF'}; PRAGMA busy_timeout = 5000;`);
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${durable ? 'FULL' : 'OFF'}; PRAGMA busy_timeout = ${OPEN_BUSY_MS};`);
   return db;
+}
+
+/** How long opening waits for another process's lock (once, at start; a store may lower it afterwards). */
+export const OPEN_BUSY_MS = 5000;
+
+/** SQLITE_BUSY / SQLITE_LOCKED (and their extended codes) from node:sqlite: another connection holds the lock. */
+export function isSqliteBusy(err: unknown): boolean {
+  const code = (err as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && ((code & 0xff) === 5 || (code & 0xff) === 6);
 }

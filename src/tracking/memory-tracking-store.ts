@@ -4,7 +4,7 @@
 
 import type { DecisionTuple, TopRow } from './tracking-reader.ts';
 import { matches, newerFirst, normalizeQuery, pageOf } from './track-query.ts';
-import { TIMELINE_EVENTS } from './track-rows.ts';
+import { keptEvents, timelineCap, type TimelineCap } from './track-rows.ts';
 import { QUEUE_ID } from '../queue/queue-id.ts';
 import type { TrackBatch, TrackEntry, TrackEvent, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from './tracking-store.ts';
 
@@ -13,9 +13,11 @@ export class MemoryTrackingStore implements TrackingStore {
   private events: (TrackEvent & { seq: number })[] = [];
   private seq = 0;
   private readonly max: number;
+  private readonly cap: TimelineCap;
 
-  constructor(max = 100_000) {
+  constructor(max = 100_000, opts: { timelineEvents?: number } = {}) {
     this.max = max;
+    this.cap = timelineCap(opts.timelineEvents);
   }
 
   async write(batch: TrackBatch): Promise<void> {
@@ -56,12 +58,11 @@ export class MemoryTrackingStore implements TrackingStore {
     entries.sort(byKey);
     const ids = new Set(entries.map((e) => e.queue_id).filter((x) => x !== null));
     const head = entries[0]!;
-    const events = this.events
+    const all = this.events
       .filter((ev) => (ev.queue_id !== null && ids.has(ev.queue_id)) || (head.cid !== null && ev.cid === head.cid && (ev.tx === 0 || (ev.tx ?? null) === (head.tx ?? null))))
-      .sort((a, b) => a.at - b.at || a.seq - b.seq)
-      .slice(0, TIMELINE_EVENTS)
-      .map(({ seq: _seq, ...ev }) => structuredClone(ev));
-    return { entries: entries.map((e) => structuredClone(e)), events };
+      .sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const { events, omitted } = keptEvents(all, this.cap);
+    return { entries: entries.map((e) => structuredClone(e)), events: events.map(({ seq: _seq, ...ev }) => structuredClone(ev)), truncated: omitted > 0, omitted };
   }
 
   async prune(before: number): Promise<number> {

@@ -3,13 +3,16 @@
 // TrackingStore in batches, one write (one transaction) every `flushMs`,
 // never one per event on the mail path. The rows waiting are bounded: when
 // the store is slow or failing, new rows are dropped and counted, and a
-// `tracking.dropped` line says how many (at most every DROP_LOG_MS). Nothing
+// `tracking.dropped` line says how many (at most every DROP_LOG_MS). A batch
+// the store could not write because its database is locked by another
+// process (TrackingBusyError) is kept for the next try, within the same
+// bound; the store fails such a write at once rather than wait. Nothing
 // here can affect mail: the listener never throws, and a failed write is a
 // log line.
 
 import type { Logger, LogFields } from '../log/logger.ts';
 import { TrackInterpreter } from './track-events.ts';
-import type { TrackBatch, TrackingWriter } from './tracking-store.ts';
+import { TrackingBusyError, type TrackBatch, type TrackingWriter } from './tracking-store.ts';
 
 /** Rows (entries, updates and events) waiting for the store at most; past it new ones are dropped. */
 export const MAX_PENDING = 50_000;
@@ -44,7 +47,7 @@ export class TrackingRecorder {
   private lastDropLog = 0;
   private lastErrorLog = 0;
   /** Rows written and dropped since the start (tests, metrics). */
-  readonly counts = { written: 0, dropped: 0, failedWrites: 0 };
+  readonly counts = { written: 0, dropped: 0, failedWrites: 0, keptRows: 0 };
 
   constructor(opts: RecorderOptions) {
     this.o = { now: Date.now, enabled: () => true, flushMs: 200, maxPending: MAX_PENDING, ...opts };
@@ -109,11 +112,23 @@ export class TrackingRecorder {
         this.counts.written += rows;
       } catch (err) {
         this.counts.failedWrites++;
-        this.drop(rows, `the tracking store failed: ${err instanceof Error ? err.message : String(err)}`);
+        const error = err instanceof Error ? err.message : String(err);
+        // Locked by another process: tried again at the next flush, in front of what came meanwhile (entries
+        // before the updates that name them), as long as the bound allows; anything else is lost.
+        const kept = err instanceof TrackingBusyError && this.pendingRows + rows <= this.o.maxPending;
+        if (kept) {
+          this.pending = {
+            entries: [...batch.entries, ...this.pending.entries],
+            updates: [...batch.updates, ...this.pending.updates],
+            events: [...batch.events, ...this.pending.events],
+          };
+          this.pendingRows += rows;
+          this.counts.keptRows += rows;
+        } else this.drop(rows, `the tracking store failed: ${error}`);
         const now = Date.now();
         if (now - this.lastErrorLog >= DROP_LOG_MS) {
           this.lastErrorLog = now;
-          this.log('tracking.error', { error: err instanceof Error ? err.message : String(err), rows });
+          this.log('tracking.error', { error, rows, kept, note: kept ? 'the rows wait for the next try' : 'the rows are lost' });
         }
       } finally {
         this.writing = null;

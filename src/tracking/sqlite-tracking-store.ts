@@ -9,13 +9,13 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
-import { openSqlite } from '../store/sqlite.ts';
+import { isSqliteBusy, openSqlite } from '../store/sqlite.ts';
 import { QUEUE_ID } from '../queue/queue-id.ts';
 import { byKey } from './memory-tracking-store.ts';
 import type { DecisionTuple, TopRow } from './tracking-reader.ts';
 import { normalizeQuery, pageOf, sqlConditions } from './track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, transactionKeys, updateColumns } from './track-rows.ts';
-import type { TrackBatch, TrackEntry, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from './tracking-store.ts';
+import { decisionOf, ENTRY_COLUMNS, entryRow, omittedOf, rowEntry, rowEvent, timelineCap, timelineSql, transactionKeys, updateColumns, type TimelineCap } from './track-rows.ts';
+import { TrackingBusyError, type TrackBatch, type TrackEntry, type TrackingStore, type TrackPage, type TrackQuery, type TrackTimeline } from './tracking-store.ts';
 
 /** Rows deleted per statement when pruning: a few milliseconds of the event loop each. */
 const PRUNE_BATCH = 500;
@@ -55,13 +55,21 @@ export class SqliteTrackingStore implements TrackingStore {
   private readonly insertEvent: StatementSync;
   private readonly updates = new Map<string, StatementSync>();
   private pruning = false;
+  private readonly cap: TimelineCap;
 
-  constructor(file: string) {
+  /** `timelineEvents`: the most events a timeline shows (TIMELINE_EVENTS; lower in tests). */
+  constructor(file: string, opts: { timelineEvents?: number } = {}) {
+    this.cap = timelineCap(opts.timelineEvents);
     this.db = openSqlite(file, false);
     // Statement journals (an insert that fires the subject index's trigger keeps one) in memory, not in a temporary
     // file: measured, they were 32 of the 34 write calls per message.
     this.db.exec('PRAGMA temp_store = MEMORY');
     for (const s of SCHEMA) this.db.exec(s);
+    // The daemon writes and reads on its event loop (node:sqlite is synchronous): waiting for another process's
+    // lock would stall mail, scrapes and the API for as long (5 s a batch, measured). A locked database fails at
+    // once instead; the recorder keeps the batch for its next try, a read answers 503. WAL readers do not wait on
+    // a writer, so in practice only writes meet the lock.
+    this.db.exec('PRAGMA busy_timeout = 0');
     this.insertEntry = this.db.prepare(`INSERT OR IGNORE INTO track_entry (${ENTRY_COLUMNS.join(', ')}) VALUES (${ENTRY_COLUMNS.map(() => '?').join(', ')})`);
     this.insertEvent = this.db.prepare('INSERT INTO track_event (at, cid, tx, queue_id, event, fields) VALUES (?, ?, ?, ?, ?, ?)');
   }
@@ -69,8 +77,8 @@ export class SqliteTrackingStore implements TrackingStore {
   async write(batch: TrackBatch): Promise<void> {
     if (batch.entries.length + batch.updates.length + batch.events.length === 0) return;
     // One transaction per batch: a thousand rows cost about what one does.
-    this.db.exec('BEGIN IMMEDIATE');
     try {
+      this.db.exec('BEGIN IMMEDIATE');
       for (const e of batch.entries) {
         const r = entryRow(e);
         this.insertEntry.run(...ENTRY_COLUMNS.map((c) => r[c]));
@@ -90,6 +98,8 @@ export class SqliteTrackingStore implements TrackingStore {
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      // Nothing written: the same batch can be tried again.
+      if (isSqliteBusy(err)) throw new TrackingBusyError(`tracking.db is locked by another process (${(err as Error).message})`);
       throw err;
     }
   }
@@ -145,8 +155,9 @@ export class SqliteTrackingStore implements TrackingStore {
       conds.push('(cid = ? AND tx IN (0, ?))');
       params.push(head.cid, head.tx ?? 0);
     }
-    const events = (this.db.prepare(`SELECT * FROM track_event WHERE ${conds.join(' OR ')} ORDER BY at, id LIMIT ${TIMELINE_EVENTS}`).all(...params) as Record<string, unknown>[]).map(rowEvent);
-    return { entries, events };
+    const rows = this.db.prepare(timelineSql(`FROM track_event WHERE ${conds.join(' OR ')}`, this.cap)).all(...params) as Record<string, unknown>[];
+    const omitted = omittedOf(rows);
+    return { entries, events: rows.map(rowEvent), truncated: omitted > 0, omitted };
   }
 
   async prune(before: number): Promise<number> {

@@ -1,12 +1,31 @@
 // The tracking search and timeline as text for a terminal (`mailwarden
 // track`): a table of entries (time, queue id, status, sender, recipient,
 // client, rule, reply) and a timeline of events with their fields. Pure:
-// what to print, from what the store answered.
+// what to print, from what the store answered. Every recorded value is
+// shown escaped (terminalSafe): a Message-ID, Subject, HELO or address is
+// the sender's text, and raw ESC/BEL/C1 controls or bidi overrides in it
+// would drive the administrator's terminal (clear it, retitle it, reorder
+// what a line seems to say).
 
 import type { TrackEntry, TrackEvent, TrackTimeline } from './tracking-store.ts';
 
 /** Longest reply shown in a table cell; --json has all of it. */
 const REPLY_MAX = 72;
+
+/**
+ * What a terminal would act on rather than print: C0 controls (newline and
+ * tab too: a value is one cell, one line), DEL and C1, and the bidi
+ * marks, embeddings, overrides and isolates.
+ */
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A value as a terminal may print it: each unsafe character as \xNN or \uNNNN. */
+export function terminalSafe(s: string): string {
+  return s.replace(UNSAFE, (c) => {
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+}
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
@@ -40,7 +59,7 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
 /** The entries of a page, newest first, as a table. */
 export function formatEntries(entries: readonly TrackEntry[]): string {
   const head = ['TIME', 'QUEUE ID', 'STATUS', 'SENDER', 'RECIPIENT', 'CLIENT', 'RULE', 'REPLY'];
-  const rows = entries.map((e) => [localTime(e.at), e.queue_id ?? '-', e.status, shownAddress(e.sender), shownAddress(e.recipient), e.client ?? '-', e.rule ?? '-', shownReply(e)]);
+  const rows = entries.map((e) => [localTime(e.at), e.queue_id ?? '-', e.status, shownAddress(e.sender), shownAddress(e.recipient), e.client ?? '-', e.rule ?? '-', shownReply(e)].map(terminalSafe));
   return table(head, rows);
 }
 
@@ -52,10 +71,12 @@ function field(k: string, v: unknown): string {
 
 /** An event's fields, without those the timeline's heading already says (the connection and queue ids). */
 export function eventFields(ev: TrackEvent): string {
-  return Object.entries(ev.fields)
-    .filter(([k, v]) => v !== undefined && v !== null && k !== 'cid' && !(k === 'id' && v === ev.queue_id))
-    .map(([k, v]) => field(k, v))
-    .join(' ');
+  return terminalSafe(
+    Object.entries(ev.fields)
+      .filter(([k, v]) => v !== undefined && v !== null && k !== 'cid' && !(k === 'id' && v === ev.queue_id))
+      .map(([k, v]) => field(k, v))
+      .join(' '),
+  );
 }
 
 /** A message's (or refused transaction's) entries, then its events in time order. */
@@ -65,13 +86,17 @@ export function formatTimeline(id: string, t: TrackTimeline): string {
   const from = first && first.sender !== null ? ` from ${shownAddress(first.sender)}` : '';
   const client = first?.client ? `, client ${first.client}` : '';
   const cid = first?.cid ? ` (connection ${first.cid})` : '';
-  let out = `${what}${from}${client}${cid}: ${t.entries.length} recipient${t.entries.length === 1 ? '' : 's'}, ${t.events.length} event${t.events.length === 1 ? '' : 's'}\n\n`;
+  const omitted = t.truncated ? `, ${t.omitted} more left out` : '';
+  let out = `${terminalSafe(`${what}${from}${client}${cid}`)}: ${t.entries.length} recipient${t.entries.length === 1 ? '' : 's'}, ${t.events.length} event${t.events.length === 1 ? '' : 's'}${omitted}\n\n`;
   out += formatEntries(t.entries);
   out += '\nEVENTS\n';
-  const width = Math.max(0, ...t.events.map((e) => e.event.length));
-  for (const ev of t.events) {
+  // Where the cut falls is not marked line by line: the first rcpt events and the first and last of the others are kept.
+  if (t.truncated) out += `(${t.omitted} of ${t.events.length + t.omitted} events left out: shown are the first RCPTs and the first and last of the others; --json has no more)\n`;
+  const names = t.events.map((e) => terminalSafe(e.event));
+  const width = Math.max(0, ...names.map((n) => n.length));
+  for (const [i, ev] of t.events.entries()) {
     const d = new Date(ev.at);
-    out += `${localTime(ev.at)}.${String(d.getMilliseconds()).padStart(3, '0')}  ${ev.event.padEnd(width)}  ${eventFields(ev)}`.trimEnd() + '\n';
+    out += `${localTime(ev.at)}.${String(d.getMilliseconds()).padStart(3, '0')}  ${(names[i] ?? '').padEnd(width)}  ${eventFields(ev)}`.trimEnd() + '\n';
   }
   if (t.events.length === 0) out += '(no event recorded)\n';
   return out;

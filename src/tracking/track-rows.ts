@@ -119,8 +119,64 @@ export function transactionKeys(e: { key: string }): [string, string] {
   return [prefix, prefix.slice(0, -1) + ';'];
 }
 
-/** Most events a timeline shows (a connection that sent thousands of RCPTs shows its first ones). */
+/**
+ * Most events a timeline shows. Past it, what answers "where is it now" is
+ * kept: the first RCPT_SHARE of rcpt events (a message to thousands, a
+ * connection that tried thousands), and of the other events the first and
+ * the last (connect, MAIL, queued... and the latest deliveries, DSNs,
+ * disconnect); the timeline says it is cut and how many events were left out.
+ */
 export const TIMELINE_EVENTS = 1000;
+
+export interface TimelineCap {
+  /** At most this many events in all; a timeline within it is whole. */
+  total: number;
+  /** Past `total`: the first `rcpt` rcpt events... */
+  rcpt: number;
+  /** ...and the first `head` and last `tail` of the others. */
+  head: number;
+  tail: number;
+}
+
+/** The share of a cut timeline given to rcpt events, and the rest split between the first and last of the others. */
+export function timelineCap(total = TIMELINE_EVENTS): TimelineCap {
+  const rcpt = Math.floor(total / 5);
+  const head = Math.floor((total - rcpt) / 2);
+  return { total, rcpt, head, tail: total - rcpt - head };
+}
+
+/** The per-recipient event a big message has thousands of. */
+export const RCPT_EVENT = 'rcpt';
+
+/**
+ * The SQL stores' timeline query over \`from\` (a FROM clause with its WHERE):
+ * every row when they are within the cap, else the rows TimelineCap keeps,
+ * in time order, each with \`total_n\`, how many there were in all.
+ */
+export function timelineSql(from: string, cap: TimelineCap): string {
+  const n = (x: number) => Math.max(0, Math.floor(x));
+  return `SELECT * FROM (
+    SELECT id, at, cid, tx, queue_id, event, fields, count(*) OVER () AS total_n,
+      row_number() OVER (PARTITION BY event = '${RCPT_EVENT}' ORDER BY at, id) AS fwd,
+      row_number() OVER (PARTITION BY event = '${RCPT_EVENT}' ORDER BY at DESC, id DESC) AS back
+    ${from}
+  ) t WHERE total_n <= ${n(cap.total)} OR (event = '${RCPT_EVENT}' AND fwd <= ${n(cap.rcpt)}) OR (event <> '${RCPT_EVENT}' AND (fwd <= ${n(cap.head)} OR back <= ${n(cap.tail)}))
+  ORDER BY at, id`;
+}
+
+/** The same choice over events already in time order (the memory store). */
+export function keptEvents<T extends { event: string }>(all: readonly T[], cap: TimelineCap): { events: T[]; omitted: number } {
+  if (all.length <= cap.total) return { events: [...all], omitted: 0 };
+  const others = all.filter((e) => e.event !== RCPT_EVENT);
+  const keep = new Set<T>([...all.filter((e) => e.event === RCPT_EVENT).slice(0, cap.rcpt), ...others.slice(0, cap.head), ...others.slice(Math.max(0, others.length - cap.tail))]);
+  const events = all.filter((e) => keep.has(e));
+  return { events, omitted: all.length - events.length };
+}
+
+/** How many rows of a timelineSql answer were left out. */
+export function omittedOf(rows: readonly Record<string, unknown>[]): number {
+  return rows.length === 0 ? 0 : Math.max(0, Number(rows[0]!.total_n) - rows.length);
+}
 
 /** A row of the decisions() query (both SQL stores). */
 export function decisionOf(r: Record<string, unknown>): DecisionTuple {

@@ -128,8 +128,15 @@ export interface TrackPage {
 export interface TrackTimeline {
   /** The entries of the message (all its recipients) or of the refused transaction. */
   entries: TrackEntry[];
-  /** Its events in time order: the connection's up to the end of the transaction, then the queue's. */
+  /**
+   * Its events in time order: the connection's up to the end of the transaction, then the queue's. At most
+   * TIMELINE_EVENTS (src/tracking/track-rows.ts); past it the first rcpt events and the first and last of the others.
+   */
   events: TrackEvent[];
+  /** True when events were left out (more than TIMELINE_EVENTS were recorded). */
+  truncated: boolean;
+  /** How many events were left out (0 when whole). */
+  omitted: number;
 }
 
 /**
@@ -155,6 +162,18 @@ export interface TrackBatch {
   entries: TrackEntry[];
   updates: TrackUpdate[];
   events: TrackEvent[];
+}
+
+/**
+ * A write the store could not start because another process holds the
+ * database's lock: nothing was written, the same batch may be tried again
+ * (the recorder keeps it, within its bound).
+ */
+export class TrackingBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrackingBusyError';
+  }
 }
 
 /** The recorder's side of the store. */

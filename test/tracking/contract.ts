@@ -177,6 +177,7 @@ export function trackingStoreContract(name: string, make: Factory<TrackingStore>
       assert.deepEqual(keys(m), [`${Q1}:0`, `${Q1}:1`]);
       assert.deepEqual(m.events.map((e) => e.event), ['connect', 'rcpt', 'queued', 'disconnect', 'delivery'], 'not the other transaction\'s rcpt and queued');
       assert.deepEqual(m.events[1], w.events[1]);
+      assert.deepEqual([m.truncated, m.omitted], [false, 0], 'whole');
       assert.deepEqual(keys((await store.timeline(`${Q1}:1`))!), [`${Q1}:0`, `${Q1}:1`], 'an entry key finds its whole message');
       const r = await store.timeline('c2:1:1');
       assert.deepEqual(keys(r!), ['c2:1:0', 'c2:1:1']);
@@ -185,6 +186,34 @@ export function trackingStoreContract(name: string, make: Factory<TrackingStore>
       assert.deepEqual(keys(dsn!), ['aaaaaaaaaaaaaaa3:0']);
       assert.equal(await store.timeline('zzzzzzzzzzzzzzzz'), null);
       assert.equal(await store.timeline('nope:1:0'), null);
+    });
+
+    test('timeline of a big message: past TIMELINE_EVENTS the first RCPTs and the first and last other events (queued, disconnect, the latest deliveries), said truncated with how many left out', async (t) => {
+      const { store, cleanup } = await make();
+      t.after(cleanup);
+      const QB = 'aaaaaaaaaaaaaab1';
+      const at = (i: number) => T0 + 10_000 + i;
+      const on = { cid: 'cb', tx: 1 };
+      // connect, MAIL, 1,300 RCPTs, queued, disconnect, then 900 delivery attempts: 2,204 events.
+      const events: TrackEvent[] = [ev(at(0), 'connect', { cid: 'cb' }), ev(at(1), 'mail', on)];
+      for (let i = 0; i < 1300; i++) events.push(ev(at(2 + i), 'rcpt', { ...on, fields: { n: i } }));
+      events.push(ev(at(1302), 'queued', { ...on, queue_id: QB }), ev(at(1303), 'disconnect', { cid: 'cb' }));
+      for (let i = 0; i < 900; i++) events.push(ev(at(1304 + i), 'delivery', { cid: null, tx: null, queue_id: QB, fields: { n: i } }));
+      await store.write({ entries: [entry({ key: `${QB}:0`, at: at(1302), cid: 'cb', queue_id: QB })], updates: [], events });
+      const m = await store.timeline(QB);
+      assert.ok(m);
+      // TimelineCap of 1,000: 200 RCPTs, the first 400 and last 400 of the others.
+      assert.equal(m.events.length, 1000);
+      assert.deepEqual([m.truncated, m.omitted], [true, 1204]);
+      const names = m.events.map((e) => e.event);
+      assert.deepEqual(names.slice(0, 2), ['connect', 'mail']);
+      const rcpts = m.events.filter((e) => e.event === 'rcpt');
+      assert.deepEqual(rcpts.map((e) => e.fields.n), [...Array(200).keys()], 'the first RCPTs');
+      assert.deepEqual(names.slice(202, 204), ['queued', 'disconnect'], 'where it went after the RCPTs');
+      const deliveries = m.events.filter((e) => e.event === 'delivery').map((e) => e.fields.n);
+      assert.deepEqual(deliveries, [...[...Array(396).keys()], ...[...Array(400).keys()].map((i) => 500 + i)], 'the first and the latest attempts');
+      assert.deepEqual(m.events.at(-1), events.at(-1), 'the latest event last');
+      assert.deepEqual(m.events.map((e) => e.at), [...m.events.map((e) => e.at)].sort((a, b) => a - b), 'in time order');
     });
 
     test('prune drops entries and events older than `before` and says how many entries went', async (t) => {

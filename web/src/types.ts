@@ -259,6 +259,9 @@ export interface TrackPage {
 export interface TrackTimeline {
   entries: TrackEntry[];
   events: TrackEvent[];
+  /** More events were recorded than a timeline shows; `omitted` of them are left out. */
+  truncated?: boolean;
+  omitted?: number;
 }
 
 export interface TopRow {

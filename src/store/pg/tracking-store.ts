@@ -8,7 +8,7 @@
 import { QUEUE_ID } from '../../queue/queue-id.ts';
 import { byKey } from '../../tracking/memory-tracking-store.ts';
 import { normalizeQuery, pageOf, sqlConditions } from '../../tracking/track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, transactionKeys, updateColumns } from '../../tracking/track-rows.ts';
+import { decisionOf, ENTRY_COLUMNS, entryRow, omittedOf, rowEntry, rowEvent, timelineCap, timelineSql, transactionKeys, updateColumns, type TimelineCap } from '../../tracking/track-rows.ts';
 import type { DecisionTuple, TopRow } from '../../tracking/tracking-reader.ts';
 import type { TrackBatch, TrackEntry, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from '../../tracking/tracking-store.ts';
 import type { Sql } from './connect.ts';
@@ -21,9 +21,12 @@ type Param = string | number | null;
 
 export class PgTrackingStore implements TrackingStore {
   private readonly sql: Sql;
+  private readonly cap: TimelineCap;
 
-  constructor(sql: Sql) {
+  /** `timelineEvents`: the most events a timeline shows (TIMELINE_EVENTS; lower in tests). */
+  constructor(sql: Sql, opts: { timelineEvents?: number } = {}) {
     this.sql = sql;
+    this.cap = timelineCap(opts.timelineEvents);
   }
 
   async write(batch: TrackBatch): Promise<void> {
@@ -102,8 +105,9 @@ export class PgTrackingStore implements TrackingStore {
       params.push(head.cid, head.tx ?? 0);
       conds.push(`(cid = $${params.length - 1} AND tx IN (0, $${params.length}))`);
     }
-    const events = await sql.unsafe(`SELECT * FROM track_event WHERE ${conds.join(' OR ')} ORDER BY at, id LIMIT ${TIMELINE_EVENTS}`, params);
-    return { entries, events: (events as unknown as Record<string, unknown>[]).map(rowEvent) };
+    const events = (await sql.unsafe(timelineSql(`FROM track_event WHERE ${conds.join(' OR ')}`, this.cap), params)) as unknown as Record<string, unknown>[];
+    const omitted = omittedOf(events);
+    return { entries, events: events.map(rowEvent), truncated: omitted > 0, omitted };
   }
 
   async prune(before: number): Promise<number> {

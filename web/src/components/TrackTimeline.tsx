@@ -131,6 +131,12 @@ export function TrackTimelineView({ id }: { id: string }) {
         </tbody>
       </table>
       <h4>Events</h4>
+      {t.data.truncated ? (
+        <p class="note" role="status" data-testid="timeline-truncated">
+          {t.data.omitted ?? 0} of {events.length + (t.data.omitted ?? 0)} events are left out: shown are the first RCPTs and the first and last of the
+          other events (the connection, the queueing, the latest deliveries and DSNs).
+        </p>
+      ) : null}
       <ol class="log timeline-events" aria-label="Events, in time order" data-testid="timeline-events">
         {events.map((ev, i) => (
           <li key={i} class={`log-line ${severityOf(ev)}`} data-event={ev.event}>
