@@ -11,10 +11,9 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { openSqlite } from '../store/sqlite.ts';
 import { QUEUE_ID } from '../queue/queue-id.ts';
-import { byKey } from './memory-tracking-store.ts';
 import type { DecisionTuple, TopRow } from './tracking-reader.ts';
 import { normalizeQuery, pageOf, sqlConditions } from './track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, transactionKeys, updateColumns } from './track-rows.ts';
+import { byKey, decisionOf, ENTRY_COLUMNS, entryRow, rowEntry, rowEvent, TIMELINE_EVENTS, transactionKeys, updateColumns } from './track-rows.ts';
 import type { TrackBatch, TrackEntry, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from './tracking-store.ts';
 
 /** Rows deleted per statement when pruning: a few milliseconds of the event loop each. */
