@@ -340,6 +340,7 @@ async function main(): Promise<void> {
     let explain: ((q: TrackQuery) => string | Promise<string>) | undefined;
     let close: () => Promise<void>;
     let size: () => Promise<string>;
+    let analyze = async () => {};
     if (kind === 'sqlite') {
       const file = join(WORK, kind, 'tracking.db');
       const s = new SqliteTrackingStore(file);
@@ -353,6 +354,8 @@ async function main(): Promise<void> {
       await migrate(sql);
       const s = new PgTrackingStore(sql);
       store = s;
+      // As autovacuum would after a month: the planner's statistics are current.
+      analyze = async () => void (await sql`ANALYZE track_entry`, await sql`ANALYZE track_event`);
       explain = (q) => s.explain(q);
       close = async () => {
         await sql.end({ timeout: 5 });
@@ -368,11 +371,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       const made = await makeMonth((m) => store.write({ entries: m.entries, updates: [], events: m.events }));
       const fillS = (performance.now() - t) / 1000;
-      if (kind === 'postgresql') {
-        // As autovacuum would after a month: the planner's statistics are current.
-        await (store as PgTrackingStore)['sql']`ANALYZE track_entry`;
-        await (store as PgTrackingStore)['sql']`ANALYZE track_event`;
-      }
+      await analyze();
       const fill = `Filled with ${made.entries.toLocaleString('en')} entries and ${made.events.toLocaleString('en')} events in ${fillS.toFixed(0)} s (${((made.entries / fillS) | 0).toLocaleString('en')} entries/s in batches of 10,000); size ${await size()}.`;
       log(`  ${fill}`);
       const r = await measure(store, explain);

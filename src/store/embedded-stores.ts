@@ -84,7 +84,8 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
       return (queue ??= open(() => new FileQueueStore(dir, logger)));
     },
     get tracking(): TrackingStore {
-      return (tracking ??= open(() => new SqliteTrackingStore(join(dir, 'tracking.db'))));
+      // Searches run in a worker thread: a long one never holds up the event loop that answers mail.
+      return (tracking ??= open(() => new SqliteTrackingStore(join(dir, 'tracking.db'), { readsOffLoop: true })));
     },
     async close(): Promise<void> {
       if (closed) return;

@@ -4,7 +4,7 @@
 
 import type { DecisionTuple, TopRow } from './tracking-reader.ts';
 import { matches, newerFirst, normalizeQuery, pageOf } from './track-query.ts';
-import { keptEvents, timelineCap, type TimelineCap } from './track-rows.ts';
+import { byKey, keptEvents, timelineCap, type TimelineCap } from './track-rows.ts';
 import { QUEUE_ID } from '../queue/queue-id.ts';
 import type { TrackBatch, TrackEntry, TrackEvent, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from './tracking-store.ts';
 
@@ -108,11 +108,4 @@ export class MemoryTrackingStore implements TrackingStore {
   }
 
   async close(): Promise<void> {}
-}
-
-/** Recipients in their order: `ID:2` before `ID:10`. */
-export function byKey(a: TrackEntry, b: TrackEntry): number {
-  const na = Number(a.key.slice(a.key.lastIndexOf(':') + 1));
-  const nb = Number(b.key.slice(b.key.lastIndexOf(':') + 1));
-  return na - nb || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }

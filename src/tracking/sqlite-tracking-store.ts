@@ -5,16 +5,17 @@
 // that ends in (at, key), so that a page is read in index order and a deep
 // page (keyset cursor) costs what the first one does; figures in
 // docs/tracking.md. Pruned in batches, yielding between them, so that a
-// month's worth going at once does not stall the event loop.
+// month's worth going at once does not stall the event loop; in the daemon
+// the reads run in a worker thread (readsOffLoop, src/tracking/off-loop-reads.ts).
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { isSqliteBusy, openSqlite } from '../store/sqlite.ts';
+import { OffLoopReads } from './off-loop-reads.ts';
 import { QUEUE_ID } from '../queue/queue-id.ts';
-import { byKey } from './memory-tracking-store.ts';
 import type { DecisionTuple, TopRow } from './tracking-reader.ts';
 import { normalizeQuery, pageOf, sqlConditions } from './track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, omittedOf, rowEntry, rowEvent, timelineCap, timelineSql, transactionKeys, updateColumns, type TimelineCap } from './track-rows.ts';
+import { byKey, decisionOf, ENTRY_COLUMNS, entryRow, omittedOf, rowEntry, rowEvent, timelineCap, timelineSql, transactionKeys, updateColumns, type TimelineCap } from './track-rows.ts';
 import { TrackingBusyError, type TrackBatch, type TrackEntry, type TrackingStore, type TrackPage, type TrackQuery, type TrackTimeline } from './tracking-store.ts';
 
 /** Rows deleted per statement when pruning: a few milliseconds of the event loop each. */
@@ -56,10 +57,13 @@ export class SqliteTrackingStore implements TrackingStore {
   private readonly updates = new Map<string, StatementSync>();
   private pruning = false;
   private readonly cap: TimelineCap;
+  /** When set, the reads run in a worker thread (the daemon); otherwise here (the CLI, the benchmark, the worker itself). */
+  private readonly offLoop: OffLoopReads | null;
 
   /** `timelineEvents`: the most events a timeline shows (TIMELINE_EVENTS; lower in tests). */
-  constructor(file: string, opts: { timelineEvents?: number } = {}) {
+  constructor(file: string, opts: { timelineEvents?: number; readsOffLoop?: boolean } = {}) {
     this.cap = timelineCap(opts.timelineEvents);
+    this.offLoop = opts.readsOffLoop ? new OffLoopReads(file) : null;
     this.db = openSqlite(file, false);
     // Statement journals (an insert that fires the subject index's trigger keeps one) in memory, not in a temporary
     // file: measured, they were 32 of the 34 write calls per message.
@@ -106,6 +110,7 @@ export class SqliteTrackingStore implements TrackingStore {
 
   async search(q: TrackQuery): Promise<TrackPage> {
     const n = normalizeQuery(q);
+    if (this.offLoop) return this.offLoop.call('search', [q]);
     const params: (string | number | null)[] = [];
     const where = sqlConditions(n, 'sqlite', (v) => {
       params.push(v as string | number);
@@ -129,6 +134,7 @@ export class SqliteTrackingStore implements TrackingStore {
   }
 
   async timeline(idOrKey: string): Promise<TrackTimeline | null> {
+    if (this.offLoop) return this.offLoop.call('timeline', [idOrKey]);
     let entries: TrackEntry[];
     if (QUEUE_ID.test(idOrKey)) entries = (this.db.prepare('SELECT * FROM track_entry WHERE queue_id = ? LIMIT 10000').all(idOrKey) as Record<string, unknown>[]).map(rowEntry);
     else {
@@ -187,6 +193,7 @@ export class SqliteTrackingStore implements TrackingStore {
   }
 
   async decisions(since: number, until: number, limit: number): Promise<{ tuples: DecisionTuple[]; truncated: boolean }> {
+    if (this.offLoop) return this.offLoop.call('decisions', [since, until, limit]);
     const rows = this.db
       .prepare(
         `SELECT client, listener, login, sender, recipient, rcpt_action, rcpt_rule, rcpt_code, count(*) AS n, min(at) AS first, max(at) AS last
@@ -199,6 +206,7 @@ export class SqliteTrackingStore implements TrackingStore {
   }
 
   async top(what: 'refusal' | 'sender', since: number, n: number): Promise<TopRow[]> {
+    if (this.offLoop) return this.offLoop.call('top', [what, since, n]);
     const sql =
       what === 'refusal'
         ? `SELECT coalesce(rule, 'unknown') AS k, count(*) AS n FROM track_entry WHERE at >= ? AND is_first = 1 AND status IN ('refused', 'tempfailed') GROUP BY k ORDER BY n DESC, k LIMIT ?`
@@ -208,6 +216,7 @@ export class SqliteTrackingStore implements TrackingStore {
   }
 
   async close(): Promise<void> {
+    await this.offLoop?.close();
     if (this.db.isOpen) this.db.close();
   }
 }

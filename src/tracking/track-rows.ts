@@ -194,3 +194,10 @@ export function decisionOf(r: Record<string, unknown>): DecisionTuple {
     last: Number(r.last),
   };
 }
+
+/** Recipients in their order: `ID:2` before `ID:10`. */
+export function byKey(a: TrackEntry, b: TrackEntry): number {
+  const na = Number(a.key.slice(a.key.lastIndexOf(':') + 1));
+  const nb = Number(b.key.slice(b.key.lastIndexOf(':') + 1));
+  return na - nb || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+}

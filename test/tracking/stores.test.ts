@@ -1,5 +1,6 @@
 // The tracking stores against one contract (test/tracking/contract.ts): the
-// memory store, SQLite (a file in a temporary directory) and PostgreSQL (a
+// memory store, SQLite (a file in a temporary directory; its reads in this
+// thread, and in a worker thread as the daemon runs them) and PostgreSQL (a
 // private server started for this file, one database per test, the schema
 // migrated as a node migrates it).
 
@@ -21,6 +22,19 @@ trackingStoreContract('MemoryTrackingStore', async () => ({ store: new MemoryTra
 trackingStoreContract('SqliteTrackingStore', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mw-tracking-'));
   const store = new SqliteTrackingStore(join(dir, 'tracking.db'));
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+// As the daemon opens it: the reads in a worker thread with a connection of their own.
+trackingStoreContract('SqliteTrackingStore, reads in a worker thread', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-tracking-'));
+  const store = new SqliteTrackingStore(join(dir, 'tracking.db'), { readsOffLoop: true });
   return {
     store,
     async cleanup() {

@@ -6,9 +6,8 @@
 // (src/tracking/track-query.ts) with $n placeholders. Pruned in batches.
 
 import { QUEUE_ID } from '../../queue/queue-id.ts';
-import { byKey } from '../../tracking/memory-tracking-store.ts';
 import { normalizeQuery, pageOf, sqlConditions } from '../../tracking/track-query.ts';
-import { decisionOf, ENTRY_COLUMNS, entryRow, omittedOf, rowEntry, rowEvent, timelineCap, timelineSql, transactionKeys, updateColumns, type TimelineCap } from '../../tracking/track-rows.ts';
+import { byKey, decisionOf, ENTRY_COLUMNS, entryRow, omittedOf, rowEntry, rowEvent, timelineCap, timelineSql, transactionKeys, updateColumns, type TimelineCap } from '../../tracking/track-rows.ts';
 import type { DecisionTuple, TopRow } from '../../tracking/tracking-reader.ts';
 import type { TrackBatch, TrackEntry, TrackingStore, TrackPage, TrackQuery, TrackTimeline } from '../../tracking/tracking-store.ts';
 import type { Sql } from './connect.ts';
