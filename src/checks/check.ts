@@ -113,9 +113,21 @@ export interface BodyWatcher {
   abort(): void;
 }
 
+/**
+ * A change to the message's body before it is committed (the content rules'
+ * strip action, src/content): `apply` turns the message as spooled into the
+ * message to store, streaming. Applied by MessageWriter.rewrite() before the
+ * header edits and DKIM signing.
+ */
+export interface BodyRewrite {
+  /** For the log: what the rewrite does (e.g. "stripped 2 parts"). */
+  readonly describe: string;
+  apply(source: MessageSource): AsyncIterable<Buffer>;
+}
+
 export type Verdict =
-  /** Nothing to object; `decision` is the relay rules' own, `add` what goes on the message, `edit` its header edits. */
-  | { readonly kind: 'pass'; readonly log?: Fields; readonly decision?: Decision; readonly add?: Partial<Additions>; readonly edit?: HeaderEdit; readonly report?: Fields }
+  /** Nothing to object; `decision` is the relay rules' own, `add` what goes on the message, `edit` its header edits, `rewrite` a change of its body. */
+  | { readonly kind: 'pass'; readonly log?: Fields; readonly decision?: Decision; readonly add?: Partial<Additions>; readonly edit?: HeaderEdit; readonly rewrite?: BodyRewrite; readonly report?: Fields }
   /** Refused (4xx or 5xx: the error says which): the runner stops at the first. */
   | { readonly kind: 'refuse'; readonly error: MailError; readonly decision?: Decision; readonly log?: Fields; readonly report?: Fields }
   /** Accepted into the quarantine (end of DATA only). */

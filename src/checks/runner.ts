@@ -13,7 +13,7 @@ import { MailError } from '../core/mail-error.ts';
 import { skippedChecks } from '../antispam/exceptions.ts';
 import { relayRight } from '../policy/rules.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
-import type { Additions, Audience, AuthInput, BodyWatcher, Check, DataInput, Fields, Hook, PathInput, RcptInput, SessionBase, SessionFacts, Verdict, WatchInput } from './check.ts';
+import type { Additions, Audience, AuthInput, BodyRewrite, BodyWatcher, Check, DataInput, Fields, Hook, PathInput, RcptInput, SessionBase, SessionFacts, Verdict, WatchInput } from './check.ts';
 import { storedSender } from './paths.ts';
 import type { CheckServices } from './services.ts';
 
@@ -45,7 +45,10 @@ export interface StageResult {
   /** Fields a check reports beside the checks (the content scan's verdicts). */
   readonly report: Fields;
   readonly added: Additions;
+  /** Every check's header edits of this stage, merged (mergeEdits). */
   readonly edit: HeaderEdit | null;
+  /** A change of the message's body (the content rules' strip), applied before the header edits. */
+  readonly rewrite: BodyRewrite | null;
 }
 
 export class CheckRunner {
@@ -196,6 +199,7 @@ class Accumulator {
   private reason: string | null = null;
   private decision: Decision | null = null;
   private edit: HeaderEdit | null = null;
+  private rewrite: BodyRewrite | null = null;
   private readonly added: Additions;
 
   constructor(input: unknown) {
@@ -216,7 +220,11 @@ class Accumulator {
           this.added.headers.push(...(v.add.headers ?? []));
           this.added.auth.push(...(v.add.auth ?? []));
         }
-        if (v.edit) this.edit = v.edit;
+        if (v.edit) this.edit = mergeEdits(this.edit, v.edit);
+        if (v.rewrite) {
+          if (this.rewrite) throw new Error(`two checks rewrite the body (${name} and an earlier one)`);
+          this.rewrite = v.rewrite;
+        }
         return false;
       case 'refuse':
         if (v.decision) this.decision = v.decision;
@@ -228,7 +236,7 @@ class Accumulator {
         return true;
       case 'quarantine':
         this.outcome = 'quarantine';
-        if (v.edit) this.edit = v.edit;
+        if (v.edit) this.edit = mergeEdits(this.edit, v.edit);
         [this.by, this.rule, this.reason] = [name, v.rule, v.reason];
         return true;
       case 'discard':
@@ -239,6 +247,12 @@ class Accumulator {
   }
 
   result(): StageResult {
-    return { error: this.error, outcome: this.outcome, by: this.by, rule: this.rule, reason: this.reason, decision: this.decision, log: this.log, report: this.report, added: this.added, edit: this.edit };
+    return { error: this.error, outcome: this.outcome, by: this.by, rule: this.rule, reason: this.reason, decision: this.decision, log: this.log, report: this.report, added: this.added, edit: this.edit, rewrite: this.rewrite };
   }
+}
+
+/** Two checks' header edits as one: both sets of fields added and removed; the first subject tag wins (one marker per Subject). */
+export function mergeEdits(a: HeaderEdit | null, b: HeaderEdit): HeaderEdit {
+  if (!a) return b;
+  return { add: [...a.add, ...b.add], remove: [...a.remove, ...b.remove], subjectTag: a.subjectTag ?? b.subjectTag };
 }

@@ -3,6 +3,11 @@
 // The shape read from YAML/JSON is checked by `shape.ts`; references between
 // objects and the relay safety rules are checked by `validate.ts`.
 
+import { defaultContent, type ContentSettings } from './content-settings.ts';
+import { defaultQuarantine, type QuarantineSettings } from './quarantine-settings.ts';
+
+export type { ContentSettings, QuarantineSettings };
+
 export type NetworkType = 'host' | 'network' | 'range' | 'group';
 export type ListenerMode = 'mx' | 'submission' | 'smtps';
 export type TlsPolicy = 'required' | 'opportunistic';
@@ -366,6 +371,10 @@ export interface Settings {
   tracking: TrackingSettings;
   /** The metrics listener; null: none (GET /metrics on the admin listener stays, with a token). */
   metrics: MetricsListenerSettings | null;
+  /** Attachment and content filters (src/content, docs/content.md). */
+  content: ContentSettings;
+  /** The quarantine digest, self-release and the user portal (src/quarantine, docs/quarantine.md). */
+  quarantine: QuarantineSettings;
 }
 
 /** Message tracking: every message's life kept in the store for `retention`, searchable. */
@@ -559,6 +568,8 @@ export function embeddedDefaults(): Settings {
     dkim: defaultDkim(),
     tracking: defaultTracking(),
     metrics: null,
+    content: defaultContent(),
+    quarantine: defaultQuarantine(),
   };
 }
 

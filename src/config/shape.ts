@@ -15,6 +15,8 @@ import { RATE_ACTIONS, RATE_PER, RATE_WHO, type RateLimit } from './document.ts'
 import { defaultAdmin, defaultAntispam, defaultAntivirus, defaultDelivery, defaultLimits, defaultQueue, type AntispamException, type AntispamSettings, type AntivirusSettings, CHECK_NAMES, type DnsblDef, type Delivery, type DnsSettings, type DomainDef, type QueueSettings, type GroupDef, type Limits, type ListenerDef, type NetworkDef, type Relaying, SENDER_LOGIN_MODES, type Settings, type Smarthost, type UserDef } from './document.ts';
 import { DMARC_ACTIONS } from './document.ts';
 import { parseDuration } from '../core/duration.ts';
+import { readContent } from './content-settings.ts';
+import { readQuarantine } from './quarantine-settings.ts';
 import { Reader, type Obj } from './reader.ts';
 
 // Rate limits (limits.rate): each entry as written, optional keys left out when absent.
@@ -109,7 +111,7 @@ function readTlsPolicy(r: Reader, del: Obj, duration: (p: string, v: unknown, de
   return { tls_policy, mta_sts };
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim', 'tracking', 'metrics'] as const;
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim', 'tracking', 'metrics', 'content', 'quarantine'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -411,7 +413,10 @@ export function readSettings(raw: unknown, f: Findings): Settings {
     if (o) metrics = { address: r.string('metrics.address', o.address, { required: true, max: 64 }) ?? '', port: r.int('metrics.port', o.port, 0, 0, 65535, true) };
   }
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking, metrics };
+  const content = readContent(r, top.content);
+  const quarantine = readQuarantine(r, top.quarantine);
+
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking, metrics, content, quarantine };
 }
 
 const DIRECTORY_KEYS = ['name', 'type', 'url', 'bind_dn', 'bind_password', 'base_dn', 'user_filter', 'group_filter', 'group_member_attribute', 'nested_group_depth', 'mail_attributes', 'tls', 'plaintext_acknowledged', 'ca', 'timeout', 'cache', 'comment'] as const;

@@ -36,6 +36,13 @@ export interface MessageWriter {
    * round trip for the common case of delivering what was just received).
    */
   commit(envelope: Omit<Envelope, 'size' | 'id'>, opts?: { edit?: HeaderEdit; area?: QueueArea; claim?: ClaimRequest }): Promise<Committed>;
+  /**
+   * Replaces the message written so far by what `transform` makes of it
+   * (the content rules' strip action), streaming: the old content is read
+   * while the new one is written, never held whole in memory. Before commit
+   * only; `size` and contents() then describe the new message.
+   */
+  rewrite?(transform: (source: MessageSource) => AsyncIterable<Buffer>): Promise<void>;
   /** Drops everything written so far. Safe to call more than once, and after a failed commit. */
   abort(): Promise<void>;
 }
