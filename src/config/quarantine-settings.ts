@@ -18,8 +18,13 @@ export interface DigestSettings {
 
 export interface QuarantineSettings {
   digest: DigestSettings;
-  /** What recipients may release themselves (links and the user portal); an administrator may release anything. */
-  self_release: { malware: boolean };
+  /**
+   * What recipients may release themselves (links and the user portal), by
+   * why the message is in quarantine; an administrator may release anything.
+   * Defaults: spam yes; malware never; a content rule's quarantine no (the
+   * administrator's rule, e.g. an executable attachment, is theirs to lift).
+   */
+  self_release: { malware: boolean; spam: boolean; content: boolean };
   /** The user portal (local and directory users sign in to see their own quarantine). */
   portal: { enabled: boolean };
 }
@@ -27,7 +32,7 @@ export interface QuarantineSettings {
 export function defaultQuarantine(): QuarantineSettings {
   return {
     digest: { enabled: false, schedule: 'daily 08:00', from: null, base_url: null, link_lifetime: '7d' },
-    self_release: { malware: false },
+    self_release: { malware: false, spam: true, content: false },
     portal: { enabled: true },
   };
 }
