@@ -35,7 +35,9 @@ const skipped: { file: string; name: string; reason: string; missing: boolean }[
 let failed = 0;
 let passed = 0;
 
-const stream = run({ files, concurrency: Math.max(4, availableParallelism() * 2), isolation: 'process' });
+// A test that hangs (a daemon that never answers) fails after TEST_TIMEOUT_MS instead of holding the run until CI's limit.
+const TEST_TIMEOUT_MS = Number(process.env.MAILWARDEN_TEST_TIMEOUT_MS ?? 600_000);
+const stream = run({ files, concurrency: Math.max(4, availableParallelism() * 2), isolation: 'process', timeout: TEST_TIMEOUT_MS });
 stream.on('test:pass', (e) => {
   if (e.details.type === 'suite' || e.nesting === 0 && e.name === e.file) return;
   if (e.file) testsPerFile.set(e.file, (testsPerFile.get(e.file) ?? 0) + 1);

@@ -127,6 +127,9 @@ export async function startNode(t: { after: (fn: () => void | Promise<void>) => 
   return launch(t, o.args, o.dataDir, { mx: 0, submission: 0, smtps: 0 }, o.env, o.startTimeoutMs);
 }
 
+/** How long stop() lets a daemon shut down before it is killed (its shutdown_grace in tests is short). */
+const STOP_BOUND_MS = 30_000;
+
 async function launch(t: { after: (fn: () => void | Promise<void>) => void }, args: string[], dataDir: string, ports: Relay['ports'], env?: Record<string, string>, startTimeoutMs?: number): Promise<Relay> {
   const child = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const logs: LogLine[] = [];
@@ -183,7 +186,13 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
-      return exited;
+      // A daemon that does not stop within a bound is killed: a test file must never wait forever on one.
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_BOUND_MS);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -193,7 +202,14 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
     stderr: () => err,
   };
   t.after(() => relay.kill());
-  const started = await waitLog((l) => l.event === 'started', startTimeoutMs);
+  let started: LogLine;
+  try {
+    started = await waitLog((l) => l.event === 'started', startTimeoutMs);
+  } catch (err) {
+    // Not started in time: killed now, not only at the test's end, so that it cannot outlive its data directory.
+    await relay.kill();
+    throw err;
+  }
   const named = ports as Record<string, number>;
   for (const l of started.listeners as { name: string; port: number }[]) named[l.name] = l.port;
   relay.adminPort = typeof started.admin === 'string' ? Number(new URL(started.admin).port) : null;
