@@ -26,6 +26,7 @@ import { initRegistry, stopAll } from './lib/procs.ts';
 import { BenchPostgres } from './lib/postgres.ts';
 import { describeMachine } from './lib/machine.ts';
 import { REPO } from './relays/mailwarden.ts';
+import { mulberry32 } from '../test/support/prng.ts';
 
 const argv = process.argv.slice(2);
 const value = (name: string) => {
@@ -50,18 +51,8 @@ function log(s: string): void {
 
 // --- the synthetic month ------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, so both stores get the same month. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rnd = prng(20);
+// The same seeded generator as the tests (mulberry32): both stores get the same month.
+const rnd = mulberry32(20);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 const chance = (p: number) => rnd() < p;
 
