@@ -185,7 +185,8 @@ suite('PostgreSQL only', () => {
     assert.equal(row?.w, 1, 'one chunk key left: the committed message\'s');
     assert.equal(row?.n, Math.ceil(envelope.size / CHUNK), 'as many chunks as the new message needs');
     const failing = store.begin(newQueueId());
-    await failing.write(msg);
+    for (let i = 0; i < msg.length; i += 64 * 1024) await failing.write(msg.subarray(i, i + 64 * 1024));
+    const stored = await chunks();
     await assert.rejects(
       failing.rewrite((source) =>
         (async function* () {
@@ -195,6 +196,7 @@ suite('PostgreSQL only', () => {
       ),
       /broken/,
     );
+    assert.equal(await chunks(), stored, 'the failed rewrite\'s chunks went; the old message\'s stay');
     await failing.abort();
     assert.equal(await chunks(), row?.n, 'nothing of the failed message is left');
   });

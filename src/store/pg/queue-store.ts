@@ -483,14 +483,15 @@ class PgMessageWriter implements MessageWriter {
    * Replaces the message by what `transform` makes of it, before commit: the
    * old message is read (head and tail from memory, stored chunks one query
    * each) while the new one is written through write() under a new chunk key,
-   * so memory holds at most a head, a tail and a chunk in flight. The old
-   * key's chunks are deleted afterwards (or swept, if that fails). commit()
-   * stays one transaction over the new key's chunks.
+   * so memory holds at most two heads, two tails and a chunk in flight. The
+   * old key's chunks are deleted afterwards (or swept, if that fails); a
+   * failed transform brings the old message back. commit() stays one
+   * transaction over the current key's chunks.
    */
   async rewrite(transform: (source: MessageSource) => AsyncIterable<Buffer>): Promise<void> {
     if (this.finished) throw new Error('message writer already finished');
     const source = await this.contents();
-    const old = this.writer;
+    const before = { writer: this.writer, head: this.head, headBytes: this.headBytes, tail: this.tail, tailBytes: this.tailBytes, flushed: this.flushed, written: this.written };
     this.writer = randomUUID();
     this.head = [];
     this.headBytes = 0;
@@ -500,14 +501,24 @@ class PgMessageWriter implements MessageWriter {
     this.written = 0;
     try {
       for await (const chunk of transform(source)) await this.write(chunk);
+      await this.chain;
     } catch (err) {
-      // Half a message under the new key and the old one gone from memory: only abort() is left (it deletes the new
-      // key's chunks; the old key's go here or to the sweep).
-      this.finished = true;
-      await this.dropChunks(old);
+      // Back to the old message (its chunks are still stored, its head and tail still in memory); the new key's
+      // chunks go here or to the sweep.
+      const failed = this.writer;
+      await this.chain.catch(() => {});
+      this.writer = before.writer;
+      this.head = before.head;
+      this.headBytes = before.headBytes;
+      this.tail = before.tail;
+      this.tailBytes = before.tailBytes;
+      this.flushed = before.flushed;
+      this.written = before.written;
+      this.chain = Promise.resolve();
+      await this.dropChunks(failed);
       throw err;
     }
-    await this.dropChunks(old);
+    await this.dropChunks(before.writer);
   }
 
   /** Deletes the chunks of a key no message will ever use (best effort: the sweep takes what is left). */

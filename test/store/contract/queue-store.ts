@@ -191,22 +191,29 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       }
     });
 
-    test('rewrite that fails: it rejects, abort leaves nothing, the store takes the next message', async (t) => {
+    test('rewrite that fails: it rejects and the message is as it was (commit stores it, abort leaves nothing)', async (t) => {
       const { store } = await fresh(t);
+      const broken = (source: { chunks(): AsyncIterable<Buffer> }) =>
+        (async function* () {
+          for await (const c of source.chunks()) yield Buffer.from(c.toString('latin1').toUpperCase(), 'latin1');
+          yield randomBytes(300 * 1024);
+          throw new Error('the transform broke');
+        })();
       for (const size of [100, 900 * 1024]) {
+        const msg = Buffer.concat([MESSAGE, randomBytes(size)]);
+        const kept = store.begin(newQueueId());
+        await kept.write(msg);
+        await assert.rejects(kept.rewrite(broken), /the transform broke/);
+        assert.equal(kept.size, msg.length);
+        assert.equal(sha(await gather(await kept.contents())), sha(msg), 'contents() is the old message');
+        const { envelope } = await kept.commit(fields(), { area: 'quarantine' });
+        assert.equal(envelope.size, msg.length);
+        assert.equal(sha(await streamed(store, envelope.id, 'quarantine')), sha(msg), 'the old message is committed');
         const id = newQueueId();
-        const w = store.begin(id);
-        await w.write(Buffer.concat([MESSAGE, randomBytes(size)]));
-        await assert.rejects(
-          w.rewrite((source) =>
-            (async function* () {
-              for await (const c of source.chunks()) yield c;
-              throw new Error('the transform broke');
-            })(),
-          ),
-          /the transform broke/,
-        );
-        await w.abort();
+        const dropped = store.begin(id);
+        await dropped.write(msg);
+        await assert.rejects(dropped.rewrite(broken), /the transform broke/);
+        await dropped.abort();
         assert.equal(await store.read(id), null);
         assert.deepEqual(await store.list(), []);
       }
