@@ -64,15 +64,24 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
   let current: PartState | null = null;
   let sourceError: unknown = null;
 
+  // Only an error of the source itself is thrown on (the pipeline also ends this generator with mailsplit's errors).
   const counted = async function* () {
+    const it = source[Symbol.asyncIterator]();
     try {
-      for await (const chunk of source) {
-        out.size += chunk.length;
-        yield chunk;
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await it.next();
+        } catch (err) {
+          sourceError = err;
+          throw err;
+        }
+        if (r.done) return;
+        out.size += r.value.length;
+        yield r.value;
       }
-    } catch (err) {
-      sourceError = err;
-      throw err;
+    } finally {
+      await it.return?.();
     }
   };
 
