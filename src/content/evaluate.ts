@@ -31,6 +31,6 @@ export async function evaluateMessage(settings: ContentSettings, source: AsyncIt
   const needs = walkNeeds(rules);
   const body = new BodyMatches(rules);
   const inspection = await inspectMessage(source, { archives: needs.archives, limits: settings.archive, headers: needs.headers, onText: needs.text ? body.onText : null, ...(o.tmp ? { tmp: o.tmp } : {}) });
-  const decision = decide(matchRules(rules, inspection, body, settings.archive.on_error));
+  const decision = decide(matchRules(rules, inspection, body, settings.archive.on_error), (i) => inspection.unstrippable.get(i) ?? null);
   return { rules, inspection, decision, ms: Math.round((performance.now() - start) * 100) / 100 };
 }

@@ -19,6 +19,7 @@ import type { ArchiveLimits } from '../config/content-settings.ts';
 import type { PartInfo } from './content-types.ts';
 import { extensionsOf, printable } from './file-names.ts';
 import { SpillBuffer } from './spill-buffer.ts';
+import { PART_SPLIT_OPTIONS } from './strip.ts';
 import { looksLikeZip, walkZip, type ArchiveProblem, type ZipWalk } from './zip-names.ts';
 
 const { Splitter } = mailsplit;
@@ -55,11 +56,13 @@ export interface Inspection {
   archiveProblems: (ArchiveProblem & { index: number })[];
   /** Why the walk stopped before the end of the message, or null. */
   incomplete: string | null;
+  /** Parts the strip action cannot remove alone, by index, and why (strip.ts refuses them). */
+  unstrippable: Map<number, string>;
 }
 
 /** Walks the message; rejects only when the source itself fails. */
 export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOptions): Promise<Inspection> {
-  const out: Inspection = { parts: [], entries: [], headers: new Map(), size: 0, archiveProblems: [], incomplete: null };
+  const out: Inspection = { parts: [], entries: [], headers: new Map(), size: 0, archiveProblems: [], incomplete: null, unstrippable: new Map() };
   const zip: ZipWalk = { limits: o.limits, budget: { entries: o.limits.max_entries, expanded: o.limits.max_expanded }, entries: [], problems: [], tmp: o.tmp };
   let current: PartState | null = null;
   let sourceError: unknown = null;
@@ -100,6 +103,8 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
           const part = partOf(chunk, out.parts.length + 1);
           out.parts.push(part);
           if (part.index === 1) readHeaders(chunk, o.headers, out.headers);
+          const why = unstrippable(chunk);
+          if (why) out.unstrippable.set(part.index, why);
           if (!part.multipart) current = new PartState(part, chunk, o);
         } else if (chunk.type === 'body' && current) {
           await current.body(chunk.value);
@@ -112,7 +117,7 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
     },
   });
   try {
-    await pipeline(Readable.from(counted()), new Splitter(), sink);
+    await pipeline(Readable.from(counted()), new Splitter(PART_SPLIT_OPTIONS), sink);
   } catch (err) {
     if (sourceError !== null) throw sourceError;
     // mailsplit refused the structure: judge what was read (the open part too).
@@ -213,6 +218,17 @@ class PartState {
     this.archive = null;
     await a?.dispose();
   }
+}
+
+/** Why strip.ts would refuse to remove this part alone, or null. */
+function unstrippable(node: MimeNode): string | null {
+  if (!node.parentNode) return 'the root of the message';
+  if (node.multipart) return `a multipart/${node.multipart} container`;
+  if (!node.parentNode.multipart) return 'the whole body of an attached message';
+  for (let p: MimeNode['parentNode'] = node.parentNode; p; p = p.parentNode) {
+    if (p.multipart === 'signed' || p.multipart === 'encrypted') return `a part of a multipart/${p.multipart} (removing it would read as tampering)`;
+  }
+  return null;
 }
 
 function partOf(node: MimeNode, index: number): PartInfo {

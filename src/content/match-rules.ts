@@ -183,7 +183,7 @@ export type ContentDecision =
 export const MAX_TAG_FIELDS = 10;
 
 /** The strongest action among the hits; strip becomes quarantine when a part cannot be removed alone. */
-export function decide(hits: readonly ContentHit[]): ContentDecision {
+export function decide(hits: readonly ContentHit[], unstrippable: (index: number) => string | null = () => null): ContentDecision {
   if (hits.length === 0) return { action: 'accept', hits };
   let decisive = hits[0]!;
   for (const h of hits) if (STRENGTH[h.action] > STRENGTH[decisive.action]) decisive = h;
@@ -194,11 +194,10 @@ export function decide(hits: readonly ContentHit[]): ContentDecision {
     case 'quarantine':
       return { action: 'quarantine', hits, decisive };
     case 'strip': {
-      // The root of the message and a multipart container are not removed alone (the message would be gone or broken).
-      const whole = of.find((h) => h.part === null || h.part.index === 1 || h.part.multipart);
-      if (whole) {
-        const what = whole.part === null ? 'the message as a whole' : whole.part.index === 1 ? 'the root of the message' : `the multipart container ${whole.part.index}`;
-        return { action: 'quarantine', hits, decisive: whole, instead: `strip cannot remove ${what} alone` };
+      // A part strip.ts cannot remove alone (the root, a container, a part of a signed message...): quarantined instead.
+      for (const h of of) {
+        const why = h.part === null ? 'the message as a whole' : h.part.multipart && h.part.index !== 1 ? `the multipart container ${h.part.index}` : (unstrippable(h.part.index) ?? (h.part.index === 1 ? 'the root of the message' : null));
+        if (why !== null) return { action: 'quarantine', hits, decisive: h, instead: `strip cannot remove ${why === 'the message as a whole' ? why : `part ${h.part!.index}, ${why},`} alone` };
       }
       const parts = new Map<number, StripPart>();
       for (const h of of) if (!parts.has(h.part!.index)) parts.set(h.part!.index, { index: h.part!.index, reason: `${h.rule}: ${h.what}` });
