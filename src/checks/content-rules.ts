@@ -61,7 +61,7 @@ export function contentVerdict(e: Evaluation, hostname: string, subjectTag: stri
 
 /** A hit's description for the client's reply: printable ASCII, bounded (a reply line is at most 512 octets). */
 function replySafe(s: string): string {
-  const ascii = s.normalize('NFKD').replace(/[^\x20-\x7e]/g, '?');
+  const ascii = s.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^\x20-\x7e]/g, '?');
   return ascii.length > 200 ? `${ascii.slice(0, 199)}~` : ascii;
 }
 

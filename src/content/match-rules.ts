@@ -212,7 +212,7 @@ export function decide(hits: readonly ContentHit[], unstrippable: (index: number
 
 /** A description fit for one header field line: printable ASCII, no parenthesis that would end the comment, bounded. */
 function headerSafe(s: string): string {
-  const ascii = s.normalize('NFKD').replace(/[^\x20-\x7e]/g, '?').replace(/[()\\]/g, '');
+  const ascii = s.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^\x20-\x7e]/g, '?').replace(/[()\\]/g, '');
   return ascii.length > 200 ? `${ascii.slice(0, 199)}~` : ascii;
 }
 
