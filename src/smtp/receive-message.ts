@@ -176,7 +176,7 @@ async function decide(deps: ReceiveDeps, m: IncomingMessage, upstream: boolean, 
   const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [], auth: [] }, contents };
   const result = await deps.runner.run('data', m.base, input);
   // The origin is part of the record whenever a check looked at it.
-  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan', 'rate']);
+  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan', 'rate', 'content']);
   return { result, checkLog: { ...m.checkLog, ...(looked ? originLog(found) : {}), ...result.log } };
 }
 
