@@ -105,8 +105,11 @@ async function main(): Promise<number> {
   mkdirSync(WORK, { recursive: true });
   await initRegistry(join(WORK, 'procs.json'));
 
-  await ensurePostfix(log);
-  const harakaDir = await ensureHaraka(WORK, log);
+  // Only what the chosen relays need is installed (a run of mailwarden variants alone installs nothing).
+  const chosen = value('relays')?.split(',');
+  const needs = (prefix: string) => !chosen || chosen.some((id) => id.startsWith(prefix));
+  if (needs('postfix')) await ensurePostfix(log);
+  const harakaDir = needs('haraka') ? await ensureHaraka(WORK, log) : join(WORK, 'haraka-pkg');
   const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir), cluster(1), cluster(2), cluster(3)];
   // --dkim (issue #19): mailwarden signing every message (RSA 2048, From bench.test), right after the plain one: the difference is the signing cost.
   if (flag('dkim')) all.splice(all.indexOf(mailwarden) + 1, 0, dkimRelay());
