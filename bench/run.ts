@@ -4,11 +4,13 @@
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
 //                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
-//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim] [--notrack] [--metrics]
+//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim] [--notrack] [--nocontent] [--metrics]
 //   --metrics adds the relay mailwarden-metrics: mailwarden with a metrics listener (collecting, not scraped)
 //   --dkim adds the relay mailwarden-dkim: mailwarden signing every message with an RSA 2048 key
 //   (the smtp-source messages are From a@bench.test), so that the table gives the signing cost per message
 //   --notrack adds the relay mailwarden-notrack (tracking: { enabled: false }); the plain one records every message
+//   --nocontent adds the relay mailwarden-nocontent (content: { enabled: false }); the plain one runs the default
+//   content rules on every message, so that the ratio of the two in the 100k cells is what the content rules cost
 //   (cells are named like 1k-s20-new, 100k-s1-reuse; --only 1k-s100 runs the cells starting so;
 //   the cluster relays run in the cells with 20 or 100 reused sessions only, and the cluster
 //   scenarios `apply` and `takeover` run when a cluster relay is selected and --only, if given, names them)
@@ -103,8 +105,11 @@ async function main(): Promise<number> {
   mkdirSync(WORK, { recursive: true });
   await initRegistry(join(WORK, 'procs.json'));
 
-  await ensurePostfix(log);
-  const harakaDir = await ensureHaraka(WORK, log);
+  // Only what the chosen relays need is installed (a run of mailwarden variants alone installs nothing).
+  const chosen = value('relays')?.split(',');
+  const needs = (prefix: string) => !chosen || chosen.some((id) => id.startsWith(prefix));
+  if (needs('postfix')) await ensurePostfix(log);
+  const harakaDir = needs('haraka') ? await ensureHaraka(WORK, log) : join(WORK, 'haraka-pkg');
   const all: Relay[] = [postfix, mailwarden, haraka('queue', harakaDir), haraka('smtp_forward', harakaDir), cluster(1), cluster(2), cluster(3)];
   // --dkim (issue #19): mailwarden signing every message (RSA 2048, From bench.test), right after the plain one: the difference is the signing cost.
   if (flag('dkim')) all.splice(all.indexOf(mailwarden) + 1, 0, dkimRelay());
@@ -114,6 +119,9 @@ async function main(): Promise<number> {
   // --notrack, or naming it in --relays (issue #20): mailwarden with message tracking off, right after the plain one
   // (tracking is on by default): the difference is what tracking costs per message.
   if (flag('notrack') || wanted?.includes('mailwarden-notrack')) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith('mailwarden-notrack', 'mailwarden, tracking off', 'tracking: { enabled: false }'));
+  // --nocontent, or naming it in --relays (issue #21): mailwarden with the content rules off, right after the plain one
+  // (the default rules are on): the difference is what inspecting each message costs.
+  if (flag('nocontent') || wanted?.includes('mailwarden-nocontent')) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith('mailwarden-nocontent', 'mailwarden, content rules off', 'content: { enabled: false }'));
   const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
   if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);
 

@@ -3,6 +3,7 @@
 // folder and one line here; docs/architecture.md has the table of stages.
 
 import type { Check } from './check.ts';
+import { contentRules } from './content-rules.ts';
 import { contentScan } from './content-scan.ts';
 import { dmarcCheck } from './dmarc.ts';
 import { dnsbl } from './dnsbl.ts';
@@ -40,5 +41,7 @@ export const CHECKS: readonly Check[] = [
   spfCheck, //        end of DATA
   dmarcCheck, //      end of DATA: after SPF, whose result it uses; before the content scan, which
   //                  writes the Authentication-Results field and need not scan mail refused here
+  contentRules, //    end of DATA: attachment and content filters (src/content); before the content
+  //                  scan, so that a blocked attachment costs no spam engine
   contentScan, //     DATA (fed as it arrives), end of DATA: antivirus and antispam engines
 ];

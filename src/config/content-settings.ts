@@ -4,7 +4,9 @@
 // A document without a `content` key gets the default rules (a new
 // installation quarantines the executable attachments a gateway blocks).
 
-import type { Reader } from './reader.ts';
+import { at } from './issues.ts';
+import type { Obj, Reader } from './reader.ts';
+import { compileRuleRegex } from '../content/rule-regex.ts';
 
 export const CONTENT_ACTIONS = ['reject', 'quarantine', 'strip', 'tag'] as const;
 export type ContentAction = (typeof CONTENT_ACTIONS)[number];
@@ -55,6 +57,8 @@ export interface ContentSettings {
   enabled: boolean;
   rules: ContentRule[];
   archive: ArchiveLimits;
+  /** Put before the Subject of a message a `tag` rule matched (e.g. "[content]"); null: the header field only. */
+  subject_tag: string | null;
 }
 
 /** The executable extensions a gateway blocks (docs/content.md). */
@@ -72,11 +76,163 @@ export function defaultContent(): ContentSettings {
     enabled: true,
     rules: [{ name: 'executables', match: { extension: [...EXECUTABLE_EXTENSIONS], archive: true }, direction: 'both', action: 'quarantine', comment: 'executable attachments, also inside zip archives' }],
     archive: defaultArchiveLimits(),
+    subject_tag: null,
   };
 }
 
-/** Reads `content` (absent: the defaults). Filled in by the content-rules work. */
-export function readContent(_r: Reader, v: unknown): ContentSettings {
-  void v;
-  return defaultContent();
+export const MAX_CONTENT_RULES = 200;
+const RULE_KEYS = ['name', 'match', 'direction', 'action', 'comment'] as const;
+const MATCH_KEYS = ['extension', 'mime_type', 'filename', 'archive', 'header', 'body', 'size_over'] as const;
+const ARCHIVE_KEYS = ['max_depth', 'max_size', 'max_expanded', 'max_entries', 'on_error'] as const;
+/** A rule name goes into log lines, a header field and `content.rules[NAME]`: a plain token. */
+const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const EXTENSION = /^[a-z0-9_$~!#&+-]{1,32}$/;
+const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$/;
+const FIELD_NAME = /^[!-9;-~]{1,76}$/;
+
+/** Reads `content` (absent: the defaults, the executables rule); every problem a finding with its path. */
+export function readContent(r: Reader, v: unknown): ContentSettings {
+  const d = defaultContent();
+  if (v === undefined) return d;
+  const o = r.object('content', v, ['enabled', 'rules', 'archive', 'subject_tag']);
+  if (!o) return d;
+  const rules = o.rules === undefined ? d.rules : readRules(r, o.rules);
+  const da = defaultArchiveLimits();
+  const a = r.object('content.archive', o.archive, ARCHIVE_KEYS) ?? {};
+  const archive: ArchiveLimits = {
+    max_depth: r.int('content.archive.max_depth', a.max_depth, da.max_depth, 1, 10),
+    max_size: r.int('content.archive.max_size', a.max_size, da.max_size, 1024, 1_073_741_824),
+    max_expanded: r.int('content.archive.max_expanded', a.max_expanded, da.max_expanded, 1024, 4_294_967_296),
+    max_entries: r.int('content.archive.max_entries', a.max_entries, da.max_entries, 1, 1_000_000),
+    on_error: r.oneOf('content.archive.on_error', a.on_error, ['accept', 'quarantine', 'reject'] as const, da.on_error) ?? da.on_error,
+  };
+  let subject_tag: string | null = null;
+  if (o.subject_tag !== undefined && o.subject_tag !== null) {
+    const t = r.string('content.subject_tag', o.subject_tag, { required: true, max: 64 });
+    if (t !== undefined && /[\x00-\x1f\x7f]/.test(t)) r.f.error('content.subject_tag', 'must not hold control characters');
+    else if (t !== undefined) subject_tag = t;
+  }
+  return { enabled: r.bool('content.enabled', o.enabled, d.enabled), rules, archive, subject_tag };
+}
+
+function readRules(r: Reader, v: unknown): ContentRule[] {
+  if (Array.isArray(v) && v.length > MAX_CONTENT_RULES) {
+    r.f.error('content.rules', `at most ${MAX_CONTENT_RULES} rules, got ${v.length}`);
+    return [];
+  }
+  const seen = new Map<string, string>();
+  return r.list('content.rules', v, (p, item) => {
+    const o = r.object(p, item, RULE_KEYS);
+    if (!o) return undefined;
+    const name = r.string(at(p, 'name'), o.name, { required: true, max: 64 });
+    if (name !== undefined && !RULE_NAME.test(name)) r.f.error(at(p, 'name'), `"${name}" is not a rule name: letters, digits, "_", "." and "-", starting with a letter or digit`);
+    else if (name !== undefined) {
+      const lower = name.toLowerCase();
+      const first = seen.get(lower);
+      if (first !== undefined) r.f.error(at(p, 'name'), `duplicate rule name "${name}" (also ${first}); names must be unique`);
+      else seen.set(lower, p);
+    }
+    const match = readMatch(r, at(p, 'match'), o.match);
+    const direction = r.oneOf(at(p, 'direction'), o.direction, CONTENT_DIRECTIONS, 'both');
+    const action = r.oneOf(at(p, 'action'), o.action, CONTENT_ACTIONS);
+    const comment = r.string(at(p, 'comment'), o.comment, { max: 256 });
+    if (name === undefined || !match || !direction || !action) return undefined;
+    const rule: ContentRule = { name, match, direction, action };
+    if (comment !== undefined && comment !== '') rule.comment = comment;
+    return rule;
+  });
+}
+
+function readMatch(r: Reader, p: string, v: unknown): ContentMatch | null {
+  if (v === undefined || v === null) {
+    r.f.error(p, 'is required: what the rule looks for (extension, mime_type, filename, header, body, size_over)');
+    return null;
+  }
+  const o: Obj | null = r.object(p, v, MATCH_KEYS);
+  if (!o) return null;
+  const m: ContentMatch = {};
+  let ok = true;
+  const fail = (path: string, msg: string) => {
+    r.f.error(path, msg);
+    ok = false;
+  };
+  if (o.extension !== undefined) {
+    const list = words(r, at(p, 'extension'), o.extension, (s) => s.replace(/^\.+/, '').toLowerCase(), EXTENSION, 'an extension without dots (exe, not .exe or tar.gz)');
+    if (list === null) ok = false;
+    else m.extension = list;
+  }
+  if (o.mime_type !== undefined) {
+    const list = words(r, at(p, 'mime_type'), o.mime_type, (s) => s.trim().toLowerCase(), MIME_TYPE, 'a MIME type: type/subtype or type/*');
+    if (list === null) ok = false;
+    else m.mime_type = list;
+  }
+  const regex = (path: string, value: unknown): string | undefined => {
+    const s = r.string(path, value, { required: true, max: 1024 });
+    if (s === undefined) {
+      ok = false;
+      return undefined;
+    }
+    const c = compileRuleRegex(s);
+    if ('error' in c) return void fail(path, `${c.error} (rule expressions are case-insensitive)`);
+    return s;
+  };
+  if (o.filename !== undefined) {
+    const s = regex(at(p, 'filename'), o.filename);
+    if (s !== undefined) m.filename = s;
+  }
+  if (o.body !== undefined) {
+    const s = regex(at(p, 'body'), o.body);
+    if (s !== undefined) m.body = s;
+  }
+  if (o.header !== undefined) {
+    const hp = at(p, 'header');
+    const h = r.object(hp, o.header, ['name', 'regex']);
+    if (!h) ok = false;
+    else {
+      const name = r.string(at(hp, 'name'), h.name, { required: true, max: 76 });
+      if (name !== undefined && !FIELD_NAME.test(name)) fail(at(hp, 'name'), `"${name}" is not a header field name`);
+      const re = regex(at(hp, 'regex'), h.regex);
+      if (name !== undefined && FIELD_NAME.test(name) && re !== undefined) m.header = { name, regex: re };
+      else ok = false;
+    }
+  }
+  if (o.size_over !== undefined) {
+    if (typeof o.size_over !== 'number' || !Number.isInteger(o.size_over) || o.size_over <= 0) fail(at(p, 'size_over'), `must be a whole number of octets more than 0, got ${JSON.stringify(o.size_over)}`);
+    else m.size_over = o.size_over;
+  }
+  if (o.archive !== undefined) {
+    if (o.archive !== true && o.archive !== false) fail(at(p, 'archive'), `expected true or false, got ${JSON.stringify(o.archive)}`);
+    else if (o.archive) {
+      if (m.extension === undefined && m.filename === undefined && m.size_over === undefined && ok) fail(at(p, 'archive'), 'archive: true widens extension, filename or size_over to the names inside zip archives: give one of them');
+      else m.archive = true;
+    }
+  }
+  if (ok && Object.keys(m).length === 0) fail(p, 'an empty match matches nothing: give extension, mime_type, filename, header, body or size_over');
+  return ok ? m : null;
+}
+
+/** A non-empty list of short strings, normalised, each of the given form. */
+function words(r: Reader, p: string, v: unknown, norm: (s: string) => string, form: RegExp, what: string): string[] | null {
+  if (!Array.isArray(v)) {
+    r.f.error(p, `expected a list, got ${typeof v}`);
+    return null;
+  }
+  if (v.length === 0) {
+    r.f.error(p, 'an empty list matches nothing: remove the key or give at least one');
+    return null;
+  }
+  if (v.length > 500) {
+    r.f.error(p, `at most 500 entries, got ${v.length}`);
+    return null;
+  }
+  const out = new Set<string>();
+  let ok = true;
+  v.forEach((item, i) => {
+    const s = typeof item === 'string' ? norm(item) : null;
+    if (s === null || !form.test(s)) {
+      r.f.error(at(p, i), `${JSON.stringify(item)} is not ${what}`);
+      ok = false;
+    } else out.add(s);
+  });
+  return ok ? [...out] : null;
 }

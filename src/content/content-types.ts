@@ -18,6 +18,8 @@ export interface PartInfo {
   mimeType: string;
   /** The decoded file name (Content-Disposition filename*, RFC 2231; name; RFC 2047), or null. */
   filename: string | null;
+  /** Every decoded name, when the part carries more than one (Content-Disposition filename and Content-Type name differ; an archive entry's Unicode path and plain name); filename is the first. */
+  names?: string[];
   /** Every extension of the file name, lower case, last first (invoice.pdf.exe → ['exe', 'pdf']). */
   extensions: string[];
   /** Decoded octets of the part's body (after Content-Transfer-Encoding). */

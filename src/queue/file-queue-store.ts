@@ -356,6 +356,10 @@ class FileMessageWriter implements MessageWriter {
     return this.writer.contents();
   }
 
+  rewrite(transform: (source: MessageSource) => AsyncIterable<Buffer>): Promise<void> {
+    return this.writer.rewrite(transform);
+  }
+
   async commit(envelope: Omit<Envelope, 'size' | 'id'>, opts: { edit?: HeaderEdit; area?: QueueArea; claim?: ClaimRequest } = {}): Promise<Committed> {
     const area = opts.area ?? 'queue';
     const full = await this.writer.commit(envelope, { edit: opts.edit, area });

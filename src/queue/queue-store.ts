@@ -40,9 +40,11 @@ export interface MessageWriter {
    * Replaces the message written so far by what `transform` makes of it
    * (the content rules' strip action), streaming: the old content is read
    * while the new one is written, never held whole in memory. Before commit
-   * only; `size` and contents() then describe the new message.
+   * only; `size` and contents() then describe the new message. When it
+   * rejects (the transform's error, or the store's), the message written so
+   * far is unchanged: it may still be committed (e.g. into the quarantine).
    */
-  rewrite?(transform: (source: MessageSource) => AsyncIterable<Buffer>): Promise<void>;
+  rewrite(transform: (source: MessageSource) => AsyncIterable<Buffer>): Promise<void>;
   /** Drops everything written so far. Safe to call more than once, and after a failed commit. */
   abort(): Promise<void>;
 }

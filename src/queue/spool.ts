@@ -443,6 +443,52 @@ export class SpoolWriter {
   }
 
   /**
+   * Replaces the message written so far by what `transform` makes of it (the
+   * content rules' strip action), before commit. The new message always goes
+   * to a new temporary file, written as it comes (64 KiB at a time), while
+   * the old one is read from memory or from its file: memory stays flat, and
+   * a transform that fails leaves the writer as it was. commit() then makes
+   * the new file durable as usual (fsync, rename, directory fsync).
+   */
+  async rewrite(transform: (source: MessageSource) => AsyncIterable<Buffer>): Promise<void> {
+    if (this.done) throw new Error('spool writer already finished');
+    const source = await this.contents();
+    const newPath = `${this.tmpMessage}.rewrite`;
+    const nfd = await openAsync(newPath);
+    let written = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    try {
+      for await (const chunk of transform(source)) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes < FLUSH_AT) continue;
+        await writeAllAsync(nfd, Buffer.concat(pending, pendingBytes));
+        written += pendingBytes;
+        pending = [];
+        pendingBytes = 0;
+      }
+    } catch (err) {
+      closeSync(nfd);
+      rmSync(newPath, { force: true });
+      throw err;
+    }
+    // The old file goes only now: until here an abort() finds the writer as it was.
+    const oldFd = this.messageFd;
+    const oldPath = this.tmpMessage;
+    this.messageFd = Promise.resolve(nfd);
+    this.tmpMessage = newPath;
+    this.pending = pending;
+    this.pendingBytes = pendingBytes;
+    this.written = written;
+    try {
+      closeSync(await oldFd);
+    } finally {
+      rmSync(oldPath, { force: true });
+    }
+  }
+
+  /**
    * Makes the message durable under its queue id (in queue/, or in
    * quarantine/); 250 may follow when this resolves. Small writes, close and
    * rename are synchronous (page cache and metadata: quicker than a trip

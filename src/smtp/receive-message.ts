@@ -26,6 +26,7 @@ import { DataGuard, type BareLfMode, type DataProblem } from './data-guard.ts';
 import { receivedHeader } from './received.ts';
 import { signable, wantsSigning } from '../dkim/choose.ts';
 import { signMessage, withSignature, type SignResult } from '../dkim/signer.ts';
+import { StripRefused } from '../content/strip.ts';
 
 export interface IncomingRecipient {
   address: string;
@@ -115,7 +116,7 @@ export async function receiveMessage(deps: ReceiveDeps, m: IncomingMessage, stre
     path.quarantined = result.outcome === 'quarantine';
     // Quarantined by a check before the content scan (DMARC): the engines fed while spooling are let go.
     if (path.quarantined && result.by !== 'scan') for (const w of path.watchers) w.abort();
-    return await store(deps, m, writer, result, checkLog, spooled, (c) => (path.committed = c), ended);
+    return await store(deps, m, writer, result, checkLog, spooled, (c, quarantined) => ((path.committed = c), (path.quarantined = quarantined)), ended);
   } catch (err) {
     // Committed means safely stored: the 250 stands (a 4xx would make the sender send it twice).
     if (path.committed) {
@@ -175,7 +176,7 @@ async function decide(deps: ReceiveDeps, m: IncomingMessage, upstream: boolean, 
   const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [], auth: [] }, contents };
   const result = await deps.runner.run('data', m.base, input);
   // The origin is part of the record whenever a check looked at it.
-  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan', 'rate']);
+  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan', 'rate', 'content']);
   return { result, checkLog: { ...m.checkLog, ...(looked ? originLog(found) : {}), ...result.log } };
 }
 
@@ -191,13 +192,16 @@ function logRefusal(logger: Logger, m: IncomingMessage, r: StageResult, checkLog
 }
 
 /** The commit (the 250's condition), its log line, and the hand-over to the queue. */
-async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWriter, r: StageResult, checkLog: Fields, spooled: Spooled, committed: (c: Committed) => void, ended: number): Promise<ReceiveOutcome> {
+async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWriter, r: StageResult, checkLog: Fields, spooled: Spooled, committed: (c: Committed, quarantined: boolean) => void, ended: number): Promise<ReceiveOutcome> {
   const { session, base, id } = m;
   const { guard } = spooled;
-  const quarantined = r.outcome === 'quarantine';
+  // The body's rewrite (the content rules' strip) first: the header edits and the DKIM signature are for the message as it leaves.
+  const refused = r.outcome === 'quarantine' ? null : await rewrite(writer, r);
+  const quarantined = r.outcome === 'quarantine' || refused !== null;
   const relayed = m.relayRight !== null;
   const envelope = envelopeOf(m, relayed);
-  if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: r.rule ?? '', reason: r.reason ?? '' };
+  if (refused !== null) envelope.quarantine = { at: envelope.received_at, rule: STRIP_REFUSED_RULE, reason: `the strip action could not remove the parts: ${refused}` };
+  else if (quarantined) envelope.quarantine = { at: envelope.received_at, rule: r.rule ?? '', reason: r.reason ?? '' };
   // A rate limit with action hold tripped (src/checks/rate-limits.ts): committed held, for an administrator to release.
   const hold = quarantined ? undefined : (r.report.rate_hold as RateHold | undefined);
   if (hold) {
@@ -213,7 +217,7 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
     if (dkim.signed) edit = withSignature(edit, dkim.field);
   }
   const c = await writer.commit(envelope, { area: quarantined ? 'quarantine' : 'queue', ...(edit ? { edit } : {}), claim: quarantined || hold ? undefined : deps.claim?.() });
-  committed(c);
+  committed(c, quarantined);
   // The rate limits count a message once it is stored (src/checks/rate-limits.ts): an abandoned transaction costs nothing.
   (r.report.rate_commit as RateCommit | undefined)?.();
   const scan = { ...(r.report.scan as Fields | undefined), ...(Object.keys(checkLog).length ? { checks: checkLog } : {}) };
@@ -231,13 +235,36 @@ async function store(deps: ReceiveDeps, m: IncomingMessage, writer: MessageWrite
     scan,
     ...(guard.normalized > 0 ? { bare_lf_normalized: guard.normalized } : {}),
     ...(dkim ? { dkim: dkimLog(dkim) } : {}),
-    ...(quarantined ? { rule: r.rule, reason: r.reason } : {}),
+    ...(r.rewrite && !quarantined ? { rewrite: r.rewrite.describe } : {}),
+    ...(quarantined ? { rule: envelope.quarantine?.rule, reason: envelope.quarantine?.reason } : {}),
     ...(hold ? { held: true, rule: `rate limit ${hold.limit}`, reason: hold.reason } : {}),
     reply_ms: sinceMs(ended),
   });
   const ok: ReceiveOutcome = { error: null, message: `2.0.0 Ok: queued as ${id}` };
   if (!quarantined) ok.queued = c;
   return ok;
+}
+
+/** The quarantine rule of a message whose strip could not be done (content:* is the content category's, see src/quarantine). */
+export const STRIP_REFUSED_RULE = 'content:strip';
+
+/**
+ * Applies the end of DATA's body rewrite, if any. A strip that cannot be
+ * done for this message (StripRefused: a part that cannot be removed alone)
+ * leaves the message as it was and says why: it goes to the quarantine, the
+ * part is never delivered. Any other failure rejects (a 451: nothing is
+ * committed, the client keeps the message).
+ */
+async function rewrite(writer: MessageWriter, r: StageResult): Promise<string | null> {
+  const change = r.rewrite;
+  if (!change) return null;
+  try {
+    await writer.rewrite((source) => change.apply(source));
+    return null;
+  } catch (err) {
+    if (err instanceof StripRefused) return err.message;
+    throw err;
+  }
 }
 
 /** For message tracking: the Message-ID, and the Subject only when tracking.subject says so (privacy: otherwise never logged). */

@@ -330,3 +330,41 @@ test('a stray file named like a queue id goes to corrupt/ alone; the committed m
   assert.deepEqual(spool.list().map((m) => m.envelope.id), [env.id]);
   assert.equal(log.lines.filter((l) => l.event === 'spool.corrupt').length, 1);
 });
+
+test('rewrite: the new message goes to a new temporary file, the old one goes; a failed rewrite leaves the writer as it was', async (t) => {
+  const { spool } = openSpool(t);
+  const upper = (source: { chunks(): AsyncIterable<Buffer> }) =>
+    (async function* () {
+      for await (const c of source.chunks()) yield Buffer.from(c.toString('latin1').toUpperCase(), 'latin1');
+    })();
+  for (const size of [10, 300 * 1024]) {
+    const id = newQueueId();
+    const w = spool.begin(id);
+    const msg = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(size, 0x61)]);
+    await w.write(msg);
+    await w.rewrite(upper);
+    assert.deepEqual(ls(spool.tmpDir), [`${id}.eml.rewrite`, `${id}.json`], 'only the new temporary file is left');
+    // A failed rewrite of the rewritten writer: its file goes, the writer keeps what it had.
+    await assert.rejects(
+      w.rewrite(() =>
+        (async function* () {
+          yield Buffer.alloc(100 * 1024);
+          throw new Error('broken');
+        })(),
+      ),
+      /broken/,
+    );
+    assert.deepEqual(ls(spool.tmpDir), [`${id}.eml.rewrite`, `${id}.json`]);
+    const env = await w.commit(envelopeFields());
+    const want = Buffer.from(msg.toString('latin1').toUpperCase(), 'latin1');
+    assert.equal(env.size, want.length);
+    assert.equal(sha(readFileSync(join(spool.queueDir, `${id}.eml`))), sha(want));
+    assert.deepEqual(ls(spool.tmpDir), [], 'nothing left in tmp/');
+  }
+  const aborted = spool.begin(newQueueId());
+  await aborted.write(Buffer.alloc(200 * 1024, 0x62));
+  await aborted.rewrite(upper);
+  await aborted.abort();
+  assert.deepEqual(ls(spool.tmpDir), [], 'abort after a rewrite removes the new file');
+  await assert.rejects(aborted.rewrite(upper), /already finished/);
+});

@@ -1,12 +1,14 @@
 // The DATA handler answers exactly once and keeps the in-flight count that
 // shutdown waits on right, whatever fails: the queue manager's notification
 // after the commit, the spool's commit itself, a client that drops mid-DATA.
+// A body rewrite of the end of DATA (the content rules' strip) is applied
+// before the commit; one that cannot be done quarantines, one that fails 451s.
 // The handlers are driven directly (no socket) over a real spool in a
 // temporary directory.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,6 +24,8 @@ import { CHECKS } from '../../src/checks/registry.ts';
 import { CheckRunner } from '../../src/checks/runner.ts';
 import { CheckServices } from '../../src/checks/services.ts';
 import type { Logger } from '../../src/log/logger.ts';
+import { EVERYONE, type BodyRewrite, type Check } from '../../src/checks/check.ts';
+import { stripParts } from '../../src/content/strip.ts';
 
 interface LogLine {
   event: string;
@@ -30,7 +34,7 @@ interface LogLine {
 
 type Cb = (err?: Error | null, message?: string) => void;
 
-function setup(t: { after: (fn: () => void) => void }) {
+function setup(t: { after: (fn: () => void) => void }, extra: Check[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-rx-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const v = validate({
@@ -64,7 +68,7 @@ function setup(t: { after: (fn: () => void) => void }) {
     throttle: new AuthThrottle(),
     connections: new ConnectionLimits(),
     inFlight: { count: 0, idle: () => {} },
-    runner: new CheckRunner(CHECKS, new CheckServices({ store: spool })),
+    runner: new CheckRunner([...CHECKS, ...extra], new CheckServices({ store: spool })),
   };
   const listener = snap.settings.listeners[0];
   assert.ok(listener);
@@ -189,4 +193,68 @@ test('the end of DATA claims the message for delivery in the commit itself, and 
   assert.equal(c.claim?.node, 'n1');
   assert.equal((await h.spool.holder(c.envelope.id, Date.now()))?.node, 'n1', 'the store holds the claim: nobody else delivers it');
   assert.deepEqual(await h.spool.claimDue({ node: 'n2', leaseMs: 60_000, now: Date.now(), limit: 10 }), []);
+});
+
+/** A check of the end of DATA that asks for `rewrite` (as the content rules' strip does). */
+const rewriting = (rewrite: BodyRewrite): Check => ({ name: 'test-rewrite', data: { who: EVERYONE, run: () => ({ kind: 'pass', rewrite }) } });
+
+const MIXED = Buffer.from(
+  'Subject: strip me\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nkeep\r\n--b\r\nContent-Type: application/octet-stream; name=x.exe\r\n\r\nMZ\r\n--b--\r\n',
+);
+
+test('a body rewrite at the end of DATA: the stored message is the rewritten one, the queued line says so', async (t) => {
+  const h = setup(t, [rewriting({ describe: 'stripped 1 part (x.exe)', apply: (src) => stripParts(src, [{ index: 3, reason: 'x.exe' }], 'x.exe was removed') })]);
+  const got: Committed[] = [];
+  h.shared.onQueued = (c) => got.push(c);
+  const { replies, first } = await transaction(h, Readable.from([MIXED]));
+  await first;
+  await h.waitLog((l) => l.event === 'queued');
+  assert.equal(replies[0]?.[0] ?? null, null);
+  const id = got[0]?.envelope.id ?? '';
+  const stored = readFileSync(join(h.dir, 'spool', 'queue', `${id}.eml`), 'latin1');
+  assert.ok(!stored.includes('x.exe\r\n\r\nMZ'), 'the part is gone');
+  assert.ok(stored.includes('\r\n\r\nx.exe was removed\r\n--b--\r\n'), 'the notice is there');
+  assert.ok(stored.includes('--b\r\nContent-Type: text/plain\r\n\r\nkeep\r\n'), 'the rest is');
+  assert.equal(got[0]?.envelope.size, Buffer.byteLength(stored, 'latin1'));
+  assert.equal(h.logs.find((l) => l.event === 'queued')?.rewrite, 'stripped 1 part (x.exe)');
+});
+
+test('a strip that cannot be done: the message goes to the quarantine unchanged (rule content:strip), with a 250', async (t) => {
+  const h = setup(t, [rewriting({ describe: 'stripped 1 part', apply: (src) => stripParts(src, [{ index: 1, reason: 'everything' }], 'n') })]);
+  let queued = 0;
+  h.shared.onQueued = () => queued++;
+  const { replies, first } = await transaction(h, Readable.from([MIXED]));
+  await first;
+  await h.waitLog((l) => l.event === 'quarantined');
+  assert.equal(replies[0]?.[0] ?? null, null);
+  assert.equal(queued, 0, 'nothing for delivery');
+  const line = h.logs.find((l) => l.event === 'quarantined');
+  assert.equal(line?.rule, 'content:strip');
+  assert.match(String(line?.reason), /could not remove the parts: part 1 is the whole message/);
+  const files = readdirSync(join(h.dir, 'spool', 'quarantine'));
+  const eml = files.find((f) => f.endsWith('.eml')) ?? '';
+  assert.ok(readFileSync(join(h.dir, 'spool', 'quarantine', eml)).subarray(-MIXED.length).equals(MIXED), 'the message as it came');
+  assert.deepEqual(readdirSync(join(h.dir, 'spool', 'queue')), []);
+});
+
+test('a rewrite that fails otherwise: one 451, nothing committed, nothing left in tmp', async (t) => {
+  const h = setup(t, [
+    rewriting({
+      describe: 'broken',
+      apply: () =>
+        (async function* () {
+          yield Buffer.from('Subject: half\r\n');
+          throw new Error('the source could not be read');
+        })(),
+    }),
+  ]);
+  const { replies, first } = await transaction(h, Readable.from([MIXED]));
+  await first;
+  await h.waitLog((l) => l.event === 'data.error');
+  await settle();
+  assert.equal(replies.length, 1);
+  assert.equal((replies[0]?.[0] as (Error & { responseCode?: number }) | undefined)?.responseCode, 451);
+  assert.deepEqual(readdirSync(join(h.dir, 'spool', 'queue')), []);
+  assert.deepEqual(readdirSync(join(h.dir, 'spool', 'quarantine')), []);
+  assert.deepEqual(readdirSync(join(h.dir, 'spool', 'tmp')), []);
 });

@@ -160,6 +160,47 @@ suite('PostgreSQL only', () => {
     }
   });
 
+  test('rewrite keeps no chunks of the old message: after commit only the new one\'s, after a failed rewrite and abort none', async (t) => {
+    const db = await database();
+    const store = new PgQueueStore(db.pool());
+    await store.open();
+    t.after(async () => {
+      await store.close();
+      await db.end();
+    });
+    const sql = db.pool();
+    const chunks = async () => (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM queue_chunk`)[0]?.n;
+    const msg = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), randomBytes(2 * 1024 * 1024)]);
+    const half = (source: { chunks(): AsyncIterable<Buffer> }) =>
+      (async function* () {
+        for await (const c of source.chunks()) yield c.subarray(0, Math.ceil(c.length / 2));
+      })();
+    const w = store.begin(newQueueId());
+    for (let i = 0; i < msg.length; i += 64 * 1024) await w.write(msg.subarray(i, i + 64 * 1024));
+    const before = await chunks();
+    assert.ok((before ?? 0) >= 6, `the old message's chunks are stored while it arrives (${before})`);
+    await w.rewrite(half);
+    const { envelope } = await w.commit(fields());
+    const [row] = await sql<{ n: number; w: number }[]>`SELECT count(*)::int AS n, count(DISTINCT writer)::int AS w FROM queue_chunk`;
+    assert.equal(row?.w, 1, 'one chunk key left: the committed message\'s');
+    assert.equal(row?.n, Math.ceil(envelope.size / CHUNK), 'as many chunks as the new message needs');
+    const failing = store.begin(newQueueId());
+    for (let i = 0; i < msg.length; i += 64 * 1024) await failing.write(msg.subarray(i, i + 64 * 1024));
+    const stored = await chunks();
+    await assert.rejects(
+      failing.rewrite((source) =>
+        (async function* () {
+          for await (const c of source.chunks()) yield c;
+          throw new Error('broken');
+        })(),
+      ),
+      /broken/,
+    );
+    assert.equal(await chunks(), stored, 'the failed rewrite\'s chunks went; the old message\'s stay');
+    await failing.abort();
+    assert.equal(await chunks(), row?.n, 'nothing of the failed message is left');
+  });
+
   test('two nodes claiming one backlog at once never get one message twice', async (t) => {
     const db = await database();
     const a = new PgQueueStore(db.pool());

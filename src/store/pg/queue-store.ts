@@ -409,8 +409,8 @@ async function* readChunks(sql: Sql, writer: string, size: number, id: string, f
 class PgMessageWriter implements MessageWriter {
   readonly id: string;
   private readonly store: PgQueueStore;
-  /** The chunks' key: a message is bound to its writer's chunks only at commit. */
-  private readonly writer = randomUUID();
+  /** The chunks' key: a message is bound to its writer's chunks only at commit (a rewrite starts a new key). */
+  private writer = randomUUID();
   private head: Buffer[] = [];
   private headBytes = 0;
   private tail: Buffer[] = [];
@@ -477,6 +477,53 @@ class PgMessageWriter implements MessageWriter {
         if (tail.length > 0) yield tail;
       },
     };
+  }
+
+  /**
+   * Replaces the message by what `transform` makes of it, before commit: the
+   * old message is read (head and tail from memory, stored chunks one query
+   * each) while the new one is written through write() under a new chunk key,
+   * so memory holds at most two heads, two tails and a chunk in flight. The
+   * old key's chunks are deleted afterwards (or swept, if that fails); a
+   * failed transform brings the old message back. commit() stays one
+   * transaction over the current key's chunks.
+   */
+  async rewrite(transform: (source: MessageSource) => AsyncIterable<Buffer>): Promise<void> {
+    if (this.finished) throw new Error('message writer already finished');
+    const source = await this.contents();
+    const before = { writer: this.writer, head: this.head, headBytes: this.headBytes, tail: this.tail, tailBytes: this.tailBytes, flushed: this.flushed, written: this.written };
+    this.writer = randomUUID();
+    this.head = [];
+    this.headBytes = 0;
+    this.tail = [];
+    this.tailBytes = 0;
+    this.flushed = 0;
+    this.written = 0;
+    try {
+      for await (const chunk of transform(source)) await this.write(chunk);
+      await this.chain;
+    } catch (err) {
+      // Back to the old message (its chunks are still stored, its head and tail still in memory); the new key's
+      // chunks go here or to the sweep.
+      const failed = this.writer;
+      await this.chain.catch(() => {});
+      this.writer = before.writer;
+      this.head = before.head;
+      this.headBytes = before.headBytes;
+      this.tail = before.tail;
+      this.tailBytes = before.tailBytes;
+      this.flushed = before.flushed;
+      this.written = before.written;
+      this.chain = Promise.resolve();
+      await this.dropChunks(failed);
+      throw err;
+    }
+    await this.dropChunks(before.writer);
+  }
+
+  /** Deletes the chunks of a key no message will ever use (best effort: the sweep takes what is left). */
+  private async dropChunks(writer: string): Promise<void> {
+    await this.store.sql`DELETE FROM queue_chunk c WHERE c.writer = ${writer} AND NOT EXISTS (SELECT 1 FROM queue_message m WHERE m.writer = ${writer})`.catch(() => {});
   }
 
   /** Rewrites the header section in the head; the rest is copied by nobody. */

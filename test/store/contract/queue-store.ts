@@ -167,6 +167,60 @@ export function queueStoreContract(name: string, make: QueueFactory, opts: Queue
       }
     });
 
+    test('rewrite before commit: the new message replaces the old (in memory and flushed), size and contents() follow, a header edit still applies', async (t) => {
+      const { store } = await fresh(t);
+      // Drops every octet 0x00 of the body and appends a line: the old message is read as the new one is written.
+      const transform = (source: { chunks(): AsyncIterable<Buffer> }) =>
+        (async function* () {
+          for await (const c of source.chunks()) yield Buffer.from(c.filter((b) => b !== 0));
+          yield Buffer.from('appended\r\n');
+        })();
+      for (const tail of [Buffer.from('short body\r\n'), Buffer.concat([randomBytes(700 * 1024), Buffer.alloc(1000)]), randomBytes(3 * 1024 * 1024)]) {
+        const msg = Buffer.concat([MESSAGE, tail]);
+        const want = Buffer.concat([Buffer.from(msg.filter((b) => b !== 0)), Buffer.from('appended\r\n')]);
+        const w = store.begin(newQueueId());
+        for (let i = 0; i < msg.length; i += 64 * 1024) await w.write(msg.subarray(i, i + 64 * 1024));
+        await w.rewrite(transform);
+        assert.equal(w.size, want.length, 'size follows');
+        assert.equal(sha(await gather(await w.contents())), sha(want), 'contents() follows');
+        const { envelope } = await w.commit(fields(), { edit: { add: ['X-Stripped: yes'], remove: [], subjectTag: null } });
+        const stored = Buffer.concat([Buffer.from('X-Stripped: yes\r\n'), want]);
+        assert.equal(envelope.size, stored.length);
+        assert.equal((await store.read(envelope.id))?.size, stored.length);
+        assert.equal(sha(await streamed(store, envelope.id)), sha(stored), `the stored message is the new one (${msg.length} octets before)`);
+      }
+    });
+
+    test('rewrite that fails: it rejects and the message is as it was (commit stores it, abort leaves nothing)', async (t) => {
+      const { store } = await fresh(t);
+      const broken = (source: { chunks(): AsyncIterable<Buffer> }) =>
+        (async function* () {
+          for await (const c of source.chunks()) yield Buffer.from(c.toString('latin1').toUpperCase(), 'latin1');
+          yield randomBytes(300 * 1024);
+          throw new Error('the transform broke');
+        })();
+      for (const size of [100, 900 * 1024]) {
+        const msg = Buffer.concat([MESSAGE, randomBytes(size)]);
+        const kept = store.begin(newQueueId());
+        await kept.write(msg);
+        await assert.rejects(kept.rewrite(broken), /the transform broke/);
+        assert.equal(kept.size, msg.length);
+        assert.equal(sha(await gather(await kept.contents())), sha(msg), 'contents() is the old message');
+        const { envelope } = await kept.commit(fields(), { area: 'quarantine' });
+        assert.equal(envelope.size, msg.length);
+        assert.equal(sha(await streamed(store, envelope.id, 'quarantine')), sha(msg), 'the old message is committed');
+        const id = newQueueId();
+        const dropped = store.begin(id);
+        await dropped.write(msg);
+        await assert.rejects(dropped.rewrite(broken), /the transform broke/);
+        await dropped.abort();
+        assert.equal(await store.read(id), null);
+        assert.deepEqual(await store.list(), []);
+      }
+      const e = await put(store);
+      assert.deepEqual(await streamed(store, e.id), MESSAGE);
+    });
+
     test('the quarantine: apart from the queue, never claimed; release moves it into the queue; removeQuarantined removes', async (t) => {
       const { store } = await fresh(t);
       const q = await put(store, MESSAGE, { quarantine: { at: '2026-05-01T12:00:00.000Z', rule: 'spam', reason: 'score 9' } }, { area: 'quarantine' });

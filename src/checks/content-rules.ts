@@ -1,0 +1,84 @@
+// The content rules (src/content, docs/content.md) at the end of DATA:
+// attachment and content filters on the message as spooled, read after the
+// client's "." through the writer's contents() (the spool file, still in the
+// page cache) rather than watched as it arrives, so that a message refused
+// by an earlier check, or one no rule applies to, costs no MIME walk. After
+// DMARC and before the content scan: a blocked attachment costs no spam
+// engine. The rules apply by direction: inbound (the client has no relay
+// right) or relayed (it has one).
+
+import { MailError } from '../core/mail-error.ts';
+import { evaluateMessage, type Evaluation } from '../content/evaluate.ts';
+import { ARCHIVE_ERROR_RULE, hitsForLog, rulesFor } from '../content/match-rules.ts';
+import { stripRewrite } from '../content/strip-rewrite.ts';
+import { printable } from '../content/file-names.ts';
+import type { ContentHit } from '../content/content-types.ts';
+import { EVERYONE, PASS, type Check, type Fields, type Verdict } from './check.ts';
+
+/** The rule a verdict names: content.rules[NAME], or content.archive.on_error. */
+export function ruleSetting(hit: ContentHit): string {
+  return hit.rule === ARCHIVE_ERROR_RULE ? 'content.archive.on_error' : `content.rules[${hit.rule}]`;
+}
+
+/** The `content: {...}` of the message's log line: the action and the hits, bounded. */
+export function contentLog(e: Evaluation): Fields {
+  const d = e.decision;
+  const x = e.inspection;
+  return {
+    action: d.action,
+    ...(d.hits.length ? { hits: hitsForLog(d.hits), ...(d.hits.length > 10 ? { more_hits: d.hits.length - 10 } : {}) } : {}),
+    ...(d.action === 'quarantine' && d.instead ? { instead_of_strip: d.instead } : {}),
+    ...(d.action === 'strip' ? { stripped: d.parts.map((p) => p.index) } : {}),
+    parts: x.parts.length,
+    ...(x.entries.length ? { archive_names: x.entries.length } : {}),
+    ...(x.archiveProblems.length ? { archive_errors: x.archiveProblems.slice(0, 5).map((p) => `${p.chain.map((n) => printable(n, 60)).join(' › ')}: ${p.reason}`) } : {}),
+    ...(x.incomplete ? { incomplete: x.incomplete } : {}),
+    ms: e.ms,
+  };
+}
+
+export function contentVerdict(e: Evaluation, hostname: string, subjectTag: string | null): Verdict {
+  const d = e.decision;
+  const log = { content: contentLog(e) };
+  switch (d.action) {
+    case 'accept':
+      return { kind: 'pass', log };
+    case 'reject': {
+      const h = d.decisive;
+      const text = `Message refused: ${replySafe(h.what)} (content rule ${h.rule})`;
+      return { kind: 'refuse', error: new MailError(550, '5.7.1', text, { rule: ruleSetting(h), reason: `${h.rule}: ${h.what}` }), log };
+    }
+    case 'quarantine': {
+      const h = d.decisive;
+      return { kind: 'quarantine', rule: `content:${h.rule}`, reason: `${h.what}${d.instead ? ` (${d.instead})` : ''}`, log };
+    }
+    case 'strip':
+      return { kind: 'pass', rewrite: stripRewrite(d.parts, hostname), log };
+    case 'tag':
+      return { kind: 'pass', edit: { add: d.fields, remove: ['X-Mailwarden-Content'], subjectTag }, log };
+  }
+}
+
+/** A hit's description for the client's reply: printable ASCII, bounded (a reply line is at most 512 octets). */
+function replySafe(s: string): string {
+  const ascii = s.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^\x20-\x7e]/g, '?');
+  return ascii.length > 200 ? `${ascii.slice(0, 199)}~` : ascii;
+}
+
+export const contentRules: Check = {
+  name: 'content',
+  // Off, or no rule at all: the check is not asked (it costs nothing).
+  enabled: (snap) => snap.settings.content.enabled && snap.settings.content.rules.length > 0,
+  data: {
+    who: EVERYONE,
+    async run(s, x): Promise<Verdict> {
+      const settings = s.snap.settings.content;
+      const relayed = s.relayRight.right !== null;
+      if (rulesFor(settings, relayed).length === 0) return PASS;
+      const message = await x.contents();
+      const e = await evaluateMessage(settings, message.chunks(), { relayed });
+      if (!e) return PASS;
+      return contentVerdict(e, s.snap.settings.hostname, settings.subject_tag);
+    },
+  },
+};

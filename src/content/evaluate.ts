@@ -1,0 +1,36 @@
+// One message through the content rules: the rules that apply to its
+// direction, the walk with just what they need, the hits and the decision.
+// The check (src/checks/content-rules.ts), `mailwarden content test` and the
+// API's test upload all ask this, so that what they say cannot drift apart.
+
+import type { ContentSettings } from '../config/content-settings.ts';
+import { inspectMessage, type Inspection } from './inspect.ts';
+import { BodyMatches, decide, matchRules, rulesFor, walkNeeds, type CompiledRule, type ContentDecision } from './match-rules.ts';
+
+export interface Evaluation {
+  readonly rules: readonly CompiledRule[];
+  readonly inspection: Inspection;
+  readonly decision: ContentDecision;
+  /** Milliseconds the walk and the matching took. */
+  readonly ms: number;
+}
+
+export interface EvaluateOptions {
+  /** The client has a relay right (relayed rules apply) or not (inbound rules). */
+  relayed: boolean;
+  tmp?: string;
+  /** Walk the message even with no rule for its direction (content test lists the parts anyway). */
+  always?: boolean;
+}
+
+/** null: no rule applies to this direction (and nothing was read), unless `always`. */
+export async function evaluateMessage(settings: ContentSettings, source: AsyncIterable<Buffer>, o: EvaluateOptions): Promise<Evaluation | null> {
+  const start = performance.now();
+  const rules = rulesFor(settings, o.relayed);
+  if (rules.length === 0 && !o.always) return null;
+  const needs = walkNeeds(rules);
+  const body = new BodyMatches(rules);
+  const inspection = await inspectMessage(source, { archives: needs.archives, limits: settings.archive, headers: needs.headers, onText: needs.text ? body.onText : null, ...(o.tmp ? { tmp: o.tmp } : {}) });
+  const decision = decide(matchRules(rules, inspection, body, settings.archive.on_error), (i) => inspection.unstrippable.get(i) ?? null);
+  return { rules, inspection, decision, ms: Math.round((performance.now() - start) * 100) / 100 };
+}

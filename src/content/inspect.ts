@@ -1,0 +1,292 @@
+// The MIME walk of the content rules: reads a message as a stream with
+// @zone-eu/mailsplit's Splitter and reports each part (PartInfo, numbered as
+// content-types.ts says), the names inside its zip archives, the decoded
+// values of the header fields asked for, and the decoded text of its text
+// parts (bounded). Memory stays flat whatever the message's size: bodies are
+// decoded chunk by chunk and dropped; only an archive is kept whole, bounded
+// and spilled to a temp file past 1 MiB (spill-buffer.ts).
+//
+// A message mailsplit cannot read to the end (a header block over 1 MiB,
+// more than 1000 parts) is judged as far as it was read (`incomplete`); an
+// error of the source (the spool cannot be read) is thrown: that is ours.
+
+import mailsplit from '@zone-eu/mailsplit';
+import libmime from 'libmime';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { ArchiveLimits } from '../config/content-settings.ts';
+import type { PartInfo } from './content-types.ts';
+import { extensionsOf, printable } from './file-names.ts';
+import { SpillBuffer } from './spill-buffer.ts';
+import { PART_SPLIT_OPTIONS } from './strip.ts';
+import { looksLikeZip, walkZip, type ArchiveProblem, type ZipWalk } from './zip-names.ts';
+
+const { Splitter } = mailsplit;
+type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
+type Chunk = { type: 'node' } & MimeNode | { type: 'body' | 'data'; value: Buffer };
+
+/** Decoded octets of one text part that body expressions see (the rest of a longer part is not read). */
+export const TEXT_LIMIT = 1_048_576;
+/** Characters of one header field value that header expressions see. */
+export const HEADER_LIMIT = 65_536;
+const ZIP_TYPES = new Set(['application/zip', 'application/x-zip-compressed', 'application/x-zip']);
+
+export interface InspectOptions {
+  /** Open zip archives (some rule has archive: true). */
+  archives: boolean;
+  limits: ArchiveLimits;
+  /** Header fields (any case) of the message's top-level header whose decoded values are wanted. */
+  headers: readonly string[];
+  /** Given the decoded text of each text/* part (at most TEXT_LIMIT octets of it); null: text is not read. */
+  onText: ((part: PartInfo, text: string) => void) | null;
+  /** Where an archive larger than 1 MiB is kept while it is read (default: the system's temp directory). */
+  tmp?: string;
+}
+
+export interface Inspection {
+  /** Every MIME node, in order (index = position, from 1). */
+  parts: PartInfo[];
+  /** The names inside archives, each with `inArchive` and the index of the part that holds the archive. */
+  entries: PartInfo[];
+  headers: Map<string, string[]>;
+  /** Octets of the message. */
+  size: number;
+  /** Archives not read to the end (limits, damage, encryption): content.archive.on_error judges them. */
+  archiveProblems: (ArchiveProblem & { index: number })[];
+  /** Why the walk stopped before the end of the message, or null. */
+  incomplete: string | null;
+  /** Parts the strip action cannot remove alone, by index, and why (strip.ts refuses them). */
+  unstrippable: Map<number, string>;
+}
+
+/** Walks the message; rejects only when the source itself fails. */
+export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOptions): Promise<Inspection> {
+  const out: Inspection = { parts: [], entries: [], headers: new Map(), size: 0, archiveProblems: [], incomplete: null, unstrippable: new Map() };
+  const zip: ZipWalk = { limits: o.limits, budget: { entries: o.limits.max_entries, expanded: o.limits.max_expanded }, entries: [], problems: [], tmp: o.tmp };
+  let current: PartState | null = null;
+  let sourceError: unknown = null;
+
+  // Only an error of the source itself is thrown on (the pipeline also ends this generator with mailsplit's errors).
+  const counted = async function* () {
+    const it = source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await it.next();
+        } catch (err) {
+          sourceError = err;
+          throw err;
+        }
+        if (r.done) return;
+        out.size += r.value.length;
+        yield r.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  };
+
+  const finish = async () => {
+    const p = current;
+    current = null;
+    if (p) await p.end(out, zip, o);
+  };
+
+  const sink = new Writable({
+    objectMode: true,
+    write(chunk: Chunk, _enc, done) {
+      const step = async () => {
+        if (chunk.type === 'node') {
+          await finish();
+          const part = partOf(chunk, out.parts.length + 1);
+          out.parts.push(part);
+          if (part.index === 1) readHeaders(chunk, o.headers, out.headers);
+          const why = unstrippable(chunk);
+          if (why) out.unstrippable.set(part.index, why);
+          if (!part.multipart) current = new PartState(part, chunk, o);
+        } else if (chunk.type === 'body' && current) {
+          await current.body(chunk.value);
+        }
+      };
+      step().then(() => done(), done);
+    },
+    final(done) {
+      finish().then(() => done(), done);
+    },
+  });
+  try {
+    await pipeline(Readable.from(counted()), new Splitter(PART_SPLIT_OPTIONS), sink);
+  } catch (err) {
+    if (sourceError !== null) throw sourceError;
+    // mailsplit refused the structure: judge what was read (the open part too).
+    out.incomplete = printable(err instanceof Error ? err.message : String(err), 200);
+    await finish().catch(() => {});
+  } finally {
+    await (current as PartState | null)?.dispose();
+  }
+  return out;
+}
+
+/** One leaf part while its body arrives: decoded, measured, its text and its archive kept within bounds. */
+class PartState {
+  readonly part: PartInfo;
+  private readonly decoder: ReturnType<MimeNode['getDecoder']>;
+  private readonly charset: string;
+  private text: Buffer[] | null;
+  private textSize = 0;
+  /** The first octets, until four are seen (a zip's signature); null after. */
+  private head: Buffer | null;
+  private archive: SpillBuffer | null = null;
+  private readonly limits: ArchiveLimits;
+  private readonly tmp: string | undefined;
+
+  constructor(part: PartInfo, node: MimeNode, o: InspectOptions) {
+    this.part = part;
+    this.decoder = node.getDecoder();
+    this.charset = (node.charset || 'utf-8').toString();
+    this.text = o.onText && part.mimeType.startsWith('text/') ? [] : null;
+    this.limits = o.limits;
+    this.tmp = o.tmp;
+    this.head = o.archives ? Buffer.alloc(0) : null;
+    if (o.archives && (ZIP_TYPES.has(part.mimeType) || part.extensions[0] === 'zip')) this.archive = new SpillBuffer(o.limits.max_size, o.tmp);
+  }
+
+  async body(value: Buffer): Promise<void> {
+    this.decoder.write(value);
+    let d: Buffer | null;
+    while ((d = this.decoder.read() as Buffer | null) !== null) await this.decoded(d);
+  }
+
+  private async decoded(d: Buffer): Promise<void> {
+    this.part.size += d.length;
+    if (this.text && this.textSize < TEXT_LIMIT) {
+      const take = d.subarray(0, TEXT_LIMIT - this.textSize);
+      this.text.push(Buffer.from(take));
+      this.textSize += take.length;
+    }
+    // A zip is known by its first octets too (an archive sent under another name or type).
+    if (this.head) {
+      this.head = Buffer.concat([this.head, d]);
+      if (this.head.length < 4) return;
+      const seen = this.head;
+      this.head = null;
+      if (!this.archive && looksLikeZip(seen)) this.archive = new SpillBuffer(this.limits.max_size, this.tmp);
+      // The octets held back while the first four were awaited.
+      await this.archive?.write(seen);
+      return;
+    }
+    await this.archive?.write(d);
+  }
+
+  async end(out: Inspection, zip: ZipWalk, o: InspectOptions): Promise<void> {
+    this.decoder.end();
+    for await (const d of this.decoder as AsyncIterable<Buffer>) await this.decoded(d);
+    // A part shorter than a zip's signature, named as a zip: read as the archive it claims to be.
+    if (this.head) {
+      await this.archive?.write(this.head);
+      this.head = null;
+    }
+    if (this.text && o.onText) {
+      o.onText(this.part, decodeText(Buffer.concat(this.text), this.charset));
+      this.text = null;
+    }
+    const a = this.archive;
+    if (!a) return;
+    try {
+      const chain = [this.part.filename ?? `part ${this.part.index}`];
+      if (a.over) out.archiveProblems.push({ index: this.part.index, chain, reason: `larger than ${o.limits.max_size} octets (content.archive.max_size)` });
+      else {
+        const before = zip.entries.length;
+        const problems = zip.problems.length;
+        await walkZip(await a.done(), chain, 1, zip);
+        for (const e of zip.entries.slice(before)) {
+          out.entries.push({ index: this.part.index, mimeType: 'application/octet-stream', filename: e.name, extensions: e.extensions, size: e.size, multipart: false, inArchive: e.chain, ...(e.names.length > 1 || e.names[0] !== e.name ? { names: e.names } : {}) });
+        }
+        zip.entries.length = 0;
+        for (const p of zip.problems.slice(problems)) out.archiveProblems.push({ index: this.part.index, ...p });
+        zip.problems.length = 0;
+      }
+    } finally {
+      await this.dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const a = this.archive;
+    this.archive = null;
+    await a?.dispose();
+  }
+}
+
+/** Why strip.ts would refuse to remove this part alone, or null. */
+function unstrippable(node: MimeNode): string | null {
+  if (!node.parentNode) return 'the root of the message';
+  if (node.multipart) return `a multipart/${node.multipart} container`;
+  if (!node.parentNode.multipart) return 'the whole body of an attached message';
+  for (let p: MimeNode['parentNode'] = node.parentNode; p; p = p.parentNode) {
+    if (p.multipart === 'signed' || p.multipart === 'encrypted') return `a part of a multipart/${p.multipart} (removing it would read as tampering)`;
+  }
+  return null;
+}
+
+function partOf(node: MimeNode, index: number): PartInfo {
+  const names = namesOf(node);
+  const extensions: string[] = [];
+  for (const n of names) for (const x of extensionsOf(n)) if (!extensions.includes(x)) extensions.push(x);
+  const part: PartInfo = { index, mimeType: (node.contentType || 'text/plain').toString().toLowerCase(), filename: names[0] === undefined ? null : printable(names[0], 512), extensions, size: 0, multipart: Boolean(node.multipart) };
+  if (names.length > 1) part.names = names;
+  return part;
+}
+
+/**
+ * The decoded names of a part: Content-Disposition filename (RFC 2231
+ * filename*, continuations and charsets, or RFC 2047 words), as mailsplit
+ * decodes it, and the Content-Type name when it says something else: a
+ * mail program may show either, so both count.
+ */
+function namesOf(node: MimeNode): string[] {
+  const names: string[] = [];
+  if (node.filename) names.push(node.filename.toString());
+  const ct = (node as unknown as { _parsedContentType?: { params: Record<string, string>; decodedParams?: string[] } })._parsedContentType;
+  let name = ct?.params?.name;
+  if (name) {
+    if (!ct?.decodedParams?.includes('name')) {
+      try {
+        name = libmime.decodeWords(name);
+      } catch {
+        // an unknown charset: the name as written
+      }
+    }
+    if (!names.includes(name)) names.push(name);
+  }
+  return names.map((n) => n.slice(0, 4096));
+}
+
+/** The decoded values of the wanted fields of the top-level header (unfolded, RFC 2047 words decoded). */
+function readHeaders(node: MimeNode, wanted: readonly string[], into: Map<string, string[]>): void {
+  if (!node.headers) return;
+  for (const name of wanted) {
+    const key = name.toLowerCase();
+    if (into.has(key)) continue;
+    const values = node.headers.get(key).slice(0, 100).map((line) => {
+      const raw = line.slice(line.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '').trim().slice(0, HEADER_LIMIT);
+      try {
+        return libmime.decodeWords(raw);
+      } catch {
+        return raw;
+      }
+    });
+    into.set(key, values);
+  }
+}
+
+/** A text part's octets as text in its charset (UTF-8 when the charset is unknown). */
+function decodeText(buf: Buffer, charset: string): string {
+  try {
+    return new TextDecoder(charset.trim().toLowerCase()).decode(buf);
+  } catch {
+    return new TextDecoder('utf-8').decode(buf);
+  }
+}
