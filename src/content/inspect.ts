@@ -42,6 +42,13 @@ export interface InspectOptions {
   onText: ((part: PartInfo, text: string) => void) | null;
   /** Where an archive larger than 1 MiB is kept while it is read (default: the system's temp directory). */
   tmp?: string;
+  /**
+   * Given for a walk that may end early: whether the rules need the body of
+   * this part. A message that is one leaf part whose body nothing needs (the
+   * common plain text message) is read no further than its header; `size`
+   * is then the message's size as the caller knows it.
+   */
+  earlyEnd?: { needBody: (part: PartInfo) => boolean; size: number };
 }
 
 export interface Inspection {
@@ -59,6 +66,9 @@ export interface Inspection {
   /** Parts the strip action cannot remove alone, by index, and why (strip.ts refuses them). */
   unstrippable: Map<number, string>;
 }
+
+/** Ends the walk when the rest of the message cannot change the answer. */
+const ENOUGH = new Error('enough read');
 
 /** Walks the message; rejects only when the source itself fails. */
 export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOptions): Promise<Inspection> {
@@ -82,6 +92,9 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
         if (r.done) return;
         out.size += r.value.length;
         yield r.value;
+        // mailsplit works through what it was given in setImmediate steps: let it, before more is read
+        // (otherwise the source is read far ahead of the walk, and an early end saves nothing).
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       await it.return?.();
@@ -106,6 +119,7 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
           const why = unstrippable(chunk);
           if (why) out.unstrippable.set(part.index, why);
           if (!part.multipart) current = new PartState(part, chunk, o);
+          if (part.index === 1 && o.earlyEnd && !part.multipart && !chunk.rfc822 && !o.earlyEnd.needBody(part)) throw ENOUGH;
         } else if (chunk.type === 'body' && current) {
           await current.body(chunk.value);
         }
@@ -117,8 +131,13 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
     },
   });
   try {
-    await pipeline(Readable.from(counted()), new Splitter(PART_SPLIT_OPTIONS), sink);
+    await pipeline(Readable.from(counted(), { highWaterMark: 1 }), new Splitter(PART_SPLIT_OPTIONS), sink);
   } catch (err) {
+    if (err === ENOUGH) {
+      // One leaf part and nothing needs its body: the size is the caller's.
+      out.size = o.earlyEnd!.size;
+      return out;
+    }
     if (sourceError !== null) throw sourceError;
     // mailsplit refused the structure: judge what was read (the open part too).
     out.incomplete = printable(err instanceof Error ? err.message : String(err), 200);
@@ -149,7 +168,8 @@ class PartState {
     this.text = o.onText && part.mimeType.startsWith('text/') ? [] : null;
     this.limits = o.limits;
     this.tmp = o.tmp;
-    this.head = o.archives ? Buffer.alloc(0) : null;
+    // A text part without a name is shown as text, not opened as a file: it is not sniffed for a zip.
+    this.head = o.archives && (part.filename !== null || !part.mimeType.startsWith('text/')) ? Buffer.alloc(0) : null;
     if (o.archives && (ZIP_TYPES.has(part.mimeType) || part.extensions[0] === 'zip')) this.archive = new SpillBuffer(o.limits.max_size, o.tmp);
   }
 
