@@ -39,6 +39,7 @@ import type { TrackingAccess } from '../tracking/tracking-access.ts';
 import type { Stats } from './stats.ts';
 import { registerPreviewRoutes } from './routes-preview.ts';
 import { registerMetricsRoutes } from './routes-metrics.ts';
+import { registerContentRoutes } from './routes-content.ts';
 import type { Exposition } from '../metrics/http-listener.ts';
 
 export interface ApiDeps {
@@ -79,7 +80,7 @@ const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
 /** POSTs about the caller's own account: a viewer may change its own password. */
 const OWN = new Set(['/api/me/password']);
 /** POSTs that only ask (a viewer may): they change nothing. */
-const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/settings/preview', '/api/logout', '/api/dkim/check']);
+const ASKING = new Set(['/api/policy/explain', '/api/policy/open-relay-test', '/api/settings/validate', '/api/settings/diff', '/api/settings/preview', '/api/logout', '/api/dkim/check', '/api/content/test']);
 
 export class HttpError extends Error {
   readonly status: number;
@@ -192,6 +193,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerTrackingRoutes(api, deps);
     registerPreviewRoutes(api, { ...deps, service }, new WorkLimiter(1));
     registerMetricsRoutes(api, deps.metrics);
+    registerContentRoutes(api, deps);
   });
   registerUi(app);
   return app;

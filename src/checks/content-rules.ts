@@ -76,7 +76,7 @@ export const contentRules: Check = {
       const relayed = s.relayRight.right !== null;
       if (rulesFor(settings, relayed).length === 0) return PASS;
       const message = await x.contents();
-      const e = await evaluateMessage(settings, message.chunks(), { relayed });
+      const e = await evaluateMessage(settings, message.chunks(), { relayed, size: message.size });
       if (!e) return PASS;
       return contentVerdict(e, s.snap.settings.hostname, settings.subject_tag);
     },

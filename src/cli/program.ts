@@ -19,6 +19,7 @@ import { registerStoreCommands } from './store-commands.ts';
 import { registerDkimCommands } from './dkim-commands.ts';
 import { registerLimitsCommands } from './limits-commands.ts';
 import { registerTrackCommand } from './track-command.ts';
+import { registerContentCommands } from './content-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerDkimCommands(program, dataOption);
   registerLimitsCommands(program, dataOption);
   registerTrackCommand(program, dataOption);
+  registerContentCommands(program, dataOption);
 
   // Every level (`admin token create` is three deep): a usage error must end
   // in main's handler (exit 2), never in commander's own process.exit(1).

@@ -136,8 +136,10 @@ function readRules(r: Reader, v: unknown): ContentRule[] {
     const direction = r.oneOf(at(p, 'direction'), o.direction, CONTENT_DIRECTIONS, 'both');
     const action = r.oneOf(at(p, 'action'), o.action, CONTENT_ACTIONS);
     const comment = r.string(at(p, 'comment'), o.comment, { max: 256 });
-    if (name === undefined || !match || !direction || !action) return undefined;
-    const rule: ContentRule = { name, match, direction, action };
+    // A rule with a finding is still returned (the findings block the apply): the diff and the
+    // web admin's error labels name it by its name rather than see it vanish.
+    if (name === undefined) return undefined;
+    const rule: ContentRule = { name, match: match ?? {}, direction: direction ?? 'both', action: action ?? 'quarantine' };
     if (comment !== undefined && comment !== '') rule.comment = comment;
     return rule;
   });
@@ -173,7 +175,7 @@ function readMatch(r: Reader, p: string, v: unknown): ContentMatch | null {
       return undefined;
     }
     const c = compileRuleRegex(s);
-    if ('error' in c) return void fail(path, `${c.error} (rule expressions are case-insensitive)`);
+    if ('error' in c) fail(path, `${c.error} (rule expressions are case-insensitive)`);
     return s;
   };
   if (o.filename !== undefined) {
@@ -208,7 +210,8 @@ function readMatch(r: Reader, p: string, v: unknown): ContentMatch | null {
     }
   }
   if (ok && Object.keys(m).length === 0) fail(p, 'an empty match matches nothing: give extension, mime_type, filename, header, body or size_over');
-  return ok ? m : null;
+  // With a finding, what could be read (the apply is refused anyway).
+  return m;
 }
 
 /** A non-empty list of short strings, normalised, each of the given form. */

@@ -4,6 +4,7 @@
 // API's test upload all ask this, so that what they say cannot drift apart.
 
 import type { ContentSettings } from '../config/content-settings.ts';
+import type { PartInfo } from './content-types.ts';
 import { inspectMessage, type Inspection } from './inspect.ts';
 import { BodyMatches, decide, matchRules, rulesFor, walkNeeds, type CompiledRule, type ContentDecision } from './match-rules.ts';
 
@@ -21,6 +22,8 @@ export interface EvaluateOptions {
   tmp?: string;
   /** Walk the message even with no rule for its direction (content test lists the parts anyway). */
   always?: boolean;
+  /** The message's size: a one-part message whose body no rule needs is then read no further than its header (the check). */
+  size?: number;
 }
 
 /** null: no rule applies to this direction (and nothing was read), unless `always`. */
@@ -30,7 +33,8 @@ export async function evaluateMessage(settings: ContentSettings, source: AsyncIt
   if (rules.length === 0 && !o.always) return null;
   const needs = walkNeeds(rules);
   const body = new BodyMatches(rules);
-  const inspection = await inspectMessage(source, { archives: needs.archives, limits: settings.archive, headers: needs.headers, onText: needs.text ? body.onText : null, ...(o.tmp ? { tmp: o.tmp } : {}) });
+  const earlyEnd = o.size === undefined ? undefined : { size: o.size, needBody: (p: PartInfo) => (needs.text && p.mimeType.startsWith('text/')) || needs.partSize || (needs.archives && (p.filename !== null || !p.mimeType.startsWith('text/'))) };
+  const inspection = await inspectMessage(source, { archives: needs.archives, limits: settings.archive, headers: needs.headers, onText: needs.text ? body.onText : null, ...(o.tmp ? { tmp: o.tmp } : {}), ...(earlyEnd ? { earlyEnd } : {}) });
   const decision = decide(matchRules(rules, inspection, body, settings.archive.on_error), (i) => inspection.unstrippable.get(i) ?? null);
   return { rules, inspection, decision, ms: Math.round((performance.now() - start) * 100) / 100 };
 }

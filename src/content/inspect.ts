@@ -12,7 +12,7 @@
 
 import mailsplit from '@zone-eu/mailsplit';
 import libmime from 'libmime';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { ArchiveLimits } from '../config/content-settings.ts';
@@ -20,7 +20,7 @@ import type { PartInfo } from './content-types.ts';
 import { extensionsOf, printable } from './file-names.ts';
 import { SpillBuffer } from './spill-buffer.ts';
 import { PART_SPLIT_OPTIONS } from './strip.ts';
-import { looksLikeZip, walkZip, type ArchiveProblem, type ZipWalk } from './zip-names.ts';
+import { looksLikeZip, walkZip, type ArchiveBudget, type ArchiveProblem, type ZipWalk } from './zip-names.ts';
 
 const { Splitter } = mailsplit;
 type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
@@ -42,7 +42,19 @@ export interface InspectOptions {
   onText: ((part: PartInfo, text: string) => void) | null;
   /** Where an archive larger than 1 MiB is kept while it is read (default: the system's temp directory). */
   tmp?: string;
+  /**
+   * Given for a walk that may end early: whether the rules need the body of
+   * this part. A message that is one leaf part whose body nothing needs (the
+   * common plain text message) is read no further than its header; `size`
+   * is then the message's size as the caller knows it.
+   */
+  earlyEnd?: { needBody: (part: PartInfo) => boolean; size: number };
+  /** An attached message being walked (inside the walk of its container): how deep, and the container's archive budget. */
+  nested?: { depth: number; budget: ArchiveBudget };
 }
+
+/** Attached messages (message/rfc822 parts) are opened to this depth, as archives are. */
+export const MAX_MESSAGE_DEPTH = 3;
 
 export interface Inspection {
   /** Every MIME node, in order (index = position, from 1). */
@@ -60,10 +72,13 @@ export interface Inspection {
   unstrippable: Map<number, string>;
 }
 
+/** Ends the walk when the rest of the message cannot change the answer. */
+const ENOUGH = new Error('enough read');
+
 /** Walks the message; rejects only when the source itself fails. */
 export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOptions): Promise<Inspection> {
   const out: Inspection = { parts: [], entries: [], headers: new Map(), size: 0, archiveProblems: [], incomplete: null, unstrippable: new Map() };
-  const zip: ZipWalk = { limits: o.limits, budget: { entries: o.limits.max_entries, expanded: o.limits.max_expanded }, entries: [], problems: [], tmp: o.tmp };
+  const zip: ZipWalk = { limits: o.limits, budget: o.nested?.budget ?? { entries: o.limits.max_entries, expanded: o.limits.max_expanded }, entries: [], problems: [], tmp: o.tmp };
   let current: PartState | null = null;
   let sourceError: unknown = null;
 
@@ -82,6 +97,9 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
         if (r.done) return;
         out.size += r.value.length;
         yield r.value;
+        // mailsplit works through what it was given in setImmediate steps: let it, before more is read
+        // (otherwise the source is read far ahead of the walk, and an early end saves nothing).
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       await it.return?.();
@@ -105,7 +123,8 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
           if (part.index === 1) readHeaders(chunk, o.headers, out.headers);
           const why = unstrippable(chunk);
           if (why) out.unstrippable.set(part.index, why);
-          if (!part.multipart) current = new PartState(part, chunk, o);
+          if (!part.multipart) current = new PartState(part, chunk, o, zip.budget);
+          if (part.index === 1 && o.earlyEnd && !part.multipart && !chunk.rfc822 && !o.earlyEnd.needBody(part)) throw ENOUGH;
         } else if (chunk.type === 'body' && current) {
           await current.body(chunk.value);
         }
@@ -117,8 +136,13 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
     },
   });
   try {
-    await pipeline(Readable.from(counted()), new Splitter(PART_SPLIT_OPTIONS), sink);
+    await pipeline(Readable.from(counted(), { highWaterMark: 1 }), new Splitter(PART_SPLIT_OPTIONS), sink);
   } catch (err) {
+    if (err === ENOUGH) {
+      // One leaf part and nothing needs its body: the size is the caller's.
+      out.size = o.earlyEnd!.size;
+      return out;
+    }
     if (sourceError !== null) throw sourceError;
     // mailsplit refused the structure: judge what was read (the open part too).
     out.incomplete = printable(err instanceof Error ? err.message : String(err), 200);
@@ -141,16 +165,25 @@ class PartState {
   private archive: SpillBuffer | null = null;
   private readonly limits: ArchiveLimits;
   private readonly tmp: string | undefined;
+  /** An attached message mailsplit leaves closed (disposition attachment, or base64): walked as it is decoded. */
+  private inner: { pass: PassThrough; walk: Promise<Inspection> } | null = null;
 
-  constructor(part: PartInfo, node: MimeNode, o: InspectOptions) {
+  constructor(part: PartInfo, node: MimeNode, o: InspectOptions, budget: ArchiveBudget) {
     this.part = part;
     this.decoder = node.getDecoder();
     this.charset = (node.charset || 'utf-8').toString();
     this.text = o.onText && part.mimeType.startsWith('text/') ? [] : null;
     this.limits = o.limits;
     this.tmp = o.tmp;
-    this.head = o.archives ? Buffer.alloc(0) : null;
+    // A text part without a name is shown as text, not opened as a file: it is not sniffed for a zip.
+    this.head = o.archives && (part.filename !== null || !part.mimeType.startsWith('text/')) ? Buffer.alloc(0) : null;
     if (o.archives && (ZIP_TYPES.has(part.mimeType) || part.extensions[0] === 'zip')) this.archive = new SpillBuffer(o.limits.max_size, o.tmp);
+    const depth = o.nested?.depth ?? 0;
+    if (o.archives && part.mimeType === 'message/rfc822' && depth < MAX_MESSAGE_DEPTH) {
+      const pass = new PassThrough();
+      this.head = null;
+      this.inner = { pass, walk: inspectMessage(pass, { archives: true, limits: o.limits, headers: [], onText: null, ...(o.tmp ? { tmp: o.tmp } : {}), nested: { depth: depth + 1, budget } }) };
+    }
   }
 
   async body(value: Buffer): Promise<void> {
@@ -178,6 +211,14 @@ class PartState {
       return;
     }
     await this.archive?.write(d);
+    const inner = this.inner;
+    // The inner walk may have stopped (a structure it could not read): then its stream is gone.
+    if (inner && !inner.pass.destroyed && !inner.pass.write(d)) {
+      await new Promise<void>((resolve) => {
+        inner.pass.once('drain', resolve);
+        inner.pass.once('close', resolve);
+      });
+    }
   }
 
   async end(out: Inspection, zip: ZipWalk, o: InspectOptions): Promise<void> {
@@ -192,6 +233,7 @@ class PartState {
       o.onText(this.part, decodeText(Buffer.concat(this.text), this.charset));
       this.text = null;
     }
+    if (this.inner) await this.endInner(out);
     const a = this.archive;
     if (!a) return;
     try {
@@ -213,7 +255,25 @@ class PartState {
     }
   }
 
+  /** The parts of an attached message (and the names in its archives), as names inside it. */
+  private async endInner(out: Inspection): Promise<void> {
+    const inner = this.inner!;
+    this.inner = null;
+    inner.pass.end();
+    const x = await inner.walk;
+    const chain = [this.part.filename ?? `attached message (part ${this.part.index})`];
+    for (const p of x.parts) {
+      if (p.multipart) continue;
+      out.entries.push({ ...p, index: this.part.index, inArchive: chain });
+    }
+    for (const e of x.entries) out.entries.push({ ...e, index: this.part.index, inArchive: [...chain, ...(e.inArchive ?? [])] });
+    for (const p of x.archiveProblems) out.archiveProblems.push({ index: this.part.index, chain: [...chain, ...p.chain], reason: p.reason });
+    if (x.incomplete) out.archiveProblems.push({ index: this.part.index, chain, reason: `attached message not read to the end: ${x.incomplete}` });
+  }
+
   async dispose(): Promise<void> {
+    this.inner?.pass.destroy();
+    this.inner = null;
     const a = this.archive;
     this.archive = null;
     await a?.dispose();

@@ -60,11 +60,13 @@ export function rulesFor(settings: ContentSettings, relayed: boolean): CompiledR
 }
 
 /** What the walk must collect for these rules (nothing it need not: no text without a body rule). */
-export function walkNeeds(rules: readonly CompiledRule[]): { archives: boolean; headers: string[]; text: boolean } {
+export function walkNeeds(rules: readonly CompiledRule[]): { archives: boolean; headers: string[]; text: boolean; partSize: boolean } {
   return {
     archives: rules.some((r) => r.rule.match.archive === true),
     headers: [...new Set(rules.flatMap((r) => (r.header ? [r.header.name] : [])))],
     text: rules.some((r) => r.body !== null),
+    /** A part's decoded size counts (size_over beside a file key). */
+    partSize: rules.some((r) => r.partLevel && r.rule.match.size_over !== undefined),
   };
 }
 

@@ -140,6 +140,6 @@ test('hits per rule are bounded; rules by direction; what the walk must collect'
   assert.deepEqual(rulesFor(s, false).map((r) => r.rule.name), ['i', 'b']);
   assert.deepEqual(rulesFor(s, true).map((r) => r.rule.name), ['o', 'b']);
   assert.deepEqual(rulesFor({ ...s, enabled: false }, true), []);
-  assert.deepEqual(walkNeeds(rulesFor(s, true)), { archives: false, headers: ['subject'], text: true });
-  assert.deepEqual(walkNeeds(rulesFor(defaultContent(), false)), { archives: true, headers: [], text: false });
+  assert.deepEqual(walkNeeds(rulesFor(s, true)), { archives: false, headers: ['subject'], text: true, partSize: false });
+  assert.deepEqual(walkNeeds(rulesFor(defaultContent(), false)), { archives: true, headers: [], text: false, partSize: false });
 });

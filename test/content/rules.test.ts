@@ -208,3 +208,23 @@ test('a malformed message is judged as far as it could be read, never a crash', 
   const junk = await judge(EXE, Buffer.from('\r\n--x\r\n\0\0\0--x--\r\nContent-Type: multipart/mixed; boundary=\r\n'));
   assert.equal(junk.decision.action, 'accept');
 });
+
+test('an attached message: walked in place when mailsplit opens it, opened as an archive is (archive: true) when it is left closed', async () => {
+  const inner = await composed({ subject: 'forwarded', attachments: [{ filename: 'payload.scr', content: 'MZ' }, { filename: 'in.zip', content: pyZip({ entries: [{ name: 'deep.vbs', text: 'x' }] }) }] });
+  const doc = { rules: [{ name: 'exec', match: { extension: ['scr', 'vbs'], archive: true }, action: 'quarantine' }] };
+  // 7bit, not marked as an attachment: mailsplit parses it as part of the message.
+  const open = await composed({ text: 'see the forwarded mail', attachments: [{ content: inner, contentType: 'message/rfc822', contentDisposition: 'inline' }] });
+  const e1 = await judge(doc, open);
+  assert.deepEqual(e1.decision.hits.map((h) => [h.part!.filename, h.part!.inArchive ?? null]), [['payload.scr', null], ['deep.vbs', ['in.zip']]]);
+  // base64 and an attachment: mailsplit leaves it closed; the walk opens it.
+  const closed = await composed({ text: 'see the forwarded mail', attachments: [{ filename: 'fwd.eml', content: inner, contentType: 'message/rfc822', contentTransferEncoding: 'base64' }] });
+  assert.match(closed.toString('latin1'), /Content-Type: message\/rfc822[^]*?Content-Transfer-Encoding: base64/);
+  const e2 = await judge(doc, closed);
+  assert.equal(e2.decision.action, 'quarantine');
+  assert.deepEqual(e2.decision.hits.map((h) => [h.part!.filename, h.part!.inArchive, h.part!.index]), [
+    ['payload.scr', ['fwd.eml'], 3],
+    ['deep.vbs', ['fwd.eml', 'in.zip'], 3],
+  ]);
+  const without = await judge({ rules: [{ name: 'exec', match: { extension: ['scr'] }, action: 'quarantine' }] }, closed);
+  assert.equal(without.decision.action, 'accept', 'without archive: true the attached message is not opened');
+});

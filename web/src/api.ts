@@ -62,6 +62,23 @@ export async function call<T>(method: Method, path: string, body?: unknown): Pro
   return data as T;
 }
 
+/** POSTs a file as it is (the content rules' test upload); a non-2xx answer throws ApiError. */
+export async function postRaw<T>(path: string, body: Blob, type = 'message/rfc822'): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json', 'content-type': type };
+  if (csrf) headers['x-csrf-token'] = csrf;
+  const res = await fetch(path, { method: 'POST', headers, credentials: 'same-origin', body });
+  const text = await res.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { message: text };
+  }
+  if (res.status === 401) onUnauthorized();
+  if (res.status < 200 || res.status >= 300) throw new ApiError(res.status, messageOf(data, res.status), data);
+  return data as T;
+}
+
 export const get = <T>(path: string): Promise<T> => call<T>('GET', path);
 export const post = <T>(path: string, body?: unknown): Promise<T> => call<T>('POST', path, body ?? {});
 export const put = <T>(path: string, body: unknown): Promise<T> => call<T>('PUT', path, body);

@@ -18,6 +18,7 @@ const OBJECT_LISTS: Record<string, { what: string; key: string }> = {
   listeners: { what: 'Listener', key: 'name' },
   'antispam.dnsbl': { what: 'DNS blocklist', key: 'zone' },
   'antispam.exceptions': { what: 'Exception', key: 'comment' },
+  'content.rules': { what: 'Content rule', key: 'name' },
 };
 
 /** Field labels by path, list indexes written []; as the pages label them. */
@@ -46,6 +47,25 @@ const LABELS: Record<string, string> = {
   'relaying.authenticated_relay.users': 'Users',
   'relaying.authenticated_relay.groups': 'User groups',
   'relaying.scan_relayed': 'Scan relayed messages',
+  'content.enabled': 'Apply the content rules',
+  'content.subject_tag': 'Subject tag for tagged messages',
+  'content.rules[].name': 'Name',
+  'content.rules[].match': 'What it looks for',
+  'content.rules[].match.extension': 'Extensions',
+  'content.rules[].match.mime_type': 'MIME types',
+  'content.rules[].match.filename': 'File name expression',
+  'content.rules[].match.archive': 'Also names inside zip archives',
+  'content.rules[].match.header.name': 'Header field',
+  'content.rules[].match.header.regex': 'Header expression',
+  'content.rules[].match.body': 'Text expression',
+  'content.rules[].match.size_over': 'Larger than (octets)',
+  'content.rules[].direction': 'Mail',
+  'content.rules[].action': 'Action',
+  'content.archive.max_depth': 'Nesting depth opened',
+  'content.archive.max_size': 'Largest archive read (octets)',
+  'content.archive.max_expanded': 'Inflated per message at most (octets)',
+  'content.archive.max_entries': 'Names listed per message at most',
+  'content.archive.on_error': 'An archive that cannot be read to the end',
   'antispam.enabled': 'Scan messages for spam',
   'antispam.spamd': 'spamd address',
   'antispam.rspamd': 'rspamd URL',
@@ -202,10 +222,18 @@ export function proposedDoc(active: Doc | null, changes: readonly Change[]): Doc
   const doc: Doc = structuredClone(active);
   for (const c of changes) {
     const segs = parsePath(c.path);
-    if (!segs || c.op === 'removed') continue;
+    if (!segs) continue;
     let parent: unknown = doc;
     for (const s of segs.slice(0, -1)) parent = child(parent, s);
     const last = segs[segs.length - 1]!;
+    // An object removed from a named list goes, so that the indexes of the findings name the ones after it.
+    if (c.op === 'removed') {
+      if (Array.isArray(parent) && typeof last === 'string' && last.startsWith('"')) {
+        const i = parent.findIndex((o) => o && typeof o === 'object' && (o as Doc).name === last.slice(1, -1));
+        if (i >= 0) parent.splice(i, 1);
+      }
+      continue;
+    }
     if (Array.isArray(parent) && typeof last === 'string' && last.startsWith('"')) {
       const i = parent.findIndex((o) => o && typeof o === 'object' && (o as Doc).name === last.slice(1, -1));
       if (i >= 0) parent[i] = structuredClone(c.after);

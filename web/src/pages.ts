@@ -22,6 +22,7 @@ import { LimitsPage } from './pages/Limits.tsx';
 import { SystemPage } from './pages/System.tsx';
 import { TlsPage } from './pages/TlsCertificate.tsx';
 import { DkimPage } from './pages/Dkim.tsx';
+import { ContentRulesPage } from './pages/ContentRules.tsx';
 
 export interface Page {
   path: string;
@@ -36,6 +37,7 @@ export const PAGES: Page[] = [
   { path: '/relaying', id: 'relaying', title: 'Relaying', group: 'Email protection', component: RelayingPage },
   { path: '/malware', id: 'malware', title: 'Malware', group: 'Email protection', component: Malware },
   { path: '/antispam', id: 'antispam', title: 'Antispam', group: 'Email protection', component: Antispam },
+  { path: '/content', id: 'content', title: 'Content rules', group: 'Email protection', component: ContentRulesPage },
   { path: '/delivery', id: 'delivery', title: 'Delivery', group: 'Email protection', component: DeliveryPage },
   { path: '/domains', id: 'domains', title: 'Domains & Routing', group: 'Email protection', component: Domains },
   { path: '/dkim', id: 'dkim', title: 'DKIM', group: 'Email protection', component: DkimPage },
