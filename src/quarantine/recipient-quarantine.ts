@@ -88,6 +88,32 @@ export class StoreRecipientQuarantine implements RecipientQuarantine {
     return out;
   }
 
+  /** One message as `address` sees it (the link page), or null when it is gone or `address` no longer has a share in it. */
+  async entryFor(id: string, address: string): Promise<RecipientQuarantineEntry | null> {
+    const env = await this.d.store.read(id, 'quarantine');
+    const mine = env?.recipients.map((r) => r.address).filter((a) => norm(a) === norm(address)) ?? [];
+    if (!env || mine.length === 0) return null;
+    let subject: string | null;
+    try {
+      subject = subjectOf(await this.d.store.headers(id, 'quarantine', HEADERS_MAX));
+    } catch {
+      return null;
+    }
+    const category = categoryOf(env.quarantine?.rule);
+    return {
+      id,
+      received_at: env.received_at,
+      sender: env.sender,
+      subject,
+      recipients: mine,
+      rule: env.quarantine?.rule ?? '',
+      reason: env.quarantine?.reason ?? '',
+      category,
+      size: env.size,
+      releasable: mayRelease(category, { kind: 'link', address }, this.d.selfRelease()),
+    };
+  }
+
   releaseFor(id: string, addresses: readonly string[], by: QuarantineActor): Promise<ReleaseOutcome> {
     return this.serial(id, () => this.act('release', id, addresses, by));
   }
