@@ -286,7 +286,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     selfService.scheduler.start();
     let control: Awaited<ReturnType<typeof startControl>>;
     try {
-      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await source.refresh()).revision });
+      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await source.refresh()).revision, digest: (o) => selfService.digest.run(o) });
     } catch (err) {
       throw new StartError(`cannot open the control socket in ${dataDir}: ${(err as Error).message}`);
     }
