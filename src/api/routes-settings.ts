@@ -20,7 +20,7 @@ import type { WorkLimiter } from './work-limit.ts';
 const Strict = { additionalProperties: false } as const;
 const Comment = Type.Optional(Type.String({ maxLength: 500 }));
 
-export const SECTIONS = ['hostname', 'listeners', 'tls', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'dkim', 'tracking', 'metrics'] as const;
+export const SECTIONS = ['hostname', 'listeners', 'tls', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'dkim', 'tracking', 'metrics', 'quarantine'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const Network = Type.Object(
