@@ -89,7 +89,7 @@ test('the digest is delivered, parsed, and its release link releases alice\'s sh
   const none = await runCli(['quarantine', 'digest', '--data', rig.relay.dataDir, '--to', 'carol@example.com']);
   assert.equal(none.status, 1, 'no digest for a recipient without quarantined mail');
 
-  // A viewer may not send it; the admin may.
+  // The administrator sends it now (POST /api/quarantine/digest).
   const sent = await rig.call('POST', '/api/quarantine/digest', {});
   assert.equal(sent.sent.length, 2);
   const msgs = await sink.waitFor(2, 20_000);
