@@ -23,6 +23,5 @@ export function subjectOf(headers: Buffer): string | null {
   } catch {
     decoded = raw;
   }
-  // eslint-disable-next-line no-control-regex
   return decoded.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '').slice(0, SUBJECT_MAX);
 }
