@@ -14,6 +14,7 @@ import type { Logger } from './log/logger.ts';
 import { QueueManager } from './queue/manager.ts';
 import { controlPathProblem, startControl } from './queue/control.ts';
 import { Quarantine } from './queue/quarantine.ts';
+import { quarantineSelfService } from './quarantine/self-service.ts';
 import { CHECKS } from './checks/registry.ts';
 import { CheckRunner } from './checks/runner.ts';
 import { CheckServices } from './checks/services.ts';
@@ -215,7 +216,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       manager.settingsChanged();
       void metrics.follow(source.peek().settings);
     };
-    const quarantine = new Quarantine(queue);
+    const quarantine = new Quarantine(queue, logger);
+    // Quarantine self-service (issue 21): recipients' shares, the digest's links and its schedule.
+    const selfService = quarantineSelfService({ queue, state: () => stores.quarantine, snapshot: () => source.peek(), node, logger, now: clock.now });
+    undo.push(() => selfService.stop());
     // The name is taken before any listener binds: a second node under a running node's name stops here.
     const planned = snap.settings.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, mode: l.mode }));
     // Started when the data directory was locked: the pid file says so, and the next start on this directory (after a
@@ -259,6 +263,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         rate: { store: () => stores.rate, flush: () => rate.flush() },
         tracking: trackingAccess(() => source.peek().settings.tracking, tracking, () => stores.tracking),
         metrics: () => metrics.exposition(),
+        quarantineLinks: selfService.links,
+        digest: selfService.digestRoutes,
       });
       const started = api;
       undo.push(() => started.close());
@@ -277,9 +283,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // A metrics listener that cannot bind is logged (metrics.listen_failed); mail goes on.
     await metrics.follow(source.peek().settings);
     manager.load();
+    selfService.scheduler.start();
     let control: Awaited<ReturnType<typeof startControl>>;
     try {
-      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await source.refresh()).revision });
+      control = await startControl(dataDir, manager, quarantine, logger, { refreshConfig: async () => (await source.refresh()).revision, digest: (o) => selfService.digest.run(o) });
     } catch (err) {
       throw new StartError(`cannot open the control socket in ${dataDir}: ${(err as Error).message}`);
     }
@@ -333,6 +340,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await metrics.close();
           await stopListeners(running, shared, grace);
           await control.close();
+          await selfService.stop();
           await manager.stop(grace);
           stopPruning();
           await directories.close();

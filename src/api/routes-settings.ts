@@ -20,7 +20,7 @@ import type { WorkLimiter } from './work-limit.ts';
 const Strict = { additionalProperties: false } as const;
 const Comment = Type.Optional(Type.String({ maxLength: 500 }));
 
-export const SECTIONS = ['hostname', 'listeners', 'tls', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'dkim', 'tracking', 'metrics', 'content'] as const;
+export const SECTIONS = ['hostname', 'listeners', 'tls', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'dkim', 'tracking', 'metrics', 'content', 'quarantine'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const Network = Type.Object(

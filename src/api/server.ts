@@ -41,6 +41,8 @@ import { registerPreviewRoutes } from './routes-preview.ts';
 import { registerMetricsRoutes } from './routes-metrics.ts';
 import { registerContentRoutes } from './routes-content.ts';
 import type { Exposition } from '../metrics/http-listener.ts';
+import { LINK_PATH, registerLinkRoutes, type LinkRouteDeps } from '../quarantine/link-routes.ts';
+import { registerDigestRoutes, type DigestRouteDeps } from '../quarantine/digest-routes.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -66,6 +68,10 @@ export interface ApiDeps {
   tracking?: () => TrackingAccess;
   /** The Prometheus exposition (GET /metrics, with a token or session); absent: 404. */
   metrics?: Exposition;
+  /** The quarantine digest's signed links (GET/POST /quarantine/link, no login; issue 21); absent: 404. */
+  quarantineLinks?: LinkRouteDeps;
+  /** Sending the digest now (POST /api/quarantine/digest); absent: 404. */
+  digest?: DigestRouteDeps;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -76,7 +82,8 @@ declare module 'fastify' {
   }
 }
 
-const PUBLIC = new Set(['/api/login', '/api/openapi.json']);
+// The digest's link pages carry their own authority: a signed token (src/quarantine/link-routes.ts).
+const PUBLIC = new Set(['/api/login', '/api/openapi.json', LINK_PATH]);
 /** POSTs about the caller's own account: a viewer may change its own password. */
 const OWN = new Set(['/api/me/password']);
 /** POSTs that only ask (a viewer may): they change nothing. */
@@ -194,7 +201,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerPreviewRoutes(api, { ...deps, service }, new WorkLimiter(1));
     registerMetricsRoutes(api, deps.metrics);
     registerContentRoutes(api, deps);
+    if (deps.digest) registerDigestRoutes(api, deps.digest);
   });
+  if (deps.quarantineLinks) registerLinkRoutes(app, deps.quarantineLinks);
   registerUi(app);
   return app;
 }

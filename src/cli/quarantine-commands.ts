@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { CliExit, EXIT_REFUSED, printJson } from './io.ts';
 import { change, printBody, withQueue } from './queue-commands.ts';
 import { Quarantine } from '../queue/quarantine.ts';
+import { digestCommand } from './digest-command.ts';
 
 export function registerQuarantineCommands(program: Command, dataOption: () => string): void {
   const q = program.command('quarantine').description('messages held back by the malware or spam scan');
@@ -49,4 +50,10 @@ export function registerQuarantineCommands(program: Command, dataOption: () => s
         process.stdout.write(`${id} ${done}\n`);
       });
   }
+  q.command('digest')
+    .description('send the quarantine digest now: one message per local recipient with quarantined mail (docs/quarantine.md)')
+    .option('--to <address>', 'only this recipient')
+    .option('--dry-run', 'compose and count, queue nothing')
+    .option('--json', 'print {sent: [{to, entries, id}], skipped}')
+    .action(async (opts: { to?: string; dryRun?: boolean; json?: boolean }) => digestCommand(dataOption(), opts));
 }

@@ -53,6 +53,7 @@ export function validate(raw: unknown): Validation {
   checkMetrics(settings, f);
   checkDirectories(settings, f);
   checkDkim(settings, f);
+  checkQuarantineDigest(settings, f);
   return { settings, networks, errors: f.errors, warnings: f.warnings };
 }
 
@@ -281,6 +282,11 @@ function checkAdmin(s: Settings, f: Findings): void {
   if (s.admin.enabled && s.admin.port !== 0 && s.listeners.some((l) => l.port === s.admin.port && (l.address === s.admin.address || l.address === '0.0.0.0' || l.address === '::' || s.admin.address === '0.0.0.0'))) {
     f.error('admin.port', `${s.admin.port} is taken by an SMTP listener`);
   }
+}
+
+/** The digest's links are pages of the admin listener (docs/quarantine.md): no listener, no links. */
+function checkQuarantineDigest(s: Settings, f: Findings): void {
+  if (s.quarantine.digest.enabled && !s.admin.enabled) f.error('quarantine.digest.enabled', 'the digest\'s links are served by the admin listener: set admin.enabled to true');
 }
 
 /**

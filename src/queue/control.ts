@@ -13,14 +13,20 @@ import type { Logger } from '../log/logger.ts';
 import { QueueError, type QueueManager } from './manager.ts';
 import { QUEUE_ID } from './queue-id.ts';
 import type { Quarantine } from './quarantine.ts';
+import type { DigestRun } from '../quarantine/digest-sender.ts';
 
-export type ControlOp = 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | 'quarantine-release' | 'quarantine-delete' | 'config-refresh';
+export type ControlOp = 'retry' | 'hold' | 'release' | 'delete' | 'bounce' | 'quarantine-release' | 'quarantine-delete' | 'config-refresh' | 'quarantine-digest';
 export interface ControlRequest {
   op: ControlOp;
   /** A queue id, or null with op "retry" for every message. */
   id: string | null;
+  /** Who asks (the admin's name, for the quarantine's log lines); absent: "administrator". */
+  by?: string;
+  /** quarantine-digest: only this recipient; compose without queueing. */
+  to?: string;
+  dry_run?: boolean;
 }
-export type ControlAnswer = { ok: true; count: number } | { ok: false; error: string };
+export type ControlAnswer = { ok: true; count: number; digest?: DigestRun } | { ok: false; error: string };
 
 export const controlPath = (dataDir: string) => join(dataDir, 'control.sock');
 
@@ -59,10 +65,10 @@ export async function perform(manager: QueueManager, quarantine: Quarantine, req
         await manager.bounce(req.id);
         break;
       case 'quarantine-release':
-        await quarantine.release(req.id);
+        await quarantine.release(req.id, req.by);
         break;
       case 'quarantine-delete':
-        await quarantine.delete(req.id);
+        await quarantine.delete(req.id, req.by);
         break;
       default:
         return { ok: false, error: `unknown operation ${String(req.op)}` };
@@ -77,6 +83,8 @@ export async function perform(manager: QueueManager, quarantine: Quarantine, req
 /** What the control socket does beside the queue: `refreshConfig` takes the active revision and resolves with its number. */
 export interface ControlExtras {
   refreshConfig?: () => Promise<number>;
+  /** `mailwarden quarantine digest`: sends the digest now (src/quarantine/digest-sender.ts). */
+  digest?: (opts: { to?: string; dryRun?: boolean }) => Promise<DigestRun>;
 }
 
 export async function startControl(dataDir: string, manager: QueueManager, quarantine: Quarantine, logger: Logger, extras: ControlExtras = {}): Promise<{ close(): Promise<void> }> {
@@ -100,6 +108,14 @@ export async function startControl(dataDir: string, manager: QueueManager, quara
       if (req.op === 'config-refresh') {
         const refresh = extras.refreshConfig;
         const answer: Promise<ControlAnswer> = refresh ? refresh().then((n) => ({ ok: true, count: n }), (err: Error) => ({ ok: false, error: err.message })) : Promise.resolve({ ok: false, error: 'not supported' });
+        return void answer.then((a) => sock.end(JSON.stringify(a) + '\n'));
+      }
+      if (req.op === 'quarantine-digest') {
+        const digest = extras.digest;
+        const to = typeof req.to === 'string' ? req.to : undefined;
+        const answer: Promise<ControlAnswer> = digest
+          ? digest({ ...(to !== undefined ? { to } : {}), dryRun: req.dry_run === true }).then((run) => ({ ok: true, count: run.sent.length, digest: run }), (err: Error) => ({ ok: false, error: err.message }))
+          : Promise.resolve({ ok: false, error: 'not supported' });
         return void answer.then((a) => sock.end(JSON.stringify(a) + '\n'));
       }
       void perform(manager, quarantine, req).then((answer) => {

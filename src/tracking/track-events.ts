@@ -25,6 +25,8 @@ const MAX_EVENT_JSON = 4096;
 export const TRACKED_EVENTS = new Set([
   'connect', 'auth', 'auth.blocked', 'command.refused', 'mail', 'rcpt', 'data.refused', 'data.error', 'antispam.refused', 'antispam.origin_fallback',
   'scan.refused', 'scan.blackholed', 'queued', 'quarantined', 'delivery', 'dsn.queued', 'dsn.dropped', 'queue.removed', 'queue.admin', 'quarantine.admin',
+  // A recipient's (or an administrator's) release or delete of quarantined mail (src/quarantine), in the message's timeline.
+  'quarantine.released', 'quarantine.deleted',
   'disconnect',
 ]);
 

@@ -23,6 +23,7 @@ import { SystemPage } from './pages/System.tsx';
 import { TlsPage } from './pages/TlsCertificate.tsx';
 import { DkimPage } from './pages/Dkim.tsx';
 import { ContentRulesPage } from './pages/ContentRules.tsx';
+import { QuarantinePage } from './pages/Quarantine.tsx';
 
 export interface Page {
   path: string;
@@ -41,6 +42,7 @@ export const PAGES: Page[] = [
   { path: '/delivery', id: 'delivery', title: 'Delivery', group: 'Email protection', component: DeliveryPage },
   { path: '/domains', id: 'domains', title: 'Domains & Routing', group: 'Email protection', component: Domains },
   { path: '/dkim', id: 'dkim', title: 'DKIM', group: 'Email protection', component: DkimPage },
+  { path: '/quarantine', id: 'quarantine', title: 'Quarantine', group: 'Email protection', component: QuarantinePage },
   { path: '/networks', id: 'networks', title: 'Network Definitions', group: 'Definitions & users', component: Networks },
   { path: '/users', id: 'users', title: 'Users & Groups', group: 'Definitions & users', component: Users },
   { path: '/directories', id: 'directories', title: 'Directories', group: 'Definitions & users', component: Directories },

@@ -89,6 +89,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX track_event_conn ON track_event (cid, tx) WHERE cid IS NOT NULL`,
     `CREATE INDEX track_event_queue ON track_event (queue_id) WHERE queue_id IS NOT NULL`,
   ],
+  [
+    // Quarantine self-service (issue 21, src/quarantine): the secret that signs digest links (one for every node),
+    // and one row per digest slot sent, inserted ON CONFLICT DO NOTHING so that one node only sends each slot.
+    `CREATE TABLE quarantine_secret (name text PRIMARY KEY, value bytea NOT NULL, created bigint NOT NULL)`,
+    `CREATE TABLE digest_slot (slot text PRIMARY KEY, node text NOT NULL, at bigint NOT NULL)`,
+    `CREATE INDEX digest_slot_at ON digest_slot (at)`,
+  ],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
