@@ -11,6 +11,7 @@ import type { TrackingStore } from '../tracking/tracking-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { ConfigStore } from './config-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
+import type { PortalStore } from '../portal/portal-store.ts';
 
 export interface Stores {
   kind: 'embedded' | 'postgresql';
@@ -24,5 +25,7 @@ export interface Stores {
   nodes: NodeRegistry;
   /** Message tracking (src/tracking): the embedded one (DATA/tracking.db) is opened on first use. */
   tracking: TrackingStore;
+  /** The user portal's sender lists and sessions (src/portal); the embedded one (DATA/portal.db) is opened on first use. */
+  portal: PortalStore;
   close(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { migrate } from './schema.ts';
 import { PgStatsStore } from './stats-store.ts';
 import { PgRateStore } from './rate-store.ts';
 import { PgTrackingStore } from './tracking-store.ts';
+import { PgPortalStore } from './portal-store.ts';
 
 export interface PgStoresOptions extends PgOptions {
   /** This node's name (--node). */
@@ -38,6 +39,7 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
     const rate = new PgRateStore(sql);
     const nodes = new PgNodeRegistry(sql);
     const tracking = new PgTrackingStore(sql);
+    const portal = new PgPortalStore(sql);
     return {
       kind: 'postgresql',
       config,
@@ -48,8 +50,9 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
       queue,
       nodes,
       tracking,
+      portal,
       async close() {
-        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), tracking.close(), queue.close()]);
+        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), tracking.close(), portal.close(), queue.close()]);
         await sql.end({ timeout: 5 });
       },
     };
