@@ -40,6 +40,7 @@ import type { Stats } from './stats.ts';
 import { registerPreviewRoutes } from './routes-preview.ts';
 import { registerMetricsRoutes } from './routes-metrics.ts';
 import type { Exposition } from '../metrics/http-listener.ts';
+import { registerPortalRoutes, type PortalDeps } from './routes-portal.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -65,6 +66,8 @@ export interface ApiDeps {
   tracking?: () => TrackingAccess;
   /** The Prometheus exposition (GET /metrics, with a token or session); absent: 404. */
   metrics?: Exposition;
+  /** The user portal (routes-portal.ts): its store and the recipients' quarantine; absent: no portal routes. */
+  portal?: PortalDeps;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -122,6 +125,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (route === '/*' && !decodedPath(req.url).startsWith('/api/')) return;
     const path = route ?? decodedPath(req.url);
     if (PUBLIC.has(path)) return;
+    // The user portal's routes have their own sessions (routes-portal.ts): no admin session or token opens them.
+    if (route?.startsWith('/api/portal/')) return;
     const auth = req.headers.authorization;
     let p: Principal | null = null;
     if (auth?.startsWith('Bearer ')) {
@@ -193,6 +198,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     registerPreviewRoutes(api, { ...deps, service }, new WorkLimiter(1));
     registerMetricsRoutes(api, deps.metrics);
   });
+  if (deps.portal) registerPortalRoutes(app, deps, deps.portal);
   registerUi(app);
   return app;
 }
