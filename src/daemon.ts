@@ -220,7 +220,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       manager.settingsChanged();
       void metrics.follow(source.peek().settings);
     };
-    const quarantine = new Quarantine(queue);
+    const quarantine = new Quarantine(queue, logger);
     // The name is taken before any listener binds: a second node under a running node's name stops here.
     const planned = snap.settings.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, mode: l.mode }));
     // Started when the data directory was locked: the pid file says so, and the next start on this directory (after a

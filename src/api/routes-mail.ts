@@ -30,7 +30,7 @@ export function oldestAge(envs: readonly Envelope[], now: number): number | null
 export function registerMailRoutes(api: FastifyInstance, deps: ApiDeps): void {
   const { queue, quarantine, manager } = deps;
   const run = async (req: Parameters<typeof who>[0], op: ControlOp, id: string | null) => {
-    const answer = await perform(manager, quarantine, { op, id });
+    const answer = await perform(manager, quarantine, { op, id, by: who(req).author });
     deps.logger.log(op.startsWith('quarantine-') ? 'quarantine.admin' : 'queue.admin', { op, id, by: who(req).author, ok: answer.ok, error: answer.ok ? undefined : answer.error });
     if (!answer.ok) throw new HttpError(/^no message/.test(answer.error) ? 404 : 409, answer.error);
     return answer;

@@ -57,7 +57,7 @@ async function inCluster(dataDir: string, op: ControlOp, id: string | null): Pro
     try {
       const logger = jsonLogger((l) => process.stderr.write(l));
       const manager = new QueueManager({ store: stores.queue, node: cliNodeName(), snapshot: () => source.get(), logger, deliver: false });
-      return await perform(manager, new Quarantine(stores.queue), { op, id });
+      return await perform(manager, new Quarantine(stores.queue, logger), { op, id });
     } finally {
       source.close();
     }
@@ -87,8 +87,9 @@ async function offline(dataDir: string, op: ControlOp, id: string | null): Promi
     const queue = new FileQueueStore(dataDir, jsonLogger((l) => process.stderr.write(l)));
     await queue.open();
     try {
-      const manager = new QueueManager({ store: queue, snapshot: () => source.get(), logger: jsonLogger((l) => process.stderr.write(l)), deliver: false });
-      return await perform(manager, new Quarantine(queue), { op, id });
+      const logger = jsonLogger((l) => process.stderr.write(l));
+      const manager = new QueueManager({ store: queue, snapshot: () => source.get(), logger, deliver: false });
+      return await perform(manager, new Quarantine(queue, logger), { op, id });
     } finally {
       await queue.close();
     }

@@ -19,6 +19,8 @@ export interface ControlRequest {
   op: ControlOp;
   /** A queue id, or null with op "retry" for every message. */
   id: string | null;
+  /** Who asks (the admin's name, for the quarantine's log lines); absent: "administrator". */
+  by?: string;
 }
 export type ControlAnswer = { ok: true; count: number } | { ok: false; error: string };
 
@@ -59,10 +61,10 @@ export async function perform(manager: QueueManager, quarantine: Quarantine, req
         await manager.bounce(req.id);
         break;
       case 'quarantine-release':
-        await quarantine.release(req.id);
+        await quarantine.release(req.id, req.by);
         break;
       case 'quarantine-delete':
-        await quarantine.delete(req.id);
+        await quarantine.delete(req.id, req.by);
         break;
       default:
         return { ok: false, error: `unknown operation ${String(req.op)}` };

@@ -18,7 +18,7 @@ import type { Logger } from '../log/logger.ts';
 import { DueHeap } from './due-heap.ts';
 import { dueAt, type Envelope } from './envelope.ts';
 import { QUEUE_ID } from './queue-id.ts';
-import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueCensus, type QueueStore, type StoredBody } from './queue-store.ts';
+import { ClaimLostError, QuarantineChanged, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueCensus, type QueueStore, type StoredBody } from './queue-store.ts';
 import { Spool, type SpoolWriter } from './spool.ts';
 import { CensusBook } from './queue-census.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
@@ -147,6 +147,19 @@ export class FileQueueStore implements QueueStore {
   async removeQuarantined(id: string): Promise<void> {
     this.spool.removeQuarantined(id);
   }
+
+  /** Splits run one at a time in this process (the only one writing, under the lock): the compare and the writes are one step. */
+  async splitQuarantined(expected: Envelope, remaining: Envelope, released: Envelope | null): Promise<void> {
+    const run = this.splits.then(() => this.spool.splitQuarantined(expected, remaining, released));
+    this.splits = run.catch(() => {});
+    if (!(await run)) throw new QuarantineChanged(remaining.id);
+    if (!released) return;
+    this.book.note(released);
+    this.index(released.id, dueAt(released));
+    this.emit();
+  }
+
+  private splits: Promise<unknown> = Promise.resolve();
 
   // ------------------------------------------------------------ claims
 

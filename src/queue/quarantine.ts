@@ -6,12 +6,17 @@
 import { addHistory, type Envelope } from './envelope.ts';
 import { QueueError } from './queue-error.ts';
 import type { QueueStore, StoredBody } from './queue-store.ts';
+import type { Logger } from '../log/logger.ts';
+import { categoryOf } from '../quarantine/quarantine-category.ts';
 
 export class Quarantine {
   private readonly store: QueueStore;
+  private readonly logger: Logger | undefined;
 
-  constructor(store: QueueStore) {
+  /** `logger`: where quarantine.released / quarantine.deleted go (as for a recipient's share, src/quarantine). */
+  constructor(store: QueueStore, logger?: Logger) {
     this.store = store;
+    this.logger = logger;
   }
 
   list(): Promise<Envelope[]> {
@@ -27,18 +32,34 @@ export class Quarantine {
   }
 
   /** Moves the message into the queue; the store announces the new work to the scheduler. */
-  async release(id: string): Promise<Envelope> {
-    const env: Envelope = structuredClone(await this.need(id));
+  async release(id: string, by = 'administrator'): Promise<Envelope> {
+    const before = await this.need(id);
+    const env: Envelope = structuredClone(before);
     const why = env.quarantine?.reason;
     delete env.quarantine;
     addHistory(env, Date.now(), 'released from quarantine', why === undefined ? 'by the administrator' : `by the administrator (was: ${why})`);
     await this.store.release(env);
+    this.logged('quarantine.released', before, by, id);
     return env;
   }
 
-  async delete(id: string): Promise<void> {
-    await this.need(id);
+  async delete(id: string, by = 'administrator'): Promise<void> {
+    const before = await this.need(id);
     await this.store.removeQuarantined(id);
+    this.logged('quarantine.deleted', before, by);
+  }
+
+  /** The same line as a recipient's release or delete (src/quarantine/recipient-quarantine.ts), by the administrator. */
+  private logged(event: string, env: Envelope, by: string, queued?: string): void {
+    const rule = env.quarantine?.rule ?? '';
+    this.logger?.log(event, {
+      id: env.id,
+      ...(queued ? { queued } : {}),
+      recipients: env.recipients.map((r) => r.address),
+      by: { kind: 'administrator', name: by },
+      rule,
+      category: categoryOf(rule),
+    });
   }
 
   private async need(id: string): Promise<Envelope> {

@@ -86,6 +86,14 @@ export class ClaimLostError extends Error {
   }
 }
 
+/** The quarantined message changed (or went) since it was read: read it again. */
+export class QuarantineChanged extends Error {
+  constructor(id: string) {
+    super(`the quarantined message ${id} changed meanwhile`);
+    this.name = 'QuarantineChanged';
+  }
+}
+
 /**
  * Whether new mail can be taken. `cause` says what the client hears at MAIL:
  * 'space' → 452 4.3.1 (the spool's disk is nearly full), 'unavailable' →
@@ -145,6 +153,18 @@ export interface QueueStore {
   /** Moves a quarantined message into the queue with its new envelope, atomically. */
   release(envelope: Envelope): Promise<void>;
   removeQuarantined(id: string): Promise<void>;
+  /**
+   * Splits a quarantined message between its recipients (src/quarantine):
+   * the quarantined message `remaining.id` keeps the envelope `remaining` (the
+   * recipients whose share stays), and when `released` is given, a copy of the
+   * message enters the queue under `released.id` with that envelope and is
+   * announced (delivered at once). Only when the stored envelope is still
+   * `expected` (else QuarantineChanged, nothing written): two shares acted on
+   * at once never undo each other. Durable when it resolves. A crash in the
+   * middle never loses the message; at worst the released share is still
+   * listed in quarantine too (the embedded store: it may be released twice).
+   */
+  splitQuarantined(expected: Envelope, remaining: Envelope, released: Envelope | null): Promise<void>;
 
   /**
    * Claims up to `limit` queued messages that are due at `now` (not held,

@@ -235,9 +235,9 @@ export class Spool {
    * Rewrites a committed message's envelope atomically (temporary file,
    * fsync, rename, directory fsync): a crash leaves the old or the new one.
    */
-  async update(envelope: Envelope): Promise<void> {
+  async update(envelope: Envelope, area: SpoolArea = 'queue'): Promise<void> {
     if (!QUEUE_ID.test(envelope.id)) throw new Error(`bad queue id ${envelope.id}`);
-    const tmp = join(this.tmpDir, `${envelope.id}.json.${process.pid}.${Date.now()}`);
+    const tmp = join(this.tmpDir, `${envelope.id}.json.${process.pid}.${Date.now()}.${++this.tmpSeq}`);
     const fd = openSync(tmp, 'wx', 0o600);
     try {
       writeAllSync(fd, Buffer.from(JSON.stringify(envelope, null, 1) + '\n'));
@@ -245,8 +245,38 @@ export class Spool {
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, join(this.queueDir, `${envelope.id}.json`));
-    await this.syncDir('queue');
+    renameSync(tmp, join(this.dir(area), `${envelope.id}.json`));
+    await this.syncDir(area);
+  }
+
+  private tmpSeq = 0;
+
+  /**
+   * Splits a quarantined message (QueueStore.splitQuarantined): the released
+   * copy first (the quarantined message hard-linked into queue/ under the new
+   * id, its envelope renamed in: the copy's commit point), then the
+   * quarantine's new envelope. A crash before the copy commits leaves a
+   * message without envelope in queue/ (recovery removes it; the share is
+   * still in quarantine); a crash after it and before the quarantine's
+   * envelope is renamed leaves the share both queued and still listed in
+   * quarantine: it is delivered, and could be released a second time. Never
+   * lost. The caller serialises changes of one message (one process holds the
+   * data directory's lock).
+   */
+  async splitQuarantined(expected: Envelope, remaining: Envelope, released: Envelope | null): Promise<boolean> {
+    const id = remaining.id;
+    if (!QUEUE_ID.test(id) || expected.id !== id) throw new Error(`bad queue id ${id}`);
+    const now = this.read(id, 'quarantine');
+    if (!now || JSON.stringify(now.envelope) !== JSON.stringify(expected)) return false;
+    if (released) {
+      if (!QUEUE_ID.test(released.id) || released.id === id) throw new Error(`bad queue id ${released.id}`);
+      const target = join(this.queueDir, `${released.id}.eml`);
+      rmSync(target, { force: true });
+      linkSync(join(this.quarantineDir, `${id}.eml`), target);
+      await this.update(released, 'queue');
+    }
+    await this.update(remaining, 'quarantine');
+    return true;
   }
 
   /**

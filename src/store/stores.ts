@@ -12,6 +12,7 @@ import type { QueueStore } from '../queue/queue-store.ts';
 import type { ConfigStore } from './config-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { PortalStore } from '../portal/portal-store.ts';
+import type { QuarantineStateStore } from '../quarantine/quarantine-state-store.ts';
 
 export interface Stores {
   kind: 'embedded' | 'postgresql';
@@ -27,5 +28,7 @@ export interface Stores {
   tracking: TrackingStore;
   /** The user portal's sender lists and sessions (src/portal); the embedded one (DATA/portal.db) is opened on first use. */
   portal: PortalStore;
+  /** The quarantine self-service's signing secret and digest slots (the embedded one, DATA/quarantine.db, opened on first use). */
+  quarantine: QuarantineStateStore;
   close(): Promise<void>;
 }

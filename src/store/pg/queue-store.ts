@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { dueAt, type Envelope } from '../../queue/envelope.ts';
-import { ClaimLostError, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueCensus, type QueueStore, type StoredBody } from '../../queue/queue-store.ts';
+import { ClaimLostError, QuarantineChanged, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueCensus, type QueueStore, type StoredBody } from '../../queue/queue-store.ts';
 import { editHeaders, isEmptyEdit, type HeaderEdit } from '../../scan/header-edit.ts';
 import type { MessageSource } from '../../scan/spam-verdict.ts';
 import type { Logger } from '../../log/logger.ts';
@@ -275,6 +275,34 @@ export class PgQueueStore implements QueueStore {
         return r;
       });
       if (r.count === 0) throw new Error(`no quarantined message ${envelope.id}`);
+    });
+  }
+
+  /**
+   * One transaction: the quarantined row is locked and compared with
+   * `expected`; the released copy gets its own writer (the body's chunks
+   * copied inside the database: a row's chunks belong to it alone, so that
+   * removing one never takes the other's body) and its queue row; the
+   * quarantined row its new envelope. All of it or nothing.
+   */
+  splitQuarantined(expected: Envelope, remaining: Envelope, released: Envelope | null): Promise<void> {
+    return this.track(async () => {
+      const id = remaining.id;
+      await this.sql.begin(async (tx) => {
+        const [row] = await tx<{ writer: string; envelope: string; size: number }[]>`SELECT writer, envelope, size FROM queue_message WHERE id = ${id} AND area = 'quarantine' FOR UPDATE`;
+        if (!row || row.envelope !== JSON.stringify(expected)) throw new QuarantineChanged(id);
+        if (released) {
+          const writer = randomUUID();
+          const now = this.now();
+          const due = dueAt(released);
+          const received = Date.parse(released.received_at);
+          await tx`INSERT INTO queue_chunk (writer, seq, data, at) SELECT ${writer}, seq, data, ${now} FROM queue_chunk WHERE writer = ${row.writer}`;
+          await tx`INSERT INTO queue_message (id, area, envelope, received, size, due, writer)
+                   VALUES (${released.id}, 'queue', ${JSON.stringify(released)}, ${Number.isFinite(received) ? received : now}, ${row.size}, ${due}, ${writer})`;
+          if (due !== null) await tx`SELECT pg_notify(${CHANNEL_QUEUE}, '')`;
+        }
+        await tx`UPDATE queue_message SET envelope = ${JSON.stringify(remaining)} WHERE id = ${id} AND area = 'quarantine'`;
+      });
     });
   }
 

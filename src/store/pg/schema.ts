@@ -90,6 +90,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX track_event_queue ON track_event (queue_id) WHERE queue_id IS NOT NULL`,
   ],
   [
+    // Quarantine self-service (issue 21, src/quarantine): the secret that signs digest links (one for every node),
+    // and one row per digest slot sent, inserted ON CONFLICT DO NOTHING so that one node only sends each slot.
+    `CREATE TABLE quarantine_secret (name text PRIMARY KEY, value bytea NOT NULL, created bigint NOT NULL)`,
+    `CREATE TABLE digest_slot (slot text PRIMARY KEY, node text NOT NULL, at bigint NOT NULL)`,
+    `CREATE INDEX digest_slot_at ON digest_slot (at)`,
+  ],
+  [
     // The user portal (src/portal, issue 21): personal sender lists by owner address, and the portal users' sessions.
     `CREATE TABLE sender_list (owner text NOT NULL, kind text NOT NULL CHECK (kind IN ('allow', 'block')), entry text NOT NULL, PRIMARY KEY (owner, kind, entry))`,
     `CREATE TABLE portal_session (digest text PRIMARY KEY, name text NOT NULL, directory text, csrf text NOT NULL, stamp text NOT NULL, last_seen bigint NOT NULL)`,

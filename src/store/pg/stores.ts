@@ -14,6 +14,7 @@ import { PgStatsStore } from './stats-store.ts';
 import { PgRateStore } from './rate-store.ts';
 import { PgTrackingStore } from './tracking-store.ts';
 import { PgPortalStore } from './portal-store.ts';
+import { PgQuarantineStateStore } from './quarantine-state-store.ts';
 
 export interface PgStoresOptions extends PgOptions {
   /** This node's name (--node). */
@@ -40,6 +41,7 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
     const nodes = new PgNodeRegistry(sql);
     const tracking = new PgTrackingStore(sql);
     const portal = new PgPortalStore(sql);
+    const quarantine = new PgQuarantineStateStore(sql);
     return {
       kind: 'postgresql',
       config,
@@ -51,6 +53,7 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
       nodes,
       tracking,
       portal,
+      quarantine,
       async close() {
         await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), tracking.close(), portal.close(), queue.close()]);
         await sql.end({ timeout: 5 });
