@@ -95,6 +95,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
     },
     get portal(): PortalStore {
       return (portal ??= open(() => new SqlitePortalStore(join(dir, 'portal.db'))));
+    },
     get quarantine(): QuarantineStateStore {
       return (quarantine ??= open(() => new SqliteQuarantineStateStore(join(dir, 'quarantine.db'))));
     },
