@@ -17,6 +17,7 @@ import { Quarantine } from './queue/quarantine.ts';
 import { CHECKS } from './checks/registry.ts';
 import { CheckRunner } from './checks/runner.ts';
 import { SenderListCache } from './portal/sender-list-cache.ts';
+import { StoreRecipientQuarantine } from './quarantine/recipient-quarantine.ts';
 import { CheckServices } from './checks/services.ts';
 import { RateLimiter } from './limits/rate-limiter.ts';
 import { LazyDirectories } from './directory/lazy-directories.ts';
@@ -264,7 +265,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         rate: { store: () => stores.rate, flush: () => rate.flush() },
         tracking: trackingAccess(() => source.peek().settings.tracking, tracking, () => stores.tracking),
         metrics: () => metrics.exposition(),
-        portal: { store: stores.portal, quarantine: null },
+        portal: { store: stores.portal, quarantine: new StoreRecipientQuarantine({ store: queue, selfRelease: () => source.peek().settings.quarantine.self_release, logger }) },
       });
       const started = api;
       undo.push(() => started.close());

@@ -18,6 +18,9 @@ import type { PortalStore } from '../portal/portal-store.ts';
 import { PortalUsers, signIn, type PortalUser } from '../portal/portal-users.ts';
 import { addressKey, unionLists, validateLists, MAX_LIST_ENTRIES, type SenderLists } from '../portal/sender-lists.ts';
 import { QuarantineDenied, type RecipientQuarantine } from '../quarantine/quarantine-access.ts';
+import { QUEUE_ID } from '../queue/queue-id.ts';
+import { QueueError } from '../queue/queue-error.ts';
+import type { QueueStore } from '../queue/queue-store.ts';
 import { csrfMatches, LoginThrottle } from './auth.ts';
 import { HttpError, type ApiDeps } from './server.ts';
 
@@ -147,13 +150,15 @@ export function registerPortalRoutes(app: FastifyInstance, deps: ApiDeps, portal
         const { id } = req.params as { id: string };
         const q = quarantineOf(portal);
         // Only a message with one of the user's addresses among its recipients exists for them.
-        if (!s.user.addresses.length || !(await isTheirs(q, id, s.user.addresses))) throw new HttpError(404, `no quarantined message ${id}`);
+        if (!(await isTheirs(deps.queue, id, s.user.addresses))) throw new HttpError(404, `no quarantined message ${id}`);
         const by = { kind: 'user' as const, name: s.user.name };
         try {
           const r = action === 'release' ? await q.releaseFor(id, s.user.addresses, by) : await q.deleteFor(id, s.user.addresses, by);
           return { ok: true, ...r };
         } catch (err) {
           if (err instanceof QuarantineDenied) throw new HttpError(403, err.message);
+          // Released or deleted between the look and the act (by another recipient's share, or an administrator).
+          if (err instanceof QueueError) throw new HttpError(404, `no quarantined message ${id}`);
           throw err;
         }
       });
@@ -205,7 +210,11 @@ function quarantineOf(portal: PortalDeps): RecipientQuarantine {
   return portal.quarantine;
 }
 
-/** Whether message `id` has one of `addresses` among its recipients (listFor sees only those). */
-async function isTheirs(q: RecipientQuarantine, id: string, addresses: readonly string[]): Promise<boolean> {
-  return (await q.listFor(addresses, 10_000)).some((e) => e.id === id);
+/** Whether quarantined message `id` has one of `addresses` among its recipients (compared as the recipient quarantine does). */
+async function isTheirs(queue: QueueStore, id: string, addresses: readonly string[]): Promise<boolean> {
+  if (!QUEUE_ID.test(id) || addresses.length === 0) return false;
+  const env = await queue.read(id, 'quarantine');
+  if (!env) return false;
+  const mine = new Set(addresses.map((a) => a.trim().toLowerCase()));
+  return env.recipients.some((r) => mine.has(r.address.trim().toLowerCase()));
 }
