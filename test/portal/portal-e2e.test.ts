@@ -149,5 +149,16 @@ test('portal: sign-in, own quarantine only, release to the next hop, sender list
   for (let i = 0; i < 5; i++) assert.equal((await portalLogin(api, 'alice', `wrong-${i}-password`, '127.0.0.9')).answer.status, 401);
   const throttled = await portalLogin(api, 'alice', 'alice-portal-pw-1', '127.0.0.9');
   assert.equal(throttled.answer.status, 429, 'even the right password waits');
-  assert.equal((await portalLogin(api, 'alice', 'alice-portal-pw-1', '127.0.0.10')).answer.status, 200, 'another client is not affected');
+  const again = await portalLogin(api, 'alice', 'alice-portal-pw-1', '127.0.0.10');
+  assert.equal(again.answer.status, 200, 'another client is not affected');
+
+  // Re-checked on every request: a user disabled, or given a new password, is signed out at once.
+  assert.equal((await api.call('GET', '/api/portal/me', { as: { cookie: bob.cookie } })).status, 200);
+  const disabled = await api.call('PUT', `/api/users/${encodeURIComponent('bob@example.com')}`, { body: { enabled: false }, as: admin });
+  assert.equal(disabled.status, 200, disabled.text);
+  assert.equal((await api.call('GET', '/api/portal/me', { as: { cookie: bob.cookie } })).status, 401, 'disabled: signed out');
+  const newPassword = await api.call('PUT', '/api/users/alice', { body: { password: 'alice-new-password-2' }, as: admin });
+  assert.equal(newPassword.status, 200, newPassword.text);
+  assert.equal((await api.call('GET', '/api/portal/me', { as: { cookie: again.cookie } })).status, 401, 'a new password: signed out');
+  assert.equal((await portalLogin(api, 'alice', 'alice-new-password-2', '127.0.0.11')).answer.status, 200);
 });
