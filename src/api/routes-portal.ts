@@ -30,6 +30,8 @@ const COOKIE_PATH = '/api/portal';
 export const PORTAL_IDLE_MS = 2 * 3_600_000;
 
 const Strict = { additionalProperties: false } as const;
+/** In the OpenAPI document: the portal's own cookie, never the admin session or a token. */
+const PORTAL_SECURITY = [{ portal: [] }];
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }, Strict);
 const Lists = Type.Object({ allow: Type.Array(Type.String({ maxLength: 512 }), { maxItems: 2 * MAX_LIST_ENTRIES }), block: Type.Array(Type.String({ maxLength: 512 }), { maxItems: 2 * MAX_LIST_ENTRIES }) }, Strict);
 
@@ -89,7 +91,7 @@ export function registerPortalRoutes(app: FastifyInstance, deps: ApiDeps, portal
       if (!csrfMatches(session.csrf, header(req, 'x-csrf-token'))) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'missing or wrong X-CSRF-Token' });
     });
 
-    api.post('/api/portal/login', { schema: { tags: ['portal'], body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }), password: Type.String({ maxLength: 1024 }) }, Strict) } }, async (req, reply) => {
+    api.post('/api/portal/login', { schema: { tags: ['portal'], security: [], body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }), password: Type.String({ maxLength: 1024 }) }, Strict) } }, async (req, reply) => {
       const snap = deps.snapshot();
       // Counted per client network for IPv6, as SMTP AUTH counts (limits.ipv6_client_prefix).
       const client = clientBucket(req.ip, snap.settings.limits.ipv6_client_prefix);
@@ -124,7 +126,7 @@ export function registerPortalRoutes(app: FastifyInstance, deps: ApiDeps, portal
       return me(user, csrf);
     });
 
-    api.post('/api/portal/logout', { schema: { tags: ['portal'] } }, async (req, reply) => {
+    api.post('/api/portal/logout', { schema: { tags: ['portal'], security: PORTAL_SECURITY } }, async (req, reply) => {
       const s = signed(req);
       await store.deleteSession(s.sessionId);
       log.log('portal.logout', { name: s.user.name });
@@ -132,12 +134,12 @@ export function registerPortalRoutes(app: FastifyInstance, deps: ApiDeps, portal
       return { ok: true };
     });
 
-    api.get('/api/portal/me', { schema: { tags: ['portal'] } }, async (req) => {
+    api.get('/api/portal/me', { schema: { tags: ['portal'], security: PORTAL_SECURITY } }, async (req) => {
       const s = signed(req);
       return me(s.user, s.csrf);
     });
 
-    api.get('/api/portal/quarantine', { schema: { tags: ['portal'] } }, async (req) => {
+    api.get('/api/portal/quarantine', { schema: { tags: ['portal'], security: PORTAL_SECURITY } }, async (req) => {
       const s = signed(req);
       const q = quarantineOf(portal);
       const entries = s.user.addresses.length ? await q.listFor(s.user.addresses) : [];
@@ -145,7 +147,7 @@ export function registerPortalRoutes(app: FastifyInstance, deps: ApiDeps, portal
     });
 
     for (const action of ['release', 'delete'] as const) {
-      api.post(`/api/portal/quarantine/:id/${action}`, { schema: { tags: ['portal'], params: Id } }, async (req) => {
+      api.post(`/api/portal/quarantine/:id/${action}`, { schema: { tags: ['portal'], security: PORTAL_SECURITY, params: Id } }, async (req) => {
         const s = signed(req);
         const { id } = req.params as { id: string };
         const q = quarantineOf(portal);
@@ -164,12 +166,12 @@ export function registerPortalRoutes(app: FastifyInstance, deps: ApiDeps, portal
       });
     }
 
-    api.get('/api/portal/senders', { schema: { tags: ['portal'] } }, async (req) => {
+    api.get('/api/portal/senders', { schema: { tags: ['portal'], security: PORTAL_SECURITY } }, async (req) => {
       const s = signed(req);
       return unionLists(await Promise.all(owners(s.user).map((o) => store.lists(o))));
     });
 
-    api.put('/api/portal/senders', { schema: { tags: ['portal'], body: Lists } }, async (req) => {
+    api.put('/api/portal/senders', { schema: { tags: ['portal'], security: PORTAL_SECURITY, body: Lists } }, async (req) => {
       const s = signed(req);
       const v = validateLists(req.body as SenderLists);
       if (!v.ok) throw new ListError(v.errors);

@@ -40,7 +40,7 @@ import type { Stats } from './stats.ts';
 import { registerPreviewRoutes } from './routes-preview.ts';
 import { registerMetricsRoutes } from './routes-metrics.ts';
 import type { Exposition } from '../metrics/http-listener.ts';
-import { registerPortalRoutes, type PortalDeps } from './routes-portal.ts';
+import { PORTAL_COOKIE, registerPortalRoutes, type PortalDeps } from './routes-portal.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -109,7 +109,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(swagger, {
     openapi: {
       info: { title: 'mailwarden admin API', version: '1' },
-      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE }, token: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE }, token: { type: 'http', scheme: 'bearer' }, portal: { type: 'apiKey', in: 'cookie', name: PORTAL_COOKIE } } },
       security: [{ session: [] }, { token: [] }],
     },
   });
