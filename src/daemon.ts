@@ -17,6 +17,7 @@ import { Quarantine } from './queue/quarantine.ts';
 import { quarantineSelfService } from './quarantine/self-service.ts';
 import { CHECKS } from './checks/registry.ts';
 import { CheckRunner } from './checks/runner.ts';
+import { SenderListCache } from './portal/sender-list-cache.ts';
 import { CheckServices } from './checks/services.ts';
 import { RateLimiter } from './limits/rate-limiter.ts';
 import { LazyDirectories } from './directory/lazy-directories.ts';
@@ -178,6 +179,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // Counts only when limits.rate has entries: the store (DATA/rate.db embedded) is opened on first use.
     const rate = new RateLimiter(() => stores.rate, { logger, now: clock.now, shared: stores.kind === 'postgresql' });
     undo.push(() => rate.close());
+    // The personal sender lists (src/portal) as RCPT reads them: from memory, fresh on every change.
+    const senderLists = new SenderListCache(stores.portal);
+    await senderLists.start();
+    undo.push(() => senderLists.stop());
     const shared: FrontEndShared = {
       snapshot: () => source.get(),
       store: queue,
@@ -185,7 +190,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throttle: new AuthThrottle(),
       connections: new ConnectionLimits(),
       inFlight: { count: 0, idle: () => {} },
-      runner: new CheckRunner(CHECKS, new CheckServices({ greylist: stores.greylist, store: queue, directories, rate })),
+      runner: new CheckRunner(CHECKS, new CheckServices({ greylist: stores.greylist, store: queue, directories, rate, senderLists })),
     };
     const greylist = stores.greylist;
     const stopPruning = schedulePruning(greylist, () => {
@@ -265,6 +270,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         metrics: () => metrics.exposition(),
         quarantineLinks: selfService.links,
         digest: selfService.digestRoutes,
+        portal: { store: stores.portal, quarantine: selfService.recipients },
       });
       const started = api;
       undo.push(() => started.close());
@@ -343,6 +349,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await selfService.stop();
           await manager.stop(grace);
           stopPruning();
+          senderLists.stop();
           await directories.close();
           clearInterval(heartbeat);
           if (statsPruning) clearInterval(statsPruning);

@@ -43,6 +43,7 @@ import { registerContentRoutes } from './routes-content.ts';
 import type { Exposition } from '../metrics/http-listener.ts';
 import { LINK_PATH, registerLinkRoutes, type LinkRouteDeps } from '../quarantine/link-routes.ts';
 import { registerDigestRoutes, type DigestRouteDeps } from '../quarantine/digest-routes.ts';
+import { PORTAL_COOKIE, registerPortalRoutes, type PortalDeps } from './routes-portal.ts';
 
 export interface ApiDeps {
   service: ConfigService;
@@ -72,6 +73,8 @@ export interface ApiDeps {
   quarantineLinks?: LinkRouteDeps;
   /** Sending the digest now (POST /api/quarantine/digest); absent: 404. */
   digest?: DigestRouteDeps;
+  /** The user portal (routes-portal.ts): its store and the recipients' quarantine; absent: no portal routes. */
+  portal?: PortalDeps;
 }
 
 export type Api = FastifyInstance & { withTypeProvider: unknown };
@@ -114,7 +117,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register(swagger, {
     openapi: {
       info: { title: 'mailwarden admin API', version: '1' },
-      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE }, token: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE }, token: { type: 'http', scheme: 'bearer' }, portal: { type: 'apiKey', in: 'cookie', name: PORTAL_COOKIE } } },
       security: [{ session: [] }, { token: [] }],
     },
   });
@@ -130,6 +133,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (route === '/*' && !decodedPath(req.url).startsWith('/api/')) return;
     const path = route ?? decodedPath(req.url);
     if (PUBLIC.has(path)) return;
+    // The user portal's routes have their own sessions (routes-portal.ts): no admin session or token opens them.
+    if (route?.startsWith('/api/portal/')) return;
     const auth = req.headers.authorization;
     let p: Principal | null = null;
     if (auth?.startsWith('Bearer ')) {
@@ -204,6 +209,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (deps.digest) registerDigestRoutes(api, deps.digest);
   });
   if (deps.quarantineLinks) registerLinkRoutes(app, deps.quarantineLinks);
+  if (deps.portal) registerPortalRoutes(app, deps, deps.portal);
   registerUi(app);
   return app;
 }

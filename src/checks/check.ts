@@ -105,6 +105,14 @@ export interface Additions {
   headers: string[];
   /** Authentication results (SPF, DKIM, DMARC, ARC): one Authentication-Results field for all of them, written by the content scan. */
   auth: AuthPart[];
+  /** Every recipient allows the sender (personal sender lists, sender-lists.ts): the content scan does not apply the spam verdict. */
+  senderAllowed?: SenderAllowed;
+}
+
+/** The sender is on the allow list of every recipient of the message. */
+export interface SenderAllowed {
+  readonly rule: 'sender_list.allow';
+  readonly recipients: number;
 }
 
 /** Watches the message while it is spooled (the virus scanner is fed as it arrives). */

@@ -15,6 +15,7 @@ import { rateLimits } from './rate-limits.ts';
 import { recipientList, recipientVerify } from './recipient-verify.ts';
 import { relayRules } from './relay-rules.ts';
 import { senderLogin } from './sender-login.ts';
+import { senderLists } from './sender-lists.ts';
 import { spfCheck } from './spf.ts';
 import { wireSyntax } from './wire-syntax.ts';
 
@@ -33,6 +34,11 @@ export const CHECKS: readonly Check[] = [
   // greylisting, so that an unknown recipient creates no greylist entry.
   recipientList, //   RCPT: domains[].verify_recipients list
   recipientVerify, // RCPT: domains[].verify_recipients directory, callout
+  // Personal sender lists after recipient verification (only a real
+  // recipient's lists count) and before greylisting (a blocked sender makes
+  // no greylist entry); at the end of DATA before the content scan, which
+  // reads whether every recipient allows the sender.
+  senderLists, //     MAIL, RCPT, end of DATA (clients without a relay right)
   greylisting, //     RCPT (direct clients), end of DATA (origin)
   queueSpace, //      MAIL: room in the queue
   // Rate limits last at MAIL and RCPT: only what every other check accepted is

@@ -219,6 +219,7 @@ class Accumulator {
           this.added.symbols.push(...(v.add.symbols ?? []));
           this.added.headers.push(...(v.add.headers ?? []));
           this.added.auth.push(...(v.add.auth ?? []));
+          if (v.add.senderAllowed) this.added.senderAllowed = v.add.senderAllowed;
         }
         if (v.edit) this.edit = mergeEdits(this.edit, v.edit);
         if (v.rewrite) {

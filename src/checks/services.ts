@@ -11,6 +11,7 @@ import type { QueueStore } from '../queue/queue-store.ts';
 import type { Directories } from '../directory/directories.ts';
 import { Callout, type CalloutPort } from '../delivery/callout.ts';
 import type { RateLimiter } from '../limits/rate-limiter.ts';
+import type { SenderListLookup } from '../portal/sender-list-cache.ts';
 
 export class CheckServices {
   readonly greylist: GreylistStore | null;
@@ -21,15 +22,18 @@ export class CheckServices {
   readonly callout: CalloutPort;
   /** The rate limits' counter (limits.rate); null: not counted (policy explain). */
   readonly rate: RateLimiter | null;
+  /** The personal sender lists (src/portal), from memory; null: not applied (policy explain). */
+  readonly senderLists: SenderListLookup | null;
   readonly now: () => number;
   private resolvers = new Map<string, Resolver>();
 
-  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; callout?: CalloutPort; rate?: RateLimiter | null; now?: () => number } = {}) {
+  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; callout?: CalloutPort; rate?: RateLimiter | null; senderLists?: SenderListLookup | null; now?: () => number } = {}) {
     this.greylist = deps.greylist ?? null;
     this.store = deps.store ?? null;
     this.directories = deps.directories ?? null;
     this.callout = deps.callout ?? new Callout();
     this.rate = deps.rate ?? null;
+    this.senderLists = deps.senderLists ?? null;
     this.now = deps.now ?? Date.now;
   }
 

@@ -72,7 +72,9 @@ export class MessageScan {
   /** Waits for the verdicts; `contents` gives the whole message for the spam engine. */
   /** `origin`: the address the origin checks found (past the upstream hosts), for the spam engine's own checks. */
   async finish(contents: () => Promise<MessageSource>, checks?: CheckContribution, origin?: string): Promise<ScanDecision> {
-    const [virus, spam] = await Promise.all([this.virusOutcome(), this.spamOutcome(contents, origin)]);
+    // A sender every recipient allows: the spam engine's verdict would not be applied, so it is not asked.
+    const spamOutcome: Promise<SpamOutcome> = checks?.senderAllowed && this.spamSkip === null ? Promise.resolve({ scanned: false, why: 'allowed' }) : this.spamOutcome(contents, origin);
+    const [virus, spam] = await Promise.all([this.virusOutcome(), spamOutcome]);
     return decideScan({ antivirus: this.settings.antivirus, antispam: this.settings.antispam, virus, spam, ...(checks ? { checks } : {}) });
   }
 

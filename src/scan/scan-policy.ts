@@ -10,7 +10,7 @@ import type { ClamdVerdict } from './clamd.ts';
 import type { SpamVerdict } from './spam-verdict.ts';
 
 /** Why an engine did not look at a message. */
-export type NotScanned = 'disabled' | 'relayed' | 'too_big';
+export type NotScanned = 'disabled' | 'relayed' | 'too_big' | 'allowed';
 
 export type VirusOutcome = { scanned: false; why: NotScanned } | { scanned: true; verdict: ClamdVerdict; ms: number };
 export type SpamOutcome = { scanned: false; why: NotScanned } | { scanned: true; engine: SpamEngine | 'checks'; verdict: SpamVerdict; ms: number };
@@ -39,6 +39,8 @@ export interface CheckContribution {
   points: number;
   symbols: string[];
   headers: string[];
+  /** The sender is on every recipient's allow list (personal sender lists): the spam verdict is not applied, and the engine not asked. */
+  senderAllowed?: { rule: string; recipients: number };
 }
 
 export interface ScanInput {
@@ -80,6 +82,7 @@ function foldList(prefix: string, items: string[]): string {
 }
 
 function notScannedText(why: NotScanned, setting: string): string {
+  if (why === 'allowed') return 'not scanned (the sender is on the allow list of every recipient)';
   return why === 'too_big' ? `not scanned (larger than ${setting})` : `not scanned (${why})`;
 }
 
@@ -99,7 +102,9 @@ function withChecks(spam: SpamOutcome, c: CheckContribution | undefined): SpamOu
 
 export function decideScan(input: ScanInput): ScanDecision {
   const { antivirus: av, antispam: as, virus } = input;
-  const spam = withChecks(input.spam, input.checks);
+  // A sender every recipient allows: no spam verdict at all (the blocklists' points neither); malware still counts.
+  const allowed = input.checks?.senderAllowed !== undefined;
+  const spam: SpamOutcome = allowed ? { scanned: false, why: 'allowed' } : withChecks(input.spam, input.checks);
   const add: string[] = [...(input.checks?.headers ?? [])];
   const remove: string[] = [];
   let subjectTag: string | null = null;
@@ -115,8 +120,8 @@ export function decideScan(input: ScanInput): ScanDecision {
   if (virus.scanned && virus.verdict.result === 'infected') add.push(`X-Mailwarden-Virus: infected (${safeText(virus.verdict.name, 120)})`);
 
   let isSpam = false;
-  if (spam.scanned || spam.why === 'too_big') remove.push(...SPAM_HEADERS);
-  if (!spam.scanned && spam.why === 'too_big') add.push(`X-Mailwarden-Spam: ${notScannedText('too_big', 'antispam.max_scan_size')}`);
+  if (spam.scanned || spam.why === 'too_big' || spam.why === 'allowed') remove.push(...SPAM_HEADERS);
+  if (!spam.scanned && (spam.why === 'too_big' || spam.why === 'allowed')) add.push(`X-Mailwarden-Spam: ${notScannedText(spam.why, 'antispam.max_scan_size')}`);
   if (spam.scanned && spam.verdict.result === 'error' && as.on_error === 'accept') add.push(`X-Mailwarden-Spam: not scanned (${safeText(spam.verdict.detail, 120)})`);
   if (spam.scanned && spam.verdict.result === 'scored') {
     const v = spam.verdict;
@@ -151,6 +156,7 @@ export function decideScan(input: ScanInput): ScanDecision {
     }
     return out('accept', 'antispam.spam_action', `${reason}: spam_action off`);
   }
+  if (allowed) return out('accept', 'sender_list.allow', 'passed; spam verdict not applied: the sender is on the allow list of every recipient');
   return out('accept', 'scan', 'passed');
 }
 

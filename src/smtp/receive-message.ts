@@ -175,8 +175,8 @@ async function decide(deps: ReceiveDeps, m: IncomingMessage, upstream: boolean, 
   if (found.fallback) deps.logger.log('antispam.origin_fallback', { id: m.id, cid: m.session.id, client: m.base.client.text, origin: found.origin, reason: found.fallback });
   const input = { id: m.id, sender: m.sender, recipients: m.recipients.map((r) => r.address), received, origin, added: { points: 0, symbols: [], headers: [], auth: [] }, contents };
   const result = await deps.runner.run('data', m.base, input);
-  // The origin is part of the record whenever a check looked at it.
-  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan', 'rate', 'content']);
+  // The origin is part of the record whenever a check looked at it (the sender lists' end of DATA does not).
+  const looked = m.relayRight === null && deps.runner.anyAtDataEnd(m.base, ['scan', 'rate', 'content', 'sender-lists']);
   return { result, checkLog: { ...m.checkLog, ...(looked ? originLog(found) : {}), ...result.log } };
 }
 

@@ -2,7 +2,7 @@
 // the data directory (mailwarden.db for the settings, admin.db for accounts
 // and web sessions, greylist.db for greylisting, stats.db for the dashboard's
 // per-minute counts; rate.db for the rate limits' counts, made only when a
-// limit is configured; tracking.db for message tracking; quarantine.db for the digest links' secret and slots), the node registry in memory. The files are the same as
+// limit is configured; tracking.db for message tracking; portal.db for the user portal's sender lists and sessions; quarantine.db for the digest links' secret and slots), the node registry in memory. The files are the same as
 // before the ports existed (stats.db is new and made when missing), so
 // existing data directories keep working. Each part is opened on first use:
 // a CLI command that only reads the settings creates no other file. The
@@ -29,6 +29,8 @@ import { SqliteConfigStore } from './sqlite-config-store.ts';
 import { SqliteTrackingStore } from '../tracking/sqlite-tracking-store.ts';
 import type { TrackingStore } from '../tracking/tracking-store.ts';
 import type { Stores } from './stores.ts';
+import type { PortalStore } from '../portal/portal-store.ts';
+import { SqlitePortalStore } from '../portal/sqlite-portal-store.ts';
 import { SqliteQuarantineStateStore } from '../quarantine/sqlite-quarantine-state-store.ts';
 import type { QuarantineStateStore } from '../quarantine/quarantine-state-store.ts';
 
@@ -57,6 +59,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
   let nodes: MemoryNodeRegistry | null = null;
   let queue: FileQueueStore | null = null;
   let tracking: SqliteTrackingStore | null = null;
+  let portal: SqlitePortalStore | null = null;
   let quarantine: SqliteQuarantineStateStore | null = null;
   let closed = false;
   const open = <T>(make: () => T): T => {
@@ -90,6 +93,9 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
       // Searches run in a worker thread: a long one never holds up the event loop that answers mail.
       return (tracking ??= open(() => new SqliteTrackingStore(join(dir, 'tracking.db'), { readsOffLoop: true })));
     },
+    get portal(): PortalStore {
+      return (portal ??= open(() => new SqlitePortalStore(join(dir, 'portal.db'))));
+    },
     get quarantine(): QuarantineStateStore {
       return (quarantine ??= open(() => new SqliteQuarantineStateStore(join(dir, 'quarantine.db'))));
     },
@@ -97,7 +103,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
       if (closed) return;
       closed = true;
       // Each is closed even when another fails: an open SQLite handle would keep its WAL files.
-      for (const part of [queue, greylist, accounts, stats, rate, tracking, quarantine, config]) {
+      for (const part of [queue, greylist, accounts, stats, rate, tracking, portal, quarantine, config]) {
         try {
           await part?.close();
         } catch (err) {

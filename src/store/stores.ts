@@ -11,6 +11,7 @@ import type { TrackingStore } from '../tracking/tracking-store.ts';
 import type { QueueStore } from '../queue/queue-store.ts';
 import type { ConfigStore } from './config-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
+import type { PortalStore } from '../portal/portal-store.ts';
 import type { QuarantineStateStore } from '../quarantine/quarantine-state-store.ts';
 
 export interface Stores {
@@ -25,6 +26,8 @@ export interface Stores {
   nodes: NodeRegistry;
   /** Message tracking (src/tracking): the embedded one (DATA/tracking.db) is opened on first use. */
   tracking: TrackingStore;
+  /** The user portal's sender lists and sessions (src/portal); the embedded one (DATA/portal.db) is opened on first use. */
+  portal: PortalStore;
   /** The quarantine self-service's signing secret and digest slots (the embedded one, DATA/quarantine.db, opened on first use). */
   quarantine: QuarantineStateStore;
   close(): Promise<void>;

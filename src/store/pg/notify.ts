@@ -8,6 +8,8 @@ import type { Sql } from './connect.ts';
 
 export const CHANNEL_CONFIG = 'mailwarden_config';
 export const CHANNEL_QUEUE = 'mailwarden_queue';
+/** The personal sender lists (src/portal): the payload is the owner whose lists changed. */
+export const CHANNEL_SENDER_LISTS = 'mailwarden_sender_lists';
 
 /** Listens on `channel` while someone subscribes; `fn` gets the payload, or null after a (re)connect. */
 export class Channel {

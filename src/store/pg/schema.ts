@@ -96,6 +96,12 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE TABLE digest_slot (slot text PRIMARY KEY, node text NOT NULL, at bigint NOT NULL)`,
     `CREATE INDEX digest_slot_at ON digest_slot (at)`,
   ],
+  [
+    // The user portal (src/portal, issue 21): personal sender lists by owner address, and the portal users' sessions.
+    `CREATE TABLE sender_list (owner text NOT NULL, kind text NOT NULL CHECK (kind IN ('allow', 'block')), entry text NOT NULL, PRIMARY KEY (owner, kind, entry))`,
+    `CREATE TABLE portal_session (digest text PRIMARY KEY, name text NOT NULL, directory text, csrf text NOT NULL, stamp text NOT NULL, last_seen bigint NOT NULL)`,
+    `CREATE INDEX portal_session_seen ON portal_session (last_seen)`,
+  ],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

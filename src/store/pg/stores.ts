@@ -13,6 +13,7 @@ import { migrate } from './schema.ts';
 import { PgStatsStore } from './stats-store.ts';
 import { PgRateStore } from './rate-store.ts';
 import { PgTrackingStore } from './tracking-store.ts';
+import { PgPortalStore } from './portal-store.ts';
 import { PgQuarantineStateStore } from './quarantine-state-store.ts';
 
 export interface PgStoresOptions extends PgOptions {
@@ -39,6 +40,7 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
     const rate = new PgRateStore(sql);
     const nodes = new PgNodeRegistry(sql);
     const tracking = new PgTrackingStore(sql);
+    const portal = new PgPortalStore(sql);
     const quarantine = new PgQuarantineStateStore(sql);
     return {
       kind: 'postgresql',
@@ -50,9 +52,10 @@ export async function openPgStores(url: string, o: PgStoresOptions): Promise<Sto
       queue,
       nodes,
       tracking,
+      portal,
       quarantine,
       async close() {
-        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), tracking.close(), queue.close()]);
+        await Promise.allSettled([config.close(), accounts.close(), greylist.close(), stats.close(), rate.close(), tracking.close(), portal.close(), queue.close()]);
         await sql.end({ timeout: 5 });
       },
     };

@@ -42,6 +42,11 @@ export function Login({ onLoggedIn }: { onLoggedIn: (me: Me) => void }) {
         <button type="submit" class="primary" disabled={busy}>
           {busy ? 'Logging in…' : 'Log in'}
         </button>
+        <p class="portal-link">
+          <a href="/#/portal" data-testid="portal-link">
+            Users: sign in to your quarantine
+          </a>
+        </p>
       </form>
     </main>
   );
