@@ -228,3 +228,9 @@ test('an attached message: walked in place when mailsplit opens it, opened as an
   const without = await judge({ rules: [{ name: 'exec', match: { extension: ['scr'] }, action: 'quarantine' }] }, closed);
   assert.equal(without.decision.action, 'accept', 'without archive: true the attached message is not opened');
 });
+
+test('an error of the walk itself (the temp file for a large archive cannot be made) is thrown, not judged as the message\'s (the check answers 451)', async () => {
+  const big = pyZip({ entries: [{ name: 'noise.bin', zeros: 3 * 1024 * 1024, stored: true }] });
+  const msg = await composed({ attachments: [{ filename: 'big.zip', content: big }] });
+  await assert.rejects(evaluateMessage(settings(EXE_ARCHIVES), sourceOf(msg).chunks(), { relayed: false, tmp: '/nonexistent/mailwarden-tmp' }), /ENOENT/);
+});
