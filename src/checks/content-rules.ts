@@ -8,7 +8,7 @@
 // right) or relayed (it has one).
 
 import { MailError } from '../core/mail-error.ts';
-import { evaluateMessage, type Evaluation } from '../content/evaluate.ts';
+import { evaluateMessage, TAG_FIELD, type Evaluation } from '../content/evaluate.ts';
 import { ARCHIVE_ERROR_RULE, hitsForLog, rulesFor } from '../content/match-rules.ts';
 import { stripRewrite } from '../content/strip-rewrite.ts';
 import { printable } from '../content/file-names.ts';
@@ -40,9 +40,12 @@ export function contentLog(e: Evaluation): Fields {
 export function contentVerdict(e: Evaluation, hostname: string, subjectTag: string | null): Verdict {
   const d = e.decision;
   const log = { content: contentLog(e) };
+  // A field of ours that came with the message is removed, whatever the verdict (an edit only when there is one).
+  const forged = (e.inspection.headers.get(TAG_FIELD.toLowerCase())?.length ?? 0) > 0;
+  const scrub = forged ? { edit: { add: [], remove: [TAG_FIELD], subjectTag: null } } : {};
   switch (d.action) {
     case 'accept':
-      return { kind: 'pass', log };
+      return { kind: 'pass', log, ...scrub };
     case 'reject': {
       const h = d.decisive;
       const text = `Message refused: ${replySafe(h.what)} (content rule ${h.rule})`;
@@ -53,9 +56,9 @@ export function contentVerdict(e: Evaluation, hostname: string, subjectTag: stri
       return { kind: 'quarantine', rule: `content:${h.rule}`, reason: `${h.what}${d.instead ? ` (${d.instead})` : ''}`, log };
     }
     case 'strip':
-      return { kind: 'pass', rewrite: stripRewrite(d.parts, hostname), log };
+      return { kind: 'pass', rewrite: stripRewrite(d.parts, hostname), log, ...scrub };
     case 'tag':
-      return { kind: 'pass', edit: { add: d.fields, remove: ['X-Mailwarden-Content'], subjectTag }, log };
+      return { kind: 'pass', edit: { add: d.fields, remove: [TAG_FIELD], subjectTag }, log };
   }
 }
 

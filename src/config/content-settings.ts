@@ -103,7 +103,7 @@ export function readContent(r: Reader, v: unknown): ContentSettings {
     max_depth: r.int('content.archive.max_depth', a.max_depth, da.max_depth, 1, 10),
     max_size: r.int('content.archive.max_size', a.max_size, da.max_size, 1024, 1_073_741_824),
     max_expanded: r.int('content.archive.max_expanded', a.max_expanded, da.max_expanded, 1024, 4_294_967_296),
-    max_entries: r.int('content.archive.max_entries', a.max_entries, da.max_entries, 1, 1_000_000),
+    max_entries: r.int('content.archive.max_entries', a.max_entries, da.max_entries, 1, 100_000),
     on_error: r.oneOf('content.archive.on_error', a.on_error, ['accept', 'quarantine', 'reject'] as const, da.on_error) ?? da.on_error,
   };
   let subject_tag: string | null = null;

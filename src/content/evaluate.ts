@@ -8,6 +8,9 @@ import type { PartInfo } from './content-types.ts';
 import { inspectMessage, type Inspection } from './inspect.ts';
 import { BodyMatches, decide, matchRules, rulesFor, walkNeeds, type CompiledRule, type ContentDecision } from './match-rules.ts';
 
+/** The header field of the tag action. */
+export const TAG_FIELD = 'X-Mailwarden-Content';
+
 export interface Evaluation {
   readonly rules: readonly CompiledRule[];
   readonly inspection: Inspection;
@@ -34,7 +37,9 @@ export async function evaluateMessage(settings: ContentSettings, source: AsyncIt
   const needs = walkNeeds(rules);
   const body = new BodyMatches(rules);
   const earlyEnd = o.size === undefined ? undefined : { size: o.size, needBody: (p: PartInfo) => (needs.text && p.mimeType.startsWith('text/')) || needs.partSize || (needs.archives && (p.filename !== null || !p.mimeType.startsWith('text/'))) };
-  const inspection = await inspectMessage(source, { archives: needs.archives, limits: settings.archive, headers: needs.headers, onText: needs.text ? body.onText : null, ...(o.tmp ? { tmp: o.tmp } : {}), ...(earlyEnd ? { earlyEnd } : {}) });
+  // Our own field, when a message comes with one, is removed (a sender cannot forge a verdict).
+  const headers = [...needs.headers, TAG_FIELD.toLowerCase()];
+  const inspection = await inspectMessage(source, { archives: needs.archives, limits: settings.archive, headers, onText: needs.text ? body.onText : null, ...(o.tmp ? { tmp: o.tmp } : {}), ...(earlyEnd ? { earlyEnd } : {}) });
   const decision = decide(matchRules(rules, inspection, body, settings.archive.on_error), (i) => inspection.unstrippable.get(i) ?? null);
   return { rules, inspection, decision, ms: Math.round((performance.now() - start) * 100) / 100 };
 }

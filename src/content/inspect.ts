@@ -81,6 +81,8 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
   const zip: ZipWalk = { limits: o.limits, budget: o.nested?.budget ?? { entries: o.limits.max_entries, expanded: o.limits.max_expanded }, entries: [], problems: [], tmp: o.tmp };
   let current: PartState | null = null;
   let sourceError: unknown = null;
+  // An error of the walk itself (a temp file that cannot be written): ours, not the message's.
+  let walkError: unknown = null;
 
   // Only an error of the source itself is thrown on (the pipeline also ends this generator with mailsplit's errors).
   const counted = async function* () {
@@ -129,10 +131,22 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
           await current.body(chunk.value);
         }
       };
-      step().then(() => done(), done);
+      step().then(
+        () => done(),
+        (err: unknown) => {
+          if (err !== ENOUGH) walkError = err;
+          done(err as Error);
+        },
+      );
     },
     final(done) {
-      finish().then(() => done(), done);
+      finish().then(
+        () => done(),
+        (err: unknown) => {
+          walkError = err;
+          done(err as Error);
+        },
+      );
     },
   });
   try {
@@ -144,9 +158,10 @@ export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOp
       return out;
     }
     if (sourceError !== null) throw sourceError;
+    if (walkError !== null) throw walkError;
     // mailsplit refused the structure: judge what was read (the open part too).
     out.incomplete = printable(err instanceof Error ? err.message : String(err), 200);
-    await finish().catch(() => {});
+    await finish();
   } finally {
     await (current as PartState | null)?.dispose();
   }

@@ -172,3 +172,12 @@ test('a one-part text message is read no further than its header (the bench\'s p
   assert.equal(q.outcome, 'quarantine', 'the default rule');
   assert.equal(q.rule, 'content:executables');
 });
+
+test('a forged X-Mailwarden-Content field is removed from a message no tag rule matched (an edit only then)', async () => {
+  const forged = Buffer.from('From: a@example.org\r\nX-Mailwarden-Content: clean (nothing)\r\nSubject: x\r\n\r\nbody\r\n');
+  const r = await run({ rules: RULES }, forged);
+  assert.equal(r.outcome, 'accept');
+  assert.deepEqual(r.edit, { add: [], remove: ['X-Mailwarden-Content'], subjectTag: null });
+  const clean = await run({ rules: RULES }, Buffer.from('From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n'));
+  assert.equal(clean.edit, null, 'no field, no edit');
+});

@@ -131,15 +131,16 @@ test('damaged and encrypted archives are judged by archive.on_error; names of an
   assert.equal(e3.decision.hits[0]!.rule, 'exe', 'the name is read without the password');
 });
 
-test('MIME type rules: exact and type/*', async () => {
-  const msg = await composed({ attachments: [{ filename: 'a.bin', content: 'x', contentType: 'application/x-msdownload' }] });
-  const e = await judge({ rules: [{ name: 'msdl', match: { mime_type: ['application/x-msdownload'] }, action: 'reject' }] }, msg);
-  assert.equal(e.decision.action, 'reject');
-  assert.equal(e.decision.hits[0]!.part!.index, 3);
-  const all = await judge({ rules: [{ name: 'apps', match: { mime_type: ['application/*'] }, action: 'tag' }] }, msg);
-  assert.equal(all.decision.action, 'tag');
-  const none = await judge({ rules: [{ name: 'img', match: { mime_type: ['image/*'] }, action: 'reject' }] }, msg);
-  assert.equal(none.decision.action, 'accept');
+test('MIME type rules: exact and type/*, from both composers', async () => {
+  for (const msg of [await composed({ attachments: [{ filename: 'a.bin', content: 'x', contentType: 'application/x-msdownload' }] }), pyMessage({ attachments: [{ filename: 'a.bin', type: 'application/x-msdownload' }] })]) {
+    const e = await judge({ rules: [{ name: 'msdl', match: { mime_type: ['application/x-msdownload'] }, action: 'reject' }] }, msg);
+    assert.equal(e.decision.action, 'reject');
+    assert.equal(e.decision.hits[0]!.part!.index, 3);
+    const all = await judge({ rules: [{ name: 'apps', match: { mime_type: ['application/*'] }, action: 'tag' }] }, msg);
+    assert.equal(all.decision.action, 'tag');
+    const none = await judge({ rules: [{ name: 'img', match: { mime_type: ['image/*'] }, action: 'reject' }] }, msg);
+    assert.equal(none.decision.action, 'accept');
+  }
 });
 
 test('header and body expressions on decoded values, case-insensitive', async () => {
@@ -171,18 +172,19 @@ test('size_over: on a part with a file key, on the message without one', async (
   assert.match(whole.decision.hits[0]!.what, /message of \d+ octets over 1000/);
 });
 
-test('direction: inbound rules for clients without a relay right, relayed for those with one', async () => {
-  const msg = await composed({ attachments: [{ filename: 'x.exe', content: 'MZ' }] });
+test('direction: inbound rules for clients without a relay right, relayed for those with one (both composers)', async () => {
   const doc = { rules: [{ name: 'in', match: { extension: ['exe'] }, direction: 'inbound', action: 'reject' }, { name: 'out', match: { extension: ['exe'] }, direction: 'relayed', action: 'tag' }] };
-  const inbound = await judge(doc, msg, false);
-  assert.deepEqual(inbound.decision.hits.map((h) => h.rule), ['in']);
-  assert.equal(inbound.decision.action, 'reject');
-  const relayed = await judge(doc, msg, true);
-  assert.deepEqual(relayed.decision.hits.map((h) => h.rule), ['out']);
-  assert.equal(relayed.decision.action, 'tag');
-  // No rule for the direction: nothing is read at all.
-  const none = await evaluateMessage(settings({ rules: [doc.rules[0]] }), sourceOf(msg).chunks(), { relayed: true });
-  assert.equal(none, null);
+  for (const msg of [await composed({ attachments: [{ filename: 'x.exe', content: 'MZ' }] }), pyMessage({ attachments: [{ filename: 'x.exe' }] })]) {
+    const inbound = await judge(doc, msg, false);
+    assert.deepEqual(inbound.decision.hits.map((h) => h.rule), ['in']);
+    assert.equal(inbound.decision.action, 'reject');
+    const relayed = await judge(doc, msg, true);
+    assert.deepEqual(relayed.decision.hits.map((h) => h.rule), ['out']);
+    assert.equal(relayed.decision.action, 'tag');
+    // No rule for the direction: nothing is read at all.
+    const none = await evaluateMessage(settings({ rules: [doc.rules[0]] }), sourceOf(msg).chunks(), { relayed: true });
+    assert.equal(none, null);
+  }
 });
 
 test('the defaults of a new installation quarantine executables, also inside zips', async () => {
@@ -227,4 +229,10 @@ test('an attached message: walked in place when mailsplit opens it, opened as an
   ]);
   const without = await judge({ rules: [{ name: 'exec', match: { extension: ['scr'] }, action: 'quarantine' }] }, closed);
   assert.equal(without.decision.action, 'accept', 'without archive: true the attached message is not opened');
+});
+
+test('an error of the walk itself (the temp file for a large archive cannot be made) is thrown, not judged as the message\'s (the check answers 451)', async () => {
+  const big = pyZip({ entries: [{ name: 'noise.bin', zeros: 3 * 1024 * 1024, stored: true }] });
+  const msg = await composed({ attachments: [{ filename: 'big.zip', content: big }] });
+  await assert.rejects(evaluateMessage(settings(EXE_ARCHIVES), sourceOf(msg).chunks(), { relayed: false, tmp: '/nonexistent/mailwarden-tmp' }), /ENOENT/);
 });
