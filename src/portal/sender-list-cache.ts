@@ -126,12 +126,16 @@ export class SenderListCache implements SenderListLookup {
 
   private load(): Promise<void> {
     this.loading ??= (async () => {
-      const generation = this.generation;
       try {
-        const list = await this.store.owners(this.maxOwners);
-        if (generation !== this.generation && this.owners !== null) return;
-        this.owners = new Set(list);
-        this.complete = list.length < this.maxOwners;
+        // A change announced while the owners were being read may be missing from them: read again (a few times at most).
+        for (let round = 0; ; round++) {
+          const generation = this.generation;
+          const list = await this.store.owners(this.maxOwners);
+          if (generation !== this.generation && round < 3) continue;
+          this.owners = new Set(list);
+          this.complete = list.length < this.maxOwners;
+          return;
+        }
       } catch (err) {
         this.failedAt = this.now();
         throw err;
