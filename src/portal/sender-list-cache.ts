@@ -117,9 +117,12 @@ export class SenderListCache implements SenderListLookup {
     if (!owners.has(key) && this.complete) return EMPTY;
     const hit = this.cached.get(key);
     if (hit) return hit;
+    // The store failed a moment ago: not asked again per RCPT until retryMs has passed.
+    if (this.now() - this.failedAt < this.retryMs) return 'unavailable';
     try {
       return await this.read(key);
     } catch {
+      this.failedAt = this.now();
       return 'unavailable';
     }
   }
