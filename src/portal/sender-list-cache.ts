@@ -117,21 +117,28 @@ export class SenderListCache implements SenderListLookup {
     if (!owners.has(key) && this.complete) return EMPTY;
     const hit = this.cached.get(key);
     if (hit) return hit;
+    // The store failed a moment ago: not asked again per RCPT until retryMs has passed.
+    if (this.now() - this.failedAt < this.retryMs) return 'unavailable';
     try {
       return await this.read(key);
     } catch {
+      this.failedAt = this.now();
       return 'unavailable';
     }
   }
 
   private load(): Promise<void> {
     this.loading ??= (async () => {
-      const generation = this.generation;
       try {
-        const list = await this.store.owners(this.maxOwners);
-        if (generation !== this.generation && this.owners !== null) return;
-        this.owners = new Set(list);
-        this.complete = list.length < this.maxOwners;
+        // A change announced while the owners were being read may be missing from them: read again (a few times at most).
+        for (let round = 0; ; round++) {
+          const generation = this.generation;
+          const list = await this.store.owners(this.maxOwners);
+          if (generation !== this.generation && round < 3) continue;
+          this.owners = new Set(list);
+          this.complete = list.length < this.maxOwners;
+          return;
+        }
       } catch (err) {
         this.failedAt = this.now();
         throw err;

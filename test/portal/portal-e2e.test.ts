@@ -8,7 +8,8 @@
 // bad entries refused); the block list refuses that recipient at RCPT with
 // 550 5.7.1 while the other recipient is accepted; the allow list lets GTUBE
 // past spamd to that recipient while the same message to a recipient
-// without the entry is still quarantined.
+// without the entry is still quarantined. A user disabled, or given a new
+// password, by the admin is signed out at once.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,20 +30,20 @@ after(async () => {
   await spamd?.stop();
 });
 
-export const USERS = [
+const USERS = [
   // The wildcard is the user's right to send as the domain, never a view of the domain's quarantine.
   { name: 'alice', password: 'alice-portal-pw-1', groups: [], enabled: true, addresses: ['alice@example.com', '@example.com'] },
   { name: 'bob@example.com', password: 'bob-portal-pw-12', groups: [], enabled: true },
   { name: 'carol', password: 'carol-portal-pw-1', groups: [], enabled: false, addresses: ['carol@example.com'] },
 ];
 
-export interface PortalCaller {
+interface PortalCaller {
   cookie: string;
   csrf: string;
   answer: Answer;
 }
 
-export async function portalLogin(api: ApiClient, name: string, password: string, localAddress?: string): Promise<PortalCaller> {
+async function portalLogin(api: ApiClient, name: string, password: string, localAddress?: string): Promise<PortalCaller> {
   const answer = await api.call('POST', '/api/portal/login', { body: { name, password }, ...(localAddress ? { localAddress } : {}) });
   const set = answer.headers['set-cookie'];
   const cookie = Array.isArray(set) ? ((set[0] ?? '').split(';')[0] ?? '') : '';

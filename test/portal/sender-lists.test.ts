@@ -124,6 +124,15 @@ test('cache: no read for a recipient without lists, one per owner, fresh after a
   const after = (await cache.lookup('alice@example.org')) as { block: ReadonlySet<string> };
   assert.deepEqual([...after.block], ['@spam.example'], 'fresh after a change');
   assert.deepEqual([...((await cache.lookup('bob@example.org')) as { block: ReadonlySet<string> }).block], ['@spam.example'], 'a new owner is seen');
+  // The store goes away while the owners are known: a read fails once, then is not retried per RCPT.
+  cache.changed('alice@example.org');
+  broken.on = true;
+  const readsBefore = reads.lists;
+  for (let i = 0; i < 50; i++) assert.equal(await cache.lookup('alice@example.org'), 'unavailable');
+  assert.equal(reads.lists - readsBefore, 1, 'one failed read, then none until retryMs');
+  assert.notEqual(await cache.lookup('nobody@example.org'), 'unavailable', 'an address without lists needs no store');
+  broken.on = false;
+  now += 5001;
   // The store goes away; a reconnect (null) drops everything.
   broken.on = true;
   cache.changed(null);
