@@ -101,6 +101,11 @@ export async function* stripParts(source: MessageSource, parts: readonly StripPa
       outBytes += b.length;
     }
     if (outBytes > 0) yield Buffer.concat(out, outBytes);
+  } catch (err) {
+    // A structure mailsplit will not read (a header block or a part count over its limits) will not change: refused,
+    // not retried. A source that cannot be read is for a retry and surfaces as it is.
+    if ((err as { code?: unknown }).code === 'EMAXLEN') throw new StripRefused(`the MIME structure cannot be read: ${(err as Error).message}`);
+    throw err;
   } finally {
     // A consumer that stops early (or a refusal) must not leave the source open.
     splitter.destroy();

@@ -239,6 +239,9 @@ test('refused: the root, a part that is not there, a single-part message, a sign
   assert.ok((await strip(signed, [{ index: 2, reason: '' }])).includes('Content-Disposition: inline'), 'the signed part as a whole may go');
   const clash = Buffer.from(crlf('Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: multipart/mixed; boundary=b--x\n\n--b--x\n\nin\n--b--x--\n--b\n\nlast\n--b--\n'));
   await assert.rejects(strip(clash, [{ index: 5, reason: '' }]), /clashes/);
+  // More parts than mailsplit reads (1000): refused, not a read error to retry.
+  const many = Buffer.from(crlf(`Content-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(1100)}--b--\n`));
+  await assert.rejects(strip(many, [{ index: 2, reason: '' }]), (e: Error) => e instanceof StripRefused && /cannot be read/.test(e.message));
 });
 
 test('an unclosed root multipart is closed after the notice', async (t) => {
