@@ -76,11 +76,12 @@ test('strip: a pass with a rewrite that takes the part out and says so', async (
   assert.ok(r.rewrite);
   assert.match(r.rewrite.describe, /stripped 1 part \(3\)/);
   const out = await collect(r.rewrite.apply(sourceOf(msg)));
-  assert.doesNotMatch(out, /run\.bat/);
+  assert.doesNotMatch(out, /name="?run\.bat/, 'the part is gone (its headers)');
   assert.doesNotMatch(out, /ZWNobyBiYWQ=/, 'the part body is gone');
   assert.match(out, /keep\.txt/);
   assert.match(out, /The body stays\./);
-  assert.match(out, /removed from this message by the content rules of mx\.test\.example/);
+  assert.match(out, /removed from this message by the content rules of mx\.test\.example:/);
+  assert.match(out, /^\* drop-bat: .*run\.bat/m, 'the notice says which part went and which rule took it');
   assert.deepEqual((r.log.content as { stripped: number[] }).stripped, [3]);
 });
 
