@@ -44,7 +44,7 @@ export function prepare(raw: unknown, base: Settings | null, rule: PasswordRule)
   });
   const changes = diffSettings(redactSecrets(base ?? embeddedDefaults()), redactSecrets(v.settings));
   if (errors.length > 0) return { ok: false, errors, warnings, changes, next: null, unchanged: false };
-  const next = hashSecrets(v.settings);
+  const next = hashSecrets(v.settings, base);
   const unchanged = base !== null && JSON.stringify(base) === JSON.stringify(next);
   return { ok: true, errors, warnings, changes: unchanged ? [] : changes, next, unchanged };
 }

@@ -4,7 +4,7 @@
 // without them (so export → edit → import does not wipe every password).
 
 import type { Settings } from './document.ts';
-import { hashPassword } from '../objects/password.ts';
+import { hashPassword, verifyPassword } from '../objects/password.ts';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -58,14 +58,21 @@ export function carrySecrets(raw: unknown, previous: Settings | null): unknown {
   return out;
 }
 
-/** Replaces clear-text user passwords by scrypt hashes. */
-export function hashSecrets(s: Settings): Settings {
+/**
+ * Replaces clear-text user passwords by scrypt hashes. A password that the
+ * same user's hash in `previous` already verifies keeps that hash: importing
+ * the same file again is no password change (a new salt would be one, and
+ * would sign the user's portal sessions out).
+ */
+export function hashSecrets(s: Settings, previous: Settings | null = null): Settings {
+  const was = new Map((previous?.users ?? []).filter((u) => u.password_hash).map((u) => [u.name, u.password_hash as string]));
   return {
     ...s,
     users: s.users.map((u) => {
       if (u.password === undefined) return u;
       const { password, ...rest } = u;
-      return { ...rest, password_hash: hashPassword(password) };
+      const hash = was.get(u.name);
+      return { ...rest, password_hash: hash !== undefined && verifyPassword(password, hash) ? hash : hashPassword(password) };
     }),
   };
 }

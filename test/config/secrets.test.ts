@@ -79,6 +79,19 @@ describe('hashSecrets', () => {
     assert.deepEqual({ ...alice, password_hash: 'x' }, { name: 'alice', groups: ['staff'], enabled: true, password_hash: 'x' });
   });
 
+  it('the same clear-text password again keeps the previous hash (no password change); another one gets a new hash', () => {
+    const first = hashSecrets(settingsWithSecrets());
+    const kept = first.users[0]?.password_hash;
+    assert.ok(kept);
+    assert.equal(hashSecrets(settingsWithSecrets(), first).users[0]?.password_hash, kept, 'imported again: same hash');
+    const other = settingsWithSecrets();
+    other.users[0]!.password = 'another';
+    const changed = hashSecrets(other, first).users[0]?.password_hash;
+    assert.ok(changed);
+    assert.notEqual(changed, kept);
+    assert.equal(verifyPassword('another', changed), true);
+  });
+
   it('leaves users without a clear-text password as they are', () => {
     const out = hashSecrets(settingsWithSecrets());
     assert.deepEqual(out.users[1], { name: 'bob', password_hash: BOB_HASH, groups: [], enabled: true });
