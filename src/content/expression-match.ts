@@ -12,6 +12,8 @@ import type { ExpressionJob, WorkerMessage } from './expression-types.ts';
 
 /** How long one message's header and body expressions may run together. */
 export const EXPRESSION_TIMEOUT_MS = 1000;
+/** How long a (new) worker may take to begin a job: its start-up, not the expressions, which the bound above times. */
+const START_TIMEOUT_MS = 30_000;
 
 /** The matching of a message ran past the bound; `rule` is the rule whose expression was running. */
 export class ExpressionTimeout extends Error {
@@ -63,6 +65,15 @@ function runOne(job: Omit<ExpressionJob, 'id'>, timeoutMs: number): Promise<Expr
   const id = nextId++;
   let rule = job.headers[0]?.rule ?? job.bodies[0]!.rule;
   return new Promise<ExpressionResult>((resolve, reject) => {
+    let timer: NodeJS.Timeout;
+    const bound = (ms: number, startup: boolean): NodeJS.Timeout =>
+      setTimeout(() => {
+        finish();
+        if (worker === w) worker = null;
+        void w.terminate();
+        reject(startup ? new Error(`content expression worker did not start within ${ms} ms`) : new ExpressionTimeout(rule, ms));
+      }, ms);
+    let begun = false;
     const finish = (): void => {
       clearTimeout(timer);
       w.off('message', onMessage);
@@ -72,7 +83,15 @@ function runOne(job: Omit<ExpressionJob, 'id'>, timeoutMs: number): Promise<Expr
     };
     const onMessage = (m: WorkerMessage): void => {
       if (m.id !== id) return;
-      if (m.kind === 'start') rule = m.rule;
+      if (m.kind === 'start') {
+        rule = m.rule;
+        // The clock of the expressions starts when the worker begins them (a fresh worker takes a while to load).
+        if (!begun) {
+          begun = true;
+          clearTimeout(timer);
+          timer = bound(timeoutMs, false);
+        }
+      }
       else if (m.kind === 'done') {
         finish();
         resolve({ headers: m.headers, bodies: m.bodies });
@@ -89,12 +108,7 @@ function runOne(job: Omit<ExpressionJob, 'id'>, timeoutMs: number): Promise<Expr
       finish();
       reject(new Error(`content expression worker exited (${code})`));
     };
-    const timer = setTimeout(() => {
-      finish();
-      if (worker === w) worker = null;
-      void w.terminate();
-      reject(new ExpressionTimeout(rule, timeoutMs));
-    }, timeoutMs);
+    timer = bound(START_TIMEOUT_MS, true);
     w.on('message', onMessage);
     w.on('error', onError);
     w.on('exit', onExit);
