@@ -10,6 +10,7 @@
 import { MailError } from '../core/mail-error.ts';
 import { evaluateMessage, TAG_FIELD, type Evaluation } from '../content/evaluate.ts';
 import { ARCHIVE_ERROR_RULE, hitsForLog, rulesFor } from '../content/match-rules.ts';
+import { ExpressionTimeout } from '../content/expression-match.ts';
 import { stripRewrite } from '../content/strip-rewrite.ts';
 import { printable } from '../content/file-names.ts';
 import type { ContentHit } from '../content/content-types.ts';
@@ -48,7 +49,9 @@ export function contentVerdict(e: Evaluation, hostname: string, subjectTag: stri
       return { kind: 'pass', log, ...scrub };
     case 'reject': {
       const h = d.decisive;
-      const text = `Message refused: ${replySafe(h.what)} (content rule ${h.rule})`;
+      // The reply names the rule, never its expressions or what they matched (the log line has those).
+      const file = h.part !== null && (h.rule === ARCHIVE_ERROR_RULE || e.rules.some((r) => r.rule.name === h.rule && r.partLevel));
+      const text = file ? `Message refused: attachment "${replySafe(attachmentName(h))}" is not allowed (content rule ${h.rule})` : `Message refused by the content policy (content rule ${h.rule})`;
       return { kind: 'refuse', error: new MailError(550, '5.7.1', text, { rule: ruleSetting(h), reason: `${h.rule}: ${h.what}` }), log };
     }
     case 'quarantine': {
@@ -62,10 +65,25 @@ export function contentVerdict(e: Evaluation, hostname: string, subjectTag: stri
   }
 }
 
-/** A hit's description for the client's reply: printable ASCII, bounded (a reply line is at most 512 octets). */
+/** The attachment a hit is about: the attached file (the archive, for a name inside one), or its part number. */
+function attachmentName(h: ContentHit): string {
+  const p = h.part!;
+  return p.inArchive?.[0] ?? p.filename ?? `part ${p.index}`;
+}
+
+/** A name for the client's reply: printable ASCII without quotes, bounded (a reply line is at most 512 octets). */
 function replySafe(s: string): string {
-  const ascii = s.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^\x20-\x7e]/g, '?');
-  return ascii.length > 200 ? `${ascii.slice(0, 199)}~` : ascii;
+  const ascii = s.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, '?');
+  return ascii.length > 100 ? `${ascii.slice(0, 99)}~` : ascii;
+}
+
+/** An expression ran past its time bound: 451, fail closed, the rule named in the log only. */
+function timeoutVerdict(err: ExpressionTimeout): Verdict {
+  return {
+    kind: 'refuse',
+    error: new MailError(451, '4.7.1', 'Message could not be checked by the content policy, try again later', { rule: 'content.expression_timeout', reason: `${err.rule}: header/body expression ran over ${err.ms} ms` }),
+    log: { content: { action: 'expression_timeout', rule: err.rule, ms: err.ms } },
+  };
 }
 
 export const contentRules: Check = {
@@ -79,7 +97,13 @@ export const contentRules: Check = {
       const relayed = s.relayRight.right !== null;
       if (rulesFor(settings, relayed).length === 0) return PASS;
       const message = await x.contents();
-      const e = await evaluateMessage(settings, message.chunks(), { relayed, size: message.size });
+      let e: Evaluation | null;
+      try {
+        e = await evaluateMessage(settings, message.chunks(), { relayed, size: message.size });
+      } catch (err) {
+        if (err instanceof ExpressionTimeout) return timeoutVerdict(err);
+        throw err;
+      }
       if (!e) return PASS;
       return contentVerdict(e, s.snap.settings.hostname, settings.subject_tag);
     },

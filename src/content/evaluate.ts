@@ -40,6 +40,8 @@ export async function evaluateMessage(settings: ContentSettings, source: AsyncIt
   // Our own field, when a message comes with one, is removed (a sender cannot forge a verdict).
   const headers = [...needs.headers, TAG_FIELD.toLowerCase()];
   const inspection = await inspectMessage(source, { archives: needs.archives, limits: settings.archive, headers, onText: needs.text ? body.onText : null, ...(o.tmp ? { tmp: o.tmp } : {}), ...(earlyEnd ? { earlyEnd } : {}) });
+  // The header and body expressions, in the worker thread, bounded in time (ExpressionTimeout past it).
+  await body.run(inspection.headers);
   const decision = decide(matchRules(rules, inspection, body, settings.archive.on_error), (i) => inspection.unstrippable.get(i) ?? null);
   return { rules, inspection, decision, ms: Math.round((performance.now() - start) * 100) / 100 };
 }

@@ -11,6 +11,7 @@ import type { ContentHit, PartInfo, StripPart } from './content-types.ts';
 import { printable } from './file-names.ts';
 import type { Inspection } from './inspect.ts';
 import { compileRuleRegex } from './rule-regex.ts';
+import { runExpressions } from './expression-match.ts';
 
 /** A rule with its expressions compiled. */
 export interface CompiledRule {
@@ -70,23 +71,66 @@ export function walkNeeds(rules: readonly CompiledRule[]): { archives: boolean; 
   };
 }
 
-/** Collects, while the walk runs, which text part each body expression matches (the text itself is not kept). */
+/**
+ * The header and body expressions of a message: the walk hands over each
+ * text part (at most inspect.ts's TEXT_LIMIT of it, so a message's texts are
+ * bounded by its size), and run() matches them and the header fields in the
+ * worker thread (expression-match.ts), bounded in time. Unit tests that feed
+ * onText without run() get the same answer from the expressions run here.
+ */
 export class BodyMatches {
   private readonly rules: readonly CompiledRule[];
+  private readonly texts: { part: PartInfo; text: string }[] = [];
   readonly parts = new Map<string, PartInfo[]>();
+  /** Per header rule, the value that matched; null until run(). */
+  private headerHits: Map<string, string> | null = null;
+  private ran = false;
 
   constructor(rules: readonly CompiledRule[]) {
-    this.rules = rules.filter((r) => r.body !== null);
+    this.rules = rules;
   }
 
   readonly onText = (part: PartInfo, text: string): void => {
-    for (const r of this.rules) {
-      if (!r.body!.test(text)) continue;
-      const list = this.parts.get(r.rule.name) ?? [];
-      if (list.length < MAX_HITS_PER_RULE) list.push(part);
-      this.parts.set(r.rule.name, list);
-    }
+    this.texts.push({ part, text });
   };
+
+  /** Runs the expressions in the worker; throws ExpressionTimeout past the bound. */
+  async run(headers: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    const headerRules = this.rules.filter((r) => r.header !== null);
+    const bodyRules = this.rules.filter((r) => r.body !== null);
+    const job = {
+      headers: headerRules.flatMap((r) => {
+        const values = headers.get(r.header!.name) ?? [];
+        return values.length ? [{ rule: r.rule.name, source: r.rule.match.header!.regex, values: [...values] }] : [];
+      }),
+      bodies: this.texts.length ? bodyRules.map((r) => ({ rule: r.rule.name, source: r.rule.match.body! })) : [],
+      texts: this.texts.map((t) => t.text),
+    };
+    const res = await runExpressions(job);
+    this.headerHits = new Map();
+    for (const h of job.headers) {
+      const i = res.headers[h.rule];
+      if (i !== undefined) this.headerHits.set(h.rule, h.values[i]!);
+    }
+    for (const [rule, idx] of Object.entries(res.bodies)) this.parts.set(rule, idx.slice(0, MAX_HITS_PER_RULE).map((i) => this.texts[i]!.part));
+    this.texts.length = 0;
+    this.ran = true;
+  }
+
+  /** The value of the rule's header field that matched, or undefined. */
+  headerMatch(c: CompiledRule, values: readonly string[]): string | undefined {
+    if (this.headerHits) return this.headerHits.get(c.rule.name);
+    return values.find((s) => c.header!.re.test(s));
+  }
+
+  /** The text parts the rule's body expression matched. */
+  bodyParts(c: CompiledRule): PartInfo[] {
+    if (!this.ran && !this.parts.has(c.rule.name)) {
+      const hit = this.texts.filter((t) => c.body!.test(t.text)).slice(0, MAX_HITS_PER_RULE).map((t) => t.part);
+      if (hit.length) this.parts.set(c.rule.name, hit);
+    }
+    return this.parts.get(c.rule.name) ?? [];
+  }
 }
 
 /** Every hit of every rule, in rule order; then the archives not read (when on_error is not accept). */
@@ -107,7 +151,7 @@ function ruleHits(c: CompiledRule, x: Inspection, body: BodyMatches): ContentHit
   // The message-level keys first: any that fails, and the rule does not match.
   if (c.header) {
     const values = x.headers.get(c.header.name) ?? [];
-    const v = values.find((s) => c.header!.re.test(s));
+    const v = body.headerMatch(c, values);
     if (v === undefined) return [];
     said.push(`header ${m.header!.name} "${printable(v, 60)}" matches /${printable(m.header!.regex, 60)}/`);
   }
@@ -117,7 +161,7 @@ function ruleHits(c: CompiledRule, x: Inspection, body: BodyMatches): ContentHit
   }
   let bodyParts: PartInfo[] = [];
   if (c.body) {
-    bodyParts = body.parts.get(c.rule.name) ?? [];
+    bodyParts = body.bodyParts(c);
     if (bodyParts.length === 0) return [];
   }
   const hit = (part: PartInfo | null, what: string[]): ContentHit => ({ rule: c.rule.name, action: c.rule.action, part, what: what.join(', ') });

@@ -13,7 +13,7 @@ import { CheckRunner, type SessionBase } from '../../src/checks/runner.ts';
 import { CheckServices } from '../../src/checks/services.ts';
 import type { MessageSource } from '../../src/scan/spam-verdict.ts';
 import { client, snapshotOf } from '../policy/helpers.ts';
-import { composed, sourceOf } from './messages.ts';
+import { composed, pyZip, sourceOf } from './messages.ts';
 
 const RULES = [
   { name: 'block-exe', match: { extension: ['exe'] }, action: 'reject' },
@@ -54,12 +54,43 @@ test('reject: 550 5.7.1 "Message refused: ..." with rule content.rules[NAME], an
   assert.equal(r.outcome, 'refuse');
   assert.equal(r.error?.code, 550);
   assert.equal(r.error?.enhanced, '5.7.1');
-  assert.match(r.error!.text, /^Message refused: extension exe of a\.exe \(content rule block-exe\)$/);
+  assert.equal(r.error!.text, 'Message refused: attachment "a.exe" is not allowed (content rule block-exe)');
+  assert.match(r.error!.reason, /extension exe of a\.exe/, 'the details stay in the reason (the log)');
   assert.equal(r.error?.rule, 'content.rules[block-exe]');
   const log = r.log.content as { action: string; hits: { rule: string; part: number }[]; parts: number };
   assert.equal(log.action, 'reject');
   assert.deepEqual(log.hits.map((h) => [h.rule, h.part]), [['block-exe', 3], ['mark-pdf', 4]], 'every hit, the weaker one too');
   assert.equal(log.parts, 4);
+});
+
+test('reject replies name the rule, never its expressions: the attachment (the archive for a name inside one), or the content policy', async () => {
+  const zipped = await composed({ attachments: [{ filename: 'docs "q".zip', content: pyZip({ entries: [{ name: 'run.exe', text: 'MZ' }] }) }] });
+  const z = await run({ rules: [{ name: 'zexe', match: { extension: ['exe'], archive: true }, action: 'reject' }] }, zipped);
+  assert.equal(z.error?.text, 'Message refused: attachment "docs ?q?.zip" is not allowed (content rule zexe)');
+  const long = await composed({ attachments: [{ filename: `${'x'.repeat(300)}\u202e.exe`, content: 'MZ' }] });
+  const l = await run({ rules: RULES }, long);
+  assert.ok(l.error!.text.length < 200 && /^Message refused: attachment "x+~" is not allowed \(content rule block-exe\)$/.test(l.error!.text), l.error!.text);
+  const phish = [{ name: 'phish', match: { body: 'verify your account', header: { name: 'Subject', regex: 'password.*reset' } }, action: 'reject' }];
+  const p = await run({ rules: phish }, await composed({ subject: 'Password reset', text: 'Please verify your account.' }));
+  assert.equal(p.error?.code, 550);
+  assert.equal(p.error?.text, 'Message refused by the content policy (content rule phish)');
+  assert.match(p.error!.reason, /matches \/verify your account\/.*matches \/password\.\*reset\//, 'the expressions in the log only');
+  const big = await run({ rules: [{ name: 'big', match: { size_over: 10 }, action: 'reject' }] }, await composed({ text: 'long enough' }));
+  assert.equal(big.error?.text, 'Message refused by the content policy (content rule big)');
+});
+
+test('an expression past the time bound: 451 4.7.1, rule content.expression_timeout, the rule named in the log', async () => {
+  const started = performance.now();
+  const r = await run({ rules: [{ name: 'slow', match: { body: '(b?a|a)*c' }, action: 'tag' }] }, await composed({ text: 'a'.repeat(200) }));
+  assert.ok(performance.now() - started < 5000);
+  assert.equal(r.outcome, 'refuse');
+  assert.equal(r.error?.code, 451);
+  assert.equal(r.error?.enhanced, '4.7.1');
+  assert.equal(r.error?.rule, 'content.expression_timeout');
+  assert.equal((r.log.content as { rule: string }).rule, 'slow');
+  // The next message gets a fresh worker.
+  const ok = await run({ rules: [{ name: 'fine', match: { body: 'pay now' }, action: 'reject' }] }, await composed({ text: 'please pay now' }));
+  assert.equal(ok.error?.code, 550);
 });
 
 test('quarantine: kind quarantine with rule content:NAME', async () => {

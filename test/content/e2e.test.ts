@@ -1,6 +1,6 @@
 // The content rules through the real daemon (test/smtp harness), with real
 // SMTP clients (swaks, and nodemailer's SMTP transport): reject answers the
-// client's "." with 550 5.7.1 "Message refused: ..."; quarantine puts the
+// client's "." with 550 5.7.1 "Message refused: attachment ... is not allowed"; quarantine puts the
 // message into the quarantine with its rule; tag adds X-Mailwarden-Content
 // (and the subject tag) that the next hop receives. Each verdict with its
 // hits in the message's log line (`content` in the checks of the line).
@@ -36,7 +36,7 @@ test('reject, quarantine and tag through the daemon', { skip: swaksMissing() }, 
   writeFileSync(exe, pyMessage({ to: 'user@example.com', attachments: [{ filename: 'Rechnung.pdf.exe', style: 'rfc2231' }] }));
   const r = await swaks(['--server', '127.0.0.1', '--port', String(ports.mx), '--from', 'sender@outside.example', '--to', 'user@example.com', '--data', `@${exe}`]);
   assert.notEqual(r.status, 0);
-  assert.match(r.out, /<\*\* 550 5\.7\.1 Message refused: extension exe of Rechnung\.pdf\.exe \(content rule no-exe\)/);
+  assert.match(r.out, /<\*\* 550 5\.7\.1 Message refused: attachment "Rechnung\.pdf\.exe" is not allowed \(content rule no-exe\)/);
   const refused = await relay.waitLog((l) => l.event === 'antispam.refused' && l.rule === 'content.rules[no-exe]');
   const log = (refused.checks as { content: { action: string; hits: { rule: string; part: number }[] } }).content;
   assert.equal(log.action, 'reject');

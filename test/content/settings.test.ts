@@ -102,6 +102,17 @@ test('expressions: compiled case-insensitive and Unicode; nested repetition and 
   assert.ok('error' in compileRuleRegex('x'.repeat(1025)));
 });
 
+test('expressions: named back-references, adjacent overlapping repetitions, overlapping repeated branches and large counted repetitions refused', () => {
+  for (const slow of ['(?<a>x)\\k<a>', 'a*a*a*a*b', '\\w+\\d+x', '.*.*x', '[a-z]+a+', '(a|aa)*b', '(a|a)*b', '(\\w|\\d)+x', '(?:x|)*y', '(.*a){25}', '(\\w+\\s){1,20}']) {
+    const c = compileRuleRegex(slow);
+    assert.ok('error' in c && /^looks slow: /.test(c.error), `${slow}: ${JSON.stringify(c)}`);
+  }
+  assert.match((compileRuleRegex('(?<a>x)\\k<a>') as { error: string }).error, /back-reference \\k<a> is refused/);
+  for (const fine of ['\\s*\\w+', 'password.*reset', 'verify your account', '(abc|def)+x', '(\\w+\\s){1,3}', 'a+b+', '^invoice.*\\.pdf$', '[0-9]+[a-z]+', 'x{2,}y', '(?<word>rechnung)\\s+nr']) {
+    assert.ok('re' in compileRuleRegex(fine), `${fine}: ${JSON.stringify(compileRuleRegex(fine))}`);
+  }
+});
+
 test('rules in a list that is too long, and a subject tag with a control character', () => {
   const many = Array.from({ length: 201 }, (_, i) => ({ name: `r${i}`, match: { extension: ['exe'] }, action: 'tag' }));
   assert.match(read({ rules: many }).errors[0]!, /^content\.rules: at most 200 rules/);
