@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Readable } from 'node:stream';
 import { evaluateMessage } from '../content/evaluate.ts';
+import { ExpressionTimeout } from '../content/expression-match.ts';
 import { contentReport } from '../content/report.ts';
 import { HttpError, type ApiDeps } from './server.ts';
 
@@ -63,6 +64,8 @@ export function registerContentRoutes(api: FastifyInstance, deps: Pick<ApiDeps, 
             reply.header('connection', 'close');
             throw new HttpError(413, err.message);
           }
+          // An expression that ran past its bound: what the daemon answers such a message (451), said plainly.
+          if (err instanceof ExpressionTimeout) throw new HttpError(422, `${err.message}: the daemon would answer this message 451 4.7.1 (content.expression_timeout)`);
           throw err;
         } finally {
           running--;
