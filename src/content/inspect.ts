@@ -7,7 +7,8 @@
 // and spilled to a temp file past 1 MiB (spill-buffer.ts).
 //
 // A message mailsplit cannot read to the end (a header block over 1 MiB,
-// more than 1000 parts) is judged as far as it was read (`incomplete`); an
+// more than 1000 parts) is judged as far as it was read (`incomplete`, which
+// content.on_unreadable judges in evaluate.ts); an
 // error of the source (the spool cannot be read) is thrown: that is ours.
 
 import mailsplit from '@zone-eu/mailsplit';
@@ -352,7 +353,7 @@ const NAME_PARAM = /;\s*(?:file)?name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s"]+))/g
 function repeatedNames(node: MimeNode): string[] {
   const out: string[] = [];
   for (const field of ['content-disposition', 'content-type']) {
-    for (const line of node.headers?.get(field).slice(0, 4) ?? []) {
+    for (const line of node.headers ? node.headers.get(field).slice(0, 4) : []) {
       const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '').slice(0, HEADER_LIMIT);
       const found = [...value.matchAll(NAME_PARAM)];
       if (found.length < 2) continue;
