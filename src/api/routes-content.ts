@@ -56,7 +56,7 @@ export function registerContentRoutes(api: FastifyInstance, deps: Pick<ApiDeps, 
         try {
           const relayed = (req.query as { direction?: string }).direction === 'relayed';
           const content = snap.settings.content;
-          const e = await evaluateMessage(content, bounded(body, max), { relayed, always: true });
+          const e = await evaluateMessage(content, bounded(body, max), { relayed, always: true, ...(declared > 0 ? { knownSize: declared } : {}) });
           return { ...contentReport(e!, relayed), enabled: content.enabled, revision: snap.revision };
         } catch (err) {
           // The rest of the upload is not read: the connection closes after the answer.

@@ -8,7 +8,7 @@
 // right) or relayed (it has one).
 
 import { MailError } from '../core/mail-error.ts';
-import { evaluateMessage, TAG_FIELD, type Evaluation } from '../content/evaluate.ts';
+import { evaluateMessage, TAG_FIELD, UNREADABLE_RULE, type Evaluation } from '../content/evaluate.ts';
 import { ARCHIVE_ERROR_RULE, hitsForLog, rulesFor } from '../content/match-rules.ts';
 import { ExpressionTimeout } from '../content/expression-match.ts';
 import { stripRewrite } from '../content/strip-rewrite.ts';
@@ -16,8 +16,9 @@ import { printable } from '../content/file-names.ts';
 import type { ContentHit } from '../content/content-types.ts';
 import { EVERYONE, PASS, type Check, type Fields, type Verdict } from './check.ts';
 
-/** The rule a verdict names: content.rules[NAME], or content.archive.on_error. */
+/** The rule a verdict names: content.rules[NAME], content.archive.on_error or content.on_unreadable. */
 export function ruleSetting(hit: ContentHit): string {
+  if (hit.rule === UNREADABLE_RULE) return 'content.on_unreadable';
   return hit.rule === ARCHIVE_ERROR_RULE ? 'content.archive.on_error' : `content.rules[${hit.rule}]`;
 }
 
@@ -51,7 +52,12 @@ export function contentVerdict(e: Evaluation, hostname: string, subjectTag: stri
       const h = d.decisive;
       // The reply names the rule, never its expressions or what they matched (the log line has those).
       const file = h.part !== null && (h.rule === ARCHIVE_ERROR_RULE || e.rules.some((r) => r.rule.name === h.rule && r.partLevel));
-      const text = file ? `Message refused: attachment "${replySafe(attachmentName(h))}" is not allowed (content rule ${h.rule})` : `Message refused by the content policy (content rule ${h.rule})`;
+      const text =
+        h.rule === UNREADABLE_RULE
+          ? 'Message refused: its MIME structure could not be read to the end'
+          : file
+            ? `Message refused: attachment "${replySafe(attachmentName(h))}" is not allowed (content rule ${h.rule})`
+            : `Message refused by the content policy (content rule ${h.rule})`;
       return { kind: 'refuse', error: new MailError(550, '5.7.1', text, { rule: ruleSetting(h), reason: `${h.rule}: ${h.what}` }), log };
     }
     case 'quarantine': {

@@ -5,7 +5,7 @@
 // cannot be read, bad arguments, the settings cannot be had).
 
 import type { Command } from 'commander';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'node:fs/promises';
 import { CliExit, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, printJson, readSettingsFile, storeUrl, withService } from './io.ts';
@@ -42,13 +42,15 @@ async function activeContent(opts: TestOpts, data: string): Promise<{ content: C
   }
 }
 
-/** The message's octets as a stream: FILE, or stdin for "-". */
-async function messageStream(file: string): Promise<AsyncIterable<Buffer>> {
-  if (file === '-') return process.stdin;
+/** The message's octets as a stream (and its size when known): FILE, or stdin for "-". */
+async function messageStream(file: string): Promise<{ source: AsyncIterable<Buffer>; size?: number }> {
+  if (file === '-') return { source: process.stdin };
   try {
-    // Opened first, so that a missing file is a clear error before any work.
+    // Opened first, so that a missing file is a clear error before any work. The stream holds the
+    // FileHandle and closes it at its end: a bare fd would be closed again when the handle is collected.
     const fh = await open(file, 'r');
-    return createReadStream('', { fd: fh.fd, highWaterMark: 64 * 1024 });
+    const { size } = await fh.stat();
+    return { source: fh.createReadStream({ highWaterMark: 64 * 1024 }), size };
   } catch (err) {
     throw new CliExit(EXIT_USAGE, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
@@ -68,10 +70,10 @@ export function registerContentCommands(program: Command, dataOption: () => stri
       if (opts.direction !== 'inbound' && opts.direction !== 'relayed') throw new CliExit(EXIT_USAGE, '--direction must be inbound or relayed');
       const { content: settings, revision } = await activeContent(opts, cmd.optsWithGlobals<{ data?: string }>().data ?? dataOption());
       const relayed = opts.direction === 'relayed';
-      const source = await messageStream(file);
+      const { source, size } = await messageStream(file);
       let report;
       try {
-        const e = await evaluateMessage(settings, source, { relayed, always: true });
+        const e = await evaluateMessage(settings, source, { relayed, always: true, ...(size !== undefined ? { knownSize: size } : {}) });
         report = contentReport(e!, relayed);
       } catch (err) {
         throw new CliExit(EXIT_USAGE, `cannot read ${file === '-' ? 'stdin' : file}: ${err instanceof Error ? err.message : String(err)}`);

@@ -59,6 +59,8 @@ export interface ContentSettings {
   archive: ArchiveLimits;
   /** Put before the Subject of a message a `tag` rule matched (e.g. "[content]"); null: the header field only. */
   subject_tag: string | null;
+  /** What a message gets whose MIME structure the walk could not read to the end, when a rule looks at parts. */
+  on_unreadable: 'accept' | 'quarantine' | 'reject';
 }
 
 /** The executable extensions a gateway blocks (docs/content.md). */
@@ -68,7 +70,7 @@ export const EXECUTABLE_EXTENSIONS = [
 ] as const;
 
 export function defaultArchiveLimits(): ArchiveLimits {
-  return { max_depth: 3, max_size: 26_214_400, max_expanded: 104_857_600, max_entries: 10_000, on_error: 'accept' };
+  return { max_depth: 3, max_size: 26_214_400, max_expanded: 104_857_600, max_entries: 10_000, on_error: 'quarantine' };
 }
 
 export function defaultContent(): ContentSettings {
@@ -77,6 +79,7 @@ export function defaultContent(): ContentSettings {
     rules: [{ name: 'executables', match: { extension: [...EXECUTABLE_EXTENSIONS], archive: true }, direction: 'both', action: 'quarantine', comment: 'executable attachments, also inside zip archives' }],
     archive: defaultArchiveLimits(),
     subject_tag: null,
+    on_unreadable: 'quarantine',
   };
 }
 
@@ -94,7 +97,7 @@ const FIELD_NAME = /^[!-9;-~]{1,76}$/;
 export function readContent(r: Reader, v: unknown): ContentSettings {
   const d = defaultContent();
   if (v === undefined) return d;
-  const o = r.object('content', v, ['enabled', 'rules', 'archive', 'subject_tag']);
+  const o = r.object('content', v, ['enabled', 'rules', 'archive', 'subject_tag', 'on_unreadable']);
   if (!o) return d;
   const rules = o.rules === undefined ? d.rules : readRules(r, o.rules);
   const da = defaultArchiveLimits();
@@ -112,7 +115,8 @@ export function readContent(r: Reader, v: unknown): ContentSettings {
     if (t !== undefined && /[\x00-\x1f\x7f]/.test(t)) r.f.error('content.subject_tag', 'must not hold control characters');
     else if (t !== undefined) subject_tag = t;
   }
-  return { enabled: r.bool('content.enabled', o.enabled, d.enabled), rules, archive, subject_tag };
+  const on_unreadable = r.oneOf('content.on_unreadable', o.on_unreadable, ['accept', 'quarantine', 'reject'] as const, d.on_unreadable) ?? d.on_unreadable;
+  return { enabled: r.bool('content.enabled', o.enabled, d.enabled), rules, archive, subject_tag, on_unreadable };
 }
 
 function readRules(r: Reader, v: unknown): ContentRule[] {

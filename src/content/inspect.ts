@@ -7,7 +7,8 @@
 // and spilled to a temp file past 1 MiB (spill-buffer.ts).
 //
 // A message mailsplit cannot read to the end (a header block over 1 MiB,
-// more than 1000 parts) is judged as far as it was read (`incomplete`); an
+// more than 1000 parts) is judged as far as it was read (`incomplete`, which
+// content.on_unreadable judges in evaluate.ts); an
 // error of the source (the spool cannot be read) is thrown: that is ours.
 
 import mailsplit from '@zone-eu/mailsplit';
@@ -336,7 +337,40 @@ function namesOf(node: MimeNode): string[] {
     }
     if (!names.includes(name)) names.push(name);
   }
+  for (const n of repeatedNames(node)) if (!names.includes(n)) names.push(n);
   return names.map((n) => n.slice(0, 4096));
+}
+
+/** A plain (not RFC 2231) filename= or name= parameter, quoted or a token. */
+const NAME_PARAM = /;\s*(?:file)?name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s"]+))/gi;
+
+/**
+ * Every plain filename= and name= value of the part's header, when a header
+ * gives one more than once (`filename="a.txt"; filename="b.exe"`): the
+ * parser keeps one, a mail program may show another, so each counts. At
+ * most 8, each RFC 2047 decoded.
+ */
+function repeatedNames(node: MimeNode): string[] {
+  const out: string[] = [];
+  for (const field of ['content-disposition', 'content-type']) {
+    for (const line of node.headers ? node.headers.get(field).slice(0, 4) : []) {
+      const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n(?=[ \t])/g, '').slice(0, HEADER_LIMIT);
+      const found = [...value.matchAll(NAME_PARAM)];
+      if (found.length < 2) continue;
+      for (const m of found) {
+        if (out.length >= 8) return out;
+        const raw = m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!;
+        let name = raw;
+        try {
+          name = libmime.decodeWords(raw);
+        } catch {
+          // an unknown charset: the name as written
+        }
+        if (name !== '' && !out.includes(name)) out.push(name);
+      }
+    }
+  }
+  return out;
 }
 
 /** The decoded values of the wanted fields of the top-level header (unfolded, RFC 2047 words decoded). */

@@ -1,6 +1,7 @@
 // The names inside a zip archive (and inside the zips within it, up to a
 // depth), for the content rules' `archive: true`. yauzl reads the central
-// directory (validated: sizes, offsets); only a nested zip is inflated, into
+// directory (validated: sizes, offsets); a nested zip (known by its name or
+// by its first four octets) is inflated, into
 // a SpillBuffer bounded by the archive limits, so that a zip bomb stops at
 // the limit with memory bounded. Every limit reached, a damaged or an
 // encrypted archive is a problem, judged by content.archive.on_error.
@@ -74,7 +75,8 @@ export async function walkZip(source: { buffer: Buffer } | { path: string }, cha
         w.problems.push({ chain, reason: `encrypted: ${e.name}` });
         continue;
       }
-      if (!e.extensions.includes('zip')) continue;
+      // A nested zip is known by its name, or by its first octets whatever its name (a zip inside as photo.jpg).
+      if (!e.extensions.includes('zip') && !(await startsLikeZip(zip, entry, [...chain, e.name], w))) continue;
       const inner = [...chain, e.name];
       if (depth >= w.limits.max_depth) {
         w.problems.push({ chain: inner, reason: `nested deeper than ${w.limits.max_depth} (content.archive.max_depth)` });
@@ -87,6 +89,40 @@ export async function walkZip(source: { buffer: Buffer } | { path: string }, cha
   } finally {
     zip.close();
   }
+}
+
+/**
+ * Whether an entry's first four octets are a zip's signature: only those are
+ * inflated (a few octets of each entry, counted against max_expanded). An
+ * entry that cannot be read is a problem (a damaged archive could hide one).
+ */
+async function startsLikeZip(zip: yauzl.ZipFile, entry: yauzl.Entry, chain: string[], w: ZipWalk): Promise<boolean> {
+  if (entry.uncompressedSize < 4 || entry.fileNameRaw.at(-1) === 0x2f) return false;
+  if (w.budget.expanded < 4) {
+    w.problems.push({ chain, reason: `not looked into: inflating passes ${w.limits.max_expanded} octets (content.archive.max_expanded)` });
+    return false;
+  }
+  let head = Buffer.alloc(0);
+  let stream;
+  try {
+    stream = await zip.openReadStreamPromise(entry);
+  } catch (err) {
+    w.problems.push({ chain, reason: `cannot be read (${message(err)})` });
+    return false;
+  }
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
+      if (head.length >= 4) break;
+    }
+  } catch (err) {
+    w.problems.push({ chain, reason: `damaged archive (${message(err)})` });
+    return false;
+  } finally {
+    stream.destroy();
+  }
+  w.budget.expanded -= head.length;
+  return looksLikeZip(head);
 }
 
 /** Inflates one nested zip within the limits, and walks it. */

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { mailwarden, tempDir } from './helpers.ts';
@@ -87,4 +87,34 @@ test('content test --config: the defaults of a new installation quarantine an ex
   assert.equal(j.action, 'quarantine');
   assert.equal(j.rule, 'executables');
   assert.equal(j.revision, null);
+});
+
+test('content test on multi-MB files: read to the end, no EBADF; a message past the MIME walk\'s limits is judged by on_unreadable with its whole size', async (t) => {
+  const dir = tempDir(t);
+  const settings = join(dir, 's.yaml');
+  writeFileSync(settings, stringify({ hostname: 'mx.example.com' }));
+  // 6 MB of base64 in one attachment, then an .exe: the walk must read the file to its end.
+  const big = join(dir, 'big.eml');
+  const blob = Buffer.alloc(4_500_000, 7).toString('base64').replace(/.{76}/g, '$&\r\n');
+  writeFileSync(big, `From: a@ext.test\r\nTo: b@example.com\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="data.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${blob}\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="late.exe"\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAA==\r\n--b--\r\n`);
+  for (let i = 0; i < 2; i++) {
+    const r = await mailwarden(['content', 'test', big, '--config', settings, '--json']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /EBADF/);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.action, 'quarantine');
+    assert.equal(j.rule, 'executables');
+    assert.equal(j.size, statSync(big).size);
+    assert.ok(j.size > 6_000_000);
+  }
+  // 2,000 tiny parts, then late.exe: the walk stops at 1000 parts; the message is quarantined (content.on_unreadable).
+  const many = join(dir, 'many.eml');
+  const parts = Array.from({ length: 2000 }, (_, i) => `--b\r\nContent-Type: text/plain\r\n\r\n${i}\r\n`).join('');
+  writeFileSync(many, `From: a@ext.test\r\nTo: b@example.com\r\nSubject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n${parts}--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="late.exe"\r\n\r\nMZ\r\n--b--\r\n`);
+  const r = await mailwarden(['content', 'test', many, '--config', settings, '--json']);
+  assert.equal(r.status, 1, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.action, 'quarantine');
+  assert.equal(j.rule, 'on_unreadable');
+  assert.equal(j.size, statSync(many).size, 'the whole file, not the octets read before the walk stopped');
 });
