@@ -48,7 +48,14 @@ test('each node counts its own traffic; both report the cluster\'s queue from th
   };
   for (const id of ids) await deferredOn(id);
 
-  const [fa, fb] = await Promise.all([scrape(urlOf(a)), scrape(urlOf(b))]);
+  // The delivery line may come a moment before the store has the deferral (and a census is reused for a
+  // second): scrape until both nodes see the three deferred, or the deadline (the assertions then report).
+  let [fa, fb] = await Promise.all([scrape(urlOf(a)), scrape(urlOf(b))]);
+  for (const until = Date.now() + 15_000; Date.now() < until; ) {
+    if ([fa, fb].every((f) => value(f, 'mailwarden_queue_messages', { state: 'deferred' }) === 3)) break;
+    await new Promise((r) => setTimeout(r, 250));
+    [fa, fb] = await Promise.all([scrape(urlOf(a)), scrape(urlOf(b))]);
+  }
   // Node counters: A took two messages, B one.
   assert.equal(value(fa, 'mailwarden_messages_accepted_total', { kind: 'relay', outcome: 'queued' }), 2);
   assert.equal(value(fb, 'mailwarden_messages_accepted_total', { kind: 'relay', outcome: 'queued' }), 1);
