@@ -9,11 +9,11 @@
 // `node bench/run.ts --nocontent` (relay mailwarden-nocontent beside mailwarden).
 
 import { cpuUsage } from 'node:process';
-import { deflateRawSync, crc32 } from 'node:zlib';
 import { defaultContent } from '../src/config/content-settings.ts';
 import { evaluateMessage } from '../src/content/evaluate.ts';
 import { stripParts } from '../src/content/strip.ts';
 import type { MessageSource } from '../src/scan/spam-verdict.ts';
+import { zipOf } from './zip-fixture.ts';
 
 const argv = process.argv.slice(2);
 const i = argv.indexOf('--count');
@@ -27,43 +27,13 @@ function plain(size: number): Buffer {
   return Buffer.from(head + LINE.repeat(Math.max(1, Math.ceil((size - head.length) / LINE.length))));
 }
 
-/** A stored zip (one deflated entry), enough for the archive walk to open and list. */
-function zipOf(name: string, data: Buffer): Buffer {
-  const packed = deflateRawSync(data);
-  const n = Buffer.from(name);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(8, 8);
-  local.writeUInt32LE(crc32(data), 14);
-  local.writeUInt32LE(packed.length, 18);
-  local.writeUInt32LE(data.length, 22);
-  local.writeUInt16LE(n.length, 26);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt16LE(8, 10);
-  central.writeUInt32LE(crc32(data), 16);
-  central.writeUInt32LE(packed.length, 20);
-  central.writeUInt32LE(data.length, 24);
-  central.writeUInt16LE(n.length, 28);
-  const cdOffset = local.length + n.length + packed.length;
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(central.length + n.length, 12);
-  end.writeUInt32LE(cdOffset, 16);
-  return Buffer.concat([local, n, packed, central, n, end]);
-}
 
 /** About 100 KiB: a text part and a zip of random-ish octets (incompressible), base64. */
 function withZip(): Buffer {
   const data = Buffer.alloc(72 * 1024);
   let x = 1;
   for (let k = 0; k < data.length; k++) data[k] = (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 24;
-  const b64 = (zipOf('report.pdf', data).toString('base64').match(/.{1,76}/g) as string[]).join('\r\n');
+  const b64 = (zipOf('report.pdf', data, true).toString('base64').match(/.{1,76}/g) as string[]).join('\r\n');
   return Buffer.from(
     `${HEAD}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n${LINE.repeat(20)}\r\n--b\r\nContent-Type: application/zip; name="report.zip"\r\nContent-Disposition: attachment; filename="report.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n--b--\r\n`,
   );

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { cpuUsage } from 'node:process';
 import { defaultContent } from '../src/config/content-settings.ts';
 import { evaluateMessage } from '../src/content/evaluate.ts';
+import { zipOf } from './zip-fixture.ts';
 
 const argv = process.argv.slice(2);
 const i = argv.indexOf('--count');
@@ -23,41 +24,6 @@ function b64(data: Buffer): string {
   return data.toString('base64').replace(/.{76}/g, '$&\r\n');
 }
 
-/** A zip of one stored entry (enough for the walk: yauzl reads its directory). */
-function zipOf(name: string, data: Buffer): Buffer {
-  const n = Buffer.from(name);
-  const crc = (() => {
-    let c = ~0;
-    for (const b of data) {
-      c ^= b;
-      for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-    }
-    return ~c >>> 0;
-  })();
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt32LE(crc, 14);
-  local.writeUInt32LE(data.length, 18);
-  local.writeUInt32LE(data.length, 22);
-  local.writeUInt16LE(n.length, 26);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt32LE(crc, 16);
-  central.writeUInt32LE(data.length, 20);
-  central.writeUInt32LE(data.length, 24);
-  central.writeUInt16LE(n.length, 28);
-  const offset = local.length + n.length + data.length;
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(central.length + n.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([local, n, data, central, n, end]);
-}
 
 const body = Buffer.alloc(100 * 1024, 'abcdefghijklmnopqrstuvwxyz0123456789');
 const line = 'abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n';
