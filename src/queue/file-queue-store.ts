@@ -64,6 +64,15 @@ export class FileQueueStore implements QueueStore {
     this.compact(true);
   }
 
+  /**
+   * Opens for receiving only, in an SMTP worker process (src/process): begin()
+   * and admits() work; no recovery and no due index (the primary process,
+   * which holds the data directory's lock, recovered the spool and delivers).
+   */
+  async attach(): Promise<void> {
+    this.spool.attach();
+  }
+
   async close(): Promise<void> {
     this.listeners.clear();
     await this.spool.close();

@@ -110,6 +110,11 @@ export class Spool {
     return area === 'queue' ? this.queueDir : this.quarantineDir;
   }
 
+  /** For a process that only writes new messages (an SMTP worker): the primary's open() made the directories and recovered. */
+  attach(): void {
+    for (const d of [this.tmpDir, this.queueDir, this.quarantineDir]) if (!existsSync(d)) throw new Error(`the spool directory ${d} is missing: the primary process opens the spool first`);
+  }
+
   /** Creates the directories and recovers from an interrupted run. */
   open(): void {
     for (const d of [this.root, this.tmpDir, this.queueDir, this.corruptDir, this.quarantineDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
