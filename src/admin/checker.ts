@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { Settings } from '../config/document.ts';
 import type { Change } from '../config/diff.ts';
 import { diffDocuments, parseDocumentBody, prepare, type PasswordRule, type Prepared } from './prepare.ts';
+import { siblingUrl } from '../core/sibling.ts';
 
 /** The document a change is made against: the active revision (null: a fresh store). */
 export interface Base {
@@ -120,7 +121,7 @@ export class WorkerChecker implements Checker {
   private start(): Worker {
     if (this.worker) return this.worker;
     // A runaway document must not take the daemon's memory with it.
-    const w = new Worker(new URL('./check-worker.ts', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 512 } });
+    const w = new Worker(siblingUrl(import.meta.url, 'check-worker'), { resourceLimits: { maxOldGenerationSizeMb: 512 } });
     w.unref();
     w.on('message', (a: WorkerAnswer) => {
       const p = this.pending.get(a.id);

@@ -9,6 +9,7 @@
 
 import { Worker } from 'node:worker_threads';
 import type { ExpressionJob, WorkerMessage } from './expression-types.ts';
+import { siblingUrl } from '../core/sibling.ts';
 
 /** How long one message's header and body expressions may run together. */
 export const EXPRESSION_TIMEOUT_MS = 1000;
@@ -39,7 +40,7 @@ let queue: Promise<unknown> = Promise.resolve();
 
 function started(): Worker {
   if (worker) return worker;
-  const w = new Worker(new URL('./expression-worker.ts', import.meta.url));
+  const w = new Worker(siblingUrl(import.meta.url, 'expression-worker'));
   // An idle worker keeps no process alive (the CLI's `content test` exits).
   w.unref();
   w.on('error', () => {

@@ -7,6 +7,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { TrackQueryError } from './track-query.ts';
+import { siblingUrl } from '../core/sibling.ts';
 
 /** A read that takes longer is abandoned (the worker is restarted): a caller never waits for ever. */
 const READ_TIMEOUT_MS = 60_000;
@@ -29,7 +30,7 @@ export class OffLoopReads {
   }
 
   private start(): Worker {
-    const w = new Worker(new URL('./sqlite-read-worker.ts', import.meta.url), { workerData: { file: this.file } });
+    const w = new Worker(siblingUrl(import.meta.url, 'sqlite-read-worker'), { workerData: { file: this.file } });
     w.unref();
     w.on('message', (m: { id: number; result?: unknown; error?: { name: string; message: string } }) => {
       const p = this.pending.get(m.id);
