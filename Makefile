@@ -75,7 +75,7 @@ test: install system-deps web build
 # when missing; about 30 minutes with the cluster cells (issue #15); prints the table and writes bench/RESULTS.md.
 # BENCH_QUICK=1 make bench runs a tiny matrix to check the harness (a few minutes,
 # written to bench/.scratch/RESULTS-quick.md).
-bench: install
+bench: install build
 	@node bench/run.ts
 
 # The tracking search on a million synthetic entries, SQLite and PostgreSQL (issue #20; a few minutes):
