@@ -51,7 +51,7 @@ function groupOf(url: string): string | undefined {
   return 'other';
 }
 
-export interface ProfileRow { name: string; selfMs: number; totalMs: number }
+export interface ProfileRow { name: string; selfMs: number; totalMs: number; /** the nearest caller that is not Node's own code, for the self time */ via?: string }
 export interface ProfileSummary {
   messages: number;
   /** sampled ms per message, idle left out */
@@ -68,6 +68,7 @@ export function summarize(profiles: CpuProfile[], fromUs: number, toUs: number, 
   const groupTotal = new Map<string, number>();
   const fnSelf = new Map<string, number>();
   const fnTotal = new Map<string, number>();
+  const fnVia = new Map<string, Map<string, number>>();
   let busy = 0;
   let inWindow = 0;
   let all = 0;
@@ -76,8 +77,9 @@ export function summarize(profiles: CpuProfile[], fromUs: number, toUs: number, 
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
     for (const n of p.nodes) for (const c of n.children ?? []) { const ch = byId.get(c); if (ch) ch.parent = n.id; }
     // per node: its stack's groups and function keys, computed once
-    const stackCache = new Map<number, { group: string; groups: Set<string>; fns: Set<string>; fn: string; special?: string }>();
-    const info = (id: number): { group: string; groups: Set<string>; fns: Set<string>; fn: string; special?: string } => {
+    type Info = { group: string; groups: Set<string>; fns: Set<string>; fn: string; special?: string; via?: string };
+    const stackCache = new Map<number, Info>();
+    const info = (id: number): Info => {
       const hit = stackCache.get(id);
       if (hit) return hit;
       const n = byId.get(id)!;
@@ -90,7 +92,9 @@ export function summarize(profiles: CpuProfile[], fromUs: number, toUs: number, 
       const groups = new Set(parent?.groups ?? []);
       const fns = new Set(parent?.fns ?? []);
       if (special !== '(root)') { groups.add(group); fns.add(fn); }
-      const r = { group, groups, fns, fn, ...(special ? { special } : {}) };
+      // the innermost frame of our code or of a package: what made Node do the work
+      const ours = f.url && !f.url.startsWith('node:') ? fn : parent?.via;
+      const r: Info = { group, groups, fns, fn, ...(special ? { special } : {}), ...(ours ? { via: ours } : {}) };
       stackCache.set(id, r);
       return r;
     };
@@ -107,13 +111,18 @@ export function summarize(profiles: CpuProfile[], fromUs: number, toUs: number, 
       busy += dt;
       add(groupSelf, s.group, dt);
       add(fnSelf, s.fn, dt);
+      if (s.via && s.via !== s.fn) { let m = fnVia.get(s.fn); if (!m) fnVia.set(s.fn, (m = new Map())); add(m, s.via, dt); }
       for (const g of s.groups) add(groupTotal, g, dt);
       for (const f of s.fns) add(fnTotal, f, dt);
     }
   }
   const rows = (self: Map<string, number>, total: Map<string, number>): ProfileRow[] =>
     [...new Set([...self.keys(), ...total.keys()])]
-      .map((name) => ({ name, selfMs: (self.get(name) ?? 0) / messages, totalMs: (total.get(name) ?? 0) / messages }))
+      .map((name) => {
+        const via = [...(fnVia.get(name) ?? new Map<string, number>()).entries()].sort((a, b) => b[1] - a[1])[0];
+        const self0 = self.get(name) ?? 0;
+        return { name, selfMs: self0 / messages, totalMs: (total.get(name) ?? 0) / messages, ...(via && self0 > 0 ? { via: `${via[0]} (${Math.round((100 * via[1]) / self0)} %)` } : {}) };
+      })
       .sort((a, b) => b.selfMs - a.selfMs || b.totalMs - a.totalMs);
   return { messages, busyMs: busy / messages, groups: rows(groupSelf, groupTotal), functions: rows(fnSelf, fnTotal), samples: { window: inWindow, all, profiles: profiles.length } };
 }
@@ -130,8 +139,8 @@ export function renderSummary(s: ProfileSummary, head: string[], top = 20): stri
   out.push('### By group of code (ms per message)', '', '| group | self | inclusive |', '|---|---|---|');
   for (const g of s.groups) out.push(`| ${g.name} | ${ms(g.selfMs)} | ${ms(g.totalMs)} |`);
   out.push('', 'Self: samples whose innermost frame is in the group (a native or builtin frame counts in its caller\'s group). Inclusive: samples with the group anywhere on the stack (groups nest, so these do not add up).', '');
-  out.push(`### Top ${top} functions by self time (ms per message)`, '', '| # | function | self | inclusive |', '|---|---|---|---|');
-  s.functions.slice(0, top).forEach((f, i) => out.push(`| ${i + 1} | \`${f.name}\` | ${ms(f.selfMs)} | ${ms(f.totalMs)} |`));
+  out.push(`### Top ${top} functions by self time (ms per message)`, '', '| # | function | self | inclusive | mostly called from (nearest frame outside Node, share of the self time) |', '|---|---|---|---|---|');
+  s.functions.slice(0, top).forEach((f, i) => out.push(`| ${i + 1} | \`${f.name}\` | ${ms(f.selfMs)} | ${ms(f.totalMs)} | ${f.via ? '`' + f.via.replace(/ \((\d+ %)\)$/, '` ($1)') : ''} |`));
   const byTotal = [...s.functions].filter((f) => !f.name.startsWith('(')).sort((a, b) => b.totalMs - a.totalMs).slice(0, top);
   out.push('', `### Top ${top} functions by inclusive time (ms per message)`, '', '| # | function | self | inclusive |', '|---|---|---|---|');
   byTotal.forEach((f, i) => out.push(`| ${i + 1} | \`${f.name}\` | ${ms(f.selfMs)} | ${ms(f.totalMs)} |`));
@@ -190,7 +199,7 @@ export async function profileRun(relay: Relay, cell: Cell, dir: string, interval
   const markdown = renderSummary(s, head);
   const summaryFile = join(dir, 'profile-summary.md');
   writeFileSync(summaryFile, markdown);
-  writeFileSync(join(dir, 'profile-summary.json'), JSON.stringify({ cell, cpuMsPerMsg: cpu, msgsPerSec: cell.count / wall, ...s }, null, 1) + '\n');
+  writeFileSync(join(dir, 'profile-summary.json'), JSON.stringify({ cell, windowUs: window, cpuMsPerMsg: cpu, msgsPerSec: cell.count / wall, ...s }, null, 1) + '\n');
   log(`profile: ${relative(process.cwd(), profileDir)}/*.cpuprofile (open in Chrome DevTools), summary ${relative(process.cwd(), summaryFile)}`);
   return { summaryFile, profileDir, markdown };
 }

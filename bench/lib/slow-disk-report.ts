@@ -62,6 +62,11 @@ export function renderSlowDisk(slow: SlowDiskResult, relays: { id: string; label
       ? `| ${label(l.relay)} | failed: ${l.error.split('\n')[0]!.replace(/\|/g, '/')} | | | | |`
       : `| ${label(l.relay)} | ${fmt(l.p50)} | ${fmt(l.p99)} | ${l.relay === 'postfix' || !pfLat?.p99 ? '' : ratio(l.p99!, pfLat.p99)} | ${nl?.p99 !== undefined ? fmt(nl.p99) : 'not run'} | ${target} |`);
   }
+  const odd = slow.cells.filter((r) => r.notes.length || r.error);
+  if (odd.length) {
+    out.push('', 'Notes on these cells:', '');
+    for (const r of odd) for (const n of [...(r.error ? [r.error.split('\n')[0]!] : []), ...r.notes]) out.push(`- ${label(r.relay)}, ${r.cell.sessions} session(s): ${n}`);
+  }
   out.push('', 'The slow-disk figures are information (what flushes cost where they are expensive), not targets of `make bench`: the pass/fail count above is for this machine\'s own disk.', '');
   return out;
 }
