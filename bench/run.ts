@@ -4,7 +4,15 @@
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
 //                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
-//                     [--only CELL-PREFIX|apply|takeover,...] [--out FILE] [--dkim] [--notrack] [--nocontent] [--metrics]
+//                     [--only CELL-PREFIX|apply|takeover|slow,...] [--out FILE] [--dkim] [--notrack] [--nocontent] [--metrics]
+//                     [--no-slow-disk] [--slow-disk-ms MS]
+//   node bench/run.ts --profile [--profile-cell 1k-s20-reuse] [--profile-count N] [--profile-interval µS] [--out FILE]
+//   --profile runs only mailwarden under one cell with node --cpu-prof and writes the .cpuprofile and a
+//   summary per message (by group of code and top functions; lib/profile.ts), for before/after comparisons
+//   every cell counts disk flushes (fsync, fdatasync, sync_file_range, msync, syncfs) with perf during its warm-up
+//   the slow disk (issue 22): the 1 KiB cells of 1 and 20 reused sessions again for Postfix, mailwarden and
+//   Haraka (queue) with each flush made --slow-disk-ms (2) slower (lib/slow-disk.ts), and their '.'→250;
+//   --no-slow-disk skips it, --only slow runs it alone
 //   --metrics adds the relay mailwarden-metrics: mailwarden with a metrics listener (collecting, not scraped)
 //   --dkim adds the relay mailwarden-dkim: mailwarden signing every message with an RSA 2048 key
 //   (the smtp-source messages are From a@bench.test), so that the table gives the signing cost per message
@@ -43,6 +51,10 @@ import { cluster } from './relays/cluster.ts';
 import { applyPropagation, takeover, type ApplyResult, type TakeoverResult } from './lib/cluster-scenarios.ts';
 import { renderCluster } from './lib/cluster-report.ts';
 import { SEND_PROXY } from './lib/haproxy.ts';
+import { perfProbe } from './lib/fsyncs.ts';
+import { deviceMapperProbe, slowDisk, type SlowDisk } from './lib/slow-disk.ts';
+import { renderSlowDisk, SLOW_RELAYS, type SlowDiskResult } from './lib/slow-disk-report.ts';
+import { profileRun } from './lib/profile.ts';
 import type { Relay } from './relays/types.ts';
 
 const argv = process.argv.slice(2);
@@ -76,6 +88,10 @@ for (const size of SIZES) {
   }
 }
 const only = value('only')?.split(',');
+// the slow disk (issue 22): the 1 KiB cells of 1 and 20 sessions over reused connections, once more with slow flushes
+const slowCells = cells.filter((c) => c.size === 1024 && c.reuse && (c.sessions === 1 || c.sessions === 20));
+const slowWanted = !flag('no-slow-disk') && (!only || only.includes('slow'));
+const SLOW_DISK_US = Math.round(Number(value('slow-disk-ms') ?? 2) * 1000);
 if (only) cells.splice(0, cells.length, ...cells.filter((c) => only.some((o) => cellId(c).startsWith(o))));
 // the cluster (issue #15): in the cells of many sessions over reused connections, fewer repeats
 const isCluster = (r: Relay) => r.id.startsWith('cluster');
@@ -124,6 +140,7 @@ async function main(): Promise<number> {
   if (flag('nocontent') || wanted?.includes('mailwarden-nocontent')) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith('mailwarden-nocontent', 'mailwarden, content rules off', 'content: { enabled: false }'));
   const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
   if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);
+  if (flag('profile')) return await profileOnly(relays.find((r) => r.isMailwarden) ?? mailwarden);
 
   rmSync(RUN, { recursive: true, force: true });
   mkdirSync(RUN, { recursive: true });
@@ -170,7 +187,8 @@ async function main(): Promise<number> {
         i++;
         const reps = isCluster(r) ? clusterRepeats : repeats;
         // fsyncs (counted in the warm-up) for the cluster table: the single node and the cluster
-        const cellOpts = { fsyncs: clusterCell(c) && (isCluster(r) || r.id === 'mailwarden') };
+        // disk flushes (counted in the warm-up) of every relay in every cell: the load table and the cluster table
+        const cellOpts = { fsyncs: true };
         if (Date.now() > deadline) {
           matrix.push({ relay: r.id, cell: c, repeats: [], error: `skipped: the run's time budget of ${BUDGET_MS / 60_000} minutes was used up`, notes: [], seconds: 0 });
           continue;
@@ -197,6 +215,42 @@ async function main(): Promise<number> {
         }
         matrix.push(res);
       }
+    }
+  }
+
+  // the slow disk (issue 22): the same cells with every flush made slower, for the relays that flush (or should)
+  let slow: SlowDiskResult | undefined;
+  const slowRelays = relays.filter((r) => SLOW_RELAYS.includes(r.id));
+  if (slowWanted && slowRelays.length) {
+    // a device-mapper delay target is the honest slow disk; where it cannot be had, the shim, and the report says why
+    const dmReason = deviceMapperProbe() ?? 'device-mapper answers, but the bench has no spare block device to put a delay target under';
+    slow = { delayUs: SLOW_DISK_US, how: '', cells: [], latency: [] };
+    let sd: SlowDisk | undefined;
+    try {
+      sd = slowDisk(join(RUN, 'slow-disk-shim'), SLOW_DISK_US, dmReason);
+    } catch (e) {
+      slow.error = `device-mapper: ${dmReason}; the shim: ${(e as Error).message}`;
+    }
+    if (sd) {
+      slow.how = sd.how;
+      for (const c of slowCells) {
+        for (const r of slowRelays) {
+          if (Date.now() > deadline) { slow.cells.push({ relay: r.id, cell: c, repeats: [], error: 'skipped: time budget used up', notes: [], seconds: 0 }); continue; }
+          log(`[slow disk +${SLOW_DISK_US / 1000} ms/flush] ${r.label}: ${c.size} B, ${c.sessions} session(s), reused connections, ${repeats} × ${c.count} msgs`);
+          await settleDisk(RUN);
+          await gate.wait();
+          slow.cells.push(await runCell(r, c, repeats, join(RUN, `slow-${cellId(c)}-${r.id}`), limits, log, { fsyncs: true, env: sd.env, flushCounter: sd.count }));
+        }
+      }
+      for (const r of slowRelays) {
+        log(`[slow disk] latency '.'→250, 20 sessions, ${LAT.count} msgs: ${r.label}`);
+        await gate.wait();
+        const l = await latency(r, join(RUN, `slow-latency-${r.id}`), LAT.count, LAT.warmup, sd.env);
+        log(l.error ? `    FAILED: ${l.error.split('\n')[0]}` : `    p50 ${l.p50!.toFixed(2)} ms, p99 ${l.p99!.toFixed(2)} ms`);
+        slow.latency.push(l);
+      }
+    } else {
+      log(`slow disk: not measured: ${slow.error}`);
     }
   }
 
@@ -230,6 +284,7 @@ async function main(): Promise<number> {
     `- **others' CPU**: during each repeat, the CPU time (per process, /proc/PID/stat) of every process outside the benchmark's own process tree, kernel threads left out; above ${OTHER_CPU_NOTE_PCT}% of one core the cell gets a note below, as something else on the machine competed with the relay.`,
     '- Before each cell the harness writes out the file system\'s dirty data (`sync -f` on the scratch directory), so that no relay pays for the write-back of the one before it, and waits (bounded) until processes that are not its own use less than ' + OTHER_CPU_NOTE_PCT + '% of a core; a cell that was disturbed all the same is measured once more (at most ' + (quick ? 2 : 8) + ' times a run) and the quieter of the two is kept.',
     `- Each cell starts a fresh sink and a fresh relay (new scratch directory), sends a warm-up (10% of a run, at least 20 messages; not counted), then ${repeats} measured runs back to back; the relay and sink are stopped after the cell. Cells run in the order of the table, the relays one after the other in each cell.`,
+    `- **flushes/msg**: disk flush calls (${perfProbe().ok ? perfProbe().calls.join(', ') : 'fsync, fdatasync, sync_file_range, msync, syncfs'}) of the relay's whole process tree (every process and thread, also those started later) during the cell's warm-up, ÷ the warm-up's messages; counted with \`perf stat\` on the syscalls:sys_enter_* tracepoints, which slow the traced processes, so never during a measured repeat.${perfProbe().ok ? '' : ' **perf is not usable on this machine: ' + perfProbe().error + '**; no flush figures.'} The warm-up ends when the sink has every message and 0.3 s more, so the deliveries' flushes (queue file removal) are in.`,
     `- **'.'→250**: \`bench/client.ts latency\`, 20 sessions over reused connections, ${LAT.warmup} warm-up then ${LAT.count} messages of 1 KiB; time from writing the final "\\r\\n.\\r\\n" to reading the 250 line; nearest-rank percentiles.`,
     `- **idle connections**: \`bench/client.ts idle\` opens ${IDLE_CONNS} connections to mailwarden from 127.0.0.2 onwards (50 per source address, below the default limit of 100 per client), waits for every 220 greeting, waits 2 s, then the median of 5 RSS readings over 1 s; "before" is the same reading before connecting.`,
     `- **50 MB message**: \`bench/client.ts big\` sends one message with a body of ${BIG_BYTES.toLocaleString('en')} octets (lines of 78 octets) with backpressure; the increase is the peak RSS (sampled every 50 ms from the first byte until the sink has the message) minus the median of 5 readings before.`,
@@ -266,11 +321,12 @@ async function main(): Promise<number> {
     quick, started, seconds, machine, versions: [...new Set(relays.map((r) => r.version()))],
     relays: relays.map((r) => ({ id: r.id, label: r.label, partial: isCluster(r) })),
     cells, repeats, matrix, latency: latencies, idle: idleRes, big: bigRes, notes, method, commands,
+    slowDisk: slow ? renderSlowDisk(slow, relays, matrix, latencies) : [],
     cluster: renderCluster({ relays, cells, matrix, latency: latencies, repeats: clusterRepeats, sendProxy: SEND_PROXY, ...(applyRes ? { apply: applyRes } : {}), ...(takeoverRes ? { takeover: takeoverRes } : {}) }),
   });
   writeFileSync(OUT, markdown + '\n');
   // the raw figures of every repeat, for a closer look
-  writeFileSync(join(WORK, quick ? 'results-quick.json' : 'results.json'), JSON.stringify({ started, seconds, matrix, latency: latencies, idle: idleRes, big: bigRes, apply: applyRes, takeover: takeoverRes, notes }, null, 1) + '\n');
+  writeFileSync(join(WORK, quick ? 'results-quick.json' : 'results.json'), JSON.stringify({ started, seconds, matrix, latency: latencies, idle: idleRes, big: bigRes, apply: applyRes, takeover: takeoverRes, slowDisk: slow, notes }, null, 1) + '\n');
   const shown = OUT.startsWith(REPO + '/') ? relative(REPO, OUT) : OUT;
   // stdout: the tables, verdicts, notes, machine and versions; the file also has the method and the exact commands
   process.stdout.write(markdown.split('\n## How each figure is measured')[0]!.trimEnd() + `\n\nHow each figure is measured, and the exact commands: ${shown}\n`);
@@ -285,6 +341,24 @@ main()
     await stopAll();
     process.exit(1);
   });
+
+/** `--profile`: mailwarden alone under one cell with node --cpu-prof; prints and writes the summary. */
+async function profileOnly(relay: Relay): Promise<number> {
+  const id = value('profile-cell') ?? '1k-s20-reuse';
+  const base = cells.find((c) => cellId(c) === id) ?? [...SIZES].flatMap((size) => [1, 20, 100].flatMap((sessions) => [false, true].map((reuse) => ({ size, sessions, reuse, count: count(size, sessions), warmup: 0 })))).find((c) => cellId(c) === id);
+  if (!base) throw new Error(`--profile-cell ${id}: no such cell (e.g. 1k-s20-reuse, 100k-s1-new)`);
+  const n = Number(value('profile-count') ?? base.count);
+  const cell: Cell = { ...base, count: n, warmup: Math.max(20, Math.round(n / 10)) };
+  const dir = join(WORK, 'profile');
+  rmSync(dir, { recursive: true, force: true });
+  const res = await profileRun(relay, cell, dir, Number(value('profile-interval') ?? 500), log);
+  if (res.error) throw new Error(res.error);
+  const outFile = value('out');
+  if (outFile) writeFileSync(outFile, res.markdown);
+  process.stdout.write(res.markdown);
+  log(`bench: profile written to ${relative(REPO, res.profileDir)}/, summary ${outFile ?? relative(REPO, res.summaryFile)}`);
+  return 0;
+}
 
 /** mailwarden with a DKIM key for bench.test (the From of smtp-source's messages): every message is signed. */
 function dkimRelay(): Relay {

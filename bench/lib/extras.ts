@@ -20,12 +20,12 @@ export interface LatencyResult { relay: string; p50?: number; p99?: number; coun
 export interface IdleResult { relay: string; baseline?: number; withIdle?: number; greeted?: number; error?: string; args: string[] }
 export interface BigResult { relay: string; baseline?: number; peak?: number; growth?: number; acceptSeconds?: number; e2eSeconds?: number; error?: string; args: string[] }
 
-async function withRelay<T>(relay: Relay, dir: string, fn: (inst: RelayInstance, sink: Sink) => Promise<T>): Promise<T> {
+async function withRelay<T>(relay: Relay, dir: string, fn: (inst: RelayInstance, sink: Sink) => Promise<T>, env?: NodeJS.ProcessEnv): Promise<T> {
   let sink: Sink | undefined;
   let inst: RelayInstance | undefined;
   try {
     sink = await Sink.start();
-    inst = await relay.start(join(dir, 'relay'), sink.port);
+    inst = await relay.start(join(dir, 'relay'), sink.port, env ? { env } : {});
     return await fn(inst, sink);
   } finally {
     await inst?.stop().catch(() => {});
@@ -53,7 +53,8 @@ export function latencyArgs(port: number | string, count: number, warmup: number
   return ['latency', '--port', String(port), '--sessions', '20', '--count', String(count), '--warmup', String(warmup), '--size', '1024', '--timeout-ms', '180000'];
 }
 
-export async function latency(relay: Relay, dir: string, count: number, warmup: number): Promise<LatencyResult> {
+/** `env`: the relay's environment (the slow-disk shim). */
+export async function latency(relay: Relay, dir: string, count: number, warmup: number, env?: NodeJS.ProcessEnv): Promise<LatencyResult> {
   const args = latencyArgs('<port>', count, warmup);
   try {
     return await withRelay(relay, dir, async (inst, sink) => {
@@ -63,7 +64,7 @@ export async function latency(relay: Relay, dir: string, count: number, warmup: 
       if (Number(o.errorCount) > 0) throw new Error(`${o.errorCount} sessions failed: ${JSON.stringify(o.errors)}`);
       await sink.waitFor(count + warmup, 60_000);
       return { relay: relay.id, p50: Number(o.p50), p99: Number(o.p99), count: Number(o.count), args };
-    });
+    }, env);
   } catch (e) {
     return { relay: relay.id, error: (e as Error).message, args };
   }

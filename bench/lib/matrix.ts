@@ -12,7 +12,7 @@ import { run } from './procs.ts';
 import { cpuMs, cpuReading, othersPct, Sampler } from './procfs.ts';
 import { summarize } from './stats.ts';
 import { Sink } from './sink.ts';
-import { FsyncCounter } from './fsyncs.ts';
+import { FsyncCounter, perfProbe } from './fsyncs.ts';
 import type { Relay, RelayInstance } from '../relays/types.ts';
 
 export const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -51,8 +51,23 @@ export interface CellResult {
   error?: string;
   notes: string[];
   seconds: number;
-  /** fsync + fdatasync calls per message of the relay's tree, counted during the warm-up */
+  /** disk flushes (fsync, fdatasync, sync_file_range, msync, syncfs calls) per message of the relay's tree, counted during the warm-up */
   fsyncsPerMsg?: number;
+  /** the same by call, per message */
+  flushesByCall?: Record<string, number>;
+  /** why there is no flush count (perf not usable, no full count) */
+  flushError?: string;
+  /** the slow-disk shim's own count of the flushes it delayed, per message, over the measured repeats */
+  delayedFlushesPerMsg?: number;
+}
+
+export interface CellOptions {
+  /** count flushes during the warm-up (perf; never during a measured repeat) */
+  fsyncs?: boolean;
+  /** environment of the relay's processes (the slow-disk shim) */
+  env?: NodeJS.ProcessEnv;
+  /** a running count of flushes kept by the relay's processes themselves (the slow-disk shim), read around the repeats */
+  flushCounter?: () => number;
 }
 
 export interface Limits {
@@ -118,26 +133,32 @@ async function load(inst: RelayInstance, sink: Sink, c: Cell, count: number, lim
   }
 }
 
-/** `opts.fsyncs`: count fsyncs during the warm-up (perf; never during a measured repeat). */
-export async function runCell(relay: Relay, c: Cell, repeats: number, dir: string, limits: Limits, log: (s: string) => void, opts: { fsyncs?: boolean } = {}): Promise<CellResult> {
+export async function runCell(relay: Relay, c: Cell, repeats: number, dir: string, limits: Limits, log: (s: string) => void, opts: CellOptions = {}): Promise<CellResult> {
   const t0 = performance.now();
   const result: CellResult = { relay: relay.id, cell: c, repeats: [], notes: [], seconds: 0 };
   let sink: Sink | undefined;
   let inst: RelayInstance | undefined;
   try {
     sink = await Sink.start();
-    inst = await relay.start(join(dir, 'relay'), sink.port);
+    inst = await relay.start(join(dir, 'relay'), sink.port, opts.env ? { env: opts.env } : {});
     if (c.warmup > 0) {
+      if (opts.fsyncs && !perfProbe().ok) result.flushError = `perf not usable: ${perfProbe().error}`;
       const counter = opts.fsyncs ? await FsyncCounter.start(inst.roots(), join(dir, 'perf-fsyncs.txt')) : undefined;
       try {
         await load(inst, sink, c, c.warmup, limits, false);
         // the deliveries' last fsyncs: the sink's count is reached just after the node's last commit
         if (counter) await sleep(limits.settleMs);
       } finally {
-        const n = await counter?.stop();
-        if (n !== undefined && Number.isFinite(n)) result.fsyncsPerMsg = n / c.warmup;
+        const n = await counter?.stopDetailed();
+        if (n) {
+          result.fsyncsPerMsg = n.total / c.warmup;
+          result.flushesByCall = Object.fromEntries(Object.entries(n.byCall).map(([k, v]) => [k, v / c.warmup]));
+        } else if (counter) {
+          result.flushError = 'perf stat printed no full count';
+        }
       }
     }
+    const delayed0 = opts.flushCounter?.();
     for (let r = 0; r < repeats; r++) {
       await sleep(300);
       const rep = await load(inst, sink, c, c.count, limits, true);
@@ -146,7 +167,14 @@ export async function runCell(relay: Relay, c: Cell, repeats: number, dir: strin
         (rep.split ? `; cpu ms/msg ${Object.entries(rep.split).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}` : '') +
         (rep.db ? `; per msg: WAL ${rep.db.walBytes.toFixed(0)} B, ${rep.db.statements.toFixed(1)} statements, ${rep.db.commits.toFixed(2)} commits` : ''));
     }
-    if (result.fsyncsPerMsg !== undefined) log(`    fsyncs during the warm-up: ${result.fsyncsPerMsg.toFixed(2)} per message`);
+    if (delayed0 !== undefined && result.repeats.length) {
+      // the deliveries' last flushes come just after the sink has the last message
+      await sleep(limits.settleMs);
+      result.delayedFlushesPerMsg = (opts.flushCounter!() - delayed0) / (c.count * result.repeats.length);
+    }
+    if (result.fsyncsPerMsg !== undefined) log(`    disk flushes during the warm-up: ${result.fsyncsPerMsg.toFixed(2)} per message (${Object.entries(result.flushesByCall ?? {}).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') || 'none'})`);
+    if (result.flushError) log(`    no flush count: ${result.flushError}`);
+    if (result.delayedFlushesPerMsg !== undefined) log(`    flushes delayed by the slow-disk shim during the repeats: ${result.delayedFlushesPerMsg.toFixed(2)} per message`);
     const others = summarize(result.repeats.map((x) => x.otherCpuPct));
     if (others && others.max > OTHER_CPU_NOTE_PCT) result.notes.push(`processes that are not the benchmark's used up to ${others.max.toFixed(0)}% of a core (median ${others.median.toFixed(0)}%) during the repeats: these figures are disturbed`);
     const expected = c.warmup + c.count * repeats;

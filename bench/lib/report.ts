@@ -26,6 +26,8 @@ export interface ReportInput {
   commands: string[];
   /** the cluster section (issue #15), already rendered */
   cluster: string[];
+  /** the slow-disk section (issue 22), already rendered */
+  slowDisk: string[];
 }
 
 const MB = 1e6;
@@ -75,6 +77,15 @@ export const CPU_TARGET = 0.5;
 export const IDLE_RSS_TARGET = 150 * MB;
 export const BIG_GROWTH_TARGET = 30 * MB;
 export const P99_TARGET_MS = 50;
+/** issue 22: disk flushes per message, mailwarden at 1 KiB */
+export const FLUSH_TARGET = 1.5;
+
+/** Flushes per message of a cell (counted in its warm-up), or why there is no figure. */
+export function flushText(r: CellResult | undefined): string {
+  if (!r) return '–';
+  if (r.fsyncsPerMsg !== undefined) return fmt(r.fsyncsPerMsg);
+  return r.flushError ? `– (${r.flushError.replace(/\|/g, '/')})` : '–';
+}
 
 interface Figures { acc?: Summary; e2e?: Summary; cpu?: Summary; rss?: Summary; pss?: Summary; error?: string }
 
@@ -108,8 +119,8 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
     'Throughput: higher is better; CPU and RSS: lower is better. MB = 10⁶ bytes.', '');
 
   out.push('## Load matrix (smtp-source → relay → smtp-sink)', '');
-  out.push('| size | sessions | connections | msgs/run | relay | accepted msgs/s | ×PF | end-to-end msgs/s | ×PF | CPU ms/msg | ×PF | peak RSS MB | ×PF | peak PSS MB | ×PF | targets (mailwarden) |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| size | sessions | connections | msgs/run | relay | accepted msgs/s | ×PF | end-to-end msgs/s | ×PF | CPU ms/msg | ×PF | flushes/msg | peak RSS MB | ×PF | peak PSS MB | ×PF | targets (mailwarden) |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const c of inp.cells) {
     const pf = figures(inp.matrix.find((r) => r.relay === 'postfix' && r.cell === c));
     for (const relay of inp.relays) {
@@ -131,12 +142,18 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
         check('accepted', f.acc, pf.acc, (x) => x >= t, `≥ ${t}×`);
         check('e2e', f.e2e, pf.e2e, (x) => x >= t, `≥ ${t}×`);
         check('CPU', f.cpu, pf.cpu, (x) => x <= CPU_TARGET, `≤ ${CPU_TARGET}×`);
+        if (c.size <= 1024) {
+          const n = r?.fsyncsPerMsg;
+          const why = n === undefined ? ` (${r?.flushError ?? 'not counted'})` : '';
+          const res = judge(n === undefined ? undefined : n <= FLUSH_TARGET, `${name}: ${n === undefined ? 'no flush count' + why : fmt(n) + ' disk flushes per message'}, target at most ${FLUSH_TARGET}`);
+          parts.push(`flushes ≤ ${FLUSH_TARGET}/msg: ${res}${n === undefined ? why : ''}`);
+        }
         target = parts.join('; ');
       } else if (isPf) {
         target = '(reference)';
       }
       const err = f.error ? ` **failed: ${f.error.replace(/\|/g, '/')}**` : '';
-      out.push(`| ${sizeText(c.size)} | ${c.sessions} | ${c.reuse ? 'reused (-d)' : 'new per msg'} | ${c.count} | ${relay.label} | ${cellText(f.acc)}${err} | ${rt(f.acc, pf.acc)} | ${cellText(f.e2e)} | ${rt(f.e2e, pf.e2e)} | ${cellText(f.cpu)} | ${rt(f.cpu, pf.cpu)} | ${cellText(f.rss, MB)} | ${rt(f.rss, pf.rss)} | ${cellText(f.pss, MB)} | ${rt(f.pss, pf.pss)} | ${target} |`);
+      out.push(`| ${sizeText(c.size)} | ${c.sessions} | ${c.reuse ? 'reused (-d)' : 'new per msg'} | ${c.count} | ${relay.label} | ${cellText(f.acc)}${err} | ${rt(f.acc, pf.acc)} | ${cellText(f.e2e)} | ${rt(f.e2e, pf.e2e)} | ${cellText(f.cpu)} | ${rt(f.cpu, pf.cpu)} | ${flushText(r)} | ${cellText(f.rss, MB)} | ${rt(f.rss, pf.rss)} | ${cellText(f.pss, MB)} | ${rt(f.pss, pf.pss)} | ${target} |`);
     }
   }
   out.push('');
@@ -178,6 +195,7 @@ export function render(inp: ReportInput): { markdown: string; verdicts: Verdicts
     out.push('Failed targets:', '', ...v.lines.map((l) => `- ${l}`), '');
   }
 
+  out.push(...inp.slowDisk);
   out.push(...inp.cluster);
 
   const problems = inp.matrix.filter((r) => r.error || r.notes.length);

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { start, run, stopGroup, alive } from '../lib/procs.ts';
 import { freePort, waitForGreeting } from '../lib/net.ts';
-import { logTail, type Relay, type RelayInstance } from './types.ts';
+import { logTail, type Relay, type RelayInstance, type StartOptions } from './types.ts';
 
 export type HarakaVariant = 'queue' | 'smtp_forward';
 
@@ -73,7 +73,7 @@ export function haraka(variant: HarakaVariant, pkgDir: string): Relay {
       ];
     },
 
-    async start(dir: string, sinkPort: number): Promise<RelayInstance> {
+    async start(dir: string, sinkPort: number, opts: StartOptions = {}): Promise<RelayInstance> {
       const port = await freePort();
       const hk = join(dir, 'haraka');
       mkdirSync(dir, { recursive: true });
@@ -84,7 +84,7 @@ export function haraka(variant: HarakaVariant, pkgDir: string): Relay {
       mkdirSync(join(hk, 'plugins'), { recursive: true });
       for (const [name, text] of Object.entries(configFiles(variant, port, sinkPort))) writeFileSync(join(hk, name), text);
       const logFile = join(dir, 'haraka.log');
-      const p = start(this.id, process.execPath, [bin, '-c', hk], { cwd: dir, logFile });
+      const p = start(this.id, process.execPath, [bin, '-c', hk], { cwd: dir, logFile, ...(opts.env ? { env: opts.env } : {}) });
       try {
         await waitForGreeting(port, 30_000, () => alive(p.pid));
       } catch (e) {

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { start, stopGroup, alive } from '../lib/procs.ts';
 import { freePort, waitForGreeting } from '../lib/net.ts';
-import { logTail, type Relay, type RelayInstance } from './types.ts';
+import { logTail, type Relay, type RelayInstance, type StartOptions } from './types.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 const BIN = join(REPO, 'bin', 'mailwarden');
@@ -71,13 +71,13 @@ export function mailwardenWith(id: string, label: string, extra: string): Relay 
       ];
     },
 
-    async start(dir: string, sinkPort: number): Promise<RelayInstance> {
+    async start(dir: string, sinkPort: number, opts: StartOptions = {}): Promise<RelayInstance> {
       const port = await freePort();
       mkdirSync(dir, { recursive: true });
       const file = join(dir, 'settings.yaml');
       writeFileSync(file, settings(port, sinkPort, extra));
       const logFile = join(dir, 'mailwarden.log');
-      const p = start('mailwarden', BIN, ['start', '--data', join(dir, 'mw'), '--config', file], { cwd: REPO, logFile });
+      const p = start('mailwarden', BIN, ['start', '--data', join(dir, 'mw'), '--config', file], { cwd: REPO, logFile, ...(opts.env ? { env: opts.env } : {}) });
       try {
         await waitForGreeting(port, 30_000, () => alive(p.pid));
       } catch (e) {

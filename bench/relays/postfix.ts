@@ -13,13 +13,27 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { start, run, stopGroup, track, alive } from '../lib/procs.ts';
 import { freePort, waitForGreeting } from '../lib/net.ts';
-import { logTail, type Relay, type RelayInstance } from './types.ts';
+import { logTail, type Relay, type RelayInstance, type StartOptions } from './types.ts';
 
 const POSTFIX = '/usr/sbin/postfix';
 const POSTCONF = '/usr/sbin/postconf';
 
-function mainCf(dir: string, sinkPort: number | string): string {
+/**
+ * Postfix programs keep only the environment that import_environment names
+ * (the `postfix` command and the master clean the rest away): the slow-disk
+ * shim's variables are added to Postfix's default list when given.
+ */
+function importEnvironment(env: NodeJS.ProcessEnv | undefined): string[] {
+  const keep = Object.entries(env ?? {}).filter(([k, v]) => v !== undefined && (k === 'LD_PRELOAD' || k.startsWith('SLOWSYNC_')));
+  if (keep.length === 0) return [];
+  let defaults = 'MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME';
+  try { defaults = execFileSync(POSTCONF, ['-d', '-h', 'import_environment']).toString().trim() || defaults; } catch { /* the default above */ }
+  return [`import_environment = ${defaults} ${keep.map(([k, v]) => `${k}=${v}`).join(' ')}`];
+}
+
+function mainCf(dir: string, sinkPort: number | string, env?: NodeJS.ProcessEnv): string {
   return [
+    ...importEnvironment(env),
     'compatibility_level = 3.6',
     'myhostname = postfix.bench.invalid',
     'mydomain = bench.invalid',
@@ -96,7 +110,7 @@ export const postfix: Relay = {
     ];
   },
 
-  async start(dir: string, sinkPort: number): Promise<RelayInstance> {
+  async start(dir: string, sinkPort: number, opts: StartOptions = {}): Promise<RelayInstance> {
     const port = await freePort();
     const etc = join(dir, 'etc');
     mkdirSync(etc, { recursive: true });
@@ -104,14 +118,14 @@ export const postfix: Relay = {
     mkdirSync(join(dir, 'data'), { recursive: true });
     const pw = execFileSync('id', ['-u', 'postfix']).toString().trim();
     chownSync(join(dir, 'data'), Number(pw), -1);
-    writeFileSync(join(etc, 'main.cf'), mainCf(dir, sinkPort));
+    writeFileSync(join(etc, 'main.cf'), mainCf(dir, sinkPort, opts.env));
     writeFileSync(join(etc, 'master.cf'), masterCf(port));
     const logFile = join(dir, 'maillog');
 
     const check = await run('postfix check', POSTFIX, ['-c', etc, 'check'], { timeoutMs: 30_000 });
     if (check.code !== 0) throw new Error(`postfix check failed (${check.code}): ${check.stderr}\n${await logTail(logFile)}`);
 
-    const fg = start('postfix start-fg', POSTFIX, ['-c', etc, 'start-fg'], { logFile: join(dir, 'start-fg.log') });
+    const fg = start('postfix start-fg', POSTFIX, ['-c', etc, 'start-fg'], { logFile: join(dir, 'start-fg.log'), ...(opts.env ? { env: opts.env } : {}) });
     let fgExited = false;
     void fg.exited.then(() => { fgExited = true; });
     const pidFile = join(dir, 'queue', 'pid', 'master.pid');

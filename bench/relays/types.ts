@@ -19,6 +19,11 @@ export interface RelayInstance {
   };
 }
 
+export interface StartOptions {
+  /** environment of every process of the relay (the slow-disk shim's LD_PRELOAD); default: the harness's own */
+  env?: NodeJS.ProcessEnv;
+}
+
 export interface Relay {
   /** short id used in file names and the table */
   readonly id: string;
@@ -26,7 +31,7 @@ export interface Relay {
   readonly label: string;
   /** the 50 MB and idle-connection figures are for mailwarden only */
   readonly isMailwarden: boolean;
-  start(dir: string, sinkPort: number): Promise<RelayInstance>;
+  start(dir: string, sinkPort: number, opts?: StartOptions): Promise<RelayInstance>;
   /** how it is set up and started, for RESULTS.md */
   describe(): string[];
   version(): string;
