@@ -258,7 +258,7 @@ export class SpoolWriter {
 }
 
 function openAsync(path: string): Promise<number> {
-  return new Promise((resolve, reject) => open(path, 'wx', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
+  return new Promise((resolve, reject) => open(path, 'wx+', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
 const fsyncAsync = promisify(fsync);

@@ -2,7 +2,7 @@
 // message's octets and its envelope, from `<id>.msg` (message, envelope
 // trailer, footer) or the previous layout's `<id>.eml` + `<id>.json`.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FOOTER_SIZE, parseFooter, parseTrailerJson } from '../../src/queue/spool-trailer.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
@@ -33,4 +33,12 @@ export function storedEnvelope(areaDir: string, id: string): Envelope {
 /** A message's octets in a data directory's spool. */
 export function spooledMessage(dataDir: string, id: string, area: 'queue' | 'quarantine' = 'queue'): Buffer {
   return storedMessage(join(dataDir, 'spool', area), id);
+}
+
+/** Every file of a directory with its content, to prove that something wrote nothing. */
+export function queueFiles(dir: string): string {
+  return readdirSync(dir)
+    .sort()
+    .map((n) => `${n}:${readFileSync(join(dir, n)).toString('base64')}`)
+    .join('\n');
 }
