@@ -2,7 +2,7 @@
 // message's octets and its envelope, from `<id>.msg` (message, envelope
 // trailer, footer) or the previous layout's `<id>.eml` + `<id>.json`.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { FOOTER_SIZE, parseFooter, parseTrailerJson } from '../../src/queue/spool-trailer.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
@@ -41,4 +41,50 @@ export function queueFiles(dir: string): string {
     .sort()
     .map((n) => `${n}:${readFileSync(join(dir, n)).toString('base64')}`)
     .join('\n');
+}
+
+/** Whether a file is a committed `.msg` (a whole footer that agrees with the file's size), read independently of the spool's code. */
+export function isCommittedFile(path: string): boolean {
+  try {
+    const file = readFileSync(path);
+    parse(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ids of the committed messages in an area directory: `.msg` files with a valid trailer, and `.eml` files with their `.json` (the previous layout). */
+export function committedIds(areaDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(areaDir);
+  } catch {
+    return [];
+  }
+  const set = new Set(names);
+  const ids: string[] = [];
+  for (const n of names) {
+    const m = /^([0-9a-z]{16})\.(msg|eml)$/.exec(n);
+    if (!m) continue;
+    if (m[2] === 'eml' ? set.has(`${m[1]}.json`) : isCommittedFile(join(areaDir, n))) ids.push(m[1] as string);
+  }
+  return ids.sort();
+}
+
+/** Resolves once a file in `dir` has data in it (a message being received, past its first write). */
+export function fileWithData(dir: string): Promise<void> {
+  return new Promise((done) => {
+    const check = (): boolean => readdirSync(dir).some((n) => {
+      try {
+        return statSync(join(dir, n)).size > 0;
+      } catch {
+        return false;
+      }
+    });
+    const w = watch(dir, () => {
+      if (check()) (w.close(), done());
+    });
+    if (check()) (w.close(), done());
+  });
 }
