@@ -217,9 +217,11 @@ export class SpoolWriter {
     if (opts.edit && !isEmptyEdit(opts.edit)) await this.applyEdit(opts.edit);
     const fd = await this.fd;
     this.done = true;
-    if (this.pendingBytes > 0) writeAllSync(fd, this.takePending());
+    // The rest of the message and the trailer in one write (a small message: its only one).
+    const rest = this.pendingBytes > 0 ? this.takePending() : null;
     const full: Envelope = { ...envelope, id: this.id, size: this.written };
-    writeAllSync(fd, encodeTrailer(full, this.written, this.crc));
+    const trailer = encodeTrailer(full, this.written, this.crc);
+    writeAllSync(fd, rest ? Buffer.concat([rest, trailer]) : trailer);
     const area = opts.area ?? 'queue';
     const target = join(this.spool.dir(area), `${this.id}.msg`);
     const syncs: Promise<void>[] = [];
