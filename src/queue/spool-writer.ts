@@ -41,13 +41,19 @@ export class SpoolWriter {
   private committed = false;
   private aborted = false;
   private seq = 0;
+  /** The queue directory's fsync mark when the file was created there (see DirSync.covered). */
+  private created = -1;
 
   constructor(spool: Spool, id: string) {
     this.spool = spool;
     this.id = id;
     this.path = join(spool.queueDir, `${id}.msg`);
     // Created off the event loop while the data arrives.
-    this.fd = openAsync(this.path);
+    this.fd = openAsync(this.path).then((fd) => {
+      // The entry exists now: any directory fsync that starts from here on covers it.
+      this.created = spool.dirMark('queue');
+      return fd;
+    });
     this.fd.catch(() => {}); // awaited later (or settled by abort)
   }
 
@@ -225,6 +231,7 @@ export class SpoolWriter {
     const area = opts.area ?? 'queue';
     const target = join(this.spool.dir(area), `${this.id}.msg`);
     const syncs: Promise<void>[] = [];
+    let dirSynced = false;
     if (this.path !== target) {
       // An edited or rewritten message (from tmp/) or a quarantined one (from
       // queue/): the rename comes before the directories' fsyncs, which then cover it.
@@ -232,8 +239,12 @@ export class SpoolWriter {
       renameSync(from, target);
       this.path = target;
       if (from.startsWith(this.spool.queueDir + '/')) syncs.push(this.spool.syncDir('queue'));
+      syncs.push(this.spool.syncDir(area));
+      dirSynced = true;
     }
-    syncs.push(fsyncAsync(fd), this.spool.syncDir(area));
+    // The file's entry in queue/ was created at DATA: a directory fsync that started since (another message's) covers it.
+    if (!dirSynced) syncs.push(this.spool.syncedSince('queue', this.created));
+    syncs.push(fsyncAsync(fd));
     const results = await Promise.allSettled(syncs);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
     this.committed = true;

@@ -355,6 +355,16 @@ export class Spool {
     await Promise.all([this.queueSync.close(), this.quarantineSync.close()]);
   }
 
+  /** A mark of an entry just created in an area, for syncedSince(). */
+  dirMark(area: SpoolArea): number {
+    return area === 'queue' ? this.queueSync.mark() : this.quarantineSync.mark();
+  }
+
+  /** Makes an entry created before dirMark() durable: shares any directory fsync that started after it. */
+  syncedSince(area: SpoolArea, mark: number): Promise<void> {
+    return area === 'queue' ? this.queueSync.covered(mark) : this.quarantineSync.covered(mark);
+  }
+
   /** Makes new entries of an area durable (group commit, see DirSync). */
   syncDir(area: SpoolArea): Promise<void> {
     return area === 'queue' ? this.queueSync.sync() : this.quarantineSync.sync();
