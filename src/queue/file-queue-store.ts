@@ -1,5 +1,5 @@
-// The single node's QueueStore: the spool directory (src/queue/spool.ts, its
-// files, fsyncs, renames and crash recovery unchanged) plus what delivery
+// The single node's QueueStore: the spool directory (src/queue/spool.ts: one
+// file per message, its fsyncs and crash recovery) plus what delivery
 // needs to find work without keeping envelopes in memory: a due index
 // (queue id → due time, and a heap ordered by it) built at open() from the
 // envelopes on disk, and the delivery claims. The data directory's lock makes
@@ -10,14 +10,12 @@
 // clock. Without open() (the CLI reading a running daemon's queue) only the
 // reading methods are used: they change nothing on disk.
 
-import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { DueHeap } from './due-heap.ts';
 import { dueAt, type Envelope } from './envelope.ts';
-import { QUEUE_ID } from './queue-id.ts';
 import { ClaimLostError, QuarantineChanged, type Admission, type Claim, type ClaimRequest, type Committed, type MessageWriter, type QueueArea, type QueueCensus, type QueueStore, type StoredBody } from './queue-store.ts';
 import { Spool, type SpoolWriter } from './spool.ts';
 import { CensusBook } from './queue-census.ts';
@@ -94,8 +92,7 @@ export class FileQueueStore implements QueueStore {
 
   /** From memory for the queue (after open()); the quarantine's files are counted. */
   async census(): Promise<QueueCensus> {
-    const names = await readdir(this.spool.dir('quarantine')).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
-    return this.book.census(names.filter((n) => n.endsWith('.json')).length);
+    return this.book.census(this.spool.ids('quarantine').length);
   }
 
   async read(id: string, area: QueueArea = 'queue'): Promise<Envelope | null> {
@@ -103,26 +100,22 @@ export class FileQueueStore implements QueueStore {
   }
 
   async body(id: string, area: QueueArea = 'queue'): Promise<StoredBody | null> {
-    if (!QUEUE_ID.test(id)) return null;
-    const path = join(this.spool.dir(area), `${id}.eml`);
-    let size: number;
-    try {
-      size = statSync(path).size;
-    } catch {
-      return null;
-    }
+    const m = this.spool.read(id, area);
+    if (!m) return null;
+    const { messagePath: path, size } = m;
     return {
       size,
       // Synchronous read for the small messages this is for: quicker than the
-      // thread pool, which the spool's fsyncs keep busy.
+      // thread pool, which the spool's fsyncs keep busy. Only octets [0, size):
+      // a spool file's trailer follows them.
       whole: () => {
         try {
-          return Promise.resolve(readFileSync(path));
+          return Promise.resolve(readPrefix(path, size));
         } catch (err) {
           return Promise.reject(err as Error);
         }
       },
-      stream: () => createReadStream(path, { highWaterMark: 256 * 1024 }),
+      stream: () => (size === 0 ? Readable.from([]) : createReadStream(path, { start: 0, end: size - 1, highWaterMark: 256 * 1024 })),
     };
   }
 
@@ -392,5 +385,22 @@ class FileMessageWriter implements MessageWriter {
 
   abort(): Promise<void> {
     return this.writer.abort();
+  }
+}
+
+/** The first `size` octets of a file (a message without its trailer); an error if the file is shorter. */
+function readPrefix(path: string, size: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) throw new Error(`${path} ended after ${got} of ${size} octets`);
+      got += n;
+    }
+    return buf;
+  } finally {
+    closeSync(fd);
   }
 }

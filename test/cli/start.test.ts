@@ -7,12 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BIN, ROOT, mailwarden, runBounded, tempDir } from './helpers.ts';
 import { RawClient, relayDoc, restartRelay, startRelay } from '../smtp/harness.ts';
+import { fileWithData, spooledMessage } from '../support/spool-files.ts';
 import { isEnvelope, type Envelope } from '../../src/queue/envelope.ts';
 
 function writeDoc(dir: string, name: string, doc: unknown): string {
@@ -147,7 +148,7 @@ test('SIGTERM: stops accepting, the transaction in flight gets its 250 and is sp
   // The message is spooled whole, and `queue show` prints envelope and message.
   const data = relay.dataDir;
   assert.deepEqual(readdirSync(join(data, 'spool/tmp')), []);
-  const eml = readFileSync(join(data, 'spool/queue', `${id}.eml`));
+  const eml = spooledMessage(data, id);
   const text = eml.toString('latin1');
   assert.match(text, /^Received: from client\.example \(\[127\.0\.0\.1\]\)\r\n\tby mx\.test\.example /);
   assert.ok(text.endsWith('\r\nSubject: in flight\r\n\r\npart one\r\npart two\r\n'), JSON.stringify(text));
@@ -183,13 +184,10 @@ test('SIGTERM: stops accepting, the transaction in flight gets its 250 and is sp
 test('a second start on a data dir in use fails without touching the running daemon\'s spool', async (t) => {
   const { doc, ports } = await relayDoc();
   const relay = await startRelay(t, doc, ports);
-  const tmp = join(relay.dataDir, 'spool/tmp');
   const c = await RawClient.connect(ports.mx);
   await transactionUpToData(c);
-  // Over 64 KiB, so that the running daemon already has tmp/<id>.eml on disk.
-  const tmpFile = new Promise<void>((done) => {
-    const w = watch(tmp, () => (w.close(), done()));
-  });
+  // Over 64 KiB, so that the running daemon already has data in queue/<id>.msg on disk.
+  const tmpFile = fileWithData(join(relay.dataDir, 'spool/queue'));
   const big = 'Subject: in flight during a second start\r\n\r\n' + ('z'.repeat(998) + '\r\n').repeat(100);
   c.write(big);
   await tmpFile;

@@ -7,12 +7,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { relayDoc, startRelay, swaks, swaksMissing, tempDataDir } from '../smtp/harness.ts';
 import { startSink } from '../delivery/sink.ts';
 import { quarantined } from '../scan/scan-helpers.ts';
+import { storedEnvelope } from '../support/spool-files.ts';
 import { composed, pyMessage, pyZip } from './messages.ts';
 
 const CONTENT = {
@@ -56,8 +57,8 @@ test('reject, quarantine and tag through the daemon', { skip: swaksMissing() }, 
   assert.equal(qlog.action, 'quarantine');
   assert.equal(qlog.archive_names, 2);
   assert.ok(quarantined(relay).includes(id), 'in the quarantine');
-  const envelope = JSON.parse(readFileSync(join(relay.dataDir, 'spool', 'quarantine', `${id}.json`), 'utf8'));
-  assert.equal(envelope.quarantine.rule, 'content:hold-scripts');
+  const envelope = storedEnvelope(join(relay.dataDir, 'spool', 'quarantine'), id);
+  assert.equal(envelope.quarantine?.rule, 'content:hold-scripts');
 
   // tag: the next hop receives the field and the subject tag; any field sent in is replaced.
   const pdf = await composed({ subject: 'your invoice', headers: { 'X-Mailwarden-Content': 'forged (nothing)' }, attachments: [{ filename: 'Invoice-2026.pdf', content: '%PDF-1.4', contentType: 'application/pdf' }] });

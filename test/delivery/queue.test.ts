@@ -13,10 +13,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, watch } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, queuedId, RawClient, relayDoc, restartRelay, runCli, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
 import { startSink, type ReceivedMessage, type Sink, type SinkBehaviour } from './sink.ts';
+import { storedEnvelope } from '../support/spool-files.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
 
 type T = { after: (fn: () => void | Promise<void>) => void };
@@ -312,6 +313,7 @@ test('a next hop down for longer than the lifetime: the message expires with a f
   assert.ok(logsOf(r.relay, 'delivery', { id, status: 'deferred' }).length >= 1, 'deferred before expiry');
   await waitEvent(r.relay, 'queue.removed', { id });
   assert.ok(!(await listJson(r.relay)).some((e) => e.id === id), 'the message has left the queue');
+  assert.ok(!existsSync(join(r.relay.dataDir, 'spool', 'queue', `${id}.msg`)));
   assert.ok(!existsSync(join(r.relay.dataDir, 'spool', 'queue', `${id}.json`)));
 
   const m = await waitMessage(r.sender, about(id), 'expiry DSN');
@@ -468,7 +470,7 @@ function waitEnvelope(relay: Relay, id: string, pred: (e: Envelope) => boolean, 
   const dir = join(relay.dataDir, 'spool', 'queue');
   const read = (): Envelope | null => {
     try {
-      return JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8')) as Envelope;
+      return storedEnvelope(dir, id);
     } catch {
       return null;
     }
@@ -578,7 +580,7 @@ test('queue admin with the daemon running: list, show, hold, release, retry, bou
   assert.equal(c.stdout.trim(), `${d} deleted`);
   await waitEvent(r.relay, 'queue.removed', { id: d });
   assert.ok(!(await listJson(r.relay)).some((e) => e.id === d));
-  assert.ok(!existsSync(join(r.relay.dataDir, 'spool', 'queue', `${d}.eml`)));
+  assert.ok(!existsSync(join(r.relay.dataDir, 'spool', 'queue', `${d}.msg`)));
   assert.deepEqual(logsOf(r.relay, 'dsn.queued', { of: d }), [], 'delete sends no notification');
   const admin = logsOf(r.relay, 'queue.admin', { id: d });
   assert.deepEqual(admin.map((l) => [l.op, l.ok]), [['delete', true]], 'the daemon carried out the delete');
@@ -621,7 +623,7 @@ test('queue admin with no daemon running: hold, release and delete work on the f
   assert.equal(c.status, 0, c.stderr);
   assert.equal(c.stdout.trim(), `${f} deleted`);
   assert.equal((await cli(r.relay, ['show', f])).status, 1, 'deleted: show says no such message');
-  assert.ok(!existsSync(join(r.relay.dataDir, 'spool', 'queue', `${f}.eml`)));
+  assert.ok(!existsSync(join(r.relay.dataDir, 'spool', 'queue', `${f}.msg`)));
 
   c = await cli(r.relay, ['hold', g]);
   assert.equal(c.status, 0, c.stderr);

@@ -8,12 +8,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, queueEnvelopes, queuedId, RawClient, relayDoc, runCli, startRelay, type LogLine, type Relay } from '../smtp/harness.ts';
 import { selfSignedCert, startSink, type Sink, type SinkOptions } from './sink.ts';
+import { spooledMessage } from '../support/spool-files.ts';
 import { dnsmasqMissing, startDns } from './dns-server.ts';
 
 type T = { after(fn: () => unknown): void };
@@ -424,7 +425,7 @@ test('byte-exact: dots, 8-bit UTF-8 and long lines arrive as accepted, long line
   const id = await submit(ports.mx, 'joerg@example.net', ['nina@example.com'], message, ' BODY=8BITMIME');
 
   // What was accepted: the spooled file is our Received header + what the client sent.
-  const spooled = readFileSync(join(relay.dataDir, 'spool', 'queue', `${id}.eml`));
+  const spooled = spooledMessage(relay.dataDir, id);
   assert.ok(spooled.subarray(spooled.length - message.length).equals(message), 'the spool holds the message as sent');
   const received = spooled.subarray(0, spooled.length - message.length).toString('utf8');
   assert.match(received, /^Received: from client\.example \(\[127\.0\.0\.1\]\)\r\n\tby mx\.test\.example [^\r\n]*\r\n(\t[^\r\n]*\r\n)+$/);

@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileQueueStore } from '../../src/queue/file-queue-store.ts';
@@ -17,6 +17,7 @@ import { ClaimLostError } from '../../src/queue/queue-store.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
 import { newQueueId } from '../../src/queue/queue-id.ts';
 import { memoryLogger } from '../../src/log/logger.ts';
+import { queueFiles, storedEnvelope } from '../support/spool-files.ts';
 import { envelopeFields } from '../support/envelope.ts';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -91,12 +92,12 @@ test('an expired lease hands the message out again; the old claim can then neith
   assert.deepEqual(await store.holder(env.id, T0 + 60_001), { node: 'n2', until: T0 + 120_000 });
 
   assert.deepEqual(await store.renew([old], 60_000, T0 + 60_001), [env.id], 'renewal of the lost claim reports it lost');
-  const before = readFileSync(join(dir, 'spool', 'queue', `${env.id}.json`), 'utf8');
+  const before = queueFiles(join(dir, 'spool', 'queue'));
   const changed: Envelope = structuredClone(env);
   changed.recipients[0]!.status = 'failed';
   await assert.rejects(store.settle(old, changed), ClaimLostError);
   await assert.rejects(store.settle(old, null), ClaimLostError);
-  assert.equal(readFileSync(join(dir, 'spool', 'queue', `${env.id}.json`), 'utf8'), before, 'a lost settle wrote nothing');
+  assert.equal(queueFiles(join(dir, 'spool', 'queue')), before, 'a lost settle wrote nothing');
   assert.ok(await store.read(env.id), 'and removed nothing');
 
   // The new owner settles normally.
@@ -131,7 +132,7 @@ test('settle records the new envelope; a deferred message is due at its next att
   store.onWork(() => work++);
   await store.settle(c, deferred);
   assert.ok(work >= 1, 'a settle announces work');
-  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'spool', 'queue', `${env.id}.json`), 'utf8')).recipients[0].status, 'deferred');
+  assert.deepEqual(storedEnvelope(join(dir, 'spool', 'queue'), env.id).recipients[0]!.status, 'deferred');
   assert.equal(await store.nextDue(), at);
   assert.deepEqual(await store.claimDue({ ...REQ, now: at - 1, limit: 10 }), [], 'not before its time');
   const [again] = await store.claimDue({ ...REQ, now: at, limit: 10 });

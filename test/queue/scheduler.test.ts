@@ -11,7 +11,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { embeddedDefaults } from '../../src/config/document.ts';
@@ -23,6 +23,7 @@ import { FileQueueStore } from '../../src/queue/file-queue-store.ts';
 import { QueueError, QueueManager } from '../../src/queue/manager.ts';
 import { newQueueId } from '../../src/queue/queue-id.ts';
 import type { ClaimRequest } from '../../src/queue/queue-store.ts';
+import { queueFiles, storedEnvelope } from '../support/spool-files.ts';
 import { conditions } from '../support/conditions.ts';
 
 type Fate = CourierOutcome['fate'];
@@ -135,7 +136,7 @@ async function harness(t: { after: (fn: () => unknown) => void }, o: Options = {
   return { dir, store, manager, courier, cond, lines, commit, count };
 }
 
-const onDisk = (dir: string, id: string): Envelope => JSON.parse(readFileSync(join(dir, 'spool', 'queue', `${id}.json`), 'utf8')) as Envelope;
+const onDisk = (dir: string, id: string): Envelope => storedEnvelope(join(dir, 'spool', 'queue'), id);
 
 test('the active window is bounded: with window 3 and 10 due messages, 3 are claimed and delivered at a time', async (t) => {
   const h = await harness(t, { window: 3 });
@@ -158,7 +159,7 @@ test('the active window is bounded: with window 3 and 10 due messages, 3 are cla
 });
 
 test('a delivery does not walk the backlog: with 2,000 deferred messages, fresh mail is delivered with one envelope read at most', async (t) => {
-  // An existing data directory with a backlog of 2,000 deferred messages (written as the spool writes them).
+  // An existing data directory with a backlog of 2,000 deferred messages (in the previous version's two-file layout, which the spool still reads).
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-sched-'));
   const queueDir = join(dir, 'spool', 'queue');
   mkdirSync(queueDir, { recursive: true });
@@ -259,14 +260,14 @@ test('a claim lost to another node (lease expired): queue.claim_lost is logged a
   clock += 61_000; // the lease (60 s) ran out, with no renewal on this clock
   const [taken] = await h.store.claimDue({ node: 'n2', leaseMs: 60_000, now: clock, limit: 10 });
   assert.equal(taken?.id, envelope.id, 'another node took the message over');
-  const before = readFileSync(join(h.dir, 'spool', 'queue', `${envelope.id}.json`), 'utf8');
+  const before = queueFiles(join(h.dir, 'spool', 'queue'));
   h.courier.finish(envelope.id, 'deferred');
   await h.cond.waitFor(() => h.count('queue.claim_lost') === 1, 'queue.claim_lost', 10_000);
   const line = h.lines.find((l) => l.event === 'queue.claim_lost');
   assert.equal(line?.fields.id, envelope.id);
   assert.equal(line?.fields.possible_duplicate, true);
   assert.equal(h.manager.scheduler?.claimsLost, 1);
-  assert.equal(readFileSync(join(h.dir, 'spool', 'queue', `${envelope.id}.json`), 'utf8'), before, 'the lost settle wrote nothing');
+  assert.equal(queueFiles(join(h.dir, 'spool', 'queue')), before, 'the lost settle wrote nothing');
   assert.deepEqual(await h.store.holder(envelope.id, clock), { node: 'n2', until: clock + 60_000 }, 'the message is left to its new owner');
 });
 

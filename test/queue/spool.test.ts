@@ -15,6 +15,7 @@ import { isEnvelope, type Envelope } from '../../src/queue/envelope.ts';
 import { newQueueId, QUEUE_ID } from '../../src/queue/queue-id.ts';
 import { memoryLogger } from '../../src/log/logger.ts';
 import { envelopeFields } from '../support/envelope.ts';
+import { storedEnvelope, storedMessage } from '../support/spool-files.ts';
 
 type Logged = ReturnType<typeof memoryLogger>;
 
@@ -61,23 +62,25 @@ test('commit writes the message and its envelope; the envelope size is the file 
   assert.equal(w.size, Buffer.concat(parts).length);
   const env = await w.commit(envelopeFields());
 
-  assert.deepEqual(ls(spool.queueDir), [`${id}.eml`, `${id}.json`]);
+  assert.deepEqual(ls(spool.queueDir), [`${id}.msg`], 'one file per message');
   assert.deepEqual(ls(spool.tmpDir), [], 'tmp/ is empty after commit');
-  const eml = readFileSync(join(spool.queueDir, `${id}.eml`));
+  const eml = storedMessage(spool.queueDir, id);
   assert.deepEqual(eml, Buffer.concat(parts));
-  const onDisk = JSON.parse(readFileSync(join(spool.queueDir, `${id}.json`), 'utf8')) as Envelope;
+  assert.ok(readFileSync(join(spool.queueDir, `${id}.msg`)).subarray(0, eml.length).equals(eml), 'the message is the file from octet 0');
+  const onDisk = storedEnvelope(spool.queueDir, id);
   assert.ok(isEnvelope(onDisk));
   assert.equal(onDisk.id, id);
   assert.equal(onDisk.size, eml.length);
-  assert.equal(onDisk.size, statSync(join(spool.queueDir, `${id}.eml`)).size);
+  assert.ok(statSync(join(spool.queueDir, `${id}.msg`)).size > eml.length, 'the trailer follows the message');
   assert.deepEqual(onDisk, env, 'commit resolves with what it wrote');
   assert.deepEqual(onDisk, { ...envelopeFields(), id, size: eml.length });
-  for (const f of [`${id}.eml`, `${id}.json`]) assert.equal(statSync(join(spool.queueDir, f)).mode & 0o077, 0, `${f} is owner-only`);
+  assert.equal(statSync(join(spool.queueDir, `${id}.msg`)).mode & 0o077, 0, 'the file is owner-only');
 
   const read = spool.read(id);
   assert.ok(read);
   assert.deepEqual(read.envelope, env);
-  assert.equal(read.messagePath, join(spool.queueDir, `${id}.eml`));
+  assert.equal(read.messagePath, join(spool.queueDir, `${id}.msg`));
+  assert.equal(read.size, eml.length);
   assert.deepEqual(log.lines, [], 'a clean commit logs nothing');
 });
 
@@ -86,7 +89,7 @@ test('an empty message commits with size 0', async (t) => {
   const id = newQueueId();
   const env = await spool.begin(id).commit(envelopeFields());
   assert.equal(env.size, 0);
-  assert.equal(statSync(join(spool.queueDir, `${id}.eml`)).size, 0);
+  assert.equal(storedMessage(spool.queueDir, id).length, 0);
   assert.ok(spool.read(id));
 });
 
@@ -107,12 +110,13 @@ test('abort leaves nothing behind: buffered only, flushed to disk, twice, then n
   const small = spool.begin(newQueueId());
   await small.write(Buffer.from('Subject: x\r\n\r\nbody\r\n'));
   await small.abort();
-  // Flushed: a tmp file exists before abort.
+  // Flushed: the file exists in queue/ (created as DATA starts) before abort, not yet a message.
   const bigId = newQueueId();
   const big = spool.begin(bigId);
   await big.write(Buffer.alloc(200 * 1024, 0x61));
-  // (the envelope's temporary file is created as DATA starts, beside it)
-  assert.ok(ls(spool.tmpDir).includes(`${bigId}.eml`), 'the large write reached tmp/');
+  assert.ok(ls(spool.queueDir).includes(`${bigId}.msg`), 'the large write reached queue/');
+  assert.equal(spool.read(bigId), null, 'a message still arriving is not read');
+  assert.deepEqual(spool.list(), [], 'nor listed');
   await big.abort();
   await big.abort();
   assert.deepEqual(ls(spool.tmpDir), []);
@@ -132,7 +136,7 @@ test('a message just over 64 KiB and one of several MB written in chunks round-t
   await wa.write(a.subarray(64 * 1024));
   const ea = await wa.commit(envelopeFields());
   assert.equal(ea.size, a.length);
-  assert.equal(sha(readFileSync(join(spool.queueDir, `${ea.id}.eml`))), sha(a));
+  assert.equal(sha(storedMessage(spool.queueDir, ea.id)), sha(a));
 
   // ~5 MiB in uneven chunks (1 B .. 300 KiB) so that flushes fall at odd places.
   const total = 5 * 1024 * 1024 + 12345;
@@ -148,8 +152,8 @@ test('a message just over 64 KiB and one of several MB written in chunks round-t
   }
   const eb = await wb.commit(envelopeFields());
   assert.equal(eb.size, total);
-  assert.equal(statSync(join(spool.queueDir, `${eb.id}.eml`)).size, total);
-  assert.equal(sha(readFileSync(join(spool.queueDir, `${eb.id}.eml`))), sha(b));
+  assert.equal(storedMessage(spool.queueDir, eb.id).length, total);
+  assert.equal(sha(storedMessage(spool.queueDir, eb.id)), sha(b));
   assert.deepEqual(ls(spool.tmpDir), []);
   assert.deepEqual(spool.list().map((m) => m.envelope.id).sort(), [ea.id, eb.id].sort());
 });
@@ -164,7 +168,7 @@ test('several writers at once do not mix their data', async (t) => {
       return w.commit(envelopeFields());
     }),
   );
-  envs.forEach((e, i) => assert.deepEqual(readFileSync(join(spool.queueDir, `${e.id}.eml`)), bodies[i]));
+  envs.forEach((e, i) => assert.deepEqual(storedMessage(spool.queueDir, e.id), bodies[i]));
 });
 
 test('begin refuses ids that are not queue ids (path traversal, wrong alphabet, length)', (t) => {
@@ -203,7 +207,7 @@ test('list() returns messages oldest first, whatever order they were written in'
   for (const o of offsets) await put(spool, Buffer.from(`offset ${o}\r\n`), newQueueId(base + o));
   const listed = spool.list();
   assert.equal(listed.length, offsets.length);
-  const order = listed.map((m) => readFileSync(m.messagePath, 'latin1'));
+  const order = listed.map((m) => readFileSync(m.messagePath).subarray(0, m.size).toString('latin1'));
   assert.deepEqual(order, [...offsets].sort((x, y) => x - y).map((o) => `offset ${o}\r\n`));
 });
 
@@ -217,9 +221,11 @@ test('recovery at open: tmp/ emptied, message without envelope removed, envelope
   writeFileSync(join(first.spool.tmpDir, `${newQueueId()}.json`), '{"ver');
   mkdirSync(join(first.spool.tmpDir, 'junkdir'));
   writeFileSync(join(first.spool.tmpDir, 'junkdir', 'f'), 'x');
-  // ... a message renamed in but never committed (no envelope) ...
+  // ... a message still arriving when the daemon died (no trailer), and one of the previous layout without envelope ...
   const orphan = newQueueId();
-  writeFileSync(join(q, `${orphan}.eml`), 'never committed\r\n');
+  writeFileSync(join(q, `${orphan}.msg`), 'never committed\r\n');
+  const orphanEml = newQueueId();
+  writeFileSync(join(q, `${orphanEml}.eml`), 'never committed either\r\n');
   // ... an envelope whose message is gone ...
   const lonely = newQueueId();
   writeFileSync(join(q, `${lonely}.json`), JSON.stringify({ ...envelopeFields(), id: lonely, size: 5 }));
@@ -228,11 +234,11 @@ test('recovery at open: tmp/ emptied, message without envelope removed, envelope
 
   const { spool, log } = openSpool(t, dir);
   assert.deepEqual(ls(spool.tmpDir), [], 'tmp/ is emptied');
-  assert.deepEqual(ls(q), [`${kept.id}.eml`, `${kept.id}.json`]);
+  assert.deepEqual(ls(q), [`${kept.id}.msg`]);
   assert.deepEqual(ls(spool.corruptDir), [`${lonely}.json`, 'README'].sort());
   assert.deepEqual(
-    log.lines.filter((l) => l.event === 'spool.orphan_removed').map((l) => l.fields.id),
-    [orphan],
+    log.lines.filter((l) => l.event === 'spool.orphan_removed').map((l) => l.fields.id).sort(),
+    [orphan, orphanEml].sort(),
   );
   const corrupt = log.lines.filter((l) => l.event === 'spool.corrupt');
   assert.deepEqual(corrupt.map((l) => l.fields.id).sort(), [lonely, 'README'].sort());
@@ -242,7 +248,7 @@ test('recovery at open: tmp/ emptied, message without envelope removed, envelope
   }
   assert.match(String(corrupt.find((l) => l.fields.id === lonely)?.fields.reason), /envelope without message/);
   assert.deepEqual(spool.list().map((m) => m.envelope.id), [kept.id]);
-  assert.equal(readFileSync(spool.list()[0]?.messagePath ?? '', 'latin1'), 'kept\r\n');
+  assert.equal(storedMessage(q, kept.id).toString('latin1'), 'kept\r\n');
 
   // A second open finds nothing more to do.
   const again = openSpool(t, dir);
@@ -260,24 +266,25 @@ test('unreadable envelopes are left out by read() and list() and moved to corrup
   writeFileSync(join(q, `${fields.id}.json`), JSON.stringify({ ...fields, recipients: [] }));
   const wrongId = await put(spool, Buffer.from('wrong id\r\n'));
   writeFileSync(join(q, `${wrongId.id}.json`), JSON.stringify({ ...wrongId, id: good.id }));
+  // A later envelope (<id>.json beside the file) that disagrees with the file's message size.
   const shorter = await put(spool, Buffer.from('truncated message body\r\n'));
-  writeFileSync(join(q, `${shorter.id}.eml`), 'truncated');
+  writeFileSync(join(q, `${shorter.id}.json`), JSON.stringify({ ...shorter, size: shorter.size + 1 }));
   const longer = await put(spool, Buffer.from('grown\r\n'));
-  writeFileSync(join(q, `${longer.id}.eml`), 'grown\r\nand more\r\n');
+  writeFileSync(join(q, `${longer.id}.json`), JSON.stringify({ ...longer, size: longer.size - 1 }));
 
   assert.equal(spool.read(garbage.id), null);
   const listed = spool.list();
   assert.deepEqual(listed.map((m) => m.envelope.id), [good.id], 'only the good message is listed');
   // Reading changes nothing: other processes read without the lock, and only open() (under it) moves files aside.
   assert.deepEqual(ls(spool.corruptDir), [], 'read() and list() move nothing');
-  assert.equal(ls(q).length, 12);
+  assert.equal(ls(q).length, 11);
   assert.equal(log.lines.length, 0, 'and log nothing');
   spool.open();
 
   const bad = [garbage.id, fields.id, wrongId.id, shorter.id, longer.id];
-  const expected = bad.flatMap((id) => [`${id}.eml`, `${id}.json`]).sort();
+  const expected = bad.flatMap((id) => [`${id}.json`, `${id}.msg`]).sort();
   assert.deepEqual(ls(spool.corruptDir), expected, 'both files of each bad message are in corrupt/');
-  assert.deepEqual(ls(q), [`${good.id}.eml`, `${good.id}.json`]);
+  assert.deepEqual(ls(q), [`${good.id}.msg`]);
   const reasons = new Map(log.lines.filter((l) => l.event === 'spool.corrupt').map((l) => [l.fields.id, String(l.fields.reason)]));
   assert.deepEqual([...reasons.keys()].sort(), [...bad].sort(), 'one log line per bad message');
   assert.match(reasons.get(garbage.id) ?? '', /not JSON/);
@@ -286,7 +293,7 @@ test('unreadable envelopes are left out by read() and list() and moved to corrup
   assert.match(reasons.get(shorter.id) ?? '', /wrong size/);
   assert.match(reasons.get(longer.id) ?? '', /wrong size/);
   // The corrupt message's content is kept for the admin, not deleted.
-  assert.equal(readFileSync(join(spool.corruptDir, `${shorter.id}.eml`), 'latin1'), 'truncated');
+  assert.equal(storedMessage(spool.corruptDir, shorter.id).toString('latin1'), 'truncated message body\r\n');
 });
 
 test('read() of an id that is not in the queue is null and moves nothing', async (t) => {
@@ -307,12 +314,13 @@ test('list() on a data dir whose spool was never opened is empty and creates not
 test('a message removed between list and read is absent, not corrupt (read() by another process than the deleting one)', async (t) => {
   const { spool, log } = openSpool(t);
   const env = await put(spool, Buffer.from('delivered soon\r\n'));
-  // The envelope goes first when a delivery removes a message; a reader can land between the two unlinks.
-  rmSync(join(spool.queueDir, `${env.id}.json`));
+  // The message file goes first when a delivery removes a message; a reader can land after it.
+  rmSync(join(spool.queueDir, `${env.id}.msg`));
   assert.equal(spool.read(env.id), null);
-  // Or the other way round (the message file went first, as a reader sees a half-done remove).
+  // With a later envelope beside it, a reader can land between the two unlinks.
   const other = await put(spool, Buffer.from('another\r\n'));
-  rmSync(join(spool.queueDir, `${other.id}.eml`));
+  await spool.update({ ...other, held: true });
+  rmSync(join(spool.queueDir, `${other.id}.msg`));
   assert.equal(spool.read(other.id), null);
   assert.deepEqual(ls(spool.corruptDir), []);
   assert.deepEqual(log.lines, []);
@@ -326,7 +334,7 @@ test('a stray file named like a queue id goes to corrupt/ alone; the committed m
 
   const { spool, log } = openSpool(t, dir);
   assert.deepEqual(ls(spool.corruptDir), [env.id], 'only the stray file is moved aside');
-  assert.deepEqual(ls(spool.queueDir), [`${env.id}.eml`, `${env.id}.json`], 'the committed message stays in queue/');
+  assert.deepEqual(ls(spool.queueDir), [`${env.id}.msg`], 'the committed message stays in queue/');
   assert.deepEqual(spool.list().map((m) => m.envelope.id), [env.id]);
   assert.equal(log.lines.filter((l) => l.event === 'spool.corrupt').length, 1);
 });
@@ -343,7 +351,8 @@ test('rewrite: the new message goes to a new temporary file, the old one goes; a
     const msg = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.alloc(size, 0x61)]);
     await w.write(msg);
     await w.rewrite(upper);
-    assert.deepEqual(ls(spool.tmpDir), [`${id}.eml.rewrite`, `${id}.json`], 'only the new temporary file is left');
+    assert.deepEqual(ls(spool.tmpDir), [`${id}.msg.rewrite`], 'only the new temporary file is left');
+    assert.deepEqual(ls(spool.queueDir).filter((n) => n.startsWith(id)), [], 'the first file went');
     // A failed rewrite of the rewritten writer: its file goes, the writer keeps what it had.
     await assert.rejects(
       w.rewrite(() =>
@@ -354,11 +363,12 @@ test('rewrite: the new message goes to a new temporary file, the old one goes; a
       ),
       /broken/,
     );
-    assert.deepEqual(ls(spool.tmpDir), [`${id}.eml.rewrite`, `${id}.json`]);
+    assert.deepEqual(ls(spool.tmpDir), [`${id}.msg.rewrite`]);
     const env = await w.commit(envelopeFields());
     const want = Buffer.from(msg.toString('latin1').toUpperCase(), 'latin1');
     assert.equal(env.size, want.length);
-    assert.equal(sha(readFileSync(join(spool.queueDir, `${id}.eml`))), sha(want));
+    assert.equal(sha(storedMessage(spool.queueDir, id)), sha(want));
+    assert.deepEqual(ls(spool.queueDir).filter((n) => n.startsWith(id)), [`${id}.msg`]);
     assert.deepEqual(ls(spool.tmpDir), [], 'nothing left in tmp/');
   }
   const aborted = spool.begin(newQueueId());

@@ -3,8 +3,8 @@
 // client), sample messages, and what the relay did with a message (queued,
 // quarantined or refused, and its stored bytes).
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { committedIds, spooledMessage } from '../support/spool-files.ts';
 import { queuedIds, RawClient, type Relay } from '../smtp/harness.ts';
 
 export interface SendResult {
@@ -56,16 +56,7 @@ export function withAttachment(name: string, content: Buffer, type = 'applicatio
   );
 }
 
-function ids(dir: string): string[] {
-  try {
-    return readdirSync(dir)
-      .filter((n) => n.endsWith('.json'))
-      .map((n) => n.slice(0, -5))
-      .sort();
-  } catch {
-    return [];
-  }
-}
+const ids = committedIds;
 
 /** Ids in the queue: the harness's own. */
 export const queued = queuedIds;
@@ -73,7 +64,7 @@ export const quarantined = (relay: Relay) => ids(join(relay.dataDir, 'spool', 'q
 
 /** The stored message (queue or quarantine) as text. */
 export function stored(relay: Relay, id: string, area: 'queue' | 'quarantine' = 'queue'): string {
-  return readFileSync(join(relay.dataDir, 'spool', area, `${id}.eml`), 'latin1');
+  return spooledMessage(relay.dataDir, id, area).toString('latin1');
 }
 
 /** The header section of a stored message. */

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool } from '../../src/queue/spool.ts';
@@ -16,6 +16,7 @@ import { Quarantine } from '../../src/queue/quarantine.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
 import { newQueueId } from '../../src/queue/queue-id.ts';
 import { memoryLogger } from '../../src/log/logger.ts';
+import { storedMessage } from '../support/spool-files.ts';
 
 function openSpool(t: { after: (fn: () => void) => void }): { spool: Spool; dir: string; log: ReturnType<typeof memoryLogger> } {
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-scan-spool-'));
@@ -64,7 +65,7 @@ for (const [label, bodySize] of [
     assert.equal(whole.size, HEAD.length + body.length);
     assert.ok((await chunks(whole)).equals(Buffer.concat([Buffer.from(HEAD), body])), 'contents() is the message as written');
     const env = await w.commit(fields(), { edit });
-    const stored = readFileSync(spool.messagePath(id));
+    const stored = storedMessage(spool.queueDir, id);
     assert.equal(stored.subarray(0, EDITED_HEAD.length).toString('latin1'), EDITED_HEAD);
     assert.ok(stored.subarray(EDITED_HEAD.length).equals(body));
     assert.equal(env.size, stored.length);
@@ -99,7 +100,7 @@ test('quarantine: commit into quarantine/, invisible to the queue, release moves
   const queued = spool.read(id);
   assert.ok(queued);
   assert.equal(queued.envelope.quarantine, undefined);
-  assert.equal(readFileSync(queued.messagePath, 'latin1'), HEAD + 'body\r\n');
+  assert.equal(storedMessage(spool.queueDir, id).toString('latin1'), HEAD + 'body\r\n');
   await assert.rejects(q.delete(id), /no message .* in quarantine/);
   await assert.rejects(q.release(id), /no message .* in quarantine/);
 });
@@ -117,24 +118,24 @@ test('quarantine delete removes both files; recovery cleans an interrupted quara
   const gone = await put();
   await q.delete(gone);
   assert.deepEqual(readdirSync(spool.quarantineDir), []);
-  // A message file whose envelope never landed (crash during commit): removed at open.
-  writeFileSync(join(spool.quarantineDir, `${newQueueId()}.eml`), 'x');
+  // A message file whose trailer never landed (crash during commit): removed at open.
+  writeFileSync(join(spool.quarantineDir, `${newQueueId()}.msg`), 'x');
   // A release cut off after the hard link, before the queue's envelope: the message stays in quarantine.
   const early = await put();
-  linkSync(join(spool.quarantineDir, `${early}.eml`), join(spool.queueDir, `${early}.eml`));
+  linkSync(join(spool.quarantineDir, `${early}.msg`), join(spool.queueDir, `${early}.msg`));
   // A release cut off after the queue's envelope (the commit), before the quarantine's files went.
   const late = await put();
   const m = (await q.read(late))!;
   const { quarantine: _, ...env } = m;
   await spool.update(env as Envelope);
-  linkSync(join(spool.quarantineDir, `${late}.eml`), join(spool.queueDir, `${late}.eml`));
+  linkSync(join(spool.quarantineDir, `${late}.msg`), join(spool.queueDir, `${late}.msg`));
   const log = memoryLogger();
   const again = new Spool(dir, log);
   again.open();
   assert.deepEqual(again.list('quarantine').map((x) => x.envelope.id), [early], 'the uncommitted release is still in quarantine');
   assert.equal(again.read(early), null, 'and not in the queue');
   assert.ok(again.read(late), 'the committed release is in the queue');
-  assert.deepEqual(readdirSync(again.quarantineDir).sort(), [`${early}.eml`, `${early}.json`]);
+  assert.deepEqual(readdirSync(again.quarantineDir).sort(), [`${early}.msg`]);
   assert.deepEqual(log.lines.map((l) => [l.event, l.fields.area ?? null, l.fields.id]).sort(), [
     ['spool.orphan_removed', 'queue', early],
     ['spool.orphan_removed', 'quarantine', log.lines.find((l) => l.event === 'spool.orphan_removed' && l.fields.area === 'quarantine')?.fields.id],

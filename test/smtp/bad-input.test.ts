@@ -8,10 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, watch } from 'node:fs';
+import { watch } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { spooledMessage } from '../support/spool-files.ts';
 import { BIN, RawClient, relayDoc, startRelay, type Relay, spoolFiles as spool, queuedIds } from './harness.ts';
 
 // ---------------------------------------------------------------- helpers
@@ -180,7 +181,7 @@ test('SMTP smuggling: a fake end of data never ends DATA, the message is refused
       list.map((e) => [e.id, e.recipients.map((r) => r.address)]),
       [[ok.slice(-16), ['b@example.org']]],
     );
-    const eml = readFileSync(join(relay.dataDir, 'spool', 'queue', `${ids[0]}.eml`), 'latin1');
+    const eml = spooledMessage(relay.dataDir, ids[0] ?? '').toString('latin1');
     assert.ok(!eml.includes('smuggled'), 'the refused message leaked into the queued one');
   });
 });
@@ -290,7 +291,7 @@ test('STARTTLS: commands pipelined behind it in the same packet are discarded (C
   assert.deepEqual(q.recipients, [{ address: 'b@example.org', kind: 'relay', rule: 'rule 4' }]);
   assert.equal(q.sender, 'a@example.net');
   assert.equal(relay.logs.some((l) => JSON.stringify(l).includes('injected@example.net') || JSON.stringify(l).includes('victim@example.org')), false);
-  const eml = readFileSync(join(relay.dataDir, 'spool', 'queue', `${ok.slice(-16)}.eml`), 'latin1');
+  const eml = spooledMessage(relay.dataDir, ok.slice(-16)).toString('latin1');
   assert.match(eml, /^Received: from client\.example \(\[127\.0\.0\.1\]\)\r\n\tby mx\.test\.example \(mailwarden, listener mx\) with ESMTPS id [0-9a-z]{16} \(TLS/);
 });
 
@@ -398,7 +399,7 @@ test('SMTPUTF8: a non-ASCII sender and recipient are accepted and queued as SMTP
   assert.equal(list[0]?.smtputf8, true);
   assert.deepEqual(list[0]?.recipients.map((r) => r.address), ['zoë@example.org']);
   // The stored message is UTF-8 throughout, our Received header included.
-  const eml = readFileSync(join(relay.dataDir, 'spool', 'queue', `${ok.slice(-16)}.eml`));
+  const eml = spooledMessage(relay.dataDir, ok.slice(-16));
   const head = eml.subarray(0, eml.indexOf('\r\n\r\n'));
   let text = '';
   assert.doesNotThrow(() => (text = new TextDecoder('utf-8', { fatal: true }).decode(eml)), `the stored header section is not UTF-8: ${JSON.stringify(head.toString('latin1'))}`);
@@ -423,7 +424,7 @@ test('SMTPUTF8: a recipient cannot inject header lines into our Received header'
   const ok = (await c.cmd('Subject: hi\r\n\r\nhi\r\n.')) ?? '';
   assert.match(ok, /^250 2\.0\.0 Ok: queued as [0-9a-z]{16}$/);
   c.end();
-  const eml = readFileSync(join(relay.dataDir, 'spool', 'queue', `${ok.slice(-16)}.eml`));
+  const eml = spooledMessage(relay.dataDir, ok.slice(-16));
   const head = eml.subarray(0, eml.indexOf('\r\n\r\n')).toString('latin1');
   const lines = head.split('\r\n');
   assert.ok(!lines.some((l) => /^X-Injected:/i.test(l)), `an injected header line: ${JSON.stringify(head)}`);

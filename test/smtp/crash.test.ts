@@ -12,13 +12,14 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, watch } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RawClient, relayDoc, restartRelay, startRelay, type Relay } from './harness.ts';
 import { mailwarden } from '../cli/helpers.ts';
 import { isEnvelope, type Envelope } from '../../src/queue/envelope.ts';
 import { QUEUE_ID } from '../../src/queue/queue-id.ts';
 import { mulberry32 } from '../support/prng.ts';
+import { fileWithData, isCommittedFile, storedMessage } from '../support/spool-files.ts';
 import { conditions, deferred } from '../support/conditions.ts';
 
 const MESSAGES = 300;
@@ -244,20 +245,17 @@ test('SIGKILL at random moments under load loses no acknowledged message and lea
   // No daemon ever found an unreadable file.
   for (const r of relays) assert.deepEqual(r.logs.filter((l) => l.event === 'spool.corrupt' || l.event === 'data.error'), [], ctx);
 
-  // Nothing partial: queue/ holds complete pairs only; tmp/ and corrupt/ are empty.
+  // Nothing partial: queue/ holds committed files only (whole trailer); tmp/ and corrupt/ are empty.
   const queueDir = join(spoolDir, 'queue');
   assert.deepEqual(readdirSync(join(spoolDir, 'tmp')), [], `${ctx}: tmp/ at the end`);
   assert.deepEqual(readdirSync(join(spoolDir, 'corrupt')), [], `${ctx}: corrupt/ at the end`);
   const names = readdirSync(queueDir).sort();
   const ids = new Set<string>();
   for (const n of names) {
-    const m = /^([0-9a-z]{16})\.(eml|json)$/.exec(n);
+    const m = /^([0-9a-z]{16})\.msg$/.exec(n);
     assert.ok(m && QUEUE_ID.test(m[1] ?? ''), `${ctx}: unexpected file ${n} in queue/`);
     ids.add(m[1] as string);
-  }
-  for (const id of ids) {
-    assert.ok(names.includes(`${id}.eml`), `${ctx}: ${id}.json without ${id}.eml`);
-    assert.ok(names.includes(`${id}.json`), `${ctx}: ${id}.eml without ${id}.json`);
+    assert.ok(isCommittedFile(join(queueDir, n)), `${ctx}: ${n} has no whole trailer`);
   }
 
   // queue list --json agrees with the files, and finds nothing to move aside.
@@ -273,9 +271,8 @@ test('SIGKILL at random moments under load loses no acknowledged message and lea
   const copies = new Map<string, string[]>();
   for (const env of envelopes) {
     assert.ok(isEnvelope(env), `${ctx}: invalid envelope ${JSON.stringify(env)}`);
-    const file = join(queueDir, `${env.id}.eml`);
-    const bytes = readFileSync(file);
-    assert.equal(env.size, statSync(file).size, `${ctx}: envelope size of ${env.id}`);
+    const bytes = storedMessage(queueDir, env.id);
+    assert.equal(env.size, bytes.length, `${ctx}: envelope size of ${env.id}`);
     const text = bytes.toString('latin1');
     const rec = RECEIVED.exec(text);
     assert.ok(rec, `${ctx}: ${env.id} does not start with our Received header: ${JSON.stringify(text.slice(0, 300))}`);
@@ -319,15 +316,14 @@ test('a client that drops mid-DATA leaves nothing behind and nothing in flight',
   });
   const relay = await startRelay(t, doc, ports);
   const tmp = join(relay.dataDir, 'spool', 'tmp');
-  // Small (still buffered in memory) and large (already in a tmp file) partial messages.
+  const queueDir = join(relay.dataDir, 'spool', 'queue');
+  // Small (still buffered in memory) and large (already in its file) partial messages.
   const cases = [
     { address: '127.0.0.21', body: 'Subject: small\r\n\r\nonly a little\r\n' },
     { address: '127.0.0.22', body: 'Subject: large\r\n\r\n' + ('y'.repeat(998) + '\r\n').repeat(300) },
   ];
   for (const { address, body } of cases) {
-    const tmpFile = body.length > 64 * 1024 ? new Promise<void>((done) => {
-      const w = watch(tmp, () => (w.close(), done()));
-    }) : null;
+    const tmpFile = body.length > 64 * 1024 ? fileWithData(queueDir) : null;
     const c = await RawClient.connect(ports.mx, address);
     assert.match((await c.reply()) ?? '', /^220 /);
     assert.match((await c.cmd('EHLO dropper.example')) ?? '', /^250[ -]/);
@@ -335,11 +331,12 @@ test('a client that drops mid-DATA leaves nothing behind and nothing in flight',
     assert.match((await c.cmd('RCPT TO:<b@example.org>')) ?? '', /^250 /);
     assert.match((await c.cmd('DATA')) ?? '', /^354 /);
     c.write(body);
-    if (tmpFile) await tmpFile; // the daemon has started writing tmp/<id>.eml
+    if (tmpFile) await tmpFile; // the daemon has started writing queue/<id>.msg
     c.end();
     const err = await relay.waitLog((l) => l.event === 'data.error' && typeof l.cid === 'string' && relay.logs.some((x) => x.event === 'connect' && x.cid === l.cid && x.client === address));
     assert.equal(typeof err.id, 'string');
     assert.deepEqual(readdirSync(tmp), [], `tmp/ after ${address} dropped`);
+    assert.deepEqual(readdirSync(queueDir), [], `queue/ after ${address} dropped`);
   }
   assert.deepEqual(readdirSync(join(relay.dataDir, 'spool', 'queue')), []);
   assert.equal(await relay.stop(), 0);

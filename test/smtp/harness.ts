@@ -13,6 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { committedIds } from '../support/spool-files.ts';
 import { missingComponent } from '../support/requires.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -401,9 +402,7 @@ export function spoolFiles(relay: Relay): { queue: string[]; tmp: string[] } {
   };
 }
 
-/** Ids of committed messages (one `.json` per message). */
+/** Ids of committed messages (a `.msg` with a whole trailer). */
 export function queuedIds(relay: Relay): string[] {
-  return spoolFiles(relay)
-    .queue.filter((n) => n.endsWith('.json'))
-    .map((n) => n.slice(0, -5));
+  return committedIds(join(relay.dataDir, 'spool', 'queue'));
 }

@@ -8,12 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spooledMessage, storedEnvelope } from '../support/spool-files.ts';
 import { RawClient, relayDoc, startRelay, type LogLine, type Relay, spoolFiles as spool, queuedIds } from './harness.ts';
 
 // ---------------------------------------------------------------- helpers
 
 function envelope(relay: Relay, id: string): { recipients: { address: string }[]; size: number } {
-  return JSON.parse(readFileSync(join(relay.dataDir, 'spool', 'queue', `${id}.json`), 'utf8')) as { recipients: { address: string }[]; size: number };
+  return storedEnvelope(join(relay.dataDir, 'spool', 'queue'), id);
 }
 
 /** Resolves with the n-th log line (1-based) matching `pred`, once it has been seen. */
@@ -207,7 +208,7 @@ test('limits on one session: size, recipients, Received headers, line length, er
     const ok = (await c.reply()) ?? '';
     assert.match(ok, QUEUED);
     c.end();
-    const eml = readFileSync(join(relay.dataDir, 'spool', 'queue', `${ok.slice(-16)}.eml`), 'latin1');
+    const eml = spooledMessage(relay.dataDir, ok.slice(-16)).toString('latin1');
     assert.equal(eml.match(/^Received:/gm)?.length, 6, 'five of theirs and ours');
   });
 

@@ -8,7 +8,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -25,6 +25,7 @@ import { CheckRunner } from '../../src/checks/runner.ts';
 import { CheckServices } from '../../src/checks/services.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import { EVERYONE, type BodyRewrite, type Check } from '../../src/checks/check.ts';
+import { committedIds, spooledMessage } from '../support/spool-files.ts';
 import { stripParts } from '../../src/content/strip.ts';
 
 interface LogLine {
@@ -138,7 +139,7 @@ test('a throw in the queue notification after the commit: one 250, the in-flight
   assert.equal(h.shared.inFlight.count, 0);
   assert.equal(idle, 1);
   // The message is in the queue, where the next queue scan finds it.
-  assert.equal(readdirSync(join(h.dir, 'spool', 'queue')).filter((n) => n.endsWith('.json')).length, 1);
+  assert.equal(committedIds(join(h.dir, 'spool', 'queue')).length, 1);
   const line = h.logs.find((l) => l.event === 'queued.notify_error');
   assert.equal(line?.error, 'queue manager exploded');
 });
@@ -217,7 +218,7 @@ test('a body rewrite at the end of DATA: the stored message is the rewritten one
   await h.waitLog((l) => l.event === 'queued');
   assert.equal(replies[0]?.[0] ?? null, null);
   const id = got[0]?.envelope.id ?? '';
-  const stored = readFileSync(join(h.dir, 'spool', 'queue', `${id}.eml`), 'latin1');
+  const stored = spooledMessage(h.dir, id).toString('latin1');
   assert.ok(!stored.includes('x.dat\r\n\r\nMZ'), 'the part is gone');
   assert.ok(stored.includes('\r\n\r\nx.dat was removed\r\n--b--\r\n'), 'the notice is there');
   assert.ok(stored.includes('--b\r\nContent-Type: text/plain\r\n\r\nkeep\r\n'), 'the rest is');
@@ -237,9 +238,8 @@ test('a strip that cannot be done: the message goes to the quarantine unchanged 
   const line = h.logs.find((l) => l.event === 'quarantined');
   assert.equal(line?.rule, 'content:strip');
   assert.match(String(line?.reason), /could not remove the parts: part 1 is the whole message/);
-  const files = readdirSync(join(h.dir, 'spool', 'quarantine'));
-  const eml = files.find((f) => f.endsWith('.eml')) ?? '';
-  assert.ok(readFileSync(join(h.dir, 'spool', 'quarantine', eml)).subarray(-MIXED.length).equals(MIXED), 'the message as it came');
+  const [qid] = committedIds(join(h.dir, 'spool', 'quarantine'));
+  assert.ok(spooledMessage(h.dir, qid ?? '', 'quarantine').subarray(-MIXED.length).equals(MIXED), 'the message as it came');
   assert.deepEqual(readdirSync(join(h.dir, 'spool', 'queue')), []);
 });
 
