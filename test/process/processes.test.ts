@@ -11,7 +11,7 @@ import { RawClient, relayDoc, startRelay, swaks, type LogLine, type Relay } from
 async function twoProcesses(t: Parameters<typeof startRelay>[0], extra: Record<string, unknown> = {}): Promise<{ relay: Relay; worker: number }> {
   const { doc, ports } = await relayDoc({ processes: 2, ...extra });
   const relay = await startRelay(t, doc, ports);
-  t.after(() => relay.stop());
+  t.after(async () => void (await relay.stop()));
   const started = await relay.waitLog((l) => l.event === 'process.started' && l.role === 'worker');
   return { relay, worker: started.pid as number };
 }
