@@ -49,6 +49,9 @@ import { openRelayReasons } from './config/open-relay.ts';
 import { unusableKeys } from './dkim/keys.ts';
 import type { DkimSettings } from './config/document.ts';
 import { DaemonMetricsWiring } from './metrics/daemon-metrics.ts';
+import { availableParallelism } from 'node:os';
+import { FileQueueStore } from './queue/file-queue-store.ts';
+import { ProcessPool } from './process/pool.ts';
 
 
 /** How often statistics minutes older than the dashboard's hour are dropped from a store that keeps them. */
@@ -138,13 +141,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.log('config.initialised', { revision: await svc.activeRevision(), data: dataDir });
     }
     let onNewRevision = () => {};
+    // What this start serves with (`processes`, src/process): a new value needs a restart, said at each revision.
+    let runningProcesses: 'auto' | number | null = null;
     // A key that cannot sign leaves mail unsigned; said once per revision, not only in each queued line.
     const logKeyErrors = (dkim: DkimSettings, revision: number) => {
       for (const e of unusableKeys(dkim)) logger.log('dkim.key_error', { revision, ...e });
     };
     const source = await SnapshotSource.open(store, (snap) => {
       logger.log('revision.applied', { revision: snap.revision });
-      logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener changes need a restart' });
+      logger.log('config.active', { revision: snap.revision, note: 'new connections use it; listener and processes changes need a restart' });
+      if (runningProcesses !== null && snap.settings.processes !== runningProcesses) logger.log('config.restart_needed', { revision: snap.revision, key: 'processes', running: runningProcesses, configured: snap.settings.processes });
       logKeyErrors(snap.settings.dkim, snap.revision);
       onNewRevision();
     });
@@ -218,9 +224,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (snap.settings.admin.enabled) await metrics.collectQuietly();
     // The metrics listener follows the setting from revision to revision (no restart needed).
     onNewRevision = () => {
+      onPoolRevision();
       manager.settingsChanged();
       void metrics.follow(source.peek().settings);
     };
+    let onPoolRevision = () => {};
     const quarantine = new Quarantine(queue, logger);
     // Quarantine self-service (issue 21): recipients' shares, the digest's links and its schedule.
     const selfService = quarantineSelfService({ queue, state: () => stores.quarantine, snapshot: () => source.peek(), node, logger, now: clock.now });
@@ -283,9 +291,46 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       logger.log('listening', { listener: 'admin', address: ad.address, port });
       adminUrl = { url: `https://${ad.address.includes(':') ? `[${ad.address}]` : ad.address}:${port}/` };
     }
-    const running: RunningListener[] = await startListeners(snap, shared, tls);
+    // SMTP worker processes (src/process): the embedded store only; a cluster scales by nodes, one process each.
+    const wanted = snap.settings.processes;
+    runningProcesses = stores.kind === 'embedded' ? wanted : 1;
+    if (runningProcesses !== wanted) logger.log('process.single', { processes: wanted, note: 'with the cluster store each node runs one process: a cluster scales by nodes' });
+    let pool: ProcessPool | null = null;
+    if (runningProcesses !== 1 && queue instanceof FileQueueStore && (runningProcesses !== 'auto' || availableParallelism() > 1)) {
+      const spool = queue;
+      const greylistStore = stores.greylist;
+      const throttle = new AuthThrottle();
+      shared.throttle = throttle;
+      pool = new ProcessPool({
+        logger,
+        processes: runningProcesses,
+        cores: availableParallelism(),
+        dataDir,
+        listeners: snap.settings.listeners,
+        tls,
+        ownSessions: () => runningNow.list.reduce((n, r) => n + r.server.connections.size, 0),
+        // A worker's commit is durable already: the primary indexes it (or claims it for delivery now) as its own.
+        onQueued: (envelope) => manager.enqueue({ envelope, claim: spool.committed(envelope, manager.claimRequest()) }),
+        handlers: {
+          'auth.fail': (client: string, t: Parameters<AuthThrottle['fail']>[1]) => throttle.fail(client, t),
+          'auth.blocked': (client: string, t: Parameters<AuthThrottle['blocked']>[1]) => throttle.blocked(client, t),
+          'rate.check': (...a: Parameters<RateLimiter['check']>) => rate.check(...a),
+          'senders.lookup': (owner: string) => senderLists.lookup(owner),
+          'greylist.check': (...a: Parameters<typeof greylistStore.check>) => greylistStore.check(...a),
+        },
+        notes: { 'rate.count': (...a: Parameters<RateLimiter['count']>) => rate.count(...a) },
+      });
+      const started = pool;
+      onPoolRevision = () => started.revision();
+    }
+    const running: RunningListener[] = await startListeners(snap, shared, tls, pool ? (r, socket) => pool.handOff(r, socket) : undefined);
     undo.push(() => stopListeners(running, shared, 0));
     runningNow.list = running;
+    if (pool) {
+      const started = pool;
+      undo.push(() => started.stop(0));
+      await pool.start();
+    }
     // A metrics listener that cannot bind is logged (metrics.listen_failed); mail goes on.
     await metrics.follow(source.peek().settings);
     manager.load();
@@ -344,7 +389,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           // Live-log readers hold their connections open: close them with the listener.
           await api?.close();
           await metrics.close();
-          await stopListeners(running, shared, grace);
+          // The workers stop alongside (their DATA commits finish, their last messages reach the queue) before delivery stops.
+          await Promise.all([stopListeners(running, shared, grace), pool?.stop(grace)]);
           await control.close();
           await selfService.stop();
           await manager.stop(grace);

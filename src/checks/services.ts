@@ -11,6 +11,9 @@ import type { QueueStore } from '../queue/queue-store.ts';
 import type { Directories } from '../directory/directories.ts';
 import { Callout, type CalloutPort } from '../delivery/callout.ts';
 import type { RateLimiter } from '../limits/rate-limiter.ts';
+
+/** What the rate check uses of a RateLimiter (an SMTP worker process asks the primary's: src/process). */
+export type RateCounter = Pick<RateLimiter, 'check' | 'count'>;
 import type { SenderListLookup } from '../portal/sender-list-cache.ts';
 
 export class CheckServices {
@@ -21,13 +24,13 @@ export class CheckServices {
   /** Recipient verification's SMTP probes and their cache (one per process). */
   readonly callout: CalloutPort;
   /** The rate limits' counter (limits.rate); null: not counted (policy explain). */
-  readonly rate: RateLimiter | null;
+  readonly rate: RateCounter | null;
   /** The personal sender lists (src/portal), from memory; null: not applied (policy explain). */
   readonly senderLists: SenderListLookup | null;
   readonly now: () => number;
   private resolvers = new Map<string, Resolver>();
 
-  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; callout?: CalloutPort; rate?: RateLimiter | null; senderLists?: SenderListLookup | null; now?: () => number } = {}) {
+  constructor(deps: { greylist?: GreylistStore | null; store?: Pick<QueueStore, 'admits'> | null; directories?: Directories | null; callout?: CalloutPort; rate?: RateCounter | null; senderLists?: SenderListLookup | null; now?: () => number } = {}) {
     this.greylist = deps.greylist ?? null;
     this.store = deps.store ?? null;
     this.directories = deps.directories ?? null;

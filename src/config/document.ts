@@ -348,6 +348,8 @@ export interface MetricsListenerSettings {
 
 export interface Settings {
   hostname: string;
+  /** How many processes serve SMTP: 'auto' (workers started under load, up to cores - 1) or N (the primary and N-1 workers); needs a restart. */
+  processes: 'auto' | number;
   listeners: ListenerDef[];
   tls: { cert: string; key: string } | null;
   networks: NetworkDef[];
@@ -570,6 +572,7 @@ export function embeddedDefaults(): Settings {
     metrics: null,
     content: defaultContent(),
     quarantine: defaultQuarantine(),
+    processes: 'auto',
   };
 }
 

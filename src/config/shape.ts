@@ -111,7 +111,10 @@ function readTlsPolicy(r: Reader, del: Obj, duration: (p: string, v: unknown, de
   return { tls_policy, mta_sts };
 }
 
-const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim', 'tracking', 'metrics', 'content', 'quarantine'] as const;
+/** More SMTP processes than this serve no machine better (one per core is the point). */
+const MAX_PROCESSES = 256;
+
+const TOP_KEYS = ['hostname', 'listeners', 'tls', 'networks', 'groups', 'users', 'domains', 'relaying', 'delivery', 'queue', 'dns', 'postmaster', 'antivirus', 'antispam', 'admin', 'limits', 'directories', 'dkim', 'tracking', 'metrics', 'content', 'quarantine', 'processes'] as const;
 
 /** Reads the whole document. The result is complete (defaults filled in) even when there are errors. */
 export function readSettings(raw: unknown, f: Findings): Settings {
@@ -415,8 +418,19 @@ export function readSettings(raw: unknown, f: Findings): Settings {
 
   const content = readContent(r, top.content);
   const quarantine = readQuarantine(r, top.quarantine);
+  const processes = readProcesses(r, top.processes);
 
-  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking, metrics, content, quarantine };
+  return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking, metrics, content, quarantine, processes };
+}
+
+/** `processes`: auto (the default: SMTP worker processes started under load) or a whole number >= 1 (src/process). */
+function readProcesses(r: Reader, v: unknown): Settings['processes'] {
+  if (v === undefined || v === null || v === 'auto') return 'auto';
+  if (typeof v === 'string') {
+    r.int('processes', v, 1, 1, MAX_PROCESSES);
+    return 'auto';
+  }
+  return r.int('processes', v, 1, 1, MAX_PROCESSES);
 }
 
 const DIRECTORY_KEYS = ['name', 'type', 'url', 'bind_dn', 'bind_password', 'base_dn', 'user_filter', 'group_filter', 'group_member_attribute', 'nested_group_depth', 'mail_attributes', 'tls', 'plaintext_acknowledged', 'ca', 'timeout', 'cache', 'comment'] as const;

@@ -18,7 +18,17 @@ interface Entry {
 
 const MAX_ENTRIES = 100_000;
 
-export class AuthThrottle {
+/**
+ * What a login asks: the AuthThrottle itself, or (in an SMTP worker process)
+ * requests to the primary's, so that failures count across processes. An
+ * answer that does not come rejects; the login then fails closed (454).
+ */
+export interface AuthThrottlePort {
+  fail(client: string, s: ThrottleSettings): { delayMs: number; close: boolean } | Promise<{ delayMs: number; close: boolean }>;
+  blocked(client: string, s: ThrottleSettings): boolean | Promise<boolean>;
+}
+
+export class AuthThrottle implements AuthThrottlePort {
   private readonly entries = new Map<string, Entry>();
 
   /** Records a failure; returns the delay before replying and whether to close. */

@@ -24,10 +24,46 @@ export interface GateDeps {
   throttle: LogThrottle;
 }
 
-/** The slots one connection holds; released once, on its socket's close. */
+/** The slots one connection holds; released once, on its socket's close (or, handed to a worker process, on its word). */
 interface Held {
   total: boolean;
   client: string | null;
+  /** Served by another process: the socket's close here means nothing. */
+  handed?: boolean;
+}
+
+/**
+ * What a patched server asks about its sockets (src/smtp/smtp-server-patches.ts):
+ * the ConnectionGate in the process that accepts, or a worker process's
+ * stand-in that asks the primary (src/process/worker-gate.ts).
+ */
+export interface SocketGate {
+  accept(socket: Socket, proxied: boolean): boolean;
+  /** A trusted proxy's header named the client: its per-client slot; false (or a promise of false) when refused. */
+  claim(socket: Socket, address: string): boolean | Promise<boolean>;
+  follow(raw: Socket, wrapped: Socket): void;
+  letGo(socket: Socket): void;
+  handshakeMs(): number;
+  handshakeFailed(socket: Socket | null, address: string | undefined, reason: string): void;
+  proxyFailed(socket: Socket, reason: string): void;
+}
+
+/** The slots of a connection handed to a worker process, released when the worker says it closed. */
+export interface HandedSlots {
+  /** The proxied client's slot (the worker read the PROXY header); the limit hit (logged here) or null when taken. */
+  claim(address: string): LimitHit | null;
+  release(): void;
+}
+
+/** Says 421 where a reply is possible (a bare close on implicit TLS), and closes after a short linger. */
+export function refuseSocket(socket: Socket, silent: boolean, hostname: string): void {
+  socket.on('error', () => {});
+  if (silent) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`421 4.7.0 ${hostname} Too many connections, try again later\r\n`);
+  setTimeout(() => socket.destroy(), REFUSE_LINGER_MS).unref();
 }
 
 /** A client address as the rules write it (an IPv4-mapped IPv6 address as IPv4). */
@@ -36,7 +72,7 @@ export function clientText(address: string | undefined): string {
   return ip.ok ? formatIp(ip.value) : String(address ?? '');
 }
 
-export class ConnectionGate {
+export class ConnectionGate implements SocketGate {
   private readonly held = new WeakMap<Socket, Held>();
   private readonly clients = new WeakMap<Socket, string>();
 
@@ -72,8 +108,36 @@ export class ConnectionGate {
     }
     const held: Held = { total: true, client: perClient };
     this.held.set(socket, held);
-    socket.once('close', () => this.release(held));
+    socket.once('close', () => {
+      if (!held.handed) this.release(held);
+    });
     return true;
+  }
+
+  /**
+   * The accepted `socket` goes to another process: its slots stay taken
+   * until release() (the worker's word that it closed, or the worker's death).
+   */
+  handOver(socket: Socket): HandedSlots | null {
+    const held = this.held.get(socket);
+    if (!held) return null;
+    held.handed = true;
+    return {
+      claim: (address) => {
+        if (held.client !== null || !held.total) return null;
+        const snap = this.deps.snapshot();
+        const client = clientText(address);
+        const bucket = clientBucket(client, snap.settings.limits.ipv6_client_prefix);
+        const hit = this.deps.limits.acquireClient(bucket, this.clientMax(snap, client));
+        if (hit) {
+          this.logRefusal(snap, client, hit, false);
+          return hit;
+        }
+        held.client = bucket;
+        return null;
+      },
+      release: () => this.release(held),
+    };
   }
 
   /** A trusted proxy's header named `address` as the client: its per-client slot. False when refused. */
@@ -144,15 +208,13 @@ export class ConnectionGate {
   }
 
   private refuse(socket: Socket, snap: Snapshot, client: string, hit: LimitHit, proxied: boolean): void {
+    this.logRefusal(snap, client, hit, proxied);
+    refuseSocket(socket, this.silent, snap.settings.hostname);
+  }
+
+  private logRefusal(snap: Snapshot, client: string, hit: LimitHit, proxied: boolean): void {
     const bucket = clientBucket(client, snap.settings.limits.ipv6_client_prefix);
     this.deps.throttle.log('connect.limit', bucket, { client, ...(bucket !== client ? { counted_as: bucket } : {}), listener: this.listener.name, limit: hit, ...(proxied ? { proxy: true } : {}) });
-    socket.on('error', () => {});
-    if (this.silent) {
-      socket.destroy();
-      return;
-    }
-    socket.end(`421 4.7.0 ${snap.settings.hostname} Too many connections, try again later\r\n`);
-    setTimeout(() => socket.destroy(), REFUSE_LINGER_MS).unref();
   }
 
   private release(held: Held): void {

@@ -19,7 +19,7 @@ import type { ClaimRequest, Committed, QueueStore } from '../queue/queue-store.t
 import type { Fields, PathInput } from '../checks/check.ts';
 import { acceptedPath } from '../checks/paths.ts';
 import type { CheckRunner, StageResult } from '../checks/runner.ts';
-import { AuthThrottle } from './auth-throttle.ts';
+import type { AuthThrottlePort } from './auth-throttle.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { bareNewlineMode } from './bare-newline.ts';
 import { gateCommand } from './command-gate.ts';
@@ -33,7 +33,7 @@ export interface FrontEndShared {
   snapshot(): Snapshot;
   store: QueueStore;
   logger: Logger;
-  throttle: AuthThrottle;
+  throttle: AuthThrottlePort;
   connections: ConnectionLimits;
   /** The checks of the session (src/checks/registry.ts, with the daemon's services). */
   runner: CheckRunner;

@@ -8,7 +8,8 @@ import type { ListenerDef } from '../config/document.ts';
 import { durationMs } from '../core/duration.ts';
 import { parseIp } from '../objects/ip.ts';
 import { LogThrottle } from '../log/log-throttle.ts';
-import { ConnectionGate } from './connection-gate.ts';
+import type { Socket } from 'node:net';
+import { ConnectionGate, type SocketGate } from './connection-gate.ts';
 import { PatchedSMTPServer } from './smtp-server-patches.ts';
 import { frontEndOptions, type FrontEndShared } from './front-end.ts';
 import type { TlsMaterial } from './tls.ts';
@@ -17,6 +18,8 @@ import type { Snapshot } from '../config/snapshot.ts';
 export interface RunningListener {
   def: ListenerDef;
   server: PatchedSMTPServer;
+  /** Counts this listener's connections (in the process that accepts them). */
+  gate: ConnectionGate;
   /** The port actually bound (differs from def.port only when def.port is 0 in tests). */
   port: number;
 }
@@ -48,28 +51,40 @@ function baseOptions(def: ListenerDef, snap: Snapshot, tls: TlsMaterial): SMTPSe
   } as SMTPServerOptions;
 }
 
-export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls: TlsMaterial): Promise<RunningListener[]> {
+/**
+ * Where an admitted connection may go instead of being served here (src/process):
+ * true when another process took the socket. Listening sockets then accept paused.
+ */
+export type HandOff = (listener: RunningListener, socket: Socket) => boolean;
+
+/** One listener's patched server, not listening yet: its handlers, its trusted proxies, its gate. */
+export function listenerServer(def: ListenerDef, snap: Snapshot, shared: FrontEndShared, tls: TlsMaterial, gate: SocketGate, o: { pauseOnConnect?: boolean; onHandshakeError?: (address: string | undefined, message: string) => void } = {}): PatchedSMTPServer {
+  // Trusted proxies are looked up in the newest snapshot, by listener name.
+  const trustProxy = def.trusted_proxies.length
+    ? (address: string): boolean => {
+        const current = shared.snapshot();
+        const names = current.listeners.get(def.name)?.trusted_proxies ?? [];
+        const ip = parseIp(address);
+        return ip.ok && names.some((n) => current.networks.match(n, ip.value) !== null);
+      }
+    : undefined;
+  const server = new PatchedSMTPServer({ ...frontEndOptions(def, shared, baseOptions(def, snap, tls)), ...(o.pauseOnConnect ? { pauseOnConnect: true } : {}) }, trustProxy, gate);
+  server.on('error', (err: Error & { code?: string; remoteAddress?: string; meta?: { stage?: string } }) => {
+    // A failed STARTTLS handshake is a client's doing, repeatable at will: throttled per client.
+    if (err.meta?.stage === 'connect') return gate.handshakeFailed(null, err.remoteAddress, err.message);
+    shared.logger.log('smtp.error', { listener: def.name, error: err.message, code: err.code });
+  });
+  return server;
+}
+
+export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls: TlsMaterial, handOff?: HandOff): Promise<RunningListener[]> {
   const running: RunningListener[] = [];
   // One throttle for all listeners: a flood is one client's, whichever port it hits.
   const throttle = new LogThrottle(shared.logger);
   try {
     for (const def of snap.settings.listeners) {
-      // Trusted proxies are looked up in the newest snapshot, by listener name.
-      const trustProxy = def.trusted_proxies.length
-        ? (address: string): boolean => {
-            const current = shared.snapshot();
-            const names = current.listeners.get(def.name)?.trusted_proxies ?? [];
-            const ip = parseIp(address);
-            return ip.ok && names.some((n) => current.networks.match(n, ip.value) !== null);
-          }
-        : undefined;
       const gate = new ConnectionGate(def, { snapshot: () => shared.snapshot(), limits: shared.connections, throttle });
-      const server = new PatchedSMTPServer(frontEndOptions(def, shared, baseOptions(def, snap, tls)), trustProxy, gate);
-      server.on('error', (err: Error & { code?: string; remoteAddress?: string; meta?: { stage?: string } }) => {
-        // A failed STARTTLS handshake is a client's doing, repeatable at will: throttled per client.
-        if (err.meta?.stage === 'connect') return gate.handshakeFailed(null, err.remoteAddress, err.message);
-        shared.logger.log('smtp.error', { listener: def.name, error: err.message, code: err.code });
-      });
+      const server = listenerServer(def, snap, shared, tls, gate, { pauseOnConnect: handOff !== undefined });
       const port = await new Promise<number>((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException) => {
           reject(new ListenError(err.code === 'EADDRINUSE' ? `listener "${def.name}": ${def.address} port ${def.port} is already in use` : `listener "${def.name}": cannot listen on ${def.address} port ${def.port}: ${err.message}`));
@@ -81,7 +96,9 @@ export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls
           resolve(typeof addr === 'object' && addr ? addr.port : def.port);
         });
       });
-      running.push({ def, server, port });
+      const r: RunningListener = { def, server, gate, port };
+      if (handOff) server.handOff = (socket) => handOff(r, socket);
+      running.push(r);
       // Before the start is complete: when a later step fails, this says what was bound (and then closed).
       shared.logger.log('listening', { listener: def.name, address: def.address, port });
     }
@@ -96,8 +113,9 @@ export async function startListeners(snap: Snapshot, shared: FrontEndShared, tls
  * Stops accepting, lets the DATA commits in flight finish (up to the grace
  * time), then says 421 to every remaining client and closes.
  */
-export async function stopListeners(running: RunningListener[], shared: FrontEndShared, graceMs: number): Promise<void> {
-  for (const r of running) r.server.server.close();
+export async function stopListeners(running: readonly { server: PatchedSMTPServer }[], shared: FrontEndShared, graceMs: number): Promise<void> {
+  // A worker's servers never listened: close() then has nothing to stop.
+  for (const r of running) if (r.server.server.listening) r.server.server.close();
   if (shared.inFlight.count > 0) {
     await new Promise<void>((done) => {
       const timer = setTimeout(done, graceMs);

@@ -11,13 +11,13 @@ import { clientBucket } from '../objects/client-bucket.ts';
 import type { Identity } from '../policy/identity.ts';
 import { checkCredentials } from './credentials.ts';
 import type { CheckRunner, SessionBase } from '../checks/runner.ts';
-import type { AuthThrottle } from './auth-throttle.ts';
+import type { AuthThrottlePort } from './auth-throttle.ts';
 
 const TOO_MANY = () => new MailError(421, '4.7.0', 'Too many failed logins, closing connection', { rule: 'limits.max_auth_failures' });
 
 export interface LoginDeps {
   runner: CheckRunner;
-  throttle: AuthThrottle;
+  throttle: AuthThrottlePort;
   logger: Logger;
 }
 
@@ -29,7 +29,14 @@ export async function login(deps: LoginDeps, base: SessionBase, cid: string, nam
   const throttle = { maxFailures: lim.max_auth_failures, delayMs: durationMs(lim.auth_failure_delay), windowMs: durationMs(lim.auth_failure_window) };
   // Failed logins are counted per client network for IPv6 (limits.ipv6_client_prefix), as connections are.
   const bucket = clientBucket(client, lim.ipv6_client_prefix);
-  if (deps.throttle.blocked(bucket, throttle)) {
+  let blocked: boolean;
+  try {
+    blocked = await deps.throttle.blocked(bucket, throttle);
+  } catch (err) {
+    // The throttle's keeper (the primary process) did not answer: never a login it could not count.
+    return unavailable(logger, cid, client, name, err);
+  }
+  if (blocked) {
     logger.log('auth.blocked', { cid, client });
     return { error: TOO_MANY() };
   }
@@ -51,8 +58,19 @@ export async function login(deps: LoginDeps, base: SessionBase, cid: string, nam
     logger.log('auth', { cid, client, user: name, action: 'tempfail', rule: 'auth', reason: (err as Error).message });
     return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: 'auth', reason: (err as Error).message }) };
   }
-  const f = deps.throttle.fail(bucket, throttle);
+  let f: { delayMs: number; close: boolean };
+  try {
+    f = await deps.throttle.fail(bucket, throttle);
+  } catch (err) {
+    return unavailable(logger, cid, client, name, err);
+  }
   logger.log('auth', { cid, client, user: name, action: 'reject', rule: 'rule 4', reason, failures_close: f.close });
   await new Promise((done) => setTimeout(done, f.delayMs).unref());
   return { error: f.close ? TOO_MANY() : new MailError(535, '5.7.8', 'Authentication credentials invalid', { rule: 'rule 4', reason }) };
+}
+
+function unavailable(logger: Logger, cid: string, client: string, name: string, err: unknown): { error: MailError } {
+  const reason = `auth throttle: ${err instanceof Error ? err.message : String(err)}`;
+  logger.log('auth', { cid, client, user: name, action: 'tempfail', rule: 'auth', reason });
+  return { error: new MailError(454, '4.7.0', 'Temporary authentication failure', { rule: 'auth', reason }) };
 }

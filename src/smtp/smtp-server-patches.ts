@@ -69,13 +69,20 @@
 //    no address to judge and is dropped. Untrusted peers never reach the
 //    reader: their bytes are SMTP, as before.
 //    (test/smtp/proxy-header, proxy, proxy-v2; test/cluster/haproxy)
+// 10. Several processes (src/process). In the primary, an accepted socket
+//    that the gate admitted may be handed to a worker process (`handOff`);
+//    the listening socket then pauses every new connection (pauseOnConnect),
+//    so that no byte is read here before the handle moves, and a socket
+//    served here is set reading as a fresh one would be. In a worker, the
+//    gate is a stand-in whose per-client claim (after a PROXY header) is
+//    asked of the primary, asynchronously. (test/process)
 
 import { createRequire } from 'node:module';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { splitAddressCommand, supportedParameters } from './address-command.ts';
-import { clientText, type ConnectionGate } from './connection-gate.ts';
+import { clientText, type SocketGate } from './connection-gate.ts';
 import { pooledRandom } from '../core/random-pool.ts';
 import { readProxyHeader } from './proxy-reader.ts';
 
@@ -88,7 +95,7 @@ if (version !== PINNED) throw new Error(`mailwarden's smtp-server patches are wr
 // Internals the patches reach; present in the pinned version (checked above).
 interface ConnectionInternals {
   _socket: Socket;
-  _server: SMTPServer & { options: SMTPServerOptions & { maxClients?: number }; gate?: ConnectionGate | null };
+  _server: SMTPServer & { options: SMTPServerOptions & { maxClients?: number }; gate?: SocketGate | null };
   _upgrading: boolean;
   remoteAddress: string;
   _setListeners(cb: () => void): void;
@@ -247,13 +254,15 @@ type UpgradeCallback = Parameters<SMTPServer['_upgrade']>[1];
  */
 export class PatchedSMTPServer extends SMTPServer {
   trustProxy: (address: string) => boolean = () => false;
-  readonly gate: ConnectionGate | null;
+  readonly gate: SocketGate | null;
+  /** 10. Asked about each admitted socket when set: true when another process took it. */
+  handOff: ((socket: Socket) => boolean) | null = null;
   /** Raw sockets whose implicit-TLS deadline fired (logged there already). */
   private readonly expired = new WeakSet<Socket>();
   /** Raw sockets whose trusted proxy sent LOCAL (9): its own health checks, whose failed handshakes are not logged. */
   private readonly local = new WeakSet<Socket>();
 
-  constructor(options: SMTPServerOptions, trustProxy?: (address: string) => boolean, gate?: ConnectionGate) {
+  constructor(options: SMTPServerOptions & { pauseOnConnect?: boolean }, trustProxy?: (address: string) => boolean, gate?: SocketGate) {
     super({ ...options, useProxy: trustProxy ? true : false });
     if (trustProxy) this.trustProxy = trustProxy;
     this.gate = gate ?? null;
@@ -271,7 +280,13 @@ export class PatchedSMTPServer extends SMTPServer {
       return false;
     }
     const gate = this.gate;
-    if (gate && !gate.accept(socket, this._expectsProxyHeader(socket))) return false;
+    if (gate && !gate.accept(socket, this._expectsProxyHeader(socket))) {
+      unpause(socket);
+      return false;
+    }
+    // 10. Another process serves it: the gate keeps its slots until that process says it closed.
+    if (this.handOff?.(socket)) return false;
+    unpause(socket);
     const release = super._acceptSocket(socket, handshake);
     if (!gate || !release || !handshake) return release;
     const timer = setTimeout(() => {
@@ -347,10 +362,28 @@ export class PatchedSMTPServer extends SMTPServer {
       const client = options.remoteAddress ?? socket.remoteAddress ?? '';
       options.ignore = Boolean(this.options.ignoredHosts?.includes(client));
       // 8. The header names the client: now it takes that client's slot.
-      if (this.gate && !this.gate.claim(socket, client)) return callback(new Error('connection limit'));
-      callback(null, options);
+      const claimed = this.gate ? this.gate.claim(socket, client) : true;
+      if (claimed === true) return callback(null, options);
+      if (claimed === false) return callback(new Error('connection limit'));
+      // 10. A worker asks the primary; an answer that does not come is a refusal (the stand-in closes the socket).
+      claimed.then(
+        (ok) => (ok ? callback(null, options) : callback(new Error('connection limit'))),
+        (err: Error) => callback(err),
+      );
     });
   }
+}
+
+/**
+ * 10. A socket accepted paused (pauseOnConnect) and served here: reading as
+ * net.Socket starts a fresh one (flowing undecided, a read(0) to start the
+ * handle), so that the PROXY reader, TLS and the SMTP parser see it unchanged.
+ */
+function unpause(socket: Socket): void {
+  const state = socket as Socket & { readableFlowing: boolean | null; _handle?: { reading?: boolean } | null };
+  if (state.readableFlowing !== false || !state._handle || state._handle.reading) return;
+  state.readableFlowing = null;
+  socket.read(0);
 }
 
 /** What the reader hands smtp-server's connect(): its own fields, and our LOCAL mark. */
