@@ -20,9 +20,10 @@ import type { RunningListener } from '../smtp/listeners.ts';
 import type { TlsMaterial } from '../smtp/tls.ts';
 import { decideScale, SAMPLE_MS, WINDOW, workerBounds } from './autoscale.ts';
 import { chooseProcess, type ProcessLoad } from './dispatch.ts';
+import { siblingUrl } from '../core/sibling.ts';
 import type { FromWorker, ToWorker } from './ipc.ts';
 
-const WORKER_MAIN = fileURLToPath(new URL('./worker-main.ts', import.meta.url));
+const WORKER_MAIN = fileURLToPath(siblingUrl(import.meta.url, 'worker-main'));
 /** How long a worker may take to start before it is given up (and killed). */
 const READY_TIMEOUT_MS = 20_000;
 /** Beyond the grace time, how long a stopping worker may take to exit before SIGKILL. */

@@ -44,6 +44,8 @@ export class FileQueueStore implements QueueStore {
   private readonly listeners = new Set<() => void>();
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokenSeq = 0;
+  /** Receiving only (attach()): the primary indexes and delivers, so nothing is kept here per message. */
+  private attached = false;
 
   constructor(dataDir: string, logger: Logger) {
     this.spool = new Spool(dataDir, logger);
@@ -68,6 +70,7 @@ export class FileQueueStore implements QueueStore {
    * which holds the data directory's lock, recovered the spool and delivers).
    */
   async attach(): Promise<void> {
+    this.attached = true;
     this.spool.attach();
   }
 
@@ -337,6 +340,7 @@ export class FileQueueStore implements QueueStore {
 
   /** Called by this store's writer once its message is committed into the queue (not for other callers). */
   committed(env: Envelope, claim: ClaimRequest | undefined): Claim | null {
+    if (this.attached) return null;
     this.book.note(env);
     if (claim) return this.claimCommitted(env, claim, Date.now());
     this.index(env.id, dueAt(env));
