@@ -311,6 +311,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ownSessions: () => runningNow.list.reduce((n, r) => n + r.server.connections.size, 0),
         // A worker's commit is durable already: the primary indexes it (or claims it for delivery now) as its own.
         onQueued: (envelope) => manager.enqueue({ envelope, claim: spool.committed(envelope, manager.claimRequest()) }),
+        onLost: () => {
+          const adopted = spool.adoptUnknown();
+          if (adopted > 0) logger.log('queue.adopted', { messages: adopted, reason: 'committed by a worker process that died before it said so' });
+        },
         handlers: {
           'auth.fail': (client: string, t: Parameters<AuthThrottle['fail']>[1]) => throttle.fail(client, t),
           'auth.blocked': (client: string, t: Parameters<AuthThrottle['blocked']>[1]) => throttle.blocked(client, t),

@@ -44,6 +44,11 @@ export interface PoolDeps {
   ownSessions(): number;
   /** A message a worker committed. */
   onQueued(envelope: Envelope): void;
+  /**
+   * A worker died unexpectedly and its channel is closed: a message it committed (and answered 250) just before it
+   * died may never have been announced; the primary looks for such messages in the store.
+   */
+  onLost?(): void;
   /** Requests the workers make (op → answer). */
   handlers: Record<string, Handler>;
   /** Notes the workers send (op → action). */
@@ -193,6 +198,7 @@ export class ProcessPool {
       w.sessions.clear();
       this.workers.delete(n);
       this.deps.logger.log('process.exited', { role: 'worker', n, pid: child.pid, code, signal, sessions: open, ...(w.stopping ? {} : { unexpected: true }) });
+      if (!w.stopping) child.once('close', () => this.deps.onLost?.());
       if (!w.stopping && !this.stopping && !this.bounds.auto) {
         // A fixed count is kept: another worker replaces this one.
         const t = setTimeout(() => {

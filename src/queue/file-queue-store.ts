@@ -338,6 +338,24 @@ export class FileQueueStore implements QueueStore {
     for (const l of [...this.listeners]) l();
   }
 
+  /**
+   * Indexes the committed messages of the queue that the index does not know: those of an SMTP worker process
+   * (src/process) that died between its commit and telling this process. Returns how many it found.
+   */
+  adoptUnknown(): number {
+    if (this.attached) return 0;
+    let found = 0;
+    for (const m of this.spool.list('queue')) {
+      const id = m.envelope.id;
+      if (this.due.has(id) || this.claims.has(id) || this.book.has(id)) continue;
+      this.book.note(m.envelope);
+      this.index(id, dueAt(m.envelope));
+      found++;
+    }
+    if (found > 0) this.emit();
+    return found;
+  }
+
   /** Called by this store's writer once its message is committed into the queue (not for other callers). */
   committed(env: Envelope, claim: ClaimRequest | undefined): Claim | null {
     if (this.attached) return null;

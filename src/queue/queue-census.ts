@@ -15,6 +15,10 @@ export class CensusBook {
     this.entries.set(env.id, { state: stateOf(env), at: Number.isFinite(at) ? at : 0 });
   }
 
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
   forget(id: string): void {
     this.entries.delete(id);
   }

@@ -229,3 +229,25 @@ test('claimDue reads only the envelopes it hands out', async (t) => {
   );
   assert.equal(reads, 1, 'one envelope read, not the backlog');
 });
+
+test('a worker process\'s store (attach) keeps nothing per message, and the primary adopts what a dead worker committed without saying so', async (t) => {
+  const dir = tempDir(t);
+  const primary = await openStore(dir);
+  const worker = new FileQueueStore(dir, memoryLogger());
+  await worker.attach();
+  opened.push(worker);
+  const announced = await put(primary);
+  const silent = await put(worker);
+  // The worker indexes nothing: it neither delivers nor counts.
+  assert.equal(await worker.nextDue(), null);
+  assert.deepEqual((await primary.claimDue({ ...REQ, now: Date.now() + 1000, limit: 10 })).map((c) => c.id), [announced.id]);
+  let woken = 0;
+  primary.onWork(() => woken++);
+  assert.equal(primary.adoptUnknown(), 1);
+  assert.equal(woken, 1);
+  // Found once: known from then on (and the claimed one is not taken for unknown).
+  assert.equal(primary.adoptUnknown(), 0);
+  const claims = await primary.claimDue({ ...REQ, now: Date.now() + 1000, limit: 10 });
+  assert.deepEqual(claims.map((c) => c.id), [silent.id]);
+  assert.equal((await primary.census()).queued.count, 2);
+});
