@@ -102,9 +102,19 @@ export async function relayDoc(extra: Record<string, unknown> = {}): Promise<{ d
   return { doc, ports };
 }
 
-export function tempDataDir(t: { after: (fn: () => void) => void }): string {
+/** Daemons started on each data directory and not yet known to be gone: killed before their directory is removed. */
+const liveOn = new Map<string, Set<() => Promise<void>>>();
+
+export function tempDataDir(t: { after: (fn: () => void | Promise<void>) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'mailwarden-e2e-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Hooks run in the order they were registered, so this one runs before the kill of a daemon started on the
+  // directory later: kill it first, or it may create files (its tracking database) while the directory goes, and a
+  // removal that throws would leave the daemon, and the test file, running for ever.
+  t.after(async () => {
+    for (const kill of liveOn.get(dir) ?? []) await kill();
+    liveOn.delete(dir);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  });
   return dir;
 }
 
@@ -203,6 +213,9 @@ async function launch(t: { after: (fn: () => void | Promise<void>) => void }, ar
     stderr: () => err,
   };
   t.after(() => relay.kill());
+  const kills = liveOn.get(dataDir) ?? new Set<() => Promise<void>>();
+  kills.add(() => relay.kill());
+  liveOn.set(dataDir, kills);
   let started: LogLine;
   try {
     started = await waitLog((l) => l.event === 'started', startTimeoutMs);
