@@ -439,11 +439,12 @@ test('SMTPUTF8: a recipient cannot inject header lines into our Received header'
 test('a client that drops mid-DATA leaves nothing behind and the daemon keeps serving', async (t) => {
   const { doc, ports } = await relayDoc();
   const relay = await startRelay(t, doc, ports);
-  const tmpDir = join(relay.dataDir, 'spool', 'tmp');
+  // A message's file is created in queue/ as DATA starts (committed only by its trailer at the final dot).
+  const queueDir = join(relay.dataDir, 'spool', 'queue');
   const c = await toData(ports.mx);
   // Wait (for an event, not a time) until the server has started a spool file.
   const started = new Promise<void>((done) => {
-    const w = watch(tmpDir, () => {
+    const w = watch(queueDir, () => {
       w.close();
       done();
     });
@@ -457,7 +458,7 @@ test('a client that drops mid-DATA leaves nothing behind and the daemon keeps se
   let failsafe: NodeJS.Timeout | undefined;
   await Promise.race([
     started,
-    new Promise((_, fail) => (failsafe = setTimeout(() => fail(new Error('no spool file appeared in spool/tmp')), 10_000))),
+    new Promise((_, fail) => (failsafe = setTimeout(() => fail(new Error('no spool file appeared in spool/queue')), 10_000))),
   ]);
   clearTimeout(failsafe);
   c.end();
