@@ -91,7 +91,7 @@ export async function openEmbeddedStores(dataDir: string, logger: Logger, opts: 
     },
     get tracking(): TrackingStore {
       // Searches run in a worker thread: a long one never holds up the event loop that answers mail.
-      return (tracking ??= open(() => new SqliteTrackingStore(join(dir, 'tracking.db'), { readsOffLoop: true, writesOffLoop: true })));
+      return (tracking ??= open(() => new SqliteTrackingStore(join(dir, 'tracking.db'), { readsOffLoop: true })));
     },
     get portal(): PortalStore {
       return (portal ??= open(() => new SqlitePortalStore(join(dir, 'portal.db'))));

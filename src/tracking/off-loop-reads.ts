@@ -1,16 +1,12 @@
 // The embedded tracking store's reads, run in a worker thread
 // (src/tracking/sqlite-read-worker.ts) with its own SQLite connection: the
-// daemon's event loop, which answers mail, waits for no search. The daemon's
-// batch writes go to a second such worker (each batch's inserts and updates
-// cost about a tenth of a small message's CPU: bench --profile), so that they
-// run on the other core. Started on
+// daemon's event loop, which answers mail, waits for no search. Started on
 // the first read, unref'd (it keeps no process alive), started again if it
 // dies; a call it cannot answer rejects. SQLite's WAL lets the worker read
 // while the recorder writes on the main thread.
 
 import { Worker } from 'node:worker_threads';
 import { TrackQueryError } from './track-query.ts';
-import { TrackingBusyError } from './tracking-store.ts';
 import { siblingUrl } from '../core/sibling.ts';
 
 /** A read that takes longer is abandoned (the worker is restarted): a caller never waits for ever. */
@@ -42,7 +38,7 @@ export class OffLoopReads {
       this.pending.delete(m.id);
       clearTimeout(p.timer);
       if (this.pending.size === 0) w.unref();
-      if (m.error) p.reject(m.error.name === 'TrackQueryError' ? new TrackQueryError(m.error.message) : m.error.name === 'TrackingBusyError' ? new TrackingBusyError(m.error.message) : new Error(m.error.message));
+      if (m.error) p.reject(m.error.name === 'TrackQueryError' ? new TrackQueryError(m.error.message) : new Error(m.error.message));
       else p.resolve(m.result);
     });
     const fail = (err: Error) => {
@@ -58,7 +54,7 @@ export class OffLoopReads {
     return w;
   }
 
-  call<T>(method: 'search' | 'timeline' | 'decisions' | 'top' | 'write', args: unknown[]): Promise<T> {
+  call<T>(method: 'search' | 'timeline' | 'decisions' | 'top', args: unknown[]): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the tracking store is closed'));
     const w = (this.worker ??= this.start());
     const id = ++this.seq;

@@ -2,13 +2,12 @@
 // (search, timeline, decisions, top) on a connection of its own, so that a
 // search over a month (up to half a second for a common word of a subject,
 // a second for a week of decisions) never holds up the daemon's event loop,
-// where mail is answered; also the writes of the recorder's batches (a second
-// worker of its own). Started by src/tracking/off-loop-reads.ts.
+// where mail is answered. Started by src/tracking/off-loop-reads.ts.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteTrackingStore } from './sqlite-tracking-store.ts';
 
-const READS = new Set(['search', 'timeline', 'decisions', 'top', 'write']);
+const READS = new Set(['search', 'timeline', 'decisions', 'top']);
 const store = new SqliteTrackingStore((workerData as { file: string }).file);
 
 parentPort?.on('message', (m: { id: number; method: string; args: unknown[] }) => {

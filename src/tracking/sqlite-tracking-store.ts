@@ -59,14 +59,11 @@ export class SqliteTrackingStore implements TrackingStore {
   private readonly cap: TimelineCap;
   /** When set, the reads run in a worker thread (the daemon); otherwise here (the CLI, the benchmark, the worker itself). */
   private readonly offLoop: OffLoopReads | null;
-  /** When set, write() runs in a worker thread of its own (the daemon). */
-  private readonly offLoopWrites: OffLoopReads | null;
 
   /** `timelineEvents`: the most events a timeline shows (TIMELINE_EVENTS; lower in tests). */
-  constructor(file: string, opts: { timelineEvents?: number; readsOffLoop?: boolean; writesOffLoop?: boolean } = {}) {
+  constructor(file: string, opts: { timelineEvents?: number; readsOffLoop?: boolean } = {}) {
     this.cap = timelineCap(opts.timelineEvents);
     this.offLoop = opts.readsOffLoop ? new OffLoopReads(file) : null;
-    this.offLoopWrites = opts.writesOffLoop ? new OffLoopReads(file) : null;
     this.db = openSqlite(file, false);
     // Statement journals (an insert that fires the subject index's trigger keeps one) in memory, not in a temporary
     // file: measured, they were 32 of the 34 write calls per message.
@@ -83,7 +80,6 @@ export class SqliteTrackingStore implements TrackingStore {
 
   async write(batch: TrackBatch): Promise<void> {
     if (batch.entries.length + batch.updates.length + batch.events.length === 0) return;
-    if (this.offLoopWrites) return this.offLoopWrites.call<void>('write', [batch]);
     // One transaction per batch: a thousand rows cost about what one does.
     try {
       this.db.exec('BEGIN IMMEDIATE');
@@ -221,7 +217,6 @@ export class SqliteTrackingStore implements TrackingStore {
 
   async close(): Promise<void> {
     await this.offLoop?.close();
-    await this.offLoopWrites?.close();
     if (this.db.isOpen) this.db.close();
   }
 }
