@@ -19,7 +19,9 @@ import { CHECKS } from './checks/registry.ts';
 import { CheckRunner } from './checks/runner.ts';
 import { SenderListCache } from './portal/sender-list-cache.ts';
 import { CheckServices } from './checks/services.ts';
-import { RateLimiter } from './limits/rate-limiter.ts';
+import { RateLimiter, type RateContext } from './limits/rate-limiter.ts';
+import type { RateUnit } from './limits/rate-rules.ts';
+import { fromWire, type WireRateSubject } from './process/rate-subject.ts';
 import { LazyDirectories } from './directory/lazy-directories.ts';
 import { randomPassword } from './admin/admin-store.ts';
 import { hashPasswordAsync } from './objects/password.ts';
@@ -47,7 +49,7 @@ import { lockDataDir } from './store/data-dir-lock.ts';
 import { ConcurrentApplyError, type Revision, type RevisionMeta } from './store/config-store.ts';
 import { openRelayReasons } from './config/open-relay.ts';
 import { unusableKeys } from './dkim/keys.ts';
-import type { DkimSettings } from './config/document.ts';
+import type { DkimSettings, RateLimit } from './config/document.ts';
 import { DaemonMetricsWiring } from './metrics/daemon-metrics.ts';
 import { availableParallelism } from 'node:os';
 import { FileQueueStore } from './queue/file-queue-store.ts';
@@ -318,11 +320,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         handlers: {
           'auth.fail': (client: string, t: Parameters<AuthThrottle['fail']>[1]) => throttle.fail(client, t),
           'auth.blocked': (client: string, t: Parameters<AuthThrottle['blocked']>[1]) => throttle.blocked(client, t),
-          'rate.check': (...a: Parameters<RateLimiter['check']>) => rate.check(...a),
+          'rate.check': (limits: RateLimit[], unit: RateUnit, s: WireRateSubject, n: number, ctx: RateContext) => rate.check(limits, unit, fromWire(s), n, ctx),
           'senders.lookup': (owner: string) => senderLists.lookup(owner),
           'greylist.check': (...a: Parameters<typeof greylistStore.check>) => greylistStore.check(...a),
         },
-        notes: { 'rate.count': (...a: Parameters<RateLimiter['count']>) => rate.count(...a) },
+        notes: { 'rate.count': (limits: RateLimit[], unit: RateUnit, s: WireRateSubject, n: number) => rate.count(limits, unit, fromWire(s), n) },
       });
       const started = pool;
       onPoolRevision = () => started.revision();

@@ -16,6 +16,7 @@ import type { RateLimit } from '../config/document.ts';
 import type { ListLookup, SenderListLookup } from '../portal/sender-list-cache.ts';
 import type { AuthThrottlePort, ThrottleSettings } from '../smtp/auth-throttle.ts';
 import type { Requester } from './ipc.ts';
+import { toWire } from './rate-subject.ts';
 
 export class RemoteThrottle implements AuthThrottlePort {
   private readonly rq: Requester;
@@ -39,12 +40,12 @@ export class RemoteRate implements RateCounter {
   }
   check(limits: readonly RateLimit[], unit: RateUnit, subject: RateSubject, n: number, ctx: RateContext): Promise<RateDecision> {
     if (limits.length === 0) return Promise.resolve({ kind: 'pass' });
-    return this.rq.request('rate.check', limits, unit, subject, n, ctx);
+    return this.rq.request('rate.check', limits, unit, toWire(limits, subject), n, ctx);
   }
   /** At a commit, after the 250 is due: a count lost with the primary is lost with its memory anyway. */
   count(limits: readonly RateLimit[], unit: RateUnit, subject: RateSubject, n: number): void {
     if (limits.length === 0 || n <= 0) return;
-    this.note('rate.count', [limits, unit, subject, n]);
+    this.note('rate.count', [limits, unit, toWire(limits, subject), n]);
   }
 }
 
