@@ -138,6 +138,9 @@ async function main(): Promise<number> {
   // --nocontent, or naming it in --relays (issue #21): mailwarden with the content rules off, right after the plain one
   // (the default rules are on): the difference is what inspecting each message costs.
   if (flag('nocontent') || wanted?.includes('mailwarden-nocontent')) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith('mailwarden-nocontent', 'mailwarden, content rules off', 'content: { enabled: false }'));
+  // --processes N, or naming mailwarden-1p / mailwarden-2p in --relays (issue #22): mailwarden with a fixed number of
+  // processes beside the default (auto, which starts a worker under load): what the auto-start costs or saves.
+  for (const n of [1, 2]) if (wanted?.includes(`mailwarden-${n}p`) || value('processes') === String(n)) all.splice(all.indexOf(mailwarden) + 1, 0, mailwardenWith(`mailwarden-${n}p`, `mailwarden, processes: ${n}`, `processes: ${n}`));
   const relays = wanted ? all.filter((r) => wanted.includes(r.id)) : all;
   if (relays.length === 0) throw new Error(`no relay matches --relays ${wanted?.join(',')}; ids: ${all.map((r) => r.id).join(', ')}`);
   if (flag('profile')) return await profileOnly(relays.find((r) => r.isMailwarden) ?? mailwarden);

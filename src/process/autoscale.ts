@@ -4,7 +4,8 @@
 // worker: 1,000 idle sessions keep a loop nearly idle, and the memory a
 // worker costs must not be spent then (the idle-connections figure). A worker
 // starts when the processes running are busy on average over a window
-// (sustained load, not one slow turn); one stops after it served no session
+// (sustained load, not one slow turn) and the machine has a core to spare for
+// it (otherwise it only adds its overhead); one stops after it served no session
 // for a while and the others have room. Pure: src/process/pool.ts samples
 // and acts.
 
@@ -16,6 +17,13 @@ export const START_ELU = 0.7;
 /** A worker idle this long (no session) may stop, when the rest are below STOP_ELU. */
 export const IDLE_STOP_MS = 60_000;
 export const STOP_ELU = 0.3;
+/**
+ * The idle CPU the machine must have had over the window (in cores) for a new worker to be worth its cost: a
+ * worker adds capacity only on a core nobody else uses. Measured (bench, 2 cores shared with the load
+ * generator): a second process on saturated cores adds about 0.7 ms of CPU per message (hand-over, IPC) and no
+ * throughput.
+ */
+export const START_IDLE_CORES = 0.5;
 /** After a start, time for the new process to take load before another is judged necessary. */
 export const START_COOLDOWN_MS = 5_000;
 
@@ -39,6 +47,10 @@ export interface ScaleInput {
   readonly lastStart: number;
   /** Workers being started or stopped now: no decision until they are settled. */
   readonly changing: boolean;
+  /** The machine's idle CPU over the last samples, in cores (oldest first; os.cpus() times). */
+  readonly idleCores: readonly number[];
+  /** The idle CPU a start needs (default START_IDLE_CORES; a test knob may lower it). */
+  readonly startIdleCores?: number;
 }
 
 export type ScaleDecision = { kind: 'start' } | { kind: 'stop'; id: number } | { kind: 'none' };
@@ -63,7 +75,8 @@ export function decideScale(x: ScaleInput): ScaleDecision {
     means.push(m);
   }
   const mean = means.reduce((a, b) => a + b, 0) / means.length;
-  if (mean >= START_ELU && x.workers.length < x.maxWorkers && x.now - x.lastStart >= START_COOLDOWN_MS) return { kind: 'start' };
+  const idle = windowMean(x.idleCores);
+  if (mean >= START_ELU && idle !== null && idle >= (x.startIdleCores ?? START_IDLE_CORES) && x.workers.length < x.maxWorkers && x.now - x.lastStart >= START_COOLDOWN_MS) return { kind: 'start' };
   if (mean < STOP_ELU) {
     // The one idle longest goes first; one at a time.
     let pick: ScaleWorker | null = null;

@@ -44,7 +44,9 @@ export type FromWorker =
   /** The last message of a stopping worker: everything it sent before has been written. */
   | { t: 'bye' }
   /** Fire and forget (rate counts at a commit). */
-  | { t: 'note'; op: string; args: unknown[] };
+  | { t: 'note'; op: string; args: unknown[] }
+  /** What the worker sent during one turn of its event loop, in order: one IPC message (one write) instead of several. */
+  | { t: 'batch'; items: FromWorker[] };
 
 /** How long a worker waits for the primary's answer before failing closed. */
 export const REQUEST_TIMEOUT_MS = 5_000;

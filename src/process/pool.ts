@@ -21,6 +21,7 @@ import type { TlsMaterial } from '../smtp/tls.ts';
 import { decideScale, SAMPLE_MS, WINDOW, workerBounds } from './autoscale.ts';
 import { chooseProcess, type ProcessLoad } from './dispatch.ts';
 import { siblingUrl } from '../core/sibling.ts';
+import { cpus } from 'node:os';
 import type { FromWorker, ToWorker } from './ipc.ts';
 
 const WORKER_MAIN = fileURLToPath(siblingUrl(import.meta.url, 'worker-main'));
@@ -74,6 +75,8 @@ export class ProcessPool {
   private readonly primaryElu: number[] = [];
   private lastElu = performance.eventLoopUtilization();
   private sampler: NodeJS.Timeout | null = null;
+  private readonly idleCores: number[] = [];
+  private lastCpu: { idle: number; total: number } | null = null;
   private seq = 0;
   private nextN = 1;
   private lastStart = 0;
@@ -219,6 +222,9 @@ export class ProcessPool {
 
   private onMessage(w: Worker, m: FromWorker): void {
     switch (m.t) {
+      case 'batch':
+        for (const item of m.items) this.onMessage(w, item);
+        return;
       case 'log':
         this.deps.logger.log(m.event, m.fields);
         return;
@@ -280,7 +286,23 @@ export class ProcessPool {
     this.send(w, reply);
   }
 
+  /** The machine's idle CPU since the last sample, in cores. */
+  private idleSample(): number {
+    let idle = 0;
+    let total = 0;
+    for (const c of cpus()) {
+      idle += c.times.idle;
+      total += c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq;
+    }
+    const last = this.lastCpu;
+    this.lastCpu = { idle, total };
+    if (!last || total <= last.total) return 0;
+    return ((idle - last.idle) / (total - last.total)) * this.deps.cores;
+  }
+
   private sample(): void {
+    this.idleCores.push(this.idleSample());
+    if (this.idleCores.length > WINDOW * 2) this.idleCores.shift();
     const now = performance.eventLoopUtilization();
     this.primaryElu.push(performance.eventLoopUtilization(now, this.lastElu).utilization);
     this.lastElu = now;
@@ -293,6 +315,9 @@ export class ProcessPool {
       workers: workers.map((w) => ({ id: w.n, sessions: w.sessions.size, idleSince: w.idleSince, elu: w.elu })),
       maxWorkers: this.bounds.max,
       lastStart: this.lastStart,
+      idleCores: this.idleCores,
+      // A test knob, never for production: the tests' own clients share the machine's cores with the daemon.
+      ...(process.env.MAILWARDEN_TEST_AUTO_IDLE_CORES ? { startIdleCores: Number(process.env.MAILWARDEN_TEST_AUTO_IDLE_CORES) } : {}),
       changing: this.starting > 0 || workers.length !== this.workers.size,
     });
     if (d.kind === 'start') {

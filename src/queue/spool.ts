@@ -400,6 +400,8 @@ export class Spool {
 
 /** A `.json` envelope: undefined when absent, null when unreadable or not JSON. */
 function readSidecar(path: string): unknown {
+  // Most messages never have one (delivered at the first attempt): asked without an ENOENT error's stack trace.
+  if (!existsSync(path)) return undefined;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chooseProcess, costOf, PRIMARY_WEIGHT, SATURATED_ELU } from '../../src/process/dispatch.ts';
-import { decideScale, IDLE_STOP_MS, START_COOLDOWN_MS, START_ELU, STOP_ELU, WINDOW, windowMean, workerBounds, type ScaleInput } from '../../src/process/autoscale.ts';
+import { decideScale, IDLE_STOP_MS, START_COOLDOWN_MS, START_IDLE_CORES, START_ELU, STOP_ELU, WINDOW, windowMean, workerBounds, type ScaleInput } from '../../src/process/autoscale.ts';
 
 const p = (id: number, sessions: number, elu = 0, ready = true) => ({ id, sessions, elu, ready });
 
@@ -43,7 +43,7 @@ test('dispatch: a worker not ready gets nothing; ties go to the lower id', () =>
 });
 
 const samples = (v: number, n = WINDOW) => Array.from({ length: n }, () => v);
-const base = (x: Partial<ScaleInput>): ScaleInput => ({ now: 1_000_000, primaryElu: samples(0), workers: [], maxWorkers: 1, lastStart: 0, changing: false, ...x });
+const base = (x: Partial<ScaleInput>): ScaleInput => ({ now: 1_000_000, primaryElu: samples(0), workers: [], maxWorkers: 1, lastStart: 0, changing: false, idleCores: samples(1), ...x });
 
 test('autoscale: a window not yet full decides nothing', () => {
   assert.equal(windowMean(samples(1, WINDOW - 1)), null);
@@ -57,6 +57,14 @@ test('autoscale: sustained load starts a worker; idle (however many connections)
   // One busy sample in an idle window is not load.
   assert.deepEqual(decideScale(base({ primaryElu: [0.1, 0.1, 0.1, 1] })), { kind: 'none' });
   assert.deepEqual(decideScale(base({ primaryElu: samples(0.02) })), { kind: 'none' });
+});
+
+test('autoscale: no worker when the machine has no core to spare (it would only add its overhead)', () => {
+  const busy = { primaryElu: samples(0.9) };
+  assert.deepEqual(decideScale(base({ ...busy, idleCores: samples(START_IDLE_CORES) })), { kind: 'start' });
+  assert.deepEqual(decideScale(base({ ...busy, idleCores: samples(START_IDLE_CORES - 0.01) })), { kind: 'none' });
+  // A window of idle CPU not yet full decides nothing.
+  assert.deepEqual(decideScale(base({ ...busy, idleCores: samples(1, WINDOW - 1) })), { kind: 'none' });
 });
 
 test('autoscale: not beyond cores - 1, not during a start, not within the cooldown', () => {
