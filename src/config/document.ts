@@ -572,7 +572,7 @@ export function embeddedDefaults(): Settings {
     metrics: null,
     content: defaultContent(),
     quarantine: defaultQuarantine(),
-    processes: 'auto',
+    processes: 1,
   };
 }
 

@@ -423,9 +423,10 @@ export function readSettings(raw: unknown, f: Findings): Settings {
   return { hostname, listeners, tls, networks, groups, users, domains, relaying, delivery, queue, dns, postmaster, antivirus, antispam, admin, limits, directories, dkim, tracking, metrics, content, quarantine, processes };
 }
 
-/** `processes`: auto (the default: SMTP worker processes started under load) or a whole number >= 1 (src/process). */
+/** `processes`: a whole number >= 1 (default 1), or auto (SMTP worker processes started under load) (src/process). */
 function readProcesses(r: Reader, v: unknown): Settings['processes'] {
-  if (v === undefined || v === null || v === 'auto') return 'auto';
+  if (v === undefined || v === null) return 1;
+  if (v === 'auto') return 'auto';
   if (typeof v === 'string') {
     r.int('processes', v, 1, 1, MAX_PROCESSES);
     return 'auto';
