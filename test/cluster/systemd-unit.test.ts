@@ -244,7 +244,7 @@ test('ExecStart with the environment file runs a node on the cluster store as an
   const port = String(bound!.port);
   // ps shows a process's arguments to every user: the password is not among them.
   const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
-  assert.match(cmdline, /src\/cli\/main\.ts\0start\0--node\0systemd-node\0--data\0/, 'the pid is the daemon itself (setpriv and the launcher exec)');
+  assert.match(cmdline, /(src\/cli\/main\.ts|dist\/cli\/main\.js)\0start\0--node\0systemd-node\0--data\0/, 'the pid is the daemon itself (setpriv and the launcher exec)');
   assert.ok(!cmdline.includes(password) && !cmdline.includes('postgres'), 'no store URL on the command line');
   if (isRoot) {
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
