@@ -26,7 +26,7 @@ interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number;
 const GROUPS: [RegExp, string][] = [
   [/node_modules\/smtp-server\//, 'smtp-server (command parsing, replies, DATA stream)'],
   [/node_modules\/nodemailer\/|\/src\/delivery\/|\/src\/queue\/(smtp-courier|courier|attempt)\.ts/, 'delivery (nodemailer, our outbound)'],
-  [/\/src\/queue\/(spool|file-queue-store|envelope|queue-id)\.ts/, 'spool and queue store'],
+  [/\/src\/queue\/(spool[-\w]*|file-queue-store|envelope|queue-id|dir-sync)\.ts/, 'spool and queue store'],
   [/\/src\/queue\/(queue-census)\.ts|\/src\/metrics\/|node_modules\/prom-client\//, 'statistics and metrics'],
   [/\/src\/queue\//, 'queue (manager, scheduler)'],
   [/\/src\/log\/|node_modules\/(pino|sonic-boom|thread-stream|fast-redact|quick-format|on-exit-leak-free|safe-stable-stringify|atomic-sleep)/, 'logging (JSON lines)'],
@@ -41,8 +41,10 @@ const GROUPS: [RegExp, string][] = [
   [/^node:/, 'Node core (events, microtasks, buffers)'],
 ];
 
-function groupOf(url: string): string | undefined {
-  if (!url) return undefined;
+function groupOf(raw: string): string | undefined {
+  if (!raw) return undefined;
+  // The compiled build (dist/*.js) is grouped as the source it came from.
+  const url = raw.replace(/\/dist\/(.*)\.js$/, '/src/$1.ts');
   for (const [re, name] of GROUPS) if (re.test(url)) return name;
   const src = /\/src\/([^/]+)\//.exec(url);
   if (src) return `mailwarden src/${src[1]}`;

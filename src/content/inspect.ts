@@ -76,6 +76,89 @@ export interface Inspection {
 
 /** Walks the message; rejects only when the source itself fails. */
 export async function inspectMessage(source: AsyncIterable<Buffer>, o: InspectOptions): Promise<Inspection> {
+  if (!o.earlyEnd || o.nested) return walk(source, o);
+  const head = await readHeaderBlock(source);
+  if (head.lines) {
+    const judged = headerOnly(head.lines, o);
+    if (judged) {
+      await head.rest.return?.();
+      return judged;
+    }
+  }
+  return walk(head.replay, o);
+}
+
+/** Header blocks this long are left to the full walk (mailsplit's own limit, maxHeadSize, judges them). */
+const FAST_HEADER_MAX = 256 * 1024;
+/** mailsplit's least cost of a header line against maxHeadSize (mime-node.js HEADER_LINE_MIN_COST). */
+const HEADER_LINE_MIN_COST = 64;
+
+/**
+ * Reads the message's top-level header block, split into lines as mailsplit
+ * splits them (at LF, the empty line that ends the block included), without
+ * a stream pipeline: `lines` is null when the block did not end within
+ * FAST_HEADER_MAX octets or within the message. `replay` yields the message
+ * from its first octet whatever was read.
+ */
+async function readHeaderBlock(source: AsyncIterable<Buffer>): Promise<{ lines: Buffer[] | null; rest: AsyncIterator<Buffer>; replay: AsyncIterable<Buffer> }> {
+  const rest = source[Symbol.asyncIterator]();
+  const read: Buffer[] = [];
+  const replay = {
+    async *[Symbol.asyncIterator]() {
+      yield* read;
+      for (;;) {
+        const r = await rest.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    },
+  };
+  let buf: Buffer = Buffer.alloc(0);
+  let cost = 0;
+  let start = 0;
+  const lines: Buffer[] = [];
+  for (;;) {
+    const r = await rest.next();
+    if (r.done) return { lines: null, rest, replay };
+    read.push(r.value);
+    buf = buf.length === 0 ? r.value : Buffer.concat([buf, r.value]);
+    for (;;) {
+      const lf = buf.indexOf(0x0a, start);
+      if (lf < 0) break;
+      const line = buf.subarray(start, lf + 1);
+      start = lf + 1;
+      lines.push(line);
+      if (line.length === 1 || (line.length === 2 && line[0] === 0x0d)) return { lines, rest, replay };
+      cost += Math.max(line.length, HEADER_LINE_MIN_COST);
+      if (cost > FAST_HEADER_MAX) return { lines: null, rest, replay };
+    }
+    if (buf.length - start > FAST_HEADER_MAX) return { lines: null, rest, replay };
+  }
+}
+
+/**
+ * The walk's answer from the header block alone, for the message that is
+ * one leaf part whose body nothing needs (the common plain message): the
+ * same MimeNode mailsplit's Splitter would build, without its stream (a
+ * pipeline's end costs a DOMException, and each chunk a setImmediate turn).
+ * null: the body must be read (a multipart, an attached message, a rule on
+ * the part's body).
+ */
+function headerOnly(lines: Buffer[], o: InspectOptions): Inspection | null {
+  const node = new mailsplit.MimeNode(false, PART_SPLIT_OPTIONS) as MimeNode;
+  for (const line of lines) node.addHeaderChunk(line);
+  node.parseHeaders();
+  const part = partOf(node, 1);
+  if (part.multipart || node.rfc822 || o.earlyEnd!.needBody(part)) return null;
+  const out: Inspection = { parts: [part], entries: [], headers: new Map(), size: o.earlyEnd!.size, archiveProblems: [], incomplete: null, unstrippable: new Map() };
+  readHeaders(node, o.headers, out.headers);
+  const why = unstrippable(node);
+  if (why) out.unstrippable.set(1, why);
+  return out;
+}
+
+/** The full walk through mailsplit's Splitter (exported for the tests that hold the header-only answer to it). */
+export async function walk(source: AsyncIterable<Buffer>, o: InspectOptions): Promise<Inspection> {
   const out: Inspection = { parts: [], entries: [], headers: new Map(), size: 0, archiveProblems: [], incomplete: null, unstrippable: new Map() };
   const zip: ZipWalk = { limits: o.limits, budget: o.nested?.budget ?? { entries: o.limits.max_entries, expanded: o.limits.max_expanded }, entries: [], problems: [], tmp: o.tmp };
   let current: PartState | null = null;

@@ -22,6 +22,9 @@ import { CensusBook } from './queue-census.ts';
 import type { HeaderEdit } from '../scan/header-edit.ts';
 import type { MessageSource } from '../scan/spam-verdict.ts';
 
+/** At most this many octets of just-committed messages are held for their first delivery (FileQueueStore.fresh). */
+const FRESH_MAX = 16 * 1024 * 1024;
+
 /** A live claim as the store keeps it. */
 interface Held {
   token: string;
@@ -46,6 +49,14 @@ export class FileQueueStore implements QueueStore {
   private tokenSeq = 0;
   /** Receiving only (attach()): the primary indexes and delivers, so nothing is kept here per message. */
   private attached = false;
+  /**
+   * The octets of small messages just committed into the queue, until their
+   * first delivery attempt settles: delivery sends them from memory instead of
+   * reading back the file it has just written (a message file never changes
+   * under its id). Bounded in total; what does not fit is read from disk.
+   */
+  private readonly fresh = new Map<string, Buffer>();
+  private freshBytes = 0;
 
   constructor(dataDir: string, logger: Logger) {
     this.spool = new Spool(dataDir, logger);
@@ -103,6 +114,8 @@ export class FileQueueStore implements QueueStore {
   }
 
   async body(id: string, area: QueueArea = 'queue'): Promise<StoredBody | null> {
+    const held = area === 'queue' ? this.fresh.get(id) : undefined;
+    if (held) return { size: held.length, whole: () => Promise.resolve(held), stream: () => Readable.from([held]) };
     const m = this.spool.read(id, area);
     if (!m) return null;
     const { messagePath: path, size } = m;
@@ -127,6 +140,7 @@ export class FileQueueStore implements QueueStore {
   }
 
   async update(envelope: Envelope): Promise<void> {
+    this.forgetFresh(envelope.id);
     await this.spool.update(envelope);
     this.book.note(envelope);
     if (!this.claims.has(envelope.id)) {
@@ -136,6 +150,7 @@ export class FileQueueStore implements QueueStore {
   }
 
   remove(id: string): Promise<void> {
+    this.forgetFresh(id);
     this.due.delete(id);
     this.claims.delete(id);
     this.book.forget(id);
@@ -229,6 +244,7 @@ export class FileQueueStore implements QueueStore {
 
   async settle(claim: Claim, envelope: Envelope | null): Promise<void> {
     const held = this.owned(claim);
+    this.forgetFresh(claim.id);
     if (envelope === null) {
       this.claims.delete(claim.id);
       this.due.delete(claim.id);
@@ -253,6 +269,7 @@ export class FileQueueStore implements QueueStore {
   async unclaim(claim: Claim): Promise<void> {
     const held = this.claims.get(claim.id);
     if (!held || held.token !== claim.token) return;
+    this.forgetFresh(claim.id);
     this.claims.delete(claim.id);
     this.index(claim.id, held.dueBefore);
     this.emit();
@@ -314,6 +331,7 @@ export class FileQueueStore implements QueueStore {
   private expire(now: number): void {
     for (const [id, h] of this.claims) {
       if (h.until > now || h.settling) continue;
+      this.forgetFresh(id);
       this.claims.delete(id);
       this.index(id, h.dueBefore);
     }
@@ -338,6 +356,18 @@ export class FileQueueStore implements QueueStore {
     for (const l of [...this.listeners]) l();
   }
 
+  private forgetFresh(id: string): void {
+    const b = this.fresh.get(id);
+    if (!b) return;
+    this.fresh.delete(id);
+    this.freshBytes -= b.length;
+  }
+
+  /** How many messages' octets are held in memory for their first delivery (tests). */
+  get freshCount(): number {
+    return this.fresh.size;
+  }
+
   /**
    * Indexes the committed messages of the queue that the index does not know: those of an SMTP worker process
    * (src/process) that died between its commit and telling this process. Returns how many it found.
@@ -356,12 +386,17 @@ export class FileQueueStore implements QueueStore {
     return found;
   }
 
-  /** Called by this store's writer once its message is committed into the queue (not for other callers). */
-  committed(env: Envelope, claim: ClaimRequest | undefined): Claim | null {
+  /** Called by this store's writer once its message is committed into the queue (not for other callers); `body`: its octets, when in memory. */
+  committed(env: Envelope, claim: ClaimRequest | undefined, body: Buffer | null = null): Claim | null {
     if (this.attached) return null;
     this.book.note(env);
+    const due = dueAt(env);
+    if (body && due !== null && body.length === env.size && this.freshBytes + body.length <= FRESH_MAX) {
+      this.fresh.set(env.id, body);
+      this.freshBytes += body.length;
+    }
     if (claim) return this.claimCommitted(env, claim, Date.now());
-    this.index(env.id, dueAt(env));
+    this.index(env.id, due);
     this.emit();
     return null;
   }
@@ -401,7 +436,7 @@ class FileMessageWriter implements MessageWriter {
     const area = opts.area ?? 'queue';
     const full = await this.writer.commit(envelope, { edit: opts.edit, area });
     // Quarantined mail is never delivered: nothing to index or claim.
-    const claim = area === 'queue' ? this.store.committed(full, opts.claim) : null;
+    const claim = area === 'queue' ? this.store.committed(full, opts.claim, this.writer.committedBody) : null;
     return { envelope: full, claim };
   }
 

@@ -43,6 +43,8 @@ export class SpoolWriter {
   private seq = 0;
   /** The queue directory's fsync mark when the file was created there (see DirSync.covered). */
   private created = -1;
+  /** After commit: the whole message when it never left memory before the final write (a small one), else null. */
+  private whole: Buffer | null = null;
 
   constructor(spool: Spool, id: string) {
     this.spool = spool;
@@ -59,6 +61,11 @@ export class SpoolWriter {
 
   get size(): number {
     return this.written + this.pendingBytes;
+  }
+
+  /** The committed message's octets when it was small enough to stay in memory until commit (delivery reads them instead of the file). */
+  get committedBody(): Buffer | null {
+    return this.committed ? this.whole : null;
   }
 
   /** Buffers small writes; resolves once the data is handed to the file (or buffered). */
@@ -224,6 +231,7 @@ export class SpoolWriter {
     const fd = await this.fd;
     this.done = true;
     // The rest of the message and the trailer in one write (a small message: its only one).
+    const wasInMemory = this.written === 0;
     const rest = this.pendingBytes > 0 ? this.takePending() : null;
     const full: Envelope = { ...envelope, id: this.id, size: this.written };
     const trailer = encodeTrailer(full, this.written, this.crc);
@@ -248,6 +256,7 @@ export class SpoolWriter {
     const results = await Promise.allSettled(syncs);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
     this.committed = true;
+    if (wasInMemory) this.whole = rest ?? Buffer.alloc(0);
     closeSync(fd);
     return full;
   }

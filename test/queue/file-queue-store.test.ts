@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileQueueStore } from '../../src/queue/file-queue-store.ts';
@@ -17,7 +17,7 @@ import { ClaimLostError } from '../../src/queue/queue-store.ts';
 import type { Envelope } from '../../src/queue/envelope.ts';
 import { newQueueId } from '../../src/queue/queue-id.ts';
 import { memoryLogger } from '../../src/log/logger.ts';
-import { queueFiles, storedEnvelope } from '../support/spool-files.ts';
+import { queueFiles, spooledMessage, storedEnvelope } from '../support/spool-files.ts';
 import { envelopeFields } from '../support/envelope.ts';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -180,6 +180,45 @@ test('body() hands out the message as a buffer and as a stream, never a path; he
   assert.ok(Buffer.concat(parts).equals(big));
   assert.equal((await store.headers(env.id)).toString(), 'Subject: big\r\n');
   assert.equal(await store.body(newQueueId()), null);
+});
+
+test('a small message just committed is delivered from memory (the file it was written to is not read back) until its first attempt settles; edits are in what is held', async (t) => {
+  const dir = tempDir(t);
+  const store = await openStore(dir);
+  const q = join(dir, 'spool', 'queue');
+  const w = store.begin(newQueueId());
+  await w.write(Buffer.from('Subject: small\r\n\r\nhello\r\n'));
+  const { envelope: env, claim } = await w.commit(fields(), { edit: { add: ['X-Added: 1'], remove: [], subjectTag: null }, claim: REQ });
+  assert.ok(claim);
+  assert.equal(store.freshCount, 1);
+  const onDisk = spooledMessage(dir, env.id);
+  assert.match(onDisk.toString(), /^X-Added: 1\r\nSubject: small\r\n/);
+  // The file is moved away: what body() gives can only come from memory.
+  renameSync(join(q, `${env.id}.msg`), join(dir, 'aside'));
+  const held = await store.body(env.id);
+  assert.ok(held);
+  assert.equal(held.size, env.size);
+  assert.ok((await held.whole()).equals(onDisk));
+  assert.ok(Buffer.concat(await Array.fromAsync(held.stream(), (c) => c as Buffer)).equals(onDisk));
+  renameSync(join(dir, 'aside'), join(q, `${env.id}.msg`));
+  // Deferred: later attempts read the file.
+  const deferred = structuredClone(env);
+  Object.assign(deferred.recipients[0]!, { status: 'deferred', attempts: 1, next_attempt: new Date(Date.now() + 60_000).toISOString() });
+  await store.settle(claim, deferred);
+  assert.equal(store.freshCount, 0);
+  renameSync(join(q, `${env.id}.msg`), join(dir, 'aside'));
+  assert.equal(await store.body(env.id), null, 'read from disk once settled');
+  renameSync(join(dir, 'aside'), join(q, `${env.id}.msg`));
+  // Nothing is held for a message past the in-memory size, nor for a quarantined one, nor once removed.
+  await put(store, {}, Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(200 * 1024, 'a')]));
+  const qw = store.begin(newQueueId());
+  await qw.write(Buffer.from('Subject: q\r\n\r\nx\r\n'));
+  await qw.commit(fields({ quarantine: { at: new Date().toISOString(), rule: 'r', reason: 'x' } }), { area: 'quarantine' });
+  assert.equal(store.freshCount, 0);
+  const c = await put(store);
+  assert.equal(store.freshCount, 1);
+  await store.remove(c.id);
+  assert.equal(store.freshCount, 0);
 });
 
 test('admits() answers from the file system\'s free space', async (t) => {
