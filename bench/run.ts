@@ -74,8 +74,19 @@ const SIZES = [1024, 102_400];
 const SESSIONS = quick ? [1, 20] : [1, 20, 100];
 function count(size: number, sessions: number): number {
   if (quick) return size <= 1024 ? (sessions === 1 ? 30 : 200) : (sessions === 1 ? 10 : 60);
-  if (size <= 1024) return sessions === 1 ? 500 : 3000;
+  if (size <= 1024) return sessions === 1 ? 1000 : 3000;
   return sessions === 1 ? 300 : 1000;
+}
+/**
+ * Messages sent before the measured repeats: enough for a steady state (a
+ * relay started fresh for the cell has cold caches, and a JIT-compiled one
+ * runs its first few hundred messages slower; measured on mailwarden, the
+ * first 500 messages of one session cost 40 % more CPU than the next), the
+ * same for every relay.
+ */
+function warmup(size: number, n: number): number {
+  if (quick) return 10;
+  return size <= 1024 ? 500 : Math.max(100, Math.round(n / 5));
 }
 const repeats = Number(value('repeats') ?? (quick ? 2 : 3));
 const cells: Cell[] = [];
@@ -83,7 +94,7 @@ for (const size of SIZES) {
   for (const sessions of SESSIONS) {
     for (const reuse of [false, true]) {
       const n = count(size, sessions);
-      cells.push({ size, sessions, reuse, count: n, warmup: quick ? 10 : Math.max(20, Math.round(n / 10)) });
+      cells.push({ size, sessions, reuse, count: n, warmup: warmup(size, n) });
     }
   }
 }
@@ -286,7 +297,7 @@ async function main(): Promise<number> {
     '- **peak RSS**: the highest sum of RSS over the relay\'s process tree, sampled every 100 ms during the run (for Postfix, made of many processes, each counts the pages it shares with the others again). **peak PSS**: the same with PSS (/proc/PID/smaps_rollup: a shared page divided among the processes that map it), sampled every second: the fairer comparison of a many-process relay with a one-process one.',
     `- **others' CPU**: during each repeat, the CPU time (per process, /proc/PID/stat) of every process outside the benchmark's own process tree, kernel threads left out; above ${OTHER_CPU_NOTE_PCT}% of one core the cell gets a note below, as something else on the machine competed with the relay.`,
     '- Before each cell the harness writes out the file system\'s dirty data (`sync -f` on the scratch directory), so that no relay pays for the write-back of the one before it, and waits (bounded) until processes that are not its own use less than ' + OTHER_CPU_NOTE_PCT + '% of a core; a cell that was disturbed all the same is measured once more (at most ' + (quick ? 2 : 8) + ' times a run) and the quieter of the two is kept.',
-    `- Each cell starts a fresh sink and a fresh relay (new scratch directory), sends a warm-up (10% of a run, at least 20 messages; not counted), then ${repeats} measured runs back to back; the relay and sink are stopped after the cell. Cells run in the order of the table, the relays one after the other in each cell.`,
+    `- Each cell starts a fresh sink and a fresh relay (new scratch directory), sends a warm-up (500 messages of 1 KiB; of 100 KiB a fifth of a run, at least 100; not counted: a relay started fresh, above all a JIT-compiled one, runs its first few hundred messages slower than its steady state), then ${repeats} measured runs back to back; the relay and sink are stopped after the cell. Cells run in the order of the table, the relays one after the other in each cell.`,
     `- **flushes/msg**: disk flush calls (${perfProbe().ok ? perfProbe().calls.join(', ') : 'fsync, fdatasync, sync_file_range, msync, syncfs'}) of the relay's whole process tree (every process and thread, also those started later) during the cell's warm-up, ÷ the warm-up's messages; counted with \`perf stat\` on the syscalls:sys_enter_* tracepoints, which slow the traced processes, so never during a measured repeat.${perfProbe().ok ? '' : ' **perf is not usable on this machine: ' + perfProbe().error + '**; no flush figures.'} The warm-up ends when the sink has every message and 0.3 s more, so the deliveries' flushes (queue file removal) are in.`,
     `- **'.'→250**: \`bench/client.ts latency\`, 20 sessions over reused connections, ${LAT.warmup} warm-up then ${LAT.count} messages of 1 KiB; time from writing the final "\\r\\n.\\r\\n" to reading the 250 line; nearest-rank percentiles.`,
     `- **idle connections**: \`bench/client.ts idle\` opens ${IDLE_CONNS} connections to mailwarden from 127.0.0.2 onwards (50 per source address, below the default limit of 100 per client), waits for every 220 greeting, waits 2 s, then the median of 5 RSS readings over 1 s; "before" is the same reading before connecting.`,

@@ -103,10 +103,9 @@ export class CheckRunner {
   private *plan<S extends RunStage>(stage: S, base: SessionBase, input: Inputs[S], only: readonly string[] | null, acc: Accumulator): Generator<{ check: Check; hook: Hook<Inputs[S]>; facts: SessionFacts }> {
     const { audience, right, upstream } = this.audience(base);
     const skips = new Skips(base, stage, input);
-    for (const check of this.checks) {
+    for (const check of this.applying(base.snap, stage, audience)) {
       if (only && !only.includes(check.name)) continue;
-      const hook = check[stage] as Hook<Inputs[S]> | undefined;
-      if (!hook || !hook.who.includes(audience) || (check.enabled && !check.enabled(base.snap))) continue;
+      const hook = check[stage] as Hook<Inputs[S]>;
       const skippedBy = check.exception ? skips.of(check.exception) : null;
       if (skippedBy !== null) {
         acc.log[check.name] = { skipped_by: `antispam.exceptions[${skippedBy}]` };
@@ -115,6 +114,28 @@ export class CheckRunner {
       yield { check, hook, facts: this.facts(base, check, audience, right, upstream) };
     }
   }
+
+  /**
+   * The checks with a hook at `stage` for `audience` that the revision in
+   * force enables, in order: worked out once per revision (a check's enabled()
+   * reads only the settings), not at every command.
+   */
+  private applying(snap: SessionBase['snap'], stage: RunStage, audience: Audience): readonly Check[] {
+    let bySnap = this.applyingCache.get(snap);
+    if (!bySnap) this.applyingCache.set(snap, (bySnap = new Map()));
+    const key = `${stage} ${audience}`;
+    let list = bySnap.get(key);
+    if (!list) {
+      list = this.checks.filter((c) => {
+        const hook = c[stage];
+        return hook !== undefined && hook.who.includes(audience) && (!c.enabled || c.enabled(snap));
+      });
+      bySnap.set(key, list);
+    }
+    return list;
+  }
+
+  private readonly applyingCache = new WeakMap<SessionBase['snap'], Map<string, readonly Check[]>>();
 
   /** At the start of DATA: the watchers of the checks that see the message as it arrives. */
   watchers(base: SessionBase, input: WatchInput): BodyWatcher[] {

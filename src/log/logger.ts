@@ -32,14 +32,16 @@ export function jsonLogger(write?: (data: string) => void): Logger {
 
 /** Pending text beyond this is written synchronously: a stalled disk slows the relay rather than filling its memory. */
 const MAX_PENDING = 8 * 1024 * 1024;
+/** Lines logged within this long of each other go to a file in one write (each write is a thread-pool round: ~12 µs of the event loop). */
+const FILE_BATCH_MS = 5;
 
 /**
  * Where log text goes on file descriptor `fd`. To a file, each write would be
  * a synchronous call that waits on the file system's journal, which the
  * spool's fsyncs keep busy: the event loop stalled there (a tenth of the
  * relay's time, measured by bench/). So for a file one write at a time runs
- * in the thread pool and the lines logged meanwhile go out together in the
- * next. Pipes and terminals (a service manager, a test) are written at once,
+ * in the thread pool, at most one every FILE_BATCH_MS, and the lines logged
+ * meanwhile go out together in the next. Pipes and terminals (a service manager, a test) are written at once,
  * line by line, as before: such a write waits on no journal, and a line is
  * then in the pipe before the reply it belongs to is on the wire.
  */
@@ -68,7 +70,11 @@ export function lineSink(fd: 1 | 2): (text: string) => void {
     const batch = { data: Buffer.from(pending), done: 0 };
     pending = '';
     inFlight = batch;
-    writeAll(fd, batch, next);
+    writeAll(fd, batch, () => {
+      inFlight = null;
+      if (pending === '') busy = false;
+      else setTimeout(next, FILE_BATCH_MS);
+    });
   };
   process.once('exit', () => {
     // The process ends before the pool reports back (a crash, process.exit):
@@ -90,9 +96,9 @@ export function lineSink(fd: 1 | 2): (text: string) => void {
       }
       return;
     }
-    // Everything logged until the end of this turn of the event loop goes in one write.
+    // Everything logged in the next few milliseconds goes in one write.
     busy = true;
-    setImmediate(next);
+    setTimeout(next, FILE_BATCH_MS);
   };
 }
 

@@ -199,7 +199,9 @@ test('a small message just committed is delivered from memory (the file it was w
   assert.ok(held);
   assert.equal(held.size, env.size);
   assert.ok((await held.whole()).equals(onDisk));
-  assert.ok(Buffer.concat(await Array.fromAsync(held.stream(), (c) => c as Buffer)).equals(onDisk));
+  const streamed: Buffer[] = [];
+  for await (const c of held.stream()) streamed.push(c as Buffer);
+  assert.ok(Buffer.concat(streamed).equals(onDisk));
   renameSync(join(dir, 'aside'), join(q, `${env.id}.msg`));
   // Deferred: later attempts read the file.
   const deferred = structuredClone(env);
