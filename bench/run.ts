@@ -3,7 +3,7 @@
 //   make bench                     the full matrix, 3 repeats, the cluster cells 2 (about 30 minutes here); writes bench/RESULTS.md
 //   BENCH_QUICK=1 make bench       a tiny matrix to check the harness; writes bench/.scratch/RESULTS-quick.md
 //   node bench/run.ts [--quick] [--relays postfix,mailwarden,haraka,haraka-fwd,cluster1,cluster2,cluster3]
-//                     [--repeats N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
+//                     [--repeats N] [--warmup N] [--cluster-repeats N] [--no-matrix] [--no-extras] [--no-scenarios]
 //                     [--only CELL-PREFIX|apply|takeover|slow,...] [--out FILE] [--dkim] [--notrack] [--nocontent] [--metrics]
 //                     [--no-slow-disk] [--slow-disk-ms MS]
 //   node bench/run.ts --profile [--profile-cell 1k-s20-reuse] [--profile-count N] [--profile-interval µS] [--out FILE]
@@ -80,13 +80,14 @@ function count(size: number, sessions: number): number {
 /**
  * Messages sent before the measured repeats: enough for a steady state (a
  * relay started fresh for the cell has cold caches, and a JIT-compiled one
- * runs its first few hundred messages slower; measured on mailwarden, the
- * first 500 messages of one session cost 40 % more CPU than the next), the
- * same for every relay.
+ * runs its first thousand messages or so slower: measured on mailwarden, 1 KiB
+ * and one session, 1.80, 1.47 and 1.25 ms of CPU per message in three runs of
+ * 1000 after 500 of warm-up, 1.25–1.51 after 3000), the same for every relay.
  */
 function warmup(size: number, n: number): number {
+  if (value('warmup') !== undefined) return Number(value('warmup'));
   if (quick) return 10;
-  return size <= 1024 ? 500 : Math.max(100, Math.round(n / 5));
+  return size <= 1024 ? 2000 : 300;
 }
 const repeats = Number(value('repeats') ?? (quick ? 2 : 3));
 const cells: Cell[] = [];
@@ -116,7 +117,7 @@ const devNoQuiet = ['1', 'true', 'yes'].includes(process.env.BENCH_DEV_NO_QUIET_
 const limits: Limits = quick
   ? { sourceTimeoutMs: 60_000, e2eTimeoutMs: 60_000, sampleMs: 100, settleMs: 300 }
   : { sourceTimeoutMs: 240_000, e2eTimeoutMs: 180_000, sampleMs: 100, settleMs: 300 };
-const LAT = quick ? { count: 200, warmup: 50 } : { count: 2000, warmup: 200 };
+const LAT = quick ? { count: 200, warmup: 50 } : { count: 2000, warmup: 2000 };
 const IDLE_CONNS = 1000;
 const BIG_BYTES = 50_000_000;
 const BUDGET_MS = (quick ? 15 : 55) * 60_000;
@@ -297,7 +298,7 @@ async function main(): Promise<number> {
     '- **peak RSS**: the highest sum of RSS over the relay\'s process tree, sampled every 100 ms during the run (for Postfix, made of many processes, each counts the pages it shares with the others again). **peak PSS**: the same with PSS (/proc/PID/smaps_rollup: a shared page divided among the processes that map it), sampled every second: the fairer comparison of a many-process relay with a one-process one.',
     `- **others' CPU**: during each repeat, the CPU time (per process, /proc/PID/stat) of every process outside the benchmark's own process tree, kernel threads left out; above ${OTHER_CPU_NOTE_PCT}% of one core the cell gets a note below, as something else on the machine competed with the relay.`,
     '- Before each cell the harness writes out the file system\'s dirty data (`sync -f` on the scratch directory), so that no relay pays for the write-back of the one before it, and waits (bounded) until processes that are not its own use less than ' + OTHER_CPU_NOTE_PCT + '% of a core; a cell that was disturbed all the same is measured once more (at most ' + (quick ? 2 : 8) + ' times a run) and the quieter of the two is kept.',
-    `- Each cell starts a fresh sink and a fresh relay (new scratch directory), sends a warm-up (500 messages of 1 KiB; of 100 KiB a fifth of a run, at least 100; not counted: a relay started fresh, above all a JIT-compiled one, runs its first few hundred messages slower than its steady state), then ${repeats} measured runs back to back; the relay and sink are stopped after the cell. Cells run in the order of the table, the relays one after the other in each cell.`,
+    `- Each cell starts a fresh sink and a fresh relay (new scratch directory), sends a warm-up (2000 messages of 1 KiB, 300 of 100 KiB; not counted: a relay started fresh, above all a JIT-compiled one, runs its first thousand messages or so slower than its steady state), then ${repeats} measured runs back to back; the relay and sink are stopped after the cell. Cells run in the order of the table, the relays one after the other in each cell.`,
     `- **flushes/msg**: disk flush calls (${perfProbe().ok ? perfProbe().calls.join(', ') : 'fsync, fdatasync, sync_file_range, msync, syncfs'}) of the relay's whole process tree (every process and thread, also those started later) during the cell's warm-up, ÷ the warm-up's messages; counted with \`perf stat\` on the syscalls:sys_enter_* tracepoints, which slow the traced processes, so never during a measured repeat.${perfProbe().ok ? '' : ' **perf is not usable on this machine: ' + perfProbe().error + '**; no flush figures.'} The warm-up ends when the sink has every message and 0.3 s more, so the deliveries' flushes (queue file removal) are in.`,
     `- **'.'→250**: \`bench/client.ts latency\`, 20 sessions over reused connections, ${LAT.warmup} warm-up then ${LAT.count} messages of 1 KiB; time from writing the final "\\r\\n.\\r\\n" to reading the 250 line; nearest-rank percentiles.`,
     `- **idle connections**: \`bench/client.ts idle\` opens ${IDLE_CONNS} connections to mailwarden from 127.0.0.2 onwards (50 per source address, below the default limit of 100 per client), waits for every 220 greeting, waits 2 s, then the median of 5 RSS readings over 1 s; "before" is the same reading before connecting.`,

@@ -345,7 +345,8 @@ export class Spool {
     // Asynchronous: unlinking a file just written waits on the journal, and
     // the event loop has better things to do meanwhile.
     return new Promise((resolve) => {
-      const json = (): void => unlink(path('json'), () => resolve());
+      // Most messages never had an envelope of their own beside the file: a stat (no journal) spares the pool a trip.
+      const json = (): void => (existsSync(path('json')) ? unlink(path('json'), () => resolve()) : resolve());
       unlink(path('msg'), (err) => (err?.code === 'ENOENT' ? unlink(path('eml'), json) : json()));
     });
   }
