@@ -9,9 +9,8 @@
 import type { Socket } from 'node:net';
 import type { ListenerDef } from '../config/document.ts';
 import type { Snapshot } from '../config/snapshot.ts';
-import { durationMs } from '../core/duration.ts';
 import type { LogThrottle } from '../log/log-throttle.ts';
-import { clientText, refuseSocket, type SocketGate } from '../smtp/connection-gate.ts';
+import { HeldSocketGate, refuseSocket } from '../smtp/connection-gate.ts';
 import type { LimitHit } from '../smtp/connection-limits.ts';
 
 interface Handed {
@@ -28,25 +27,23 @@ export interface WorkerGateDeps {
   closed(id: number): void;
 }
 
-export class WorkerGate implements SocketGate {
-  private readonly ids = new WeakMap<Socket, Handed>();
-  private readonly listener: ListenerDef;
+export class WorkerGate extends HeldSocketGate<Handed> {
   private readonly deps: WorkerGateDeps;
   /** Connections served here now (for the load report and shutdown). */
   open = 0;
 
   constructor(listener: ListenerDef, deps: WorkerGateDeps) {
-    this.listener = listener;
+    super(listener, deps);
     this.deps = deps;
   }
 
   /** Before the socket is injected into the server: which handed connection it is. */
   expect(socket: Socket, id: number): void {
-    this.ids.set(socket, { id, done: false });
+    this.held.set(socket, { id, done: false });
   }
 
   accept(socket: Socket): boolean {
-    const h = this.ids.get(socket);
+    const h = this.held.get(socket);
     if (!h) {
       // Not handed by the primary: nothing counted it, so nothing may serve it.
       socket.destroy();
@@ -58,7 +55,7 @@ export class WorkerGate implements SocketGate {
   }
 
   claim(socket: Socket, address: string): Promise<boolean> {
-    const h = this.ids.get(socket);
+    const h = this.held.get(socket);
     if (!h) return Promise.resolve(false);
     return this.deps.claim(h.id, address).then(
       (hit) => {
@@ -74,34 +71,7 @@ export class WorkerGate implements SocketGate {
     );
   }
 
-  follow(raw: Socket, wrapped: Socket): void {
-    const h = this.ids.get(raw);
-    if (!h) return;
-    this.ids.set(wrapped, h);
-    wrapped.once('close', () => this.release(h));
-    if (raw.destroyed && wrapped.destroyed) this.release(h);
-  }
-
-  letGo(socket: Socket): void {
-    const h = this.ids.get(socket);
-    if (h) this.release(h);
-  }
-
-  handshakeMs(): number {
-    return durationMs(this.deps.snapshot().settings.limits.tls_handshake_timeout);
-  }
-
-  handshakeFailed(_socket: Socket | null, address: string | undefined, reason: string): void {
-    const client = clientText(address);
-    this.deps.throttle.log('tls.handshake_failed', client, { client, listener: this.listener.name, reason });
-  }
-
-  proxyFailed(socket: Socket, reason: string): void {
-    const proxy = clientText(socket.remoteAddress);
-    this.deps.throttle.log('proxy.bad_header', proxy, { proxy, listener: this.listener.name, reason });
-  }
-
-  private release(h: Handed): void {
+  protected release(h: Handed): void {
     if (h.done) return;
     h.done = true;
     this.open--;

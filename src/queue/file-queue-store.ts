@@ -90,6 +90,10 @@ export class FileQueueStore implements QueueStore {
     await this.spool.close();
   }
 
+  nextId(): string {
+    return this.spool.nextId();
+  }
+
   begin(id: string): MessageWriter {
     return new FileMessageWriter(this, this.spool.begin(id));
   }

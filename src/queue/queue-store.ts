@@ -121,6 +121,12 @@ export interface QueueStore {
   open(): Promise<void>;
   close(): Promise<void>;
 
+  /**
+   * The queue id for the next message received over SMTP (src/queue/queue-id.ts).
+   * The spool may hand out the id of a file it made ahead (spool-pool.ts),
+   * which begin() then writes: pass the id to begin() at once.
+   */
+  nextId(): string;
   /** Starts receiving one message under a queue id (src/queue/queue-id.ts). */
   begin(id: string): MessageWriter;
   /**

@@ -19,6 +19,7 @@ import { crc32 } from 'node:zlib';
 import type { Envelope } from './envelope.ts';
 import { encodeTrailer } from './spool-trailer.ts';
 import type { Spool, SpoolArea } from './spool.ts';
+import type { PooledFile } from './spool-pool.ts';
 import { editHeaders, isEmptyEdit, type HeaderEdit } from '../scan/header-edit.ts';
 import type { MessageSource } from '../scan/spam-verdict.ts';
 
@@ -46,10 +47,16 @@ export class SpoolWriter {
   /** After commit: the whole message when it never left memory before the final write (a small one), else null. */
   private whole: Buffer | null = null;
 
-  constructor(spool: Spool, id: string) {
+  /** `ahead`: the file made ahead for this id (spool-pool.ts), whose directory entry an earlier fsync covers. */
+  constructor(spool: Spool, id: string, ahead: PooledFile | null = null) {
     this.spool = spool;
     this.id = id;
     this.path = join(spool.queueDir, `${id}.msg`);
+    if (ahead) {
+      this.fd = Promise.resolve(ahead.fd);
+      this.created = ahead.mark;
+      return;
+    }
     // Created off the event loop while the data arrives.
     this.fd = openAsync(this.path).then((fd) => {
       // The entry exists now: any directory fsync that starts from here on covers it.

@@ -27,11 +27,12 @@ import { open as openHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { isEnvelope, type Envelope } from './envelope.ts';
-import { QUEUE_ID } from './queue-id.ts';
+import { newQueueId, QUEUE_ID } from './queue-id.ts';
 import type { Logger } from '../log/logger.ts';
 import { DirSync } from './dir-sync.ts';
 import { readSpoolFile } from './spool-file.ts';
 import { SpoolWriter } from './spool-writer.ts';
+import { SpoolPool } from './spool-pool.ts';
 
 export { SpoolWriter } from './spool-writer.ts';
 
@@ -61,6 +62,8 @@ export class Spool {
   private readonly quarantineSync: DirSync;
   private space: { at: number; bytes: number } | null = null;
   private tmpSeq = 0;
+  /** Files made ahead for the next messages (spool-pool.ts); only in a process that writes (open, attach). */
+  private pool: SpoolPool | null = null;
 
   constructor(dataDir: string, logger: Logger) {
     this.root = join(dataDir, 'spool');
@@ -80,6 +83,21 @@ export class Spool {
   /** For a process that only writes new messages (an SMTP worker): the primary's open() made the directories and recovered. */
   attach(): void {
     for (const d of [this.tmpDir, this.queueDir, this.quarantineDir]) if (!existsSync(d)) throw new Error(`the spool directory ${d} is missing: the primary process opens the spool first`);
+    this.startPool();
+  }
+
+  private startPool(): void {
+    this.pool ??= new SpoolPool({ dir: this.queueDir, mark: () => this.queueSync.mark(), sync: () => this.queueSync.sync(), newId: (now) => newQueueId(now) });
+  }
+
+  /** Files made ahead and ready now (tests). */
+  get readyAhead(): number {
+    return this.pool?.count.ready ?? 0;
+  }
+
+  /** The queue id for the next message received: one whose file was made ahead when there is one (begin() then uses it). */
+  nextId(): string {
+    return this.pool?.nextId() ?? newQueueId();
   }
 
   /** Creates the directories and recovers from an interrupted run (queue/ first: a release's state is decided there). */
@@ -87,6 +105,7 @@ export class Spool {
     for (const d of [this.root, this.tmpDir, this.queueDir, this.corruptDir, this.quarantineDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
     for (const area of ['queue', 'quarantine'] as const) this.recover(area);
     for (const name of readdirSync(this.tmpDir)) rmSync(join(this.tmpDir, name), { force: true, recursive: true });
+    this.startPool();
   }
 
   private recover(area: SpoolArea): void {
@@ -153,7 +172,7 @@ export class Spool {
 
   begin(id: string): SpoolWriter {
     if (!QUEUE_ID.test(id)) throw new Error(`bad queue id ${id}`);
-    return new SpoolWriter(this, id);
+    return new SpoolWriter(this, id, this.pool?.take(id) ?? null);
   }
 
   /** Free octets for unprivileged writers on the spool's file system. */
@@ -353,6 +372,8 @@ export class Spool {
 
   /** Closes the directories' handles (the files stay as they are). */
   async close(): Promise<void> {
+    this.pool?.close();
+    this.pool = null;
     await Promise.all([this.queueSync.close(), this.quarantineSync.close()]);
   }
 

@@ -72,16 +72,83 @@ export function clientText(address: string | undefined): string {
   return ip.ok ? formatIp(ip.value) : String(address ?? '');
 }
 
-export class ConnectionGate implements SocketGate {
-  private readonly held = new WeakMap<Socket, Held>();
-  private readonly clients = new WeakMap<Socket, string>();
+/**
+ * What both gates do the same way with the state `H` they hold per socket:
+ * follow it through STARTTLS, let it go early, time and log handshakes and
+ * PROXY headers. `release` runs at most once per connection's state as the
+ * subclass decides (the socket's close, or the server letting it go).
+ */
+export abstract class HeldSocketGate<H> implements SocketGate {
+  protected readonly held = new WeakMap<Socket, H>();
+  protected readonly listener: ListenerDef;
+  private readonly base: { snapshot(): Snapshot; throttle: LogThrottle };
 
-  private readonly listener: ListenerDef;
+  constructor(listener: ListenerDef, base: { snapshot(): Snapshot; throttle: LogThrottle }) {
+    this.listener = listener;
+    this.base = base;
+  }
+
+  abstract accept(socket: Socket, proxied: boolean): boolean;
+  abstract claim(socket: Socket, address: string): boolean | Promise<boolean>;
+  protected abstract release(h: H): void;
+
+  /** The client as this gate knows it (a PROXY header's), if it does. */
+  protected knownClient(_socket: Socket): string | undefined {
+    return undefined;
+  }
+
+  /**
+   * A socket wrapped by STARTTLS: smtp-server removed every listener of the
+   * raw one, so what it holds is released when the wrapper closes.
+   */
+  follow(raw: Socket, wrapped: Socket): void {
+    const h = this.held.get(raw);
+    if (h === undefined) return;
+    this.held.set(wrapped, h);
+    wrapped.once('close', () => this.release(h));
+    // Closed already (a client gone mid-upgrade): release now, the event will not come.
+    if (raw.destroyed && wrapped.destroyed) this.release(h);
+  }
+
+  /**
+   * The server is about to close `socket` itself (a handshake deadline, a
+   * failed handshake): its slots are free from now, not from the 'close'
+   * event a few loop turns later, by which time a client that saw the close
+   * may already be back for the slot it had.
+   */
+  letGo(socket: Socket): void {
+    const h = this.held.get(socket);
+    if (h !== undefined) this.release(h);
+  }
+
+  handshakeMs(): number {
+    return durationMs(this.base.snapshot().settings.limits.tls_handshake_timeout);
+  }
+
+  /** A TLS handshake that timed out or failed (implicit TLS or STARTTLS): one throttled line per client. */
+  handshakeFailed(socket: Socket | null, address: string | undefined, reason: string): void {
+    const client = (socket && this.knownClient(socket)) ?? clientText(address);
+    this.base.throttle.log('tls.handshake_failed', client, { client, listener: this.listener.name, reason });
+  }
+
+  /** A trusted proxy's PROXY header that could not be read: one throttled line per proxy (the caller closes the socket). */
+  proxyFailed(socket: Socket, reason: string): void {
+    const proxy = this.knownClient(socket) ?? clientText(socket.remoteAddress);
+    this.base.throttle.log('proxy.bad_header', proxy, { proxy, listener: this.listener.name, reason });
+  }
+}
+
+export class ConnectionGate extends HeldSocketGate<Held> {
+  private readonly clients = new WeakMap<Socket, string>();
   private readonly deps: GateDeps;
 
   constructor(listener: ListenerDef, deps: GateDeps) {
-    this.listener = listener;
+    super(listener, deps);
     this.deps = deps;
+  }
+
+  protected override knownClient(socket: Socket): string | undefined {
+    return this.clients.get(socket);
   }
 
   /** Nothing can be written before TLS on an implicit-TLS listener. */
@@ -157,45 +224,6 @@ export class ConnectionGate implements SocketGate {
     return true;
   }
 
-  /**
-   * A socket wrapped by STARTTLS: smtp-server removed every listener of the
-   * raw one, so the slots it holds are released when the wrapper closes.
-   */
-  follow(raw: Socket, wrapped: Socket): void {
-    const held = this.held.get(raw);
-    if (!held) return;
-    this.held.set(wrapped, held);
-    wrapped.once('close', () => this.release(held));
-    // Closed already (a client gone mid-upgrade): release now, the event will not come.
-    if (raw.destroyed && wrapped.destroyed) this.release(held);
-  }
-
-  /**
-   * The server is about to close `socket` itself (a handshake deadline, a
-   * failed handshake): its slots are free from now, not from the 'close'
-   * event a few loop turns later, by which time a client that saw the close
-   * may already be back for the slot it had.
-   */
-  letGo(socket: Socket): void {
-    const held = this.held.get(socket);
-    if (held) this.release(held);
-  }
-
-  handshakeMs(): number {
-    return durationMs(this.deps.snapshot().settings.limits.tls_handshake_timeout);
-  }
-
-  /** A TLS handshake that timed out or failed (implicit TLS or STARTTLS): one throttled line per client. */
-  handshakeFailed(socket: Socket | null, address: string | undefined, reason: string): void {
-    const client = (socket && this.clients.get(socket)) ?? clientText(address);
-    this.deps.throttle.log('tls.handshake_failed', client, { client, listener: this.listener.name, reason });
-  }
-
-  /** A trusted proxy's PROXY header that could not be read: one throttled line per proxy (the caller closes the socket). */
-  proxyFailed(socket: Socket, reason: string): void {
-    const proxy = this.clients.get(socket) ?? clientText(socket.remoteAddress);
-    this.deps.throttle.log('proxy.bad_header', proxy, { proxy, listener: this.listener.name, reason });
-  }
 
   /**
    * Hosts with host-based relay rights (our own mail servers) are exempt from
@@ -217,7 +245,7 @@ export class ConnectionGate implements SocketGate {
     this.deps.throttle.log('connect.limit', bucket, { client, ...(bucket !== client ? { counted_as: bucket } : {}), listener: this.listener.name, limit: hit, ...(proxied ? { proxy: true } : {}) });
   }
 
-  private release(held: Held): void {
+  protected release(held: Held): void {
     if (held.total) this.deps.limits.releaseTotal();
     if (held.client !== null) this.deps.limits.releaseClient(held.client);
     held.total = false;

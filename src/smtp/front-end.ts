@@ -14,7 +14,6 @@ import type { Logger } from '../log/logger.ts';
 import { formatIp, parseIp } from '../objects/ip.ts';
 import { parsePath } from '../address/path.ts';
 import type { NotifyOn } from '../queue/envelope.ts';
-import { newQueueId } from '../queue/queue-id.ts';
 import type { ClaimRequest, Committed, QueueStore } from '../queue/queue-store.ts';
 import type { Fields, PathInput } from '../checks/check.ts';
 import { acceptedPath } from '../checks/paths.ts';
@@ -267,7 +266,7 @@ class FrontEnd {
     const { shared } = this;
     const base = this.base(st, session);
     const incoming = {
-      id: newQueueId(),
+      id: shared.store.nextId(),
       listener: this.listener,
       base,
       relayRight: shared.runner.audience(base).right.right,

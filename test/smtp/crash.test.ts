@@ -12,7 +12,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RawClient, relayDoc, restartRelay, startRelay, type Relay } from './harness.ts';
 import { mailwarden } from '../cli/helpers.ts';
@@ -84,6 +84,11 @@ function makeMessage(rand: () => number, marker: string, client: number, big: bo
 }
 
 const RECEIVED = /^Received: from (\S+) \(\[([0-9.]+)\]\)\r\n\tby mx\.test\.example \(mailwarden, listener mx\) with ESMTP id ([0-9a-z]{16})\r\n\tfor <rcpt@example\.org>;\r\n\t(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d \+0000\r\n/;
+
+/** The files of a directory that hold something (the spool's files made ahead are empty). */
+function withData(dir: string): string[] {
+  return readdirSync(dir).filter((n) => statSync(join(dir, n)).size > 0);
+}
 
 test('SIGKILL at random moments under load loses no acknowledged message and leaves nothing partial', { timeout: 100_000 }, async (t) => {
   const seed = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : Math.floor(Math.random() * 2 ** 32);
@@ -336,9 +341,11 @@ test('a client that drops mid-DATA leaves nothing behind and nothing in flight',
     const err = await relay.waitLog((l) => l.event === 'data.error' && typeof l.cid === 'string' && relay.logs.some((x) => x.event === 'connect' && x.cid === l.cid && x.client === address));
     assert.equal(typeof err.id, 'string');
     assert.deepEqual(readdirSync(tmp), [], `tmp/ after ${address} dropped`);
-    assert.deepEqual(readdirSync(queueDir), [], `queue/ after ${address} dropped`);
+    assert.ok(!existsSync(join(queueDir, `${err.id}.msg`)), `queue/ after ${address} dropped: its file is gone`);
+    // (Sessions that come close together may find empty files made ahead for them in queue/: src/queue/spool-pool.ts.)
+    assert.deepEqual(withData(queueDir), [], `queue/ after ${address} dropped`);
   }
-  assert.deepEqual(readdirSync(join(relay.dataDir, 'spool', 'queue')), []);
+  assert.deepEqual(withData(join(relay.dataDir, 'spool', 'queue')), []);
   assert.equal(await relay.stop(), 0);
   assert.equal(relay.logs.find((l) => l.event === 'stopping')?.in_flight, 0, 'aborted transactions are no longer in flight');
   assert.ok(!relay.logs.some((l) => l.event === 'queued'));

@@ -13,6 +13,7 @@
 // for due times and to give `until` back in their clock). New work is
 // announced with NOTIFY; the scheduler's own timer (nextDue) is the fallback.
 
+import { newQueueId } from '../../queue/queue-id.ts';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { dueAt, type Envelope } from '../../queue/envelope.ts';
@@ -135,6 +136,10 @@ export class PgQueueStore implements QueueStore {
   /** A commit went through on the primary alone (its wait for the synchronous standby was cancelled). */
   syncUnconfirmed(id: string): void {
     this.logger?.log('store.sync_unconfirmed', { store: 'postgresql', id, note: 'committed on the primary but not confirmed by the synchronous standby: answered 4xx; delivered all the same' });
+  }
+
+  nextId(): string {
+    return newQueueId();
   }
 
   begin(id: string): MessageWriter {
