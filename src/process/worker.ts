@@ -142,6 +142,7 @@ export async function runWorker(): Promise<void> {
     for (const s of served.values()) for (const c of s.server.connections) (c as unknown as { _socket: Socket })._socket.destroy();
     directories.close();
     source.close();
+    await queue.close(); // the spool's files made ahead for this process go with it
     // Messages go out in order: when this one is written, every `queued` and `closed` before it is too.
     flushOutbox();
     if (!process.connected) process.exit(0);
