@@ -41,9 +41,10 @@ const FILE_BATCH_MS = 5;
  * spool's fsyncs keep busy: the event loop stalled there (a tenth of the
  * relay's time, measured by bench/). So for a file one write at a time runs
  * in the thread pool, at most one every FILE_BATCH_MS, and the lines logged
- * meanwhile go out together in the next. Pipes and terminals (a service manager, a test) are written at once,
- * line by line, as before: such a write waits on no journal, and a line is
- * then in the pipe before the reply it belongs to is on the wire.
+ * meanwhile go out together in the next. Pipes and terminals (a service
+ * manager, a test) are written at once, line by line, as before: such a write
+ * waits on no journal, and a line is then in the pipe before the reply it
+ * belongs to is on the wire.
  */
 export function lineSink(fd: 1 | 2): (text: string) => void {
   let isFile = false;
