@@ -370,7 +370,7 @@ export class Spool {
     });
   }
 
-  /** Closes the directories' handles (the files stay as they are). */
+  /** Closes the directories' handles; the messages stay as they are, the empty files made ahead go. */
   async close(): Promise<void> {
     this.pool?.close();
     this.pool = null;
