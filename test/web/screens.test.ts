@@ -94,6 +94,8 @@ test('Antispam: DNS blocklists and exceptions are tables with add and remove row
 
   // A bad answer is refused with the blocklist's zone and the column's label, not antispam.dnsbl[0].answers[0].
   await dnsbl.getByLabel('Answers of score.example.org').fill('not-an-address');
+  // The edit is in the form before Apply is pressed (under load a click could beat it: CI, 2026-12-05).
+  await section.getByText('Not applied yet').waitFor();
   await section.getByRole('button', { name: 'Apply' }).click();
   const refused = section.getByTestId('apply-result').filter({ hasText: /Refused/ });
   const errors = refused.getByRole('list', { name: 'Errors' });
