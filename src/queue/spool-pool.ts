@@ -14,8 +14,9 @@
 // is made ahead for an idle relay: a batch is made only when a message comes
 // within BUSY_MS of the previous one, or when the last batch is being used.
 
-import { close, closeSync, open, rmSync, unlink } from 'node:fs';
+import { close, closeSync, rmSync, unlink } from 'node:fs';
 import { join } from 'node:path';
+import { openAsync } from './spool-writer.ts';
 
 /** A file made ahead: its descriptor (open for writing) and the directory's fsync mark once it existed. */
 export interface PooledFile {
@@ -151,6 +152,6 @@ export class SpoolPool {
   }
 }
 
-function create(dir: string, id: string): Promise<{ id: string; fd: number }> {
-  return new Promise((resolve, reject) => open(join(dir, `${id}.msg`), 'wx+', 0o600, (err, fd) => (err ? reject(err) : resolve({ id, fd }))));
+async function create(dir: string, id: string): Promise<{ id: string; fd: number }> {
+  return { id, fd: await openAsync(join(dir, `${id}.msg`)) };
 }

@@ -286,7 +286,8 @@ export class SpoolWriter {
   }
 }
 
-function openAsync(path: string): Promise<number> {
+/** Creates a spool file (exclusive, owner only) in the thread pool. */
+export function openAsync(path: string): Promise<number> {
   return new Promise((resolve, reject) => open(path, 'wx+', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
